@@ -1,0 +1,309 @@
+//! The collected data model: what a collection returns and every exporter reads.
+//!
+//! A [`Snapshot`] is a plain, owned value. Aggregators produce it; the Prometheus
+//! translation, the test receiver and user code consume it. Nothing downstream ever
+//! reads aggregator internals, so the aggregation layer can change freely.
+
+use std::borrow::Cow;
+use std::fmt;
+use std::ops::Deref;
+use std::sync::Arc;
+use std::time::SystemTime;
+
+use opentelemetry::{InstrumentationScope, KeyValue};
+use opentelemetry_sdk::Resource;
+
+/// Everything one collection gathered from a provider.
+#[derive(Debug, Clone)]
+pub struct Snapshot {
+    /// The provider's resource (service name, instance, …).
+    pub resource: Resource,
+    /// When the collection ran.
+    pub time: SystemTime,
+    /// One entry per instrumentation scope (meter) that has instruments.
+    pub scopes: Vec<ScopeSnapshot>,
+}
+
+impl Snapshot {
+    /// Iterates over every metric of every scope.
+    pub fn metrics(&self) -> impl Iterator<Item = &MetricSnapshot> {
+        self.scopes.iter().flat_map(|s| s.metrics.iter())
+    }
+
+    /// The first metric with this OpenTelemetry name, in any scope.
+    ///
+    /// Convenient in tests; a name can exist more than once (different kinds or units
+    /// registered under one name, or several scopes), see [`Snapshot::metrics`].
+    pub fn metric(&self, name: &str) -> Option<&MetricSnapshot> {
+        self.metrics().find(|m| m.descriptor.name == name)
+    }
+}
+
+/// The metrics of one instrumentation scope (one `Meter`).
+#[derive(Debug, Clone)]
+pub struct ScopeSnapshot {
+    /// The scope the meter was created with.
+    pub scope: InstrumentationScope,
+    /// The scope's instruments, in creation order.
+    pub metrics: Vec<MetricSnapshot>,
+}
+
+/// The kind of instrument a metric came from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum InstrumentKind {
+    /// Synchronous monotonic sum.
+    Counter,
+    /// Synchronous non-monotonic sum.
+    UpDownCounter,
+    /// Synchronous explicit-bucket histogram.
+    Histogram,
+    /// Synchronous last value.
+    Gauge,
+    /// Asynchronous monotonic sum (callback reports the cumulative total).
+    ObservableCounter,
+    /// Asynchronous non-monotonic sum (callback reports the current total).
+    ObservableUpDownCounter,
+    /// Asynchronous last value.
+    ObservableGauge,
+}
+
+impl InstrumentKind {
+    /// Whether the instrument reports a monotonic sum (Prometheus counter).
+    pub fn is_monotonic(self) -> bool {
+        matches!(self, Self::Counter | Self::ObservableCounter)
+    }
+
+    /// Whether values come from callbacks at collection time.
+    pub fn is_observable(self) -> bool {
+        matches!(
+            self,
+            Self::ObservableCounter | Self::ObservableUpDownCounter | Self::ObservableGauge
+        )
+    }
+}
+
+/// The numeric type an instrument was created with (`u64_counter` → `U64`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum NumberKind {
+    /// Unsigned 64-bit integers.
+    U64,
+    /// Signed 64-bit integers.
+    I64,
+    /// 64-bit floats.
+    F64,
+}
+
+/// What identifies an instrument: fixed when it is created.
+#[derive(Debug, Clone)]
+pub struct Descriptor {
+    /// Unique within the process; exporters key per-instrument caches by it (for example
+    /// the translated Prometheus name, computed once per instrument).
+    pub id: u64,
+    /// The OpenTelemetry instrument name, as given.
+    pub name: Cow<'static, str>,
+    /// The description, empty when none was given.
+    pub description: Cow<'static, str>,
+    /// The UCUM unit, empty when none was given.
+    pub unit: Cow<'static, str>,
+    /// The instrument kind.
+    pub kind: InstrumentKind,
+    /// The numeric type.
+    pub number: NumberKind,
+}
+
+/// One instrument's collected state.
+#[derive(Debug, Clone)]
+pub struct MetricSnapshot {
+    /// Name, unit, kind: shared with the instrument, cheap to clone.
+    pub descriptor: Arc<Descriptor>,
+    /// Start of the cumulative interval (when the instrument was created).
+    pub start_time: SystemTime,
+    /// When this metric was collected.
+    pub time: SystemTime,
+    /// The points.
+    pub data: MetricData,
+    /// Measurements rejected since the instrument was created (negative counter
+    /// increments, NaN or infinite values). Cumulative.
+    pub rejected_measurements: u64,
+}
+
+/// The points of a metric, by aggregation.
+#[derive(Debug, Clone)]
+pub enum MetricData {
+    /// Cumulative sums: counters (monotonic) and up-down counters.
+    Sum {
+        /// True for counters: the values only grow.
+        monotonic: bool,
+        /// One point per attribute set.
+        points: Vec<NumberPoint>,
+    },
+    /// Last values.
+    Gauge {
+        /// One point per attribute set.
+        points: Vec<NumberPoint>,
+    },
+    /// Explicit-bucket histograms.
+    Histogram {
+        /// Upper bounds of the buckets, strictly increasing; the last bucket, to
+        /// `+Inf`, is implicit.
+        bounds: Arc<[f64]>,
+        /// One point per attribute set.
+        points: Vec<HistogramPoint>,
+    },
+}
+
+impl MetricData {
+    /// The number of points (series before translation).
+    pub fn len(&self) -> usize {
+        match self {
+            Self::Sum { points, .. } | Self::Gauge { points } => points.len(),
+            Self::Histogram { points, .. } => points.len(),
+        }
+    }
+
+    /// Whether there are no points.
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// The number points, for sums and gauges; empty for histograms.
+    pub fn number_points(&self) -> &[NumberPoint] {
+        match self {
+            Self::Sum { points, .. } | Self::Gauge { points } => points,
+            Self::Histogram { .. } => &[],
+        }
+    }
+
+    /// The histogram points; empty for sums and gauges.
+    pub fn histogram_points(&self) -> &[HistogramPoint] {
+        match self {
+            Self::Histogram { points, .. } => points,
+            _ => &[],
+        }
+    }
+}
+
+/// A sum or gauge value for one attribute set.
+#[derive(Debug, Clone, PartialEq)]
+pub struct NumberPoint {
+    /// The attribute set.
+    pub attributes: Attributes,
+    /// The value.
+    pub value: Number,
+}
+
+/// A value in the instrument's own numeric type.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum Number {
+    /// From a `u64` instrument.
+    U64(u64),
+    /// From an `i64` instrument.
+    I64(i64),
+    /// From an `f64` instrument.
+    F64(f64),
+}
+
+impl Number {
+    /// The value as `f64` (Prometheus samples are floats).
+    pub fn as_f64(self) -> f64 {
+        match self {
+            Self::U64(v) => v as f64,
+            Self::I64(v) => v as f64,
+            Self::F64(v) => v,
+        }
+    }
+}
+
+impl fmt::Display for Number {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Self::U64(v) => v.fmt(f),
+            Self::I64(v) => v.fmt(f),
+            Self::F64(v) => v.fmt(f),
+        }
+    }
+}
+
+/// A histogram's state for one attribute set.
+#[derive(Debug, Clone, PartialEq)]
+pub struct HistogramPoint {
+    /// The attribute set.
+    pub attributes: Attributes,
+    /// Number of recorded values; always the sum of `bucket_counts`.
+    pub count: u64,
+    /// Sum of recorded values.
+    pub sum: f64,
+    /// Smallest recorded value, `None` before the first.
+    pub min: Option<f64>,
+    /// Largest recorded value, `None` before the first.
+    pub max: Option<f64>,
+    /// Per-bucket (not cumulative) counts: `bounds.len() + 1` entries, bucket `i` holding
+    /// values in `(bounds[i-1], bounds[i]]`, the last one the values above every bound.
+    pub bucket_counts: Vec<u64>,
+}
+
+/// An attribute set: sorted by key, each key once. Cheap to clone (shared).
+#[derive(Clone, PartialEq, Default)]
+pub struct Attributes(Arc<[KeyValue]>);
+
+impl Attributes {
+    /// Builds a set with OpenTelemetry semantics: the order of `attributes` does not
+    /// matter, and of a repeated key the last value wins.
+    ///
+    /// ```
+    /// use opentelemetry::KeyValue;
+    /// let set = prompush::Attributes::new(&[
+    ///     KeyValue::new("b", 1),
+    ///     KeyValue::new("a", "x"),
+    ///     KeyValue::new("b", 2),
+    /// ]);
+    /// assert_eq!(set.get("b"), Some(&opentelemetry::Value::I64(2)));
+    /// assert_eq!(set.len(), 2);
+    /// ```
+    pub fn new(attributes: &[KeyValue]) -> Self {
+        Self(canonicalize(attributes).into())
+    }
+
+    pub(crate) fn from_canonical(attributes: Arc<[KeyValue]>) -> Self {
+        Self(attributes)
+    }
+
+    /// The value of `key`, if the set has it.
+    pub fn get(&self, key: &str) -> Option<&opentelemetry::Value> {
+        self.0
+            .binary_search_by(|kv| kv.key.as_str().cmp(key))
+            .ok()
+            .map(|i| &self.0[i].value)
+    }
+}
+
+impl Deref for Attributes {
+    type Target = [KeyValue];
+    fn deref(&self) -> &[KeyValue] {
+        &self.0
+    }
+}
+
+impl fmt::Debug for Attributes {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_map()
+            .entries(self.0.iter().map(|kv| (kv.key.as_str(), &kv.value)))
+            .finish()
+    }
+}
+
+/// Sorts by key and keeps the last value of a repeated key.
+pub(crate) fn canonicalize(attributes: &[KeyValue]) -> Vec<KeyValue> {
+    let mut set: Vec<KeyValue> = attributes.to_vec();
+    // A stable sort keeps repeated keys in call order, so the last of a run is the
+    // value the caller gave last.
+    set.sort_by(|a, b| a.key.cmp(&b.key));
+    let mut out: Vec<KeyValue> = Vec::with_capacity(set.len());
+    for kv in set {
+        match out.last_mut() {
+            Some(last) if last.key == kv.key => *last = kv,
+            _ => out.push(kv),
+        }
+    }
+    out
+}
