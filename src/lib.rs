@@ -1,8 +1,31 @@
-//! prompush: an OpenTelemetry metrics SDK that pushes to Prometheus remote-write endpoints.
+//! prompush: an OpenTelemetry metrics SDK that pushes to Prometheus remote-write
+//! endpoints.
+//!
+//! Application code keeps using the standard [`opentelemetry`] metrics API; a
+//! [`MeterProvider`] from this crate records the measurements with lock-free
+//! aggregators and hands out [`Snapshot`]s of the cumulative state.
+//!
+//! ```
+//! use opentelemetry::{metrics::MeterProvider as _, KeyValue};
+//!
+//! let provider = prompush::MeterProvider::builder().build()?;
+//! let meter = provider.meter("shop");
+//! let orders = meter.u64_counter("orders").with_unit("{order}").build();
+//! orders.add(2, &[KeyValue::new("country", "NL")]);
+//!
+//! let snapshot = provider.collect();
+//! assert_eq!(snapshot.metric("orders").unwrap().data.len(), 1);
+//! # Ok::<(), prompush::Error>(())
+//! ```
 #![deny(missing_docs)]
 
+mod aggregate;
 mod error;
+mod instrument;
+mod meter;
+mod provider;
 pub mod snapshot;
 
 pub use error::Error;
+pub use provider::{MeterProvider, MeterProviderBuilder, DEFAULT_CARDINALITY_LIMIT};
 pub use snapshot::{Attributes, Snapshot};

@@ -1,0 +1,48 @@
+//! Last value: synchronous gauges.
+
+use std::marker::PhantomData;
+use std::sync::atomic::{AtomicU64, Ordering};
+
+use super::number::Num;
+use super::Aggregation;
+use crate::snapshot::{Attributes, MetricData, NumberPoint};
+
+/// Keeps the most recent measurement. Every value is accepted, NaN included: a gauge
+/// reports a state, and the next measurement replaces it.
+pub(crate) struct LastValue<T>(PhantomData<T>);
+
+impl<T> LastValue<T> {
+    pub(crate) fn new() -> Self {
+        LastValue(PhantomData)
+    }
+}
+
+impl<T: Num> Aggregation for LastValue<T> {
+    type Input = T;
+    type Cell = AtomicU64;
+
+    fn new_cell(&self) -> AtomicU64 {
+        AtomicU64::new(T::ZERO.to_bits())
+    }
+
+    #[inline]
+    fn is_valid(&self, _: T) -> bool {
+        true
+    }
+
+    #[inline]
+    fn update(&self, cell: &AtomicU64, v: T) {
+        cell.store(v.to_bits(), Ordering::Relaxed);
+    }
+
+    fn collect<'a>(&self, series: impl Iterator<Item = (Attributes, &'a AtomicU64)>) -> MetricData {
+        MetricData::Gauge {
+            points: series
+                .map(|(attributes, cell)| NumberPoint {
+                    attributes,
+                    value: T::from_bits(cell.load(Ordering::Relaxed)).to_number(),
+                })
+                .collect(),
+        }
+    }
+}

@@ -1,0 +1,178 @@
+//! The three measurement types, stored as bits in an `AtomicU64`.
+
+use std::sync::atomic::{AtomicU64, Ordering};
+
+use crate::snapshot::{Number, NumberKind};
+
+/// A measurement type (`u64`, `i64`, `f64`) and its atomic operations.
+pub(crate) trait Num: Copy + Send + Sync + PartialOrd + 'static {
+    const KIND: NumberKind;
+    const ZERO: Self;
+    fn to_bits(self) -> u64;
+    fn from_bits(bits: u64) -> Self;
+    fn to_number(self) -> Number;
+    fn as_f64(self) -> f64;
+    /// Finite and, when `non_negative`, not below zero.
+    fn is_valid(self, non_negative: bool) -> bool;
+    /// Adds with the cheapest atomic the type allows.
+    fn atomic_add(cell: &AtomicU64, v: Self);
+    /// Plain addition, saturating for integers.
+    fn plus(self, other: Self) -> Self;
+}
+
+impl Num for u64 {
+    const KIND: NumberKind = NumberKind::U64;
+    const ZERO: Self = 0;
+    #[inline]
+    fn to_bits(self) -> u64 {
+        self
+    }
+    #[inline]
+    fn from_bits(bits: u64) -> Self {
+        bits
+    }
+    fn to_number(self) -> Number {
+        Number::U64(self)
+    }
+    fn as_f64(self) -> f64 {
+        self as f64
+    }
+    #[inline]
+    fn is_valid(self, _: bool) -> bool {
+        true
+    }
+    #[inline]
+    fn atomic_add(cell: &AtomicU64, v: Self) {
+        cell.fetch_add(v, Ordering::Relaxed);
+    }
+    fn plus(self, other: Self) -> Self {
+        self.saturating_add(other)
+    }
+}
+
+impl Num for i64 {
+    const KIND: NumberKind = NumberKind::I64;
+    const ZERO: Self = 0;
+    #[inline]
+    fn to_bits(self) -> u64 {
+        self as u64
+    }
+    #[inline]
+    fn from_bits(bits: u64) -> Self {
+        bits as i64
+    }
+    fn to_number(self) -> Number {
+        Number::I64(self)
+    }
+    fn as_f64(self) -> f64 {
+        self as f64
+    }
+    #[inline]
+    fn is_valid(self, non_negative: bool) -> bool {
+        !non_negative || self >= 0
+    }
+    #[inline]
+    fn atomic_add(cell: &AtomicU64, v: Self) {
+        // Two's complement: a wrapping add of the bits is a signed add.
+        cell.fetch_add(v as u64, Ordering::Relaxed);
+    }
+    fn plus(self, other: Self) -> Self {
+        self.saturating_add(other)
+    }
+}
+
+impl Num for f64 {
+    const KIND: NumberKind = NumberKind::F64;
+    const ZERO: Self = 0.0;
+    #[inline]
+    fn to_bits(self) -> u64 {
+        f64::to_bits(self)
+    }
+    #[inline]
+    fn from_bits(bits: u64) -> Self {
+        f64::from_bits(bits)
+    }
+    fn to_number(self) -> Number {
+        Number::F64(self)
+    }
+    fn as_f64(self) -> f64 {
+        self
+    }
+    #[inline]
+    fn is_valid(self, non_negative: bool) -> bool {
+        self.is_finite() && (!non_negative || self >= 0.0)
+    }
+    #[inline]
+    fn atomic_add(cell: &AtomicU64, v: Self) {
+        let mut cur = cell.load(Ordering::Relaxed);
+        loop {
+            let new = (f64::from_bits(cur) + v).to_bits();
+            match cell.compare_exchange_weak(cur, new, Ordering::Relaxed, Ordering::Relaxed) {
+                Ok(_) => return,
+                Err(actual) => cur = actual,
+            }
+        }
+    }
+    fn plus(self, other: Self) -> Self {
+        self + other
+    }
+}
+
+/// Lowers `cell` to `v` if `v` is smaller (or raises it, with `max`), without a write
+/// when the stored extreme already holds: the common case costs one load.
+#[inline]
+pub(crate) fn atomic_extreme<T: Num>(cell: &AtomicU64, v: T, max: bool) {
+    let mut cur = cell.load(Ordering::Relaxed);
+    loop {
+        let stored = T::from_bits(cur);
+        let better = if max { v > stored } else { v < stored };
+        if !better {
+            return;
+        }
+        match cell.compare_exchange_weak(cur, v.to_bits(), Ordering::Relaxed, Ordering::Relaxed)
+        {
+            Ok(_) => return,
+            Err(actual) => cur = actual,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn adds_in_each_type() {
+        let c = AtomicU64::new(0);
+        i64::atomic_add(&c, 5);
+        i64::atomic_add(&c, -7);
+        assert_eq!(i64::from_bits(c.load(Ordering::Relaxed)), -2);
+        let f = AtomicU64::new(0f64.to_bits());
+        f64::atomic_add(&f, 1.5);
+        f64::atomic_add(&f, 2.25);
+        assert_eq!(f64::from_bits(f.load(Ordering::Relaxed)), 3.75);
+    }
+
+    #[test]
+    fn validity() {
+        assert!(!f64::NAN.is_valid(false));
+        assert!(!f64::INFINITY.is_valid(false));
+        assert!(!(-1.0f64).is_valid(true));
+        assert!((-1.0f64).is_valid(false));
+        assert!(!(-1i64).is_valid(true));
+    }
+
+    #[test]
+    fn extremes() {
+        let min = AtomicU64::new(f64::INFINITY.to_bits());
+        for v in [3.0, 1.0, 2.0] {
+            atomic_extreme(&min, v, false);
+        }
+        assert_eq!(f64::from_bits(min.load(Ordering::Relaxed)), 1.0);
+        let max = AtomicU64::new(i64::MIN.to_bits());
+        for v in [-3i64, -1, -2] {
+            atomic_extreme(&max, v, true);
+        }
+        assert_eq!(i64::from_bits(max.load(Ordering::Relaxed)), -1);
+    }
+}

@@ -1,0 +1,180 @@
+//! Observable (asynchronous) instruments: callbacks report values at collection time.
+//!
+//! Each collection starts empty: only the attribute sets a callback reports this time
+//! are exported. Counters and up-down counters report their current total, so a
+//! repeated attribute set within one collection keeps the last value reported.
+
+use std::collections::HashMap;
+use std::panic::{catch_unwind, AssertUnwindSafe};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::time::SystemTime;
+
+use opentelemetry::metrics::{AsyncInstrument, Callback};
+use opentelemetry::KeyValue;
+use parking_lot::Mutex;
+
+use super::number::Num;
+use super::{Limits, Rejections, OVERFLOW_KEY};
+use crate::snapshot::{
+    canonicalize, Attributes, Descriptor, InstrumentKind, MetricData, MetricSnapshot, NumberPoint,
+};
+
+/// The state behind one observable instrument: its callbacks.
+pub(crate) struct ObservableAggregator<T: Num> {
+    pub(crate) descriptor: Arc<Descriptor>,
+    callbacks: Mutex<Vec<Arc<Callback<T>>>>,
+    active: AtomicBool,
+    limit: usize,
+    rejected: Rejections,
+    overflow_warned: AtomicBool,
+    start_time: SystemTime,
+}
+
+impl<T: Num> ObservableAggregator<T> {
+    pub(crate) fn new(descriptor: Arc<Descriptor>, limits: Limits) -> Self {
+        ObservableAggregator {
+            descriptor,
+            callbacks: Mutex::new(Vec::new()),
+            active: AtomicBool::new(true),
+            limit: limits.cardinality.max(1),
+            rejected: Rejections::default(),
+            overflow_warned: AtomicBool::new(false),
+            start_time: SystemTime::now(),
+        }
+    }
+
+    pub(crate) fn add_callbacks(&self, callbacks: Vec<Callback<T>>) {
+        self.callbacks
+            .lock()
+            .extend(callbacks.into_iter().map(Arc::from));
+    }
+
+    pub(crate) fn deactivate(&self) {
+        self.active.store(false, Ordering::Relaxed);
+    }
+
+    /// Runs the callbacks and returns what they reported.
+    pub(crate) fn collect(&self, time: SystemTime) -> MetricSnapshot {
+        let mut observed = Observed::<T>::default();
+        if self.active.load(Ordering::Relaxed) {
+            // Cloned out so a callback that registers instruments or collects does not
+            // deadlock on this lock.
+            let callbacks: Vec<Arc<Callback<T>>> = self.callbacks.lock().clone();
+            let observer = Observer {
+                aggregator: self,
+                state: Mutex::new(&mut observed),
+            };
+            for callback in callbacks {
+                // A panicking callback must not take the push pipeline down with it.
+                if catch_unwind(AssertUnwindSafe(|| callback(&observer))).is_err() {
+                    tracing::error!(
+                        instrument = %self.descriptor.name,
+                        "an observable instrument's callback panicked; its values are \
+                         missing from this collection"
+                    );
+                }
+            }
+        }
+        let points = observed
+            .points
+            .into_iter()
+            .map(|(attrs, v)| NumberPoint {
+                attributes: Attributes::from_canonical(attrs.into()),
+                value: v.to_number(),
+            })
+            .collect();
+        let data = match self.descriptor.kind {
+            InstrumentKind::ObservableGauge => MetricData::Gauge { points },
+            kind => MetricData::Sum {
+                monotonic: kind.is_monotonic(),
+                points,
+            },
+        };
+        MetricSnapshot {
+            descriptor: self.descriptor.clone(),
+            start_time: self.start_time,
+            time,
+            data,
+            rejected_measurements: self.rejected.count(),
+        }
+    }
+
+    fn observe(&self, observed: &mut Observed<T>, v: T, attributes: &[KeyValue]) {
+        let kind = self.descriptor.kind;
+        if kind != InstrumentKind::ObservableGauge && !v.is_valid(kind.is_monotonic()) {
+            let what = if kind.is_monotonic() {
+                "observable counters take finite, non-negative totals"
+            } else {
+                "NaN and infinite values are not aggregated"
+            };
+            return self.rejected.reject(&self.descriptor.name, what);
+        }
+        let canonical = canonicalize(attributes);
+        if let Some(&i) = observed.index.get(&canonical) {
+            observed.points[i].1 = v;
+            return;
+        }
+        if observed.index.len() + 1 >= self.limit {
+            return self.observe_overflow(observed, v);
+        }
+        observed.index.insert(canonical.clone(), observed.points.len());
+        observed.points.push((canonical, v));
+    }
+
+    fn observe_overflow(&self, observed: &mut Observed<T>, v: T) {
+        if !self.overflow_warned.swap(true, Ordering::Relaxed) {
+            tracing::warn!(
+                instrument = %self.descriptor.name,
+                limit = self.limit,
+                "cardinality limit reached in an observable callback: further attribute \
+                 sets go to the series {OVERFLOW_KEY}=true"
+            );
+        }
+        let gauge = self.descriptor.kind == InstrumentKind::ObservableGauge;
+        match &mut observed.overflow {
+            Some(i) if gauge => observed.points[*i].1 = v,
+            // Totals of distinct sets add up to the overflow series' total.
+            Some(i) => {
+                let total = &mut observed.points[*i].1;
+                *total = total.plus(v);
+            }
+            None => {
+                observed.overflow = Some(observed.points.len());
+                observed
+                    .points
+                    .push((vec![KeyValue::new(OVERFLOW_KEY, true)], v));
+            }
+        }
+    }
+}
+
+/// The values reported during one collection.
+pub(crate) struct Observed<T> {
+    index: HashMap<Vec<KeyValue>, usize>,
+    points: Vec<(Vec<KeyValue>, T)>,
+    overflow: Option<usize>,
+}
+
+impl<T> Default for Observed<T> {
+    fn default() -> Self {
+        Observed {
+            index: HashMap::new(),
+            points: Vec::new(),
+            overflow: None,
+        }
+    }
+}
+
+/// What a callback receives.
+struct Observer<'a, T: Num> {
+    aggregator: &'a ObservableAggregator<T>,
+    state: Mutex<&'a mut Observed<T>>,
+}
+
+impl<T: Num> AsyncInstrument<T> for Observer<'_, T> {
+    fn observe(&self, measurement: T, attributes: &[KeyValue]) {
+        let mut state = self.state.lock();
+        self.aggregator.observe(&mut state, measurement, attributes);
+    }
+}

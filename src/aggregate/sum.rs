@@ -1,0 +1,56 @@
+//! Cumulative sums: counters (monotonic) and up-down counters.
+
+use std::marker::PhantomData;
+use std::sync::atomic::{AtomicU64, Ordering};
+
+use super::number::Num;
+use super::Aggregation;
+use crate::snapshot::{Attributes, MetricData, NumberPoint};
+
+/// Adds measurements; a monotonic sum refuses negative ones.
+pub(crate) struct Sum<T> {
+    monotonic: bool,
+    _t: PhantomData<T>,
+}
+
+impl<T> Sum<T> {
+    pub(crate) fn new(monotonic: bool) -> Self {
+        Sum {
+            monotonic,
+            _t: PhantomData,
+        }
+    }
+}
+
+impl<T: Num> Aggregation for Sum<T> {
+    type Input = T;
+    type Cell = AtomicU64;
+
+    fn new_cell(&self) -> AtomicU64 {
+        AtomicU64::new(T::ZERO.to_bits())
+    }
+
+    #[inline]
+    fn is_valid(&self, v: T) -> bool {
+        // Non-finite values are refused for up-down counters too: one NaN would poison
+        // the cumulative total for the rest of the process's life.
+        v.is_valid(self.monotonic)
+    }
+
+    #[inline]
+    fn update(&self, cell: &AtomicU64, v: T) {
+        T::atomic_add(cell, v);
+    }
+
+    fn collect<'a>(&self, series: impl Iterator<Item = (Attributes, &'a AtomicU64)>) -> MetricData {
+        MetricData::Sum {
+            monotonic: self.monotonic,
+            points: series
+                .map(|(attributes, cell)| NumberPoint {
+                    attributes,
+                    value: T::from_bits(cell.load(Ordering::Relaxed)).to_number(),
+                })
+                .collect(),
+        }
+    }
+}

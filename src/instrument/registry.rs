@@ -1,0 +1,188 @@
+//! The instruments of one meter (instrumentation scope): creation, validation and
+//! duplicate registration.
+//!
+//! Registering the same name (case-insensitively), kind, unit and number type again
+//! returns an instrument over the same data. The same name with another kind, unit or
+//! number type is a conflict: it is warned about and becomes a separate instrument, so
+//! both stay distinguishable in the snapshot.
+
+use std::borrow::Cow;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::Arc;
+use std::time::SystemTime;
+
+use opentelemetry::metrics::{Callback, SyncInstrument};
+use opentelemetry::InstrumentationScope;
+use parking_lot::Mutex;
+
+use super::{validate_name, Collect, Disabled};
+use crate::aggregate::{number::Num, Aggregation, Aggregator, Limits, ObservableAggregator};
+use crate::snapshot::{Descriptor, InstrumentKind, MetricSnapshot, ScopeSnapshot};
+
+/// Process-wide, so ids stay unique across providers.
+static NEXT_ID: AtomicU64 = AtomicU64::new(1);
+
+#[derive(PartialEq, Eq)]
+struct Identity {
+    name: String,
+    kind: InstrumentKind,
+    unit: Cow<'static, str>,
+    number: crate::snapshot::NumberKind,
+}
+
+struct Registered {
+    identity: Identity,
+    instrument: Arc<dyn Collect>,
+}
+
+/// What a new instrument is made of.
+pub(crate) struct Spec {
+    pub(crate) name: Cow<'static, str>,
+    pub(crate) description: Option<Cow<'static, str>>,
+    pub(crate) unit: Option<Cow<'static, str>>,
+    pub(crate) kind: InstrumentKind,
+}
+
+/// The instruments of one scope.
+pub(crate) struct Registry {
+    scope: InstrumentationScope,
+    limits: Limits,
+    /// The provider's shutdown flag, read under `instruments`' lock.
+    shut_down: Arc<AtomicBool>,
+    instruments: Mutex<Vec<Registered>>,
+}
+
+impl Registry {
+    pub(crate) fn new(
+        scope: InstrumentationScope,
+        limits: Limits,
+        shut_down: Arc<AtomicBool>,
+    ) -> Self {
+        Registry {
+            scope,
+            limits,
+            shut_down,
+            instruments: Mutex::new(Vec::new()),
+        }
+    }
+
+    /// A synchronous instrument, or a disabled one when the name is invalid.
+    pub(crate) fn sync<A: Aggregation>(
+        &self,
+        spec: Spec,
+        aggregation: impl FnOnce() -> A,
+    ) -> Arc<dyn SyncInstrument<A::Input> + Send + Sync> {
+        match self.register::<A::Input, Aggregator<A>>(spec, |d| {
+            Aggregator::new(d, aggregation(), self.limits)
+        }) {
+            Some(aggregator) => aggregator,
+            None => Arc::new(Disabled),
+        }
+    }
+
+    /// An observable instrument; its callbacks are dropped when the name is invalid.
+    pub(crate) fn observable<T: Num>(&self, spec: Spec, callbacks: Vec<Callback<T>>) {
+        let limits = self.limits;
+        if let Some(aggregator) = self.register::<T, ObservableAggregator<T>>(spec, |d| {
+            Arc::new(ObservableAggregator::new(d, limits))
+        }) {
+            aggregator.add_callbacks(callbacks);
+        }
+    }
+
+    fn register<T: Num, I: Collect + 'static>(
+        &self,
+        spec: Spec,
+        make: impl FnOnce(Arc<Descriptor>) -> Arc<I>,
+    ) -> Option<Arc<I>> {
+        if let Err(why) = validate_name(&spec.name) {
+            tracing::error!(
+                instrument = %spec.name,
+                scope = self.scope.name(),
+                "invalid instrument name: {why}; this instrument records nothing. Use a \
+                 letter first, then at most 254 of A-Z a-z 0-9 _ . - /"
+            );
+            return None;
+        }
+        let identity = Identity {
+            name: spec.name.to_ascii_lowercase(),
+            kind: spec.kind,
+            unit: spec.unit.clone().unwrap_or_default(),
+            number: T::KIND,
+        };
+        let description = spec.description.unwrap_or_default();
+        let mut instruments = self.instruments.lock();
+        for existing in instruments.iter() {
+            if existing.identity == identity {
+                let d = existing.instrument.descriptor();
+                if d.description != description {
+                    tracing::warn!(
+                        instrument = %spec.name,
+                        "instrument registered again with another description; the first \
+                         description is kept"
+                    );
+                }
+                if let Ok(same) = existing.instrument.clone().into_any().downcast::<I>() {
+                    return Some(same);
+                }
+            } else if existing.identity.name == identity.name {
+                tracing::warn!(
+                    instrument = %spec.name,
+                    existing_kind = ?existing.identity.kind,
+                    existing_unit = %existing.identity.unit,
+                    kind = ?identity.kind,
+                    unit = %identity.unit,
+                    "an instrument with this name but another kind, unit or number type \
+                     exists; both are kept as separate instruments, which may collide in \
+                     exporters: give one of them another name"
+                );
+            }
+        }
+        let descriptor = Arc::new(Descriptor {
+            id: NEXT_ID.fetch_add(1, Ordering::Relaxed),
+            name: spec.name,
+            description,
+            unit: spec.unit.unwrap_or_default(),
+            kind: spec.kind,
+            number: T::KIND,
+        });
+        let instrument = make(descriptor);
+        // Under the lock `deactivate` takes: no instrument created during a shutdown
+        // escapes it.
+        if self.shut_down.load(Ordering::SeqCst) {
+            instrument.deactivate();
+        }
+        instruments.push(Registered {
+            identity,
+            instrument: instrument.clone(),
+        });
+        Some(instrument)
+    }
+
+    /// Collects every instrument; `None` when the scope has none.
+    pub(crate) fn collect(&self, time: SystemTime) -> Option<ScopeSnapshot> {
+        // Cloned out: observable callbacks run during collection and may create
+        // instruments on this very meter.
+        let instruments: Vec<Arc<dyn Collect>> = self
+            .instruments
+            .lock()
+            .iter()
+            .map(|r| r.instrument.clone())
+            .collect();
+        if instruments.is_empty() {
+            return None;
+        }
+        let metrics: Vec<MetricSnapshot> = instruments.iter().map(|i| i.collect(time)).collect();
+        Some(ScopeSnapshot {
+            scope: self.scope.clone(),
+            metrics,
+        })
+    }
+
+    /// Stops every instrument of the scope from recording.
+    pub(crate) fn deactivate(&self) {
+        for r in self.instruments.lock().iter() {
+            r.instrument.deactivate();
+        }
+    }
+}
