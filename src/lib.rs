@@ -25,6 +25,7 @@ mod instrument;
 mod meter;
 mod provider;
 pub mod snapshot;
+mod transport;
 
 pub use error::Error;
 pub use provider::{MeterProvider, MeterProviderBuilder, DEFAULT_CARDINALITY_LIMIT};

@@ -1,0 +1,349 @@
+//! What a user configures about the destination, and the checks that run once at build.
+//!
+//! [`TransportConfig`] is the raw, builder-friendly shape: the provider builder's
+//! `with_endpoint`, `with_bearer_token`, `with_header` and `with_timeout` each set one field.
+//! [`TransportConfig::validate`] turns it into a [`ValidatedTransport`] or an
+//! [`Error::Config`] that says what to change.
+
+use std::fmt;
+use std::time::Duration;
+
+use reqwest::header::{HeaderMap, HeaderName, HeaderValue};
+use reqwest::Url;
+
+use super::Secret;
+use crate::Error;
+
+/// How long one push may take, connect to last response byte, unless configured.
+/// Prometheus uses the same default for its own `remote_timeout`.
+pub(crate) const DEFAULT_TIMEOUT: Duration = Duration::from_secs(30);
+
+/// Headers the sender sets itself; an extra header may not use these names.
+const RESERVED_HEADERS: [&str; 7] = [
+    "content-encoding",
+    "content-type",
+    "x-prometheus-remote-write-version",
+    "user-agent",
+    "host",
+    "content-length",
+    "transfer-encoding",
+];
+
+/// The destination as the user describes it, before any check.
+#[derive(Clone)]
+pub(crate) struct TransportConfig {
+    /// The remote-write URL, e.g. `http://127.0.0.1:9090/api/v1/write`. Required.
+    pub(crate) endpoint: Option<String>,
+    /// Sent as `Authorization: Bearer <token>` when set.
+    pub(crate) bearer_token: Option<Secret>,
+    /// Extra headers, in the order given. Names may not repeat or shadow protocol headers.
+    pub(crate) headers: Vec<(String, String)>,
+    /// The limit for one push attempt, connection and response included.
+    pub(crate) timeout: Duration,
+}
+
+impl Default for TransportConfig {
+    fn default() -> Self {
+        TransportConfig {
+            endpoint: None,
+            bearer_token: None,
+            headers: Vec::new(),
+            timeout: DEFAULT_TIMEOUT,
+        }
+    }
+}
+
+/// Header values may carry credentials too (`X-Api-Key`, `Authorization: Basic …`),
+/// so `Debug` shows header names only.
+impl fmt::Debug for TransportConfig {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("TransportConfig")
+            .field("endpoint", &self.endpoint)
+            .field("bearer_token", &self.bearer_token)
+            .field(
+                "headers",
+                &RedactedHeaders(self.headers.iter().map(|(n, _)| n.as_str()).collect()),
+            )
+            .field("timeout", &self.timeout)
+            .finish()
+    }
+}
+
+impl TransportConfig {
+    /// Checks every field and returns the form the sender is built from.
+    ///
+    /// Errors: no endpoint; an unparsable URL, a scheme other than `http`/`https`, or
+    /// credentials inside the URL; a zero timeout; an extra header whose name or value is not
+    /// valid HTTP, repeats another, or is one the sender sets itself (`Content-Encoding`,
+    /// `Content-Type`, `X-Prometheus-Remote-Write-Version`, `User-Agent`, `Host`,
+    /// `Content-Length`, `Transfer-Encoding`, and `Authorization` when a bearer token is set).
+    pub(crate) fn validate(self) -> Result<ValidatedTransport, Error> {
+        let endpoint = validate_endpoint(self.endpoint.as_deref())?;
+        if self.timeout.is_zero() {
+            return Err(Error::Config(
+                "the push timeout is zero; give with_timeout a positive duration such as 10 s"
+                    .to_owned(),
+            ));
+        }
+        if let Some(token) = &self.bearer_token {
+            if HeaderValue::from_str(&format!("Bearer {}", token.expose())).is_err() {
+                return Err(Error::Config(
+                    "the bearer token contains characters not allowed in an HTTP header \
+                     (control characters or non-ASCII); pass the token exactly as issued"
+                        .to_owned(),
+                ));
+            }
+        }
+        let headers = validate_headers(&self.headers, self.bearer_token.is_some())?;
+        Ok(ValidatedTransport {
+            endpoint,
+            bearer_token: self.bearer_token,
+            headers,
+            timeout: self.timeout,
+        })
+    }
+}
+
+/// A configuration that passed [`TransportConfig::validate`]; the sender is built from it.
+#[derive(Clone)]
+pub(crate) struct ValidatedTransport {
+    /// The parsed remote-write URL (http or https, no credentials).
+    pub(crate) endpoint: Url,
+    /// The bearer token, if any.
+    pub(crate) bearer_token: Option<Secret>,
+    /// The extra headers, checked against the protocol headers.
+    pub(crate) headers: HeaderMap,
+    /// The limit for one push attempt.
+    pub(crate) timeout: Duration,
+}
+
+impl fmt::Debug for ValidatedTransport {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("ValidatedTransport")
+            .field("endpoint", &self.endpoint.as_str())
+            .field("bearer_token", &self.bearer_token)
+            .field(
+                "headers",
+                &RedactedHeaders(self.headers.keys().map(|n| n.as_str()).collect()),
+            )
+            .field("timeout", &self.timeout)
+            .finish()
+    }
+}
+
+/// Prints `{name: <redacted>, …}` for a list of header names.
+struct RedactedHeaders<'a>(Vec<&'a str>);
+
+impl fmt::Debug for RedactedHeaders<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_map()
+            .entries(self.0.iter().map(|name| (name, format_args!("<redacted>"))))
+            .finish()
+    }
+}
+
+fn validate_endpoint(endpoint: Option<&str>) -> Result<Url, Error> {
+    let Some(raw) = endpoint else {
+        return Err(Error::Config(
+            "no remote-write endpoint; call with_endpoint(\"http://host:9090/api/v1/write\")"
+                .to_owned(),
+        ));
+    };
+    let url = Url::parse(raw).map_err(|e| {
+        Error::Config(format!(
+            "endpoint {raw:?} is not a valid URL ({e}); give a full URL such as \
+             \"http://host:9090/api/v1/write\""
+        ))
+    })?;
+    if url.scheme() != "http" && url.scheme() != "https" {
+        return Err(Error::Config(format!(
+            "endpoint scheme {:?} is not supported; use an http:// or https:// URL",
+            url.scheme()
+        )));
+    }
+    if url.host().is_none() {
+        return Err(Error::Config(format!(
+            "endpoint {raw:?} has no host; give a full URL such as \"http://host:9090/api/v1/write\""
+        )));
+    }
+    if !url.username().is_empty() || url.password().is_some() {
+        // Not echoed: the URL holds a credential.
+        return Err(Error::Config(
+            "the endpoint URL contains credentials (user:password@); remove them and use \
+             with_bearer_token or with_header(\"Authorization\", …) instead"
+                .to_owned(),
+        ));
+    }
+    Ok(url)
+}
+
+fn validate_headers(headers: &[(String, String)], has_bearer: bool) -> Result<HeaderMap, Error> {
+    let mut map = HeaderMap::with_capacity(headers.len());
+    for (name, value) in headers {
+        let header_name = HeaderName::from_bytes(name.as_bytes()).map_err(|_| {
+            Error::Config(format!(
+                "header name {name:?} is not a valid HTTP header name; use letters, digits \
+                 and '-' only, e.g. \"X-Scope-OrgID\""
+            ))
+        })?;
+        // HeaderName is lower-case, so these comparisons ignore the user's casing.
+        if RESERVED_HEADERS.contains(&header_name.as_str()) {
+            return Err(Error::Config(format!(
+                "header {name:?} is set by prompush itself (remote-write protocol) and cannot \
+                 be overridden; remove it from the extra headers"
+            )));
+        }
+        if has_bearer && header_name == reqwest::header::AUTHORIZATION {
+            return Err(Error::Config(format!(
+                "header {name:?} conflicts with the bearer token; configure either \
+                 with_bearer_token or an Authorization header, not both"
+            )));
+        }
+        if map.contains_key(&header_name) {
+            return Err(Error::Config(format!(
+                "header {name:?} is given twice; give each extra header once"
+            )));
+        }
+        // The value is not echoed: it may be a credential.
+        let mut header_value = HeaderValue::from_str(value).map_err(|_| {
+            Error::Config(format!(
+                "the value of header {name:?} contains characters not allowed in HTTP \
+                 headers (control characters or non-ASCII); use printable ASCII"
+            ))
+        })?;
+        header_value.set_sensitive(true);
+        map.insert(header_name, header_value);
+    }
+    Ok(map)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn config(endpoint: &str) -> TransportConfig {
+        TransportConfig {
+            endpoint: Some(endpoint.to_owned()),
+            ..TransportConfig::default()
+        }
+    }
+
+    fn with_headers(headers: &[(&str, &str)]) -> TransportConfig {
+        TransportConfig {
+            headers: headers
+                .iter()
+                .map(|(n, v)| ((*n).to_owned(), (*v).to_owned()))
+                .collect(),
+            ..config("http://127.0.0.1:9090/api/v1/write")
+        }
+    }
+
+    fn config_error(config: TransportConfig) -> String {
+        match config.validate() {
+            Err(Error::Config(message)) => message,
+            other => panic!("expected a configuration error, got {other:?}"),
+        }
+    }
+
+    #[test]
+    fn accepts_http_and_https_endpoints() {
+        for url in [
+            "http://127.0.0.1:9090/api/v1/write",
+            "https://example.test/push",
+        ] {
+            let valid = config(url).validate().expect("valid endpoint");
+            assert_eq!(valid.endpoint.as_str(), url);
+            assert_eq!(valid.timeout, DEFAULT_TIMEOUT);
+        }
+    }
+
+    #[test]
+    fn rejects_missing_unparsable_and_non_http_endpoints() {
+        assert!(config_error(TransportConfig::default()).contains("with_endpoint"));
+        assert!(config_error(config("not a url")).contains("not a valid URL"));
+        assert!(config_error(config("localhost:9090/api/v1/write")).contains("not supported"));
+        assert!(config_error(config("ftp://host/x")).contains("\"ftp\""));
+        assert!(config_error(config("unix:/tmp/sock")).contains("not supported"));
+    }
+
+    #[test]
+    fn rejects_credentials_in_url_without_echoing_them() {
+        let message = config_error(config("https://user:s3cret-pw@host/api/v1/write"));
+        assert!(message.contains("with_bearer_token"), "{message}");
+        assert!(!message.contains("s3cret-pw"), "{message}");
+    }
+
+    #[test]
+    fn rejects_zero_timeout() {
+        let cfg = TransportConfig {
+            timeout: Duration::ZERO,
+            ..config("http://127.0.0.1:1/")
+        };
+        assert!(config_error(cfg).contains("timeout"));
+    }
+
+    #[test]
+    fn rejects_reserved_headers_in_any_case() {
+        for name in [
+            "Content-Encoding",
+            "content-type",
+            "X-PROMETHEUS-REMOTE-WRITE-VERSION",
+            "User-Agent",
+            "Host",
+            "content-length",
+            "Transfer-Encoding",
+        ] {
+            let message = config_error(with_headers(&[(name, "x")]));
+            assert!(
+                message.contains("cannot be overridden"),
+                "{name}: {message}"
+            );
+        }
+    }
+
+    #[test]
+    fn authorization_header_is_reserved_only_with_a_bearer_token() {
+        let plain = with_headers(&[("authorization", "Basic dXNlcjpwdw==")]);
+        assert!(plain.clone().validate().is_ok());
+        let both = TransportConfig {
+            bearer_token: Some(Secret::new("tok")),
+            ..plain
+        };
+        assert!(config_error(both).contains("not both"));
+    }
+
+    #[test]
+    fn rejects_invalid_and_duplicate_headers() {
+        assert!(config_error(with_headers(&[("bad name", "x")])).contains("header name"));
+        assert!(config_error(with_headers(&[("", "x")])).contains("header name"));
+        let message = config_error(with_headers(&[("X-Key", "line\nbreak-secret")]));
+        assert!(message.contains("not allowed"), "{message}");
+        assert!(!message.contains("break-secret"), "{message}");
+        let dup = with_headers(&[("X-Scope-OrgID", "a"), ("x-scope-orgid", "b")]);
+        assert!(config_error(dup).contains("twice"));
+    }
+
+    #[test]
+    fn rejects_bearer_token_with_control_characters() {
+        let cfg = TransportConfig {
+            bearer_token: Some(Secret::new("abc\r\ndef")),
+            ..config("http://127.0.0.1:1/")
+        };
+        assert!(config_error(cfg).contains("bearer token"));
+    }
+
+    #[test]
+    fn debug_shows_no_token_and_no_header_values() {
+        let cfg = TransportConfig {
+            bearer_token: Some(Secret::new("tok-SECRET-1")),
+            headers: vec![("X-Api-Key".to_owned(), "key-SECRET-2".to_owned())],
+            ..config("http://127.0.0.1:1/")
+        };
+        let raw = format!("{cfg:?}");
+        let valid = format!("{:?}", cfg.validate().expect("valid"));
+        for text in [raw, valid] {
+            assert!(!text.contains("SECRET"), "{text}");
+            assert!(text.to_ascii_lowercase().contains("x-api-key"), "{text}");
+        }
+    }
+}
