@@ -1,0 +1,306 @@
+//! One POST of a remote-write body, and what the answer means for the caller.
+//!
+//! [`HttpSender`] holds one `reqwest::Client` (rustls, pooled connections, no redirects,
+//! the configured timeout) and the headers every push carries. [`HttpSender::send`] makes
+//! exactly one attempt and sorts the result into [`SendOutcome`]: success, retryable
+//! (5xx, 429, connection failure, timeout) or permanent (any other answer). Retrying is the
+//! caller's business; [`Failure::retry_after`] carries the server's `Retry-After` hint.
+
+use std::fmt;
+use std::time::{Duration, SystemTime};
+
+use reqwest::header::{self, HeaderMap, HeaderValue};
+use reqwest::{redirect, Client, Response, StatusCode, Url};
+
+use super::ValidatedTransport;
+use crate::Error;
+
+/// `User-Agent` of every push.
+pub(crate) const USER_AGENT: &str = concat!("prompush/", env!("CARGO_PKG_VERSION"));
+
+/// How much of an error answer's body is kept for the message.
+const BODY_PREFIX_LIMIT: usize = 1024;
+
+/// How much of any answer's body is read (and dropped) so the connection can be reused.
+const DRAIN_LIMIT: usize = 64 * 1024;
+
+/// Sends remote-write bodies to one endpoint. Build it once and share it: it owns the
+/// connection pool.
+pub(crate) struct HttpSender {
+    client: Client,
+    endpoint: Url,
+    timeout: Duration,
+}
+
+impl fmt::Debug for HttpSender {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("HttpSender")
+            .field("endpoint", &display_endpoint(&self.endpoint))
+            .field("timeout", &self.timeout)
+            .finish_non_exhaustive()
+    }
+}
+
+impl HttpSender {
+    /// Builds the client. Fails only if the TLS backend cannot be set up.
+    pub(crate) fn new(config: ValidatedTransport) -> Result<Self, Error> {
+        let mut headers = HeaderMap::with_capacity(config.headers.len() + 4);
+        // Extra headers first; validation guarantees they do not share a name with the
+        // protocol headers, and `insert` below would replace them if they did.
+        for (name, value) in &config.headers {
+            headers.insert(name.clone(), value.clone());
+        }
+        headers.insert(header::CONTENT_ENCODING, HeaderValue::from_static("snappy"));
+        headers.insert(
+            header::CONTENT_TYPE,
+            HeaderValue::from_static("application/x-protobuf"),
+        );
+        headers.insert(
+            "x-prometheus-remote-write-version",
+            HeaderValue::from_static("0.1.0"),
+        );
+        headers.insert(header::USER_AGENT, HeaderValue::from_static(USER_AGENT));
+        if let Some(token) = &config.bearer_token {
+            let mut value =
+                HeaderValue::from_str(&format!("Bearer {}", token.expose())).map_err(|_| {
+                    Error::Config(
+                        "the bearer token contains characters not allowed in an HTTP header; \
+                         pass the token exactly as issued"
+                            .to_owned(),
+                    )
+                })?;
+            value.set_sensitive(true);
+            headers.insert(header::AUTHORIZATION, value);
+        }
+        let client = Client::builder()
+            .use_rustls_tls()
+            .redirect(redirect::Policy::none())
+            .timeout(config.timeout)
+            .default_headers(headers)
+            .build()
+            .map_err(|e| {
+                Error::Config(format!(
+                    "cannot set up the HTTP client ({}); this is a TLS/platform problem, \
+                     please report it",
+                    error_chain(e.without_url())
+                ))
+            })?;
+        Ok(HttpSender {
+            client,
+            endpoint: config.endpoint,
+            timeout: config.timeout,
+        })
+    }
+
+    /// The URL pushes go to.
+    pub(crate) fn endpoint(&self) -> &Url {
+        &self.endpoint
+    }
+
+    /// POSTs one snappy-compressed `WriteRequest` and classifies the answer. One attempt;
+    /// never panics.
+    pub(crate) async fn send(&self, body: impl Into<reqwest::Body>) -> SendOutcome {
+        let result = self
+            .client
+            .post(self.endpoint.clone())
+            .body(body)
+            .send()
+            .await;
+        match result {
+            Ok(response) => self.classify(response).await,
+            Err(error) => self.transport_failure(error),
+        }
+    }
+
+    async fn classify(&self, response: Response) -> SendOutcome {
+        let status = response.status();
+        if status.is_success() {
+            drain(response, 0).await;
+            return SendOutcome::Success { status };
+        }
+        let retryable = status.is_server_error() || status == StatusCode::TOO_MANY_REQUESTS;
+        let retry_after = if retryable {
+            response
+                .headers()
+                .get(header::RETRY_AFTER)
+                .and_then(|v| parse_retry_after(v, SystemTime::now()))
+        } else {
+            None
+        };
+        let location = response
+            .headers()
+            .get(header::LOCATION)
+            .map(|v| String::from_utf8_lossy(v.as_bytes()).into_owned());
+        let mut detail = drain(response, BODY_PREFIX_LIMIT).await;
+        if status.is_redirection() {
+            detail = format!(
+                "redirect to {} not followed; configure the final URL as the endpoint",
+                location.as_deref().unwrap_or("(no Location header)")
+            );
+        }
+        let failure = Failure {
+            endpoint: display_endpoint(&self.endpoint),
+            kind: FailureKind::Status(status),
+            retry_after,
+            detail,
+        };
+        if retryable {
+            SendOutcome::Retryable(failure)
+        } else {
+            SendOutcome::Permanent(failure)
+        }
+    }
+
+    fn transport_failure(&self, error: reqwest::Error) -> SendOutcome {
+        let kind = if error.is_timeout() {
+            FailureKind::Timeout(self.timeout)
+        } else if error.is_connect() {
+            FailureKind::Connect
+        } else {
+            FailureKind::Request
+        };
+        // A builder error means the request itself cannot be made; retrying cannot help.
+        let permanent = error.is_builder();
+        let failure = Failure {
+            endpoint: display_endpoint(&self.endpoint),
+            kind,
+            retry_after: None,
+            // Without the URL: it is printed once, by `Failure`, minus any query string.
+            detail: error_chain(error.without_url()),
+        };
+        if permanent {
+            SendOutcome::Permanent(failure)
+        } else {
+            SendOutcome::Retryable(failure)
+        }
+    }
+}
+
+/// What one push attempt came to.
+#[derive(Debug)]
+pub(crate) enum SendOutcome {
+    /// The endpoint answered 2xx: the samples are stored.
+    Success {
+        /// The exact 2xx status.
+        status: StatusCode,
+    },
+    /// Worth another attempt later: 5xx, 429, connection failure, timeout.
+    Retryable(Failure),
+    /// Sending the same body again cannot succeed: other 4xx, redirects, unusable request.
+    Permanent(Failure),
+}
+
+/// Why a push attempt did not succeed. Its `Display` is a complete sentence for a log line
+/// and never contains credentials.
+#[derive(Debug, Clone)]
+pub(crate) struct Failure {
+    /// The endpoint without query string, for messages.
+    pub(crate) endpoint: String,
+    /// What went wrong.
+    pub(crate) kind: FailureKind,
+    /// The server's `Retry-After`, for retryable statuses that sent one.
+    pub(crate) retry_after: Option<Duration>,
+    /// The first KiB of the answer's body, or the transport error's chain.
+    pub(crate) detail: String,
+}
+
+/// The kind of a [`Failure`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum FailureKind {
+    /// The endpoint answered with this non-2xx status.
+    Status(StatusCode),
+    /// No complete answer within the configured timeout (which it carries).
+    Timeout(Duration),
+    /// No connection could be made (refused, DNS, TLS handshake).
+    Connect,
+    /// The request failed after connecting (reset, malformed answer, …).
+    Request,
+}
+
+impl fmt::Display for Failure {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let endpoint = &self.endpoint;
+        match self.kind {
+            FailureKind::Status(status) => {
+                write!(f, "remote-write endpoint {endpoint} answered {status}")?;
+                if !self.detail.is_empty() {
+                    write!(f, ": {}", self.detail.trim_end())?;
+                }
+            }
+            FailureKind::Timeout(limit) => write!(
+                f,
+                "remote-write endpoint {endpoint} did not answer within {limit:?} \
+                 (raise with_timeout if the server is slow): {}",
+                self.detail
+            )?,
+            FailureKind::Connect => write!(
+                f,
+                "cannot connect to remote-write endpoint {endpoint} (is the server up and \
+                 the URL right?): {}",
+                self.detail
+            )?,
+            FailureKind::Request => write!(
+                f,
+                "push to remote-write endpoint {endpoint} failed: {}",
+                self.detail
+            )?,
+        }
+        if let Some(wait) = self.retry_after {
+            write!(f, " (server asks to retry after {wait:?})")?;
+        }
+        Ok(())
+    }
+}
+
+impl std::error::Error for Failure {}
+
+/// Parses `Retry-After` as delay-seconds or an HTTP date; a date in the past means now.
+pub(crate) fn parse_retry_after(value: &HeaderValue, now: SystemTime) -> Option<Duration> {
+    let text = value.to_str().ok()?.trim();
+    if let Ok(seconds) = text.parse::<u64>() {
+        return Some(Duration::from_secs(seconds));
+    }
+    let at = httpdate::parse_http_date(text).ok()?;
+    Some(at.duration_since(now).unwrap_or(Duration::ZERO))
+}
+
+/// Reads the body up to [`DRAIN_LIMIT`] (so the connection can return to the pool) and
+/// keeps the first `keep` bytes as text. Read errors just end the reading.
+async fn drain(mut response: Response, keep: usize) -> String {
+    let mut kept = Vec::new();
+    let mut seen = 0;
+    while seen < DRAIN_LIMIT {
+        match response.chunk().await {
+            Ok(Some(chunk)) => {
+                seen += chunk.len();
+                let room = keep.saturating_sub(kept.len()).min(chunk.len());
+                kept.extend_from_slice(&chunk[..room]);
+            }
+            Ok(None) | Err(_) => break,
+        }
+    }
+    String::from_utf8_lossy(&kept).into_owned()
+}
+
+/// An error and its sources, `outer: inner: innermost`.
+fn error_chain(error: reqwest::Error) -> String {
+    let mut text = error.to_string();
+    let mut source = std::error::Error::source(&error);
+    while let Some(cause) = source {
+        text.push_str(": ");
+        text.push_str(&cause.to_string());
+        source = cause.source();
+    }
+    text
+}
+
+/// The endpoint for messages: scheme, host, port and path; no query string or fragment.
+fn display_endpoint(url: &Url) -> String {
+    let mut shown = url.clone();
+    shown.set_query(None);
+    shown.set_fragment(None);
+    shown.to_string()
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,241 @@
+use std::time::{Duration, SystemTime};
+
+use reqwest::header::HeaderValue;
+use reqwest::StatusCode;
+
+use super::*;
+use crate::transport::test_server::{CannedServer, Reply};
+use crate::transport::{Secret, TransportConfig};
+
+const TOKEN: &str = "tok-9f8e7d-SECRET";
+
+fn sender(endpoint: &str, timeout: Duration) -> HttpSender {
+    let config = TransportConfig {
+        endpoint: Some(endpoint.to_owned()),
+        bearer_token: Some(Secret::new(TOKEN)),
+        headers: vec![("X-Scope-OrgID".to_owned(), "tenant-a".to_owned())],
+        timeout,
+    };
+    HttpSender::new(config.validate().expect("valid config")).expect("client builds")
+}
+
+/// Every test is bounded even if the sender misbehaves.
+async fn send(sender: &HttpSender, body: &'static [u8]) -> SendOutcome {
+    tokio::time::timeout(Duration::from_secs(20), sender.send(body))
+        .await
+        .expect("send finished within 20 s")
+}
+
+fn retryable(outcome: SendOutcome) -> Failure {
+    match outcome {
+        SendOutcome::Retryable(failure) => failure,
+        other => panic!("expected retryable, got {other:?}"),
+    }
+}
+
+fn permanent(outcome: SendOutcome) -> Failure {
+    match outcome {
+        SendOutcome::Permanent(failure) => failure,
+        other => panic!("expected permanent, got {other:?}"),
+    }
+}
+
+#[tokio::test]
+async fn sends_protocol_auth_and_extra_headers_and_the_body() {
+    let mut server = CannedServer::start(vec![Reply::status("204 No Content", "")]).await;
+    let sender = sender(&server.url("/api/v1/write"), Duration::from_secs(10));
+
+    let outcome = send(&sender, b"\x01snappy-bytes").await;
+
+    assert!(
+        matches!(outcome, SendOutcome::Success { status } if status == StatusCode::NO_CONTENT),
+        "{outcome:?}"
+    );
+    let requests = server.take_requests();
+    assert_eq!(requests.len(), 1);
+    let request = &requests[0];
+    assert_eq!(request.request_line, "POST /api/v1/write HTTP/1.1");
+    assert_eq!(request.header("content-encoding"), ["snappy"]);
+    assert_eq!(request.header("content-type"), ["application/x-protobuf"]);
+    assert_eq!(
+        request.header("x-prometheus-remote-write-version"),
+        ["0.1.0"]
+    );
+    assert_eq!(
+        request.header("user-agent"),
+        [format!("prompush/{}", env!("CARGO_PKG_VERSION"))]
+    );
+    assert_eq!(request.header("authorization"), [format!("Bearer {TOKEN}")]);
+    assert_eq!(request.header("x-scope-orgid"), ["tenant-a"]);
+    assert_eq!(request.body, b"\x01snappy-bytes");
+}
+
+#[tokio::test]
+async fn reuses_the_connection_between_pushes() {
+    let mut server = CannedServer::start(vec![
+        Reply::status("200 OK", "ok"),
+        Reply::status("204 No Content", ""),
+    ])
+    .await;
+    let sender = sender(&server.url("/"), Duration::from_secs(10));
+
+    for _ in 0..2 {
+        let outcome = send(&sender, b"x").await;
+        assert!(
+            matches!(outcome, SendOutcome::Success { .. }),
+            "{outcome:?}"
+        );
+    }
+
+    let connections: Vec<usize> = server
+        .take_requests()
+        .iter()
+        .map(|r| r.connection)
+        .collect();
+    assert_eq!(connections, [0, 0]);
+}
+
+#[tokio::test]
+async fn server_errors_are_retryable_with_body_detail() {
+    let server =
+        CannedServer::start(vec![Reply::status("503 Service Unavailable", "tsdb busy")]).await;
+    let failure = retryable(send(&sender(&server.url("/"), Duration::from_secs(10)), b"x").await);
+    assert_eq!(
+        failure.kind,
+        FailureKind::Status(StatusCode::SERVICE_UNAVAILABLE)
+    );
+    assert_eq!(failure.retry_after, None);
+    assert_eq!(failure.detail, "tsdb busy");
+    assert!(failure.to_string().contains("503"), "{failure}");
+}
+
+#[tokio::test]
+async fn too_many_requests_is_retryable_and_honours_retry_after() {
+    let server = CannedServer::start(vec![Reply::Respond {
+        status: "429 Too Many Requests",
+        headers: vec![("Retry-After", "7".to_owned())],
+        body: "slow down".to_owned(),
+    }])
+    .await;
+    let failure = retryable(send(&sender(&server.url("/"), Duration::from_secs(10)), b"x").await);
+    assert_eq!(
+        failure.kind,
+        FailureKind::Status(StatusCode::TOO_MANY_REQUESTS)
+    );
+    assert_eq!(failure.retry_after, Some(Duration::from_secs(7)));
+}
+
+#[tokio::test]
+async fn retry_after_as_http_date_becomes_a_delay() {
+    let at = SystemTime::now() + Duration::from_secs(120);
+    let server = CannedServer::start(vec![Reply::Respond {
+        status: "503 Service Unavailable",
+        headers: vec![("Retry-After", httpdate::fmt_http_date(at))],
+        body: String::new(),
+    }])
+    .await;
+    let failure = retryable(send(&sender(&server.url("/"), Duration::from_secs(10)), b"x").await);
+    let wait = failure.retry_after.expect("Retry-After parsed");
+    // The date has one-second resolution and some time passed since `at` was computed.
+    assert!(
+        wait > Duration::from_secs(100) && wait <= Duration::from_secs(120),
+        "{wait:?}"
+    );
+}
+
+#[tokio::test]
+async fn client_errors_are_permanent_with_the_first_kib_of_the_body() {
+    let long_body = format!("out of order sample{}", "x".repeat(4000));
+    let server = CannedServer::start(vec![Reply::status("400 Bad Request", &long_body)]).await;
+    let failure = permanent(send(&sender(&server.url("/"), Duration::from_secs(10)), b"x").await);
+    assert_eq!(failure.kind, FailureKind::Status(StatusCode::BAD_REQUEST));
+    assert_eq!(failure.detail.len(), 1024);
+    assert!(failure.detail.starts_with("out of order sample"));
+    assert!(failure.to_string().contains("400 Bad Request"), "{failure}");
+}
+
+#[tokio::test]
+async fn redirects_are_not_followed() {
+    let mut server = CannedServer::start(vec![
+        Reply::Respond {
+            status: "307 Temporary Redirect",
+            headers: vec![("Location", "/elsewhere".to_owned())],
+            body: String::new(),
+        },
+        Reply::status("204 No Content", ""),
+    ])
+    .await;
+    let failure = permanent(send(&sender(&server.url("/"), Duration::from_secs(10)), b"x").await);
+    assert_eq!(
+        failure.kind,
+        FailureKind::Status(StatusCode::TEMPORARY_REDIRECT)
+    );
+    assert!(failure.detail.contains("/elsewhere"), "{failure}");
+    // A followed redirect would have been recorded before `send` returned.
+    let paths: Vec<String> = server
+        .take_requests()
+        .into_iter()
+        .map(|r| r.request_line)
+        .collect();
+    assert_eq!(paths, ["POST / HTTP/1.1"]);
+}
+
+#[tokio::test]
+async fn timeout_is_retryable() {
+    let server = CannedServer::start(vec![Reply::Hang]).await;
+    let limit = Duration::from_millis(300);
+    let failure = retryable(send(&sender(&server.url("/"), limit), b"x").await);
+    assert_eq!(failure.kind, FailureKind::Timeout(limit));
+    assert!(failure.to_string().contains("with_timeout"), "{failure}");
+}
+
+#[tokio::test]
+async fn connection_refused_is_retryable_and_no_message_leaks_the_token() {
+    // Bind then drop: the port is closed, so connecting is refused.
+    let closed = std::net::TcpListener::bind("127.0.0.1:0").expect("bind loopback");
+    let addr = closed.local_addr().expect("local addr");
+    drop(closed);
+    let sender = sender(
+        &format!("http://{addr}/api/v1/write?tenant=a"),
+        Duration::from_secs(10),
+    );
+
+    let outcome = send(&sender, b"x").await;
+    let outcome_debug = format!("{outcome:?}");
+    let failure = retryable(outcome);
+
+    assert_eq!(failure.kind, FailureKind::Connect);
+    let shown = failure.to_string();
+    assert!(shown.contains(&addr.to_string()), "{shown}");
+    assert!(!shown.contains("tenant=a"), "query string shown: {shown}");
+    for text in [
+        shown,
+        outcome_debug,
+        format!("{sender:?}"),
+        format!("{failure:?}"),
+    ] {
+        assert!(!text.contains(TOKEN), "token leaked: {text}");
+        assert!(!text.contains("SECRET"), "token leaked: {text}");
+    }
+}
+
+#[test]
+fn parses_retry_after_forms() {
+    let now = SystemTime::UNIX_EPOCH + Duration::from_secs(1_700_000_000);
+    let parse = |s: &'static str| parse_retry_after(&HeaderValue::from_static(s), now);
+    assert_eq!(parse("0"), Some(Duration::ZERO));
+    assert_eq!(parse(" 30 "), Some(Duration::from_secs(30)));
+    // 2023-11-14T22:13:20Z is `now`; ten seconds later:
+    assert_eq!(
+        parse("Tue, 14 Nov 2023 22:13:30 GMT"),
+        Some(Duration::from_secs(10))
+    );
+    // Obsolete RFC 850 form, also required of recipients.
+    assert_eq!(
+        parse("Tuesday, 14-Nov-23 22:13:30 GMT"),
+        Some(Duration::from_secs(10))
+    );
+    assert_eq!(parse("Tue, 14 Nov 2023 22:00:00 GMT"), Some(Duration::ZERO));
+    assert_eq!(parse("-5"), None);
+    assert_eq!(parse("soon"), None);
+}
