@@ -106,6 +106,9 @@ impl<C> Table<C> {
 pub(crate) struct SeriesMap<C> {
     current: AtomicPtr<Table<C>>,
     /// Writer lock; also owns the retired tables.
+    // Boxed on purpose: readers may still hold pointers to retired tables, so a table
+    // must not move when the Vec grows.
+    #[allow(clippy::vec_box)]
     retired: Mutex<Vec<Box<Table<C>>>>,
 }
 
