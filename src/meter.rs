@@ -5,8 +5,7 @@ use std::sync::Arc;
 
 use opentelemetry::metrics::{
     AsyncInstrumentBuilder, Counter, Gauge, Histogram, HistogramBuilder, InstrumentBuilder,
-    InstrumentProvider, ObservableCounter, ObservableGauge, ObservableUpDownCounter,
-    UpDownCounter,
+    InstrumentProvider, ObservableCounter, ObservableGauge, ObservableUpDownCounter, UpDownCounter,
 };
 
 use crate::aggregate::histogram::{sanitize_bounds, DEFAULT_BOUNDS};

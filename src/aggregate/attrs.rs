@@ -162,15 +162,15 @@ pub(crate) fn matches(given: &[KeyValue], stored: &[KeyValue], perm: &Permutatio
 #[cold]
 fn matches_large(given: &[KeyValue], stored: &[KeyValue]) -> bool {
     let mut seen = vec![false; stored.len()];
-    given.iter().all(|kv| {
-        match stored.binary_search_by(|s| s.key.as_str().cmp(kv.key.as_str())) {
+    given.iter().all(
+        |kv| match stored.binary_search_by(|s| s.key.as_str().cmp(kv.key.as_str())) {
             Ok(pos) if !seen[pos] && value_eq(&stored[pos].value, &kv.value) => {
                 seen[pos] = true;
                 true
             }
             _ => false,
-        }
-    })
+        },
+    )
 }
 
 /// Whether a slice names some key twice (small slices only pay n² compares).
@@ -218,7 +218,11 @@ mod tests {
         assert!(!matches(&wrong_value, &stored, &perm));
         let repeated = [kv("a", "1"), kv("a", "1"), kv("b", 2)];
         let stored3 = canonicalize(&[kv("a", "1"), kv("b", 2), kv("z", 0)]);
-        assert!(!matches(&repeated, &stored3, &permutation(&repeated, &stored3)));
+        assert!(!matches(
+            &repeated,
+            &stored3,
+            &permutation(&repeated, &stored3)
+        ));
         assert!(has_repeated_key(&repeated));
         assert!(!has_repeated_key(&given));
     }

@@ -10,8 +10,8 @@ use crate::snapshot::{Attributes, HistogramPoint, MetricData};
 
 /// The OpenTelemetry default boundaries, used when an instrument gives none.
 pub(crate) const DEFAULT_BOUNDS: [f64; 15] = [
-    0.0, 5.0, 10.0, 25.0, 50.0, 75.0, 100.0, 250.0, 500.0, 750.0, 1000.0, 2500.0, 5000.0,
-    7500.0, 10000.0,
+    0.0, 5.0, 10.0, 25.0, 50.0, 75.0, 100.0, 250.0, 500.0, 750.0, 1000.0, 2500.0, 5000.0, 7500.0,
+    10000.0,
 ];
 
 /// Counts measurements into buckets and keeps sum, min and max.
@@ -90,9 +90,8 @@ impl<T: Num> Aggregation for Histogram<T> {
                     .map(|b| b.load(Ordering::Relaxed))
                     .collect();
                 let count = bucket_counts.iter().sum();
-                let extreme = |a: &AtomicU64| {
-                    (count > 0).then(|| f64::from_bits(a.load(Ordering::Relaxed)))
-                };
+                let extreme =
+                    |a: &AtomicU64| (count > 0).then(|| f64::from_bits(a.load(Ordering::Relaxed)));
                 HistogramPoint {
                     attributes,
                     count,

@@ -129,8 +129,7 @@ pub(crate) fn atomic_extreme<T: Num>(cell: &AtomicU64, v: T, max: bool) {
         if !better {
             return;
         }
-        match cell.compare_exchange_weak(cur, v.to_bits(), Ordering::Relaxed, Ordering::Relaxed)
-        {
+        match cell.compare_exchange_weak(cur, v.to_bits(), Ordering::Relaxed, Ordering::Relaxed) {
             Ok(_) => return,
             Err(actual) => cur = actual,
         }

@@ -118,7 +118,9 @@ impl<T: Num> ObservableAggregator<T> {
         if observed.index.len() + 1 >= self.limit {
             return self.observe_overflow(observed, v);
         }
-        observed.index.insert(canonical.clone(), observed.points.len());
+        observed
+            .index
+            .insert(canonical.clone(), observed.points.len());
         observed.points.push((canonical, v));
     }
 
