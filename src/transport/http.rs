@@ -72,7 +72,11 @@ impl HttpSender {
             value.set_sensitive(true);
             headers.insert(header::AUTHORIZATION, value);
         }
-        let client = Client::builder()
+        let builder = Client::builder();
+        // Users may need their HTTP(S)_PROXY; the unit tests must stay on loopback.
+        #[cfg(test)]
+        let builder = builder.no_proxy();
+        let client = builder
             .use_rustls_tls()
             .redirect(redirect::Policy::none())
             .timeout(config.timeout)
