@@ -2,6 +2,8 @@
 #![deny(missing_docs)]
 
 mod error;
+pub mod prometheus;
+pub mod receiver;
 pub mod snapshot;
 
 pub use error::Error;
