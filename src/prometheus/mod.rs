@@ -22,3 +22,6 @@ pub mod naming;
 #[doc(hidden)]
 pub mod proto;
 pub mod translate;
+
+#[cfg(test)]
+mod tests;

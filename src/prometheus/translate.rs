@@ -11,7 +11,7 @@
 //! - Monotonic sum → counter `<name>_total`; non-monotonic sum and gauge → gauge.
 //! - Histogram → `<name>_bucket{le="…"}` with cumulative counts and a last
 //!   `le="+Inf"` bucket equal to the count, then `<name>_sum` and `<name>_count`.
-//! - Names and units as in [`naming`](super::naming).
+//! - Names and units as in [`naming`](crate::prometheus::naming).
 //! - Every series gets `job` (`service.namespace/service.name`, or `service.name`) and
 //!   `instance` (`service.instance.id`) from the resource, each only when present. The
 //!   other resource attributes go on one `target_info` series (value 1) per push.
@@ -32,7 +32,7 @@ use std::time::{SystemTime, UNIX_EPOCH};
 use opentelemetry::KeyValue;
 
 use super::naming;
-use crate::snapshot::{InstrumentKind, MetricData, MetricSnapshot, Snapshot};
+use crate::snapshot::{Attributes, InstrumentKind, MetricData, MetricSnapshot, Snapshot};
 
 /// The resource attributes that become `job` and `instance` instead of `target_info`
 /// labels.
@@ -324,8 +324,10 @@ impl Translator {
             })
             .map(|(k, v)| KeyValue::new(k.clone(), v.clone()))
             .collect();
+        // Resource keys are unique, so sorted is canonical.
         other.sort_by(|a, b| a.key.cmp(&b.key));
-        for kv in &other {
+        let other = Attributes::from_canonical(other.into());
+        for kv in other.iter() {
             let mut value = String::new();
             naming::write_attribute_value(&mut value, &kv.value);
             if let Some(name) = naming::sanitize_label_name(kv.key.as_str()) {
@@ -592,14 +594,8 @@ fn finish_labels(text: &mut String, base: &mut Vec<Slot>) {
         }
         // Collisions are rare: rebuild the joined value at the end of the buffer.
         let (prev, next) = (base[i - 1].value, base[i].value);
-        let start = text.len();
-        text.extend_from_within(prev.start as usize..prev.end as usize);
-        text.push(';');
-        text.extend_from_within(next.start as usize..next.end as usize);
-        base[i - 1].value = Span {
-            start: start as u32,
-            end: text.len() as u32,
-        };
+        let joined = format!("{};{}", prev.get(text), next.get(text));
+        base[i - 1].value = put(text, &joined);
         base.remove(i);
     }
 }
