@@ -11,7 +11,7 @@
 //! - Monotonic sum → counter `<name>_total`; non-monotonic sum and gauge → gauge.
 //! - Histogram → `<name>_bucket{le="…"}` with cumulative counts and a last
 //!   `le="+Inf"` bucket equal to the count, then `<name>_sum` and `<name>_count`.
-//! - Names and units as in [`naming`](crate::prometheus::naming).
+//! - Names and units as in [`naming`].
 //! - Every series gets `job` (`service.namespace/service.name`, or `service.name`) and
 //!   `instance` (`service.instance.id`) from the resource, each only when present. The
 //!   other resource attributes go on one `target_info` series (value 1) per push.
