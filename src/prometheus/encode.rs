@@ -4,7 +4,7 @@
 //! writes their protobuf bytes straight into one buffer, with no message structs and
 //! no per-series allocation. The buffers are kept between pushes.
 
-use prost::encoding::{encode_varint, encoded_len_varint};
+use prost::encoding::encoded_len_varint;
 use prost::Message;
 
 use super::proto;
@@ -195,6 +195,16 @@ fn optional_string_field_len(s: &str) -> usize {
     } else {
         string_field_len(s)
     }
+}
+
+/// A protobuf varint; lengths and tags are almost always one byte, so that is the fast
+/// path.
+fn encode_varint(mut v: u64, buf: &mut Vec<u8>) {
+    while v >= 0x80 {
+        buf.push((v as u8) | 0x80);
+        v >>= 7;
+    }
+    buf.push(v as u8);
 }
 
 fn put_string(buf: &mut Vec<u8>, tag: u8, s: &str) {

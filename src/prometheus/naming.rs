@@ -248,23 +248,46 @@ pub fn sanitize_metric_name(name: &str) -> Cow<'_, str> {
 /// ```
 pub fn sanitize_label_name(key: &str) -> Option<Cow<'_, str>> {
     let first = *key.as_bytes().first()?;
-    let valid = |c: char| c.is_ascii_alphanumeric() || c == '_';
-    if !first.is_ascii_digit() && !key.starts_with("__") && key.chars().all(valid) {
+    if !first.is_ascii_digit() && !key.starts_with("__") && key.bytes().all(valid_label_byte) {
         return Some(Cow::Borrowed(key));
     }
-    let mapped: String = key
-        .chars()
-        .map(|c| if valid(c) { c } else { '_' })
-        .collect();
-    // Decided on the mapped name: `..x` is as reserved as `__x`.
-    let prefix = if first.is_ascii_digit() {
-        "key_"
-    } else if mapped.starts_with("__") {
-        "key"
-    } else {
-        return Some(Cow::Owned(mapped));
+    let mut out = String::with_capacity(key.len() + 4);
+    push_label_name(&mut out, key);
+    Some(Cow::Owned(out))
+}
+
+/// [`sanitize_label_name`] appending to `out`, without allocating; `false` (and nothing
+/// appended) for an empty key.
+pub(crate) fn push_label_name(out: &mut String, key: &str) -> bool {
+    let Some(&first) = key.as_bytes().first() else {
+        return false;
     };
-    Some(Cow::Owned(format!("{prefix}{mapped}")))
+    let map = |c: char| {
+        if c.is_ascii_alphanumeric() || c == '_' {
+            c
+        } else {
+            '_'
+        }
+    };
+    if first.is_ascii_digit() {
+        out.push_str("key_");
+    } else {
+        // Decided on the mapped name: `..x` is as reserved as `__x`.
+        let mut mapped = key.chars().map(map);
+        if mapped.next() == Some('_') && mapped.next() == Some('_') {
+            out.push_str("key");
+        }
+    }
+    if key.bytes().all(valid_label_byte) {
+        out.push_str(key);
+    } else {
+        out.extend(key.chars().map(map));
+    }
+    true
+}
+
+fn valid_label_byte(b: u8) -> bool {
+    b.is_ascii_alphanumeric() || b == b'_'
 }
 
 /// Appends an attribute value as a label value: strings as they are, booleans as

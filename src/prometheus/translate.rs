@@ -518,27 +518,20 @@ impl PointContext<'_> {
         let text = &mut *self.text;
         let base = &mut *self.base;
         base.clear();
-        let name = put(text, "__name__");
-        base.push(Slot {
-            name,
-            value: metric_name,
-        });
-        push_service_labels(text, base, self.job, self.instance);
         for kv in attributes {
-            let Some(name) = naming::sanitize_label_name(kv.key.as_str()) else {
+            let start = text.len();
+            if !naming::push_label_name(text, kv.key.as_str()) {
                 continue;
-            };
-            let taken = match &*name {
+            }
+            let taken = match &text[start..] {
                 "job" => !self.job.is_empty(),
                 "instance" => !self.instance.is_empty(),
                 "le" => histogram,
                 _ => false,
             };
-            let start = text.len();
             if taken {
-                text.push_str("exported_");
+                text.insert_str(start, "exported_");
             }
-            text.push_str(&name);
             let name = Span {
                 start: start as u32,
                 end: text.len() as u32,
@@ -555,8 +548,41 @@ impl PointContext<'_> {
             };
             base.push(Slot { name, value });
         }
+        // Attributes come sorted by key, and sanitising rarely reorders them: sorting
+        // and merging are usually a no-op check.
         finish_labels(text, base);
+        // Our own labels never collide (attributes were renamed away from them): they
+        // only need their sorted place.
+        let name = put(text, "__name__");
+        insert_sorted(
+            text,
+            base,
+            Slot {
+                name,
+                value: metric_name,
+            },
+        );
+        if !self.job.is_empty() {
+            let slot = Slot {
+                name: put(text, "job"),
+                value: put(text, self.job),
+            };
+            insert_sorted(text, base, slot);
+        }
+        if !self.instance.is_empty() {
+            let slot = Slot {
+                name: put(text, "instance"),
+                value: put(text, self.instance),
+            };
+            insert_sorted(text, base, slot);
+        }
     }
+}
+
+fn insert_sorted(text: &str, base: &mut Vec<Slot>, slot: Slot) {
+    let name = slot.name.get(text);
+    let at = base.partition_point(|s| s.name.get(text) < name);
+    base.insert(at, slot);
 }
 
 fn push_service_labels(text: &mut String, base: &mut Vec<Slot>, job: &str, instance: &str) {
