@@ -1,5 +1,9 @@
 //! Translate + encode + snappy of 100k counter series (10k per metric, 3 attributes),
 //! the per-push cost that follows a collection. Target: well under 100 ns per series.
+//!
+//! Next steps once this is measured on a quiet machine: cache each series' encoded label
+//! bytes across pushes (keyed by a stable per-series identity from the snapshot) so a
+//! push only rewrites value and timestamp, and cache sanitised attribute keys.
 
 use std::sync::Arc;
 use std::time::{Duration, UNIX_EPOCH};
