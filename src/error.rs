@@ -10,4 +10,12 @@ pub enum Error {
     /// `shutdown()` was called before.
     #[error("the meter provider is already shut down; build a new provider to record again")]
     AlreadyShutdown,
+    /// A remote-write body could not be built (it is over snappy's 4 GiB block limit).
+    #[error("cannot encode the remote-write request: {0}; push more often or send fewer series per request")]
+    Encode(String),
+    /// A remote-write body is not a snappy-compressed `prometheus.WriteRequest`.
+    #[error(
+        "invalid remote-write body: {0}; send a snappy block-compressed prometheus.WriteRequest"
+    )]
+    Decode(String),
 }

@@ -24,6 +24,8 @@ mod error;
 mod instrument;
 mod meter;
 mod provider;
+pub mod prometheus;
+pub mod receiver;
 pub mod snapshot;
 mod transport;
 

@@ -1,0 +1,614 @@
+//! Translation and encoding tests over hand-built snapshots.
+
+use std::sync::Arc;
+use std::time::{Duration, UNIX_EPOCH};
+
+use opentelemetry::{InstrumentationScope, KeyValue};
+use opentelemetry_sdk::Resource;
+
+use super::encode::{decode, WriteRequestEncoder};
+use super::translate::{Labels, Metadata, MetricType, SeriesSink, Translator};
+use crate::snapshot::*;
+
+type Owned = (Vec<(String, String)>, f64, i64);
+
+#[derive(Default)]
+struct Collect {
+    series: Vec<Owned>,
+    metadata: Vec<(MetricType, String, String, String)>,
+}
+
+impl SeriesSink for Collect {
+    fn metadata(&mut self, m: &Metadata<'_>) {
+        self.metadata.push((
+            m.kind,
+            m.family.to_owned(),
+            m.help.to_owned(),
+            m.unit.to_owned(),
+        ));
+    }
+    fn series(&mut self, labels: &Labels<'_>, value: f64, ts: i64) {
+        let labels = labels
+            .iter()
+            .map(|(n, v)| (n.to_owned(), v.to_owned()))
+            .collect();
+        self.series.push((labels, value, ts));
+    }
+}
+
+impl Collect {
+    fn find(&self, name: &str) -> Vec<&Owned> {
+        self.series
+            .iter()
+            .filter(|s| s.0.iter().any(|(n, v)| n == "__name__" && v == name))
+            .collect()
+    }
+    fn one(&self, name: &str) -> &Owned {
+        let found = self.find(name);
+        assert_eq!(found.len(), 1, "series {name}: {:#?}", self.series);
+        found[0]
+    }
+}
+
+fn label<'a>(series: &'a Owned, name: &str) -> Option<&'a str> {
+    series
+        .0
+        .iter()
+        .find(|(n, _)| n == name)
+        .map(|(_, v)| v.as_str())
+}
+
+/// The remote-write rules every series must follow.
+fn assert_well_formed(c: &Collect) {
+    for (labels, _, _) in &c.series {
+        assert!(
+            labels.windows(2).all(|w| w[0].0 < w[1].0),
+            "sorted, unique: {labels:?}"
+        );
+        assert!(labels.iter().any(|(n, _)| n == "__name__"), "{labels:?}");
+        for (n, v) in labels {
+            assert!(!v.is_empty(), "empty value: {labels:?}");
+            let mut chars = n.chars();
+            let first = chars.next().expect("non-empty name");
+            assert!(first.is_ascii_alphabetic() || first == '_', "{n}");
+            assert!(chars.all(|c| c.is_ascii_alphanumeric() || c == '_'), "{n}");
+            assert!(n == "__name__" || !n.starts_with("__"), "reserved {n}");
+        }
+    }
+}
+
+const T: Duration = Duration::from_millis(1_700_000_000_123);
+
+fn metric(
+    id: u64,
+    name: &str,
+    unit: &str,
+    kind: InstrumentKind,
+    data: MetricData,
+) -> MetricSnapshot {
+    MetricSnapshot {
+        descriptor: Arc::new(Descriptor {
+            id,
+            name: name.to_owned().into(),
+            description: format!("about {name}").into(),
+            unit: unit.to_owned().into(),
+            kind,
+            number: NumberKind::F64,
+        }),
+        start_time: UNIX_EPOCH,
+        time: UNIX_EPOCH + T,
+        data,
+        rejected_measurements: 0,
+    }
+}
+
+fn snapshot(resource: Resource, metrics: Vec<MetricSnapshot>) -> Snapshot {
+    Snapshot {
+        resource,
+        time: UNIX_EPOCH + T + Duration::from_millis(1),
+        scopes: vec![ScopeSnapshot {
+            scope: InstrumentationScope::builder("test").build(),
+            metrics,
+        }],
+    }
+}
+
+fn service() -> Resource {
+    Resource::builder_empty()
+        .with_attributes([
+            KeyValue::new("service.name", "checkout"),
+            KeyValue::new("service.namespace", "shop"),
+            KeyValue::new("service.instance.id", "pod-1"),
+            KeyValue::new("host.name", "h1"),
+            KeyValue::new("k8s.pod.uid", 42i64),
+        ])
+        .build()
+}
+
+fn number(attrs: &[KeyValue], value: Number) -> NumberPoint {
+    NumberPoint {
+        attributes: Attributes::new(attrs),
+        value,
+    }
+}
+
+fn sum(monotonic: bool, points: Vec<NumberPoint>) -> MetricData {
+    MetricData::Sum { monotonic, points }
+}
+
+fn translate(snap: &Snapshot) -> Collect {
+    let mut c = Collect::default();
+    let n = Translator::new().translate(snap, &mut c);
+    assert_eq!(n, c.series.len());
+    assert_well_formed(&c);
+    c
+}
+
+#[test]
+fn counter_gets_total_job_instance_and_time() {
+    let snap = snapshot(
+        service(),
+        vec![metric(
+            1,
+            "MyCounter",
+            "1",
+            InstrumentKind::Counter,
+            sum(
+                true,
+                vec![number(&[KeyValue::new("method", "GET")], Number::U64(7))],
+            ),
+        )],
+    );
+    let c = translate(&snap);
+    let s = c.one("MyCounter_total");
+    assert_eq!(
+        s.0,
+        [
+            ("__name__", "MyCounter_total"),
+            ("instance", "pod-1"),
+            ("job", "shop/checkout"),
+            ("method", "GET")
+        ]
+        .map(|(a, b)| (a.to_owned(), b.to_owned()))
+    );
+    assert_eq!(s.1, 7.0);
+    assert_eq!(s.2, 1_700_000_000_123);
+    assert!(c.metadata.contains(&(
+        MetricType::Counter,
+        "MyCounter_total".into(),
+        "about MyCounter".into(),
+        String::new()
+    )));
+}
+
+#[test]
+fn target_info_carries_other_resource_attributes_once() {
+    let snap = snapshot(
+        service(),
+        vec![
+            metric(
+                1,
+                "a",
+                "",
+                InstrumentKind::Gauge,
+                MetricData::Gauge {
+                    points: vec![number(&[], Number::I64(-1))],
+                },
+            ),
+            metric(
+                2,
+                "b",
+                "",
+                InstrumentKind::Gauge,
+                MetricData::Gauge {
+                    points: vec![number(&[], Number::I64(2))],
+                },
+            ),
+        ],
+    );
+    let c = translate(&snap);
+    let info = c.one("target_info");
+    assert_eq!(info.1, 1.0);
+    assert_eq!(info.2, 1_700_000_000_124, "snapshot time");
+    assert_eq!(label(info, "host_name"), Some("h1"));
+    assert_eq!(label(info, "k8s_pod_uid"), Some("42"));
+    assert_eq!(label(info, "job"), Some("shop/checkout"));
+    assert_eq!(label(info, "instance"), Some("pod-1"));
+    assert_eq!(label(info, "service_name"), None);
+    // Only job/instance go on the metric series.
+    assert_eq!(label(c.one("a"), "host_name"), None);
+    assert_eq!(c.one("a").1, -1.0);
+}
+
+#[test]
+fn no_service_means_no_job_instance_or_target_info() {
+    let snap = snapshot(
+        Resource::builder_empty().build(),
+        vec![metric(
+            1,
+            "g",
+            "",
+            InstrumentKind::Gauge,
+            MetricData::Gauge {
+                points: vec![number(&[], Number::F64(1.5))],
+            },
+        )],
+    );
+    let c = translate(&snap);
+    assert_eq!(c.series.len(), 1);
+    assert_eq!(c.series[0].0.len(), 1);
+    // service.name alone is the job.
+    let snap = snapshot(
+        Resource::builder_empty()
+            .with_attribute(KeyValue::new("service.name", "svc"))
+            .build(),
+        snap.scopes[0].metrics.clone(),
+    );
+    let c = translate(&snap);
+    assert_eq!(label(c.one("g"), "job"), Some("svc"));
+    assert_eq!(label(c.one("g"), "instance"), None);
+    assert!(c.find("target_info").is_empty());
+}
+
+#[test]
+fn histogram_buckets_are_cumulative_with_inf() {
+    let snap = snapshot(
+        Resource::builder_empty().build(),
+        vec![metric(
+            3,
+            "http.server.request.duration",
+            "s",
+            InstrumentKind::Histogram,
+            MetricData::Histogram {
+                bounds: Arc::from([0.005, 2.5, 1e6]),
+                points: vec![HistogramPoint {
+                    attributes: Attributes::new(&[KeyValue::new("route", "/x")]),
+                    count: 10,
+                    sum: 7.25,
+                    min: Some(0.001),
+                    max: Some(2e6),
+                    bucket_counts: vec![1, 2, 3, 4],
+                }],
+            },
+        )],
+    );
+    let c = translate(&snap);
+    let base = "http_server_request_duration_seconds";
+    let buckets = c.find(&format!("{base}_bucket"));
+    let got: Vec<(&str, f64)> = buckets
+        .iter()
+        .map(|s| (label(s, "le").unwrap(), s.1))
+        .collect();
+    assert_eq!(
+        got,
+        [("0.005", 1.0), ("2.5", 3.0), ("1e+06", 6.0), ("+Inf", 10.0)]
+    );
+    assert!(buckets.iter().all(|s| label(s, "route") == Some("/x")));
+    assert_eq!(c.one(&format!("{base}_sum")).1, 7.25);
+    assert_eq!(c.one(&format!("{base}_count")).1, 10.0);
+    assert_eq!(label(c.one(&format!("{base}_sum")), "le"), None);
+    assert_eq!(
+        c.metadata,
+        [(
+            MetricType::Histogram,
+            base.to_owned(),
+            "about http.server.request.duration".to_owned(),
+            "seconds".to_owned()
+        )]
+    );
+}
+
+#[test]
+fn histogram_inf_is_the_count_even_if_buckets_disagree() {
+    let snap = snapshot(
+        Resource::builder_empty().build(),
+        vec![metric(
+            4,
+            "h",
+            "",
+            InstrumentKind::Histogram,
+            MetricData::Histogram {
+                bounds: Arc::from([1.0]),
+                points: vec![HistogramPoint {
+                    attributes: Attributes::new(&[KeyValue::new("le", "user")]),
+                    count: 5,
+                    sum: 1.0,
+                    min: None,
+                    max: None,
+                    bucket_counts: vec![2], // malformed: one entry short
+                }],
+            },
+        )],
+    );
+    let c = translate(&snap);
+    let buckets = c.find("h_bucket");
+    assert_eq!(buckets.len(), 2);
+    assert_eq!(buckets[1].1, 5.0);
+    // A user `le` on a histogram does not fight the bucket label.
+    assert!(buckets
+        .iter()
+        .all(|s| label(s, "exported_le") == Some("user")));
+    assert_eq!(label(c.one("h_count"), "exported_le"), Some("user"));
+}
+
+#[test]
+fn colliding_and_reserved_attributes() {
+    let attrs = [
+        KeyValue::new("a.b", "x"),
+        KeyValue::new("a_b", "y"),
+        KeyValue::new("a-b", "z"),
+        KeyValue::new("job", "mine"),
+        KeyValue::new("instance", "me"),
+        KeyValue::new("le", "0.5"),
+        KeyValue::new("__name__", "evil"),
+        KeyValue::new("", "no key"),
+        KeyValue::new("empty", ""),
+        KeyValue::new("9lives", true),
+        KeyValue::new("größe", 1.5),
+        KeyValue::new("Zeta", "upper"),
+        KeyValue::new("otel.metric.overflow", true),
+    ];
+    let resource = Resource::builder_empty()
+        .with_attribute(KeyValue::new("service.name", "svc"))
+        .build();
+    let snap = snapshot(
+        resource,
+        vec![metric(
+            5,
+            "g",
+            "",
+            InstrumentKind::Gauge,
+            MetricData::Gauge {
+                points: vec![number(&attrs, Number::F64(f64::NAN))],
+            },
+        )],
+    );
+    let c = translate(&snap);
+    let s = c.one("g");
+    assert!(s.1.is_nan(), "NaN is sent as is");
+    let names: Vec<&str> = s.0.iter().map(|(n, _)| n.as_str()).collect();
+    assert_eq!(
+        names,
+        [
+            "Zeta",
+            "__name__",
+            "a_b",
+            "exported_job",
+            "gr__e",
+            "instance",
+            "job",
+            "key_9lives",
+            "key__name__",
+            "le",
+            "otel_metric_overflow"
+        ]
+    );
+    // Sorted by original key: "a-b" < "a.b" < "a_b".
+    assert_eq!(label(s, "a_b"), Some("z;x;y"));
+    assert_eq!(label(s, "job"), Some("svc"));
+    assert_eq!(label(s, "exported_job"), Some("mine"));
+    // No instance in the resource: the attribute keeps its name.
+    assert_eq!(label(s, "instance"), Some("me"));
+    assert_eq!(label(s, "le"), Some("0.5"));
+    assert_eq!(label(s, "key__name__"), Some("evil"));
+    assert_eq!(label(s, "key_9lives"), Some("true"));
+    assert_eq!(label(s, "gr__e"), Some("1.5"));
+    assert_eq!(label(s, "otel_metric_overflow"), Some("true"));
+}
+
+#[test]
+fn kinds_and_metadata() {
+    let p = || vec![number(&[], Number::I64(3))];
+    let snap = snapshot(
+        Resource::builder_empty().build(),
+        vec![
+            metric(
+                1,
+                "requests_active",
+                "{request}",
+                InstrumentKind::UpDownCounter,
+                sum(false, p()),
+            ),
+            metric(
+                2,
+                "cpu.utilization",
+                "1",
+                InstrumentKind::ObservableGauge,
+                MetricData::Gauge { points: p() },
+            ),
+            metric(
+                3,
+                "jobs_total",
+                "1",
+                InstrumentKind::ObservableCounter,
+                sum(true, p()),
+            ),
+            metric(
+                4,
+                "net.rate",
+                "By/s",
+                InstrumentKind::Gauge,
+                MetricData::Gauge { points: p() },
+            ),
+            metric(
+                5,
+                "process.memory.usage",
+                "By",
+                InstrumentKind::Gauge,
+                MetricData::Gauge { points: p() },
+            ),
+            // No points: no series and no metadata.
+            metric(6, "idle", "", InstrumentKind::Counter, sum(true, vec![])),
+        ],
+    );
+    let c = translate(&snap);
+    let meta: Vec<(MetricType, &str, &str)> = c
+        .metadata
+        .iter()
+        .map(|(k, f, _, u)| (*k, f.as_str(), u.as_str()))
+        .collect();
+    assert_eq!(
+        meta,
+        [
+            (MetricType::Gauge, "requests_active", ""),
+            (MetricType::Gauge, "cpu_utilization_ratio", "ratio"),
+            (MetricType::Counter, "jobs_total", ""),
+            (
+                MetricType::Gauge,
+                "net_rate_bytes_per_second",
+                "bytes_per_second"
+            ),
+            (MetricType::Gauge, "process_memory_usage_bytes", "bytes"),
+        ]
+    );
+    assert_eq!(c.series.len(), 5);
+}
+
+#[test]
+fn one_family_is_described_once_across_scopes() {
+    let m = |id| {
+        metric(
+            id,
+            "dup",
+            "",
+            InstrumentKind::Gauge,
+            MetricData::Gauge {
+                points: vec![number(&[KeyValue::new("id", id as i64)], Number::I64(1))],
+            },
+        )
+    };
+    let mut snap = snapshot(Resource::builder_empty().build(), vec![m(1)]);
+    snap.scopes.push(ScopeSnapshot {
+        scope: InstrumentationScope::builder("other").build(),
+        metrics: vec![m(2)],
+    });
+    let c = translate(&snap);
+    assert_eq!(c.metadata.len(), 1);
+    assert_eq!(c.find("dup").len(), 2);
+}
+
+#[test]
+fn translator_reuse_gives_the_same_output() {
+    let snap = sample_snapshot();
+    let mut t = Translator::new();
+    let (mut a, mut b) = (Collect::default(), Collect::default());
+    t.translate(&snap, &mut a);
+    t.translate(&snap, &mut b);
+    assert_eq!(a.series.len(), b.series.len());
+    for (x, y) in a.series.iter().zip(&b.series) {
+        assert_eq!(x.0, y.0);
+    }
+    assert_eq!(a.metadata, b.metadata);
+}
+
+fn sample_snapshot() -> Snapshot {
+    snapshot(
+        service(),
+        vec![
+            metric(
+                1,
+                "MyCounter",
+                "1",
+                InstrumentKind::Counter,
+                sum(
+                    true,
+                    vec![
+                        number(&[KeyValue::new("method", "GET")], Number::U64(7)),
+                        number(
+                            &[KeyValue::new("method", "POST"), KeyValue::new("ok", false)],
+                            Number::U64(1),
+                        ),
+                    ],
+                ),
+            ),
+            metric(
+                2,
+                "lat",
+                "ms",
+                InstrumentKind::Histogram,
+                MetricData::Histogram {
+                    bounds: Arc::from([10.0, 100.0]),
+                    points: vec![HistogramPoint {
+                        attributes: Attributes::new(&[KeyValue::new("path", "/ü")]),
+                        count: 3,
+                        sum: 120.5,
+                        min: Some(1.0),
+                        max: Some(110.0),
+                        bucket_counts: vec![1, 1, 1],
+                    }],
+                },
+            ),
+        ],
+    )
+}
+
+#[test]
+fn encode_decode_round_trip() {
+    let snap = sample_snapshot();
+    let mut want = Collect::default();
+    Translator::new().translate(&snap, &mut want);
+
+    let mut translator = Translator::new();
+    let mut encoder = WriteRequestEncoder::new();
+    // Twice through the same encoder: buffers are reused, output must not leak over.
+    for _ in 0..2 {
+        encoder.clear();
+        translator.translate(&snap, &mut encoder);
+        assert_eq!(encoder.series_count(), want.series.len());
+        let body = encoder.finish().expect("encodes").to_vec();
+        let got = decode(&body, 1 << 20).expect("decodes");
+        assert_eq!(got.timeseries.len(), want.series.len());
+        for (ts, (labels, value, time)) in got.timeseries.iter().zip(&want.series) {
+            let got_labels: Vec<(String, String)> = ts
+                .labels
+                .iter()
+                .map(|l| (l.name.clone(), l.value.clone()))
+                .collect();
+            assert_eq!(&got_labels, labels);
+            assert_eq!(ts.samples.len(), 1);
+            assert_eq!(ts.samples[0].value, *value);
+            assert_eq!(ts.samples[0].timestamp, *time);
+        }
+        let meta: Vec<(i32, &str, &str, &str)> = got
+            .metadata
+            .iter()
+            .map(|m| (m.r#type, &*m.metric_family_name, &*m.help, &*m.unit))
+            .collect();
+        let want_meta: Vec<(i32, &str, &str, &str)> = want
+            .metadata
+            .iter()
+            .map(|(k, f, h, u)| (k.proto_value(), &**f, &**h, &**u))
+            .collect();
+        assert_eq!(meta, want_meta);
+    }
+}
+
+#[test]
+fn negative_timestamps_and_special_values_round_trip() {
+    let mut m = metric(
+        9,
+        "g",
+        "",
+        InstrumentKind::Gauge,
+        MetricData::Gauge {
+            points: vec![
+                number(&[KeyValue::new("k", "inf")], Number::F64(f64::INFINITY)),
+                number(
+                    &[KeyValue::new("k", "stale")],
+                    Number::F64(f64::from_bits(0x7ff0000000000002)),
+                ),
+            ],
+        },
+    );
+    m.time = UNIX_EPOCH - Duration::from_millis(5);
+    let snap = snapshot(Resource::builder_empty().build(), vec![m]);
+    let mut enc = WriteRequestEncoder::new();
+    Translator::new().translate(&snap, &mut enc);
+    let got = decode(enc.finish().unwrap(), 1 << 20).unwrap();
+    assert_eq!(got.timeseries[0].samples[0].timestamp, -5);
+    assert_eq!(got.timeseries[0].samples[0].value, f64::INFINITY);
+    assert_eq!(
+        got.timeseries[1].samples[0].value.to_bits(),
+        0x7ff0000000000002
+    );
+}

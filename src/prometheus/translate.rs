@@ -1,0 +1,659 @@
+//! [`Snapshot`] → Prometheus series and metadata.
+//!
+//! A [`Translator`] walks a snapshot and hands every Prometheus series to a
+//! [`SeriesSink`]: the remote-write encoder in a push, anything else (a text renderer,
+//! a test collector) elsewhere. Nothing is allocated per series once the translator and
+//! the sink have warmed up: names are translated once per instrument (cached by
+//! [`Descriptor::id`](crate::snapshot::Descriptor::id)) and label strings live in one
+//! reused buffer that the sink reads from.
+//!
+//! # Rules
+//! - Monotonic sum → counter `<name>_total`; non-monotonic sum and gauge → gauge.
+//! - Histogram → `<name>_bucket{le="…"}` with cumulative counts and a last
+//!   `le="+Inf"` bucket equal to the count, then `<name>_sum` and `<name>_count`.
+//! - Names and units as in [`naming`].
+//! - Every series gets `job` (`service.namespace/service.name`, or `service.name`) and
+//!   `instance` (`service.instance.id`) from the resource, each only when present. The
+//!   other resource attributes go on one `target_info` series (value 1) per push.
+//! - A point attribute that would land on a label the translator sets itself is renamed
+//!   `exported_<name>`: `job` and `instance` when the resource provides them (the
+//!   resource wins, as Prometheus does with `honor_labels: false`), and `le` on
+//!   histograms. `__name__` cannot collide: reserved names get a `key` prefix.
+//! - Attribute keys that are equal after sanitising (`a.b` and `a_b`) become one label
+//!   whose values are joined with `;`, in the sorted order of the original keys.
+//! - A label with an empty value is left out; labels are sorted by name.
+//! - Samples carry the metric's collection time in milliseconds. Values are sent as
+//!   they are, NaN included.
+
+use std::collections::{HashMap, HashSet};
+use std::sync::Arc;
+use std::time::{SystemTime, UNIX_EPOCH};
+
+use opentelemetry::KeyValue;
+
+use super::naming;
+use crate::snapshot::{Attributes, InstrumentKind, MetricData, MetricSnapshot, Snapshot};
+
+/// The resource attributes that become `job` and `instance` instead of `target_info`
+/// labels.
+const SERVICE_NAME: &str = "service.name";
+const SERVICE_NAMESPACE: &str = "service.namespace";
+const SERVICE_INSTANCE_ID: &str = "service.instance.id";
+
+/// A Prometheus metric type, as remote-write metadata carries it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum MetricType {
+    /// No type was given.
+    Unknown,
+    /// A monotonic total (`_total`).
+    Counter,
+    /// A value that goes up and down.
+    Gauge,
+    /// A classic histogram (`_bucket`, `_sum`, `_count`).
+    Histogram,
+    /// A histogram of a gauge (OpenMetrics).
+    GaugeHistogram,
+    /// A summary with quantiles.
+    Summary,
+    /// An info metric (OpenMetrics).
+    Info,
+    /// A state set (OpenMetrics).
+    StateSet,
+}
+
+impl MetricType {
+    /// The protobuf `MetricMetadata.MetricType` number.
+    pub fn proto_value(self) -> i32 {
+        match self {
+            Self::Unknown => 0,
+            Self::Counter => 1,
+            Self::Gauge => 2,
+            Self::Histogram => 3,
+            Self::GaugeHistogram => 4,
+            Self::Summary => 5,
+            Self::Info => 6,
+            Self::StateSet => 7,
+        }
+    }
+
+    /// The type for a protobuf number; unknown numbers are [`MetricType::Unknown`].
+    pub fn from_proto_value(value: i32) -> Self {
+        match value {
+            1 => Self::Counter,
+            2 => Self::Gauge,
+            3 => Self::Histogram,
+            4 => Self::GaugeHistogram,
+            5 => Self::Summary,
+            6 => Self::Info,
+            7 => Self::StateSet,
+            _ => Self::Unknown,
+        }
+    }
+}
+
+/// Type, help and unit of one metric family.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Metadata<'a> {
+    /// The family's type.
+    pub kind: MetricType,
+    /// The family name: the series name, without `_bucket`/`_sum`/`_count` for
+    /// histograms (counters keep `_total`, as Prometheus' own metadata does).
+    pub family: &'a str,
+    /// The instrument description.
+    pub help: &'a str,
+    /// The unit as it appears in the name (`seconds`, `bytes_per_second`), or empty.
+    pub unit: &'a str,
+}
+
+/// The labels of one series: sorted by name, unique names, no empty values,
+/// `__name__` included.
+///
+/// A view into the translator's buffer, valid for one [`SeriesSink::series`] call.
+#[derive(Debug, Clone, Copy)]
+pub struct Labels<'a> {
+    text: &'a str,
+    slots: &'a [Slot],
+}
+
+impl<'a> Labels<'a> {
+    /// The `(name, value)` pairs, in order.
+    pub fn iter(&self) -> impl ExactSizeIterator<Item = (&'a str, &'a str)> + 'a {
+        let text = self.text;
+        self.slots
+            .iter()
+            .map(move |slot| (slot.name.get(text), slot.value.get(text)))
+    }
+
+    /// The number of labels.
+    pub fn len(&self) -> usize {
+        self.slots.len()
+    }
+
+    /// Whether there are no labels (never the case for a translated series).
+    pub fn is_empty(&self) -> bool {
+        self.slots.is_empty()
+    }
+
+    /// The value of label `name`.
+    pub fn get(&self, name: &str) -> Option<&'a str> {
+        self.iter().find(|(n, _)| *n == name).map(|(_, v)| v)
+    }
+}
+
+/// Receives what a [`Translator`] produces. Implemented by the remote-write encoder;
+/// implement it to render series any other way.
+pub trait SeriesSink {
+    /// One metric family's metadata; comes before the family's series, once per push.
+    fn metadata(&mut self, metadata: &Metadata<'_>);
+
+    /// One series with one sample.
+    fn series(&mut self, labels: &Labels<'_>, value: f64, timestamp_ms: i64);
+}
+
+/// A byte range of the translator's text buffer.
+#[derive(Debug, Clone, Copy, Default)]
+struct Span {
+    start: u32,
+    end: u32,
+}
+
+impl Span {
+    fn get(self, text: &str) -> &str {
+        text.get(self.start as usize..self.end as usize)
+            .unwrap_or_default()
+    }
+}
+
+#[derive(Debug, Clone, Copy)]
+struct Slot {
+    name: Span,
+    value: Span,
+}
+
+/// Appends `s` to `text` and returns where it went.
+fn put(text: &mut String, s: &str) -> Span {
+    let start = text.len() as u32;
+    text.push_str(s);
+    Span {
+        start,
+        end: text.len() as u32,
+    }
+}
+
+/// Per-instrument translated names, computed once.
+#[derive(Debug)]
+struct Names {
+    /// The series name of a sum or gauge; for a histogram the family (base) name.
+    family: String,
+    /// `_bucket`, `_sum`, `_count` names; empty for sums and gauges.
+    histogram: [String; 3],
+    /// The unit word for metadata.
+    unit: String,
+    /// `le` values of the bounds, `+Inf` last.
+    le: Vec<String>,
+    /// The bounds the `le` values were made from (a cheap identity check).
+    bounds: Option<Arc<[f64]>>,
+    /// The push that last saw this instrument; entries not seen are evicted.
+    generation: u64,
+}
+
+/// Translates [`Snapshot`]s into Prometheus series. Keep one per push destination and
+/// reuse it: it caches translated names per instrument and reuses its buffers.
+///
+/// ```
+/// use prompush::prometheus::translate::{Labels, Metadata, SeriesSink, Translator};
+///
+/// /// Prints series in the Prometheus text style.
+/// struct Print;
+/// impl SeriesSink for Print {
+///     fn metadata(&mut self, m: &Metadata<'_>) {
+///         println!("# TYPE {} {:?}", m.family, m.kind);
+///     }
+///     fn series(&mut self, labels: &Labels<'_>, value: f64, timestamp_ms: i64) {
+///         println!("{:?} {value} {timestamp_ms}", labels.iter().collect::<Vec<_>>());
+///     }
+/// }
+/// # fn demo(snapshot: &prompush::Snapshot) {
+/// let mut translator = Translator::new();
+/// let series_count = translator.translate(snapshot, &mut Print);
+/// # let _ = series_count; }
+/// ```
+#[derive(Debug, Default)]
+pub struct Translator {
+    names: HashMap<u64, Names, foldhash::fast::RandomState>,
+    generation: u64,
+    /// Label strings of the metric being translated (names, values, `le`s).
+    text: String,
+    /// The labels of the current point.
+    base: Vec<Slot>,
+    /// The labels of the current point plus `le`, for histogram buckets.
+    bucket: Vec<Slot>,
+    /// Resource labels, rebuilt per push.
+    job: String,
+    instance: String,
+    target_info: Vec<(String, String)>,
+}
+
+impl Translator {
+    /// An empty translator.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Translates `snapshot`, handing every series and metric family to `sink`, and
+    /// returns the number of series produced.
+    pub fn translate<S: SeriesSink>(&mut self, snapshot: &Snapshot, sink: &mut S) -> usize {
+        self.generation += 1;
+        self.prepare_resource(snapshot);
+        for metric in snapshot.metrics() {
+            self.ensure_names(metric);
+        }
+        let mut count = self.emit_target_info(millis(snapshot.time), sink);
+        // Two instruments (in two scopes, say) can share a family: describe it once.
+        let mut described: HashSet<&str, foldhash::fast::RandomState> = HashSet::default();
+        let Self {
+            names,
+            text,
+            base,
+            bucket,
+            job,
+            instance,
+            ..
+        } = self;
+        let mut ctx = PointContext {
+            job,
+            instance,
+            text,
+            base,
+            bucket,
+        };
+        for metric in snapshot.metrics() {
+            if metric.data.is_empty() {
+                continue;
+            }
+            let Some(names) = names.get(&metric.descriptor.id) else {
+                continue;
+            };
+            if described.insert(names.family.as_str()) {
+                sink.metadata(&Metadata {
+                    kind: metric_type(&metric.data),
+                    family: &names.family,
+                    help: &metric.descriptor.description,
+                    unit: &names.unit,
+                });
+            }
+            count += ctx.metric(metric, names, sink);
+        }
+        // Forget instruments that no longer report (dropped meters, say).
+        if names.len() > described.len() * 2 {
+            let generation = self.generation;
+            self.names.retain(|_, n| n.generation == generation);
+        }
+        count
+    }
+
+    fn prepare_resource(&mut self, snapshot: &Snapshot) {
+        let resource = &snapshot.resource;
+        let get = |key: &'static str| {
+            resource
+                .get(&opentelemetry::Key::from_static_str(key))
+                .map(|v| v.as_str().into_owned())
+                .filter(|v| !v.is_empty())
+        };
+        self.job.clear();
+        if let Some(name) = get(SERVICE_NAME) {
+            if let Some(namespace) = get(SERVICE_NAMESPACE) {
+                self.job.push_str(&namespace);
+                self.job.push('/');
+            }
+            self.job.push_str(&name);
+        }
+        self.instance.clear();
+        if let Some(id) = get(SERVICE_INSTANCE_ID) {
+            self.instance.push_str(&id);
+        }
+        self.target_info.clear();
+        let mut other: Vec<KeyValue> = resource
+            .iter()
+            .filter(|(k, _)| {
+                !matches!(
+                    k.as_str(),
+                    SERVICE_NAME | SERVICE_NAMESPACE | SERVICE_INSTANCE_ID
+                )
+            })
+            .map(|(k, v)| KeyValue::new(k.clone(), v.clone()))
+            .collect();
+        // Resource keys are unique, so sorted is canonical.
+        other.sort_by(|a, b| a.key.cmp(&b.key));
+        let other = Attributes::from_canonical(other.into());
+        for kv in other.iter() {
+            let mut value = String::new();
+            naming::write_attribute_value(&mut value, &kv.value);
+            if let Some(name) = naming::sanitize_label_name(kv.key.as_str()) {
+                self.target_info.push((name.into_owned(), value));
+            }
+        }
+    }
+
+    fn ensure_names(&mut self, metric: &MetricSnapshot) {
+        let d = &metric.descriptor;
+        let generation = self.generation;
+        let names = self.names.entry(d.id).or_insert_with(|| {
+            let kind = naming_kind(&metric.data, d.kind);
+            let family = naming::metric_name(&d.name, &d.unit, kind);
+            let histogram = if matches!(metric.data, MetricData::Histogram { .. }) {
+                ["_bucket", "_sum", "_count"].map(|s| format!("{family}{s}"))
+            } else {
+                Default::default()
+            };
+            Names {
+                family,
+                histogram,
+                unit: naming::unit_suffix(&d.unit, kind),
+                le: Vec::new(),
+                bounds: None,
+                generation,
+            }
+        });
+        names.generation = generation;
+        if let MetricData::Histogram { bounds, .. } = &metric.data {
+            let same = names
+                .bounds
+                .as_ref()
+                .is_some_and(|b| Arc::ptr_eq(b, bounds) || **b == **bounds);
+            if !same {
+                names.le = bounds
+                    .iter()
+                    .map(|&b| {
+                        let mut s = String::new();
+                        naming::write_float(&mut s, b);
+                        s
+                    })
+                    .chain(["+Inf".to_owned()])
+                    .collect();
+                names.bounds = Some(bounds.clone());
+            }
+        }
+    }
+
+    fn emit_target_info<S: SeriesSink>(&mut self, timestamp_ms: i64, sink: &mut S) -> usize {
+        if self.target_info.is_empty() {
+            return 0;
+        }
+        sink.metadata(&Metadata {
+            kind: MetricType::Gauge,
+            family: "target_info",
+            help: "Target metadata",
+            unit: "",
+        });
+        let text = &mut self.text;
+        let base = &mut self.base;
+        text.clear();
+        base.clear();
+        let name = put(text, "__name__");
+        let value = put(text, "target_info");
+        base.push(Slot { name, value });
+        push_service_labels(text, base, &self.job, &self.instance);
+        for (name, value) in &self.target_info {
+            // The resource's own job/instance win, as for points.
+            let name = match name.as_str() {
+                "job" | "instance" => format!("exported_{name}"),
+                _ => name.clone(),
+            };
+            push_label(text, base, &name, value);
+        }
+        finish_labels(text, base);
+        sink.series(&Labels { text, slots: base }, 1.0, timestamp_ms);
+        1
+    }
+}
+
+/// Borrowed translator state for the points of one metric.
+struct PointContext<'t> {
+    job: &'t str,
+    instance: &'t str,
+    text: &'t mut String,
+    base: &'t mut Vec<Slot>,
+    bucket: &'t mut Vec<Slot>,
+}
+
+impl PointContext<'_> {
+    fn metric<S: SeriesSink>(
+        &mut self,
+        metric: &MetricSnapshot,
+        names: &Names,
+        sink: &mut S,
+    ) -> usize {
+        let ts = millis(metric.time);
+        self.text.clear();
+        match &metric.data {
+            MetricData::Sum { points, .. } | MetricData::Gauge { points } => {
+                let name = put(self.text, &names.family);
+                let mark = self.text.len();
+                for point in points {
+                    self.text.truncate(mark);
+                    self.point_labels(name, &point.attributes, false);
+                    sink.series(
+                        &Labels {
+                            text: self.text,
+                            slots: self.base,
+                        },
+                        point.value.as_f64(),
+                        ts,
+                    );
+                }
+                points.len()
+            }
+            MetricData::Histogram { points, .. } => {
+                let [bucket_name, sum_name, count_name] =
+                    names.histogram.each_ref().map(|n| put(self.text, n));
+                let le_name = put(self.text, "le");
+                let les: Vec<Span> = names.le.iter().map(|le| put(self.text, le)).collect();
+                let mark = self.text.len();
+                for point in points {
+                    self.text.truncate(mark);
+                    self.point_labels(bucket_name, &point.attributes, true);
+                    // Bucket series: the point's labels plus `le`, in sorted position.
+                    self.bucket.clear();
+                    self.bucket.extend_from_slice(self.base);
+                    let text: &str = self.text;
+                    let at = self.bucket.partition_point(|s| s.name.get(text) < "le");
+                    self.bucket.insert(
+                        at,
+                        Slot {
+                            name: le_name,
+                            value: Span::default(),
+                        },
+                    );
+                    let mut cumulative = 0u64;
+                    for (i, le) in les.iter().enumerate() {
+                        // The last bucket (+Inf) is the count, whatever the buckets say.
+                        cumulative = if i + 1 == les.len() {
+                            point.count
+                        } else {
+                            cumulative
+                                .saturating_add(point.bucket_counts.get(i).copied().unwrap_or(0))
+                        };
+                        self.bucket[at].value = *le;
+                        sink.series(
+                            &Labels {
+                                text,
+                                slots: self.bucket,
+                            },
+                            cumulative as f64,
+                            ts,
+                        );
+                    }
+                    let name_at = self.base_name_index();
+                    self.base[name_at].value = sum_name;
+                    let labels = Labels {
+                        text,
+                        slots: self.base,
+                    };
+                    sink.series(&labels, point.sum, ts);
+                    self.base[name_at].value = count_name;
+                    let labels = Labels {
+                        text,
+                        slots: self.base,
+                    };
+                    sink.series(&labels, point.count as f64, ts);
+                }
+                points.len() * (les.len() + 2)
+            }
+        }
+    }
+
+    fn base_name_index(&self) -> usize {
+        let text: &str = self.text;
+        self.base
+            .iter()
+            .position(|s| s.name.get(text) == "__name__")
+            .unwrap_or(0)
+    }
+
+    /// Fills `base` with the labels of one point: `__name__`, job, instance and the
+    /// attributes, sorted, merged and without empty values.
+    fn point_labels(&mut self, metric_name: Span, attributes: &[KeyValue], histogram: bool) {
+        let text = &mut *self.text;
+        let base = &mut *self.base;
+        base.clear();
+        for kv in attributes {
+            let start = text.len();
+            if !naming::push_label_name(text, kv.key.as_str()) {
+                continue;
+            }
+            let taken = match &text[start..] {
+                "job" => !self.job.is_empty(),
+                "instance" => !self.instance.is_empty(),
+                "le" => histogram,
+                _ => false,
+            };
+            if taken {
+                text.insert_str(start, "exported_");
+            }
+            let name = Span {
+                start: start as u32,
+                end: text.len() as u32,
+            };
+            let value_start = text.len();
+            naming::write_attribute_value(text, &kv.value);
+            if text.len() == value_start {
+                text.truncate(start);
+                continue;
+            }
+            let value = Span {
+                start: value_start as u32,
+                end: text.len() as u32,
+            };
+            base.push(Slot { name, value });
+        }
+        // Attributes come sorted by key, and sanitising rarely reorders them: sorting
+        // and merging are usually a no-op check.
+        finish_labels(text, base);
+        // Our own labels never collide (attributes were renamed away from them): they
+        // only need their sorted place.
+        let name = put(text, "__name__");
+        insert_sorted(
+            text,
+            base,
+            Slot {
+                name,
+                value: metric_name,
+            },
+        );
+        if !self.job.is_empty() {
+            let slot = Slot {
+                name: put(text, "job"),
+                value: put(text, self.job),
+            };
+            insert_sorted(text, base, slot);
+        }
+        if !self.instance.is_empty() {
+            let slot = Slot {
+                name: put(text, "instance"),
+                value: put(text, self.instance),
+            };
+            insert_sorted(text, base, slot);
+        }
+    }
+}
+
+fn insert_sorted(text: &str, base: &mut Vec<Slot>, slot: Slot) {
+    let name = slot.name.get(text);
+    let at = base.partition_point(|s| s.name.get(text) < name);
+    base.insert(at, slot);
+}
+
+fn push_service_labels(text: &mut String, base: &mut Vec<Slot>, job: &str, instance: &str) {
+    if !job.is_empty() {
+        push_label(text, base, "job", job);
+    }
+    if !instance.is_empty() {
+        push_label(text, base, "instance", instance);
+    }
+}
+
+fn push_label(text: &mut String, base: &mut Vec<Slot>, name: &str, value: &str) {
+    if value.is_empty() {
+        return;
+    }
+    let name = put(text, name);
+    let value = put(text, value);
+    base.push(Slot { name, value });
+}
+
+/// Sorts by name and merges equal names, joining their values with `;`. The sort is
+/// stable and attributes arrive sorted by original key, so the join follows that order.
+fn finish_labels(text: &mut String, base: &mut Vec<Slot>) {
+    {
+        let t: &str = text;
+        if !base.is_sorted_by(|a, b| a.name.get(t) < b.name.get(t)) {
+            base.sort_by(|a, b| a.name.get(t).cmp(b.name.get(t)));
+        }
+    }
+    let mut i = 1;
+    while i < base.len() {
+        if base[i].name.get(text) != base[i - 1].name.get(text) {
+            i += 1;
+            continue;
+        }
+        // Collisions are rare: rebuild the joined value at the end of the buffer.
+        let (prev, next) = (base[i - 1].value, base[i].value);
+        let joined = format!("{};{}", prev.get(text), next.get(text));
+        base[i - 1].value = put(text, &joined);
+        base.remove(i);
+    }
+}
+
+/// The instrument kind that names the metric: the data decides (a monotonic sum is a
+/// counter), the descriptor only tells gauges from up-down counters.
+fn naming_kind(data: &MetricData, kind: InstrumentKind) -> InstrumentKind {
+    match data {
+        MetricData::Sum {
+            monotonic: true, ..
+        } => InstrumentKind::Counter,
+        MetricData::Sum { .. } => InstrumentKind::UpDownCounter,
+        MetricData::Histogram { .. } => InstrumentKind::Histogram,
+        MetricData::Gauge { .. } if kind.is_observable() => InstrumentKind::ObservableGauge,
+        MetricData::Gauge { .. } => InstrumentKind::Gauge,
+    }
+}
+
+fn metric_type(data: &MetricData) -> MetricType {
+    match data {
+        MetricData::Sum {
+            monotonic: true, ..
+        } => MetricType::Counter,
+        MetricData::Sum { .. } | MetricData::Gauge { .. } => MetricType::Gauge,
+        MetricData::Histogram { .. } => MetricType::Histogram,
+    }
+}
+
+/// Milliseconds since the Unix epoch (negative before it).
+pub(crate) fn millis(time: SystemTime) -> i64 {
+    match time.duration_since(UNIX_EPOCH) {
+        Ok(d) => i64::try_from(d.as_millis()).unwrap_or(i64::MAX),
+        Err(e) => -i64::try_from(e.duration().as_millis()).unwrap_or(i64::MAX),
+    }
+}

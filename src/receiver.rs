@@ -1,0 +1,529 @@
+//! A small Prometheus remote-write receiver: a quickstart sink and a test double.
+//!
+//! [`Receiver::bind`] listens on `127.0.0.1` on a free port, decodes every POST
+//! (snappy block + `prometheus.WriteRequest`) and queues it, with its headers, for
+//! [`Receiver::recv`]. It answers `204 No Content`, or `400 Bad Request` with a short
+//! reason when the body does not decode; tests can script other answers with
+//! [`Receiver::reply_next`] to exercise retries.
+//!
+//! ```no_run
+//! # async fn demo() -> std::io::Result<()> {
+//! let mut receiver = prompush::receiver::Receiver::bind().await?;
+//! println!("push to {}", receiver.url());
+//! while let Some(received) = receiver.recv().await {
+//!     for series in &received.request.series {
+//!         println!("{series}");
+//!     }
+//! }
+//! # Ok(()) }
+//! ```
+
+use std::collections::VecDeque;
+use std::convert::Infallible;
+use std::fmt;
+use std::net::{Ipv4Addr, SocketAddr};
+use std::sync::Arc;
+use std::time::Duration;
+
+use bytes::Bytes;
+use http_body_util::{BodyExt, Full, Limited};
+use hyper::body::Incoming;
+use hyper::{Method, StatusCode};
+use hyper_util::rt::TokioIo;
+use parking_lot::Mutex;
+use tokio::net::TcpListener;
+use tokio::sync::mpsc;
+use tokio::task::JoinHandle;
+
+use crate::prometheus::naming::write_float;
+use crate::prometheus::translate::MetricType;
+use crate::Error;
+
+/// The largest request body accepted, compressed (bigger ones get `413`).
+pub const MAX_BODY_BYTES: usize = 32 << 20;
+/// The largest request accepted after snappy decompression (bigger ones get `400`).
+pub const MAX_DECODED_BYTES: usize = 128 << 20;
+
+/// One series as received: name, labels in the order sent, samples.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Series {
+    /// The `__name__` label (empty if the sender left it out).
+    pub name: String,
+    /// Every other label, `(name, value)`, in the order sent: a conforming sender sorts
+    /// them by name.
+    pub labels: Vec<(String, String)>,
+    /// The samples, in the order sent.
+    pub samples: Vec<Sample>,
+}
+
+impl Series {
+    /// The value of label `name` (`__name__` included).
+    pub fn label(&self, name: &str) -> Option<&str> {
+        if name == "__name__" {
+            return Some(&self.name);
+        }
+        self.labels
+            .iter()
+            .find(|(n, _)| n == name)
+            .map(|(_, v)| v.as_str())
+    }
+
+    /// The value of the last sample.
+    pub fn value(&self) -> Option<f64> {
+        self.samples.last().map(|s| s.value)
+    }
+}
+
+/// Prints one line per sample: `name{a="b",c="d"} value timestamp_ms`, as the
+/// Prometheus text format does (label values escaped, floats as Go writes them).
+impl fmt::Display for Series {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let mut head = String::with_capacity(64);
+        head.push_str(&self.name);
+        if !self.labels.is_empty() {
+            head.push('{');
+            for (i, (name, value)) in self.labels.iter().enumerate() {
+                if i > 0 {
+                    head.push(',');
+                }
+                head.push_str(name);
+                head.push_str("=\"");
+                for c in value.chars() {
+                    match c {
+                        '\\' => head.push_str("\\\\"),
+                        '"' => head.push_str("\\\""),
+                        '\n' => head.push_str("\\n"),
+                        c => head.push(c),
+                    }
+                }
+                head.push('"');
+            }
+            head.push('}');
+        }
+        if self.samples.is_empty() {
+            return f.write_str(&head);
+        }
+        for (i, sample) in self.samples.iter().enumerate() {
+            if i > 0 {
+                f.write_str("\n")?;
+            }
+            let mut value = String::new();
+            write_float(&mut value, sample.value);
+            write!(f, "{head} {value} {}", sample.timestamp_ms)?;
+        }
+        Ok(())
+    }
+}
+
+/// One sample of a received series.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Sample {
+    /// The value (compare NaNs with `f64::is_nan`, stale markers by their bits).
+    pub value: f64,
+    /// Milliseconds since the Unix epoch.
+    pub timestamp_ms: i64,
+}
+
+/// Type, help and unit of one metric family, as received.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Metadata {
+    /// The family's type.
+    pub kind: MetricType,
+    /// The family name.
+    pub family: String,
+    /// The help text.
+    pub help: String,
+    /// The unit.
+    pub unit: String,
+}
+
+/// A decoded remote-write request body.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct WriteRequest {
+    /// The series, in the order sent.
+    pub series: Vec<Series>,
+    /// The metric family metadata, in the order sent.
+    pub metadata: Vec<Metadata>,
+}
+
+impl WriteRequest {
+    /// The first series called `name`.
+    pub fn series(&self, name: &str) -> Option<&Series> {
+        self.series.iter().find(|s| s.name == name)
+    }
+}
+
+/// Decodes a remote-write body (snappy block-compressed `prometheus.WriteRequest`).
+///
+/// # Errors
+/// [`Error::Decode`] when the body is not snappy, not the protobuf message, or
+/// decompresses to more than [`MAX_DECODED_BYTES`].
+pub fn decode(body: &[u8]) -> Result<WriteRequest, Error> {
+    let request = crate::prometheus::encode::decode(body, MAX_DECODED_BYTES)?;
+    let series = request
+        .timeseries
+        .into_iter()
+        .map(|ts| {
+            let mut name = String::new();
+            let mut labels = Vec::with_capacity(ts.labels.len().saturating_sub(1));
+            for label in ts.labels {
+                if label.name == "__name__" {
+                    name = label.value;
+                } else {
+                    labels.push((label.name, label.value));
+                }
+            }
+            let samples = ts
+                .samples
+                .into_iter()
+                .map(|s| Sample {
+                    value: s.value,
+                    timestamp_ms: s.timestamp,
+                })
+                .collect();
+            Series {
+                name,
+                labels,
+                samples,
+            }
+        })
+        .collect();
+    let metadata = request
+        .metadata
+        .into_iter()
+        .map(|m| Metadata {
+            kind: MetricType::from_proto_value(m.r#type),
+            family: m.metric_family_name,
+            help: m.help,
+            unit: m.unit,
+        })
+        .collect();
+    Ok(WriteRequest { series, metadata })
+}
+
+/// Request headers, names lower-case, in the order received.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Headers(Vec<(String, String)>);
+
+impl Headers {
+    /// The first value of header `name` (case-insensitive).
+    pub fn get(&self, name: &str) -> Option<&str> {
+        self.0
+            .iter()
+            .find(|(n, _)| n.eq_ignore_ascii_case(name))
+            .map(|(_, v)| v.as_str())
+    }
+
+    /// The token of an `Authorization: Bearer <token>` header.
+    pub fn bearer_token(&self) -> Option<&str> {
+        let value = self.get("authorization")?;
+        let (scheme, token) = value.split_once(' ')?;
+        scheme.eq_ignore_ascii_case("bearer").then(|| token.trim())
+    }
+
+    /// All `(name, value)` pairs.
+    pub fn iter(&self) -> impl Iterator<Item = (&str, &str)> {
+        self.0.iter().map(|(n, v)| (n.as_str(), v.as_str()))
+    }
+}
+
+/// One request the receiver accepted (its body decoded).
+#[derive(Debug, Clone)]
+pub struct Received {
+    /// The request headers.
+    pub headers: Headers,
+    /// The request path (`/api/v1/write` when sent to [`Receiver::url`]).
+    pub path: String,
+    /// The decoded body.
+    pub request: WriteRequest,
+    /// The status code the receiver answered with (204, or a scripted one).
+    pub status: u16,
+}
+
+/// A scripted answer for [`Receiver::reply_next`].
+///
+/// ```
+/// use prompush::receiver::Reply;
+/// let throttled = Reply::status(429).header("Retry-After", "1").body("slow down");
+/// # let _ = throttled;
+/// ```
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Reply {
+    status: u16,
+    headers: Vec<(String, String)>,
+    body: String,
+}
+
+impl Reply {
+    /// Answer with this status code (an invalid code is answered as 500).
+    pub fn status(status: u16) -> Self {
+        Self {
+            status,
+            headers: Vec::new(),
+            body: String::new(),
+        }
+    }
+
+    /// Adds a response header (one that is not valid HTTP is left out).
+    pub fn header(mut self, name: impl Into<String>, value: impl Into<String>) -> Self {
+        self.headers.push((name.into(), value.into()));
+        self
+    }
+
+    /// Sets the response body.
+    pub fn body(mut self, body: impl Into<String>) -> Self {
+        self.body = body.into();
+        self
+    }
+}
+
+/// State shared by the accept loop and every connection.
+struct Shared {
+    script: Mutex<VecDeque<Reply>>,
+    tx: mpsc::UnboundedSender<Received>,
+}
+
+/// A running remote-write receiver. Dropping it stops accepting connections.
+///
+/// Accepted requests queue without bound until [`recv`](Self::recv)ed: it is meant for
+/// tests and quick inspection, not for production traffic.
+pub struct Receiver {
+    addr: SocketAddr,
+    rx: mpsc::UnboundedReceiver<Received>,
+    shared: Arc<Shared>,
+    accept: JoinHandle<()>,
+}
+
+impl fmt::Debug for Receiver {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Receiver")
+            .field("addr", &self.addr)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Receiver {
+    /// Listens on `127.0.0.1` on a port the OS picks. Must be called inside a Tokio
+    /// runtime (the server runs as tasks on it).
+    ///
+    /// # Errors
+    /// When the socket cannot be bound.
+    pub async fn bind() -> std::io::Result<Self> {
+        Self::bind_to(SocketAddr::from((Ipv4Addr::LOCALHOST, 0))).await
+    }
+
+    /// Listens on `addr` (port 0 picks a free one). Must be called inside a Tokio
+    /// runtime.
+    ///
+    /// # Errors
+    /// When the socket cannot be bound (address in use, say).
+    pub async fn bind_to(addr: SocketAddr) -> std::io::Result<Self> {
+        let listener = TcpListener::bind(addr).await?;
+        let addr = listener.local_addr()?;
+        let (tx, rx) = mpsc::unbounded_channel();
+        let shared = Arc::new(Shared {
+            script: Mutex::new(VecDeque::new()),
+            tx,
+        });
+        let accept = tokio::spawn(accept_loop(listener, shared.clone()));
+        Ok(Self {
+            addr,
+            rx,
+            shared,
+            accept,
+        })
+    }
+
+    /// The address it listens on.
+    pub fn addr(&self) -> SocketAddr {
+        self.addr
+    }
+
+    /// The URL to push to: `http://<addr>/api/v1/write` (any path is accepted).
+    pub fn url(&self) -> String {
+        format!("http://{}/api/v1/write", self.addr)
+    }
+
+    /// The next accepted request; `None` only if the server stopped.
+    pub async fn recv(&mut self) -> Option<Received> {
+        self.rx.recv().await
+    }
+
+    /// The next accepted request, or `None` if none arrives within `timeout`.
+    pub async fn recv_timeout(&mut self, timeout: Duration) -> Option<Received> {
+        tokio::time::timeout(timeout, self.rx.recv())
+            .await
+            .ok()
+            .flatten()
+    }
+
+    /// An already accepted request, without waiting.
+    pub fn try_recv(&mut self) -> Option<Received> {
+        self.rx.try_recv().ok()
+    }
+
+    /// Answers the next `n` decodable requests with `reply` instead of `204`, after the
+    /// replies already scripted. The requests are still decoded and handed to
+    /// [`recv`](Self::recv), with [`Received::status`] telling what they got.
+    pub fn reply_next(&self, n: usize, reply: Reply) {
+        let mut script = self.shared.script.lock();
+        script.extend(std::iter::repeat_n(reply, n));
+    }
+
+    /// Drops all scripted replies: answers are `204` again.
+    pub fn clear_replies(&self) {
+        self.shared.script.lock().clear();
+    }
+}
+
+impl Drop for Receiver {
+    fn drop(&mut self) {
+        // Open connections finish their current request and end with their client.
+        self.accept.abort();
+    }
+}
+
+async fn accept_loop(listener: TcpListener, shared: Arc<Shared>) {
+    loop {
+        let stream = match listener.accept().await {
+            Ok((stream, _)) => stream,
+            Err(error) => {
+                // Out of file descriptors and the like: back off instead of spinning.
+                tracing::debug!(%error, "receiver accept failed");
+                tokio::time::sleep(Duration::from_millis(50)).await;
+                continue;
+            }
+        };
+        let shared = shared.clone();
+        tokio::spawn(async move {
+            let service = hyper::service::service_fn(move |req| handle(shared.clone(), req));
+            let conn = hyper::server::conn::http1::Builder::new()
+                .serve_connection(TokioIo::new(stream), service);
+            if let Err(error) = conn.await {
+                tracing::debug!(%error, "receiver connection ended with an error");
+            }
+        });
+    }
+}
+
+type Response = hyper::Response<Full<Bytes>>;
+
+async fn handle(
+    shared: Arc<Shared>,
+    req: hyper::Request<Incoming>,
+) -> Result<Response, Infallible> {
+    if req.method() != Method::POST {
+        return Ok(plain(
+            StatusCode::METHOD_NOT_ALLOWED,
+            "remote write takes POST\n",
+        ));
+    }
+    let headers = Headers(
+        req.headers()
+            .iter()
+            .map(|(n, v)| {
+                (
+                    n.as_str().to_owned(),
+                    String::from_utf8_lossy(v.as_bytes()).into_owned(),
+                )
+            })
+            .collect(),
+    );
+    let path = req.uri().path().to_owned();
+    let body = match Limited::new(req.into_body(), MAX_BODY_BYTES)
+        .collect()
+        .await
+    {
+        Ok(body) => body.to_bytes(),
+        Err(error) if error.is::<http_body_util::LengthLimitError>() => {
+            return Ok(plain(
+                StatusCode::PAYLOAD_TOO_LARGE,
+                "body over the receiver's size limit\n",
+            ));
+        }
+        Err(error) => {
+            return Ok(plain(
+                StatusCode::BAD_REQUEST,
+                &format!("cannot read body: {error}\n"),
+            ))
+        }
+    };
+    let request = match decode(&body) {
+        Ok(request) => request,
+        Err(error) => return Ok(plain(StatusCode::BAD_REQUEST, &format!("{error}\n"))),
+    };
+    let reply = shared.script.lock().pop_front();
+    let response = match reply {
+        None => plain(StatusCode::NO_CONTENT, ""),
+        Some(reply) => scripted(&reply),
+    };
+    // A dropped Receiver only means nobody listens any more: still answer.
+    let _ = shared.tx.send(Received {
+        headers,
+        path,
+        request,
+        status: response.status().as_u16(),
+    });
+    Ok(response)
+}
+
+fn plain(status: StatusCode, body: &str) -> Response {
+    let mut response = hyper::Response::new(Full::new(Bytes::copy_from_slice(body.as_bytes())));
+    *response.status_mut() = status;
+    response
+}
+
+fn scripted(reply: &Reply) -> Response {
+    let status = StatusCode::from_u16(reply.status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
+    let mut response = plain(status, &reply.body);
+    for (name, value) in &reply.headers {
+        if let (Ok(name), Ok(value)) = (
+            hyper::header::HeaderName::from_bytes(name.as_bytes()),
+            hyper::header::HeaderValue::from_str(value),
+        ) {
+            response.headers_mut().append(name, value);
+        }
+    }
+    response
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn display_escapes_and_formats() {
+        let series = Series {
+            name: "up".into(),
+            labels: vec![("a".into(), "x\"y\\z\n".into()), ("job".into(), "j".into())],
+            samples: vec![
+                Sample {
+                    value: 1.0,
+                    timestamp_ms: 5,
+                },
+                Sample {
+                    value: f64::NAN,
+                    timestamp_ms: 6,
+                },
+            ],
+        };
+        assert_eq!(
+            series.to_string(),
+            "up{a=\"x\\\"y\\\\z\\n\",job=\"j\"} 1 5\nup{a=\"x\\\"y\\\\z\\n\",job=\"j\"} NaN 6"
+        );
+        let bare = Series {
+            name: "x".into(),
+            labels: vec![],
+            samples: vec![],
+        };
+        assert_eq!(bare.to_string(), "x");
+    }
+
+    #[test]
+    fn headers_lookup() {
+        let h = Headers(vec![("authorization".into(), "Bearer  s3cret ".into())]);
+        assert_eq!(h.get("Authorization"), Some("Bearer  s3cret "));
+        assert_eq!(h.bearer_token(), Some("s3cret"));
+        assert_eq!(Headers::default().bearer_token(), None);
+    }
+}
