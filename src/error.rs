@@ -18,4 +18,16 @@ pub enum Error {
         "invalid remote-write body: {0}; send a snappy block-compressed prometheus.WriteRequest"
     )]
     Decode(String),
+    /// The background runtime could not be started.
+    #[error("cannot start prompush's background push thread: {0}")]
+    Runtime(String),
+    /// A push was not accepted by the endpoint.
+    #[error("push failed: {0}")]
+    Push(String),
+    /// A flush or shutdown did not complete in time.
+    #[error("the push did not complete within {0:?}; check that the endpoint is reachable and answering")]
+    Timeout(std::time::Duration),
+    /// The push task is no longer running (the provider was shut down).
+    #[error("the push pipeline has stopped (the provider was shut down)")]
+    PipelineStopped,
 }

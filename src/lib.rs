@@ -23,6 +23,7 @@ mod aggregate;
 mod error;
 mod instrument;
 mod meter;
+mod pipeline;
 mod provider;
 pub mod prometheus;
 pub mod receiver;
@@ -30,5 +31,8 @@ pub mod snapshot;
 mod transport;
 
 pub use error::Error;
-pub use provider::{MeterProvider, MeterProviderBuilder, DEFAULT_CARDINALITY_LIMIT};
+pub use provider::{
+    MeterProvider, MeterProviderBuilder, DEFAULT_CARDINALITY_LIMIT, DEFAULT_PUSH_INTERVAL,
+    ENV_BEARER_TOKEN, ENV_ENDPOINT, ENV_EXPORT_INTERVAL,
+};
 pub use snapshot::{Attributes, Snapshot};

@@ -1,11 +1,12 @@
 //! `MeterProvider`: the entry point. It owns the meters (one registry per
-//! instrumentation scope), collects snapshots and shuts down.
+//! instrumentation scope), collects snapshots, runs the push pipeline when an endpoint
+//! is configured, flushes and shuts down.
 
 use std::collections::HashMap;
 use std::fmt;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
-use std::time::SystemTime;
+use std::time::{Duration, SystemTime};
 
 use opentelemetry::metrics::Meter;
 use opentelemetry::InstrumentationScope;
@@ -15,10 +16,22 @@ use parking_lot::Mutex;
 use crate::aggregate::Limits;
 use crate::instrument::registry::Registry;
 use crate::meter::ScopeMeter;
+use crate::pipeline::Pipeline;
+use crate::transport::{Secret, TransportConfig};
 use crate::{Error, Snapshot};
 
 /// The default cardinality limit: points per instrument, the overflow point included.
 pub const DEFAULT_CARDINALITY_LIMIT: usize = 2000;
+
+/// The default push interval (the OpenTelemetry default export interval).
+pub const DEFAULT_PUSH_INTERVAL: Duration = Duration::from_secs(60);
+
+/// Environment variable naming the remote-write endpoint when none is set in code.
+pub const ENV_ENDPOINT: &str = "PROMPUSH_ENDPOINT";
+/// Environment variable holding the bearer token for [`ENV_ENDPOINT`].
+pub const ENV_BEARER_TOKEN: &str = "PROMPUSH_BEARER_TOKEN";
+/// The standard OpenTelemetry variable for the push interval, in milliseconds.
+pub const ENV_EXPORT_INTERVAL: &str = "OTEL_METRIC_EXPORT_INTERVAL";
 
 /// The OpenTelemetry metrics SDK of prompush.
 ///
@@ -48,6 +61,13 @@ pub struct MeterProvider {
 }
 
 struct Shared {
+    core: Arc<Core>,
+    /// `None` without an endpoint: the provider then only aggregates.
+    pipeline: Option<Pipeline>,
+}
+
+/// What collection needs; the push task holds it too.
+struct Core {
     resource: Resource,
     limits: Limits,
     shut_down: Arc<AtomicBool>,
@@ -75,52 +95,92 @@ impl MeterProvider {
 
     /// The resource every snapshot carries.
     pub fn resource(&self) -> &Resource {
-        &self.shared.resource
+        &self.shared.core.resource
     }
 
     /// Collects every instrument now: runs observable callbacks and reads the
     /// cumulative state of the synchronous instruments. Recording continues meanwhile;
-    /// it never waits on a collection.
+    /// it never waits on a collection. Pushing does not depend on it: the pipeline
+    /// collects for itself.
     pub fn collect(&self) -> Snapshot {
-        let time = SystemTime::now();
-        let registries: Vec<Arc<Registry>> = self.shared.scopes.lock().ordered.clone();
-        Snapshot {
-            resource: self.shared.resource.clone(),
-            time,
-            scopes: registries.iter().filter_map(|r| r.collect(time)).collect(),
+        self.shared.core.collect()
+    }
+
+    /// Whether this provider pushes (an endpoint was configured) or only aggregates.
+    pub fn is_pushing(&self) -> bool {
+        self.shared.pipeline.is_some()
+    }
+
+    /// Pushes the current state now and returns once the endpoint has answered that
+    /// push (or it failed). Without an endpoint, there is nothing to push: `Ok(())`.
+    ///
+    /// Blocks the calling thread for at most a few push timeouts; call it from a
+    /// blocking context (for example `tokio::task::spawn_blocking`) in async code.
+    ///
+    /// # Errors
+    /// [`Error::Push`] when the endpoint refused the data or could not be reached,
+    /// [`Error::Timeout`] when it did not answer in time, [`Error::PipelineStopped`]
+    /// after shutdown.
+    pub fn force_flush(&self) -> Result<(), Error> {
+        match &self.shared.pipeline {
+            Some(pipeline) => pipeline.flush(),
+            None if self.is_shut_down() => Err(Error::AlreadyShutdown),
+            None => Ok(()),
         }
     }
 
-    /// Stops recording: afterwards every instrument of this provider, existing or
+    /// Stops recording, makes a final push of everything recorded (when pushing), and
+    /// stops the push task. Afterwards every instrument of this provider, existing or
     /// created later, records nothing. A second call returns
     /// [`Error::AlreadyShutdown`].
+    ///
+    /// # Errors
+    /// Those of [`MeterProvider::force_flush`] for the final push; recording has
+    /// stopped all the same.
     pub fn shutdown(&self) -> Result<(), Error> {
-        if self.shared.shut_down.swap(true, Ordering::SeqCst) {
+        let core = &self.shared.core;
+        if core.shut_down.swap(true, Ordering::SeqCst) {
             return Err(Error::AlreadyShutdown);
         }
-        let registries: Vec<Arc<Registry>> = self.shared.scopes.lock().ordered.clone();
+        let registries: Vec<Arc<Registry>> = core.scopes.lock().ordered.clone();
         for registry in registries {
             registry.deactivate();
         }
-        Ok(())
+        match &self.shared.pipeline {
+            Some(pipeline) => pipeline.shutdown(),
+            None => Ok(()),
+        }
     }
 
     /// Whether [`MeterProvider::shutdown`] was called.
     pub fn is_shut_down(&self) -> bool {
-        self.shared.shut_down.load(Ordering::SeqCst)
+        self.shared.core.shut_down.load(Ordering::SeqCst)
+    }
+}
+
+impl Core {
+    fn collect(&self) -> Snapshot {
+        let time = SystemTime::now();
+        let registries: Vec<Arc<Registry>> = self.scopes.lock().ordered.clone();
+        Snapshot {
+            resource: self.resource.clone(),
+            time,
+            scopes: registries.iter().filter_map(|r| r.collect(time)).collect(),
+        }
     }
 }
 
 impl opentelemetry::metrics::MeterProvider for MeterProvider {
     fn meter_with_scope(&self, scope: InstrumentationScope) -> Meter {
-        let mut scopes = self.shared.scopes.lock();
+        let core = &self.shared.core;
+        let mut scopes = core.scopes.lock();
         let registry = match scopes.by_scope.get(&scope) {
             Some(r) => r.clone(),
             None => {
                 let r = Arc::new(Registry::new(
                     scope.clone(),
-                    self.shared.limits,
-                    self.shared.shut_down.clone(),
+                    core.limits,
+                    core.shut_down.clone(),
                 ));
                 scopes.by_scope.insert(scope, r.clone());
                 scopes.ordered.push(r.clone());
@@ -133,10 +193,12 @@ impl opentelemetry::metrics::MeterProvider for MeterProvider {
 
 impl fmt::Debug for MeterProvider {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let core = &self.shared.core;
         f.debug_struct("MeterProvider")
-            .field("resource", &self.shared.resource)
-            .field("cardinality_limit", &self.shared.limits.cardinality)
-            .field("meters", &self.shared.scopes.lock().ordered.len())
+            .field("resource", &core.resource)
+            .field("cardinality_limit", &core.limits.cardinality)
+            .field("meters", &core.scopes.lock().ordered.len())
+            .field("pushing", &self.is_pushing())
             .field("shut_down", &self.is_shut_down())
             .finish()
     }
@@ -144,11 +206,17 @@ impl fmt::Debug for MeterProvider {
 
 /// Configures a [`MeterProvider`]; see [`MeterProvider::builder`].
 ///
-/// ```
+/// Secrets (the bearer token, extra header values) never appear in its `Debug` output.
+///
+/// ```no_run
+/// use std::time::Duration;
 /// use opentelemetry_sdk::Resource;
 ///
 /// let provider = prompush::MeterProvider::builder()
 ///     .with_resource(Resource::builder().with_service_name("checkout").build())
+///     .with_endpoint("https://metrics.example.com/api/v1/write")
+///     .with_bearer_token("my-token")
+///     .with_push_interval(Duration::from_secs(15))
 ///     .with_cardinality_limit(500)
 ///     .build()?;
 /// # Ok::<(), prompush::Error>(())
@@ -157,6 +225,8 @@ impl fmt::Debug for MeterProvider {
 pub struct MeterProviderBuilder {
     resource: Option<Resource>,
     cardinality_limit: usize,
+    transport: TransportConfig,
+    push_interval: Option<Duration>,
 }
 
 impl Default for MeterProviderBuilder {
@@ -164,6 +234,8 @@ impl Default for MeterProviderBuilder {
         MeterProviderBuilder {
             resource: None,
             cardinality_limit: DEFAULT_CARDINALITY_LIMIT,
+            transport: TransportConfig::default(),
+            push_interval: None,
         }
     }
 }
@@ -187,11 +259,56 @@ impl MeterProviderBuilder {
         self
     }
 
-    /// Builds the provider.
+    /// Pushes to this Prometheus remote-write URL (for example
+    /// `http://127.0.0.1:9090/api/v1/write`). Checked by [`build`](Self::build): it
+    /// must parse and use `http` or `https`. Without an endpoint here or in
+    /// `PROMPUSH_ENDPOINT`, the provider only aggregates.
+    pub fn with_endpoint(mut self, endpoint: impl Into<String>) -> Self {
+        self.transport.endpoint = Some(endpoint.into());
+        self
+    }
+
+    /// Sends `Authorization: Bearer <token>` with every push. The token never appears
+    /// in logs, errors or `Debug` output.
+    pub fn with_bearer_token(mut self, token: impl Into<String>) -> Self {
+        self.transport.bearer_token = Some(Secret::new(token));
+        self
+    }
+
+    /// Adds a header to every push (a tenant or API-key header, say). The protocol's
+    /// own headers (`Content-Encoding`, `Content-Type`,
+    /// `X-Prometheus-Remote-Write-Version`, `User-Agent`, and `Authorization` when a
+    /// bearer token is set) cannot be overridden: naming one is an error at `build()`.
+    pub fn with_header(mut self, name: impl Into<String>, value: impl Into<String>) -> Self {
+        self.transport.headers.push((name.into(), value.into()));
+        self
+    }
+
+    /// How often to push. Default: `OTEL_METRIC_EXPORT_INTERVAL` (milliseconds) when
+    /// set, else [`DEFAULT_PUSH_INTERVAL`] (60 s).
+    pub fn with_push_interval(mut self, interval: Duration) -> Self {
+        self.push_interval = Some(interval);
+        self
+    }
+
+    /// The limit for one push attempt, connecting included (default 30 s).
+    pub fn with_timeout(mut self, timeout: Duration) -> Self {
+        self.transport.timeout = timeout;
+        self
+    }
+
+    /// Builds the provider and, when an endpoint is configured, starts pushing.
+    ///
+    /// The environment configures what the code left open: `PROMPUSH_ENDPOINT` (and
+    /// with it `PROMPUSH_BEARER_TOKEN`) when no endpoint was set in code,
+    /// `OTEL_METRIC_EXPORT_INTERVAL` when no push interval was.
     ///
     /// # Errors
-    /// [`Error::Config`] when an option's value cannot work.
-    pub fn build(self) -> Result<MeterProvider, Error> {
+    /// [`Error::Config`] when an option's value cannot work (an unparsable endpoint, a
+    /// scheme other than http/https, a reserved or invalid header, a zero interval or
+    /// timeout, a zero cardinality limit); [`Error::Runtime`] when the background
+    /// thread cannot start.
+    pub fn build(mut self) -> Result<MeterProvider, Error> {
         if self.cardinality_limit == 0 {
             return Err(Error::Config(
                 "with_cardinality_limit(0): the limit counts the overflow series too, so it \
@@ -199,16 +316,66 @@ impl MeterProviderBuilder {
                     .into(),
             ));
         }
-        let resource = self.resource.unwrap_or_else(|| Resource::builder().build());
+        if self.transport.endpoint.is_none() {
+            if let Some(endpoint) = env_var(ENV_ENDPOINT) {
+                self.transport.endpoint = Some(endpoint);
+                if self.transport.bearer_token.is_none() {
+                    self.transport.bearer_token = env_var(ENV_BEARER_TOKEN).map(Secret::new);
+                }
+            }
+        }
+        let interval = match self.push_interval {
+            Some(interval) => interval,
+            None => env_interval()?.unwrap_or(DEFAULT_PUSH_INTERVAL),
+        };
+        if interval.is_zero() {
+            return Err(Error::Config(
+                "with_push_interval(0): the push interval must be positive".into(),
+            ));
+        }
+        // Validate before anything starts, so a bad option never leaves a task behind.
+        let transport = match self.transport.endpoint {
+            Some(_) => Some(self.transport.validate()?),
+            None => None,
+        };
+        let core = Arc::new(Core {
+            resource: self.resource.unwrap_or_else(|| Resource::builder().build()),
+            limits: Limits {
+                cardinality: self.cardinality_limit,
+            },
+            shut_down: Arc::new(AtomicBool::new(false)),
+            scopes: Mutex::new(Scopes::default()),
+        });
+        let pipeline = match transport {
+            Some(transport) => {
+                let source = core.clone();
+                Some(Pipeline::start(
+                    transport,
+                    interval,
+                    Arc::new(move || source.collect()),
+                )?)
+            }
+            None => None,
+        };
         Ok(MeterProvider {
-            shared: Arc::new(Shared {
-                resource,
-                limits: Limits {
-                    cardinality: self.cardinality_limit,
-                },
-                shut_down: Arc::new(AtomicBool::new(false)),
-                scopes: Mutex::new(Scopes::default()),
-            }),
+            shared: Arc::new(Shared { core, pipeline }),
         })
+    }
+}
+
+/// A set, non-empty environment variable.
+fn env_var(name: &str) -> Option<String> {
+    std::env::var(name).ok().filter(|v| !v.trim().is_empty())
+}
+
+fn env_interval() -> Result<Option<Duration>, Error> {
+    match env_var(ENV_EXPORT_INTERVAL) {
+        None => Ok(None),
+        Some(ms) => ms.trim().parse::<u64>().map(|ms| Some(Duration::from_millis(ms))).map_err(|_| {
+            Error::Config(format!(
+                "{ENV_EXPORT_INTERVAL}={ms:?} is not a whole number of milliseconds; \
+                 set it to e.g. 60000 or unset it"
+            ))
+        }),
     }
 }

@@ -7,14 +7,14 @@
 //! Retry, backoff and queueing live above this module: a send is one attempt.
 
 // Nothing outside the module calls in yet; the pipeline wires it in a later merge.
-#![allow(dead_code, unused_imports)]
+
 
 pub(crate) mod config;
 pub(crate) mod http;
 pub(crate) mod secret;
 
 pub(crate) use config::{TransportConfig, ValidatedTransport};
-pub(crate) use http::{Failure, FailureKind, HttpSender, SendOutcome};
+pub(crate) use http::{HttpSender, SendOutcome};
 pub(crate) use secret::Secret;
 
 #[cfg(test)]
