@@ -24,9 +24,10 @@ mod error;
 mod instrument;
 mod meter;
 mod pipeline;
-mod provider;
 pub mod prometheus;
+mod provider;
 pub mod receiver;
+mod runtime;
 pub mod snapshot;
 mod transport;
 

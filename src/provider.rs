@@ -143,13 +143,19 @@ impl MeterProvider {
             return Err(Error::AlreadyShutdown);
         }
         let registries: Vec<Arc<Registry>> = core.scopes.lock().ordered.clone();
-        for registry in registries {
-            registry.deactivate();
+        // Synchronous instruments stop first, so the final push holds everything they
+        // recorded; observable callbacks run once more for it, then stop too.
+        for registry in &registries {
+            registry.deactivate(false);
         }
-        match &self.shared.pipeline {
+        let result = match &self.shared.pipeline {
             Some(pipeline) => pipeline.shutdown(),
             None => Ok(()),
+        };
+        for registry in &registries {
+            registry.deactivate(true);
         }
+        result
     }
 
     /// Whether [`MeterProvider::shutdown`] was called.
@@ -371,11 +377,15 @@ fn env_var(name: &str) -> Option<String> {
 fn env_interval() -> Result<Option<Duration>, Error> {
     match env_var(ENV_EXPORT_INTERVAL) {
         None => Ok(None),
-        Some(ms) => ms.trim().parse::<u64>().map(|ms| Some(Duration::from_millis(ms))).map_err(|_| {
-            Error::Config(format!(
-                "{ENV_EXPORT_INTERVAL}={ms:?} is not a whole number of milliseconds; \
+        Some(ms) => ms
+            .trim()
+            .parse::<u64>()
+            .map(|ms| Some(Duration::from_millis(ms)))
+            .map_err(|_| {
+                Error::Config(format!(
+                    "{ENV_EXPORT_INTERVAL}={ms:?} is not a whole number of milliseconds; \
                  set it to e.g. 60000 or unset it"
-            ))
-        }),
+                ))
+            }),
     }
 }

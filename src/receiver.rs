@@ -319,19 +319,58 @@ impl Receiver {
     /// When the socket cannot be bound (address in use, say).
     pub async fn bind_to(addr: SocketAddr) -> std::io::Result<Self> {
         let listener = TcpListener::bind(addr).await?;
-        let addr = listener.local_addr()?;
+        Ok(Self::serve(listener, &tokio::runtime::Handle::current()))
+    }
+
+    /// Listens on `127.0.0.1` on a free port without needing a Tokio runtime: the
+    /// server runs on prompush's own background thread. For synchronous programs and
+    /// tests; read with [`recv_blocking`](Self::recv_blocking).
+    ///
+    /// ```
+    /// let receiver = prompush::receiver::Receiver::start()?;
+    /// assert!(receiver.url().starts_with("http://127.0.0.1:"));
+    /// # Ok::<(), std::io::Error>(())
+    /// ```
+    ///
+    /// # Errors
+    /// When the socket cannot be bound or the background thread cannot start.
+    pub fn start() -> std::io::Result<Self> {
+        let handle = crate::runtime::handle().map_err(std::io::Error::other)?;
+        let listener = std::net::TcpListener::bind(SocketAddr::from((Ipv4Addr::LOCALHOST, 0)))?;
+        listener.set_nonblocking(true)?;
+        let listener = {
+            let _runtime = handle.enter();
+            TcpListener::from_std(listener)?
+        };
+        Ok(Self::serve(listener, &handle))
+    }
+
+    fn serve(listener: TcpListener, runtime: &tokio::runtime::Handle) -> Self {
+        // An unbound listener has an address; fall back to the unspecified one rather
+        // than fail on an OS that cannot say.
+        let addr = listener
+            .local_addr()
+            .unwrap_or_else(|_| SocketAddr::from((Ipv4Addr::LOCALHOST, 0)));
         let (tx, rx) = mpsc::unbounded_channel();
         let shared = Arc::new(Shared {
             script: Mutex::new(VecDeque::new()),
             tx,
         });
-        let accept = tokio::spawn(accept_loop(listener, shared.clone()));
-        Ok(Self {
+        let accept = runtime.spawn(accept_loop(listener, shared.clone()));
+        Self {
             addr,
             rx,
             shared,
             accept,
-        })
+        }
+    }
+
+    /// The next accepted request, waiting at most `timeout`, from synchronous code.
+    /// Returns `None` on timeout. Must not be called from inside an async runtime
+    /// (use [`recv_timeout`](Self::recv_timeout) there).
+    pub fn recv_blocking(&mut self, timeout: Duration) -> Option<Received> {
+        let handle = crate::runtime::handle().ok()?;
+        handle.block_on(self.recv_timeout(timeout))
     }
 
     /// The address it listens on.

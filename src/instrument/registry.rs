@@ -148,7 +148,7 @@ impl Registry {
         });
         let instrument = make(descriptor);
         // Under the lock `deactivate` takes: no instrument created during a shutdown
-        // escapes it.
+        // escapes it. (An observable one created then misses the final push.)
         if self.shut_down.load(Ordering::SeqCst) {
             instrument.deactivate();
         }
@@ -179,10 +179,13 @@ impl Registry {
         })
     }
 
-    /// Stops every instrument of the scope from recording.
-    pub(crate) fn deactivate(&self) {
+    /// Stops the scope's synchronous (`observable == false`) or observable
+    /// instruments from recording.
+    pub(crate) fn deactivate(&self, observable: bool) {
         for r in self.instruments.lock().iter() {
-            r.instrument.deactivate();
+            if r.identity.kind.is_observable() == observable {
+                r.instrument.deactivate();
+            }
         }
     }
 }

@@ -1,11 +1,9 @@
 //! The push pipeline: every interval, collect → translate → encode → POST.
 //!
-//! One task per provider runs on the shared background runtime ([`runtime`]). The
+//! One task per provider runs on the shared background runtime (`crate::runtime`). The
 //! application talks to it through a command channel: `force_flush` and `shutdown`
 //! send a command and wait (bounded) for the push it triggers to be answered.
 //! Instruments never touch this module: recording cannot wait on the network.
-
-mod runtime;
 
 use std::sync::mpsc as std_mpsc;
 use std::sync::Arc;
@@ -47,7 +45,7 @@ impl Pipeline {
     ) -> Result<Self, Error> {
         let timeout = transport.timeout;
         let sender = HttpSender::new(transport)?;
-        let handle = runtime::handle()?;
+        let handle = crate::runtime::handle()?;
         let (commands, rx) = mpsc::unbounded_channel();
         let exporter = Exporter {
             sender,

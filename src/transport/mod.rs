@@ -8,7 +8,6 @@
 
 // Nothing outside the module calls in yet; the pipeline wires it in a later merge.
 
-
 pub(crate) mod config;
 pub(crate) mod http;
 pub(crate) mod secret;

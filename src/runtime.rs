@@ -16,10 +16,7 @@ static RUNTIME: OnceLock<Result<Handle, String>> = OnceLock::new();
 
 /// The shared runtime's handle, starting it on first use.
 pub(crate) fn handle() -> Result<Handle, Error> {
-    RUNTIME
-        .get_or_init(start)
-        .clone()
-        .map_err(Error::Runtime)
+    RUNTIME.get_or_init(start).clone().map_err(Error::Runtime)
 }
 
 fn start() -> Result<Handle, String> {

@@ -1,0 +1,312 @@
+//! The push pipeline against prompush's own receiver on loopback: headers, auth,
+//! translation, periodic pushes, flush and shutdown, configuration errors.
+
+use std::time::Duration;
+
+use opentelemetry::KeyValue;
+use prompush::receiver::{Received, Receiver, Reply};
+use prompush::{Error, MeterProvider};
+
+const WAIT: Duration = Duration::from_secs(10);
+
+fn pushing_to(receiver: &Receiver) -> prompush::MeterProviderBuilder {
+    MeterProvider::builder()
+        .with_endpoint(receiver.url())
+        // Long: tests push with force_flush unless they test the interval.
+        .with_push_interval(Duration::from_secs(3600))
+}
+
+fn next(receiver: &mut Receiver) -> Received {
+    receiver
+        .recv_blocking(WAIT)
+        .expect("a push arrives within the wait")
+}
+
+#[test]
+fn sends_the_protocol_headers_bearer_token_and_extra_headers() {
+    let mut receiver = Receiver::start().unwrap();
+    let provider = pushing_to(&receiver)
+        .with_bearer_token("s3cr3t-token")
+        .with_header("X-Scope-OrgID", "tenant-1")
+        .build()
+        .unwrap();
+    provider.meter("t").u64_counter("c").build().add(1, &[]);
+    provider.force_flush().unwrap();
+    let got = next(&mut receiver);
+    let h = &got.headers;
+    assert_eq!(h.get("content-encoding"), Some("snappy"));
+    assert_eq!(h.get("content-type"), Some("application/x-protobuf"));
+    assert_eq!(h.get("x-prometheus-remote-write-version"), Some("0.1.0"));
+    assert_eq!(
+        h.get("user-agent"),
+        Some(concat!("prompush/", env!("CARGO_PKG_VERSION")))
+    );
+    assert_eq!(h.bearer_token(), Some("s3cr3t-token"));
+    assert_eq!(h.get("x-scope-orgid"), Some("tenant-1"));
+    assert_eq!(got.path, "/api/v1/write");
+    provider.shutdown().unwrap();
+}
+
+#[test]
+fn translates_names_units_and_kinds() {
+    let mut receiver = Receiver::start().unwrap();
+    let resource = opentelemetry_sdk::Resource::builder_empty()
+        .with_service_name("shop")
+        .with_attributes([
+            KeyValue::new("service.namespace", "eu"),
+            KeyValue::new("service.instance.id", "pod-7"),
+            KeyValue::new("host.name", "node-1"),
+        ])
+        .build();
+    let provider = pushing_to(&receiver)
+        .with_resource(resource)
+        .build()
+        .unwrap();
+    let m = provider.meter("t");
+    m.u64_counter("MyCounter").with_unit("1").build().add(25, &[KeyValue::new("dimension", "value")]);
+    m.u64_counter("jobs_total").with_unit("1").build().add(2, &[]);
+    m.f64_histogram("http.server.request.duration")
+        .with_unit("s")
+        .with_boundaries(vec![0.1, 1.0])
+        .build()
+        .record(0.5, &[KeyValue::new("http.route", "/")]);
+    m.u64_gauge("process.memory.usage").with_unit("By").build().record(4096, &[]);
+    m.f64_gauge("cpu.utilization").with_unit("1").build().record(0.25, &[]);
+    m.i64_up_down_counter("requests_active")
+        .with_unit("{request}")
+        .build()
+        .add(-2, &[]);
+    m.f64_gauge("net.rate").with_unit("By/s").build().record(10.0, &[]);
+    provider.force_flush().unwrap();
+    let got = next(&mut receiver).request;
+    let value = |name: &str| {
+        got.series(name)
+            .unwrap_or_else(|| panic!("{name} missing from {:#?}", got.series))
+            .value()
+            .unwrap()
+    };
+    assert_eq!(value("MyCounter_total"), 25.0);
+    assert_eq!(value("jobs_total"), 2.0);
+    assert_eq!(value("http_server_request_duration_seconds_count"), 1.0);
+    assert_eq!(value("http_server_request_duration_seconds_sum"), 0.5);
+    assert_eq!(value("process_memory_usage_bytes"), 4096.0);
+    assert_eq!(value("cpu_utilization_ratio"), 0.25);
+    assert_eq!(value("requests_active"), -2.0);
+    assert_eq!(value("net_rate_bytes_per_second"), 10.0);
+    assert_eq!(value("target_info"), 1.0);
+
+    let buckets: Vec<(String, f64)> = got
+        .series
+        .iter()
+        .filter(|s| s.name == "http_server_request_duration_seconds_bucket")
+        .map(|s| (s.label("le").unwrap().to_string(), s.value().unwrap()))
+        .collect();
+    assert_eq!(
+        buckets,
+        vec![("0.1".into(), 0.0), ("1".into(), 1.0), ("+Inf".into(), 1.0)]
+    );
+    let counter = got.series("MyCounter_total").unwrap();
+    assert_eq!(counter.label("job"), Some("eu/shop"));
+    assert_eq!(counter.label("instance"), Some("pod-7"));
+    assert_eq!(counter.label("dimension"), Some("value"));
+    assert_eq!(counter.label("host_name"), None, "resource attributes go on target_info");
+    assert_eq!(got.series("target_info").unwrap().label("host_name"), Some("node-1"));
+    // Every series: labels (besides the name) sorted by name, unique, non-empty.
+    for s in &got.series {
+        let names: Vec<&str> = s.labels.iter().map(|(n, _)| n.as_str()).collect();
+        assert!(names.windows(2).all(|w| w[0] < w[1]), "{s}");
+        assert!(s.labels.iter().all(|(_, v)| !v.is_empty()), "{s}");
+        assert_eq!(s.samples.len(), 1);
+    }
+    // Metadata for every family.
+    for family in [
+        "MyCounter_total",
+        "http_server_request_duration_seconds",
+        "process_memory_usage_bytes",
+        "requests_active",
+    ] {
+        assert!(
+            got.metadata.iter().any(|m| m.family == family),
+            "no metadata for {family}: {:#?}",
+            got.metadata
+        );
+    }
+    provider.shutdown().unwrap();
+}
+
+#[test]
+fn pushes_every_interval_without_being_asked() {
+    let mut receiver = Receiver::start().unwrap();
+    let provider = MeterProvider::builder()
+        .with_endpoint(receiver.url())
+        .with_push_interval(Duration::from_millis(100))
+        .build()
+        .unwrap();
+    let c = provider.meter("t").u64_counter("ticks").build();
+    c.add(1, &[]);
+    let first = next(&mut receiver);
+    c.add(1, &[]);
+    // The next periodic push after the add carries the new total.
+    let mut latest = first.clone();
+    while latest.request.series("ticks_total").unwrap().value() != Some(2.0) {
+        latest = next(&mut receiver);
+    }
+    let t1 = first.request.series("ticks_total").unwrap().samples[0].timestamp_ms;
+    let t2 = latest.request.series("ticks_total").unwrap().samples[0].timestamp_ms;
+    assert!(t2 > t1, "timestamps advance: {t1} then {t2}");
+    provider.shutdown().unwrap();
+}
+
+#[test]
+fn shutdown_makes_a_final_push_then_stops() {
+    let mut receiver = Receiver::start().unwrap();
+    let provider = pushing_to(&receiver).build().unwrap();
+    let m = provider.meter("t");
+    let c = m.u64_counter("c").build();
+    let _g = m
+        .u64_observable_gauge("g")
+        .with_callback(|o| o.observe(7, &[]))
+        .build();
+    c.add(3, &[]);
+    provider.shutdown().unwrap();
+    let last = next(&mut receiver).request;
+    assert_eq!(last.series("c_total").unwrap().value(), Some(3.0));
+    assert_eq!(last.series("g").unwrap().value(), Some(7.0), "observables run for the final push");
+    c.add(1, &[]);
+    assert!(matches!(provider.force_flush(), Err(Error::PipelineStopped)));
+    assert!(matches!(provider.shutdown(), Err(Error::AlreadyShutdown)));
+    assert!(receiver.recv_blocking(Duration::from_millis(300)).is_none(), "nothing after shutdown");
+}
+
+#[test]
+fn a_refused_push_is_an_error_without_the_token() {
+    let mut receiver = Receiver::start().unwrap();
+    receiver.reply_next(1, Reply::status(400).body("bad labels"));
+    let provider = pushing_to(&receiver)
+        .with_bearer_token("very-secret-token")
+        .build()
+        .unwrap();
+    provider.meter("t").u64_counter("c").build().add(1, &[]);
+    let err = provider.force_flush().unwrap_err();
+    let text = format!("{err} {err:?}");
+    assert!(matches!(err, Error::Push(_)), "{text}");
+    assert!(text.contains("400"), "{text}");
+    assert!(!text.contains("very-secret-token"), "{text}");
+    assert!(!format!("{provider:?}").contains("very-secret-token"));
+    // Exactly one attempt for a 4xx.
+    assert_eq!(next(&mut receiver).status, 400);
+    assert!(receiver.recv_blocking(Duration::from_millis(300)).is_none());
+    // The next push goes through.
+    provider.force_flush().unwrap();
+    assert_eq!(next(&mut receiver).status, 204);
+    provider.shutdown().unwrap();
+}
+
+#[test]
+fn a_server_error_is_retried_within_the_push() {
+    let mut receiver = Receiver::start().unwrap();
+    receiver.reply_next(1, Reply::status(503));
+    let provider = pushing_to(&receiver).build().unwrap();
+    provider.meter("t").u64_counter("c").build().add(1, &[]);
+    provider.force_flush().unwrap();
+    let first = next(&mut receiver);
+    let second = next(&mut receiver);
+    assert_eq!((first.status, second.status), (503, 204));
+    assert_eq!(first.request, second.request, "the retry re-sends the same samples");
+    provider.shutdown().unwrap();
+}
+
+#[test]
+fn an_unreachable_endpoint_is_an_error_not_a_hang() {
+    // A port nothing listens on: bind, note the port, close.
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let provider = MeterProvider::builder()
+        .with_endpoint(format!("http://127.0.0.1:{port}/api/v1/write"))
+        .with_bearer_token("tok-123")
+        .with_timeout(Duration::from_secs(2))
+        .build()
+        .unwrap();
+    let c = provider.meter("t").u64_counter("c").build();
+    c.add(1, &[]);
+    let err = provider.force_flush().unwrap_err();
+    assert!(matches!(err, Error::Push(_)), "{err}");
+    assert!(!format!("{err:?}").contains("tok-123"));
+    // Recording is unaffected.
+    c.add(1, &[]);
+    let total = provider.collect().metric("c").unwrap().data.number_points()[0].value;
+    assert_eq!(total, prompush::snapshot::Number::U64(2));
+    let _ = provider.shutdown();
+}
+
+#[test]
+fn without_an_endpoint_the_provider_only_aggregates() {
+    let provider = MeterProvider::builder().build().unwrap();
+    if std::env::var(prompush::ENV_ENDPOINT).is_ok() {
+        return; // configured from outside: not this test's case
+    }
+    assert!(!provider.is_pushing());
+    provider.force_flush().unwrap();
+    provider.shutdown().unwrap();
+}
+
+#[test]
+fn bad_configuration_is_refused_at_build() {
+    let cases: Vec<(prompush::MeterProviderBuilder, &str)> = vec![
+        (MeterProvider::builder().with_endpoint("not a url"), "endpoint"),
+        (MeterProvider::builder().with_endpoint("ftp://127.0.0.1/x"), "http"),
+        (
+            MeterProvider::builder()
+                .with_endpoint("http://127.0.0.1:9/api/v1/write")
+                .with_header("Content-Encoding", "gzip"),
+            "Content-Encoding",
+        ),
+        (
+            MeterProvider::builder()
+                .with_endpoint("http://127.0.0.1:9/api/v1/write")
+                .with_bearer_token("t")
+                .with_header("authorization", "Basic x"),
+            "uthorization",
+        ),
+        (
+            MeterProvider::builder()
+                .with_endpoint("http://127.0.0.1:9/api/v1/write")
+                .with_push_interval(Duration::ZERO),
+            "interval",
+        ),
+        (
+            MeterProvider::builder()
+                .with_endpoint("http://127.0.0.1:9/api/v1/write")
+                .with_timeout(Duration::ZERO),
+            "timeout",
+        ),
+    ];
+    for (builder, needle) in cases {
+        let described = format!("{builder:?}");
+        match builder.build() {
+            Err(Error::Config(msg)) => assert!(msg.contains(needle), "{needle:?} not in {msg:?}"),
+            other => panic!("{described}: expected a config error, got {other:?}"),
+        }
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn works_inside_an_application_runtime() {
+    let mut receiver = Receiver::bind().await.unwrap();
+    let provider = pushing_to(&receiver).build().unwrap();
+    provider.meter("t").u64_counter("async.c").build().add(9, &[]);
+    let p = provider.clone();
+    tokio::task::spawn_blocking(move || p.force_flush())
+        .await
+        .unwrap()
+        .unwrap();
+    let got = receiver.recv_timeout(WAIT).await.expect("push arrives");
+    assert_eq!(got.request.series("async_c_total").unwrap().value(), Some(9.0));
+    tokio::task::spawn_blocking(move || provider.shutdown())
+        .await
+        .unwrap()
+        .unwrap();
+}
