@@ -63,20 +63,35 @@ fn translates_names_units_and_kinds() {
         .build()
         .unwrap();
     let m = provider.meter("t");
-    m.u64_counter("MyCounter").with_unit("1").build().add(25, &[KeyValue::new("dimension", "value")]);
-    m.u64_counter("jobs_total").with_unit("1").build().add(2, &[]);
+    m.u64_counter("MyCounter")
+        .with_unit("1")
+        .build()
+        .add(25, &[KeyValue::new("dimension", "value")]);
+    m.u64_counter("jobs_total")
+        .with_unit("1")
+        .build()
+        .add(2, &[]);
     m.f64_histogram("http.server.request.duration")
         .with_unit("s")
         .with_boundaries(vec![0.1, 1.0])
         .build()
         .record(0.5, &[KeyValue::new("http.route", "/")]);
-    m.u64_gauge("process.memory.usage").with_unit("By").build().record(4096, &[]);
-    m.f64_gauge("cpu.utilization").with_unit("1").build().record(0.25, &[]);
+    m.u64_gauge("process.memory.usage")
+        .with_unit("By")
+        .build()
+        .record(4096, &[]);
+    m.f64_gauge("cpu.utilization")
+        .with_unit("1")
+        .build()
+        .record(0.25, &[]);
     m.i64_up_down_counter("requests_active")
         .with_unit("{request}")
         .build()
         .add(-2, &[]);
-    m.f64_gauge("net.rate").with_unit("By/s").build().record(10.0, &[]);
+    m.f64_gauge("net.rate")
+        .with_unit("By/s")
+        .build()
+        .record(10.0, &[]);
     provider.force_flush().unwrap();
     let got = next(&mut receiver).request;
     let value = |name: &str| {
@@ -109,8 +124,15 @@ fn translates_names_units_and_kinds() {
     assert_eq!(counter.label("job"), Some("eu/shop"));
     assert_eq!(counter.label("instance"), Some("pod-7"));
     assert_eq!(counter.label("dimension"), Some("value"));
-    assert_eq!(counter.label("host_name"), None, "resource attributes go on target_info");
-    assert_eq!(got.series("target_info").unwrap().label("host_name"), Some("node-1"));
+    assert_eq!(
+        counter.label("host_name"),
+        None,
+        "resource attributes go on target_info"
+    );
+    assert_eq!(
+        got.series("target_info").unwrap().label("host_name"),
+        Some("node-1")
+    );
     // Every series: labels (besides the name) sorted by name, unique, non-empty.
     for s in &got.series {
         let names: Vec<&str> = s.labels.iter().map(|(n, _)| n.as_str()).collect();
@@ -171,11 +193,21 @@ fn shutdown_makes_a_final_push_then_stops() {
     provider.shutdown().unwrap();
     let last = next(&mut receiver).request;
     assert_eq!(last.series("c_total").unwrap().value(), Some(3.0));
-    assert_eq!(last.series("g").unwrap().value(), Some(7.0), "observables run for the final push");
+    assert_eq!(
+        last.series("g").unwrap().value(),
+        Some(7.0),
+        "observables run for the final push"
+    );
     c.add(1, &[]);
-    assert!(matches!(provider.force_flush(), Err(Error::PipelineStopped)));
+    assert!(matches!(
+        provider.force_flush(),
+        Err(Error::PipelineStopped)
+    ));
     assert!(matches!(provider.shutdown(), Err(Error::AlreadyShutdown)));
-    assert!(receiver.recv_blocking(Duration::from_millis(300)).is_none(), "nothing after shutdown");
+    assert!(
+        receiver.recv_blocking(Duration::from_millis(300)).is_none(),
+        "nothing after shutdown"
+    );
 }
 
 #[test]
@@ -212,7 +244,10 @@ fn a_server_error_is_retried_within_the_push() {
     let first = next(&mut receiver);
     let second = next(&mut receiver);
     assert_eq!((first.status, second.status), (503, 204));
-    assert_eq!(first.request, second.request, "the retry re-sends the same samples");
+    assert_eq!(
+        first.request, second.request,
+        "the retry re-sends the same samples"
+    );
     provider.shutdown().unwrap();
 }
 
@@ -256,8 +291,14 @@ fn without_an_endpoint_the_provider_only_aggregates() {
 #[test]
 fn bad_configuration_is_refused_at_build() {
     let cases: Vec<(prompush::MeterProviderBuilder, &str)> = vec![
-        (MeterProvider::builder().with_endpoint("not a url"), "endpoint"),
-        (MeterProvider::builder().with_endpoint("ftp://127.0.0.1/x"), "http"),
+        (
+            MeterProvider::builder().with_endpoint("not a url"),
+            "endpoint",
+        ),
+        (
+            MeterProvider::builder().with_endpoint("ftp://127.0.0.1/x"),
+            "http",
+        ),
         (
             MeterProvider::builder()
                 .with_endpoint("http://127.0.0.1:9/api/v1/write")
@@ -297,14 +338,21 @@ fn bad_configuration_is_refused_at_build() {
 async fn works_inside_an_application_runtime() {
     let mut receiver = Receiver::bind().await.unwrap();
     let provider = pushing_to(&receiver).build().unwrap();
-    provider.meter("t").u64_counter("async.c").build().add(9, &[]);
+    provider
+        .meter("t")
+        .u64_counter("async.c")
+        .build()
+        .add(9, &[]);
     let p = provider.clone();
     tokio::task::spawn_blocking(move || p.force_flush())
         .await
         .unwrap()
         .unwrap();
     let got = receiver.recv_timeout(WAIT).await.expect("push arrives");
-    assert_eq!(got.request.series("async_c_total").unwrap().value(), Some(9.0));
+    assert_eq!(
+        got.request.series("async_c_total").unwrap().value(),
+        Some(9.0)
+    );
     tokio::task::spawn_blocking(move || provider.shutdown())
         .await
         .unwrap()
