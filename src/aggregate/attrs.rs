@@ -6,13 +6,68 @@
 //! hashes differently from its canonical form; such slices miss the fast lookup and take
 //! the slow path, which canonicalises first (see [`crate::snapshot::canonicalize`]).
 
-use std::hash::{BuildHasher, Hasher};
-
-use foldhash::fast::FixedState;
 use opentelemetry::{Array, KeyValue, Value};
 
-/// Fixed seed: hashes must agree between threads and over the life of a map.
-const STATE: FixedState = FixedState::with_seed(0x9e37_79b9_7f4a_7c15);
+// Hashing is the bulk of a lookup, so it is specialised for what attributes are: a few
+// short strings. Each string costs two (overlapping) word loads and one 128-bit
+// multiply; quality only needs to spread series over slots, since every hit is verified
+// by exact comparison.
+const K0: u64 = 0x243f_6a88_85a3_08d3;
+const K1: u64 = 0x1319_8a2e_0370_7344;
+const K2: u64 = 0xa409_3822_299f_31d0;
+
+#[inline(always)]
+fn fold(a: u64, b: u64) -> u64 {
+    let p = (a as u128).wrapping_mul(b as u128);
+    (p as u64) ^ ((p >> 64) as u64)
+}
+
+#[inline(always)]
+fn word(b: &[u8], at: usize) -> u64 {
+    let mut w = [0u8; 8];
+    w.copy_from_slice(&b[at..at + 8]);
+    u64::from_le_bytes(w)
+}
+
+#[inline(always)]
+fn half(b: &[u8], at: usize) -> u64 {
+    let mut w = [0u8; 4];
+    w.copy_from_slice(&b[at..at + 4]);
+    u32::from_le_bytes(w) as u64
+}
+
+#[inline(always)]
+fn hash_bytes(b: &[u8], seed: u64) -> u64 {
+    let len = b.len();
+    let (lo, hi) = if len >= 8 {
+        if len > 16 {
+            return hash_long(b, seed);
+        }
+        (word(b, 0), word(b, len - 8))
+    } else if len >= 4 {
+        (half(b, 0), half(b, len - 4))
+    } else if len > 0 {
+        (
+            (b[0] as u64) << 16 | (b[len / 2] as u64) << 8 | b[len - 1] as u64,
+            0,
+        )
+    } else {
+        (0, 0)
+    };
+    fold(lo ^ seed ^ K1, hi ^ (len as u64) ^ K2)
+}
+
+#[cold]
+fn hash_long(b: &[u8], seed: u64) -> u64 {
+    let mut acc = seed ^ K0;
+    let mut chunks = b.chunks_exact(16);
+    for c in &mut chunks {
+        acc = fold(acc ^ word(c, 0), word(c, 8) ^ K1);
+    }
+    // The last 16 bytes (overlapping) cover the remainder.
+    let n = b.len();
+    fold(acc ^ word(b, n - 16), word(b, n - 8) ^ K2 ^ n as u64)
+}
 
 /// Order-independent hash of an attribute slice.
 #[inline]
@@ -23,64 +78,41 @@ pub(crate) fn hash_set(attributes: &[KeyValue]) -> u64 {
     }
     // The sum of per-pair hashes is well spread already; one final mix makes the empty
     // set and small sums land on scattered slots too.
-    mix(sum)
+    fold(sum ^ K0, K1)
 }
 
-#[inline]
-fn mix(mut x: u64) -> u64 {
-    x ^= x >> 32;
-    x = x.wrapping_mul(0xd6e8_feb8_6659_fd93);
-    x ^= x >> 32;
-    x
-}
-
-#[inline]
+#[inline(always)]
 fn hash_pair(kv: &KeyValue) -> u64 {
-    let mut h = STATE.build_hasher();
-    h.write(kv.key.as_str().as_bytes());
-    hash_value(&mut h, &kv.value);
-    h.finish()
+    let key = hash_bytes(kv.key.as_str().as_bytes(), K0);
+    // Offsets keep either side from being zero, which would annihilate the product.
+    fold(key ^ K1, hash_value(&kv.value) ^ K2)
 }
 
-#[inline]
-fn hash_value(h: &mut impl Hasher, value: &Value) {
+#[inline(always)]
+fn hash_value(value: &Value) -> u64 {
     match value {
-        Value::String(s) => {
-            h.write_u8(1);
-            h.write(s.as_str().as_bytes());
-        }
-        Value::I64(i) => {
-            h.write_u8(2);
-            h.write_u64(*i as u64);
-        }
-        Value::F64(f) => {
-            h.write_u8(3);
-            h.write_u64(f.to_bits());
-        }
-        Value::Bool(b) => {
-            h.write_u8(4);
-            h.write_u8(*b as u8);
-        }
-        Value::Array(a) => {
-            h.write_u8(5);
-            hash_array(h, a);
-        }
+        Value::String(s) => hash_bytes(s.as_str().as_bytes(), K2 ^ 1),
+        Value::I64(i) => fold(*i as u64 ^ K2, K0 ^ 2),
+        Value::F64(f) => fold(f.to_bits() ^ K2, K0 ^ 3),
+        Value::Bool(b) => fold(*b as u64 ^ K2, K0 ^ 4),
+        Value::Array(a) => hash_array(a),
         // Future variants: equality still decides, they just share a hash bucket.
-        _ => h.write_u8(6),
+        _ => K0 ^ 6,
     }
 }
 
-fn hash_array(h: &mut impl Hasher, array: &Array) {
+#[cold]
+fn hash_array(array: &Array) -> u64 {
+    let mut acc = K2 ^ 5;
+    let mut add = |x: u64| acc = fold(acc ^ x, K1);
     match array {
-        Array::Bool(v) => v.iter().for_each(|b| h.write_u8(*b as u8)),
-        Array::I64(v) => v.iter().for_each(|i| h.write_u64(*i as u64)),
-        Array::F64(v) => v.iter().for_each(|f| h.write_u64(f.to_bits())),
-        Array::String(v) => v.iter().for_each(|s| {
-            h.write(s.as_str().as_bytes());
-            h.write_u8(0xff);
-        }),
-        _ => h.write_u8(0xfe),
+        Array::Bool(v) => v.iter().for_each(|b| add(*b as u64)),
+        Array::I64(v) => v.iter().for_each(|i| add(*i as u64)),
+        Array::F64(v) => v.iter().for_each(|f| add(f.to_bits())),
+        Array::String(v) => v.iter().for_each(|s| add(hash_bytes(s.as_str().as_bytes(), K2))),
+        _ => add(0xfe),
     }
+    acc
 }
 
 #[inline]
@@ -93,8 +125,17 @@ fn str_eq(a: &str, b: &str) -> bool {
 /// series instead of creating a new one per measurement.
 #[inline]
 pub(crate) fn value_eq(a: &Value, b: &Value) -> bool {
+    // Dispatch on one side only: the common case (strings) is one branch per side.
     match (a, b) {
         (Value::String(x), Value::String(y)) => str_eq(x.as_str(), y.as_str()),
+        (Value::String(_), _) | (_, Value::String(_)) => false,
+        _ => value_eq_other(a, b),
+    }
+}
+
+#[inline(never)]
+fn value_eq_other(a: &Value, b: &Value) -> bool {
+    match (a, b) {
         (Value::I64(x), Value::I64(y)) => x == y,
         (Value::Bool(x), Value::Bool(y)) => x == y,
         (Value::F64(x), Value::F64(y)) => x.to_bits() == y.to_bits(),
