@@ -18,6 +18,7 @@
 //! # Ok::<(), prompush::Error>(())
 //! ```
 #![deny(missing_docs)]
+#![deny(missing_debug_implementations)]
 
 mod aggregate;
 mod error;
@@ -32,6 +33,11 @@ pub mod snapshot;
 mod transport;
 
 pub use error::Error;
+
+/// The README's examples, compiled as doc tests so they stay true.
+#[doc = include_str!("../README.md")]
+#[cfg(doctest)]
+pub struct ReadmeDoctests;
 pub use provider::{
     MeterProvider, MeterProviderBuilder, DEFAULT_CARDINALITY_LIMIT, DEFAULT_PUSH_INTERVAL,
     ENV_BEARER_TOKEN, ENV_ENDPOINT, ENV_EXPORT_INTERVAL,

@@ -109,7 +109,9 @@ fn hash_array(array: &Array) -> u64 {
         Array::Bool(v) => v.iter().for_each(|b| add(*b as u64)),
         Array::I64(v) => v.iter().for_each(|i| add(*i as u64)),
         Array::F64(v) => v.iter().for_each(|f| add(f.to_bits())),
-        Array::String(v) => v.iter().for_each(|s| add(hash_bytes(s.as_str().as_bytes(), K2))),
+        Array::String(v) => v
+            .iter()
+            .for_each(|s| add(hash_bytes(s.as_str().as_bytes(), K2))),
         _ => add(0xfe),
     }
     acc
