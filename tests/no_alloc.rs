@@ -1,0 +1,98 @@
+//! Recording on an existing series allocates nothing. Its own test binary: it installs
+//! a counting global allocator.
+
+use std::alloc::{GlobalAlloc, Layout, System};
+use std::cell::Cell;
+
+use opentelemetry::KeyValue;
+
+struct Counting;
+
+thread_local! {
+    static ALLOCATIONS: Cell<u64> = const { Cell::new(0) };
+}
+
+// SAFETY: forwards to the system allocator; only counts calls on the current thread.
+unsafe impl GlobalAlloc for Counting {
+    unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
+        let _ = ALLOCATIONS.try_with(|n| n.set(n.get() + 1));
+        unsafe { System.alloc(layout) }
+    }
+    unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
+        unsafe { System.dealloc(ptr, layout) }
+    }
+}
+
+#[global_allocator]
+static GLOBAL: Counting = Counting;
+
+fn allocations_during(f: impl FnOnce()) -> u64 {
+    let before = ALLOCATIONS.with(Cell::get);
+    f();
+    ALLOCATIONS.with(Cell::get) - before
+}
+
+#[test]
+fn recording_on_existing_series_does_not_allocate() {
+    let provider = prompush::MeterProvider::builder().build().unwrap();
+    let meter = provider.meter("t");
+    let counter = meter.u64_counter("c").build();
+    let fcounter = meter.f64_counter("f").build();
+    let updown = meter.i64_up_down_counter("u").build();
+    let histogram = meter.f64_histogram("h").build();
+    let gauge = meter.i64_gauge("g").build();
+    let attrs = |i: i64| {
+        [
+            KeyValue::new("method", "GET"),
+            KeyValue::new("route", "/api/users"),
+            KeyValue::new("shard", i),
+        ]
+    };
+    // First use creates the series: it allocates, which also shows the counting works.
+    let created = allocations_during(|| {
+        for i in 0..50 {
+            counter.add(1, &attrs(i));
+            fcounter.add(1.0, &attrs(i));
+            updown.add(1, &attrs(i));
+            histogram.record(1.0, &attrs(i));
+            gauge.record(1, &attrs(i));
+        }
+    });
+    assert!(
+        created >= 250,
+        "creating 250 series allocated only {created} times"
+    );
+    let bound = counter.bind(&attrs(0));
+    let n = allocations_during(|| {
+        for round in 0..100 {
+            for i in 0..50 {
+                // Reversed order: still the same series, still no allocation.
+                let mut a = attrs(i);
+                if round % 2 == 1 {
+                    a.reverse();
+                }
+                counter.add(1, &a);
+                fcounter.add(0.5, &a);
+                updown.add(-1, &a);
+                histogram.record(i as f64, &a);
+                gauge.record(i, &a);
+            }
+            bound.add(1);
+        }
+    });
+    assert_eq!(n, 0, "allocations while recording on existing series");
+    // And the work was really done.
+    let s = provider.collect();
+    let total: u64 = s
+        .metric("c")
+        .unwrap()
+        .data
+        .number_points()
+        .iter()
+        .map(|p| match p.value {
+            prompush::snapshot::Number::U64(v) => v,
+            _ => 0,
+        })
+        .sum();
+    assert_eq!(total, 50 + 100 * 50 + 100);
+}
