@@ -268,6 +268,14 @@ impl Attributes {
         Self(attributes)
     }
 
+    /// Whether both are the same shared set, not merely equal: a series keeps one
+    /// shared set for its whole life, so exporters can cache per-series work (encoded
+    /// labels, say) and recognise the series in the next snapshot with one compare.
+    /// Holding a clone keeps the identity from being reused.
+    pub fn same_set(&self, other: &Attributes) -> bool {
+        Arc::ptr_eq(&self.0, &other.0)
+    }
+
     /// The value of `key`, if the set has it.
     pub fn get(&self, key: &str) -> Option<&opentelemetry::Value> {
         self.0
