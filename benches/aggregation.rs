@@ -5,8 +5,9 @@
 //! `prometheus` and `metrics` rows use those crates' own idiomatic fast paths.
 
 use std::hint::black_box;
-use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, Barrier};
+use std::time::{Duration, Instant};
 
 use criterion::{criterion_group, criterion_main, Criterion};
 use opentelemetry::metrics::{Meter, MeterProvider as _};
@@ -85,6 +86,10 @@ impl metrics::Recorder for RegistryRecorder {
 
 fn counter_add(c: &mut Criterion) {
     let mut g = c.benchmark_group("counter_add_3_attrs");
+    // The floor every `opentelemetry` row pays: building and dropping the attributes.
+    g.bench_function("baseline_build_attributes_only", |b| {
+        b.iter(|| drop(black_box(attrs())))
+    });
     let (_p, m) = prompush_meter();
     let counter = m.u64_counter("requests").build();
     counter.add(1, &attrs());
@@ -200,5 +205,163 @@ fn histogram_record(c: &mut Criterion) {
     g.finish();
 }
 
-criterion_group!(benches, counter_add, bound_counter_add, histogram_record);
+/// 1,000 attribute sets, visited in a shuffled order: lookups that miss the caches.
+fn many_series(c: &mut Criterion) {
+    const N: usize = 1000;
+    let routes: Vec<String> = (0..N).map(|i| format!("/api/items/{i}")).collect();
+    let sets: Vec<[KeyValue; 3]> = routes
+        .iter()
+        .map(|r| {
+            [
+                KeyValue::new("method", "GET"),
+                KeyValue::new("route", r.clone()),
+                KeyValue::new("status", "200"),
+            ]
+        })
+        .collect();
+    // A fixed permutation (LCG-driven Fisher-Yates), the same for every row.
+    let mut order: Vec<usize> = (0..N).collect();
+    let mut seed = 0x2545_f491_4f6c_dd1du64;
+    for i in (1..N).rev() {
+        seed = seed.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
+        order.swap(i, (seed >> 33) as usize % (i + 1));
+    }
+    let mut g = c.benchmark_group("counter_add_1000_series_shuffled");
+    let (_p, m) = prompush_meter();
+    let counter = m.u64_counter("requests").build();
+    let (_sp, sm) = sdk_meter();
+    let sdk_counter = sm.u64_counter("requests").build();
+    for set in &sets {
+        counter.add(1, set);
+        sdk_counter.add(1, set);
+    }
+    let mut i = 0;
+    g.bench_function("prompush", |b| {
+        b.iter(|| {
+            i = (i + 1) % N;
+            counter.add(1, &sets[order[i]])
+        })
+    });
+    g.bench_function("opentelemetry_sdk", |b| {
+        b.iter(|| {
+            i = (i + 1) % N;
+            sdk_counter.add(1, &sets[order[i]])
+        })
+    });
+    let prom = prometheus::IntCounterVec::new(
+        prometheus::Opts::new("requests", "help"),
+        &["method", "route", "status"],
+    )
+    .expect("prometheus counter");
+    g.bench_function("prometheus_with_label_values", |b| {
+        b.iter(|| {
+            i = (i + 1) % N;
+            prom.with_label_values(&["GET", routes[order[i]].as_str(), "200"])
+                .inc()
+        })
+    });
+    g.finish();
+}
+
+/// Runs `ops` adds on each of `threads` threads at once; returns the wall time.
+fn run_threads(threads: usize, ops: u64, add: impl Fn(usize) + Sync) -> Duration {
+    let start = Barrier::new(threads + 1);
+    std::thread::scope(|s| {
+        for t in 0..threads {
+            let (start, add) = (&start, &add);
+            s.spawn(move || {
+                start.wait();
+                for _ in 0..ops {
+                    add(t);
+                }
+            });
+        }
+        start.wait();
+        let t0 = Instant::now();
+        // The scope joins the threads before returning.
+        t0
+    })
+    .elapsed()
+}
+
+/// Throughput with two threads: reported as time per add across all threads, so
+/// "2 threads" rows at half the "1 thread" time mean perfect scaling.
+fn threads(c: &mut Criterion) {
+    let mut g = c.benchmark_group("counter_add_threads");
+    let (_p, m) = prompush_meter();
+    let counter = m.u64_counter("requests").build();
+    let sets: Vec<[KeyValue; 3]> = (0..2)
+        .map(|t| {
+            [
+                KeyValue::new("method", "GET"),
+                KeyValue::new("route", "/api/users"),
+                KeyValue::new("thread", t as i64),
+            ]
+        })
+        .collect();
+    for set in &sets {
+        counter.add(1, set);
+    }
+    g.bench_function("prompush_1_thread", |b| {
+        b.iter_custom(|iters| run_threads(1, iters, |t| counter.add(1, &sets[t])))
+    });
+    g.bench_function("prompush_2_threads_distinct_series", |b| {
+        b.iter_custom(|iters| run_threads(2, iters / 2, |t| counter.add(1, &sets[t])))
+    });
+    g.bench_function("prompush_2_threads_shared_series", |b| {
+        b.iter_custom(|iters| run_threads(2, iters / 2, |_| counter.add(1, &sets[0])))
+    });
+    let (_sp, sm) = sdk_meter();
+    let sdk_counter = sm.u64_counter("requests").build();
+    g.bench_function("opentelemetry_sdk_2_threads_shared_series", |b| {
+        b.iter_custom(|iters| run_threads(2, iters / 2, |_| sdk_counter.add(1, &sets[0])))
+    });
+    g.finish();
+}
+
+/// Recording on existing series while another thread collects 100,000 series in a loop.
+fn recording_during_collection(c: &mut Criterion) {
+    let mut g = c.benchmark_group("counter_add_during_collection");
+    let provider = prompush::MeterProvider::builder()
+        .with_cardinality_limit(200_000)
+        .build()
+        .expect("provider");
+    let big_meter = provider.meter("bench");
+    let wide = big_meter.u64_counter("wide").build();
+    for i in 0..100_000i64 {
+        wide.add(1, &[KeyValue::new("id", i), KeyValue::new("kind", "x")]);
+    }
+    let hot = big_meter.u64_counter("hot").build();
+    hot.add(1, &attrs());
+    g.bench_function("prompush_idle", |b| b.iter(|| hot.add(black_box(1), &attrs())));
+    let stop = AtomicBool::new(false);
+    let collections = AtomicU64::new(0);
+    std::thread::scope(|s| {
+        s.spawn(|| {
+            while !stop.load(Ordering::Relaxed) {
+                black_box(provider.collect());
+                collections.fetch_add(1, Ordering::Relaxed);
+            }
+        });
+        g.bench_function("prompush_while_collecting_100k_series", |b| {
+            b.iter(|| hot.add(black_box(1), &attrs()))
+        });
+        stop.store(true, Ordering::Relaxed);
+    });
+    eprintln!(
+        "collections of 100k series completed meanwhile: {}",
+        collections.load(Ordering::Relaxed)
+    );
+    g.finish();
+}
+
+criterion_group!(
+    benches,
+    counter_add,
+    bound_counter_add,
+    histogram_record,
+    many_series,
+    threads,
+    recording_during_collection
+);
 criterion_main!(benches);
