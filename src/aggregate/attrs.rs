@@ -149,7 +149,7 @@ fn value_eq_other(a: &Value, b: &Value) -> bool {
 }
 
 /// How many positions a [`Permutation`] remembers; larger sets are searched.
-pub(crate) const PERM_LEN: usize = 8;
+pub(crate) const PERM_LEN: usize = 4;
 
 /// Where each key of the slice that created a series sits in its sorted set, so a
 /// caller that always passes the same order is matched position by position.

@@ -3,19 +3,22 @@
 //! Series are only ever added (cumulative temporality keeps every series for the life
 //! of the instrument), which permits a simple design:
 //!
-//! * a table is an open-addressing array of pointers plus an insertion-ordered list;
-//! * readers load the current table and probe it with plain atomic loads: no lock, no
-//!   reference count, no allocation;
-//! * writers are serialised by a mutex; growing copies the pointers into a table twice
-//!   the size and publishes it, and the old table is kept (frozen) until the map is
-//!   dropped, so a reader still probing it stays safe. Retired tables add up to less
-//!   than the live one.
+//! * every series is boxed once and its pointer appended to a segmented list whose
+//!   segments never move (segment `k` holds `8 << k` entries): insertion order, and a
+//!   stable `u32` index per series;
+//! * an open-addressing index of `u32` slots (series index + 1, 0 = empty) finds a
+//!   series by hash. Readers load the current index and probe it with plain atomic
+//!   loads: no lock, no reference count, no allocation;
+//! * writers are serialised by a mutex. Growing the index copies it into one twice the
+//!   size and publishes that; the old one is kept (frozen) until the map is dropped, so
+//!   a reader still probing it stays safe. At 4 bytes a slot, retired indexes cost less
+//!   than 8 bytes per series in all.
 //!
-//! Series and tables are freed only when the map is dropped; handles that point at a
-//! series (bound instruments) keep the map alive through an `Arc`.
+//! Series are freed only when the map is dropped; handles that point at a series (bound
+//! instruments) keep the map alive through an `Arc`.
 
 use std::ptr;
-use std::sync::atomic::{AtomicPtr, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicPtr, AtomicU32, AtomicUsize, Ordering};
 use std::sync::Arc;
 
 use opentelemetry::KeyValue;
@@ -25,7 +28,8 @@ use super::attrs::{self, Permutation};
 
 /// One attribute set and its aggregation cell.
 pub(crate) struct Series<C> {
-    hash: u64,
+    /// The high half of the set's hash: filters probes before comparing attributes.
+    hash: u32,
     perm: Permutation,
     attributes: Arc<[KeyValue]>,
     /// The aggregation state, updated with atomics.
@@ -39,77 +43,48 @@ impl<C> Series<C> {
     }
 }
 
-struct Table<C> {
-    mask: usize,
-    slots: Box<[AtomicPtr<Series<C>>]>,
-    /// Series in insertion order; entries below `len` are set.
-    order: Box<[AtomicPtr<Series<C>>]>,
-    len: AtomicUsize,
+/// Enough segments for `u32::MAX` series.
+const SEGMENTS: usize = 30;
+const FIRST_SEGMENT: usize = 8;
+
+/// Segment and offset of series `i`: segment `k` starts at `8 * (2^k - 1)`.
+#[inline]
+fn locate(i: usize) -> (usize, usize) {
+    let j = i + FIRST_SEGMENT;
+    let k = (usize::BITS - 1 - j.leading_zeros()) as usize - FIRST_SEGMENT.trailing_zeros() as usize;
+    (k, j - (FIRST_SEGMENT << k))
 }
 
-impl<C> Table<C> {
+struct Index {
+    mask: usize,
+    slots: Box<[AtomicU32]>,
+}
+
+impl Index {
     fn with_capacity(slots: usize) -> Box<Self> {
         debug_assert!(slots.is_power_of_two());
-        let empty = |n: usize| (0..n).map(|_| AtomicPtr::new(ptr::null_mut())).collect();
-        Box::new(Table {
+        Box::new(Index {
             mask: slots - 1,
-            slots: empty(slots),
-            // Growth happens at half load, so the order list never needs more.
-            order: empty(slots / 2),
-            len: AtomicUsize::new(0),
+            slots: (0..slots).map(|_| AtomicU32::new(0)).collect(),
         })
     }
 
-    #[inline]
-    fn find(&self, hash: u64, given: &[KeyValue]) -> Option<&Series<C>> {
-        let mut i = hash as usize & self.mask;
-        loop {
-            let p = self.slots[i].load(Ordering::Acquire);
-            if p.is_null() {
-                return None;
-            }
-            // SAFETY: non-null slots point at series that live as long as the map
-            // (freed only in `SeriesMap::drop`), fully initialised before the Release
-            // store that published them.
-            let s = unsafe { &*p };
-            if s.hash == hash && attrs::matches(given, &s.attributes, &s.perm) {
-                return Some(s);
-            }
-            i = (i + 1) & self.mask;
-        }
-    }
-
-    /// Places a series; the caller holds the writer lock and has checked capacity.
-    fn place(&self, series: *mut Series<C>) {
-        // SAFETY: as in `find`.
-        let hash = unsafe { (*series).hash };
-        let mut i = hash as usize & self.mask;
-        while !self.slots[i].load(Ordering::Relaxed).is_null() {
-            i = (i + 1) & self.mask;
-        }
-        self.slots[i].store(series, Ordering::Release);
-        let n = self.len.load(Ordering::Relaxed);
-        self.order[n].store(series, Ordering::Release);
-        self.len.store(n + 1, Ordering::Release);
-    }
-
-    fn series(&self) -> impl Iterator<Item = &Series<C>> {
-        let n = self.len.load(Ordering::Acquire);
-        self.order[..n].iter().map(|p| {
-            // SAFETY: entries below `len` are published series, see `find`.
-            unsafe { &*p.load(Ordering::Acquire) }
-        })
+    /// Most series this index holds before it must grow (half load keeps probes short).
+    fn capacity(&self) -> usize {
+        self.slots.len() / 2
     }
 }
 
 /// Lock-free lookup of series by attribute set, with locked insertion.
 pub(crate) struct SeriesMap<C> {
-    current: AtomicPtr<Table<C>>,
-    /// Writer lock; also owns the retired tables.
-    // Boxed on purpose: readers may still hold pointers to retired tables, so a table
-    // must not move when the Vec grows.
+    index: AtomicPtr<Index>,
+    segments: [AtomicPtr<AtomicPtr<Series<C>>>; SEGMENTS],
+    /// Published series; entries below it are set.
+    len: AtomicUsize,
+    /// Writer lock; also owns the retired indexes (boxed: readers may still hold
+    /// pointers into them, so they must not move).
     #[allow(clippy::vec_box)]
-    retired: Mutex<Vec<Box<Table<C>>>>,
+    retired: Mutex<Vec<Box<Index>>>,
 }
 
 // SAFETY: the raw pointers are owned by the map and only shared as `&Series<C>`; the
@@ -122,28 +97,56 @@ const INITIAL_SLOTS: usize = 8;
 impl<C> SeriesMap<C> {
     pub(crate) fn new() -> Self {
         SeriesMap {
-            current: AtomicPtr::new(Box::into_raw(Table::with_capacity(INITIAL_SLOTS))),
+            index: AtomicPtr::new(Box::into_raw(Index::with_capacity(INITIAL_SLOTS))),
+            segments: std::array::from_fn(|_| AtomicPtr::new(ptr::null_mut())),
+            len: AtomicUsize::new(0),
             retired: Mutex::new(Vec::new()),
         }
     }
 
     #[inline]
-    fn table(&self) -> &Table<C> {
-        // SAFETY: `current` always points at a live table; replaced tables are kept in
+    fn index(&self) -> &Index {
+        // SAFETY: `index` always points at a live index; replaced ones are kept in
         // `retired` until drop.
-        unsafe { &*self.current.load(Ordering::Acquire) }
+        unsafe { &*self.index.load(Ordering::Acquire) }
+    }
+
+    /// Series `i`, which must be below a `len` this thread has observed.
+    #[inline]
+    fn at(&self, i: usize) -> &Series<C> {
+        let (k, offset) = locate(i);
+        // SAFETY: series below `len` were written, and their segment published, before
+        // the Release store of `len` (or of the slot naming them) the caller observed;
+        // segments and series live until the map is dropped.
+        unsafe {
+            let segment = self.segments[k].load(Ordering::Acquire);
+            &*(*segment.add(offset)).load(Ordering::Acquire)
+        }
     }
 
     /// The series for `given` if it exists. `hash` is [`attrs::hash_set`] of `given`.
     #[inline]
     pub(crate) fn get(&self, hash: u64, given: &[KeyValue]) -> Option<&Series<C>> {
-        self.table().find(hash, given)
+        let index = self.index();
+        let tag = (hash >> 32) as u32;
+        let mut i = hash as usize & index.mask;
+        loop {
+            let slot = index.slots[i].load(Ordering::Acquire);
+            if slot == 0 {
+                return None;
+            }
+            let s = self.at(slot as usize - 1);
+            if s.hash == tag && attrs::matches(given, &s.attributes, &s.perm) {
+                return Some(s);
+            }
+            i = (i + 1) & index.mask;
+        }
     }
 
     /// How many series exist.
     #[inline]
     pub(crate) fn len(&self) -> usize {
-        self.table().len.load(Ordering::Acquire)
+        self.len.load(Ordering::Acquire)
     }
 
     /// Finds or creates the series of a canonical set. `make` runs under the writer
@@ -156,51 +159,86 @@ impl<C> SeriesMap<C> {
     ) -> Option<&Series<C>> {
         let hash = attrs::hash_set(canonical);
         let mut retired = self.retired.lock();
-        let table = self.table();
-        if let Some(s) = table.find(hash, canonical) {
+        if let Some(s) = self.get(hash, canonical) {
             return Some(s);
         }
-        let n = table.len.load(Ordering::Relaxed);
+        let n = self.len.load(Ordering::Relaxed);
+        if n >= u32::MAX as usize - 1 {
+            return None;
+        }
         let cell = make(n)?;
         let series = Box::into_raw(Box::new(Series {
-            hash,
+            hash: (hash >> 32) as u32,
             perm: attrs::permutation(given, canonical),
             attributes: canonical.into(),
             cell,
         }));
-        let table = if n + 1 > table.order.len() {
-            let bigger = Table::with_capacity(table.slots.len() * 2);
-            for s in table.order[..n].iter() {
-                bigger.place(s.load(Ordering::Relaxed));
+        // Append to the segmented list, allocating the segment on its first entry.
+        let (k, offset) = locate(n);
+        let mut segment = self.segments[k].load(Ordering::Relaxed);
+        if segment.is_null() {
+            let fresh: Box<[AtomicPtr<Series<C>>]> = (0..FIRST_SEGMENT << k)
+                .map(|_| AtomicPtr::new(ptr::null_mut()))
+                .collect();
+            segment = Box::into_raw(fresh) as *mut AtomicPtr<Series<C>>;
+            self.segments[k].store(segment, Ordering::Release);
+        }
+        // SAFETY: `offset` is within segment `k`'s `8 << k` entries (see `locate`).
+        unsafe { (*segment.add(offset)).store(series, Ordering::Release) };
+        // Index it, growing first if need be.
+        let mut index = self.index();
+        if n + 1 > index.capacity() {
+            let bigger = Index::with_capacity(index.slots.len() * 2);
+            for j in 0..n {
+                // Only the high half of a hash is kept per series: rehash to re-place.
+                place(&bigger, attrs::hash_set(&self.at(j).attributes), j);
             }
-            let old = self.current.swap(Box::into_raw(bigger), Ordering::AcqRel);
-            // SAFETY: `old` came from `Box::into_raw` and is no longer `current`;
-            // readers that still hold it see a frozen, live table.
+            let old = self.index.swap(Box::into_raw(bigger), Ordering::AcqRel);
+            // SAFETY: `old` came from `Box::into_raw` and is no longer current; readers
+            // that still hold it see a frozen, live index.
             retired.push(unsafe { Box::from_raw(old) });
-            self.table()
-        } else {
-            table
-        };
-        table.place(series);
-        // SAFETY: just published; lives as long as the map.
-        Some(unsafe { &*series })
+            index = self.index();
+        }
+        place(index, hash, n);
+        self.len.store(n + 1, Ordering::Release);
+        Some(self.at(n))
     }
 
     /// Every series, in creation order. Runs without the writer lock.
     pub(crate) fn series(&self) -> impl Iterator<Item = &Series<C>> {
-        self.table().series()
+        (0..self.len()).map(|i| self.at(i))
     }
+}
+
+/// Records series `n` under `hash`; the caller holds the writer lock and has checked
+/// capacity, so a free slot exists.
+fn place(index: &Index, hash: u64, n: usize) {
+    let mut i = hash as usize & index.mask;
+    while index.slots[i].load(Ordering::Relaxed) != 0 {
+        i = (i + 1) & index.mask;
+    }
+    index.slots[i].store(n as u32 + 1, Ordering::Release);
 }
 
 impl<C> Drop for SeriesMap<C> {
     fn drop(&mut self) {
-        // SAFETY: `&mut self`: no reader is left. Every series is listed exactly once in
-        // the current table's order list; tables are boxes from `Box::into_raw`.
+        let len = *self.len.get_mut();
+        // SAFETY: `&mut self`: no reader is left. Series below `len` were boxed once
+        // each; segments are boxed slices of `8 << k` entries; the index is a box.
         unsafe {
-            let mut table = Box::from_raw(*self.current.get_mut());
-            for p in table.order[..*table.len.get_mut()].iter() {
-                drop(Box::from_raw(p.load(Ordering::Relaxed)));
+            for i in 0..len {
+                let (k, offset) = locate(i);
+                let segment = *self.segments[k].get_mut();
+                drop(Box::from_raw((*segment.add(offset)).load(Ordering::Relaxed)));
             }
+            for (k, segment) in self.segments.iter_mut().enumerate() {
+                let segment = *segment.get_mut();
+                if !segment.is_null() {
+                    let slice = ptr::slice_from_raw_parts_mut(segment, FIRST_SEGMENT << k);
+                    drop(Box::from_raw(slice));
+                }
+            }
+            drop(Box::from_raw(*self.index.get_mut()));
         }
     }
 }
@@ -220,6 +258,24 @@ mod tests {
             .unwrap()
             .cell
             .fetch_add(1, Ordering::Relaxed);
+    }
+
+    #[test]
+    fn segments_tile_the_index_space() {
+        assert_eq!(locate(0), (0, 0));
+        assert_eq!(locate(7), (0, 7));
+        assert_eq!(locate(8), (1, 0));
+        assert_eq!(locate(23), (1, 15));
+        assert_eq!(locate(24), (2, 0));
+        let mut expected = (0, 0);
+        for i in 0..100_000 {
+            assert_eq!(locate(i), expected, "{i}");
+            expected.1 += 1;
+            if expected.1 == FIRST_SEGMENT << expected.0 {
+                expected = (expected.0 + 1, 0);
+            }
+        }
+        assert!(locate(u32::MAX as usize).0 < SEGMENTS);
     }
 
     #[test]
