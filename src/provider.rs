@@ -297,6 +297,14 @@ impl MeterProviderBuilder {
         self
     }
 
+    /// Allows credentials (a bearer token, an `Authorization` or API-key header) over
+    /// plain `http://` to a host other than this machine. Off by default: `build()`
+    /// refuses such a configuration, since anyone on the path could read the token.
+    pub fn allow_credentials_over_http(mut self, allow: bool) -> Self {
+        self.transport.allow_plaintext_credentials = allow;
+        self
+    }
+
     /// The limit for one push attempt, connecting included (default 30 s).
     pub fn with_timeout(mut self, timeout: Duration) -> Self {
         self.transport.timeout = timeout;

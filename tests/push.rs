@@ -358,3 +358,25 @@ async fn works_inside_an_application_runtime() {
         .unwrap()
         .unwrap();
 }
+
+#[test]
+fn credentials_over_plain_http_off_this_machine_are_refused() {
+    let remote = "http://metrics.example.com/api/v1/write";
+    let err = MeterProvider::builder()
+        .with_endpoint(remote)
+        .with_bearer_token("tok")
+        .build()
+        .unwrap_err();
+    assert!(
+        matches!(&err, Error::Config(m) if m.contains("unencrypted")),
+        "{err}"
+    );
+    let err = MeterProvider::builder()
+        .with_endpoint(remote)
+        .with_header("X-Api-Key", "k")
+        .build()
+        .unwrap_err();
+    assert!(matches!(err, Error::Config(_)));
+    // The allowed cases are unit tests of the transport configuration: building them
+    // here would start a pipeline whose final push leaves this machine.
+}

@@ -40,6 +40,8 @@ pub(crate) struct TransportConfig {
     pub(crate) headers: Vec<(String, String)>,
     /// The limit for one push attempt, connection and response included.
     pub(crate) timeout: Duration,
+    /// Whether credentials may travel over plain `http://` to a host off this machine.
+    pub(crate) allow_plaintext_credentials: bool,
 }
 
 impl Default for TransportConfig {
@@ -49,9 +51,18 @@ impl Default for TransportConfig {
             bearer_token: None,
             headers: Vec::new(),
             timeout: DEFAULT_TIMEOUT,
+            allow_plaintext_credentials: false,
         }
     }
 }
+
+/// Header names that carry credentials, besides the bearer token.
+const CREDENTIAL_HEADERS: [&str; 4] = [
+    "authorization",
+    "proxy-authorization",
+    "x-api-key",
+    "api-key",
+];
 
 /// Header values may carry credentials too (`X-Api-Key`, `Authorization: Basic …`),
 /// so `Debug` shows header names only.
@@ -65,6 +76,10 @@ impl fmt::Debug for TransportConfig {
                 &RedactedHeaders(self.headers.iter().map(|(n, _)| n.as_str()).collect()),
             )
             .field("timeout", &self.timeout)
+            .field(
+                "allow_plaintext_credentials",
+                &self.allow_plaintext_credentials,
+            )
             .finish()
     }
 }
@@ -95,6 +110,22 @@ impl TransportConfig {
             }
         }
         let headers = validate_headers(&self.headers, self.bearer_token.is_some())?;
+        let has_credentials = self.bearer_token.is_some()
+            || headers
+                .keys()
+                .any(|name| CREDENTIAL_HEADERS.contains(&name.as_str()));
+        if has_credentials
+            && endpoint.scheme() == "http"
+            && !is_loopback(&endpoint)
+            && !self.allow_plaintext_credentials
+        {
+            return Err(Error::Config(format!(
+                "credentials would be sent unencrypted over http:// to {}; use an https:// \
+                 endpoint, or call allow_credentials_over_http(true) if the network path is \
+                 trusted",
+                endpoint.host_str().unwrap_or("the endpoint")
+            )));
+        }
         Ok(ValidatedTransport {
             endpoint,
             bearer_token: self.bearer_token,
@@ -140,6 +171,19 @@ impl fmt::Debug for RedactedHeaders<'_> {
             .entries(self.0.iter().map(|name| (name, format_args!("<redacted>"))))
             .finish()
     }
+}
+
+/// Whether the endpoint is on this machine: `localhost`, 127.0.0.0/8 or `::1`.
+fn is_loopback(url: &Url) -> bool {
+    let Some(host) = url.host_str() else {
+        return false;
+    };
+    host.eq_ignore_ascii_case("localhost")
+        || host
+            .trim_start_matches('[')
+            .trim_end_matches(']')
+            .parse::<std::net::IpAddr>()
+            .is_ok_and(|ip| ip.is_loopback())
 }
 
 fn validate_endpoint(endpoint: Option<&str>) -> Result<Url, Error> {
@@ -344,6 +388,35 @@ mod tests {
         for text in [raw, valid] {
             assert!(!text.contains("SECRET"), "{text}");
             assert!(text.to_ascii_lowercase().contains("x-api-key"), "{text}");
+        }
+    }
+
+    #[test]
+    fn credentials_over_http_only_to_loopback_or_when_allowed() {
+        let remote = "http://metrics.example.com/api/v1/write";
+        let with_token = |endpoint: &str| TransportConfig {
+            bearer_token: Some(Secret::new("tok")),
+            ..config(endpoint)
+        };
+        assert!(with_token(remote).validate().is_err());
+        let api_key = TransportConfig {
+            headers: vec![("X-Api-Key".into(), "k".into())],
+            ..config(remote)
+        };
+        assert!(api_key.validate().is_err());
+        for ok in [
+            TransportConfig {
+                allow_plaintext_credentials: true,
+                ..with_token(remote)
+            },
+            with_token("https://metrics.example.com/api/v1/write"),
+            with_token("http://localhost:9/api/v1/write"),
+            with_token("http://127.0.0.2:9/api/v1/write"),
+            with_token("http://[::1]:9/api/v1/write"),
+            config(remote),
+        ] {
+            let described = format!("{ok:?}");
+            assert!(ok.validate().is_ok(), "{described}");
         }
     }
 }

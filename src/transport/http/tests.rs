@@ -15,6 +15,7 @@ fn sender(endpoint: &str, timeout: Duration) -> HttpSender {
         bearer_token: Some(Secret::new(TOKEN)),
         headers: vec![("X-Scope-OrgID".to_owned(), "tenant-a".to_owned())],
         timeout,
+        allow_plaintext_credentials: false,
     };
     HttpSender::new(config.validate().expect("valid config")).expect("client builds")
 }
