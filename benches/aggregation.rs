@@ -223,7 +223,9 @@ fn many_series(c: &mut Criterion) {
     let mut order: Vec<usize> = (0..N).collect();
     let mut seed = 0x2545_f491_4f6c_dd1du64;
     for i in (1..N).rev() {
-        seed = seed.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
+        seed = seed
+            .wrapping_mul(6364136223846793005)
+            .wrapping_add(1442695040888963407);
         order.swap(i, (seed >> 33) as usize % (i + 1));
     }
     let mut g = c.benchmark_group("counter_add_1000_series_shuffled");
@@ -333,7 +335,9 @@ fn recording_during_collection(c: &mut Criterion) {
     }
     let hot = big_meter.u64_counter("hot").build();
     hot.add(1, &attrs());
-    g.bench_function("prompush_idle", |b| b.iter(|| hot.add(black_box(1), &attrs())));
+    g.bench_function("prompush_idle", |b| {
+        b.iter(|| hot.add(black_box(1), &attrs()))
+    });
     let stop = AtomicBool::new(false);
     let collections = AtomicU64::new(0);
     std::thread::scope(|s| {

@@ -51,7 +51,8 @@ const FIRST_SEGMENT: usize = 8;
 #[inline]
 fn locate(i: usize) -> (usize, usize) {
     let j = i + FIRST_SEGMENT;
-    let k = (usize::BITS - 1 - j.leading_zeros()) as usize - FIRST_SEGMENT.trailing_zeros() as usize;
+    let k =
+        (usize::BITS - 1 - j.leading_zeros()) as usize - FIRST_SEGMENT.trailing_zeros() as usize;
     (k, j - (FIRST_SEGMENT << k))
 }
 
@@ -229,7 +230,9 @@ impl<C> Drop for SeriesMap<C> {
             for i in 0..len {
                 let (k, offset) = locate(i);
                 let segment = *self.segments[k].get_mut();
-                drop(Box::from_raw((*segment.add(offset)).load(Ordering::Relaxed)));
+                drop(Box::from_raw(
+                    (*segment.add(offset)).load(Ordering::Relaxed),
+                ));
             }
             for (k, segment) in self.segments.iter_mut().enumerate() {
                 let segment = *segment.get_mut();
