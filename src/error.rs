@@ -30,4 +30,17 @@ pub enum Error {
     /// The push task is no longer running (the provider was shut down).
     #[error("the push pipeline has stopped (the provider was shut down)")]
     PipelineStopped,
+    /// Shutdown's deadline passed before everything was delivered.
+    #[error(
+        "{samples} samples were not delivered within the shutdown timeout of {timeout:?} \
+         (last failure: {last_failure}); raise with_shutdown_timeout or check the endpoint"
+    )]
+    Undelivered {
+        /// Samples given up on.
+        samples: usize,
+        /// The deadline that passed.
+        timeout: std::time::Duration,
+        /// What the endpoint last answered (no credentials).
+        last_failure: String,
+    },
 }

@@ -39,7 +39,9 @@ pub use error::Error;
 #[cfg(doctest)]
 pub struct ReadmeDoctests;
 pub use provider::{
-    MeterProvider, MeterProviderBuilder, DEFAULT_CARDINALITY_LIMIT, DEFAULT_PUSH_INTERVAL,
-    ENV_BEARER_TOKEN, ENV_ENDPOINT, ENV_EXPORT_INTERVAL,
+    MeterProvider, MeterProviderBuilder, DEFAULT_CARDINALITY_LIMIT, DEFAULT_MAX_BACKOFF,
+    DEFAULT_MAX_PENDING_BYTES, DEFAULT_MAX_SAMPLES_PER_SEND, DEFAULT_MIN_BACKOFF,
+    DEFAULT_PUSH_INTERVAL, DEFAULT_SHUTDOWN_TIMEOUT, ENV_BEARER_TOKEN, ENV_ENDPOINT,
+    ENV_EXPORT_INTERVAL,
 };
 pub use snapshot::{Attributes, Snapshot};

@@ -16,7 +16,8 @@ use parking_lot::Mutex;
 use crate::aggregate::Limits;
 use crate::instrument::registry::Registry;
 use crate::meter::ScopeMeter;
-use crate::pipeline::Pipeline;
+use crate::pipeline::metrics::SelfMetrics;
+use crate::pipeline::{Delivery, Pipeline};
 use crate::transport::{Secret, TransportConfig};
 use crate::{Error, Snapshot};
 
@@ -25,6 +26,17 @@ pub const DEFAULT_CARDINALITY_LIMIT: usize = 2000;
 
 /// The default push interval (the OpenTelemetry default export interval).
 pub const DEFAULT_PUSH_INTERVAL: Duration = Duration::from_secs(60);
+
+/// The default most samples in one remote-write request (as Prometheus sends).
+pub const DEFAULT_MAX_SAMPLES_PER_SEND: usize = 2000;
+/// The default cap on data waiting for delivery: 64 MiB of encoded requests.
+pub const DEFAULT_MAX_PENDING_BYTES: usize = 64 << 20;
+/// The default first wait before a retry; it doubles per failure.
+pub const DEFAULT_MIN_BACKOFF: Duration = Duration::from_millis(30);
+/// The default longest wait between retries.
+pub const DEFAULT_MAX_BACKOFF: Duration = Duration::from_secs(5);
+/// The default time `shutdown()` keeps trying to deliver the final push.
+pub const DEFAULT_SHUTDOWN_TIMEOUT: Duration = Duration::from_secs(10);
 
 /// Environment variable naming the remote-write endpoint when none is set in code.
 pub const ENV_ENDPOINT: &str = "PROMPUSH_ENDPOINT";
@@ -165,6 +177,24 @@ impl MeterProvider {
 }
 
 impl Core {
+    fn meter(&self, scope: InstrumentationScope) -> Meter {
+        let mut scopes = self.scopes.lock();
+        let registry = match scopes.by_scope.get(&scope) {
+            Some(r) => r.clone(),
+            None => {
+                let r = Arc::new(Registry::new(
+                    scope.clone(),
+                    self.limits,
+                    self.shut_down.clone(),
+                ));
+                scopes.by_scope.insert(scope, r.clone());
+                scopes.ordered.push(r.clone());
+                r
+            }
+        };
+        Meter::new(Arc::new(ScopeMeter { registry }))
+    }
+
     fn collect(&self) -> Snapshot {
         let time = SystemTime::now();
         let registries: Vec<Arc<Registry>> = self.scopes.lock().ordered.clone();
@@ -178,22 +208,7 @@ impl Core {
 
 impl opentelemetry::metrics::MeterProvider for MeterProvider {
     fn meter_with_scope(&self, scope: InstrumentationScope) -> Meter {
-        let core = &self.shared.core;
-        let mut scopes = core.scopes.lock();
-        let registry = match scopes.by_scope.get(&scope) {
-            Some(r) => r.clone(),
-            None => {
-                let r = Arc::new(Registry::new(
-                    scope.clone(),
-                    core.limits,
-                    core.shut_down.clone(),
-                ));
-                scopes.by_scope.insert(scope, r.clone());
-                scopes.ordered.push(r.clone());
-                r
-            }
-        };
-        Meter::new(Arc::new(ScopeMeter { registry }))
+        self.shared.core.meter(scope)
     }
 }
 
@@ -233,6 +248,11 @@ pub struct MeterProviderBuilder {
     cardinality_limit: usize,
     transport: TransportConfig,
     push_interval: Option<Duration>,
+    max_samples_per_send: usize,
+    max_pending_bytes: usize,
+    backoff: (Duration, Duration),
+    shutdown_timeout: Duration,
+    self_metrics: bool,
 }
 
 impl Default for MeterProviderBuilder {
@@ -242,6 +262,11 @@ impl Default for MeterProviderBuilder {
             cardinality_limit: DEFAULT_CARDINALITY_LIMIT,
             transport: TransportConfig::default(),
             push_interval: None,
+            max_samples_per_send: DEFAULT_MAX_SAMPLES_PER_SEND,
+            max_pending_bytes: DEFAULT_MAX_PENDING_BYTES,
+            backoff: (DEFAULT_MIN_BACKOFF, DEFAULT_MAX_BACKOFF),
+            shutdown_timeout: DEFAULT_SHUTDOWN_TIMEOUT,
+            self_metrics: true,
         }
     }
 }
@@ -311,6 +336,41 @@ impl MeterProviderBuilder {
         self
     }
 
+    /// Most samples in one request (default 2000); a larger push is split, and the
+    /// requests are sent in order.
+    pub fn with_max_samples_per_send(mut self, samples: usize) -> Self {
+        self.max_samples_per_send = samples;
+        self
+    }
+
+    /// Cap on encoded data waiting for delivery while the endpoint is failing (default
+    /// 64 MiB). Past it the oldest requests are dropped and counted; the newest still
+    /// carry every counter's cumulative total.
+    pub fn with_max_pending_bytes(mut self, bytes: usize) -> Self {
+        self.max_pending_bytes = bytes;
+        self
+    }
+
+    /// Retry waits: the first is about `min`, doubling per failure up to `max`, with
+    /// jitter (defaults 30 ms and 5 s). A server's `Retry-After` is honoured as a floor.
+    pub fn with_retry_backoff(mut self, min: Duration, max: Duration) -> Self {
+        self.backoff = (min, max);
+        self
+    }
+
+    /// How long `shutdown()` keeps trying to deliver the final push (default 10 s).
+    pub fn with_shutdown_timeout(mut self, timeout: Duration) -> Self {
+        self.shutdown_timeout = timeout;
+        self
+    }
+
+    /// Whether to push prompush's own delivery metrics (`prompush_*`) with the
+    /// application's (default on).
+    pub fn with_self_metrics(mut self, enabled: bool) -> Self {
+        self.self_metrics = enabled;
+        self
+    }
+
     /// Builds the provider and, when an endpoint is configured, starts pushing.
     ///
     /// The environment configures what the code left open: `PROMPUSH_ENDPOINT` (and
@@ -347,6 +407,18 @@ impl MeterProviderBuilder {
                 "with_push_interval(0): the push interval must be positive".into(),
             ));
         }
+        if self.max_samples_per_send == 0 {
+            return Err(Error::Config(
+                "with_max_samples_per_send(0): a request must carry at least one sample".into(),
+            ));
+        }
+        if self.backoff.0.is_zero() || self.backoff.1 < self.backoff.0 {
+            return Err(Error::Config(format!(
+                "with_retry_backoff({:?}, {:?}): the first wait must be positive and the \
+                 longest at least as long",
+                self.backoff.0, self.backoff.1
+            )));
+        }
         // Validate before anything starts, so a bad option never leaves a task behind.
         let transport = match self.transport.endpoint {
             Some(_) => Some(self.transport.validate()?),
@@ -362,11 +434,32 @@ impl MeterProviderBuilder {
         });
         let pipeline = match transport {
             Some(transport) => {
+                let meter = if self.self_metrics {
+                    core.meter(
+                        InstrumentationScope::builder("prompush")
+                            .with_version(env!("CARGO_PKG_VERSION"))
+                            .build(),
+                    )
+                } else {
+                    opentelemetry::metrics::MeterProvider::meter(
+                        &opentelemetry::metrics::NoopMeterProvider::new(),
+                        "prompush",
+                    )
+                };
+                let delivery = Delivery {
+                    interval,
+                    max_samples_per_send: self.max_samples_per_send,
+                    max_pending_bytes: self.max_pending_bytes,
+                    min_backoff: self.backoff.0,
+                    max_backoff: self.backoff.1,
+                    shutdown_timeout: self.shutdown_timeout,
+                };
                 let source = core.clone();
                 Some(Pipeline::start(
                     transport,
-                    interval,
+                    delivery,
                     Arc::new(move || source.collect()),
+                    SelfMetrics::new(&meter),
                 )?)
             }
             None => None,

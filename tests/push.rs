@@ -263,18 +263,30 @@ fn an_unreachable_endpoint_is_an_error_not_a_hang() {
         .with_endpoint(format!("http://127.0.0.1:{port}/api/v1/write"))
         .with_bearer_token("tok-123")
         .with_timeout(Duration::from_secs(2))
+        .with_shutdown_timeout(Duration::from_millis(500))
         .build()
         .unwrap();
     let c = provider.meter("t").u64_counter("c").build();
     c.add(1, &[]);
     let err = provider.force_flush().unwrap_err();
     assert!(matches!(err, Error::Push(_)), "{err}");
+    assert!(err.to_string().contains("still retrying"), "{err}");
     assert!(!format!("{err:?}").contains("tok-123"));
     // Recording is unaffected.
     c.add(1, &[]);
     let total = provider.collect().metric("c").unwrap().data.number_points()[0].value;
     assert_eq!(total, prompush::snapshot::Number::U64(2));
-    let _ = provider.shutdown();
+    // Shutdown gives up at its deadline and says how much was not delivered.
+    let started = std::time::Instant::now();
+    match provider.shutdown() {
+        Err(Error::Undelivered { samples, .. }) => assert!(samples > 0),
+        other => panic!("expected Undelivered, got {other:?}"),
+    }
+    assert!(
+        started.elapsed() < Duration::from_secs(5),
+        "{:?}",
+        started.elapsed()
+    );
 }
 
 #[test]

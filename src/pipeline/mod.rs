@@ -1,172 +1,406 @@
-//! The push pipeline: every interval, collect → translate → encode → POST.
+//! The push pipeline: every interval, collect → translate → encode → queue → POST.
 //!
-//! One task per provider runs on the shared background runtime (`crate::runtime`). The
-//! application talks to it through a command channel: `force_flush` and `shutdown`
-//! send a command and wait (bounded) for the push it triggers to be answered.
-//! Instruments never touch this module: recording cannot wait on the network.
+//! One task per provider runs on the shared background runtime (`crate::runtime`). It
+//! owns a FIFO [`queue`] of encoded requests and sends strictly from its front, so a
+//! series' samples always reach the endpoint in timestamp order; failures are retried
+//! with [`backoff`], and the queue's memory is capped. The application talks to the
+//! task through a command channel: `force_flush` and `shutdown` send a command and
+//! wait, bounded, for the answer. Instruments never touch this module: recording
+//! cannot wait on the network.
 
+mod backoff;
+pub(crate) mod metrics;
+mod queue;
+
+use std::collections::HashMap;
 use std::sync::mpsc as std_mpsc;
 use std::sync::Arc;
 use std::time::Duration;
 
+use bytes::Bytes;
 use tokio::sync::mpsc;
 use tokio::time::{self, Instant, MissedTickBehavior};
 
+use crate::prometheus::batch;
 use crate::prometheus::encode::WriteRequestEncoder;
 use crate::prometheus::translate::Translator;
-use crate::transport::{HttpSender, SendOutcome, ValidatedTransport};
+use crate::transport::{FailureKind, HttpSender, SendOutcome, ValidatedTransport};
 use crate::{Error, Snapshot};
+use backoff::Backoff;
+use metrics::{DropReason, SelfMetrics};
+use queue::{Batch, Queue};
 
 /// Collects a snapshot: the pipeline's only view of the provider.
 pub(crate) type Collector = Arc<dyn Fn() -> Snapshot + Send + Sync>;
 
-/// Retries within one push for retryable failures (full retry policy: issue 5).
-const ATTEMPTS: u32 = 3;
-const FIRST_BACKOFF: Duration = Duration::from_millis(30);
-
-enum Command {
-    Flush(std_mpsc::SyncSender<Result<(), Error>>),
-    Shutdown(std_mpsc::SyncSender<Result<(), Error>>),
+/// Delivery settings (the builder's options; defaults in `provider.rs`).
+#[derive(Debug, Clone)]
+pub(crate) struct Delivery {
+    pub(crate) interval: Duration,
+    pub(crate) max_samples_per_send: usize,
+    pub(crate) max_pending_bytes: usize,
+    pub(crate) min_backoff: Duration,
+    pub(crate) max_backoff: Duration,
+    pub(crate) shutdown_timeout: Duration,
 }
 
-/// The handle on a running push task. Dropping it ends the task after one last push.
+type Reply = std_mpsc::SyncSender<Result<(), Error>>;
+
+enum Command {
+    Flush(Reply),
+    Shutdown(Reply),
+}
+
+/// The handle on a running push task. Dropping it ends the task after a final push,
+/// bounded by the shutdown timeout.
 pub(crate) struct Pipeline {
     commands: mpsc::UnboundedSender<Command>,
-    /// Bounds how long `flush`/`shutdown` wait: every attempt of one push.
-    wait: Duration,
+    flush_wait: Duration,
+    shutdown_wait: Duration,
 }
 
 impl Pipeline {
     /// Starts the push task on the background runtime.
     pub(crate) fn start(
         transport: ValidatedTransport,
-        interval: Duration,
+        delivery: Delivery,
         collect: Collector,
+        metrics: SelfMetrics,
     ) -> Result<Self, Error> {
-        let timeout = transport.timeout;
+        let flush_wait = transport.timeout;
         let sender = HttpSender::new(transport)?;
         let handle = crate::runtime::handle()?;
         let (commands, rx) = mpsc::unbounded_channel();
-        let exporter = Exporter {
+        // Margins: the task answers at its own deadline; this only guards against a
+        // task that cannot run at all.
+        let margin = Duration::from_secs(2);
+        let pipeline = Pipeline {
+            commands,
+            flush_wait: flush_wait + margin,
+            shutdown_wait: delivery.shutdown_timeout + margin,
+        };
+        let task = Task {
+            backoff: Backoff::new(delivery.min_backoff, delivery.max_backoff),
+            queue: Queue::new(delivery.max_pending_bytes),
+            delivery,
             sender,
             translator: Translator::new(),
             encoder: WriteRequestEncoder::new(),
+            snappy: snap::raw::Encoder::new(),
+            collect,
+            metrics,
+            pushes: 0,
+            retry_at: None,
+            last_failure: None,
+            waiters: Vec::new(),
+            flush_wait,
+            refusals_logged: HashMap::new(),
         };
-        handle.spawn(run(exporter, interval, collect, rx));
-        let backoff: Duration = (0..ATTEMPTS).map(|i| FIRST_BACKOFF * 2u32.pow(i)).sum();
-        Ok(Pipeline {
-            commands,
-            wait: timeout * ATTEMPTS + backoff + Duration::from_secs(1),
-        })
+        handle.spawn(task.run(rx));
+        Ok(pipeline)
     }
 
-    /// Pushes now and waits for the endpoint's answer.
+    /// Pushes now and waits until that push is delivered, refused, or still failing
+    /// after the push timeout.
     pub(crate) fn flush(&self) -> Result<(), Error> {
-        self.request(Command::Flush)
+        self.request(Command::Flush, self.flush_wait)
     }
 
-    /// Makes the final push, then ends the task.
+    /// Makes the final push, retries until the shutdown deadline, then ends the task.
     pub(crate) fn shutdown(&self) -> Result<(), Error> {
-        self.request(Command::Shutdown)
+        self.request(Command::Shutdown, self.shutdown_wait)
     }
 
-    fn request(
-        &self,
-        command: fn(std_mpsc::SyncSender<Result<(), Error>>) -> Command,
-    ) -> Result<(), Error> {
+    fn request(&self, command: fn(Reply) -> Command, wait: Duration) -> Result<(), Error> {
         // A std channel: the caller may be on any thread, inside a runtime or not.
         let (reply, answer) = std_mpsc::sync_channel(1);
         self.commands
             .send(command(reply))
             .map_err(|_| Error::PipelineStopped)?;
-        match answer.recv_timeout(self.wait) {
+        match answer.recv_timeout(wait) {
             Ok(result) => result,
-            Err(std_mpsc::RecvTimeoutError::Timeout) => Err(Error::Timeout(self.wait)),
+            Err(std_mpsc::RecvTimeoutError::Timeout) => Err(Error::Timeout(wait)),
             Err(std_mpsc::RecvTimeoutError::Disconnected) => Err(Error::PipelineStopped),
         }
     }
 }
 
-async fn run(
-    mut exporter: Exporter,
-    interval: Duration,
-    collect: Collector,
-    mut commands: mpsc::UnboundedReceiver<Command>,
-) {
-    let mut ticker = time::interval_at(Instant::now() + interval, interval);
-    ticker.set_missed_tick_behavior(MissedTickBehavior::Delay);
-    loop {
-        tokio::select! {
-            _ = ticker.tick() => {
-                if let Err(e) = exporter.push(&collect()).await {
-                    tracing::warn!("periodic push failed: {e}");
-                }
-            }
-            command = commands.recv() => match command {
-                Some(Command::Flush(reply)) => {
-                    let _ = reply.send(exporter.push(&collect()).await);
-                }
-                Some(Command::Shutdown(reply)) => {
-                    let _ = reply.send(exporter.push(&collect()).await);
-                    return;
-                }
-                None => {
-                    // Every handle on the provider was dropped without shutdown: push
-                    // what was recorded since the last push, best effort.
-                    if let Err(e) = exporter.push(&collect()).await {
-                        tracing::warn!("final push after the provider was dropped failed: {e}");
-                    }
-                    return;
-                }
-            }
-        }
-    }
+/// A `force_flush` caller waiting for its push to get through.
+struct Waiter {
+    push: u64,
+    reply: Reply,
+    deadline: Instant,
+    /// Set when the endpoint refused part of this push.
+    refused: Option<String>,
 }
 
-struct Exporter {
+struct Task {
+    delivery: Delivery,
     sender: HttpSender,
     translator: Translator,
     encoder: WriteRequestEncoder,
+    snappy: snap::raw::Encoder,
+    collect: Collector,
+    metrics: SelfMetrics,
+    queue: Queue,
+    backoff: Backoff,
+    /// Pushes enqueued so far; batches carry their push's number.
+    pushes: u64,
+    /// When the front batch may be tried again after a retryable failure.
+    retry_at: Option<Instant>,
+    last_failure: Option<String>,
+    waiters: Vec<Waiter>,
+    flush_wait: Duration,
+    /// Refusals are logged once per status per minute.
+    refusals_logged: HashMap<u16, Instant>,
 }
 
-impl Exporter {
-    async fn push(&mut self, snapshot: &Snapshot) -> Result<(), Error> {
-        self.encoder.clear();
-        let series = self.translator.translate(snapshot, &mut self.encoder);
-        if series == 0 {
-            return Ok(());
+impl Task {
+    async fn run(mut self, mut commands: mpsc::UnboundedReceiver<Command>) {
+        let interval = self.delivery.interval;
+        let mut ticker = time::interval_at(Instant::now() + interval, interval);
+        ticker.set_missed_tick_behavior(MissedTickBehavior::Delay);
+        loop {
+            let send_at = self.retry_at.unwrap_or_else(Instant::now);
+            let next_deadline = self.waiters.iter().map(|w| w.deadline).min();
+            tokio::select! {
+                biased;
+                command = commands.recv() => match command {
+                    Some(Command::Flush(reply)) => {
+                        let push = self.enqueue();
+                        self.waiters.push(Waiter {
+                            push,
+                            reply,
+                            deadline: Instant::now() + self.flush_wait,
+                            refused: None,
+                        });
+                    }
+                    Some(Command::Shutdown(reply)) => {
+                        let _ = reply.send(self.finish().await);
+                        return;
+                    }
+                    None => {
+                        // Every handle on the provider was dropped without shutdown.
+                        if let Err(e) = self.finish().await {
+                            tracing::warn!("final push after the provider was dropped: {e}");
+                        }
+                        return;
+                    }
+                },
+                _ = ticker.tick() => {
+                    self.enqueue();
+                }
+                _ = time::sleep_until(send_at), if !self.queue.is_empty() => {
+                    self.attempt(None).await;
+                }
+                _ = time::sleep_until(next_deadline.unwrap_or(send_at)), if next_deadline.is_some() => {}
+            }
+            self.answer_waiters();
         }
-        // One copy per push into a shared buffer: a retry re-sends the same bytes.
-        let body = bytes::Bytes::copy_from_slice(self.encoder.finish()?);
-        let mut backoff = FIRST_BACKOFF;
-        for attempt in 1..=ATTEMPTS {
-            match self.sender.send(body.clone()).await {
-                SendOutcome::Success { status } => {
-                    tracing::debug!(
-                        // Host and path only: a query string may carry credentials.
-                        host = self.sender.endpoint().host_str().unwrap_or_default(),
-                        path = self.sender.endpoint().path(),
-                        %status,
-                        series,
-                        bytes = body.len(),
-                        "pushed"
-                    );
-                    return Ok(());
-                }
-                SendOutcome::Permanent(failure) => {
-                    return Err(Error::Push(failure.to_string()));
-                }
-                SendOutcome::Retryable(failure) if attempt == ATTEMPTS => {
-                    return Err(Error::Push(failure.to_string()));
-                }
-                SendOutcome::Retryable(failure) => {
-                    let wait = failure.retry_after.unwrap_or(backoff).min(backoff * 4);
-                    tracing::debug!(attempt, ?wait, "retrying push: {failure}");
-                    time::sleep(wait).await;
-                    backoff *= 2;
+    }
+
+    /// Collects and queues one push; returns its number.
+    fn enqueue(&mut self) -> u64 {
+        self.pushes += 1;
+        let push = self.pushes;
+        let snapshot = (self.collect)();
+        match self.encode(&snapshot, push) {
+            Ok(batches) => {
+                for batch in batches {
+                    let evicted = self.queue.push(batch);
+                    if evicted.samples > 0 {
+                        tracing::warn!(
+                            samples = evicted.samples,
+                            cap_bytes = self.delivery.max_pending_bytes,
+                            "pending data over its cap: dropped the oldest requests (newer \
+                             ones still carry the cumulative totals)"
+                        );
+                        self.metrics.dropped(evicted.samples, DropReason::QueueFull);
+                    }
                 }
             }
+            Err(e) => tracing::error!("cannot encode a push: {e}"),
+        }
+        self.metrics.pending(self.queue.samples());
+        push
+    }
+
+    /// Translates a snapshot into requests of at most `max_samples_per_send` samples.
+    fn encode(&mut self, snapshot: &Snapshot, push: u64) -> Result<Vec<Batch>, Error> {
+        self.encoder.clear();
+        if self.translator.translate(snapshot, &mut self.encoder) == 0 {
+            return Ok(Vec::new());
+        }
+        let mut batches = Vec::new();
+        let snappy = &mut self.snappy;
+        batch::split(
+            self.encoder.protobuf(),
+            self.delivery.max_samples_per_send,
+            |protobuf, samples| {
+                let mut body = vec![0u8; snap::raw::max_compress_len(protobuf.len())];
+                let n = snappy
+                    .compress(protobuf, &mut body)
+                    .map_err(|e| Error::Encode(e.to_string()))?;
+                body.truncate(n);
+                batches.push(Batch {
+                    body: Bytes::from(body),
+                    samples,
+                    push,
+                });
+                Ok(())
+            },
+        )?;
+        Ok(batches)
+    }
+
+    /// Sends the front batch once. `limit` bounds the attempt (shutdown's deadline).
+    async fn attempt(&mut self, limit: Option<Duration>) {
+        let Some(batch) = self.queue.front().cloned() else {
+            return;
+        };
+        let started = Instant::now();
+        let outcome = match limit {
+            None => self.sender.send(batch.body.clone()).await,
+            Some(limit) => match time::timeout(limit, self.sender.send(batch.body.clone())).await {
+                Ok(outcome) => outcome,
+                // Not retried: the deadline has passed. The caller counts the loss.
+                Err(_) => return,
+            },
+        };
+        let seconds = started.elapsed().as_secs_f64();
+        match outcome {
+            SendOutcome::Success { status } => {
+                self.metrics.request("2xx", seconds);
+                self.metrics.sent(batch.samples, batch.body.len());
+                tracing::debug!(%status, samples = batch.samples, bytes = batch.body.len(), "pushed");
+                self.queue.pop();
+                self.backoff.reset();
+                self.retry_at = None;
+                self.last_failure = None;
+            }
+            SendOutcome::Permanent(failure) => {
+                self.metrics.request(status_class(failure.kind), seconds);
+                self.metrics.failed(batch.samples, false);
+                self.metrics.dropped(batch.samples, DropReason::Refused);
+                self.log_refusal(&failure);
+                let message = failure.to_string();
+                for w in self.waiters.iter_mut().filter(|w| w.push == batch.push) {
+                    w.refused.get_or_insert_with(|| message.clone());
+                }
+                self.queue.pop();
+                self.backoff.reset();
+                self.retry_at = None;
+            }
+            SendOutcome::Retryable(failure) => {
+                self.metrics.request(status_class(failure.kind), seconds);
+                self.metrics.failed(batch.samples, true);
+                let wait = self.backoff.next(failure.retry_after);
+                tracing::debug!(?wait, "push failed, retrying: {failure}");
+                self.retry_at = Some(Instant::now() + wait);
+                self.last_failure = Some(failure.to_string());
+            }
+        }
+        self.metrics.pending(self.queue.samples());
+    }
+
+    fn log_refusal(&mut self, failure: &crate::transport::Failure) {
+        let status = match failure.kind {
+            FailureKind::Status(s) => s.as_u16(),
+            _ => 0,
+        };
+        let now = Instant::now();
+        let due = self
+            .refusals_logged
+            .get(&status)
+            .is_none_or(|last| now.duration_since(*last) >= Duration::from_secs(60));
+        if due {
+            self.refusals_logged.insert(status, now);
+            tracing::warn!(
+                "the endpoint refused a push, which is dropped (not retried): {failure}"
+            );
+        }
+    }
+
+    /// Answers the flushes whose push is through, or whose wait is over.
+    fn answer_waiters(&mut self) {
+        let now = Instant::now();
+        let queue = &self.queue;
+        let last_failure = &self.last_failure;
+        self.waiters.retain_mut(|w| {
+            let through = !queue.holds_push_up_to(w.push);
+            let result = if through {
+                match w.refused.take() {
+                    Some(message) => Err(Error::Push(message)),
+                    None => Ok(()),
+                }
+            } else if now >= w.deadline {
+                Err(Error::Push(format!(
+                    "not delivered yet, still retrying in the background: {}",
+                    last_failure.as_deref().unwrap_or("no answer in time")
+                )))
+            } else {
+                return true;
+            };
+            let _ = w.reply.send(result);
+            false
+        });
+    }
+
+    /// The final push: queue it, then deliver until the queue is empty or the shutdown
+    /// deadline passes.
+    async fn finish(&mut self) -> Result<(), Error> {
+        let deadline = Instant::now() + self.delivery.shutdown_timeout;
+        let push = self.enqueue();
+        // The final push must not wait out a long backoff from before.
+        self.retry_at = None;
+        while !self.queue.is_empty() {
+            let now = Instant::now();
+            if now >= deadline {
+                break;
+            }
+            if let Some(at) = self.retry_at.filter(|at| *at > now) {
+                time::sleep_until(at.min(deadline)).await;
+                continue;
+            }
+            self.attempt(Some(deadline - now)).await;
+            self.answer_waiters();
+        }
+        let undelivered = self.queue.samples();
+        let refused = self
+            .waiters
+            .iter()
+            .any(|w| w.push == push && w.refused.is_some());
+        // Whatever is left is dropped with the task.
+        while self.queue.pop().is_some() {}
+        self.metrics.dropped(undelivered, DropReason::Shutdown);
+        // Any flush still waiting learns the outcome now.
+        for w in self.waiters.drain(..) {
+            let _ = w.reply.send(Err(Error::PipelineStopped));
+        }
+        if undelivered > 0 {
+            return Err(Error::Undelivered {
+                samples: undelivered,
+                timeout: self.delivery.shutdown_timeout,
+                last_failure: self
+                    .last_failure
+                    .clone()
+                    .unwrap_or_else(|| "no answer in time".to_owned()),
+            });
+        }
+        if refused {
+            return Err(Error::Push(
+                "the endpoint refused the final push".to_owned(),
+            ));
         }
         Ok(())
+    }
+}
+
+fn status_class(kind: FailureKind) -> &'static str {
+    match kind {
+        FailureKind::Status(s) if s.is_client_error() => "4xx",
+        FailureKind::Status(s) if s.is_server_error() => "5xx",
+        FailureKind::Status(_) => "other",
+        _ => "error",
     }
 }

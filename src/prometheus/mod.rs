@@ -17,6 +17,7 @@
 //! # let _ = body; Ok(()) }
 //! ```
 
+pub(crate) mod batch;
 pub mod encode;
 pub mod naming;
 #[doc(hidden)]

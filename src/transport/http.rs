@@ -96,11 +96,6 @@ impl HttpSender {
         })
     }
 
-    /// The URL pushes go to.
-    pub(crate) fn endpoint(&self) -> &Url {
-        &self.endpoint
-    }
-
     /// POSTs one snappy-compressed `WriteRequest` and classifies the answer. One attempt;
     /// never panics.
     pub(crate) async fn send(&self, body: impl Into<reqwest::Body>) -> SendOutcome {

@@ -13,7 +13,7 @@ pub(crate) mod http;
 pub(crate) mod secret;
 
 pub(crate) use config::{TransportConfig, ValidatedTransport};
-pub(crate) use http::{HttpSender, SendOutcome};
+pub(crate) use http::{Failure, FailureKind, HttpSender, SendOutcome};
 pub(crate) use secret::Secret;
 
 #[cfg(test)]

@@ -1,0 +1,124 @@
+//! prompush's own metrics, pushed with the application's: how delivery is going.
+//!
+//! They are ordinary instruments on the scope `prompush`, so they travel through the
+//! same aggregation, translation and push as everything else.
+
+use opentelemetry::metrics::{Counter, Gauge, Histogram, Meter};
+use opentelemetry::KeyValue;
+
+/// Why samples were given up on.
+#[derive(Debug, Clone, Copy)]
+pub(crate) enum DropReason {
+    /// The pending-data cap was reached; the oldest requests went.
+    QueueFull,
+    /// The endpoint refused them (4xx other than 429, or an unusable request).
+    Refused,
+    /// Shutdown's deadline passed before they could be delivered.
+    Shutdown,
+}
+
+impl DropReason {
+    fn label(self) -> &'static str {
+        match self {
+            DropReason::QueueFull => "queue_full",
+            DropReason::Refused => "refused",
+            DropReason::Shutdown => "shutdown",
+        }
+    }
+}
+
+/// The instruments the pipeline records into (no-ops when self-metrics are off).
+pub(crate) struct SelfMetrics {
+    sent: Counter<u64>,
+    failed: Counter<u64>,
+    retried: Counter<u64>,
+    dropped: Counter<u64>,
+    bytes: Counter<u64>,
+    requests: Counter<u64>,
+    duration: Histogram<f64>,
+    pending: Gauge<u64>,
+    last_success: Gauge<f64>,
+}
+
+impl SelfMetrics {
+    pub(crate) fn new(meter: &Meter) -> Self {
+        SelfMetrics {
+            sent: meter
+                .u64_counter("prompush.samples.sent")
+                .with_description("Samples the endpoint accepted")
+                .build(),
+            failed: meter
+                .u64_counter("prompush.samples.failed")
+                .with_description("Samples in requests that failed (retried or not)")
+                .build(),
+            retried: meter
+                .u64_counter("prompush.samples.retried")
+                .with_description("Samples sent again after a retryable failure")
+                .build(),
+            dropped: meter
+                .u64_counter("prompush.samples.dropped")
+                .with_description("Samples given up on, by reason")
+                .build(),
+            bytes: meter
+                .u64_counter("prompush.sent")
+                .with_unit("By")
+                .with_description("Compressed request bytes the endpoint accepted")
+                .build(),
+            requests: meter
+                .u64_counter("prompush.requests")
+                .with_description("Push requests by outcome: 2xx, 4xx, 5xx, error")
+                .build(),
+            duration: meter
+                .f64_histogram("prompush.push.duration")
+                .with_unit("s")
+                .with_description("Time of one push request, answer included")
+                .with_boundaries(vec![
+                    0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0,
+                ])
+                .build(),
+            pending: meter
+                .u64_gauge("prompush.samples.pending")
+                .with_description("Samples waiting for delivery")
+                .build(),
+            last_success: meter
+                .f64_gauge("prompush.last_success.timestamp")
+                .with_unit("s")
+                .with_description("Unix time of the last accepted push")
+                .build(),
+        }
+    }
+
+    pub(crate) fn sent(&self, samples: usize, bytes: usize) {
+        self.sent.add(samples as u64, &[]);
+        self.bytes.add(bytes as u64, &[]);
+        let now = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map(|d| d.as_secs_f64())
+            .unwrap_or(0.0);
+        self.last_success.record(now, &[]);
+    }
+
+    pub(crate) fn failed(&self, samples: usize, retried: bool) {
+        self.failed.add(samples as u64, &[]);
+        if retried {
+            self.retried.add(samples as u64, &[]);
+        }
+    }
+
+    pub(crate) fn dropped(&self, samples: usize, reason: DropReason) {
+        if samples > 0 {
+            self.dropped
+                .add(samples as u64, &[KeyValue::new("reason", reason.label())]);
+        }
+    }
+
+    pub(crate) fn request(&self, status_class: &'static str, seconds: f64) {
+        self.requests
+            .add(1, &[KeyValue::new("status_class", status_class)]);
+        self.duration.record(seconds, &[]);
+    }
+
+    pub(crate) fn pending(&self, samples: usize) {
+        self.pending.record(samples as u64, &[]);
+    }
+}

@@ -1,0 +1,137 @@
+//! The requests waiting for delivery, oldest first, within a memory cap.
+//!
+//! Sending strictly from the front keeps every series' samples in timestamp order at
+//! the destination: a newer push never overtakes an older one still being retried.
+//! Past the cap the oldest requests go first; as every value is cumulative, the newest
+//! ones still carry each counter's full total.
+
+use std::collections::VecDeque;
+
+use bytes::Bytes;
+
+/// One encoded, compressed remote-write request.
+#[derive(Debug, Clone)]
+pub(crate) struct Batch {
+    pub(crate) body: Bytes,
+    pub(crate) samples: usize,
+    /// The push it belongs to, so a flush knows when its own data is through.
+    pub(crate) push: u64,
+}
+
+/// What eviction dropped.
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct Evicted {
+    pub(crate) batches: usize,
+    pub(crate) samples: usize,
+}
+
+#[derive(Debug)]
+pub(crate) struct Queue {
+    batches: VecDeque<Batch>,
+    bytes: usize,
+    samples: usize,
+    cap: usize,
+}
+
+impl Queue {
+    pub(crate) fn new(cap_bytes: usize) -> Self {
+        Queue {
+            batches: VecDeque::new(),
+            bytes: 0,
+            samples: 0,
+            cap: cap_bytes,
+        }
+    }
+
+    /// Appends a batch, then drops the oldest ones until the queue fits the cap again
+    /// (the newest batch always stays, even alone over the cap).
+    pub(crate) fn push(&mut self, batch: Batch) -> Evicted {
+        self.bytes += batch.body.len();
+        self.samples += batch.samples;
+        self.batches.push_back(batch);
+        let mut evicted = Evicted::default();
+        while self.bytes > self.cap && self.batches.len() > 1 {
+            if let Some(old) = self.pop() {
+                evicted.batches += 1;
+                evicted.samples += old.samples;
+            }
+        }
+        evicted
+    }
+
+    pub(crate) fn front(&self) -> Option<&Batch> {
+        self.batches.front()
+    }
+
+    pub(crate) fn pop(&mut self) -> Option<Batch> {
+        let batch = self.batches.pop_front()?;
+        self.bytes -= batch.body.len();
+        self.samples -= batch.samples;
+        Some(batch)
+    }
+
+    /// Samples waiting.
+    pub(crate) fn samples(&self) -> usize {
+        self.samples
+    }
+
+    pub(crate) fn is_empty(&self) -> bool {
+        self.batches.is_empty()
+    }
+
+    /// Whether any batch of push `push` (or an earlier one) is still waiting.
+    pub(crate) fn holds_push_up_to(&self, push: u64) -> bool {
+        self.front().is_some_and(|b| b.push <= push)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn batch(bytes: usize, samples: usize, push: u64) -> Batch {
+        Batch {
+            body: Bytes::from(vec![0u8; bytes]),
+            samples,
+            push,
+        }
+    }
+
+    #[test]
+    fn fifo_with_counts() {
+        let mut q = Queue::new(1000);
+        assert_eq!(q.push(batch(100, 5, 1)), Evicted::default());
+        q.push(batch(100, 7, 2));
+        assert_eq!(q.samples(), 12);
+        assert!(q.holds_push_up_to(1));
+        assert_eq!(q.pop().map(|b| b.push), Some(1));
+        assert!(!q.holds_push_up_to(1));
+        assert_eq!(q.samples(), 7);
+    }
+
+    #[test]
+    fn over_the_cap_the_oldest_go() {
+        let mut q = Queue::new(250);
+        q.push(batch(100, 1, 1));
+        q.push(batch(100, 2, 2));
+        let evicted = q.push(batch(100, 3, 3));
+        assert_eq!(
+            evicted,
+            Evicted {
+                batches: 1,
+                samples: 1
+            }
+        );
+        assert_eq!(q.front().map(|b| b.push), Some(2));
+        // A single batch over the cap stays: it is the newest data.
+        let evicted = q.push(batch(1000, 4, 4));
+        assert_eq!(
+            evicted,
+            Evicted {
+                batches: 2,
+                samples: 5
+            }
+        );
+        assert_eq!(q.samples(), 4);
+    }
+}
