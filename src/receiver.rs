@@ -238,6 +238,8 @@ pub struct Received {
     pub request: WriteRequest,
     /// The status code the receiver answered with (204, or a scripted one).
     pub status: u16,
+    /// When the request arrived (its body fully read).
+    pub received_at: std::time::Instant,
 }
 
 /// A scripted answer for [`Receiver::reply_next`].
@@ -417,24 +419,32 @@ impl Receiver {
 
 impl Drop for Receiver {
     fn drop(&mut self) {
-        // Open connections finish their current request and end with their client.
+        // Stops accepting and closes every open connection.
         self.accept.abort();
     }
 }
 
 async fn accept_loop(listener: TcpListener, shared: Arc<Shared>) {
+    // Connections live in this set: when the receiver is dropped and this task aborted,
+    // they are aborted with it, so a stopped receiver really is gone (tests of outages
+    // rely on it), keep-alive connections included.
+    let mut connections = tokio::task::JoinSet::new();
     loop {
-        let stream = match listener.accept().await {
-            Ok((stream, _)) => stream,
-            Err(error) => {
-                // Out of file descriptors and the like: back off instead of spinning.
-                tracing::debug!(%error, "receiver accept failed");
-                tokio::time::sleep(Duration::from_millis(50)).await;
-                continue;
-            }
+        let stream = tokio::select! {
+            accepted = listener.accept() => match accepted {
+                Ok((stream, _)) => stream,
+                Err(error) => {
+                    // Out of file descriptors and the like: back off instead of spinning.
+                    tracing::debug!(%error, "receiver accept failed");
+                    tokio::time::sleep(Duration::from_millis(50)).await;
+                    continue;
+                }
+            },
+            // Reap finished connections so the set does not grow.
+            Some(_) = connections.join_next(), if !connections.is_empty() => continue,
         };
         let shared = shared.clone();
-        tokio::spawn(async move {
+        connections.spawn(async move {
             let service = hyper::service::service_fn(move |req| handle(shared.clone(), req));
             let conn = hyper::server::conn::http1::Builder::new()
                 .serve_connection(TokioIo::new(stream), service);
@@ -502,6 +512,7 @@ async fn handle(
         path,
         request,
         status: response.status().as_u16(),
+        received_at: std::time::Instant::now(),
     });
     Ok(response)
 }

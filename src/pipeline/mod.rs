@@ -82,12 +82,16 @@ impl Pipeline {
         let task = Task {
             backoff: Backoff::new(delivery.min_backoff, delivery.max_backoff),
             queue: Queue::new(delivery.max_pending_bytes),
-            delivery,
+            delivery: delivery.clone(),
+            encoding: Some(Encoding {
+                translator: Translator::new(),
+                encoder: WriteRequestEncoder::new(),
+                snappy: snap::raw::Encoder::new(),
+                scratch: Vec::new(),
+                collect,
+                max_samples_per_send: delivery.max_samples_per_send,
+            }),
             sender,
-            translator: Translator::new(),
-            encoder: WriteRequestEncoder::new(),
-            snappy: snap::raw::Encoder::new(),
-            collect,
             metrics,
             pushes: 0,
             retry_at: None,
@@ -134,13 +138,24 @@ struct Waiter {
     refused: Option<String>,
 }
 
-struct Task {
-    delivery: Delivery,
-    sender: HttpSender,
+/// Collection and encoding: CPU work, run on a blocking thread so that one provider's
+/// large push never stalls the shared runtime (other providers' pushes, receivers).
+struct Encoding {
     translator: Translator,
     encoder: WriteRequestEncoder,
     snappy: snap::raw::Encoder,
+    /// Compression scratch: each request is then copied out at its exact size, so the
+    /// queue's byte count is the memory it holds.
+    scratch: Vec<u8>,
     collect: Collector,
+    max_samples_per_send: usize,
+}
+
+struct Task {
+    delivery: Delivery,
+    sender: HttpSender,
+    /// `None` only while a blocking thread has it.
+    encoding: Option<Encoding>,
     metrics: SelfMetrics,
     queue: Queue,
     backoff: Backoff,
@@ -167,7 +182,7 @@ impl Task {
                 biased;
                 command = commands.recv() => match command {
                     Some(Command::Flush(reply)) => {
-                        let push = self.enqueue();
+                        let push = self.enqueue().await;
                         self.waiters.push(Waiter {
                             push,
                             reply,
@@ -188,7 +203,7 @@ impl Task {
                     }
                 },
                 _ = ticker.tick() => {
-                    self.enqueue();
+                    self.enqueue().await;
                 }
                 _ = time::sleep_until(send_at), if !self.queue.is_empty() => {
                     self.attempt(None).await;
@@ -200,11 +215,28 @@ impl Task {
     }
 
     /// Collects and queues one push; returns its number.
-    fn enqueue(&mut self) -> u64 {
+    async fn enqueue(&mut self) -> u64 {
         self.pushes += 1;
         let push = self.pushes;
-        let snapshot = (self.collect)();
-        match self.encode(&snapshot, push) {
+        let Some(mut encoding) = self.encoding.take() else {
+            return push;
+        };
+        let work = tokio::task::spawn_blocking(move || {
+            let snapshot = (encoding.collect)();
+            let batches = encoding.encode(&snapshot, push);
+            (encoding, batches)
+        });
+        let batches = match work.await {
+            Ok((encoding, batches)) => {
+                self.encoding = Some(encoding);
+                batches
+            }
+            // A panic in collection or encoding is a bug; pushing stops, loudly.
+            Err(e) => Err(Error::Encode(format!(
+                "collecting or encoding panicked: {e}"
+            ))),
+        };
+        match batches {
             Ok(batches) => {
                 for batch in batches {
                     let evicted = self.queue.push(batch);
@@ -223,34 +255,6 @@ impl Task {
         }
         self.metrics.pending(self.queue.samples());
         push
-    }
-
-    /// Translates a snapshot into requests of at most `max_samples_per_send` samples.
-    fn encode(&mut self, snapshot: &Snapshot, push: u64) -> Result<Vec<Batch>, Error> {
-        self.encoder.clear();
-        if self.translator.translate(snapshot, &mut self.encoder) == 0 {
-            return Ok(Vec::new());
-        }
-        let mut batches = Vec::new();
-        let snappy = &mut self.snappy;
-        batch::split(
-            self.encoder.protobuf(),
-            self.delivery.max_samples_per_send,
-            |protobuf, samples| {
-                let mut body = vec![0u8; snap::raw::max_compress_len(protobuf.len())];
-                let n = snappy
-                    .compress(protobuf, &mut body)
-                    .map_err(|e| Error::Encode(e.to_string()))?;
-                body.truncate(n);
-                batches.push(Batch {
-                    body: Bytes::from(body),
-                    samples,
-                    push,
-                });
-                Ok(())
-            },
-        )?;
-        Ok(batches)
     }
 
     /// Sends the front batch once. `limit` bounds the attempt (shutdown's deadline).
@@ -350,7 +354,7 @@ impl Task {
     /// deadline passes.
     async fn finish(&mut self) -> Result<(), Error> {
         let deadline = Instant::now() + self.delivery.shutdown_timeout;
-        let push = self.enqueue();
+        let push = self.enqueue().await;
         // The final push must not wait out a long backoff from before.
         self.retry_at = None;
         while !self.queue.is_empty() {
@@ -393,6 +397,35 @@ impl Task {
             ));
         }
         Ok(())
+    }
+}
+
+impl Encoding {
+    /// Translates a snapshot into requests of at most `max_samples_per_send` samples.
+    fn encode(&mut self, snapshot: &Snapshot, push: u64) -> Result<Vec<Batch>, Error> {
+        self.encoder.clear();
+        if self.translator.translate(snapshot, &mut self.encoder) == 0 {
+            return Ok(Vec::new());
+        }
+        let mut batches = Vec::new();
+        let (snappy, scratch) = (&mut self.snappy, &mut self.scratch);
+        batch::split(
+            self.encoder.protobuf(),
+            self.max_samples_per_send,
+            |protobuf, samples| {
+                scratch.resize(snap::raw::max_compress_len(protobuf.len()), 0);
+                let n = snappy
+                    .compress(protobuf, scratch)
+                    .map_err(|e| Error::Encode(e.to_string()))?;
+                batches.push(Batch {
+                    body: Bytes::copy_from_slice(&scratch[..n]),
+                    samples,
+                    push,
+                });
+                Ok(())
+            },
+        )?;
+        Ok(batches)
     }
 }
 

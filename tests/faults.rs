@@ -1,0 +1,356 @@
+//! Delivery under faults, against prompush's own programmable receiver on loopback:
+//! retries, refusals, Retry-After, ordering, outages, the memory cap, and secrets.
+
+use std::net::SocketAddr;
+use std::time::{Duration, Instant};
+
+use opentelemetry::KeyValue;
+use prompush::receiver::{Received, Receiver, Reply};
+use prompush::snapshot::Number;
+use prompush::{Error, MeterProvider};
+
+const WAIT: Duration = Duration::from_secs(10);
+
+fn builder(endpoint: &str) -> prompush::MeterProviderBuilder {
+    MeterProvider::builder()
+        .with_endpoint(endpoint)
+        .with_push_interval(Duration::from_secs(3600))
+        .with_retry_backoff(Duration::from_millis(10), Duration::from_millis(200))
+}
+
+fn next(receiver: &mut Receiver) -> Received {
+    receiver
+        .recv_blocking(WAIT)
+        .expect("a request within the wait")
+}
+
+fn value_of(received: &Received, name: &str, label: Option<(&str, &str)>) -> Option<f64> {
+    received
+        .request
+        .series
+        .iter()
+        .find(|s| s.name == name && label.is_none_or(|(k, v)| s.label(k) == Some(v)))
+        .and_then(|s| s.value())
+}
+
+#[test]
+fn server_errors_are_retried_and_the_data_arrives_once_unchanged() {
+    let mut receiver = Receiver::start().unwrap();
+    receiver.reply_next(3, Reply::status(500).body("try later"));
+    let provider = builder(&receiver.url()).build().unwrap();
+    provider.meter("t").u64_counter("c").build().add(5, &[]);
+    provider.force_flush().expect("delivered after retries");
+    let attempts: Vec<Received> = (0..4).map(|_| next(&mut receiver)).collect();
+    let statuses: Vec<u16> = attempts.iter().map(|r| r.status).collect();
+    assert_eq!(statuses, vec![500, 500, 500, 204]);
+    // Every attempt carried the same samples, original timestamps included.
+    for a in &attempts[1..] {
+        assert_eq!(a.request, attempts[0].request);
+    }
+    assert!(receiver.recv_blocking(Duration::from_millis(200)).is_none());
+    provider.shutdown().unwrap();
+}
+
+#[test]
+fn a_client_error_is_one_attempt_and_counted_as_dropped() {
+    let mut receiver = Receiver::start().unwrap();
+    receiver.reply_next(1, Reply::status(400).body("out of order sample"));
+    let provider = builder(&receiver.url()).build().unwrap();
+    provider.meter("t").u64_counter("c").build().add(1, &[]);
+    let err = provider.force_flush().unwrap_err();
+    assert!(
+        matches!(&err, Error::Push(m) if m.contains("400") && m.contains("out of order")),
+        "{err}"
+    );
+    let refused = next(&mut receiver);
+    assert_eq!(refused.status, 400);
+    assert!(
+        receiver.recv_blocking(Duration::from_millis(300)).is_none(),
+        "not retried"
+    );
+    // The next push reports the loss in the self-metrics.
+    provider.force_flush().unwrap();
+    let report = next(&mut receiver);
+    let dropped = value_of(
+        &report,
+        "prompush_samples_dropped_total",
+        Some(("reason", "refused")),
+    );
+    assert_eq!(dropped, Some(refused.request.series.len() as f64));
+    let requests_4xx = value_of(
+        &report,
+        "prompush_requests_total",
+        Some(("status_class", "4xx")),
+    );
+    assert_eq!(requests_4xx, Some(1.0));
+    provider.shutdown().unwrap();
+}
+
+#[test]
+fn retry_after_is_honoured() {
+    let mut receiver = Receiver::start().unwrap();
+    receiver.reply_next(1, Reply::status(429).header("Retry-After", "2"));
+    let provider = builder(&receiver.url()).build().unwrap();
+    provider.meter("t").u64_counter("c").build().add(1, &[]);
+    provider.force_flush().expect("delivered after the wait");
+    let first = next(&mut receiver);
+    let second = next(&mut receiver);
+    assert_eq!((first.status, second.status), (429, 204));
+    // The second attempt came no sooner than the server asked.
+    let gap = second.received_at - first.received_at;
+    assert!(gap >= Duration::from_secs(2), "retried after {gap:?}");
+    provider.shutdown().unwrap();
+}
+
+#[test]
+fn pushes_are_split_at_max_samples_and_stay_in_order_through_retries() {
+    let mut receiver = Receiver::start().unwrap();
+    receiver.reply_next(5, Reply::status(503));
+    let provider = builder(&receiver.url())
+        .with_max_samples_per_send(7)
+        .with_self_metrics(false)
+        .with_push_interval(Duration::from_millis(30))
+        .build()
+        .unwrap();
+    let c = provider.meter("t").u64_counter("c").build();
+    for round in 0..10u64 {
+        for i in 0..20i64 {
+            c.add(round + 1, &[KeyValue::new("i", i)]);
+        }
+        std::thread::sleep(Duration::from_millis(15));
+    }
+    provider.shutdown().unwrap();
+    // Every accepted request: at most 7 samples; per series, timestamps only go up.
+    let mut last_ts: std::collections::HashMap<String, i64> = Default::default();
+    let mut accepted = 0;
+    while let Some(r) = receiver.recv_blocking(Duration::from_millis(300)) {
+        if r.status != 204 {
+            continue;
+        }
+        accepted += 1;
+        assert!(
+            r.request.series.len() <= 7,
+            "{} samples",
+            r.request.series.len()
+        );
+        for s in &r.request.series {
+            let key = s.to_string().split(' ').next().unwrap().to_string();
+            let ts = s.samples[0].timestamp_ms;
+            if let Some(prev) = last_ts.insert(key.clone(), ts) {
+                assert!(ts >= prev, "{key}: {ts} after {prev}");
+            }
+        }
+    }
+    assert!(accepted >= 3, "{accepted} requests accepted");
+}
+
+/// A receiver on a given (recently used) port, served by a runtime on its own thread
+/// for the rest of the test. Binding is retried briefly: the port may still be held.
+fn receiver_at(addr: SocketAddr) -> Receiver {
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap();
+        runtime.block_on(async move {
+            let deadline = Instant::now() + WAIT;
+            let receiver = loop {
+                match Receiver::bind_to(addr).await {
+                    Ok(r) => break r,
+                    Err(_) if Instant::now() < deadline => {
+                        tokio::time::sleep(Duration::from_millis(50)).await;
+                    }
+                    Err(e) => panic!("cannot rebind {addr}: {e}"),
+                }
+            };
+            tx.send(receiver).unwrap();
+            // Keep the runtime (and so the server) alive for the test's duration.
+            std::future::pending::<()>().await;
+        });
+    });
+    rx.recv().unwrap()
+}
+
+#[test]
+fn an_outage_of_30_seconds_loses_no_totals() {
+    let mut up = Receiver::start().unwrap();
+    let addr = up.addr();
+    let provider = builder(&up.url())
+        .with_push_interval(Duration::from_millis(200))
+        .with_retry_backoff(Duration::from_millis(30), Duration::from_secs(2))
+        .with_self_metrics(false)
+        .build()
+        .unwrap();
+    let c = provider.meter("t").u64_counter("c").build();
+    c.add(1, &[]);
+    next(&mut up);
+    drop(up); // down: connections refused
+    let outage = Instant::now();
+    let mut total = 1u64;
+    while outage.elapsed() < Duration::from_secs(30) {
+        c.add(1, &[]);
+        total += 1;
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    let mut back = receiver_at(addr);
+    c.add(1, &[]);
+    total += 1;
+    provider
+        .shutdown()
+        .expect("the final push is delivered once the endpoint is back");
+    let mut last = None;
+    let mut count = 0;
+    while let Some(r) = back.recv_blocking(Duration::from_millis(500)) {
+        if r.status == 204 {
+            count += 1;
+            last = value_of(&r, "c_total", None).or(last);
+        }
+    }
+    assert!(count >= 1);
+    assert_eq!(
+        last,
+        Some(total as f64),
+        "the last delivered total is exact"
+    );
+}
+
+fn resident_bytes() -> Option<u64> {
+    let status = std::fs::read_to_string("/proc/self/status").ok()?;
+    let kib: u64 = status
+        .lines()
+        .find(|l| l.starts_with("VmRSS:"))?
+        .split_whitespace()
+        .nth(1)?
+        .parse()
+        .ok()?;
+    Some(kib * 1024)
+}
+
+#[test]
+fn a_60_second_outage_with_50000_series_stays_within_the_memory_cap() {
+    const CAP: usize = 16 << 20;
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let provider = builder(&format!("http://127.0.0.1:{port}/api/v1/write"))
+        .with_push_interval(Duration::from_millis(100))
+        .with_retry_backoff(Duration::from_millis(30), Duration::from_secs(1))
+        .with_max_pending_bytes(CAP)
+        .with_cardinality_limit(60_000)
+        .with_shutdown_timeout(Duration::from_millis(200))
+        .build()
+        .unwrap();
+    let c = provider.meter("t").u64_counter("c").build();
+    for i in 0..50_000i64 {
+        c.add(
+            1,
+            &[
+                KeyValue::new("series", i),
+                KeyValue::new("route", "/api/items"),
+            ],
+        );
+    }
+    let Some(baseline) = resident_bytes() else {
+        return; // no /proc: nothing to measure on this platform
+    };
+    let started = Instant::now();
+    let mut peak = baseline;
+    while started.elapsed() < Duration::from_secs(60) {
+        std::thread::sleep(Duration::from_millis(500));
+        peak = peak.max(resident_bytes().unwrap_or(0));
+    }
+    let dropped = provider
+        .collect()
+        .metrics()
+        .filter(|m| m.descriptor.name == "prompush.samples.dropped")
+        .flat_map(|m| m.data.number_points().to_vec())
+        .find(|p| {
+            p.attributes.get("reason").map(|v| v.as_str().into_owned()) == Some("queue_full".into())
+        })
+        .map(|p| p.value);
+    assert!(
+        matches!(dropped, Some(Number::U64(n)) if n > 0),
+        "the cap was reached and counted: {dropped:?}"
+    );
+    let growth = peak.saturating_sub(baseline);
+    eprintln!("resident memory growth during the outage: {growth} bytes (cap {CAP})");
+    // The queue's cap, plus the encoder's and translator's working buffers for one
+    // push of 50,000 series and allocator slack.
+    let allowed = (CAP + (24 << 20)) as u64;
+    assert!(
+        growth <= allowed,
+        "resident memory grew by {growth} bytes (allowed {allowed})"
+    );
+    assert!(matches!(
+        provider.shutdown(),
+        Err(Error::Undelivered { .. })
+    ));
+}
+
+#[test]
+fn secrets_stay_out_of_logs_errors_and_debug_output() {
+    use std::io::Write;
+    use std::sync::{Arc, Mutex};
+
+    const TOKEN: &str = "secret-token-8c1f";
+    const KEY: &str = "api-key-77aa";
+    #[derive(Clone, Default)]
+    struct Buf(Arc<Mutex<Vec<u8>>>);
+    impl Write for Buf {
+        fn write(&mut self, b: &[u8]) -> std::io::Result<usize> {
+            self.0.lock().unwrap().extend_from_slice(b);
+            Ok(b.len())
+        }
+        fn flush(&mut self) -> std::io::Result<()> {
+            Ok(())
+        }
+    }
+    let buf = Buf::default();
+    let writer = buf.clone();
+    // Global: the push task logs on prompush's own thread.
+    let subscriber = tracing_subscriber::fmt()
+        .with_max_level(tracing::Level::TRACE)
+        .with_ansi(false)
+        .with_writer(move || writer.clone())
+        .finish();
+    let _ = tracing::subscriber::set_global_default(subscriber);
+
+    let mut receiver = Receiver::start().unwrap();
+    receiver.reply_next(2, Reply::status(503));
+    receiver.reply_next(1, Reply::status(401).body("bad credentials"));
+    let builder = builder(&receiver.url())
+        .with_bearer_token(TOKEN)
+        .with_header("X-Api-Key", KEY);
+    let builder_debug = format!("{builder:?}");
+    let provider = builder.build().unwrap();
+    provider.meter("t").u64_counter("c").build().add(1, &[]);
+    let err = provider.force_flush().unwrap_err();
+    for _ in 0..3 {
+        next(&mut receiver);
+    }
+    let unreachable = MeterProvider::builder()
+        .with_endpoint("http://127.0.0.1:9/api/v1/write?token=query-secret")
+        .with_bearer_token(TOKEN)
+        .with_timeout(Duration::from_millis(500))
+        .with_shutdown_timeout(Duration::from_millis(300))
+        .build()
+        .unwrap();
+    unreachable.meter("t").u64_counter("c").build().add(1, &[]);
+    let err2 = unreachable.force_flush().unwrap_err();
+    let err3 = unreachable.shutdown().unwrap_err();
+    provider.shutdown().unwrap();
+    let logs = String::from_utf8(buf.0.lock().unwrap().clone()).unwrap();
+    assert!(logs.contains("401"), "the refusal was logged: {logs}");
+    let everything = format!(
+        "{builder_debug}\n{provider:?}\n{err}\n{err:?}\n{err2}\n{err2:?}\n{err3}\n{err3:?}\n{logs}"
+    );
+    for secret in [TOKEN, KEY, "query-secret"] {
+        assert!(
+            !everything.contains(secret),
+            "{secret} leaked in:\n{everything}"
+        );
+    }
+}
