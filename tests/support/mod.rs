@@ -114,6 +114,17 @@ impl Prometheus {
     pub async fn start() -> Prometheus {
         Prometheus(Server::start(Kind::Prometheus).await)
     }
+
+    /// Stops the server (SIGKILL: nothing is flushed beyond what its WAL already has).
+    pub fn stop(&mut self) {
+        self.0.stop();
+    }
+
+    /// Starts it again on the same port and data directory; panics if it is not ready
+    /// within 30 s.
+    pub async fn restart(&mut self) {
+        self.0.restart().await;
+    }
 }
 
 impl Deref for Prometheus {
@@ -165,6 +176,43 @@ enum StartError {
 }
 
 impl Server {
+    fn stop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+
+    async fn restart(&mut self) {
+        self.stop();
+        let log_file = std::fs::OpenOptions::new()
+            .append(true)
+            .open(&self.log)
+            .expect("open log file");
+        let started = Instant::now();
+        loop {
+            self.child = self
+                .kind
+                .command(self.addr, &self.dir.path().join("data"), self.dir.path())
+                .stdin(Stdio::null())
+                .stdout(log_file.try_clone().expect("clone log handle"))
+                .stderr(log_file.try_clone().expect("clone log handle"))
+                .spawn()
+                .expect("restart server");
+            match self.wait_ready().await {
+                Ok(()) => return,
+                // The old socket may linger briefly; the port is ours, so retry.
+                Err(StartError::PortTaken) if started.elapsed() < READY_DEADLINE => {
+                    tokio::time::sleep(POLL_INTERVAL).await;
+                }
+                Err(StartError::PortTaken) => panic!("port {} stayed taken", self.addr),
+                Err(StartError::Failed(why)) => panic!(
+                    "{} did not restart: {why}\n--- log ---\n{}",
+                    self.kind.name(),
+                    self.log()
+                ),
+            }
+        }
+    }
+
     async fn start(kind: Kind) -> Server {
         let http = reqwest::Client::builder()
             .no_proxy() // loopback only, whatever the environment says
