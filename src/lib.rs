@@ -34,6 +34,9 @@ mod transport;
 
 pub use error::Error;
 
+#[cfg(test)]
+mod robustness_tests;
+
 /// The README's examples, compiled as doc tests so they stay true.
 #[doc = include_str!("../README.md")]
 #[cfg(doctest)]
