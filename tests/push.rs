@@ -392,3 +392,45 @@ fn credentials_over_plain_http_off_this_machine_are_refused() {
     // The allowed cases are unit tests of the transport configuration: building them
     // here would start a pipeline whose final push leaves this machine.
 }
+
+#[test]
+fn self_metrics_are_pushed_with_the_application_metrics_unless_turned_off() {
+    let mut receiver = Receiver::start().unwrap();
+    let provider = pushing_to(&receiver).build().unwrap();
+    provider.meter("t").u64_counter("c").build().add(1, &[]);
+    provider.force_flush().unwrap();
+    let first = next(&mut receiver).request;
+    provider.force_flush().unwrap();
+    let second = next(&mut receiver).request;
+    let value = |name: &str| second.series(name).and_then(|s| s.value());
+    assert_eq!(
+        value("prompush_samples_sent_total"),
+        Some(first.series.len() as f64)
+    );
+    assert!(value("prompush_sent_bytes_total").unwrap() > 0.0);
+    assert!(value("prompush_push_duration_seconds_count").unwrap() >= 1.0);
+    assert!(value("prompush_last_success_timestamp_seconds").unwrap() > 1.6e9);
+    assert!(value("prompush_samples_pending").is_some());
+    let ok = second
+        .series
+        .iter()
+        .find(|s| s.name == "prompush_requests_total" && s.label("status_class") == Some("2xx"));
+    assert_eq!(ok.and_then(|s| s.value()), Some(1.0));
+    provider.shutdown().unwrap();
+
+    let mut receiver = Receiver::start().unwrap();
+    let quiet = pushing_to(&receiver)
+        .with_self_metrics(false)
+        .build()
+        .unwrap();
+    quiet.meter("t").u64_counter("c").build().add(1, &[]);
+    quiet.force_flush().unwrap();
+    quiet.force_flush().unwrap();
+    next(&mut receiver);
+    let second = next(&mut receiver).request;
+    assert!(second
+        .series
+        .iter()
+        .all(|s| !s.name.starts_with("prompush_")));
+    quiet.shutdown().unwrap();
+}
