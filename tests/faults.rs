@@ -1,6 +1,8 @@
 //! Delivery under faults, against prompush's own programmable receiver on loopback:
 //! retries, refusals, Retry-After, ordering, outages, the memory cap, and secrets.
 
+mod support;
+
 use std::net::SocketAddr;
 use std::time::{Duration, Instant};
 
@@ -8,6 +10,7 @@ use opentelemetry::KeyValue;
 use prompush::receiver::{Received, Receiver, Reply};
 use prompush::snapshot::Number;
 use prompush::{Error, MeterProvider};
+use support::logs::{resident_bytes, LogBuf};
 
 const WAIT: Duration = Duration::from_secs(10);
 
@@ -215,18 +218,6 @@ fn an_outage_of_30_seconds_loses_no_totals() {
     );
 }
 
-fn resident_bytes() -> Option<u64> {
-    let status = std::fs::read_to_string("/proc/self/status").ok()?;
-    let kib: u64 = status
-        .lines()
-        .find(|l| l.starts_with("VmRSS:"))?
-        .split_whitespace()
-        .nth(1)?
-        .parse()
-        .ok()?;
-    Some(kib * 1024)
-}
-
 #[test]
 fn a_60_second_outage_with_50000_series_stays_within_the_memory_cap() {
     const CAP: usize = 16 << 20;
@@ -292,31 +283,11 @@ fn a_60_second_outage_with_50000_series_stays_within_the_memory_cap() {
 
 #[test]
 fn secrets_stay_out_of_logs_errors_and_debug_output() {
-    use std::io::Write;
-    use std::sync::{Arc, Mutex};
-
     const TOKEN: &str = "secret-token-8c1f";
     const KEY: &str = "api-key-77aa";
-    #[derive(Clone, Default)]
-    struct Buf(Arc<Mutex<Vec<u8>>>);
-    impl Write for Buf {
-        fn write(&mut self, b: &[u8]) -> std::io::Result<usize> {
-            self.0.lock().unwrap().extend_from_slice(b);
-            Ok(b.len())
-        }
-        fn flush(&mut self) -> std::io::Result<()> {
-            Ok(())
-        }
-    }
-    let buf = Buf::default();
-    let writer = buf.clone();
+    let buf = LogBuf::default();
     // Global: the push task logs on prompush's own thread.
-    let subscriber = tracing_subscriber::fmt()
-        .with_max_level(tracing::Level::TRACE)
-        .with_ansi(false)
-        .with_writer(move || writer.clone())
-        .finish();
-    let _ = tracing::subscriber::set_global_default(subscriber);
+    let _ = tracing::subscriber::set_global_default(buf.subscriber());
 
     let mut receiver = Receiver::start().unwrap();
     receiver.reply_next(2, Reply::status(503));
@@ -342,7 +313,7 @@ fn secrets_stay_out_of_logs_errors_and_debug_output() {
     let err2 = unreachable.force_flush().unwrap_err();
     let err3 = unreachable.shutdown().unwrap_err();
     provider.shutdown().unwrap();
-    let logs = String::from_utf8(buf.0.lock().unwrap().clone()).unwrap();
+    let logs = buf.text();
     assert!(logs.contains("401"), "the refusal was logged: {logs}");
     let everything = format!(
         "{builder_debug}\n{provider:?}\n{err}\n{err:?}\n{err2}\n{err2:?}\n{err3}\n{err3:?}\n{logs}"

@@ -1,14 +1,16 @@
 //! The SDK through the `opentelemetry` API: every instrument, attribute semantics,
 //! cardinality limit, bad input, duplicate registration, threads and shutdown.
 
-use std::io::Write;
+mod support;
+
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 
 use opentelemetry::metrics::MeterProvider as _;
 use opentelemetry::{KeyValue, Value};
 use prompush::snapshot::{HistogramPoint, InstrumentKind, MetricData, MetricSnapshot, Number};
 use prompush::{Attributes, MeterProvider, Snapshot};
+use support::logs::capture_logs;
 
 fn provider() -> MeterProvider {
     MeterProvider::builder()
@@ -41,31 +43,6 @@ fn histogram<'a>(s: &'a Snapshot, name: &str, attrs: &[KeyValue]) -> &'a Histogr
         .iter()
         .find(|p| p.attributes == want)
         .unwrap_or_else(|| panic!("{name}{want:?} missing"))
-}
-
-/// Runs `f` with every `tracing` event of this thread captured as text.
-fn capture_logs<T>(f: impl FnOnce() -> T) -> (T, String) {
-    #[derive(Clone, Default)]
-    struct Buf(Arc<Mutex<Vec<u8>>>);
-    impl Write for Buf {
-        fn write(&mut self, b: &[u8]) -> std::io::Result<usize> {
-            self.0.lock().unwrap().extend_from_slice(b);
-            Ok(b.len())
-        }
-        fn flush(&mut self) -> std::io::Result<()> {
-            Ok(())
-        }
-    }
-    let buf = Buf::default();
-    let writer = buf.clone();
-    let subscriber = tracing_subscriber::fmt()
-        .with_max_level(tracing::Level::TRACE)
-        .with_ansi(false)
-        .with_writer(move || writer.clone())
-        .finish();
-    let out = tracing::subscriber::with_default(subscriber, f);
-    let text = String::from_utf8(buf.0.lock().unwrap().clone()).unwrap();
-    (out, text)
 }
 
 fn kv(k: &'static str, v: impl Into<Value>) -> KeyValue {

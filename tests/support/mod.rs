@@ -22,6 +22,8 @@
 //!   once. It accepts samples in any order.
 #![allow(dead_code)] // each test binary uses a different part of the helpers
 
+pub mod logs;
+
 use std::collections::BTreeMap;
 use std::fs::File;
 use std::net::{SocketAddr, TcpListener};
