@@ -434,3 +434,46 @@ fn self_metrics_are_pushed_with_the_application_metrics_unless_turned_off() {
         .all(|s| !s.name.starts_with("prompush_")));
     quiet.shutdown().unwrap();
 }
+
+#[test]
+fn an_observable_series_that_stops_being_reported_gets_one_stale_marker() {
+    use std::sync::atomic::{AtomicU32, Ordering};
+    use std::sync::Arc;
+    let mut receiver = Receiver::start().unwrap();
+    let provider = pushing_to(&receiver)
+        .with_self_metrics(false)
+        .build()
+        .unwrap();
+    let round = Arc::new(AtomicU32::new(0));
+    let r = round.clone();
+    let _g = provider
+        .meter("t")
+        .u64_observable_gauge("queue.depth")
+        .with_callback(move |o| {
+            o.observe(1, &[KeyValue::new("queue", "always")]);
+            if r.fetch_add(1, Ordering::SeqCst) == 0 {
+                o.observe(5, &[KeyValue::new("queue", "once")]);
+            }
+        })
+        .build();
+    let depth = |received: &Received, queue: &str| {
+        received
+            .request
+            .series
+            .iter()
+            .find(|s| s.name == "queue_depth" && s.label("queue") == Some(queue))
+            .map(|s| s.samples[0].value)
+    };
+    provider.force_flush().unwrap();
+    let first = next(&mut receiver);
+    assert_eq!(depth(&first, "once"), Some(5.0));
+    provider.force_flush().unwrap();
+    let second = next(&mut receiver);
+    let stale = depth(&second, "once").expect("a stale marker for the vanished series");
+    assert_eq!(stale.to_bits(), prompush::snapshot::STALE_NAN_BITS);
+    assert_eq!(depth(&second, "always"), Some(1.0));
+    provider.force_flush().unwrap();
+    let third = next(&mut receiver);
+    assert_eq!(depth(&third, "once"), None, "the marker is sent once");
+    provider.shutdown().unwrap();
+}

@@ -12,7 +12,7 @@ mod backoff;
 pub(crate) mod metrics;
 mod queue;
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::sync::mpsc as std_mpsc;
 use std::sync::Arc;
 use std::time::Duration;
@@ -24,6 +24,7 @@ use tokio::time::{self, Instant, MissedTickBehavior};
 use crate::prometheus::batch;
 use crate::prometheus::encode::WriteRequestEncoder;
 use crate::prometheus::translate::Translator;
+use crate::snapshot::{Attributes, MetricData, Number, NumberPoint};
 use crate::transport::{FailureKind, HttpSender, SendOutcome, ValidatedTransport};
 use crate::{Error, Snapshot};
 use backoff::Backoff;
@@ -90,6 +91,7 @@ impl Pipeline {
                 scratch: Vec::new(),
                 collect,
                 max_samples_per_send: delivery.max_samples_per_send,
+                observed: HashMap::new(),
             }),
             sender,
             metrics,
@@ -149,6 +151,9 @@ struct Encoding {
     scratch: Vec<u8>,
     collect: Collector,
     max_samples_per_send: usize,
+    /// The attribute sets each observable instrument reported last push, to mark the
+    /// ones it stops reporting as stale.
+    observed: HashMap<u64, HashSet<Attributes>>,
 }
 
 struct Task {
@@ -222,7 +227,8 @@ impl Task {
             return push;
         };
         let work = tokio::task::spawn_blocking(move || {
-            let snapshot = (encoding.collect)();
+            let mut snapshot = (encoding.collect)();
+            encoding.mark_vanished(&mut snapshot);
             let batches = encoding.encode(&snapshot, push);
             (encoding, batches)
         });
@@ -401,6 +407,38 @@ impl Task {
 }
 
 impl Encoding {
+    /// Adds a stale-marker point for every attribute set an observable instrument
+    /// reported in the previous push but not in this one: the receiver then ends the
+    /// series at once instead of showing its last value for minutes. Synchronous
+    /// instruments keep their series for good (cumulative), so only observables can
+    /// lose one.
+    fn mark_vanished(&mut self, snapshot: &mut Snapshot) {
+        for metric in snapshot
+            .scopes
+            .iter_mut()
+            .flat_map(|s| s.metrics.iter_mut())
+        {
+            if !metric.descriptor.kind.is_observable() {
+                continue;
+            }
+            let points = match &mut metric.data {
+                MetricData::Sum { points, .. } | MetricData::Gauge { points } => points,
+                MetricData::Histogram { .. } => continue,
+            };
+            let current: HashSet<Attributes> =
+                points.iter().map(|p| p.attributes.clone()).collect();
+            if let Some(previous) = self.observed.get(&metric.descriptor.id) {
+                for attributes in previous.difference(&current) {
+                    points.push(NumberPoint {
+                        attributes: attributes.clone(),
+                        value: Number::stale(),
+                    });
+                }
+            }
+            self.observed.insert(metric.descriptor.id, current);
+        }
+    }
+
     /// Translates a snapshot into requests of at most `max_samples_per_send` samples.
     fn encode(&mut self, snapshot: &Snapshot, push: u64) -> Result<Vec<Batch>, Error> {
         self.encoder.clear();
