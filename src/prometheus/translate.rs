@@ -7,6 +7,12 @@
 //! [`Descriptor::id`](crate::snapshot::Descriptor::id)) and label strings live in one
 //! reused buffer that the sink reads from.
 //!
+//! A sink can also skip label building altogether for series it has seen before: the
+//! translator offers each point to [`SeriesSink::reuse_point`] first, with what it
+//! needs to recognise the point from the previous push (metric id, index, attribute set
+//! identity, [`LabelsVersion`]). The remote-write encoder keeps each series' encoded
+//! labels that way, so a steady-state push only writes values and timestamps.
+//!
 //! # Rules
 //! - Monotonic sum → counter `<name>_total`; non-monotonic sum and gauge → gauge.
 //! - Histogram → `<name>_bucket{le="…"}` with cumulative counts and a last
@@ -26,6 +32,7 @@
 //!   they are, NaN included.
 
 use std::collections::{HashMap, HashSet};
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::{SystemTime, UNIX_EPOCH};
 
@@ -143,13 +150,57 @@ impl<'a> Labels<'a> {
 
 /// Receives what a [`Translator`] produces. Implemented by the remote-write encoder;
 /// implement it to render series any other way.
+///
+/// Only [`metadata`](Self::metadata) and [`series`](Self::series) are required. The
+/// other two methods let a sink reuse per-series work across pushes: for every metric
+/// the translator calls [`begin_metric`](Self::begin_metric), then for every point
+/// [`reuse_point`](Self::reuse_point), and, unless that returned `true`, hands over the
+/// point's series through [`series`](Self::series) (`samples.len()` of them).
 pub trait SeriesSink {
     /// One metric family's metadata; comes before the family's series, once per push.
     fn metadata(&mut self, metadata: &Metadata<'_>);
 
     /// One series with one sample.
     fn series(&mut self, labels: &Labels<'_>, value: f64, timestamp_ms: i64);
+
+    /// The points of metric `metric` (its [`Descriptor::id`](crate::snapshot::Descriptor::id))
+    /// follow; there are `points` of them. Series made under another `version` must not be
+    /// reused: their names or resource labels differ. Does nothing by default.
+    fn begin_metric(&mut self, metric: u64, points: usize, version: LabelsVersion) {
+        let _ = (metric, points, version);
+    }
+
+    /// Offers point `index` of the current metric before its labels are built.
+    ///
+    /// A sink that still holds the series it made of this point in an earlier push (the
+    /// same metric, version and index, and [`Attributes::same_set`]) may write them now,
+    /// one per entry of `samples` and in that order, and return `true`: the translator
+    /// then skips the point. Returning `false` (the default) means the point's
+    /// `samples.len()` series come next through [`series`](Self::series), with the same
+    /// values.
+    fn reuse_point(
+        &mut self,
+        index: usize,
+        attributes: &Attributes,
+        samples: &[f64],
+        timestamp_ms: i64,
+    ) -> bool {
+        let _ = (index, attributes, samples, timestamp_ms);
+        false
+    }
 }
+
+/// What, besides a point's attributes, its labels were made from: the translator that
+/// made them and a version of the metric's translated names and the resource labels.
+/// Equal versions mean equal labels for the same attribute set.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct LabelsVersion {
+    translator: u64,
+    version: u64,
+}
+
+/// Tells translators apart, so a sink fed by two of them never mixes their versions.
+static TRANSLATOR_IDS: AtomicU64 = AtomicU64::new(0);
 
 /// A byte range of the translator's text buffer.
 #[derive(Debug, Clone, Copy, Default)]
@@ -194,6 +245,8 @@ struct Names {
     le: Vec<String>,
     /// The bounds the `le` values were made from (a cheap identity check).
     bounds: Option<Arc<[f64]>>,
+    /// Changes with the `le` values; see [`LabelsVersion`].
+    version: u64,
     /// The push that last saw this instrument; entries not seen are evicted.
     generation: u64,
 }
@@ -219,10 +272,19 @@ struct Names {
 /// let series_count = translator.translate(snapshot, &mut Print);
 /// # let _ = series_count; }
 /// ```
-#[derive(Debug, Default)]
+#[derive(Debug)]
 pub struct Translator {
     names: HashMap<u64, Names, foldhash::fast::RandomState>,
     generation: u64,
+    /// Process-unique, part of every [`LabelsVersion`].
+    id: u64,
+    /// The last version handed out. Resource and name versions come from this one
+    /// sequence, so the larger of the two changes whenever either does.
+    versions: u64,
+    /// The version of `job` and `instance`.
+    resource_version: u64,
+    /// Sample values of the current point, one per series.
+    samples: Vec<f64>,
     /// Label strings of the metric being translated (names, values, `le`s).
     text: String,
     /// The labels of the current point.
@@ -233,6 +295,25 @@ pub struct Translator {
     job: String,
     instance: String,
     target_info: Vec<(String, String)>,
+}
+
+impl Default for Translator {
+    fn default() -> Self {
+        Self {
+            names: HashMap::default(),
+            generation: 0,
+            id: TRANSLATOR_IDS.fetch_add(1, Ordering::Relaxed),
+            versions: 0,
+            resource_version: 0,
+            samples: Vec::new(),
+            text: String::new(),
+            base: Vec::new(),
+            bucket: Vec::new(),
+            job: String::new(),
+            instance: String::new(),
+            target_info: Vec::new(),
+        }
+    }
 }
 
 impl Translator {
@@ -252,13 +333,17 @@ impl Translator {
         let mut count = self.emit_target_info(millis(snapshot.time), sink);
         // Two instruments (in two scopes, say) can share a family: describe it once.
         let mut described: HashSet<&str, foldhash::fast::RandomState> = HashSet::default();
+        let mut seen = 0;
         let Self {
             names,
             text,
             base,
             bucket,
+            samples,
             job,
             instance,
+            id,
+            resource_version,
             ..
         } = self;
         let mut ctx = PointContext {
@@ -267,13 +352,19 @@ impl Translator {
             text,
             base,
             bucket,
+            samples,
         };
         for metric in snapshot.metrics() {
+            seen += 1;
             if metric.data.is_empty() {
                 continue;
             }
             let Some(names) = names.get(&metric.descriptor.id) else {
                 continue;
+            };
+            let version = LabelsVersion {
+                translator: *id,
+                version: names.version.max(*resource_version),
             };
             if described.insert(names.family.as_str()) {
                 sink.metadata(&Metadata {
@@ -283,10 +374,11 @@ impl Translator {
                     unit: &names.unit,
                 });
             }
+            sink.begin_metric(metric.descriptor.id, metric.data.len(), version);
             count += ctx.metric(metric, names, sink);
         }
         // Forget instruments that no longer report (dropped meters, say).
-        if names.len() > described.len() * 2 {
+        if names.len() > seen {
             let generation = self.generation;
             self.names.retain(|_, n| n.generation == generation);
         }
@@ -301,17 +393,21 @@ impl Translator {
                 .map(|v| v.as_str().into_owned())
                 .filter(|v| !v.is_empty())
         };
-        self.job.clear();
+        let mut job = String::new();
         if let Some(name) = get(SERVICE_NAME) {
             if let Some(namespace) = get(SERVICE_NAMESPACE) {
-                self.job.push_str(&namespace);
-                self.job.push('/');
+                job.push_str(&namespace);
+                job.push('/');
             }
-            self.job.push_str(&name);
+            job.push_str(&name);
         }
-        self.instance.clear();
-        if let Some(id) = get(SERVICE_INSTANCE_ID) {
-            self.instance.push_str(&id);
+        let instance = get(SERVICE_INSTANCE_ID).unwrap_or_default();
+        // Every series carries job and instance: a change invalidates sinks' caches.
+        if self.resource_version == 0 || job != self.job || instance != self.instance {
+            self.versions += 1;
+            self.resource_version = self.versions;
+            self.job = job;
+            self.instance = instance;
         }
         self.target_info.clear();
         let mut other: Vec<KeyValue> = resource
@@ -339,7 +435,9 @@ impl Translator {
     fn ensure_names(&mut self, metric: &MetricSnapshot) {
         let d = &metric.descriptor;
         let generation = self.generation;
+        let versions = &mut self.versions;
         let names = self.names.entry(d.id).or_insert_with(|| {
+            *versions += 1;
             let kind = naming_kind(&metric.data, d.kind);
             let family = naming::metric_name(&d.name, &d.unit, kind);
             let histogram = if matches!(metric.data, MetricData::Histogram { .. }) {
@@ -353,6 +451,7 @@ impl Translator {
                 unit: naming::unit_suffix(&d.unit, kind),
                 le: Vec::new(),
                 bounds: None,
+                version: *versions,
                 generation,
             }
         });
@@ -373,6 +472,8 @@ impl Translator {
                     .chain(["+Inf".to_owned()])
                     .collect();
                 names.bounds = Some(bounds.clone());
+                *versions += 1;
+                names.version = *versions;
             }
         }
     }
@@ -416,6 +517,7 @@ struct PointContext<'t> {
     text: &'t mut String,
     base: &'t mut Vec<Slot>,
     bucket: &'t mut Vec<Slot>,
+    samples: &'t mut Vec<f64>,
 }
 
 impl PointContext<'_> {
@@ -431,7 +533,11 @@ impl PointContext<'_> {
             MetricData::Sum { points, .. } | MetricData::Gauge { points } => {
                 let name = put(self.text, &names.family);
                 let mark = self.text.len();
-                for point in points {
+                for (index, point) in points.iter().enumerate() {
+                    let value = point.value.as_f64();
+                    if sink.reuse_point(index, &point.attributes, &[value], ts) {
+                        continue;
+                    }
                     self.text.truncate(mark);
                     self.point_labels(name, &point.attributes, false);
                     sink.series(
@@ -439,7 +545,7 @@ impl PointContext<'_> {
                             text: self.text,
                             slots: self.base,
                         },
-                        point.value.as_f64(),
+                        value,
                         ts,
                     );
                 }
@@ -451,7 +557,25 @@ impl PointContext<'_> {
                 let le_name = put(self.text, "le");
                 let les: Vec<Span> = names.le.iter().map(|le| put(self.text, le)).collect();
                 let mark = self.text.len();
-                for point in points {
+                for (index, point) in points.iter().enumerate() {
+                    // One value per series, in series order: the buckets, sum, count.
+                    self.samples.clear();
+                    let mut cumulative = 0u64;
+                    for i in 0..les.len() {
+                        // The last bucket (+Inf) is the count, whatever the buckets say.
+                        cumulative = if i + 1 == les.len() {
+                            point.count
+                        } else {
+                            cumulative
+                                .saturating_add(point.bucket_counts.get(i).copied().unwrap_or(0))
+                        };
+                        self.samples.push(cumulative as f64);
+                    }
+                    self.samples.push(point.sum);
+                    self.samples.push(point.count as f64);
+                    if sink.reuse_point(index, &point.attributes, self.samples, ts) {
+                        continue;
+                    }
                     self.text.truncate(mark);
                     self.point_labels(bucket_name, &point.attributes, true);
                     // Bucket series: the point's labels plus `le`, in sorted position.
@@ -466,22 +590,14 @@ impl PointContext<'_> {
                             value: Span::default(),
                         },
                     );
-                    let mut cumulative = 0u64;
-                    for (i, le) in les.iter().enumerate() {
-                        // The last bucket (+Inf) is the count, whatever the buckets say.
-                        cumulative = if i + 1 == les.len() {
-                            point.count
-                        } else {
-                            cumulative
-                                .saturating_add(point.bucket_counts.get(i).copied().unwrap_or(0))
-                        };
+                    for (le, &value) in les.iter().zip(self.samples.iter()) {
                         self.bucket[at].value = *le;
                         sink.series(
                             &Labels {
                                 text,
                                 slots: self.bucket,
                             },
-                            cumulative as f64,
+                            value,
                             ts,
                         );
                     }
