@@ -284,12 +284,16 @@ async fn prometheus_restarted_mid_run_ends_with_exact_totals() {
     blocking(move || p.shutdown())
         .await
         .expect("final push accepted after the restart");
+    // Range selectors skip stale markers: the last real sample is the exact total.
     let result = server
         .wait_for(
-            r#"restart_events_total{job="restart"}"#,
+            r#"max_over_time(restart_events_total{job="restart"}[10m])"#,
             |r| single_value(r) == Some(expected),
             DEADLINE,
         )
         .await;
     assert_eq!(single_value(&result), Some(expected));
+    // Shutdown ended the series with a stale marker: an instant query no longer shows it.
+    let now = server.query(r#"restart_events_total{job="restart"}"#).await;
+    assert_eq!(now.as_array().map(Vec::len), Some(0), "{now}");
 }

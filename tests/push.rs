@@ -198,6 +198,17 @@ fn shutdown_makes_a_final_push_then_stops() {
         Some(7.0),
         "observables run for the final push"
     );
+    // Then every series ends with a stale marker, just after its final value.
+    let markers = next(&mut receiver).request;
+    assert_eq!(markers.series.len(), last.series.len());
+    for (m, v) in markers.series.iter().zip(&last.series) {
+        assert_eq!((&m.name, &m.labels), (&v.name, &v.labels));
+        assert_eq!(
+            m.samples[0].value.to_bits(),
+            prompush::snapshot::STALE_NAN_BITS
+        );
+        assert_eq!(m.samples[0].timestamp_ms, v.samples[0].timestamp_ms + 1);
+    }
     c.add(1, &[]);
     assert!(matches!(
         provider.force_flush(),

@@ -23,8 +23,8 @@ use tokio::time::{self, Instant, MissedTickBehavior};
 
 use crate::prometheus::batch;
 use crate::prometheus::encode::WriteRequestEncoder;
-use crate::prometheus::translate::Translator;
-use crate::snapshot::{Attributes, MetricData, Number, NumberPoint};
+use crate::prometheus::translate::{Labels, Metadata, SeriesSink, Translator};
+use crate::snapshot::{Attributes, MetricData, Number, NumberPoint, STALE_NAN_BITS};
 use crate::transport::{FailureKind, HttpSender, SendOutcome, ValidatedTransport};
 use crate::{Error, Snapshot};
 use backoff::Backoff;
@@ -187,7 +187,7 @@ impl Task {
                 biased;
                 command = commands.recv() => match command {
                     Some(Command::Flush(reply)) => {
-                        let push = self.enqueue().await;
+                        let push = self.enqueue(false).await;
                         self.waiters.push(Waiter {
                             push,
                             reply,
@@ -208,7 +208,7 @@ impl Task {
                     }
                 },
                 _ = ticker.tick() => {
-                    self.enqueue().await;
+                    self.enqueue(false).await;
                 }
                 _ = time::sleep_until(send_at), if !self.queue.is_empty() => {
                     self.attempt(None).await;
@@ -219,8 +219,9 @@ impl Task {
         }
     }
 
-    /// Collects and queues one push; returns its number.
-    async fn enqueue(&mut self) -> u64 {
+    /// Collects and queues one push; returns its number. The final push is followed by
+    /// stale markers for every series it carried.
+    async fn enqueue(&mut self, last: bool) -> u64 {
         self.pushes += 1;
         let push = self.pushes;
         let Some(mut encoding) = self.encoding.take() else {
@@ -229,7 +230,7 @@ impl Task {
         let work = tokio::task::spawn_blocking(move || {
             let mut snapshot = (encoding.collect)();
             encoding.mark_vanished(&mut snapshot);
-            let batches = encoding.encode(&snapshot, push);
+            let batches = encoding.encode(&snapshot, push, last);
             (encoding, batches)
         });
         let batches = match work.await {
@@ -360,7 +361,7 @@ impl Task {
     /// deadline passes.
     async fn finish(&mut self) -> Result<(), Error> {
         let deadline = Instant::now() + self.delivery.shutdown_timeout;
-        let push = self.enqueue().await;
+        let push = self.enqueue(true).await;
         // The final push must not wait out a long backoff from before.
         self.retry_at = None;
         while !self.queue.is_empty() {
@@ -439,16 +440,40 @@ impl Encoding {
         }
     }
 
-    /// Translates a snapshot into requests of at most `max_samples_per_send` samples.
-    fn encode(&mut self, snapshot: &Snapshot, push: u64) -> Result<Vec<Batch>, Error> {
-        self.encoder.clear();
-        if self.translator.translate(snapshot, &mut self.encoder) == 0 {
-            return Ok(Vec::new());
-        }
+    /// Translates a snapshot into requests of at most `max_samples_per_send` samples;
+    /// with `last`, stale markers for all its series follow, so the receiver ends them
+    /// now rather than showing their last values for minutes.
+    fn encode(&mut self, snapshot: &Snapshot, push: u64, last: bool) -> Result<Vec<Batch>, Error> {
         let mut batches = Vec::new();
+        self.encoder.clear();
+        if self.translator.translate(snapshot, &mut self.encoder) > 0 {
+            self.split_into(&mut batches, push, None)?;
+        }
+        if last {
+            // A fresh encoder: the markers must not disturb the per-series caches.
+            let mut markers = WriteRequestEncoder::new();
+            if self
+                .translator
+                .translate(snapshot, &mut StaleMarkers(&mut markers))
+                > 0
+            {
+                self.split_into(&mut batches, push, Some(&mut markers))?;
+            }
+        }
+        Ok(batches)
+    }
+
+    /// Splits what `encoder` (by default the main one) holds into compressed batches.
+    fn split_into(
+        &mut self,
+        batches: &mut Vec<Batch>,
+        push: u64,
+        encoder: Option<&mut WriteRequestEncoder>,
+    ) -> Result<(), Error> {
+        let encoder = encoder.unwrap_or(&mut self.encoder);
         let (snappy, scratch) = (&mut self.snappy, &mut self.scratch);
         batch::split(
-            self.encoder.protobuf(),
+            encoder.protobuf(),
             self.max_samples_per_send,
             |protobuf, samples| {
                 scratch.resize(snap::raw::max_compress_len(protobuf.len()), 0);
@@ -462,8 +487,21 @@ impl Encoding {
                 });
                 Ok(())
             },
-        )?;
-        Ok(batches)
+        )
+    }
+}
+
+/// Turns every series into its stale marker, one millisecond after the value it ends
+/// (a series cannot have two samples at one timestamp). Writes no metadata, and reuses
+/// no cached series: the encoder's caches hold values' labels for the next push.
+struct StaleMarkers<'a>(&'a mut WriteRequestEncoder);
+
+impl SeriesSink for StaleMarkers<'_> {
+    fn metadata(&mut self, _: &Metadata<'_>) {}
+
+    fn series(&mut self, labels: &Labels<'_>, _: f64, timestamp_ms: i64) {
+        self.0
+            .series(labels, f64::from_bits(STALE_NAN_BITS), timestamp_ms + 1);
     }
 }
 
