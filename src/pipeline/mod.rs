@@ -101,6 +101,9 @@ impl Pipeline {
             waiters: Vec::new(),
             flush_wait,
             refusals_logged: HashMap::new(),
+            failure_logged: None,
+            eviction_logged: None,
+            failing_since: None,
         };
         handle.spawn(task.run(rx));
         Ok(pipeline)
@@ -172,7 +175,24 @@ struct Task {
     waiters: Vec<Waiter>,
     flush_wait: Duration,
     /// Refusals are logged once per status per minute.
-    refusals_logged: HashMap<u16, Instant>,
+    refusals_logged: HashMap<u16, Option<Instant>>,
+    /// When a retryable failure or an eviction was last logged (once a minute each).
+    failure_logged: Option<Instant>,
+    eviction_logged: Option<Instant>,
+    /// Since when pushes have been failing, for the recovery message.
+    failing_since: Option<Instant>,
+}
+
+/// At most one warning a minute per kind of trouble: an outage must not flood the logs.
+const LOG_EVERY: Duration = Duration::from_secs(60);
+
+fn due(last: &mut Option<Instant>) -> bool {
+    let now = Instant::now();
+    if last.is_some_and(|at| now.duration_since(at) < LOG_EVERY) {
+        return false;
+    }
+    *last = Some(now);
+    true
 }
 
 impl Task {
@@ -247,15 +267,16 @@ impl Task {
             Ok(batches) => {
                 for batch in batches {
                     let evicted = self.queue.push(batch);
-                    if evicted.samples > 0 {
+                    if evicted.samples > 0 && due(&mut self.eviction_logged) {
                         tracing::warn!(
                             samples = evicted.samples,
                             cap_bytes = self.delivery.max_pending_bytes,
                             "pending data over its cap: dropped the oldest requests (newer \
-                             ones still carry the cumulative totals)"
+                             ones still carry the cumulative totals; counted in \
+                             prompush_samples_dropped_total{{reason=\"queue_full\"}})"
                         );
-                        self.metrics.dropped(evicted.samples, DropReason::QueueFull);
                     }
+                    self.metrics.dropped(evicted.samples, DropReason::QueueFull);
                 }
             }
             Err(e) => tracing::error!("cannot encode a push: {e}"),
@@ -288,6 +309,13 @@ impl Task {
                 self.backoff.reset();
                 self.retry_at = None;
                 self.last_failure = None;
+                if let Some(since) = self.failing_since.take() {
+                    tracing::info!(
+                        "pushes succeed again after failing for {:?}",
+                        since.elapsed()
+                    );
+                    self.failure_logged = None;
+                }
             }
             SendOutcome::Permanent(failure) => {
                 self.metrics.request(status_class(failure.kind), seconds);
@@ -306,7 +334,16 @@ impl Task {
                 self.metrics.request(status_class(failure.kind), seconds);
                 self.metrics.failed(batch.samples, true);
                 let wait = self.backoff.next(failure.retry_after);
-                tracing::debug!(?wait, "push failed, retrying: {failure}");
+                self.failing_since.get_or_insert_with(Instant::now);
+                if due(&mut self.failure_logged) {
+                    tracing::warn!(
+                        pending_samples = self.queue.samples(),
+                        "push failed, retrying with backoff (logged once a minute while it \
+                         lasts): {failure}"
+                    );
+                } else {
+                    tracing::debug!(?wait, "push failed, retrying: {failure}");
+                }
                 self.retry_at = Some(Instant::now() + wait);
                 self.last_failure = Some(failure.to_string());
             }
@@ -319,13 +356,7 @@ impl Task {
             FailureKind::Status(s) => s.as_u16(),
             _ => 0,
         };
-        let now = Instant::now();
-        let due = self
-            .refusals_logged
-            .get(&status)
-            .is_none_or(|last| now.duration_since(*last) >= Duration::from_secs(60));
-        if due {
-            self.refusals_logged.insert(status, now);
+        if due(self.refusals_logged.entry(status).or_default()) {
             tracing::warn!(
                 "the endpoint refused a push, which is dropped (not retried): {failure}"
             );
