@@ -29,6 +29,7 @@ pub mod prometheus;
 mod provider;
 pub mod receiver;
 mod runtime;
+mod sdk_exporter;
 pub mod snapshot;
 mod transport;
 
@@ -41,10 +42,13 @@ mod robustness_tests;
 #[doc = include_str!("../README.md")]
 #[cfg(doctest)]
 pub struct ReadmeDoctests;
-pub use provider::{
-    MeterProvider, MeterProviderBuilder, DEFAULT_CARDINALITY_LIMIT, DEFAULT_MAX_BACKOFF,
-    DEFAULT_MAX_PENDING_BYTES, DEFAULT_MAX_SAMPLES_PER_SEND, DEFAULT_MIN_BACKOFF,
-    DEFAULT_PUSH_INTERVAL, DEFAULT_SHUTDOWN_TIMEOUT, ENV_BEARER_TOKEN, ENV_ENDPOINT,
-    ENV_EXPORT_INTERVAL,
+pub use pipeline::options::{
+    DEFAULT_MAX_BACKOFF, DEFAULT_MAX_PENDING_BYTES, DEFAULT_MAX_SAMPLES_PER_SEND,
+    DEFAULT_MIN_BACKOFF, DEFAULT_SHUTDOWN_TIMEOUT,
 };
+pub use provider::{
+    MeterProvider, MeterProviderBuilder, DEFAULT_CARDINALITY_LIMIT, DEFAULT_PUSH_INTERVAL,
+    ENV_BEARER_TOKEN, ENV_ENDPOINT, ENV_EXPORT_INTERVAL,
+};
+pub use sdk_exporter::{RemoteWriteExporter, RemoteWriteExporterBuilder};
 pub use snapshot::{Attributes, Snapshot};

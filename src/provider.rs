@@ -17,8 +17,9 @@ use crate::aggregate::Limits;
 use crate::instrument::registry::Registry;
 use crate::meter::ScopeMeter;
 use crate::pipeline::metrics::SelfMetrics;
-use crate::pipeline::{Delivery, Pipeline};
-use crate::transport::{Secret, TransportConfig};
+use crate::pipeline::options::{push_option_methods, PushOptions};
+use crate::pipeline::Pipeline;
+use crate::transport::Secret;
 use crate::{Error, Snapshot};
 
 /// The default cardinality limit: points per instrument, the overflow point included.
@@ -26,17 +27,6 @@ pub const DEFAULT_CARDINALITY_LIMIT: usize = 2000;
 
 /// The default push interval (the OpenTelemetry default export interval).
 pub const DEFAULT_PUSH_INTERVAL: Duration = Duration::from_secs(60);
-
-/// The default most samples in one remote-write request (as Prometheus sends).
-pub const DEFAULT_MAX_SAMPLES_PER_SEND: usize = 2000;
-/// The default cap on data waiting for delivery: 64 MiB of encoded requests.
-pub const DEFAULT_MAX_PENDING_BYTES: usize = 64 << 20;
-/// The default first wait before a retry; it doubles per failure.
-pub const DEFAULT_MIN_BACKOFF: Duration = Duration::from_millis(30);
-/// The default longest wait between retries.
-pub const DEFAULT_MAX_BACKOFF: Duration = Duration::from_secs(5);
-/// The default time `shutdown()` keeps trying to deliver the final push.
-pub const DEFAULT_SHUTDOWN_TIMEOUT: Duration = Duration::from_secs(10);
 
 /// Environment variable naming the remote-write endpoint when none is set in code.
 pub const ENV_ENDPOINT: &str = "PROMPUSH_ENDPOINT";
@@ -246,12 +236,8 @@ impl fmt::Debug for MeterProvider {
 pub struct MeterProviderBuilder {
     resource: Option<Resource>,
     cardinality_limit: usize,
-    transport: TransportConfig,
+    push: PushOptions,
     push_interval: Option<Duration>,
-    max_samples_per_send: usize,
-    max_pending_bytes: usize,
-    backoff: (Duration, Duration),
-    shutdown_timeout: Duration,
     self_metrics: bool,
 }
 
@@ -260,12 +246,8 @@ impl Default for MeterProviderBuilder {
         MeterProviderBuilder {
             resource: None,
             cardinality_limit: DEFAULT_CARDINALITY_LIMIT,
-            transport: TransportConfig::default(),
+            push: PushOptions::default(),
             push_interval: None,
-            max_samples_per_send: DEFAULT_MAX_SAMPLES_PER_SEND,
-            max_pending_bytes: DEFAULT_MAX_PENDING_BYTES,
-            backoff: (DEFAULT_MIN_BACKOFF, DEFAULT_MAX_BACKOFF),
-            shutdown_timeout: DEFAULT_SHUTDOWN_TIMEOUT,
             self_metrics: true,
         }
     }
@@ -290,77 +272,12 @@ impl MeterProviderBuilder {
         self
     }
 
-    /// Pushes to this Prometheus remote-write URL (for example
-    /// `http://127.0.0.1:9090/api/v1/write`). Checked by [`build`](Self::build): it
-    /// must parse and use `http` or `https`. Without an endpoint here or in
-    /// `PROMPUSH_ENDPOINT`, the provider only aggregates.
-    pub fn with_endpoint(mut self, endpoint: impl Into<String>) -> Self {
-        self.transport.endpoint = Some(endpoint.into());
-        self
-    }
-
-    /// Sends `Authorization: Bearer <token>` with every push. The token never appears
-    /// in logs, errors or `Debug` output.
-    pub fn with_bearer_token(mut self, token: impl Into<String>) -> Self {
-        self.transport.bearer_token = Some(Secret::new(token));
-        self
-    }
-
-    /// Adds a header to every push (a tenant or API-key header, say). The protocol's
-    /// own headers (`Content-Encoding`, `Content-Type`,
-    /// `X-Prometheus-Remote-Write-Version`, `User-Agent`, and `Authorization` when a
-    /// bearer token is set) cannot be overridden: naming one is an error at `build()`.
-    pub fn with_header(mut self, name: impl Into<String>, value: impl Into<String>) -> Self {
-        self.transport.headers.push((name.into(), value.into()));
-        self
-    }
+    push_option_methods!();
 
     /// How often to push. Default: `OTEL_METRIC_EXPORT_INTERVAL` (milliseconds) when
     /// set, else [`DEFAULT_PUSH_INTERVAL`] (60 s).
     pub fn with_push_interval(mut self, interval: Duration) -> Self {
         self.push_interval = Some(interval);
-        self
-    }
-
-    /// Allows credentials (a bearer token, an `Authorization` or API-key header) over
-    /// plain `http://` to a host other than this machine. Off by default: `build()`
-    /// refuses such a configuration, since anyone on the path could read the token.
-    pub fn allow_credentials_over_http(mut self, allow: bool) -> Self {
-        self.transport.allow_plaintext_credentials = allow;
-        self
-    }
-
-    /// The limit for one push attempt, connecting included (default 30 s).
-    pub fn with_timeout(mut self, timeout: Duration) -> Self {
-        self.transport.timeout = timeout;
-        self
-    }
-
-    /// Most samples in one request (default 2000); a larger push is split, and the
-    /// requests are sent in order.
-    pub fn with_max_samples_per_send(mut self, samples: usize) -> Self {
-        self.max_samples_per_send = samples;
-        self
-    }
-
-    /// Cap on encoded data waiting for delivery while the endpoint is failing (default
-    /// 64 MiB). Past it the oldest requests are dropped and counted; the newest still
-    /// carry every counter's cumulative total.
-    pub fn with_max_pending_bytes(mut self, bytes: usize) -> Self {
-        self.max_pending_bytes = bytes;
-        self
-    }
-
-    /// Retry waits: the first is about `min`, doubling per failure up to `max`, with
-    /// jitter (defaults 30 ms and 5 s). A server's `Retry-After` is honoured as a floor.
-    pub fn with_retry_backoff(mut self, min: Duration, max: Duration) -> Self {
-        self.backoff = (min, max);
-        self
-    }
-
-    /// How long `shutdown()` keeps trying to deliver the final push (default 10 s).
-    pub fn with_shutdown_timeout(mut self, timeout: Duration) -> Self {
-        self.shutdown_timeout = timeout;
         self
     }
 
@@ -390,11 +307,12 @@ impl MeterProviderBuilder {
                     .into(),
             ));
         }
-        if self.transport.endpoint.is_none() {
+        let transport = &mut self.push.transport;
+        if transport.endpoint.is_none() {
             if let Some(endpoint) = env_var(ENV_ENDPOINT) {
-                self.transport.endpoint = Some(endpoint);
-                if self.transport.bearer_token.is_none() {
-                    self.transport.bearer_token = env_var(ENV_BEARER_TOKEN).map(Secret::new);
+                transport.endpoint = Some(endpoint);
+                if transport.bearer_token.is_none() {
+                    transport.bearer_token = env_var(ENV_BEARER_TOKEN).map(Secret::new);
                 }
             }
         }
@@ -407,21 +325,9 @@ impl MeterProviderBuilder {
                 "with_push_interval(0): the push interval must be positive".into(),
             ));
         }
-        if self.max_samples_per_send == 0 {
-            return Err(Error::Config(
-                "with_max_samples_per_send(0): a request must carry at least one sample".into(),
-            ));
-        }
-        if self.backoff.0.is_zero() || self.backoff.1 < self.backoff.0 {
-            return Err(Error::Config(format!(
-                "with_retry_backoff({:?}, {:?}): the first wait must be positive and the \
-                 longest at least as long",
-                self.backoff.0, self.backoff.1
-            )));
-        }
         // Validate before anything starts, so a bad option never leaves a task behind.
-        let transport = match self.transport.endpoint {
-            Some(_) => Some(self.transport.validate()?),
+        let push = match self.push.transport.endpoint {
+            Some(_) => Some(self.push.validate(interval)?),
             None => None,
         };
         let core = Arc::new(Core {
@@ -432,8 +338,8 @@ impl MeterProviderBuilder {
             shut_down: Arc::new(AtomicBool::new(false)),
             scopes: Mutex::new(Scopes::default()),
         });
-        let pipeline = match transport {
-            Some(transport) => {
+        let pipeline = match push {
+            Some((transport, delivery)) => {
                 let meter = if self.self_metrics {
                     core.meter(
                         InstrumentationScope::builder("prompush")
@@ -446,19 +352,11 @@ impl MeterProviderBuilder {
                         "prompush",
                     )
                 };
-                let delivery = Delivery {
-                    interval,
-                    max_samples_per_send: self.max_samples_per_send,
-                    max_pending_bytes: self.max_pending_bytes,
-                    min_backoff: self.backoff.0,
-                    max_backoff: self.backoff.1,
-                    shutdown_timeout: self.shutdown_timeout,
-                };
                 let source = core.clone();
                 Some(Pipeline::start(
                     transport,
                     delivery,
-                    Arc::new(move || source.collect()),
+                    Some(Arc::new(move || source.collect())),
                     SelfMetrics::new(&meter),
                 )?)
             }

@@ -22,6 +22,11 @@ use crate::snapshot::{Descriptor, InstrumentKind, MetricSnapshot, ScopeSnapshot}
 /// Process-wide, so ids stay unique across providers.
 static NEXT_ID: AtomicU64 = AtomicU64::new(1);
 
+/// A fresh process-unique instrument id.
+pub(crate) fn next_id() -> u64 {
+    NEXT_ID.fetch_add(1, Ordering::Relaxed)
+}
+
 #[derive(PartialEq, Eq)]
 struct Identity {
     name: String,
@@ -139,7 +144,7 @@ impl Registry {
             }
         }
         let descriptor = Arc::new(Descriptor {
-            id: NEXT_ID.fetch_add(1, Ordering::Relaxed),
+            id: next_id(),
             name: spec.name,
             description,
             unit: spec.unit.unwrap_or_default(),

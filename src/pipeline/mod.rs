@@ -10,6 +10,7 @@
 
 mod backoff;
 pub(crate) mod metrics;
+pub(crate) mod options;
 mod queue;
 
 use std::collections::{HashMap, HashSet};
@@ -45,11 +46,32 @@ pub(crate) struct Delivery {
     pub(crate) shutdown_timeout: Duration,
 }
 
-type Reply = std_mpsc::SyncSender<Result<(), Error>>;
+/// Where a command's answer goes: a thread blocked on it (`force_flush`, `shutdown`)
+/// or a future (`export` of the SDK exporter).
+enum Reply {
+    Blocking(std_mpsc::SyncSender<Result<(), Error>>),
+    Async(tokio::sync::oneshot::Sender<Result<(), Error>>),
+}
+
+impl Reply {
+    fn send(self, result: Result<(), Error>) {
+        // The caller may have given up waiting: nothing to do then.
+        match self {
+            Reply::Blocking(tx) => {
+                let _ = tx.send(result);
+            }
+            Reply::Async(tx) => {
+                let _ = tx.send(result);
+            }
+        }
+    }
+}
 
 enum Command {
     Flush(Reply),
     Shutdown(Reply),
+    /// Queue this snapshot (from outside: the SDK exporter) and answer once delivered.
+    Export(Box<Snapshot>, Reply),
 }
 
 /// The handle on a running push task. Dropping it ends the task after a final push,
@@ -61,11 +83,13 @@ pub(crate) struct Pipeline {
 }
 
 impl Pipeline {
-    /// Starts the push task on the background runtime.
+    /// Starts the push task on the background runtime. With a collector it collects
+    /// and pushes every interval; without one it pushes what [`export`](Self::export)
+    /// hands it.
     pub(crate) fn start(
         transport: ValidatedTransport,
         delivery: Delivery,
-        collect: Collector,
+        collect: Option<Collector>,
         metrics: SelfMetrics,
     ) -> Result<Self, Error> {
         let flush_wait = transport.timeout;
@@ -120,11 +144,21 @@ impl Pipeline {
         self.request(Command::Shutdown, self.shutdown_wait)
     }
 
+    /// Queues a snapshot and resolves once it is delivered, refused, or still failing
+    /// after the push timeout.
+    pub(crate) async fn export(&self, snapshot: Snapshot) -> Result<(), Error> {
+        let (reply, answer) = tokio::sync::oneshot::channel();
+        self.commands
+            .send(Command::Export(Box::new(snapshot), Reply::Async(reply)))
+            .map_err(|_| Error::PipelineStopped)?;
+        answer.await.unwrap_or(Err(Error::PipelineStopped))
+    }
+
     fn request(&self, command: fn(Reply) -> Command, wait: Duration) -> Result<(), Error> {
         // A std channel: the caller may be on any thread, inside a runtime or not.
         let (reply, answer) = std_mpsc::sync_channel(1);
         self.commands
-            .send(command(reply))
+            .send(command(Reply::Blocking(reply)))
             .map_err(|_| Error::PipelineStopped)?;
         match answer.recv_timeout(wait) {
             Ok(result) => result,
@@ -152,7 +186,8 @@ struct Encoding {
     /// Compression scratch: each request is then copied out at its exact size, so the
     /// queue's byte count is the memory it holds.
     scratch: Vec<u8>,
-    collect: Collector,
+    /// `None` for a pipeline fed by `export`.
+    collect: Option<Collector>,
     max_samples_per_send: usize,
     /// The attribute sets each observable instrument reported last push, to mark the
     /// ones it stops reporting as stale.
@@ -200,6 +235,7 @@ impl Task {
         let interval = self.delivery.interval;
         let mut ticker = time::interval_at(Instant::now() + interval, interval);
         ticker.set_missed_tick_behavior(MissedTickBehavior::Delay);
+        let collects = self.encoding.as_ref().is_some_and(|e| e.collect.is_some());
         loop {
             let send_at = self.retry_at.unwrap_or_else(Instant::now);
             let next_deadline = self.waiters.iter().map(|w| w.deadline).min();
@@ -207,16 +243,16 @@ impl Task {
                 biased;
                 command = commands.recv() => match command {
                     Some(Command::Flush(reply)) => {
-                        let push = self.enqueue(false).await;
-                        self.waiters.push(Waiter {
-                            push,
-                            reply,
-                            deadline: Instant::now() + self.flush_wait,
-                            refused: None,
-                        });
+                        let push = self.enqueue(None, false).await;
+                        self.wait_for(push, reply);
+                    }
+                    Some(Command::Export(snapshot, reply)) => {
+                        let push = self.enqueue(Some(*snapshot), false).await;
+                        self.wait_for(push, reply);
                     }
                     Some(Command::Shutdown(reply)) => {
-                        let _ = reply.send(self.finish().await);
+                        let result = self.finish().await;
+                        reply.send(result);
                         return;
                     }
                     None => {
@@ -227,8 +263,8 @@ impl Task {
                         return;
                     }
                 },
-                _ = ticker.tick() => {
-                    self.enqueue(false).await;
+                _ = ticker.tick(), if collects => {
+                    self.enqueue(None, false).await;
                 }
                 _ = time::sleep_until(send_at), if !self.queue.is_empty() => {
                     self.attempt(None).await;
@@ -239,18 +275,33 @@ impl Task {
         }
     }
 
-    /// Collects and queues one push; returns its number. The final push is followed by
-    /// stale markers for every series it carried.
-    async fn enqueue(&mut self, last: bool) -> u64 {
+    fn wait_for(&mut self, push: u64, reply: Reply) {
+        self.waiters.push(Waiter {
+            push,
+            reply,
+            deadline: Instant::now() + self.flush_wait,
+            refused: None,
+        });
+    }
+
+    /// Queues one push, of `given` or else of a fresh collection (if this pipeline
+    /// collects); returns its number. The final push is followed by stale markers for
+    /// every series it carried.
+    async fn enqueue(&mut self, given: Option<Snapshot>, last: bool) -> u64 {
         self.pushes += 1;
         let push = self.pushes;
         let Some(mut encoding) = self.encoding.take() else {
             return push;
         };
         let work = tokio::task::spawn_blocking(move || {
-            let mut snapshot = (encoding.collect)();
-            encoding.mark_vanished(&mut snapshot);
-            let batches = encoding.encode(&snapshot, push, last);
+            let snapshot = given.or_else(|| encoding.collect.as_ref().map(|collect| collect()));
+            let batches = match snapshot {
+                Some(mut snapshot) => {
+                    encoding.mark_vanished(&mut snapshot);
+                    encoding.encode(&snapshot, push, last)
+                }
+                None => Ok(Vec::new()),
+            };
             (encoding, batches)
         });
         let batches = match work.await {
@@ -366,11 +417,9 @@ impl Task {
     /// Answers the flushes whose push is through, or whose wait is over.
     fn answer_waiters(&mut self) {
         let now = Instant::now();
-        let queue = &self.queue;
-        let last_failure = &self.last_failure;
-        self.waiters.retain_mut(|w| {
-            let through = !queue.holds_push_up_to(w.push);
-            let result = if through {
+        let mut waiting = Vec::with_capacity(self.waiters.len());
+        for mut w in self.waiters.drain(..) {
+            let result = if !self.queue.holds_push_up_to(w.push) {
                 match w.refused.take() {
                     Some(message) => Err(Error::Push(message)),
                     None => Ok(()),
@@ -378,21 +427,22 @@ impl Task {
             } else if now >= w.deadline {
                 Err(Error::Push(format!(
                     "not delivered yet, still retrying in the background: {}",
-                    last_failure.as_deref().unwrap_or("no answer in time")
+                    self.last_failure.as_deref().unwrap_or("no answer in time")
                 )))
             } else {
-                return true;
+                waiting.push(w);
+                continue;
             };
-            let _ = w.reply.send(result);
-            false
-        });
+            w.reply.send(result);
+        }
+        self.waiters = waiting;
     }
 
     /// The final push: queue it, then deliver until the queue is empty or the shutdown
     /// deadline passes.
     async fn finish(&mut self) -> Result<(), Error> {
         let deadline = Instant::now() + self.delivery.shutdown_timeout;
-        let push = self.enqueue(true).await;
+        let push = self.enqueue(None, true).await;
         // The final push must not wait out a long backoff from before.
         self.retry_at = None;
         while !self.queue.is_empty() {
@@ -417,7 +467,7 @@ impl Task {
         self.metrics.dropped(undelivered, DropReason::Shutdown);
         // Any flush still waiting learns the outcome now.
         for w in self.waiters.drain(..) {
-            let _ = w.reply.send(Err(Error::PipelineStopped));
+            w.reply.send(Err(Error::PipelineStopped));
         }
         if undelivered > 0 {
             return Err(Error::Undelivered {

@@ -1,0 +1,218 @@
+//! The official SDK's `ResourceMetrics` → prompush's [`Snapshot`], so the SDK's data
+//! goes through the same translation, encoding and transport as prompush's own.
+
+use std::borrow::Cow;
+use std::collections::HashMap;
+use std::sync::Arc;
+
+use opentelemetry::KeyValue;
+use opentelemetry_sdk::metrics::data::{
+    self, AggregatedMetrics, MetricData as SdkData, ResourceMetrics,
+};
+
+use crate::aggregate::number::Num;
+use crate::instrument::registry::next_id;
+use crate::snapshot::{
+    Attributes, Descriptor, HistogramPoint, InstrumentKind, MetricData, MetricSnapshot, NumberKind,
+    NumberPoint, ScopeSnapshot, Snapshot,
+};
+
+/// What identifies one SDK metric stream across exports.
+#[derive(PartialEq, Eq, Hash)]
+struct StreamKey {
+    scope: String,
+    scope_version: Option<String>,
+    name: String,
+    unit: String,
+    kind: InstrumentKind,
+    number: NumberKind,
+}
+
+/// One stream's identity, kept across exports so prompush's per-instrument and
+/// per-series caches work for SDK data too.
+struct Stream {
+    descriptor: Arc<Descriptor>,
+    /// Attribute sets seen before, so a series keeps one shared set (and the encoder
+    /// recognises it) instead of a new one per export.
+    sets: HashMap<Vec<KeyValue>, Attributes>,
+    seen: u64,
+}
+
+/// Converts exports; keeps the streams' identities between calls.
+#[derive(Default)]
+pub(crate) struct Converter {
+    streams: HashMap<StreamKey, Stream>,
+    exports: u64,
+    warned_exponential: bool,
+}
+
+impl Converter {
+    pub(crate) fn convert(&mut self, metrics: &ResourceMetrics) -> Snapshot {
+        self.exports += 1;
+        let mut time = std::time::UNIX_EPOCH;
+        let mut scopes = Vec::new();
+        for scope_metrics in metrics.scope_metrics() {
+            let scope = scope_metrics.scope();
+            let mut converted = Vec::new();
+            for metric in scope_metrics.metrics() {
+                let Some(m) = self.metric(scope, metric) else {
+                    continue;
+                };
+                time = time.max(m.time);
+                converted.push(m);
+            }
+            if !converted.is_empty() {
+                scopes.push(ScopeSnapshot {
+                    scope: scope.clone(),
+                    metrics: converted,
+                });
+            }
+        }
+        // Streams gone from the SDK's output are forgotten.
+        let exports = self.exports;
+        self.streams.retain(|_, s| s.seen == exports);
+        if scopes.is_empty() {
+            time = std::time::SystemTime::now();
+        }
+        Snapshot {
+            resource: metrics.resource().clone(),
+            time,
+            scopes,
+        }
+    }
+
+    fn metric(
+        &mut self,
+        scope: &opentelemetry::InstrumentationScope,
+        metric: &data::Metric,
+    ) -> Option<MetricSnapshot> {
+        match metric.data() {
+            AggregatedMetrics::U64(d) => self.data(scope, metric, d),
+            AggregatedMetrics::I64(d) => self.data(scope, metric, d),
+            AggregatedMetrics::F64(d) => self.data(scope, metric, d),
+        }
+    }
+
+    fn data<T: Num>(
+        &mut self,
+        scope: &opentelemetry::InstrumentationScope,
+        metric: &data::Metric,
+        data: &SdkData<T>,
+    ) -> Option<MetricSnapshot> {
+        let kind = match data {
+            SdkData::Sum(s) if s.is_monotonic() => InstrumentKind::Counter,
+            SdkData::Sum(_) => InstrumentKind::UpDownCounter,
+            SdkData::Gauge(_) => InstrumentKind::Gauge,
+            SdkData::Histogram(_) => InstrumentKind::Histogram,
+            SdkData::ExponentialHistogram(_) => {
+                if !self.warned_exponential {
+                    self.warned_exponential = true;
+                    tracing::warn!(
+                        metric = metric.name(),
+                        "exponential histograms cannot be sent as remote-write 1.0 series \
+                         and are skipped; configure explicit-bucket histograms"
+                    );
+                }
+                return None;
+            }
+        };
+        let key = StreamKey {
+            scope: scope.name().to_owned(),
+            scope_version: scope.version().map(str::to_owned),
+            name: metric.name().to_owned(),
+            unit: metric.unit().to_owned(),
+            kind,
+            number: T::KIND,
+        };
+        let exports = self.exports;
+        let stream = self.streams.entry(key).or_insert_with(|| Stream {
+            descriptor: Arc::new(Descriptor {
+                id: next_id(),
+                name: Cow::Owned(metric.name().to_owned()),
+                description: Cow::Owned(metric.description().to_owned()),
+                unit: Cow::Owned(metric.unit().to_owned()),
+                kind,
+                number: T::KIND,
+            }),
+            sets: HashMap::new(),
+            seen: exports,
+        });
+        stream.seen = exports;
+        let mut seen_sets: HashMap<Vec<KeyValue>, Attributes> = HashMap::new();
+        let mut attributes = |attrs: Vec<KeyValue>| -> Attributes {
+            let set = stream
+                .sets
+                .remove(&attrs)
+                .unwrap_or_else(|| Attributes::new(&attrs));
+            seen_sets.insert(attrs, set.clone());
+            set
+        };
+        let (start_time, time, data) = match data {
+            SdkData::Sum(s) => (
+                s.start_time(),
+                s.time(),
+                MetricData::Sum {
+                    monotonic: s.is_monotonic(),
+                    points: s
+                        .data_points()
+                        .map(|p| NumberPoint {
+                            attributes: attributes(p.attributes().cloned().collect()),
+                            value: p.value().to_number(),
+                        })
+                        .collect(),
+                },
+            ),
+            SdkData::Gauge(g) => (
+                g.start_time().unwrap_or(g.time()),
+                g.time(),
+                MetricData::Gauge {
+                    points: g
+                        .data_points()
+                        .map(|p| NumberPoint {
+                            attributes: attributes(p.attributes().cloned().collect()),
+                            value: p.value().to_number(),
+                        })
+                        .collect(),
+                },
+            ),
+            SdkData::Histogram(h) => {
+                let mut bounds: Option<Arc<[f64]>> = None;
+                let points = h
+                    .data_points()
+                    .map(|p| {
+                        let b: Vec<f64> = p.bounds().collect();
+                        if bounds.as_deref() != Some(&b[..]) {
+                            bounds = Some(b.into());
+                        }
+                        HistogramPoint {
+                            attributes: attributes(p.attributes().cloned().collect()),
+                            count: p.count(),
+                            sum: p.sum().as_f64(),
+                            min: p.min().map(Num::as_f64),
+                            max: p.max().map(Num::as_f64),
+                            bucket_counts: p.bucket_counts().collect(),
+                        }
+                    })
+                    .collect();
+                (
+                    h.start_time(),
+                    h.time(),
+                    MetricData::Histogram {
+                        bounds: bounds.unwrap_or_else(|| Arc::from(Vec::new())),
+                        points,
+                    },
+                )
+            }
+            SdkData::ExponentialHistogram(_) => return None,
+        };
+        // Sets not reported this time are forgotten (the SDK drops them too).
+        stream.sets = seen_sets;
+        Some(MetricSnapshot {
+            descriptor: stream.descriptor.clone(),
+            start_time,
+            time,
+            data,
+            rejected_measurements: 0,
+        })
+    }
+}

@@ -1,0 +1,190 @@
+//! `RemoteWriteExporter` behind the official `SdkMeterProvider`: its data matches what
+//! prompush's own provider sends for the same measurements, and it reaches a real
+//! Prometheus with exact values.
+
+mod support;
+
+use std::collections::BTreeSet;
+use std::time::Duration;
+
+use opentelemetry::metrics::{Meter, MeterProvider as _};
+use opentelemetry::KeyValue;
+use opentelemetry_sdk::metrics::SdkMeterProvider;
+use opentelemetry_sdk::Resource;
+use prompush::receiver::{Receiver, WriteRequest};
+use prompush::RemoteWriteExporter;
+use support::{single_value, Prometheus};
+
+fn resource() -> Resource {
+    Resource::builder_empty()
+        .with_service_name("sdk-app")
+        .with_attributes([KeyValue::new("service.instance.id", "i-9")])
+        .build()
+}
+
+/// The same instruments and measurements, whichever SDK is behind the meter.
+fn record(meter: &Meter) {
+    meter
+        .u64_counter("jobs.done")
+        .build()
+        .add(7, &[KeyValue::new("queue", "a")]);
+    meter
+        .f64_counter("cpu.time")
+        .with_unit("s")
+        .build()
+        .add(1.5, &[]);
+    meter
+        .i64_up_down_counter("workers.active")
+        .build()
+        .add(-3, &[KeyValue::new("pool", "x")]);
+    let h = meter
+        .f64_histogram("latency")
+        .with_unit("s")
+        .with_boundaries(vec![0.1, 1.0])
+        .build();
+    for v in [0.05, 0.5, 2.0] {
+        h.record(v, &[KeyValue::new("route", "/r")]);
+    }
+    meter.u64_gauge("queue.depth").build().record(4, &[]);
+    let _ = meter
+        .u64_observable_counter("observed.total")
+        .with_callback(|o| o.observe(11, &[KeyValue::new("k", "v")]))
+        .build();
+    let _ = meter
+        .f64_observable_gauge("temperature")
+        .with_callback(|o| o.observe(21.5, &[]))
+        .build();
+}
+
+fn sdk_provider(exporter: RemoteWriteExporter) -> SdkMeterProvider {
+    SdkMeterProvider::builder()
+        .with_resource(resource())
+        .with_periodic_exporter(exporter)
+        .build()
+}
+
+fn series_set(request: &WriteRequest) -> BTreeSet<String> {
+    request
+        .series
+        .iter()
+        .filter(|s| s.name != "target_info")
+        .map(|s| {
+            let labels: Vec<String> = s.labels.iter().map(|(k, v)| format!("{k}={v}")).collect();
+            format!("{}{{{}}}", s.name, labels.join(","))
+        })
+        .collect()
+}
+
+#[test]
+fn the_sdk_exporter_and_prompush_send_the_same_series() {
+    let mut from_sdk = Receiver::start().unwrap();
+    let exporter = RemoteWriteExporter::builder()
+        .with_endpoint(from_sdk.url())
+        .build()
+        .unwrap();
+    let sdk = sdk_provider(exporter);
+    record(&sdk.meter("app"));
+    sdk.force_flush().expect("the SDK exports through prompush");
+    let sdk_request = from_sdk
+        .recv_blocking(Duration::from_secs(10))
+        .expect("a push")
+        .request;
+
+    let mut from_prompush = Receiver::start().unwrap();
+    let ours = prompush::MeterProvider::builder()
+        .with_resource(resource())
+        .with_endpoint(from_prompush.url())
+        .with_self_metrics(false)
+        .with_push_interval(Duration::from_secs(3600))
+        .build()
+        .unwrap();
+    record(&ours.meter("app"));
+    ours.force_flush().unwrap();
+    let our_request = from_prompush
+        .recv_blocking(Duration::from_secs(10))
+        .expect("a push")
+        .request;
+
+    let sdk_series = series_set(&sdk_request);
+    assert!(
+        sdk_series.contains("jobs_done_total{instance=i-9,job=sdk-app,queue=a}"),
+        "{sdk_series:#?}"
+    );
+    assert_eq!(sdk_series, series_set(&our_request));
+    let value = |r: &WriteRequest, name: &str| r.series(name).and_then(|s| s.value());
+    for name in [
+        "jobs_done_total",
+        "cpu_time_seconds_total",
+        "workers_active",
+        "latency_seconds_count",
+        "latency_seconds_sum",
+        "queue_depth",
+        "observed_total",
+        "temperature",
+    ] {
+        assert_eq!(
+            value(&sdk_request, name),
+            value(&our_request, name),
+            "{name}"
+        );
+    }
+    sdk.shutdown().unwrap();
+    ours.shutdown().unwrap();
+}
+
+#[test]
+fn exporter_errors_and_secrets() {
+    let err = RemoteWriteExporter::builder().build().unwrap_err();
+    assert!(matches!(err, prompush::Error::Config(_)), "{err}");
+    let builder = RemoteWriteExporter::builder()
+        .with_endpoint("http://127.0.0.1:9/api/v1/write")
+        .with_bearer_token("sdk-secret-token");
+    assert!(!format!("{builder:?}").contains("sdk-secret-token"));
+}
+
+#[tokio::test]
+#[ignore = "needs prometheus; run scripts/test"]
+async fn the_sdk_exporter_pushes_exact_values_to_prometheus() {
+    let server = Prometheus::start().await;
+    let exporter = RemoteWriteExporter::builder()
+        .with_endpoint(server.remote_write_url())
+        .build()
+        .unwrap();
+    let sdk = sdk_provider(exporter);
+    record(&sdk.meter("app"));
+    let flushed = sdk.clone();
+    tokio::task::spawn_blocking(move || flushed.force_flush())
+        .await
+        .unwrap()
+        .expect("export accepted");
+    for (query, want) in [
+        (r#"jobs_done_total{job="sdk-app",queue="a"}"#, 7.0),
+        (r#"cpu_time_seconds_total{job="sdk-app"}"#, 1.5),
+        (r#"workers_active{job="sdk-app",pool="x"}"#, -3.0),
+        (r#"latency_seconds_count{job="sdk-app",route="/r"}"#, 3.0),
+        (
+            r#"latency_seconds_bucket{job="sdk-app",route="/r",le="1"}"#,
+            2.0,
+        ),
+        (
+            r#"latency_seconds_bucket{job="sdk-app",route="/r",le="+Inf"}"#,
+            3.0,
+        ),
+        (r#"queue_depth{job="sdk-app"}"#, 4.0),
+        (r#"observed_total{job="sdk-app",k="v"}"#, 11.0),
+        (r#"temperature{job="sdk-app"}"#, 21.5),
+    ] {
+        let result = server
+            .wait_for(
+                query,
+                |r| single_value(r).is_some(),
+                Duration::from_secs(20),
+            )
+            .await;
+        assert_eq!(single_value(&result), Some(want), "{query}");
+    }
+    tokio::task::spawn_blocking(move || sdk.shutdown())
+        .await
+        .unwrap()
+        .expect("shutdown");
+}
