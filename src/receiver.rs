@@ -201,9 +201,27 @@ pub fn decode(body: &[u8]) -> Result<WriteRequest, Error> {
     Ok(WriteRequest { series, metadata })
 }
 
-/// Request headers, names lower-case, in the order received.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
+/// Request headers, names lower-case, in the order received. `Debug` hides the values
+/// of credential headers.
+#[derive(Clone, Default, PartialEq, Eq)]
 pub struct Headers(Vec<(String, String)>);
+
+impl fmt::Debug for Headers {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_map()
+            .entries(self.0.iter().map(|(name, value)| {
+                let secret = matches!(
+                    name.as_str(),
+                    "authorization" | "proxy-authorization" | "x-api-key" | "api-key"
+                );
+                (
+                    name.as_str(),
+                    if secret { "<redacted>" } else { value.as_str() },
+                )
+            }))
+            .finish()
+    }
+}
 
 impl Headers {
     /// The first value of header `name` (case-insensitive).

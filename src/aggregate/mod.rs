@@ -166,6 +166,11 @@ impl<A: Aggregation> Aggregator<A> {
         // A full map takes no lock: any set not found is new, unless it repeats a key
         // (the fast lookup cannot match those), which must be canonicalised first.
         if self.map.len() + 1 >= limit && !attrs::has_repeated_key(attributes) {
+            // The set may have been the one that filled the map, inserted after the
+            // caller's probe: look again (this `len` load made it visible).
+            if let Some(series) = self.map.get(attrs::hash_set(attributes), attributes) {
+                return &series.cell;
+            }
             return self.overflow_cell();
         }
         let canonical = canonicalize(attributes);

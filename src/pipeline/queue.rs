@@ -43,14 +43,16 @@ impl Queue {
         }
     }
 
-    /// Appends a batch, then drops the oldest ones until the queue fits the cap again
-    /// (the newest batch always stays, even alone over the cap).
+    /// Appends a batch, then drops the oldest ones until the queue fits the cap again.
+    /// Only whole older pushes go: the batch's own push always stays complete, even
+    /// alone over the cap, since it alone holds the newest totals of its series.
     pub(crate) fn push(&mut self, batch: Batch) -> Evicted {
+        let newest = batch.push;
         self.bytes += batch.body.len();
         self.samples += batch.samples;
         self.batches.push_back(batch);
         let mut evicted = Evicted::default();
-        while self.bytes > self.cap && self.batches.len() > 1 {
+        while self.bytes > self.cap && self.front().is_some_and(|b| b.push < newest) {
             if let Some(old) = self.pop() {
                 evicted.batches += 1;
                 evicted.samples += old.samples;

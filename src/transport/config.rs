@@ -69,7 +69,10 @@ const CREDENTIAL_HEADERS: [&str; 4] = [
 impl fmt::Debug for TransportConfig {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("TransportConfig")
-            .field("endpoint", &self.endpoint)
+            .field(
+                "endpoint",
+                &self.endpoint.as_deref().map(super::http::redact_raw_url),
+            )
             .field("bearer_token", &self.bearer_token)
             .field(
                 "headers",
@@ -151,7 +154,7 @@ pub(crate) struct ValidatedTransport {
 impl fmt::Debug for ValidatedTransport {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("ValidatedTransport")
-            .field("endpoint", &self.endpoint.as_str())
+            .field("endpoint", &super::http::display_endpoint(&self.endpoint))
             .field("bearer_token", &self.bearer_token)
             .field(
                 "headers",
@@ -195,8 +198,9 @@ fn validate_endpoint(endpoint: Option<&str>) -> Result<Url, Error> {
     };
     let url = Url::parse(raw).map_err(|e| {
         Error::Config(format!(
-            "endpoint {raw:?} is not a valid URL ({e}); give a full URL such as \
-             \"http://host:9090/api/v1/write\""
+            "endpoint {:?} is not a valid URL ({e}); give a full URL such as \
+             \"http://host:9090/api/v1/write\"",
+            super::http::redact_raw_url(raw)
         ))
     })?;
     if url.scheme() != "http" && url.scheme() != "https" {
@@ -418,5 +422,34 @@ mod tests {
             let described = format!("{ok:?}");
             assert!(ok.validate().is_ok(), "{described}");
         }
+    }
+
+    #[test]
+    fn endpoints_print_without_credentials() {
+        let raw = "https://user:pw@example.com/api/v1/write?api_key=SECRET123#frag";
+        let cfg = TransportConfig {
+            bearer_token: Some(Secret::new("tok")),
+            ..config(raw)
+        };
+        let before = format!("{cfg:?}");
+        let validated = TransportConfig {
+            endpoint: Some("https://example.com/api/v1/write?api_key=SECRET123".into()),
+            ..TransportConfig::default()
+        }
+        .validate()
+        .unwrap();
+        let after = format!("{validated:?}");
+        let bad = config("htp:/bad url?api_key=SECRET123")
+            .validate()
+            .unwrap_err();
+        for text in [before, after, bad.to_string()] {
+            for secret in ["SECRET123", "pw@", "user:"] {
+                assert!(!text.contains(secret), "{secret} in {text}");
+            }
+        }
+        assert_eq!(
+            super::super::http::redact_raw_url("http://a:b@h:1/p?q=1"),
+            "http://<redacted>@h:1/p"
+        );
     }
 }

@@ -126,10 +126,11 @@ impl HttpSender {
         } else {
             None
         };
+        // A redirect often repeats the original query (and any key in it): redacted.
         let location = response
             .headers()
             .get(header::LOCATION)
-            .map(|v| String::from_utf8_lossy(v.as_bytes()).into_owned());
+            .map(|v| redact_raw_url(&String::from_utf8_lossy(v.as_bytes())));
         let mut detail = drain(response, BODY_PREFIX_LIMIT).await;
         if status.is_redirection() {
             detail = format!(
@@ -294,11 +295,30 @@ fn error_chain(error: reqwest::Error) -> String {
 }
 
 /// The endpoint for messages: scheme, host, port and path; no query string or fragment.
-fn display_endpoint(url: &Url) -> String {
+/// A URL fit for messages: no query string, fragment or user info (any may carry a
+/// credential).
+pub(crate) fn display_endpoint(url: &Url) -> String {
     let mut shown = url.clone();
     shown.set_query(None);
     shown.set_fragment(None);
+    let _ = shown.set_username("");
+    let _ = shown.set_password(None);
     shown.to_string()
+}
+
+/// A URL as the user typed it, fit for messages: cut before any query or fragment, and
+/// without anything before an `@` in the authority.
+pub(crate) fn redact_raw_url(raw: &str) -> String {
+    let end = raw.find(['?', '#']).unwrap_or(raw.len());
+    let mut shown = raw[..end].to_owned();
+    let authority_start = shown.find("://").map_or(0, |i| i + 3);
+    let authority_end = shown[authority_start..]
+        .find('/')
+        .map_or(shown.len(), |i| authority_start + i);
+    if let Some(at) = shown[authority_start..authority_end].rfind('@') {
+        shown.replace_range(authority_start..authority_start + at + 1, "<redacted>@");
+    }
+    shown
 }
 
 #[cfg(test)]
