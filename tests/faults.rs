@@ -264,3 +264,52 @@ fn secrets_stay_out_of_logs_errors_and_debug_output() {
         );
     }
 }
+
+#[test]
+fn shutdown_reports_a_refused_final_push() {
+    let mut receiver = Receiver::start().unwrap();
+    let provider = builder(&receiver.url()).build().unwrap();
+    provider.meter("t").u64_counter("c").build().add(1, &[]);
+    receiver.reply_next(1, Reply::status(400).body("bad sample"));
+    match provider.shutdown() {
+        Err(Error::Push(message)) => assert!(message.contains("400"), "{message}"),
+        other => panic!("expected the refusal, got {other:?}"),
+    }
+    assert_eq!(next(&mut receiver).status, 400);
+}
+
+#[test]
+fn shutdown_is_not_held_up_by_a_request_on_the_wire() {
+    // An endpoint that accepts connections and never answers.
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = listener.local_addr().unwrap();
+    std::thread::spawn(move || {
+        let mut held = Vec::new();
+        for stream in listener.incoming().flatten() {
+            held.push(stream);
+            if held.len() > 16 {
+                break;
+            }
+        }
+    });
+    let provider = builder(&format!("http://{addr}/api/v1/write"))
+        .with_push_interval(Duration::from_millis(50))
+        .with_timeout(Duration::from_secs(20))
+        .with_shutdown_timeout(Duration::from_millis(500))
+        .build()
+        .unwrap();
+    provider.meter("t").u64_counter("c").build().add(1, &[]);
+    // Let the periodic push get on the wire, where it hangs.
+    std::thread::sleep(Duration::from_millis(300));
+    let started = Instant::now();
+    match provider.shutdown() {
+        Err(Error::Undelivered { samples, .. }) => assert!(samples > 0),
+        other => panic!("expected Undelivered, got {other:?}"),
+    }
+    // Bounded by the shutdown timeout, not the 20 s push timeout.
+    assert!(
+        started.elapsed() < Duration::from_secs(5),
+        "{:?}",
+        started.elapsed()
+    );
+}

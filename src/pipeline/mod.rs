@@ -14,8 +14,11 @@ pub(crate) mod options;
 mod queue;
 
 use std::collections::{HashMap, HashSet};
+use std::future::Future;
+use std::pin::Pin;
 use std::sync::mpsc as std_mpsc;
 use std::sync::Arc;
+use std::task::Poll;
 use std::time::Duration;
 
 use bytes::Bytes;
@@ -101,27 +104,24 @@ impl Pipeline {
         let margin = Duration::from_secs(2);
         let pipeline = Pipeline {
             commands,
-            flush_wait: flush_wait + margin,
-            shutdown_wait: delivery.shutdown_timeout + margin,
+            flush_wait: flush_wait.saturating_add(margin),
+            shutdown_wait: delivery.shutdown_timeout.saturating_add(margin),
         };
         let task = Task {
             backoff: Backoff::new(delivery.min_backoff, delivery.max_backoff),
             queue: Queue::new(delivery.max_pending_bytes),
             delivery: delivery.clone(),
-            encoding: Some(Encoding {
-                translator: Translator::new(),
-                encoder: WriteRequestEncoder::new(),
-                snappy: snap::raw::Encoder::new(),
-                scratch: Vec::new(),
-                collect,
-                max_samples_per_send: delivery.max_samples_per_send,
-                observed: HashMap::new(),
-            }),
+            encoding: Some(Encoding::new(
+                collect.clone(),
+                delivery.max_samples_per_send,
+            )),
+            collect,
             sender,
             metrics,
             pushes: 0,
             retry_at: None,
             last_failure: None,
+            last_refusal: None,
             waiters: Vec::new(),
             flush_wait,
             refusals_logged: HashMap::new(),
@@ -199,6 +199,8 @@ struct Task {
     sender: HttpSender,
     /// `None` only while a blocking thread has it.
     encoding: Option<Encoding>,
+    /// Kept to rebuild `encoding` should collection or encoding ever panic.
+    collect: Option<Collector>,
     metrics: SelfMetrics,
     queue: Queue,
     backoff: Backoff,
@@ -207,6 +209,8 @@ struct Task {
     /// When the front batch may be tried again after a retryable failure.
     retry_at: Option<Instant>,
     last_failure: Option<String>,
+    /// The last refusal's message (for the final push's result).
+    last_refusal: Option<String>,
     waiters: Vec<Waiter>,
     flush_wait: Duration,
     /// Refusals are logged once per status per minute.
@@ -216,6 +220,38 @@ struct Task {
     eviction_logged: Option<Instant>,
     /// Since when pushes have been failing, for the recovery message.
     failing_since: Option<Instant>,
+}
+
+/// `now + d`, saturating far in the future for absurd durations instead of panicking.
+fn after(d: Duration) -> Instant {
+    let now = Instant::now();
+    now.checked_add(d)
+        .unwrap_or_else(|| now + Duration::from_secs(100 * 365 * 24 * 3600))
+}
+
+/// The request being sent, kept outside the task's other work so commands (a shutdown
+/// above all) are handled while it is on the wire.
+struct InFlight {
+    batch: Batch,
+    started: Instant,
+    send: Pin<Box<dyn Future<Output = SendOutcome> + Send>>,
+}
+
+/// Resolves with the in-flight request's outcome; pending while there is none.
+fn landed(in_flight: &mut Option<InFlight>) -> impl Future<Output = SendOutcome> + '_ {
+    std::future::poll_fn(move |cx| match in_flight {
+        Some(f) => f.send.as_mut().poll(cx),
+        None => Poll::Pending,
+    })
+}
+
+/// What became of a request.
+#[derive(Debug, PartialEq, Eq)]
+enum Completion {
+    Delivered,
+    /// The endpoint refused push `.0`'s request for good.
+    Refused(u64),
+    Retrying,
 }
 
 /// At most one warning a minute per kind of trouble: an outage must not flood the logs.
@@ -233,9 +269,10 @@ fn due(last: &mut Option<Instant>) -> bool {
 impl Task {
     async fn run(mut self, mut commands: mpsc::UnboundedReceiver<Command>) {
         let interval = self.delivery.interval;
-        let mut ticker = time::interval_at(Instant::now() + interval, interval);
+        let mut ticker = time::interval_at(after(interval), interval);
         ticker.set_missed_tick_behavior(MissedTickBehavior::Delay);
-        let collects = self.encoding.as_ref().is_some_and(|e| e.collect.is_some());
+        let collects = self.collect.is_some();
+        let mut in_flight: Option<InFlight> = None;
         loop {
             let send_at = self.retry_at.unwrap_or_else(Instant::now);
             let next_deadline = self.waiters.iter().map(|w| w.deadline).min();
@@ -243,31 +280,42 @@ impl Task {
                 biased;
                 command = commands.recv() => match command {
                     Some(Command::Flush(reply)) => {
-                        let push = self.enqueue(None, false).await;
-                        self.wait_for(push, reply);
+                        match self.enqueue(None, false).await {
+                            Ok(push) => self.wait_for(push, reply),
+                            Err(e) => reply.send(Err(e)),
+                        }
                     }
                     Some(Command::Export(snapshot, reply)) => {
-                        let push = self.enqueue(Some(*snapshot), false).await;
-                        self.wait_for(push, reply);
+                        match self.enqueue(Some(*snapshot), false).await {
+                            Ok(push) => self.wait_for(push, reply),
+                            Err(e) => reply.send(Err(e)),
+                        }
                     }
                     Some(Command::Shutdown(reply)) => {
-                        let result = self.finish().await;
+                        let result = self.finish(in_flight.take()).await;
                         reply.send(result);
                         return;
                     }
                     None => {
                         // Every handle on the provider was dropped without shutdown.
-                        if let Err(e) = self.finish().await {
+                        if let Err(e) = self.finish(in_flight.take()).await {
                             tracing::warn!("final push after the provider was dropped: {e}");
                         }
                         return;
                     }
                 },
-                _ = ticker.tick(), if collects => {
-                    self.enqueue(None, false).await;
+                outcome = landed(&mut in_flight) => {
+                    if let Some(f) = in_flight.take() {
+                        self.complete(f.batch, f.started, outcome);
+                    }
                 }
-                _ = time::sleep_until(send_at), if !self.queue.is_empty() => {
-                    self.attempt(None).await;
+                _ = ticker.tick(), if collects => {
+                    if let Err(e) = self.enqueue(None, false).await {
+                        tracing::error!("cannot collect or encode a push: {e}");
+                    }
+                }
+                _ = time::sleep_until(send_at), if in_flight.is_none() && !self.queue.is_empty() => {
+                    in_flight = self.start_send();
                 }
                 _ = time::sleep_until(next_deadline.unwrap_or(send_at)), if next_deadline.is_some() => {}
             }
@@ -279,7 +327,7 @@ impl Task {
         self.waiters.push(Waiter {
             push,
             reply,
-            deadline: Instant::now() + self.flush_wait,
+            deadline: after(self.flush_wait),
             refused: None,
         });
     }
@@ -287,12 +335,12 @@ impl Task {
     /// Queues one push, of `given` or else of a fresh collection (if this pipeline
     /// collects); returns its number. The final push is followed by stale markers for
     /// every series it carried.
-    async fn enqueue(&mut self, given: Option<Snapshot>, last: bool) -> u64 {
+    async fn enqueue(&mut self, given: Option<Snapshot>, last: bool) -> Result<u64, Error> {
         self.pushes += 1;
         let push = self.pushes;
-        let Some(mut encoding) = self.encoding.take() else {
-            return push;
-        };
+        let mut encoding = self.encoding.take().unwrap_or_else(|| {
+            Encoding::new(self.collect.clone(), self.delivery.max_samples_per_send)
+        });
         let work = tokio::task::spawn_blocking(move || {
             let snapshot = given.or_else(|| encoding.collect.as_ref().map(|collect| collect()));
             let batches = match snapshot {
@@ -309,54 +357,57 @@ impl Task {
                 self.encoding = Some(encoding);
                 batches
             }
-            // A panic in collection or encoding is a bug; pushing stops, loudly.
+            // A panic in collection (a user callback escaping its guard, say) or in
+            // encoding: this push is lost, the next one starts from fresh state.
             Err(e) => Err(Error::Encode(format!(
                 "collecting or encoding panicked: {e}"
             ))),
-        };
-        match batches {
-            Ok(batches) => {
-                for batch in batches {
-                    let evicted = self.queue.push(batch);
-                    if evicted.samples > 0 && due(&mut self.eviction_logged) {
-                        tracing::warn!(
-                            samples = evicted.samples,
-                            cap_bytes = self.delivery.max_pending_bytes,
-                            "pending data over its cap: dropped the oldest requests (newer \
-                             ones still carry the cumulative totals; counted in \
-                             prompush_samples_dropped_total{{reason=\"queue_full\"}})"
-                        );
-                    }
-                    self.metrics.dropped(evicted.samples, DropReason::QueueFull);
-                }
+        }?;
+        for batch in batches {
+            let evicted = self.queue.push(batch);
+            if evicted.samples > 0 && due(&mut self.eviction_logged) {
+                tracing::warn!(
+                    samples = evicted.samples,
+                    cap_bytes = self.delivery.max_pending_bytes,
+                    "pending data over its cap: dropped the oldest requests (newer \
+                     ones still carry the cumulative totals; counted in \
+                     prompush_samples_dropped_total{{reason=\"queue_full\"}})"
+                );
             }
-            Err(e) => tracing::error!("cannot encode a push: {e}"),
+            self.metrics.dropped(evicted.samples, DropReason::QueueFull);
         }
         self.metrics.pending(self.queue.samples());
-        push
+        Ok(push)
     }
 
-    /// Sends the front batch once. `limit` bounds the attempt (shutdown's deadline).
-    async fn attempt(&mut self, limit: Option<Duration>) {
-        let Some(batch) = self.queue.front().cloned() else {
-            return;
-        };
-        let started = Instant::now();
-        let outcome = match limit {
-            None => self.sender.send(batch.body.clone()).await,
-            Some(limit) => match time::timeout(limit, self.sender.send(batch.body.clone())).await {
-                Ok(outcome) => outcome,
-                // Not retried: the deadline has passed. The caller counts the loss.
-                Err(_) => return,
-            },
-        };
+    /// Puts the front batch on the wire.
+    fn start_send(&self) -> Option<InFlight> {
+        let batch = self.queue.front()?.clone();
+        let sender = self.sender.clone();
+        let body = batch.body.clone();
+        Some(InFlight {
+            batch,
+            started: Instant::now(),
+            send: Box::pin(async move { sender.send(body).await }),
+        })
+    }
+
+    /// Accounts for a request's outcome. The batch may have been evicted meanwhile (the
+    /// cap); then it is not taken off the queue again.
+    fn complete(&mut self, batch: Batch, started: Instant, outcome: SendOutcome) -> Completion {
         let seconds = started.elapsed().as_secs_f64();
-        match outcome {
+        let at_front = self
+            .queue
+            .front()
+            .is_some_and(|b| b.body.as_ptr() == batch.body.as_ptr());
+        let completion = match outcome {
             SendOutcome::Success { status } => {
                 self.metrics.request("2xx", seconds);
                 self.metrics.sent(batch.samples, batch.body.len());
                 tracing::debug!(%status, samples = batch.samples, bytes = batch.body.len(), "pushed");
-                self.queue.pop();
+                if at_front {
+                    self.queue.pop();
+                }
                 self.backoff.reset();
                 self.retry_at = None;
                 self.last_failure = None;
@@ -367,6 +418,7 @@ impl Task {
                     );
                     self.failure_logged = None;
                 }
+                Completion::Delivered
             }
             SendOutcome::Permanent(failure) => {
                 self.metrics.request(status_class(failure.kind), seconds);
@@ -377,9 +429,13 @@ impl Task {
                 for w in self.waiters.iter_mut().filter(|w| w.push == batch.push) {
                     w.refused.get_or_insert_with(|| message.clone());
                 }
-                self.queue.pop();
+                self.last_refusal = Some(message);
+                if at_front {
+                    self.queue.pop();
+                }
                 self.backoff.reset();
                 self.retry_at = None;
+                Completion::Refused(batch.push)
             }
             SendOutcome::Retryable(failure) => {
                 self.metrics.request(status_class(failure.kind), seconds);
@@ -395,11 +451,13 @@ impl Task {
                 } else {
                     tracing::debug!(?wait, "push failed, retrying: {failure}");
                 }
-                self.retry_at = Some(Instant::now() + wait);
+                self.retry_at = Some(after(wait));
                 self.last_failure = Some(failure.to_string());
+                Completion::Retrying
             }
-        }
+        };
         self.metrics.pending(self.queue.samples());
+        completion
     }
 
     fn log_refusal(&mut self, failure: &crate::transport::Failure) {
@@ -439,29 +497,53 @@ impl Task {
     }
 
     /// The final push: queue it, then deliver until the queue is empty or the shutdown
-    /// deadline passes.
-    async fn finish(&mut self) -> Result<(), Error> {
-        let deadline = Instant::now() + self.delivery.shutdown_timeout;
-        let push = self.enqueue(None, true).await;
+    /// deadline passes. A request already on the wire counts against the deadline too.
+    async fn finish(&mut self, mut in_flight: Option<InFlight>) -> Result<(), Error> {
+        let deadline = after(self.delivery.shutdown_timeout);
+        let push = match self.enqueue(None, true).await {
+            Ok(push) => Some(push),
+            Err(e) => {
+                tracing::error!("cannot collect or encode the final push: {e}");
+                None
+            }
+        };
         // The final push must not wait out a long backoff from before.
         self.retry_at = None;
-        while !self.queue.is_empty() {
-            let now = Instant::now();
-            if now >= deadline {
+        let mut refused = None;
+        loop {
+            let flight = match in_flight.take() {
+                Some(f) => f,
+                None => {
+                    if self.queue.is_empty() || Instant::now() >= deadline {
+                        break;
+                    }
+                    if let Some(at) = self.retry_at.filter(|at| *at > Instant::now()) {
+                        time::sleep_until(at.min(deadline)).await;
+                        continue;
+                    }
+                    match self.start_send() {
+                        Some(f) => f,
+                        None => break,
+                    }
+                }
+            };
+            let InFlight {
+                batch,
+                started,
+                send,
+            } = flight;
+            // Not retried past the deadline: what is left is counted below.
+            let Ok(outcome) = time::timeout_at(deadline, send).await else {
                 break;
+            };
+            if let Completion::Refused(p) = self.complete(batch, started, outcome) {
+                if Some(p) == push {
+                    refused = self.last_refusal.clone();
+                }
             }
-            if let Some(at) = self.retry_at.filter(|at| *at > now) {
-                time::sleep_until(at.min(deadline)).await;
-                continue;
-            }
-            self.attempt(Some(deadline - now)).await;
             self.answer_waiters();
         }
         let undelivered = self.queue.samples();
-        let refused = self
-            .waiters
-            .iter()
-            .any(|w| w.push == push && w.refused.is_some());
         // Whatever is left is dropped with the task.
         while self.queue.pop().is_some() {}
         self.metrics.dropped(undelivered, DropReason::Shutdown);
@@ -479,16 +561,31 @@ impl Task {
                     .unwrap_or_else(|| "no answer in time".to_owned()),
             });
         }
-        if refused {
-            return Err(Error::Push(
-                "the endpoint refused the final push".to_owned(),
-            ));
+        match (push, refused) {
+            (None, _) => Err(Error::Encode(
+                "the final push could not be collected or encoded".to_owned(),
+            )),
+            (_, Some(message)) => Err(Error::Push(format!(
+                "the final push was refused: {message}"
+            ))),
+            _ => Ok(()),
         }
-        Ok(())
     }
 }
 
 impl Encoding {
+    fn new(collect: Option<Collector>, max_samples_per_send: usize) -> Self {
+        Encoding {
+            translator: Translator::new(),
+            encoder: WriteRequestEncoder::new(),
+            snappy: snap::raw::Encoder::new(),
+            scratch: Vec::new(),
+            collect,
+            max_samples_per_send,
+            observed: HashMap::new(),
+        }
+    }
+
     /// Adds a stale-marker point for every attribute set an observable instrument
     /// reported in the previous push but not in this one: the receiver then ends the
     /// series at once instead of showing its last value for minutes. Synchronous

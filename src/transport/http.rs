@@ -25,7 +25,8 @@ const BODY_PREFIX_LIMIT: usize = 1024;
 const DRAIN_LIMIT: usize = 64 * 1024;
 
 /// Sends remote-write bodies to one endpoint. Build it once and share it: it owns the
-/// connection pool.
+/// connection pool (cloning shares it).
+#[derive(Clone)]
 pub(crate) struct HttpSender {
     client: Client,
     endpoint: Url,
