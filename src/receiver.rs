@@ -42,7 +42,10 @@ use crate::Error;
 /// The largest request body accepted, compressed (bigger ones get `413`).
 pub const MAX_BODY_BYTES: usize = 32 << 20;
 /// The largest request accepted after snappy decompression (bigger ones get `400`).
-pub const MAX_DECODED_BYTES: usize = 128 << 20;
+/// Decoded messages take several times their wire size in memory, so this stays well
+/// above what senders use (Prometheus sends about 2000 samples, well under 1 MiB) and
+/// well below what a hostile body could inflate into.
+pub const MAX_DECODED_BYTES: usize = 32 << 20;
 
 /// One series as received: name, labels in the order sent, samples.
 #[derive(Debug, Clone, PartialEq)]
