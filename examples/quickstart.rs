@@ -72,7 +72,9 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
             }
         })
         .build();
-    let previous = Mutex::new(Vec::new());
+    // Per CPU: the ticks at the previous push and the share reported then (repeated
+    // when no tick has passed since, so the series does not end).
+    let previous: Mutex<Vec<(u64, u64, f64)>> = Mutex::new(Vec::new());
     let _cpu = meter
         .f64_observable_gauge("cpu.utilization")
         .with_unit("1")
@@ -80,15 +82,19 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         .with_callback(move |observer| {
             let now = cpu_times();
             let mut before = previous.lock().unwrap_or_else(|e| e.into_inner());
-            for (cpu, (busy, total)) in now.iter().enumerate() {
-                let (busy0, total0) = before.get(cpu).copied().unwrap_or((0, 0));
+            let mut shares = Vec::with_capacity(now.len());
+            for (cpu, &(busy, total)) in now.iter().enumerate() {
+                let (busy0, total0, share0) = before.get(cpu).copied().unwrap_or((0, 0, 0.0));
                 let elapsed = total.saturating_sub(total0);
-                if elapsed > 0 {
-                    let share = busy.saturating_sub(busy0) as f64 / elapsed as f64;
-                    observer.observe(share, &[KeyValue::new("cpu", cpu as i64)]);
-                }
+                let share = if elapsed > 0 {
+                    busy.saturating_sub(busy0) as f64 / elapsed as f64
+                } else {
+                    share0
+                };
+                observer.observe(share, &[KeyValue::new("cpu", cpu as i64)]);
+                shares.push((busy, total, share));
             }
-            *before = now;
+            *before = shares;
         })
         .build();
 
