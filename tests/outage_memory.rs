@@ -14,13 +14,8 @@ use support::logs::resident_bytes;
 #[test]
 fn a_60_second_outage_with_50000_series_stays_within_the_memory_cap() {
     const CAP: usize = 16 << 20;
-    let port = std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port();
     let provider = MeterProvider::builder()
-        .with_endpoint(format!("http://127.0.0.1:{port}/api/v1/write"))
+        .with_endpoint(support::closed_loopback_endpoint())
         .with_push_interval(Duration::from_millis(100))
         .with_retry_backoff(Duration::from_millis(30), Duration::from_secs(1))
         .with_max_pending_bytes(CAP)

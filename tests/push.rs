@@ -1,6 +1,8 @@
 //! The push pipeline against prompush's own receiver on loopback: headers, auth,
 //! translation, periodic pushes, flush and shutdown, configuration errors.
 
+mod support;
+
 use std::time::Duration;
 
 use opentelemetry::KeyValue;
@@ -264,14 +266,8 @@ fn a_server_error_is_retried_within_the_push() {
 
 #[test]
 fn an_unreachable_endpoint_is_an_error_not_a_hang() {
-    // A port nothing listens on: bind, note the port, close.
-    let port = std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port();
     let provider = MeterProvider::builder()
-        .with_endpoint(format!("http://127.0.0.1:{port}/api/v1/write"))
+        .with_endpoint(support::closed_loopback_endpoint())
         .with_bearer_token("tok-123")
         .with_timeout(Duration::from_secs(2))
         .with_shutdown_timeout(Duration::from_millis(500))

@@ -447,6 +447,12 @@ pub fn unix_millis() -> i64 {
         .as_millis() as i64
 }
 
+/// A remote-write URL on loopback where nothing listens (the port was free a moment
+/// ago): pushes to it fail with "connection refused".
+pub fn closed_loopback_endpoint() -> String {
+    format!("http://{}/api/v1/write", free_loopback_addr())
+}
+
 fn free_loopback_addr() -> SocketAddr {
     // The port is free when probed; the server binds it a moment later. The rare loser of
     // that race is retried by `Server::start`.
