@@ -43,4 +43,20 @@ pub enum Error {
         /// What the endpoint last answered (no credentials).
         last_failure: String,
     },
+    /// Some of a provider's several destinations failed a flush or shutdown: each
+    /// failed destination's name and error. The others succeeded.
+    #[error("{}", destinations_failed(.0))]
+    Destinations(Vec<(String, Error)>),
+}
+
+fn destinations_failed(failures: &[(String, Error)]) -> String {
+    let mut text = match failures.len() {
+        1 => "1 destination failed".to_owned(),
+        n => format!("{n} destinations failed"),
+    };
+    for (i, (name, error)) in failures.iter().enumerate() {
+        text.push_str(if i == 0 { ": " } else { "; " });
+        text.push_str(&format!("{name:?}: {error}"));
+    }
+    text
 }

@@ -21,6 +21,7 @@
 #![deny(missing_debug_implementations)]
 
 mod aggregate;
+mod destination;
 mod error;
 mod instrument;
 mod meter;
@@ -33,7 +34,9 @@ mod sdk_exporter;
 pub mod snapshot;
 mod transport;
 
+pub use destination::Destination;
 pub use error::Error;
+pub use transport::Protocol;
 
 #[cfg(test)]
 mod robustness_tests;
@@ -43,12 +46,12 @@ mod robustness_tests;
 #[cfg(doctest)]
 pub struct ReadmeDoctests;
 pub use pipeline::options::{
-    DEFAULT_MAX_BACKOFF, DEFAULT_MAX_PENDING_BYTES, DEFAULT_MAX_SAMPLES_PER_SEND,
-    DEFAULT_MIN_BACKOFF, DEFAULT_SHUTDOWN_TIMEOUT,
+    DEFAULT_MAX_BACKOFF, DEFAULT_MAX_BODY_BYTES, DEFAULT_MAX_PENDING_BYTES,
+    DEFAULT_MAX_SAMPLES_PER_SEND, DEFAULT_MIN_BACKOFF, DEFAULT_SHUTDOWN_TIMEOUT,
 };
 pub use provider::{
-    MeterProvider, MeterProviderBuilder, DEFAULT_CARDINALITY_LIMIT, DEFAULT_PUSH_INTERVAL,
-    ENV_BEARER_TOKEN, ENV_ENDPOINT, ENV_EXPORT_INTERVAL,
+    MeterProvider, MeterProviderBuilder, DEFAULT_CARDINALITY_LIMIT, DEFAULT_DESTINATION,
+    DEFAULT_PUSH_INTERVAL, ENV_BEARER_TOKEN, ENV_ENDPOINT, ENV_EXPORT_INTERVAL,
 };
 pub use sdk_exporter::{RemoteWriteExporter, RemoteWriteExporterBuilder};
 pub use snapshot::{Attributes, Snapshot};

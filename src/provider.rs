@@ -1,6 +1,6 @@
 //! `MeterProvider`: the entry point. It owns the meters (one registry per
-//! instrumentation scope), collects snapshots, runs the push pipeline when an endpoint
-//! is configured, flushes and shuts down.
+//! instrumentation scope), collects snapshots, runs one push pipeline per destination,
+//! flushes and shuts down.
 
 use std::collections::HashMap;
 use std::fmt;
@@ -18,15 +18,19 @@ use crate::instrument::registry::Registry;
 use crate::meter::ScopeMeter;
 use crate::pipeline::metrics::SelfMetrics;
 use crate::pipeline::options::{push_option_methods, PushOptions};
-use crate::pipeline::Pipeline;
-use crate::transport::Secret;
-use crate::{Error, Snapshot};
+use crate::pipeline::{Pending, Pipeline};
+use crate::transport::{Auth, Protocol, Secret};
+use crate::{Destination, Error, Snapshot};
 
 /// The default cardinality limit: points per instrument, the overflow point included.
 pub const DEFAULT_CARDINALITY_LIMIT: usize = 2000;
 
 /// The default push interval (the OpenTelemetry default export interval).
 pub const DEFAULT_PUSH_INTERVAL: Duration = Duration::from_secs(60);
+
+/// The name of the destination that [`MeterProviderBuilder::with_endpoint`] (or
+/// [`ENV_ENDPOINT`]) configures.
+pub const DEFAULT_DESTINATION: &str = "default";
 
 /// Environment variable naming the remote-write endpoint when none is set in code.
 pub const ENV_ENDPOINT: &str = "PROMPUSH_ENDPOINT";
@@ -64,8 +68,9 @@ pub struct MeterProvider {
 
 struct Shared {
     core: Arc<Core>,
-    /// `None` without an endpoint: the provider then only aggregates.
-    pipeline: Option<Pipeline>,
+    /// One per destination, in the order configured; none: the provider only
+    /// aggregates.
+    pipelines: Vec<(String, Pipeline)>,
 }
 
 /// What collection needs; the push task holds it too.
@@ -108,13 +113,19 @@ impl MeterProvider {
         self.shared.core.collect()
     }
 
-    /// Whether this provider pushes (an endpoint was configured) or only aggregates.
+    /// Whether this provider pushes (a destination was configured) or only aggregates.
     pub fn is_pushing(&self) -> bool {
-        self.shared.pipeline.is_some()
+        !self.shared.pipelines.is_empty()
     }
 
-    /// Pushes the current state now and returns once the endpoint has answered that
-    /// push (or it failed). Without an endpoint, there is nothing to push: `Ok(())`.
+    /// The names of its destinations, in the order configured.
+    pub fn destinations(&self) -> impl Iterator<Item = &str> {
+        self.shared.pipelines.iter().map(|(name, _)| name.as_str())
+    }
+
+    /// Pushes the current state to every destination now and returns once each has
+    /// answered that push (or failed). Destinations are flushed at once, not one after
+    /// another. Without a destination there is nothing to push: `Ok(())`.
     ///
     /// Blocks the calling thread for at most a few push timeouts; call it from a
     /// blocking context (for example `tokio::task::spawn_blocking`) in async code.
@@ -122,12 +133,32 @@ impl MeterProvider {
     /// # Errors
     /// [`Error::Push`] when the endpoint refused the data or could not be reached,
     /// [`Error::Timeout`] when it did not answer in time, [`Error::PipelineStopped`]
-    /// after shutdown.
+    /// after shutdown. With several destinations, the failures of those that failed
+    /// come together in [`Error::Destinations`].
     pub fn force_flush(&self) -> Result<(), Error> {
-        match &self.shared.pipeline {
-            Some(pipeline) => pipeline.flush(),
-            None if self.is_shut_down() => Err(Error::AlreadyShutdown),
-            None => Ok(()),
+        if self.shared.pipelines.is_empty() && self.is_shut_down() {
+            return Err(Error::AlreadyShutdown);
+        }
+        self.on_every_destination(Pipeline::begin_flush)
+    }
+
+    /// Sends a command to every destination at once, then collects the answers.
+    fn on_every_destination(&self, begin: fn(&Pipeline) -> Pending) -> Result<(), Error> {
+        let pipelines = &self.shared.pipelines;
+        let pending: Vec<Pending> = pipelines.iter().map(|(_, p)| begin(p)).collect();
+        let mut results = pending.into_iter().map(Pending::wait);
+        if pipelines.len() == 1 {
+            return results.next().unwrap_or(Ok(()));
+        }
+        let failures: Vec<(String, Error)> = pipelines
+            .iter()
+            .zip(results)
+            .filter_map(|((name, _), result)| result.err().map(|e| (name.clone(), e)))
+            .collect();
+        if failures.is_empty() {
+            Ok(())
+        } else {
+            Err(Error::Destinations(failures))
         }
     }
 
@@ -150,10 +181,7 @@ impl MeterProvider {
         for registry in &registries {
             registry.deactivate(false);
         }
-        let result = match &self.shared.pipeline {
-            Some(pipeline) => pipeline.shutdown(),
-            None => Ok(()),
-        };
+        let result = self.on_every_destination(Pipeline::begin_shutdown);
         for registry in &registries {
             registry.deactivate(true);
         }
@@ -237,6 +265,7 @@ pub struct MeterProviderBuilder {
     resource: Option<Resource>,
     cardinality_limit: usize,
     push: PushOptions,
+    destinations: Vec<Destination>,
     push_interval: Option<Duration>,
     self_metrics: bool,
 }
@@ -247,6 +276,7 @@ impl Default for MeterProviderBuilder {
             resource: None,
             cardinality_limit: DEFAULT_CARDINALITY_LIMIT,
             push: PushOptions::default(),
+            destinations: Vec::new(),
             push_interval: None,
             self_metrics: true,
         }
@@ -272,9 +302,27 @@ impl MeterProviderBuilder {
         self
     }
 
+    /// Pushes to this Prometheus remote-write URL (for example
+    /// `http://127.0.0.1:9090/api/v1/write`): the shorthand for one remote-write
+    /// [`Destination`] named [`DEFAULT_DESTINATION`], which the other push options of
+    /// this builder configure. Checked by `build()`: it must parse and use `http` or
+    /// `https`.
+    pub fn with_endpoint(mut self, endpoint: impl Into<String>) -> Self {
+        self.push.transport.endpoint = Some(endpoint.into());
+        self
+    }
+
+    /// Adds a destination; call it once per destination. Names must be unique (the
+    /// [`with_endpoint`](Self::with_endpoint) shorthand's is
+    /// [`DEFAULT_DESTINATION`]).
+    pub fn with_destination(mut self, destination: Destination) -> Self {
+        self.destinations.push(destination);
+        self
+    }
+
     push_option_methods!();
 
-    /// How often to push. Default: `OTEL_METRIC_EXPORT_INTERVAL` (milliseconds) when
+    /// How often to push (every destination without its own interval). Default: `OTEL_METRIC_EXPORT_INTERVAL` (milliseconds) when
     /// set, else [`DEFAULT_PUSH_INTERVAL`] (60 s).
     pub fn with_push_interval(mut self, interval: Duration) -> Self {
         self.push_interval = Some(interval);
@@ -288,17 +336,17 @@ impl MeterProviderBuilder {
         self
     }
 
-    /// Builds the provider and, when an endpoint is configured, starts pushing.
+    /// Builds the provider and starts pushing to every destination configured.
     ///
     /// The environment configures what the code left open: `PROMPUSH_ENDPOINT` (and
-    /// with it `PROMPUSH_BEARER_TOKEN`) when no endpoint was set in code,
+    /// with it `PROMPUSH_BEARER_TOKEN`) when no endpoint or destination was set in code,
     /// `OTEL_METRIC_EXPORT_INTERVAL` when no push interval was.
     ///
     /// # Errors
     /// [`Error::Config`] when an option's value cannot work (an unparsable endpoint, a
     /// scheme other than http/https, a reserved or invalid header, a zero interval or
-    /// timeout, a zero cardinality limit); [`Error::Runtime`] when the background
-    /// thread cannot start.
+    /// timeout, a zero cardinality limit, two destinations of one name); nothing is
+    /// started then. [`Error::Runtime`] when the background thread cannot start.
     pub fn build(mut self) -> Result<MeterProvider, Error> {
         if self.cardinality_limit == 0 {
             return Err(Error::Config(
@@ -308,11 +356,12 @@ impl MeterProviderBuilder {
             ));
         }
         let transport = &mut self.push.transport;
-        if transport.endpoint.is_none() {
+        if transport.endpoint.is_none() && self.destinations.is_empty() {
             if let Some(endpoint) = env_var(ENV_ENDPOINT) {
                 transport.endpoint = Some(endpoint);
-                if transport.bearer_token.is_none() {
-                    transport.bearer_token = env_var(ENV_BEARER_TOKEN).map(Secret::new);
+                if transport.auth.is_none() {
+                    transport.auth =
+                        env_var(ENV_BEARER_TOKEN).map(|t| Auth::Bearer(Secret::new(t)));
                 }
             }
         }
@@ -325,11 +374,36 @@ impl MeterProviderBuilder {
                 "with_push_interval(0): the push interval must be positive".into(),
             ));
         }
-        // Validate before anything starts, so a bad option never leaves a task behind.
-        let push = match self.push.transport.endpoint {
-            Some(_) => Some(self.push.validate(interval)?),
-            None => None,
-        };
+        let mut destinations = Vec::with_capacity(self.destinations.len() + 1);
+        if self.push.transport.endpoint.is_some() {
+            destinations.push(Destination::from_options(
+                DEFAULT_DESTINATION,
+                Protocol::RemoteWrite,
+                self.push,
+            ));
+        }
+        destinations.extend(self.destinations);
+        // Validate everything before anything starts, so a bad option never leaves a
+        // task behind.
+        let mut validated = Vec::with_capacity(destinations.len());
+        for (i, destination) in destinations.into_iter().enumerate() {
+            let (transport, delivery) = destination.validate(interval)?;
+            if validated
+                .iter()
+                .any(|(_, d): &(_, crate::pipeline::Delivery)| d.name == delivery.name)
+            {
+                return Err(Error::Config(format!(
+                    "two destinations are named {:?}{}; give each a name of its own",
+                    delivery.name,
+                    if i > 0 && delivery.name == DEFAULT_DESTINATION {
+                        " (with_endpoint configures the one named \"default\")"
+                    } else {
+                        ""
+                    }
+                )));
+            }
+            validated.push((transport, delivery));
+        }
         let core = Arc::new(Core {
             resource: self.resource.unwrap_or_else(|| Resource::builder().build()),
             limits: Limits {
@@ -338,32 +412,35 @@ impl MeterProviderBuilder {
             shut_down: Arc::new(AtomicBool::new(false)),
             scopes: Mutex::new(Scopes::default()),
         });
-        let pipeline = match push {
-            Some((transport, delivery)) => {
-                let meter = if self.self_metrics {
-                    core.meter(
-                        InstrumentationScope::builder("prompush")
-                            .with_version(env!("CARGO_PKG_VERSION"))
-                            .build(),
-                    )
-                } else {
-                    opentelemetry::metrics::MeterProvider::meter(
-                        &opentelemetry::metrics::NoopMeterProvider::new(),
-                        "prompush",
-                    )
-                };
-                let source = core.clone();
-                Some(Pipeline::start(
-                    transport,
-                    delivery,
-                    Some(Arc::new(move || source.collect())),
-                    SelfMetrics::new(&meter),
-                )?)
-            }
-            None => None,
+        let meter = if self.self_metrics && !validated.is_empty() {
+            core.meter(
+                InstrumentationScope::builder("prompush")
+                    .with_version(env!("CARGO_PKG_VERSION"))
+                    .build(),
+            )
+        } else {
+            opentelemetry::metrics::MeterProvider::meter(
+                &opentelemetry::metrics::NoopMeterProvider::new(),
+                "prompush",
+            )
         };
+        let mut pipelines = Vec::with_capacity(validated.len());
+        for (transport, delivery) in validated {
+            let source = core.clone();
+            let name = delivery.name.clone();
+            let metrics = SelfMetrics::new(&meter, &name);
+            // A pipeline that fails to start drops those started before it: they make
+            // their final (empty) push and end.
+            let pipeline = Pipeline::start(
+                transport,
+                delivery,
+                Some(Arc::new(move || source.collect())),
+                metrics,
+            )?;
+            pipelines.push((name, pipeline));
+        }
         Ok(MeterProvider {
-            shared: Arc::new(Shared { core, pipeline }),
+            shared: Arc::new(Shared { core, pipelines }),
         })
     }
 }

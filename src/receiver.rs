@@ -1,10 +1,12 @@
 //! A small Prometheus remote-write receiver: a quickstart sink and a test double.
 //!
 //! [`Receiver::bind`] listens on `127.0.0.1` on a free port, decodes every POST
-//! (snappy block + `prometheus.WriteRequest`) and queues it, with its headers, for
-//! [`Receiver::recv`]. It answers `204 No Content`, or `400 Bad Request` with a short
-//! reason when the body does not decode; tests can script other answers with
-//! [`Receiver::reply_next`] to exercise retries.
+//! (snappy block + `prometheus.WriteRequest`, or with `Content-Type: application/json` a
+//! JSON custom-metrics body, see [`decode_custom_metrics`]) and queues it, with its
+//! headers, for [`Receiver::recv`]. It answers `204 No Content` (`202 Accepted` for
+//! JSON, as Unleash does), or `400 Bad Request` with a short reason when the body does
+//! not decode; tests can script other answers with [`Receiver::reply_next`] to exercise
+//! retries.
 //!
 //! ```no_run
 //! # async fn demo() -> std::io::Result<()> {
@@ -37,7 +39,7 @@ use tokio::task::JoinHandle;
 
 use crate::prometheus::naming::write_float;
 use crate::prometheus::translate::MetricType;
-use crate::Error;
+use crate::{Error, Protocol};
 
 /// The largest request body accepted, compressed (bigger ones get `413`).
 pub const MAX_BODY_BYTES: usize = 32 << 20;
@@ -204,6 +206,65 @@ pub fn decode(body: &[u8]) -> Result<WriteRequest, Error> {
     Ok(WriteRequest { series, metadata })
 }
 
+/// Decodes a JSON custom-metrics body, `{"metrics":[{"name":…,"value":…,"labels":{…}}]}`
+/// (see [`Protocol::CustomMetricsJson`]), into one series per entry. The format has no
+/// timestamps: each sample's `timestamp_ms` is 0. Label values must be strings, as
+/// the sender writes them.
+///
+/// ```
+/// let body = br#"{"metrics":[{"name":"up","value":1,"labels":{"job":"a"}}]}"#;
+/// let request = prompush::receiver::decode_custom_metrics(body)?;
+/// assert_eq!(request.series[0].to_string(), "up{job=\"a\"} 1");
+/// # Ok::<(), prompush::Error>(())
+/// ```
+///
+/// # Errors
+/// [`Error::Decode`] when the body is not such a document.
+pub fn decode_custom_metrics(body: &[u8]) -> Result<WriteRequest, Error> {
+    let bad = |what: String| Error::Decode(format!("custom-metrics JSON: {what}"));
+    let document: serde_json::Value =
+        serde_json::from_slice(body).map_err(|e| bad(e.to_string()))?;
+    let entries = document
+        .get("metrics")
+        .and_then(|m| m.as_array())
+        .ok_or_else(|| bad("no \"metrics\" array".into()))?;
+    let mut series = Vec::with_capacity(entries.len());
+    for (i, entry) in entries.iter().enumerate() {
+        let name = entry
+            .get("name")
+            .and_then(|n| n.as_str())
+            .ok_or_else(|| bad(format!("metrics[{i}].name is not a string")))?;
+        let value = entry
+            .get("value")
+            .and_then(|v| v.as_f64())
+            .ok_or_else(|| bad(format!("metrics[{i}].value is not a number")))?;
+        let mut labels = Vec::new();
+        if let Some(map) = entry.get("labels") {
+            let map = map
+                .as_object()
+                .ok_or_else(|| bad(format!("metrics[{i}].labels is not an object")))?;
+            for (k, v) in map {
+                let v = v
+                    .as_str()
+                    .ok_or_else(|| bad(format!("metrics[{i}].labels.{k} is not a string")))?;
+                labels.push((k.clone(), v.to_owned()));
+            }
+        }
+        series.push(Series {
+            name: name.to_owned(),
+            labels,
+            samples: vec![Sample {
+                value,
+                timestamp_ms: 0,
+            }],
+        });
+    }
+    Ok(WriteRequest {
+        series,
+        metadata: Vec::new(),
+    })
+}
+
 /// Request headers, names lower-case, in the order received. `Debug` hides the values
 /// of credential headers.
 #[derive(Clone, Default, PartialEq, Eq)]
@@ -257,7 +318,12 @@ pub struct Received {
     pub path: String,
     /// The decoded body.
     pub request: WriteRequest,
-    /// The status code the receiver answered with (204, or a scripted one).
+    /// How the body was encoded: [`Protocol::CustomMetricsJson`] when it came with
+    /// `Content-Type: application/json`, else [`Protocol::RemoteWrite`].
+    pub protocol: Protocol,
+    /// The sender's address: requests on one kept-alive connection share it.
+    pub peer: SocketAddr,
+    /// The status code the receiver answered with (204 or 202, or a scripted one).
     pub status: u16,
     /// When the request arrived (its body fully read).
     pub received_at: std::time::Instant,
@@ -453,7 +519,7 @@ async fn accept_loop(listener: TcpListener, shared: Arc<Shared>) {
     loop {
         let stream = tokio::select! {
             accepted = listener.accept() => match accepted {
-                Ok((stream, _)) => stream,
+                Ok(accepted) => accepted,
                 Err(error) => {
                     // Out of file descriptors and the like: back off instead of spinning.
                     tracing::debug!(%error, "receiver accept failed");
@@ -464,9 +530,10 @@ async fn accept_loop(listener: TcpListener, shared: Arc<Shared>) {
             // Reap finished connections so the set does not grow.
             Some(_) = connections.join_next(), if !connections.is_empty() => continue,
         };
+        let (stream, peer) = stream;
         let shared = shared.clone();
         connections.spawn(async move {
-            let service = hyper::service::service_fn(move |req| handle(shared.clone(), req));
+            let service = hyper::service::service_fn(move |req| handle(shared.clone(), peer, req));
             let conn = hyper::server::conn::http1::Builder::new()
                 .serve_connection(TokioIo::new(stream), service);
             if let Err(error) = conn.await {
@@ -480,6 +547,7 @@ type Response = hyper::Response<Full<Bytes>>;
 
 async fn handle(
     shared: Arc<Shared>,
+    peer: SocketAddr,
     req: hyper::Request<Incoming>,
 ) -> Result<Response, Infallible> {
     if req.method() != Method::POST {
@@ -500,6 +568,10 @@ async fn handle(
             .collect(),
     );
     let path = req.uri().path().to_owned();
+    let protocol = match headers.get("content-type") {
+        Some(t) if t.starts_with("application/json") => Protocol::CustomMetricsJson,
+        _ => Protocol::RemoteWrite,
+    };
     let body = match Limited::new(req.into_body(), MAX_BODY_BYTES)
         .collect()
         .await
@@ -518,13 +590,17 @@ async fn handle(
             ))
         }
     };
-    let request = match decode(&body) {
+    let (decoded, success) = match protocol {
+        Protocol::CustomMetricsJson => (decode_custom_metrics(&body), StatusCode::ACCEPTED),
+        _ => (decode(&body), StatusCode::NO_CONTENT),
+    };
+    let request = match decoded {
         Ok(request) => request,
         Err(error) => return Ok(plain(StatusCode::BAD_REQUEST, &format!("{error}\n"))),
     };
     let reply = shared.script.lock().pop_front();
     let response = match reply {
-        None => plain(StatusCode::NO_CONTENT, ""),
+        None => plain(success, ""),
         Some(reply) => scripted(&reply),
     };
     // A dropped Receiver only means nobody listens any more: still answer.
@@ -532,6 +608,8 @@ async fn handle(
         headers,
         path,
         request,
+        protocol,
+        peer,
         status: response.status().as_u16(),
         received_at: std::time::Instant::now(),
     });

@@ -1,7 +1,8 @@
 //! prompush's own metrics, pushed with the application's: how delivery is going.
 //!
 //! They are ordinary instruments on the scope `prompush`, so they travel through the
-//! same aggregation, translation and push as everything else.
+//! same aggregation, translation and push as everything else. Every point carries the
+//! `destination` it is about.
 
 use opentelemetry::metrics::{Counter, Gauge, Histogram, Meter};
 use opentelemetry::KeyValue;
@@ -15,6 +16,8 @@ pub(crate) enum DropReason {
     Refused,
     /// Shutdown's deadline passed before they could be delivered.
     Shutdown,
+    /// The protocol cannot carry the value (NaN or ±Inf in JSON).
+    Unrepresentable,
 }
 
 impl DropReason {
@@ -23,12 +26,15 @@ impl DropReason {
             DropReason::QueueFull => "queue_full",
             DropReason::Refused => "refused",
             DropReason::Shutdown => "shutdown",
+            DropReason::Unrepresentable => "unrepresentable",
         }
     }
 }
 
 /// The instruments the pipeline records into (no-ops when self-metrics are off).
 pub(crate) struct SelfMetrics {
+    /// `destination=<name>`, on every point.
+    destination: KeyValue,
     sent: Counter<u64>,
     failed: Counter<u64>,
     retried: Counter<u64>,
@@ -41,8 +47,9 @@ pub(crate) struct SelfMetrics {
 }
 
 impl SelfMetrics {
-    pub(crate) fn new(meter: &Meter) -> Self {
+    pub(crate) fn new(meter: &Meter, destination: &str) -> Self {
         SelfMetrics {
+            destination: KeyValue::new("destination", std::sync::Arc::<str>::from(destination)),
             sent: meter
                 .u64_counter("prompush.samples.sent")
                 .with_description("Samples the endpoint accepted")
@@ -88,37 +95,51 @@ impl SelfMetrics {
         }
     }
 
+    fn attrs(&self) -> &[KeyValue] {
+        std::slice::from_ref(&self.destination)
+    }
+
     pub(crate) fn sent(&self, samples: usize, bytes: usize) {
-        self.sent.add(samples as u64, &[]);
-        self.bytes.add(bytes as u64, &[]);
+        self.sent.add(samples as u64, self.attrs());
+        self.bytes.add(bytes as u64, self.attrs());
         let now = std::time::SystemTime::now()
             .duration_since(std::time::UNIX_EPOCH)
             .map(|d| d.as_secs_f64())
             .unwrap_or(0.0);
-        self.last_success.record(now, &[]);
+        self.last_success.record(now, self.attrs());
     }
 
     pub(crate) fn failed(&self, samples: usize, retried: bool) {
-        self.failed.add(samples as u64, &[]);
+        self.failed.add(samples as u64, self.attrs());
         if retried {
-            self.retried.add(samples as u64, &[]);
+            self.retried.add(samples as u64, self.attrs());
         }
     }
 
     pub(crate) fn dropped(&self, samples: usize, reason: DropReason) {
         if samples > 0 {
-            self.dropped
-                .add(samples as u64, &[KeyValue::new("reason", reason.label())]);
+            self.dropped.add(
+                samples as u64,
+                &[
+                    self.destination.clone(),
+                    KeyValue::new("reason", reason.label()),
+                ],
+            );
         }
     }
 
     pub(crate) fn request(&self, status_class: &'static str, seconds: f64) {
-        self.requests
-            .add(1, &[KeyValue::new("status_class", status_class)]);
-        self.duration.record(seconds, &[]);
+        self.requests.add(
+            1,
+            &[
+                self.destination.clone(),
+                KeyValue::new("status_class", status_class),
+            ],
+        );
+        self.duration.record(seconds, self.attrs());
     }
 
     pub(crate) fn pending(&self, samples: usize) {
-        self.pending.record(samples as u64, &[]);
+        self.pending.record(samples as u64, self.attrs());
     }
 }

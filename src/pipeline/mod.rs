@@ -1,12 +1,14 @@
 //! The push pipeline: every interval, collect → translate → encode → queue → POST.
 //!
-//! One task per provider runs on the shared background runtime (`crate::runtime`). It
-//! owns a FIFO [`queue`] of encoded requests and sends strictly from its front, so a
-//! series' samples always reach the endpoint in timestamp order; failures are retried
-//! with [`backoff`], and the queue's memory is capped. The application talks to the
-//! task through a command channel: `force_flush` and `shutdown` send a command and
-//! wait, bounded, for the answer. Instruments never touch this module: recording
-//! cannot wait on the network.
+//! One task per destination runs on the shared background runtime (`crate::runtime`):
+//! each collects at its own interval and has its own queue, retries and connection
+//! state, so a slow or dead destination never delays another. A task owns a FIFO
+//! [`queue`] of encoded requests and sends strictly from its front, so a series'
+//! samples always reach the endpoint in timestamp order; failures are retried with
+//! [`backoff`], and the queue's memory is capped. The application talks to the task
+//! through a command channel: `force_flush` and `shutdown` send a command and wait,
+//! bounded, for the answer. Instruments never touch this module: recording cannot wait
+//! on the network.
 
 mod backoff;
 pub(crate) mod metrics;
@@ -24,12 +26,14 @@ use std::time::Duration;
 use bytes::Bytes;
 use tokio::sync::mpsc;
 use tokio::time::{self, Instant, MissedTickBehavior};
+use tracing::Instrument as _;
 
 use crate::prometheus::batch;
+use crate::prometheus::custom_json::{self, CustomMetricsEncoder};
 use crate::prometheus::encode::WriteRequestEncoder;
 use crate::prometheus::translate::{Labels, Metadata, SeriesSink, Translator};
 use crate::snapshot::{Attributes, MetricData, Number, NumberPoint, STALE_NAN_BITS};
-use crate::transport::{FailureKind, HttpSender, SendOutcome, ValidatedTransport};
+use crate::transport::{FailureKind, HttpSender, Protocol, SendOutcome, ValidatedTransport};
 use crate::{Error, Snapshot};
 use backoff::Backoff;
 use metrics::{DropReason, SelfMetrics};
@@ -38,10 +42,18 @@ use queue::{Batch, Queue};
 /// Collects a snapshot: the pipeline's only view of the provider.
 pub(crate) type Collector = Arc<dyn Fn() -> Snapshot + Send + Sync>;
 
-/// Delivery settings (the builder's options; defaults in `provider.rs`).
+/// Delivery settings of one destination (the builder's options; defaults in
+/// [`options`]).
 #[derive(Debug, Clone)]
 pub(crate) struct Delivery {
+    /// The destination's name, for logs and the `prompush_*` metrics.
+    pub(crate) name: String,
+    pub(crate) protocol: Protocol,
     pub(crate) interval: Duration,
+    /// For protocols whose bodies are cut by size (JSON): the largest body.
+    pub(crate) max_body_bytes: usize,
+    /// Added to every series that lacks a label of the name.
+    pub(crate) external_labels: Vec<(String, String)>,
     pub(crate) max_samples_per_send: usize,
     pub(crate) max_pending_bytes: usize,
     pub(crate) min_backoff: Duration,
@@ -96,7 +108,7 @@ impl Pipeline {
         metrics: SelfMetrics,
     ) -> Result<Self, Error> {
         let flush_wait = transport.timeout;
-        let sender = HttpSender::new(transport)?;
+        let sender = HttpSender::new(transport, delivery.protocol)?;
         let handle = crate::runtime::handle()?;
         let (commands, rx) = mpsc::unbounded_channel();
         // Margins: the task answers at its own deadline; this only guards against a
@@ -111,10 +123,7 @@ impl Pipeline {
             backoff: Backoff::new(delivery.min_backoff, delivery.max_backoff),
             queue: Queue::new(delivery.max_pending_bytes),
             delivery: delivery.clone(),
-            encoding: Some(Encoding::new(
-                collect.clone(),
-                delivery.max_samples_per_send,
-            )),
+            encoding: Some(Encoding::new(collect.clone(), &delivery)),
             collect,
             sender,
             metrics,
@@ -127,21 +136,33 @@ impl Pipeline {
             refusals_logged: HashMap::new(),
             failure_logged: None,
             eviction_logged: None,
+            unrepresentable_logged: None,
             failing_since: None,
         };
-        handle.spawn(task.run(rx));
+        let span = tracing::info_span!("prompush", destination = %delivery.name);
+        handle.spawn(task.run(rx).instrument(span));
         Ok(pipeline)
     }
 
     /// Pushes now and waits until that push is delivered, refused, or still failing
     /// after the push timeout.
     pub(crate) fn flush(&self) -> Result<(), Error> {
-        self.request(Command::Flush, self.flush_wait)
+        self.begin_flush().wait()
     }
 
     /// Makes the final push, retries until the shutdown deadline, then ends the task.
     pub(crate) fn shutdown(&self) -> Result<(), Error> {
-        self.request(Command::Shutdown, self.shutdown_wait)
+        self.begin_shutdown().wait()
+    }
+
+    /// Starts a flush without waiting for it: several destinations flush at once.
+    pub(crate) fn begin_flush(&self) -> Pending {
+        self.begin(Command::Flush, self.flush_wait)
+    }
+
+    /// Starts the shutdown without waiting for it.
+    pub(crate) fn begin_shutdown(&self) -> Pending {
+        self.begin(Command::Shutdown, self.shutdown_wait)
     }
 
     /// Queues a snapshot and resolves once it is delivered, refused, or still failing
@@ -154,15 +175,38 @@ impl Pipeline {
         answer.await.unwrap_or(Err(Error::PipelineStopped))
     }
 
-    fn request(&self, command: fn(Reply) -> Command, wait: Duration) -> Result<(), Error> {
+    fn begin(&self, command: fn(Reply) -> Command, wait: Duration) -> Pending {
         // A std channel: the caller may be on any thread, inside a runtime or not.
         let (reply, answer) = std_mpsc::sync_channel(1);
-        self.commands
-            .send(command(Reply::Blocking(reply)))
-            .map_err(|_| Error::PipelineStopped)?;
-        match answer.recv_timeout(wait) {
+        let sent = self.commands.send(command(Reply::Blocking(reply))).is_ok();
+        Pending {
+            answer: sent.then_some(answer),
+            deadline: std::time::Instant::now() + wait,
+            wait,
+        }
+    }
+}
+
+/// A command sent to a push task, whose answer has not been read yet.
+pub(crate) struct Pending {
+    /// `None` when the task had already stopped.
+    answer: Option<std_mpsc::Receiver<Result<(), Error>>>,
+    deadline: std::time::Instant,
+    wait: Duration,
+}
+
+impl Pending {
+    /// Waits for the answer, until the deadline set when the command was sent.
+    pub(crate) fn wait(self) -> Result<(), Error> {
+        let Some(answer) = self.answer else {
+            return Err(Error::PipelineStopped);
+        };
+        let left = self
+            .deadline
+            .saturating_duration_since(std::time::Instant::now());
+        match answer.recv_timeout(left) {
             Ok(result) => result,
-            Err(std_mpsc::RecvTimeoutError::Timeout) => Err(Error::Timeout(wait)),
+            Err(std_mpsc::RecvTimeoutError::Timeout) => Err(Error::Timeout(self.wait)),
             Err(std_mpsc::RecvTimeoutError::Disconnected) => Err(Error::PipelineStopped),
         }
     }
@@ -181,17 +225,28 @@ struct Waiter {
 /// large push never stalls the shared runtime (other providers' pushes, receivers).
 struct Encoding {
     translator: Translator,
-    encoder: WriteRequestEncoder,
-    snappy: snap::raw::Encoder,
-    /// Compression scratch: each request is then copied out at its exact size, so the
-    /// queue's byte count is the memory it holds.
-    scratch: Vec<u8>,
+    format: Format,
     /// `None` for a pipeline fed by `export`.
     collect: Option<Collector>,
     max_samples_per_send: usize,
+    max_body_bytes: usize,
     /// The attribute sets each observable instrument reported last push, to mark the
     /// ones it stops reporting as stale.
     observed: HashMap<u64, HashSet<Attributes>>,
+}
+
+/// The body format of the destination's protocol, with its reusable state.
+// One per destination, never moved around: the variants' sizes do not matter.
+#[allow(clippy::large_enum_variant)]
+enum Format {
+    RemoteWrite {
+        encoder: WriteRequestEncoder,
+        snappy: snap::raw::Encoder,
+        /// Compression scratch: each request is then copied out at its exact size, so
+        /// the queue's byte count is the memory it holds.
+        scratch: Vec<u8>,
+    },
+    CustomMetricsJson(CustomMetricsEncoder),
 }
 
 struct Task {
@@ -218,6 +273,7 @@ struct Task {
     /// When a retryable failure or an eviction was last logged (once a minute each).
     failure_logged: Option<Instant>,
     eviction_logged: Option<Instant>,
+    unrepresentable_logged: Option<Instant>,
     /// Since when pushes have been failing, for the recovery message.
     failing_since: Option<Instant>,
 }
@@ -338,21 +394,24 @@ impl Task {
     async fn enqueue(&mut self, given: Option<Snapshot>, last: bool) -> Result<u64, Error> {
         self.pushes += 1;
         let push = self.pushes;
-        let mut encoding = self.encoding.take().unwrap_or_else(|| {
-            Encoding::new(self.collect.clone(), self.delivery.max_samples_per_send)
-        });
+        let mut encoding = self
+            .encoding
+            .take()
+            .unwrap_or_else(|| Encoding::new(self.collect.clone(), &self.delivery));
+        let span = tracing::Span::current();
         let work = tokio::task::spawn_blocking(move || {
+            let _span = span.enter();
             let snapshot = given.or_else(|| encoding.collect.as_ref().map(|collect| collect()));
             let batches = match snapshot {
                 Some(mut snapshot) => {
                     encoding.mark_vanished(&mut snapshot);
                     encoding.encode(&snapshot, push, last)
                 }
-                None => Ok(Vec::new()),
+                None => Ok((Vec::new(), 0)),
             };
             (encoding, batches)
         });
-        let batches = match work.await {
+        let (batches, unrepresentable) = match work.await {
             Ok((encoding, batches)) => {
                 self.encoding = Some(encoding);
                 batches
@@ -363,6 +422,17 @@ impl Task {
                 "collecting or encoding panicked: {e}"
             ))),
         }?;
+        if unrepresentable > 0 {
+            self.metrics
+                .dropped(unrepresentable, DropReason::Unrepresentable);
+            if due(&mut self.unrepresentable_logged) {
+                tracing::warn!(
+                    samples = unrepresentable,
+                    "values that JSON cannot carry (NaN, ±Inf) were left out of the push \
+                     (counted in prompush_samples_dropped_total{{reason=\"unrepresentable\"}})"
+                );
+            }
+        }
         for batch in batches {
             let evicted = self.queue.push(batch);
             if evicted.samples > 0 && due(&mut self.eviction_logged) {
@@ -420,7 +490,17 @@ impl Task {
                 }
                 Completion::Delivered
             }
-            SendOutcome::Permanent(failure) => {
+            SendOutcome::TooLarge(failure) if at_front && self.split_front(&batch) => {
+                self.metrics.request(status_class(failure.kind), seconds);
+                tracing::debug!(
+                    samples = batch.samples,
+                    bytes = batch.body.len(),
+                    "the endpoint found the request too large; sending it again in halves"
+                );
+                self.retry_at = None;
+                Completion::Retrying
+            }
+            SendOutcome::Permanent(failure) | SendOutcome::TooLarge(failure) => {
                 self.metrics.request(status_class(failure.kind), seconds);
                 self.metrics.failed(batch.samples, false);
                 self.metrics.dropped(batch.samples, DropReason::Refused);
@@ -458,6 +538,25 @@ impl Task {
         };
         self.metrics.pending(self.queue.samples());
         completion
+    }
+
+    /// Replaces the front batch (which is `batch`) with its two halves; `false` when it
+    /// cannot be cut (one entry, or a format that cannot be cut).
+    fn split_front(&mut self, batch: &Batch) -> bool {
+        let Some(starts) = &batch.entries else {
+            return false;
+        };
+        let Some([a, b]) = custom_json::split_in_halves(&batch.body, starts) else {
+            return false;
+        };
+        let half = |(body, samples, starts): (Bytes, usize, custom_json::EntryStarts)| Batch {
+            body,
+            samples,
+            push: batch.push,
+            entries: Some(starts),
+        };
+        self.queue.replace_front([half(a), half(b)]);
+        true
     }
 
     fn log_refusal(&mut self, failure: &crate::transport::Failure) {
@@ -574,14 +673,21 @@ impl Task {
 }
 
 impl Encoding {
-    fn new(collect: Option<Collector>, max_samples_per_send: usize) -> Self {
+    fn new(collect: Option<Collector>, delivery: &Delivery) -> Self {
+        let format = match delivery.protocol {
+            Protocol::RemoteWrite => Format::RemoteWrite {
+                encoder: WriteRequestEncoder::new(),
+                snappy: snap::raw::Encoder::new(),
+                scratch: Vec::new(),
+            },
+            Protocol::CustomMetricsJson => Format::CustomMetricsJson(CustomMetricsEncoder::new()),
+        };
         Encoding {
-            translator: Translator::new(),
-            encoder: WriteRequestEncoder::new(),
-            snappy: snap::raw::Encoder::new(),
-            scratch: Vec::new(),
+            translator: Translator::with_external_labels(delivery.external_labels.clone()),
+            format,
             collect,
-            max_samples_per_send,
+            max_samples_per_send: delivery.max_samples_per_send,
+            max_body_bytes: delivery.max_body_bytes,
             observed: HashMap::new(),
         }
     }
@@ -619,54 +725,88 @@ impl Encoding {
     }
 
     /// Translates a snapshot into requests of at most `max_samples_per_send` samples;
-    /// with `last`, stale markers for all its series follow, so the receiver ends them
-    /// now rather than showing their last values for minutes.
-    fn encode(&mut self, snapshot: &Snapshot, push: u64, last: bool) -> Result<Vec<Batch>, Error> {
+    /// with `last`, stale markers for all its series follow (remote write only), so the
+    /// receiver ends them now rather than showing their last values for minutes. Also
+    /// returns how many values the format could not carry.
+    fn encode(
+        &mut self,
+        snapshot: &Snapshot,
+        push: u64,
+        last: bool,
+    ) -> Result<(Vec<Batch>, usize), Error> {
         let mut batches = Vec::new();
-        self.encoder.clear();
-        if self.translator.translate(snapshot, &mut self.encoder) > 0 {
-            self.split_into(&mut batches, push, None)?;
-        }
-        if last {
-            // A fresh encoder: the markers must not disturb the per-series caches.
-            let mut markers = WriteRequestEncoder::new();
-            if self
-                .translator
-                .translate(snapshot, &mut StaleMarkers(&mut markers))
-                > 0
-            {
-                self.split_into(&mut batches, push, Some(&mut markers))?;
+        let max_samples = self.max_samples_per_send;
+        match &mut self.format {
+            Format::RemoteWrite {
+                encoder,
+                snappy,
+                scratch,
+            } => {
+                encoder.clear();
+                if self.translator.translate(snapshot, encoder) > 0 {
+                    compress_into(&mut batches, push, encoder, max_samples, snappy, scratch)?;
+                }
+                if last {
+                    // A fresh encoder: the markers must not disturb the per-series caches.
+                    let mut markers = WriteRequestEncoder::new();
+                    if self
+                        .translator
+                        .translate(snapshot, &mut StaleMarkers(&mut markers))
+                        > 0
+                    {
+                        compress_into(
+                            &mut batches,
+                            push,
+                            &mut markers,
+                            max_samples,
+                            snappy,
+                            scratch,
+                        )?;
+                    }
+                }
+                Ok((batches, 0))
+            }
+            Format::CustomMetricsJson(encoder) => {
+                encoder.clear();
+                self.translator.translate(snapshot, encoder);
+                encoder.bodies(self.max_body_bytes, max_samples, |body, samples, starts| {
+                    batches.push(Batch {
+                        body,
+                        samples,
+                        push,
+                        entries: Some(starts),
+                    });
+                    Ok::<_, Error>(())
+                })?;
+                Ok((batches, encoder.unrepresentable()))
             }
         }
-        Ok(batches)
     }
+}
 
-    /// Splits what `encoder` (by default the main one) holds into compressed batches.
-    fn split_into(
-        &mut self,
-        batches: &mut Vec<Batch>,
-        push: u64,
-        encoder: Option<&mut WriteRequestEncoder>,
-    ) -> Result<(), Error> {
-        let encoder = encoder.unwrap_or(&mut self.encoder);
-        let (snappy, scratch) = (&mut self.snappy, &mut self.scratch);
-        batch::split(
-            encoder.protobuf(),
-            self.max_samples_per_send,
-            |protobuf, samples| {
-                scratch.resize(snap::raw::max_compress_len(protobuf.len()), 0);
-                let n = snappy
-                    .compress(protobuf, scratch)
-                    .map_err(|e| Error::Encode(e.to_string()))?;
-                batches.push(Batch {
-                    body: Bytes::copy_from_slice(&scratch[..n]),
-                    samples,
-                    push,
-                });
-                Ok(())
-            },
-        )
-    }
+/// Splits what `encoder` holds into snappy-compressed requests of at most
+/// `max_samples` samples.
+fn compress_into(
+    batches: &mut Vec<Batch>,
+    push: u64,
+    encoder: &mut WriteRequestEncoder,
+    max_samples: usize,
+    snappy: &mut snap::raw::Encoder,
+    scratch: &mut Vec<u8>,
+) -> Result<(), Error> {
+    batch::split(encoder.protobuf(), max_samples, |protobuf, samples| {
+        scratch.resize(snap::raw::max_compress_len(protobuf.len()), 0);
+        let n = snappy
+            .compress(protobuf, scratch)
+            .map_err(|e| Error::Encode(e.to_string()))?;
+        batches.push(Batch {
+            body: Bytes::copy_from_slice(&scratch[..n]),
+            samples,
+            push,
+            entries: None,
+        });
+        Ok(())
+    })
 }
 
 /// Turns every series into its stale marker, one millisecond after the value it ends

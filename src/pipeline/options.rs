@@ -1,10 +1,12 @@
-//! The push options both builders share (the provider's and the SDK exporter's), with
-//! their defaults and checks, and the builder methods that set them.
+//! The push options every builder that pushes shares (the provider's, a
+//! [`Destination`](crate::Destination)'s and the SDK exporter's), with their defaults
+//! and checks, and the builder methods that set them.
 
 use std::time::Duration;
 
 use super::Delivery;
-use crate::transport::{TransportConfig, ValidatedTransport};
+use crate::prometheus::naming;
+use crate::transport::{Protocol, TransportConfig, ValidatedTransport};
 use crate::Error;
 
 /// The default most samples in one remote-write request (as Prometheus sends).
@@ -17,6 +19,9 @@ pub const DEFAULT_MIN_BACKOFF: Duration = Duration::from_millis(30);
 pub const DEFAULT_MAX_BACKOFF: Duration = Duration::from_secs(5);
 /// The default time `shutdown()` keeps trying to deliver the final push.
 pub const DEFAULT_SHUTDOWN_TIMEOUT: Duration = Duration::from_secs(10);
+/// The default largest JSON custom-metrics body: under the 100 kB that Unleash (and
+/// express's default body parser) accept.
+pub const DEFAULT_MAX_BODY_BYTES: usize = 100_000;
 
 /// Destination, auth and delivery settings, as the user gave them.
 #[derive(Debug, Clone)]
@@ -26,6 +31,9 @@ pub(crate) struct PushOptions {
     pub(crate) max_pending_bytes: usize,
     pub(crate) backoff: (Duration, Duration),
     pub(crate) shutdown_timeout: Duration,
+    pub(crate) external_labels: Vec<(String, String)>,
+    /// `None`: the protocol's default.
+    pub(crate) max_body_bytes: Option<usize>,
 }
 
 impl Default for PushOptions {
@@ -36,14 +44,19 @@ impl Default for PushOptions {
             max_pending_bytes: DEFAULT_MAX_PENDING_BYTES,
             backoff: (DEFAULT_MIN_BACKOFF, DEFAULT_MAX_BACKOFF),
             shutdown_timeout: DEFAULT_SHUTDOWN_TIMEOUT,
+            external_labels: Vec::new(),
+            max_body_bytes: None,
         }
     }
 }
 
 impl PushOptions {
-    /// Checks everything; `interval` is how often the pipeline collects.
+    /// Checks everything for destination `name`, which speaks `protocol`; `interval` is
+    /// how often its pipeline collects.
     pub(crate) fn validate(
         self,
+        name: &str,
+        protocol: Protocol,
         interval: Duration,
     ) -> Result<(ValidatedTransport, Delivery), Error> {
         if self.max_samples_per_send == 0 {
@@ -58,8 +71,29 @@ impl PushOptions {
                  longest at least as long"
             )));
         }
+        let max_body_bytes = match (protocol, self.max_body_bytes) {
+            (Protocol::RemoteWrite, Some(_)) => {
+                return Err(Error::Config(
+                    "with_max_body_bytes applies to custom-metrics (JSON) destinations; a \
+                     remote-write request is sized with with_max_samples_per_send"
+                        .into(),
+                ))
+            }
+            (_, Some(bytes)) if bytes < 1024 => {
+                return Err(Error::Config(format!(
+                    "with_max_body_bytes({bytes}): a body must have room for at least one \
+                     entry; give 1024 bytes or more"
+                )))
+            }
+            (_, bytes) => bytes.unwrap_or(DEFAULT_MAX_BODY_BYTES),
+        };
+        validate_external_labels(&self.external_labels)?;
         let transport = self.transport.validate()?;
         let delivery = Delivery {
+            name: name.to_owned(),
+            protocol,
+            max_body_bytes,
+            external_labels: self.external_labels,
             interval,
             max_samples_per_send: self.max_samples_per_send,
             max_pending_bytes: self.max_pending_bytes,
@@ -71,30 +105,92 @@ impl PushOptions {
     }
 }
 
+/// External labels: valid names, non-empty values, each name once.
+fn validate_external_labels(labels: &[(String, String)]) -> Result<(), Error> {
+    for (i, (name, value)) in labels.iter().enumerate() {
+        if !naming::is_valid_label_name(name) {
+            return Err(Error::Config(format!(
+                "external label name {name:?} is not a valid Prometheus label name; use \
+                 letters, digits and '_', not starting with a digit or \"__\" (e.g. \"app_id\")"
+            )));
+        }
+        if value.is_empty() {
+            return Err(Error::Config(format!(
+                "external label {name:?} has an empty value, which Prometheus treats as no \
+                 label; give a value or leave the label out"
+            )));
+        }
+        if labels[..i].iter().any(|(n, _)| n == name) {
+            return Err(Error::Config(format!(
+                "external label {name:?} is given twice; give each name once"
+            )));
+        }
+    }
+    Ok(())
+}
+
 /// The builder methods for [`PushOptions`]: the same names and documentation on every
 /// builder that pushes. The builder needs a field `push: PushOptions`.
 macro_rules! push_option_methods {
     () => {
-        /// Pushes to this Prometheus remote-write URL (for example
-        /// `http://127.0.0.1:9090/api/v1/write`). Checked by `build()`: it must parse and
-        /// use `http` or `https`.
-        pub fn with_endpoint(mut self, endpoint: impl Into<String>) -> Self {
-            self.push.transport.endpoint = Some(endpoint.into());
-            self
-        }
-
         /// Sends `Authorization: Bearer <token>` with every push. The token never
-        /// appears in logs, errors or `Debug` output.
+        /// appears in logs, errors or `Debug` output. Replaces any auth set before
+        /// (`with_basic_auth`, `with_authorization`).
         pub fn with_bearer_token(mut self, token: impl Into<String>) -> Self {
-            self.push.transport.bearer_token = Some($crate::transport::Secret::new(token));
+            self.push.transport.auth = Some($crate::transport::Auth::Bearer(
+                $crate::transport::Secret::new(token),
+            ));
             self
         }
 
-        /// Adds a header to every push (a tenant or API-key header, say). The protocol's
-        /// own headers (`Content-Encoding`, `Content-Type`,
-        /// `X-Prometheus-Remote-Write-Version`, `User-Agent`, and `Authorization` when a
-        /// bearer token is set) cannot be overridden: naming one is an error at
-        /// `build()`.
+        /// Sends `Authorization: Basic …` with every push: HTTP basic auth, as Grafana
+        /// Cloud takes it (the user is the numeric instance id, the password an access
+        /// token). Neither appears in logs, errors or `Debug` output. Replaces any auth
+        /// set before.
+        pub fn with_basic_auth(
+            mut self,
+            user: impl Into<String>,
+            password: impl Into<String>,
+        ) -> Self {
+            self.push.transport.auth = Some($crate::transport::Auth::Basic {
+                user: user.into(),
+                password: $crate::transport::Secret::new(password),
+            });
+            self
+        }
+
+        /// Sends `Authorization: <value>` exactly as given, as Unleash expects its API
+        /// tokens (no `Bearer` prefix). Never appears in logs, errors or `Debug`
+        /// output. Replaces any auth set before.
+        pub fn with_authorization(mut self, value: impl Into<String>) -> Self {
+            self.push.transport.auth = Some($crate::transport::Auth::Raw(
+                $crate::transport::Secret::new(value),
+            ));
+            self
+        }
+
+        /// Sends `X-Scope-OrgID: <tenant>` with every push: the tenant of a
+        /// multi-tenant Mimir, Cortex or Loki-style backend.
+        pub fn with_tenant(self, tenant: impl Into<String>) -> Self {
+            self.with_header("X-Scope-OrgID", tenant)
+        }
+
+        /// Adds `name="value"` to every series pushed, unless the series already has a
+        /// label of that name (its own label wins): an application id, a vendor's
+        /// account label, a region. The name must be a valid Prometheus label name.
+        pub fn with_external_label(
+            mut self,
+            name: impl Into<String>,
+            value: impl Into<String>,
+        ) -> Self {
+            self.push.external_labels.push((name.into(), value.into()));
+            self
+        }
+
+        /// Adds a header to every push (an API-key header, say). The protocol's own
+        /// headers (`Content-Encoding`, `Content-Type`,
+        /// `X-Prometheus-Remote-Write-Version`, `User-Agent`, and `Authorization` when
+        /// auth is set) cannot be overridden: naming one is an error at `build()`.
         pub fn with_header(mut self, name: impl Into<String>, value: impl Into<String>) -> Self {
             self.push
                 .transport
@@ -103,7 +199,7 @@ macro_rules! push_option_methods {
             self
         }
 
-        /// Allows credentials (a bearer token, an `Authorization` or API-key header) over
+        /// Allows credentials (any auth, an `Authorization` or API-key header) over
         /// plain `http://` to a host other than this machine. Off by default: `build()`
         /// refuses such a configuration, since anyone on the path could read the token.
         pub fn allow_credentials_over_http(mut self, allow: bool) -> Self {

@@ -9,13 +9,17 @@ use std::collections::VecDeque;
 
 use bytes::Bytes;
 
-/// One encoded, compressed remote-write request.
+use crate::prometheus::custom_json::EntryStarts;
+
+/// One encoded request body, ready to send.
 #[derive(Debug, Clone)]
 pub(crate) struct Batch {
     pub(crate) body: Bytes,
     pub(crate) samples: usize,
     /// The push it belongs to, so a flush knows when its own data is through.
     pub(crate) push: u64,
+    /// For a body that can be cut between entries (JSON): where they start.
+    pub(crate) entries: Option<EntryStarts>,
 }
 
 /// What eviction dropped.
@@ -72,6 +76,16 @@ impl Queue {
         Some(batch)
     }
 
+    /// Puts `pieces` in place of the front batch (the same data, cut smaller), in order.
+    pub(crate) fn replace_front(&mut self, pieces: [Batch; 2]) {
+        self.pop();
+        for piece in pieces.into_iter().rev() {
+            self.bytes += piece.body.len();
+            self.samples += piece.samples;
+            self.batches.push_front(piece);
+        }
+    }
+
     /// Samples waiting.
     pub(crate) fn samples(&self) -> usize {
         self.samples
@@ -96,6 +110,7 @@ mod tests {
             body: Bytes::from(vec![0u8; bytes]),
             samples,
             push,
+            entries: None,
         }
     }
 
@@ -135,5 +150,18 @@ mod tests {
             }
         );
         assert_eq!(q.samples(), 4);
+    }
+
+    #[test]
+    fn the_front_can_be_replaced_by_its_pieces() {
+        let mut q = Queue::new(1000);
+        q.push(batch(100, 10, 1));
+        q.push(batch(100, 3, 2));
+        q.replace_front([batch(60, 4, 1), batch(50, 6, 1)]);
+        assert_eq!(q.samples(), 13);
+        assert_eq!(q.pop().map(|b| b.samples), Some(4));
+        assert_eq!(q.pop().map(|b| b.samples), Some(6));
+        assert_eq!(q.pop().map(|b| b.push), Some(2));
+        assert!(q.is_empty());
     }
 }

@@ -3,7 +3,9 @@
 //! A push goes through three steps, one module each:
 //! [`naming`] turns OpenTelemetry names, units and attribute keys into Prometheus names;
 //! [`translate`] turns a [`Snapshot`](crate::Snapshot) into Prometheus series and
-//! metadata; [`encode`] writes those as a snappy-compressed `WriteRequest`.
+//! metadata; [`encode`] writes those as a snappy-compressed `WriteRequest`. For
+//! destinations that take JSON custom metrics instead, `custom_json` writes the same
+//! series as JSON entries.
 //!
 //! ```
 //! use prompush::prometheus::{encode::WriteRequestEncoder, translate::Translator};
@@ -18,6 +20,7 @@
 //! ```
 
 pub(crate) mod batch;
+pub(crate) mod custom_json;
 pub mod encode;
 pub mod naming;
 #[doc(hidden)]

@@ -256,6 +256,20 @@ pub fn sanitize_label_name(key: &str) -> Option<Cow<'_, str>> {
     Some(Cow::Owned(out))
 }
 
+/// Whether `name` can be used as a label name as it is: `[a-zA-Z_][a-zA-Z0-9_]*`, not
+/// starting with the reserved `__`.
+///
+/// ```
+/// use prompush::prometheus::naming::is_valid_label_name;
+/// assert!(is_valid_label_name("app_id"));
+/// assert!(!is_valid_label_name("app.id"));
+/// assert!(!is_valid_label_name("__name__"));
+/// assert!(!is_valid_label_name(""));
+/// ```
+pub fn is_valid_label_name(name: &str) -> bool {
+    sanitize_label_name(name).is_some_and(|s| matches!(s, Cow::Borrowed(_)))
+}
+
 /// [`sanitize_label_name`] appending to `out`, without allocating; `false` (and nothing
 /// appended) for an empty key.
 pub(crate) fn push_label_name(out: &mut String, key: &str) -> bool {

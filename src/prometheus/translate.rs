@@ -28,6 +28,8 @@
 //! - Attribute keys that are equal after sanitising (`a.b` and `a_b`) become one label
 //!   whose values are joined with `;`, in the sorted order of the original keys.
 //! - A label with an empty value is left out; labels are sorted by name.
+//! - External labels ([`Translator::with_external_labels`]) go on every series, the
+//!   `target_info` one included, unless the series already has a label of that name.
 //! - Samples carry the metric's collection time in milliseconds. Values are sent as
 //!   they are, NaN included.
 
@@ -295,6 +297,8 @@ pub struct Translator {
     job: String,
     instance: String,
     target_info: Vec<(String, String)>,
+    /// Labels added to every series that lacks them, sorted by name.
+    external: Vec<(String, String)>,
 }
 
 impl Default for Translator {
@@ -312,6 +316,7 @@ impl Default for Translator {
             job: String::new(),
             instance: String::new(),
             target_info: Vec::new(),
+            external: Vec::new(),
         }
     }
 }
@@ -320,6 +325,24 @@ impl Translator {
     /// An empty translator.
     pub fn new() -> Self {
         Self::default()
+    }
+
+    /// A translator that adds `labels` to every series that does not have a label of
+    /// the same name already (the series' own labels win). Names must be valid
+    /// Prometheus label names and values non-empty; pairs that are not are left out, as
+    /// is a repeated name's second pair.
+    pub fn with_external_labels(labels: impl IntoIterator<Item = (String, String)>) -> Self {
+        let mut external: Vec<(String, String)> = labels
+            .into_iter()
+            .filter(|(name, value)| naming::is_valid_label_name(name) && !value.is_empty())
+            .collect();
+        // Stable: the first of a repeated name stays.
+        external.sort_by(|a, b| a.0.cmp(&b.0));
+        external.dedup_by(|b, a| a.0 == b.0);
+        Self {
+            external,
+            ..Self::default()
+        }
     }
 
     /// Translates `snapshot`, handing every series and metric family to `sink`, and
@@ -344,11 +367,13 @@ impl Translator {
             instance,
             id,
             resource_version,
+            external,
             ..
         } = self;
         let mut ctx = PointContext {
             job,
             instance,
+            external,
             text,
             base,
             bucket,
@@ -505,6 +530,7 @@ impl Translator {
             push_label(text, base, &name, value);
         }
         finish_labels(text, base);
+        add_external(text, base, &self.external);
         sink.series(&Labels { text, slots: base }, 1.0, timestamp_ms);
         1
     }
@@ -514,6 +540,7 @@ impl Translator {
 struct PointContext<'t> {
     job: &'t str,
     instance: &'t str,
+    external: &'t [(String, String)],
     text: &'t mut String,
     base: &'t mut Vec<Slot>,
     bucket: &'t mut Vec<Slot>,
@@ -691,6 +718,24 @@ impl PointContext<'_> {
                 value: put(text, self.instance),
             };
             insert_sorted(text, base, slot);
+        }
+        add_external(text, base, self.external);
+    }
+}
+
+/// Adds each external label whose name the series does not have yet.
+fn add_external(text: &mut String, base: &mut Vec<Slot>, external: &[(String, String)]) {
+    for (name, value) in external {
+        let at = {
+            let t: &str = text;
+            base.binary_search_by(|s| s.name.get(t).cmp(name.as_str()))
+        };
+        if let Err(at) = at {
+            let slot = Slot {
+                name: put(text, name),
+                value: put(text, value),
+            };
+            base.insert(at, slot);
         }
     }
 }

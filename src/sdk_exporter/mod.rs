@@ -102,6 +102,14 @@ pub struct RemoteWriteExporterBuilder {
 }
 
 impl RemoteWriteExporterBuilder {
+    /// Pushes to this Prometheus remote-write URL (for example
+    /// `http://127.0.0.1:9090/api/v1/write`). Required. Checked by `build()`: it must
+    /// parse and use `http` or `https`.
+    pub fn with_endpoint(mut self, endpoint: impl Into<String>) -> Self {
+        self.push.transport.endpoint = Some(endpoint.into());
+        self
+    }
+
     push_option_methods!();
 
     /// Builds the exporter and starts its delivery task.
@@ -112,13 +120,22 @@ impl RemoteWriteExporterBuilder {
     /// the background thread cannot start.
     pub fn build(self) -> Result<RemoteWriteExporter, Error> {
         // The SDK's reader decides when to collect; the interval is unused.
-        let (transport, delivery) = self.push.validate(Duration::from_secs(3600))?;
+        let (transport, delivery) = self.push.validate(
+            crate::provider::DEFAULT_DESTINATION,
+            crate::transport::Protocol::RemoteWrite,
+            Duration::from_secs(3600),
+        )?;
         let meter = opentelemetry::metrics::MeterProvider::meter(
             &opentelemetry::metrics::NoopMeterProvider::new(),
             "prompush",
         );
         Ok(RemoteWriteExporter {
-            pipeline: Pipeline::start(transport, delivery, None, SelfMetrics::new(&meter))?,
+            pipeline: Pipeline::start(
+                transport,
+                delivery,
+                None,
+                SelfMetrics::new(&meter, crate::provider::DEFAULT_DESTINATION),
+            )?,
             converter: Mutex::new(Converter::default()),
         })
     }

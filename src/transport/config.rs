@@ -29,13 +29,68 @@ const RESERVED_HEADERS: [&str; 7] = [
     "transfer-encoding",
 ];
 
+/// How a destination proves who is pushing: the `Authorization` header's value.
+#[derive(Clone, PartialEq, Eq)]
+pub(crate) enum Auth {
+    /// `Authorization: Bearer <token>`.
+    Bearer(Secret),
+    /// `Authorization: Basic base64(user:password)` (Grafana Cloud: the instance id and
+    /// an access token).
+    Basic { user: String, password: Secret },
+    /// `Authorization: <value>`, as issued (an Unleash API token, say).
+    Raw(Secret),
+}
+
+impl Auth {
+    fn kind(&self) -> &'static str {
+        match self {
+            Auth::Bearer(_) => "bearer",
+            Auth::Basic { .. } => "basic",
+            Auth::Raw(_) => "authorization",
+        }
+    }
+
+    /// The header value, marked sensitive so that `http`'s own `Debug` hides it.
+    fn header_value(&self) -> Result<HeaderValue, Error> {
+        let (text, what) = match self {
+            Auth::Bearer(token) => (format!("Bearer {}", token.expose()), "the bearer token"),
+            Auth::Basic { user, password } => {
+                if user.contains(':') {
+                    return Err(Error::Config(
+                        "the basic-auth user contains ':', which basic auth cannot carry;                          check the user (for Grafana Cloud, the numeric instance id)"
+                            .to_owned(),
+                    ));
+                }
+                use base64::Engine as _;
+                let pair = format!("{user}:{}", password.expose());
+                let encoded = base64::engine::general_purpose::STANDARD.encode(pair);
+                (format!("Basic {encoded}"), "the basic-auth user")
+            }
+            Auth::Raw(value) => (value.expose().to_owned(), "the authorization value"),
+        };
+        let mut value = HeaderValue::from_str(&text).map_err(|_| {
+            Error::Config(format!(
+                "{what} contains characters not allowed in an HTTP header (control                  characters or non-ASCII); pass it exactly as issued"
+            ))
+        })?;
+        value.set_sensitive(true);
+        Ok(value)
+    }
+}
+
+impl fmt::Debug for Auth {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}(<redacted>)", self.kind())
+    }
+}
+
 /// The destination as the user describes it, before any check.
 #[derive(Clone)]
 pub(crate) struct TransportConfig {
-    /// The remote-write URL, e.g. `http://127.0.0.1:9090/api/v1/write`. Required.
+    /// The URL to POST to, e.g. `http://127.0.0.1:9090/api/v1/write`. Required.
     pub(crate) endpoint: Option<String>,
-    /// Sent as `Authorization: Bearer <token>` when set.
-    pub(crate) bearer_token: Option<Secret>,
+    /// The `Authorization` header, when set.
+    pub(crate) auth: Option<Auth>,
     /// Extra headers, in the order given. Names may not repeat or shadow protocol headers.
     pub(crate) headers: Vec<(String, String)>,
     /// The limit for one push attempt, connection and response included.
@@ -48,7 +103,7 @@ impl Default for TransportConfig {
     fn default() -> Self {
         TransportConfig {
             endpoint: None,
-            bearer_token: None,
+            auth: None,
             headers: Vec::new(),
             timeout: DEFAULT_TIMEOUT,
             allow_plaintext_credentials: false,
@@ -73,7 +128,7 @@ impl fmt::Debug for TransportConfig {
                 "endpoint",
                 &self.endpoint.as_deref().map(super::http::redact_raw_url),
             )
-            .field("bearer_token", &self.bearer_token)
+            .field("auth", &self.auth)
             .field(
                 "headers",
                 &RedactedHeaders(self.headers.iter().map(|(n, _)| n.as_str()).collect()),
@@ -94,7 +149,7 @@ impl TransportConfig {
     /// credentials inside the URL; a zero timeout; an extra header whose name or value is not
     /// valid HTTP, repeats another, or is one the sender sets itself (`Content-Encoding`,
     /// `Content-Type`, `X-Prometheus-Remote-Write-Version`, `User-Agent`, `Host`,
-    /// `Content-Length`, `Transfer-Encoding`, and `Authorization` when a bearer token is set).
+    /// `Content-Length`, `Transfer-Encoding`, and `Authorization` when auth is set).
     pub(crate) fn validate(self) -> Result<ValidatedTransport, Error> {
         let endpoint = validate_endpoint(self.endpoint.as_deref())?;
         if self.timeout.is_zero() {
@@ -103,17 +158,9 @@ impl TransportConfig {
                     .to_owned(),
             ));
         }
-        if let Some(token) = &self.bearer_token {
-            if HeaderValue::from_str(&format!("Bearer {}", token.expose())).is_err() {
-                return Err(Error::Config(
-                    "the bearer token contains characters not allowed in an HTTP header \
-                     (control characters or non-ASCII); pass the token exactly as issued"
-                        .to_owned(),
-                ));
-            }
-        }
-        let headers = validate_headers(&self.headers, self.bearer_token.is_some())?;
-        let has_credentials = self.bearer_token.is_some()
+        let authorization = self.auth.as_ref().map(Auth::header_value).transpose()?;
+        let mut headers = validate_headers(&self.headers, self.auth.as_ref())?;
+        let has_credentials = self.auth.is_some()
             || headers
                 .keys()
                 .any(|name| CREDENTIAL_HEADERS.contains(&name.as_str()));
@@ -129,9 +176,11 @@ impl TransportConfig {
                 endpoint.host_str().unwrap_or("the endpoint")
             )));
         }
+        if let Some(value) = authorization {
+            headers.insert(reqwest::header::AUTHORIZATION, value);
+        }
         Ok(ValidatedTransport {
             endpoint,
-            bearer_token: self.bearer_token,
             headers,
             timeout: self.timeout,
         })
@@ -141,11 +190,10 @@ impl TransportConfig {
 /// A configuration that passed [`TransportConfig::validate`]; the sender is built from it.
 #[derive(Clone)]
 pub(crate) struct ValidatedTransport {
-    /// The parsed remote-write URL (http or https, no credentials).
+    /// The parsed URL (http or https, no credentials).
     pub(crate) endpoint: Url,
-    /// The bearer token, if any.
-    pub(crate) bearer_token: Option<Secret>,
-    /// The extra headers, checked against the protocol headers.
+    /// The extra headers, checked against the protocol headers, and `Authorization`
+    /// (marked sensitive) when auth is set.
     pub(crate) headers: HeaderMap,
     /// The limit for one push attempt.
     pub(crate) timeout: Duration,
@@ -155,7 +203,6 @@ impl fmt::Debug for ValidatedTransport {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("ValidatedTransport")
             .field("endpoint", &super::http::display_endpoint(&self.endpoint))
-            .field("bearer_token", &self.bearer_token)
             .field(
                 "headers",
                 &RedactedHeaders(self.headers.keys().map(|n| n.as_str()).collect()),
@@ -225,7 +272,7 @@ fn validate_endpoint(endpoint: Option<&str>) -> Result<Url, Error> {
     Ok(url)
 }
 
-fn validate_headers(headers: &[(String, String)], has_bearer: bool) -> Result<HeaderMap, Error> {
+fn validate_headers(headers: &[(String, String)], auth: Option<&Auth>) -> Result<HeaderMap, Error> {
     let mut map = HeaderMap::with_capacity(headers.len());
     for (name, value) in headers {
         let header_name = HeaderName::from_bytes(name.as_bytes()).map_err(|_| {
@@ -241,10 +288,12 @@ fn validate_headers(headers: &[(String, String)], has_bearer: bool) -> Result<He
                  be overridden; remove it from the extra headers"
             )));
         }
-        if has_bearer && header_name == reqwest::header::AUTHORIZATION {
+        if let Some(auth) = auth.filter(|_| header_name == reqwest::header::AUTHORIZATION) {
             return Err(Error::Config(format!(
-                "header {name:?} conflicts with the bearer token; configure either \
-                 with_bearer_token or an Authorization header, not both"
+                "header {name:?} conflicts with the {} auth already configured; configure \
+                 either with_bearer_token/with_basic_auth/with_authorization or an \
+                 Authorization header, not both",
+                auth.kind()
             )));
         }
         if map.contains_key(&header_name) {
@@ -354,7 +403,7 @@ mod tests {
         let plain = with_headers(&[("authorization", "Basic dXNlcjpwdw==")]);
         assert!(plain.clone().validate().is_ok());
         let both = TransportConfig {
-            bearer_token: Some(Secret::new("tok")),
+            auth: Some(Auth::Bearer(Secret::new("tok"))),
             ..plain
         };
         assert!(config_error(both).contains("not both"));
@@ -374,16 +423,55 @@ mod tests {
     #[test]
     fn rejects_bearer_token_with_control_characters() {
         let cfg = TransportConfig {
-            bearer_token: Some(Secret::new("abc\r\ndef")),
+            auth: Some(Auth::Bearer(Secret::new("abc\r\ndef"))),
             ..config("http://127.0.0.1:1/")
         };
         assert!(config_error(cfg).contains("bearer token"));
     }
 
     #[test]
+    fn basic_and_raw_auth_become_the_authorization_header() {
+        let basic = TransportConfig {
+            auth: Some(Auth::Basic {
+                user: "123456".into(),
+                password: Secret::new("glc_SECRET"),
+            }),
+            ..config("https://example.test/api/prom/push")
+        };
+        let debug = format!("{basic:?}");
+        assert!(
+            !debug.contains("SECRET") && !debug.contains("123456"),
+            "{debug}"
+        );
+        let valid = basic.validate().expect("valid");
+        assert_eq!(
+            valid.headers[reqwest::header::AUTHORIZATION],
+            "Basic MTIzNDU2OmdsY19TRUNSRVQ="
+        );
+        assert!(valid.headers[reqwest::header::AUTHORIZATION].is_sensitive());
+        let raw = TransportConfig {
+            auth: Some(Auth::Raw(Secret::new("default:development.abc"))),
+            ..config("http://127.0.0.1:4242/api/client/metrics/custom")
+        };
+        let valid = raw.validate().expect("valid");
+        assert_eq!(
+            valid.headers[reqwest::header::AUTHORIZATION],
+            "default:development.abc"
+        );
+        let colon = TransportConfig {
+            auth: Some(Auth::Basic {
+                user: "a:b".into(),
+                password: Secret::new("p"),
+            }),
+            ..config("https://example.test/")
+        };
+        assert!(config_error(colon).contains("':'"));
+    }
+
+    #[test]
     fn debug_shows_no_token_and_no_header_values() {
         let cfg = TransportConfig {
-            bearer_token: Some(Secret::new("tok-SECRET-1")),
+            auth: Some(Auth::Bearer(Secret::new("tok-SECRET-1"))),
             headers: vec![("X-Api-Key".to_owned(), "key-SECRET-2".to_owned())],
             ..config("http://127.0.0.1:1/")
         };
@@ -399,7 +487,7 @@ mod tests {
     fn credentials_over_http_only_to_loopback_or_when_allowed() {
         let remote = "http://metrics.example.com/api/v1/write";
         let with_token = |endpoint: &str| TransportConfig {
-            bearer_token: Some(Secret::new("tok")),
+            auth: Some(Auth::Bearer(Secret::new("tok"))),
             ..config(endpoint)
         };
         assert!(with_token(remote).validate().is_err());
@@ -428,7 +516,7 @@ mod tests {
     fn endpoints_print_without_credentials() {
         let raw = "https://user:pw@example.com/api/v1/write?api_key=SECRET123#frag";
         let cfg = TransportConfig {
-            bearer_token: Some(Secret::new("tok")),
+            auth: Some(Auth::Bearer(Secret::new("tok"))),
             ..config(raw)
         };
         let before = format!("{cfg:?}");

@@ -1,18 +1,22 @@
-//! One POST of a remote-write body, and what the answer means for the caller.
+//! One POST of an encoded body, and what the answer means for the caller.
 //!
-//! [`HttpSender`] holds one `reqwest::Client` (rustls, pooled connections, no redirects,
-//! the configured timeout) and the headers every push carries. [`HttpSender::send`] makes
-//! exactly one attempt and sorts the result into [`SendOutcome`]: success, retryable
-//! (5xx, 429, connection failure, timeout) or permanent (any other answer). Retrying is the
-//! caller's business; [`Failure::retry_after`] carries the server's `Retry-After` hint.
+//! Every [`HttpSender`] of the process shares one `reqwest::Client` (rustls, pooled
+//! connections, no redirects): several providers and destinations reuse connections and
+//! TLS sessions. A sender holds one destination's URL, headers and timeout.
+//! [`HttpSender::send`] makes exactly one attempt and sorts the result into
+//! [`SendOutcome`]: success, retryable (5xx, 429, connection failure, timeout), too large
+//! (413, for protocols whose bodies can be split) or permanent (any other answer).
+//! Retrying is the caller's business; [`Failure::retry_after`] carries the server's
+//! `Retry-After` hint.
 
 use std::fmt;
+use std::sync::OnceLock;
 use std::time::{Duration, SystemTime};
 
-use reqwest::header::{self, HeaderMap, HeaderValue};
+use reqwest::header::{self, HeaderMap, HeaderName, HeaderValue};
 use reqwest::{redirect, Client, Response, StatusCode, Url};
 
-use super::ValidatedTransport;
+use super::{Protocol, ValidatedTransport};
 use crate::Error;
 
 /// `User-Agent` of every push.
@@ -24,85 +28,88 @@ const BODY_PREFIX_LIMIT: usize = 1024;
 /// How much of any answer's body is read (and dropped) so the connection can be reused.
 const DRAIN_LIMIT: usize = 64 * 1024;
 
-/// Sends remote-write bodies to one endpoint. Build it once and share it: it owns the
-/// connection pool (cloning shares it).
+static CLIENT: OnceLock<Result<Client, String>> = OnceLock::new();
+
+/// The process's one HTTP client; built on first use.
+fn shared_client() -> Result<Client, Error> {
+    CLIENT
+        .get_or_init(|| {
+            let builder = Client::builder();
+            // Users may need their HTTP(S)_PROXY; the unit tests must stay on loopback.
+            #[cfg(test)]
+            let builder = builder.no_proxy();
+            builder
+                .use_rustls_tls()
+                .redirect(redirect::Policy::none())
+                .build()
+                .map_err(|e| error_chain(e.without_url()))
+        })
+        .clone()
+        .map_err(|e| {
+            Error::Config(format!(
+                "cannot set up the HTTP client ({e}); this is a TLS/platform problem, \
+                 please report it"
+            ))
+        })
+}
+
+/// Sends encoded bodies to one endpoint. Cloning is cheap; every sender shares the
+/// process's connection pool.
 #[derive(Clone)]
 pub(crate) struct HttpSender {
     client: Client,
     endpoint: Url,
+    headers: HeaderMap,
     timeout: Duration,
+    protocol: Protocol,
 }
 
 impl fmt::Debug for HttpSender {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("HttpSender")
             .field("endpoint", &display_endpoint(&self.endpoint))
+            .field("protocol", &self.protocol)
             .field("timeout", &self.timeout)
             .finish_non_exhaustive()
     }
 }
 
 impl HttpSender {
-    /// Builds the client. Fails only if the TLS backend cannot be set up.
-    pub(crate) fn new(config: ValidatedTransport) -> Result<Self, Error> {
+    /// A sender for one destination. Fails only if the TLS backend cannot be set up.
+    pub(crate) fn new(config: ValidatedTransport, protocol: Protocol) -> Result<Self, Error> {
         let mut headers = HeaderMap::with_capacity(config.headers.len() + 4);
         // Extra headers first; validation guarantees they do not share a name with the
         // protocol headers, and `insert` below would replace them if they did.
         for (name, value) in &config.headers {
             headers.insert(name.clone(), value.clone());
         }
-        headers.insert(header::CONTENT_ENCODING, HeaderValue::from_static("snappy"));
         headers.insert(
             header::CONTENT_TYPE,
-            HeaderValue::from_static("application/x-protobuf"),
+            HeaderValue::from_static(protocol.content_type()),
         );
-        headers.insert(
-            "x-prometheus-remote-write-version",
-            HeaderValue::from_static("0.1.0"),
-        );
-        headers.insert(header::USER_AGENT, HeaderValue::from_static(USER_AGENT));
-        if let Some(token) = &config.bearer_token {
-            let mut value =
-                HeaderValue::from_str(&format!("Bearer {}", token.expose())).map_err(|_| {
-                    Error::Config(
-                        "the bearer token contains characters not allowed in an HTTP header; \
-                         pass the token exactly as issued"
-                            .to_owned(),
-                    )
-                })?;
-            value.set_sensitive(true);
-            headers.insert(header::AUTHORIZATION, value);
+        for (name, value) in protocol.extra_headers() {
+            headers.insert(
+                HeaderName::from_static(name),
+                HeaderValue::from_static(value),
+            );
         }
-        let builder = Client::builder();
-        // Users may need their HTTP(S)_PROXY; the unit tests must stay on loopback.
-        #[cfg(test)]
-        let builder = builder.no_proxy();
-        let client = builder
-            .use_rustls_tls()
-            .redirect(redirect::Policy::none())
-            .timeout(config.timeout)
-            .default_headers(headers)
-            .build()
-            .map_err(|e| {
-                Error::Config(format!(
-                    "cannot set up the HTTP client ({}); this is a TLS/platform problem, \
-                     please report it",
-                    error_chain(e.without_url())
-                ))
-            })?;
+        headers.insert(header::USER_AGENT, HeaderValue::from_static(USER_AGENT));
         Ok(HttpSender {
-            client,
+            client: shared_client()?,
             endpoint: config.endpoint,
+            headers,
             timeout: config.timeout,
+            protocol,
         })
     }
 
-    /// POSTs one snappy-compressed `WriteRequest` and classifies the answer. One attempt;
-    /// never panics.
+    /// POSTs one encoded body and classifies the answer. One attempt; never panics.
     pub(crate) async fn send(&self, body: impl Into<reqwest::Body>) -> SendOutcome {
         let result = self
             .client
             .post(self.endpoint.clone())
+            .headers(self.headers.clone())
+            .timeout(self.timeout)
             .body(body)
             .send()
             .await;
@@ -133,6 +140,9 @@ impl HttpSender {
             .get(header::LOCATION)
             .map(|v| redact_raw_url(&String::from_utf8_lossy(v.as_bytes())));
         let mut detail = drain(response, BODY_PREFIX_LIMIT).await;
+        if self.protocol == Protocol::CustomMetricsJson {
+            detail = json_error_details(&detail).unwrap_or(detail);
+        }
         if status.is_redirection() {
             detail = format!(
                 "redirect to {} not followed; configure the final URL as the endpoint",
@@ -147,6 +157,8 @@ impl HttpSender {
         };
         if retryable {
             SendOutcome::Retryable(failure)
+        } else if status == StatusCode::PAYLOAD_TOO_LARGE && self.protocol.splits_on_413() {
+            SendOutcome::TooLarge(failure)
         } else {
             SendOutcome::Permanent(failure)
         }
@@ -189,6 +201,9 @@ pub(crate) enum SendOutcome {
     Retryable(Failure),
     /// Sending the same body again cannot succeed: other 4xx, redirects, unusable request.
     Permanent(Failure),
+    /// `413`, from a destination whose bodies can be split: send the data again in
+    /// smaller requests.
+    TooLarge(Failure),
 }
 
 /// Why a push attempt did not succeed. Its `Display` is a complete sentence for a log line
@@ -223,28 +238,29 @@ impl fmt::Display for Failure {
         let endpoint = &self.endpoint;
         match self.kind {
             FailureKind::Status(status) => {
-                write!(f, "remote-write endpoint {endpoint} answered {status}")?;
+                write!(f, "endpoint {endpoint} answered {status}")?;
                 if !self.detail.is_empty() {
                     write!(f, ": {}", self.detail.trim_end())?;
+                }
+                if let Some(hint) = status_hint(status) {
+                    write!(f, " ({hint})")?;
                 }
             }
             FailureKind::Timeout(limit) => write!(
                 f,
-                "remote-write endpoint {endpoint} did not answer within {limit:?} \
+                "endpoint {endpoint} did not answer within {limit:?} \
                  (raise with_timeout if the server is slow): {}",
                 self.detail
             )?,
             FailureKind::Connect => write!(
                 f,
-                "cannot connect to remote-write endpoint {endpoint} (is the server up and \
+                "cannot connect to endpoint {endpoint} (is the server up and \
                  the URL right?): {}",
                 self.detail
             )?,
-            FailureKind::Request => write!(
-                f,
-                "push to remote-write endpoint {endpoint} failed: {}",
-                self.detail
-            )?,
+            FailureKind::Request => {
+                write!(f, "push to endpoint {endpoint} failed: {}", self.detail)?
+            }
         }
         if let Some(wait) = self.retry_after {
             write!(f, " (server asks to retry after {wait:?})")?;
@@ -254,6 +270,37 @@ impl fmt::Display for Failure {
 }
 
 impl std::error::Error for Failure {}
+
+/// What to check for a status that usually means a configuration mistake.
+fn status_hint(status: StatusCode) -> Option<&'static str> {
+    match status.as_u16() {
+        401 => Some("check the destination's credentials"),
+        403 => Some("the credentials lack the right to write metrics, or the tenant is wrong"),
+        404 => Some("check the endpoint's path"),
+        415 => Some("the endpoint does not take this protocol; check the destination's protocol"),
+        _ => None,
+    }
+}
+
+/// The messages of a JSON error body (Unleash and other express-style APIs answer
+/// `{"message": …, "details": [{"message": …}, …]}`), joined with `; `. `None` when the
+/// body is not such a document.
+fn json_error_details(body: &str) -> Option<String> {
+    let value: serde_json::Value = serde_json::from_str(body).ok()?;
+    let mut parts: Vec<String> = Vec::new();
+    if let Some(details) = value.get("details").and_then(|d| d.as_array()) {
+        for detail in details {
+            match detail.get("message").and_then(|m| m.as_str()) {
+                Some(message) => parts.push(message.to_owned()),
+                None => parts.push(detail.to_string()),
+            }
+        }
+    }
+    if parts.is_empty() {
+        parts.push(value.get("message")?.as_str()?.to_owned());
+    }
+    Some(parts.join("; "))
+}
 
 /// Parses `Retry-After` as delay-seconds or an HTTP date; a date in the past means now.
 pub(crate) fn parse_retry_after(value: &HeaderValue, now: SystemTime) -> Option<Duration> {

@@ -1,19 +1,21 @@
-//! The HTTP sender: turns an encoded, snappy-compressed `WriteRequest` into one POST.
+//! The HTTP sender: turns an encoded body into one POST to one destination.
 //!
 //! - [`secret`]: the [`Secret`] wrapper that keeps tokens out of logs and `Debug` output.
-//! - [`config`]: what a user configures ([`TransportConfig`]) and its validation.
+//! - [`protocol`]: the wire protocols ([`Protocol`]) and their headers and statuses.
+//! - [`config`]: what a user configures ([`TransportConfig`], [`config::Auth`]) and its
+//!   validation.
 //! - [`http`]: the [`HttpSender`] that POSTs a body and classifies the answer.
 //!
 //! Retry, backoff and queueing live above this module: a send is one attempt.
 
-// Nothing outside the module calls in yet; the pipeline wires it in a later merge.
-
 pub(crate) mod config;
 pub(crate) mod http;
+pub(crate) mod protocol;
 pub(crate) mod secret;
 
-pub(crate) use config::{TransportConfig, ValidatedTransport};
+pub(crate) use config::{Auth, TransportConfig, ValidatedTransport};
 pub(crate) use http::{Failure, FailureKind, HttpSender, SendOutcome};
+pub use protocol::Protocol;
 pub(crate) use secret::Secret;
 
 #[cfg(test)]

@@ -4,20 +4,38 @@ use reqwest::header::HeaderValue;
 use reqwest::StatusCode;
 
 use super::*;
+use crate::transport::config::Auth;
 use crate::transport::test_server::{CannedServer, Reply};
-use crate::transport::{Secret, TransportConfig};
+use crate::transport::{Protocol, Secret, TransportConfig};
 
 const TOKEN: &str = "tok-9f8e7d-SECRET";
 
 fn sender(endpoint: &str, timeout: Duration) -> HttpSender {
     let config = TransportConfig {
         endpoint: Some(endpoint.to_owned()),
-        bearer_token: Some(Secret::new(TOKEN)),
+        auth: Some(Auth::Bearer(Secret::new(TOKEN))),
         headers: vec![("X-Scope-OrgID".to_owned(), "tenant-a".to_owned())],
         timeout,
         allow_plaintext_credentials: false,
     };
-    HttpSender::new(config.validate().expect("valid config")).expect("client builds")
+    HttpSender::new(
+        config.validate().expect("valid config"),
+        Protocol::RemoteWrite,
+    )
+    .expect("client builds")
+}
+
+fn json_sender(endpoint: &str) -> HttpSender {
+    let config = TransportConfig {
+        endpoint: Some(endpoint.to_owned()),
+        auth: Some(Auth::Raw(Secret::new(TOKEN))),
+        ..TransportConfig::default()
+    };
+    HttpSender::new(
+        config.validate().expect("valid config"),
+        Protocol::CustomMetricsJson,
+    )
+    .expect("client builds")
 }
 
 /// Every test is bounded even if the sender misbehaves.
@@ -239,4 +257,42 @@ fn parses_retry_after_forms() {
     assert_eq!(parse("Tue, 14 Nov 2023 22:00:00 GMT"), Some(Duration::ZERO));
     assert_eq!(parse("-5"), None);
     assert_eq!(parse("soon"), None);
+}
+
+#[tokio::test]
+async fn custom_metrics_json_headers_413_and_error_details() {
+    let mut server = CannedServer::start(vec![
+        Reply::status("202 Accepted", ""),
+        Reply::status("413 Payload Too Large", "request entity too large"),
+        Reply::status(
+            "400 Bad Request",
+            r#"{"id":"x","name":"BadDataError","message":"Request validation failed","details":[{"message":"metrics[0].value must be a number"}]}"#,
+        ),
+        Reply::status("401 Unauthorized", r#"{"message":"You must log in"}"#),
+    ])
+    .await;
+    let sender = json_sender(&server.url("/api/client/metrics/custom"));
+    assert!(matches!(
+        send(&sender, b"{\"metrics\":[]}").await,
+        SendOutcome::Success { status } if status == StatusCode::ACCEPTED
+    ));
+    let requests = server.take_requests();
+    let request = &requests[0];
+    assert_eq!(request.header("authorization"), [TOKEN]);
+    assert_eq!(request.header("content-type"), ["application/json"]);
+    assert!(request.header("content-encoding").is_empty());
+    assert!(request
+        .header("x-prometheus-remote-write-version")
+        .is_empty());
+    assert!(matches!(
+        send(&sender, b"{}").await,
+        SendOutcome::TooLarge(_)
+    ));
+    let bad = permanent(send(&sender, b"{}").await).to_string();
+    assert!(bad.contains("metrics[0].value must be a number"), "{bad}");
+    assert!(!bad.contains("BadDataError"), "{bad}");
+    let unauthorized = permanent(send(&sender, b"{}").await).to_string();
+    assert!(unauthorized.contains("You must log in"), "{unauthorized}");
+    assert!(unauthorized.contains("credentials"), "{unauthorized}");
+    assert!(!unauthorized.contains(TOKEN), "{unauthorized}");
 }
