@@ -22,7 +22,9 @@ pub(crate) fn handle() -> Result<Handle, Error> {
 fn start() -> Result<Handle, String> {
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()
-        .thread_name("prompush")
+        // Its blocking pool (encoding) gets the tokio threads' name; the runtime
+        // thread itself is the one named "prompush".
+        .thread_name("prompush-worker")
         .build()
         .map_err(|e| format!("cannot build the tokio runtime: {e}"))?;
     let handle = runtime.handle().clone();

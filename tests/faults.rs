@@ -280,19 +280,7 @@ fn shutdown_reports_a_refused_final_push() {
 
 #[test]
 fn shutdown_is_not_held_up_by_a_request_on_the_wire() {
-    // An endpoint that accepts connections and never answers.
-    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-    let addr = listener.local_addr().unwrap();
-    std::thread::spawn(move || {
-        let mut held = Vec::new();
-        for stream in listener.incoming().flatten() {
-            held.push(stream);
-            if held.len() > 16 {
-                break;
-            }
-        }
-    });
-    let provider = builder(&format!("http://{addr}/api/v1/write"))
+    let provider = builder(&support::hung_loopback_endpoint())
         .with_push_interval(Duration::from_millis(50))
         .with_timeout(Duration::from_secs(20))
         .with_shutdown_timeout(Duration::from_millis(500))

@@ -453,6 +453,21 @@ pub fn closed_loopback_endpoint() -> String {
     format!("http://{}/api/v1/write", free_loopback_addr())
 }
 
+/// A URL on loopback where connections are accepted and never answered: a push to it
+/// hangs until its timeout. The listener lives for the rest of the test process.
+pub fn hung_loopback_endpoint() -> String {
+    let listener = TcpListener::bind("127.0.0.1:0").expect("bind 127.0.0.1:0");
+    let addr = listener.local_addr().expect("local addr");
+    std::thread::spawn(move || {
+        // Held open, never read from or written to.
+        let mut held = Vec::new();
+        for stream in listener.incoming().flatten() {
+            held.push(stream);
+        }
+    });
+    format!("http://{addr}/api/v1/write")
+}
+
 fn free_loopback_addr() -> SocketAddr {
     // The port is free when probed; the server binds it a moment later. The rare loser of
     // that race is retried by `Server::start`.
