@@ -214,7 +214,7 @@ pub fn decode(body: &[u8]) -> Result<WriteRequest, Error> {
 /// ```
 /// let body = br#"{"metrics":[{"name":"up","value":1,"labels":{"job":"a"}}]}"#;
 /// let request = prompush::receiver::decode_custom_metrics(body)?;
-/// assert_eq!(request.series[0].to_string(), "up{job=\"a\"} 1");
+/// assert_eq!(request.series[0].to_string(), "up{job=\"a\"} 1 0");
 /// # Ok::<(), prompush::Error>(())
 /// ```
 ///
