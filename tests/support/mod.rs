@@ -23,6 +23,7 @@
 #![allow(dead_code)] // each test binary uses a different part of the helpers
 
 pub mod logs;
+pub mod unleash;
 
 use std::collections::BTreeMap;
 use std::fs::File;
