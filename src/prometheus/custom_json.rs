@@ -10,9 +10,11 @@
 //! receiver keeps the latest value per name and labels, so counters travel as their
 //! cumulative totals and histograms as their `_bucket`/`_sum`/`_count` series.
 //!
-//! JSON numbers cannot be NaN or infinite: such values are left out. Stale markers (a
-//! NaN) are dropped silently, as the protocol has no way to end a series; any other
-//! non-finite value is counted in [`CustomMetricsEncoder::unrepresentable`].
+//! JSON numbers cannot be NaN or infinite, and Unleash refuses the whole body (400) for
+//! a value beyond ±(2^53 − 1), the largest integer a JavaScript number holds exactly:
+//! such values are left out. Stale markers (a NaN) are dropped silently, as the
+//! protocol has no way to end a series; every other value left out is counted in
+//! [`CustomMetricsEncoder::unrepresentable`].
 //!
 //! Entries are kept apart ([`CustomMetricsEncoder::bodies`]) so that a push is cut into
 //! bodies under a byte limit, and a body refused as too large (413) can be cut in
@@ -27,6 +29,8 @@ use super::translate::{Labels, Metadata, SeriesSink};
 use crate::snapshot::STALE_NAN_BITS;
 
 const PREFIX: &[u8] = b"{\"metrics\":[";
+/// 2^53 − 1: JavaScript's `Number.MAX_SAFE_INTEGER`, the largest magnitude Unleash takes.
+const MAX_SAFE: f64 = 9_007_199_254_740_991.0;
 const SUFFIX: &[u8] = b"]}";
 
 /// Where each entry of a body starts, so the body can be cut between entries.
@@ -61,7 +65,8 @@ impl CustomMetricsEncoder {
         self.ends.len()
     }
 
-    /// Values left out this push because JSON cannot carry them (NaN, ±Inf).
+    /// Values left out this push because the receiver cannot take them (NaN, ±Inf,
+    /// beyond ±(2^53 − 1)).
     pub(crate) fn unrepresentable(&self) -> usize {
         self.unrepresentable
     }
@@ -110,7 +115,7 @@ impl SeriesSink for CustomMetricsEncoder {
     fn metadata(&mut self, _: &Metadata<'_>) {}
 
     fn series(&mut self, labels: &Labels<'_>, value: f64, _timestamp_ms: i64) {
-        if !value.is_finite() {
+        if value.is_nan() || value.abs() > MAX_SAFE {
             if value.to_bits() != STALE_NAN_BITS {
                 self.unrepresentable += 1;
             }
@@ -142,11 +147,10 @@ fn write_string(out: &mut Vec<u8>, s: &str) {
     let _ = serde_json::to_writer(&mut *out, s);
 }
 
-/// Whole numbers as integers (`7`, not `7.0`: some receivers validate integers), the
-/// rest in the shortest form that reads back to the same value.
+/// Whole numbers as integers (`7`, not `7.0`), the rest in the shortest form that
+/// reads back to the same value. `value` is within ±(2^53 − 1).
 fn write_number(out: &mut Vec<u8>, value: f64) {
-    const EXACT: f64 = 9_007_199_254_740_992.0; // 2^53
-    if value.fract() == 0.0 && value.abs() < EXACT {
+    if value.fract() == 0.0 {
         let _ = write!(out, "{}", value as i64);
     } else {
         let _ = serde_json::to_writer(&mut *out, &value);

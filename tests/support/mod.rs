@@ -146,6 +146,11 @@ impl VictoriaMetrics {
     pub async fn start() -> VictoriaMetrics {
         VictoriaMetrics(Server::start(Kind::VictoriaMetrics).await)
     }
+
+    /// Stops the server (SIGKILL).
+    pub fn stop(&mut self) {
+        self.0.stop();
+    }
 }
 
 impl Deref for VictoriaMetrics {
