@@ -43,6 +43,22 @@ pub enum Error {
         /// What the endpoint last answered (no credentials).
         last_failure: String,
     },
+    /// A custom metric definition is invalid: `field` is the path of the offending field
+    /// (`filters.children[2].field_op`), empty for the document as a whole.
+    #[error("invalid custom metric definition: {}{message}", if .field.is_empty() { String::new() } else { format!("{}: ", .field) })]
+    InvalidCustomMetric {
+        /// The path of the offending field.
+        field: String,
+        /// What is wrong and what to do.
+        message: String,
+    },
+    /// A custom metric of this name exists already (what a 409 would say): skip it, or
+    /// delete it first to replace it.
+    #[error("a custom metric named {0:?} exists already; delete it first to replace it")]
+    CustomMetricExists(String),
+    /// No custom metric of this name exists.
+    #[error("no custom metric named {0:?}; list them with custom_metrics()")]
+    UnknownCustomMetric(String),
     /// Some of a provider's several destinations failed a flush or shutdown: each
     /// failed destination's name and error. The others succeeded.
     #[error("{}", destinations_failed(.0))]

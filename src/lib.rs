@@ -21,6 +21,7 @@
 #![deny(missing_debug_implementations)]
 
 mod aggregate;
+pub mod custom;
 mod destination;
 mod error;
 mod instrument;

@@ -4,6 +4,7 @@
 
 use std::collections::HashMap;
 use std::fmt;
+use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, SystemTime};
@@ -14,6 +15,8 @@ use opentelemetry_sdk::Resource;
 use parking_lot::Mutex;
 
 use crate::aggregate::Limits;
+use crate::custom::manage::CustomMetrics;
+use crate::custom::CustomMetric;
 use crate::instrument::registry::Registry;
 use crate::meter::ScopeMeter;
 use crate::pipeline::metrics::SelfMetrics;
@@ -71,6 +74,7 @@ struct Shared {
     /// One per destination, in the order configured; none: the provider only
     /// aggregates.
     pipelines: Vec<(String, Pipeline)>,
+    custom: CustomMetrics,
 }
 
 /// What collection needs; the push task holds it too.
@@ -142,24 +146,60 @@ impl MeterProvider {
         self.on_every_destination(Pipeline::begin_flush)
     }
 
-    /// Sends a command to every destination at once, then collects the answers.
+    /// Sends a command to every push task at once (the destinations' and the custom
+    /// metrics'), then collects the answers.
     fn on_every_destination(&self, begin: fn(&Pipeline) -> Pending) -> Result<(), Error> {
-        let pipelines = &self.shared.pipelines;
-        let pending: Vec<Pending> = pipelines.iter().map(|(_, p)| begin(p)).collect();
-        let mut results = pending.into_iter().map(Pending::wait);
-        if pipelines.len() == 1 {
-            return results.next().unwrap_or(Ok(()));
-        }
-        let failures: Vec<(String, Error)> = pipelines
+        let mut pending: Vec<(String, Pending)> = self
+            .shared
+            .pipelines
             .iter()
-            .zip(results)
-            .filter_map(|((name, _), result)| result.err().map(|e| (name.clone(), e)))
+            .map(|(name, p)| (name.clone(), begin(p)))
             .collect();
-        if failures.is_empty() {
-            Ok(())
-        } else {
-            Err(Error::Destinations(failures))
+        pending.extend(self.shared.custom.begin_all(begin));
+        let several = pending.len() > 1;
+        let mut failures: Vec<(String, Error)> = pending
+            .into_iter()
+            .filter_map(|(name, p)| p.wait().err().map(|e| (name, e)))
+            .collect();
+        match failures.pop() {
+            None => Ok(()),
+            Some((_, error)) if !several => Err(error),
+            Some(last) => {
+                failures.push(last);
+                Err(Error::Destinations(failures))
+            }
         }
+    }
+
+    /// Creates a custom metric (see [`crate::custom`]): from the next push of its
+    /// granularity on, its destinations receive it. It applies to the base instrument's
+    /// existing series and to instruments created later.
+    ///
+    /// # Errors
+    /// [`Error::CustomMetricExists`] when one of that name exists (skip it, or delete
+    /// it first); [`Error::InvalidCustomMetric`] for an invalid definition or a
+    /// destination this provider does not have; [`Error::AlreadyShutdown`] after
+    /// shutdown. Nothing is created then.
+    pub fn create_custom_metric(&self, definition: CustomMetric) -> Result<(), Error> {
+        if self.is_shut_down() {
+            return Err(Error::AlreadyShutdown);
+        }
+        self.shared.custom.create(definition)
+    }
+
+    /// Deletes a custom metric: its series get stale markers at its next push (so
+    /// Prometheus ends them at once), then it is gone. A custom metric of the same name
+    /// can be created again at once.
+    ///
+    /// # Errors
+    /// [`Error::UnknownCustomMetric`] when none has that name.
+    pub fn delete_custom_metric(&self, name: &str) -> Result<(), Error> {
+        self.shared.custom.delete(name)
+    }
+
+    /// The custom metrics, in creation order.
+    pub fn custom_metrics(&self) -> Vec<CustomMetric> {
+        self.shared.custom.list()
     }
 
     /// Stops recording, makes a final push of everything recorded (when pushing), and
@@ -214,12 +254,20 @@ impl Core {
     }
 
     fn collect(&self) -> Snapshot {
+        self.collect_where(&|_| true)
+    }
+
+    /// Collects the instruments `keep` selects.
+    fn collect_where(&self, keep: &dyn Fn(&crate::snapshot::Descriptor) -> bool) -> Snapshot {
         let time = SystemTime::now();
         let registries: Vec<Arc<Registry>> = self.scopes.lock().ordered.clone();
         Snapshot {
             resource: self.resource.clone(),
             time,
-            scopes: registries.iter().filter_map(|r| r.collect(time)).collect(),
+            scopes: registries
+                .iter()
+                .filter_map(|r| r.collect_where(time, keep))
+                .collect(),
         }
     }
 }
@@ -268,6 +316,8 @@ pub struct MeterProviderBuilder {
     destinations: Vec<Destination>,
     push_interval: Option<Duration>,
     self_metrics: bool,
+    custom_metrics: Vec<CustomMetric>,
+    custom_metrics_files: Vec<PathBuf>,
 }
 
 impl Default for MeterProviderBuilder {
@@ -277,6 +327,8 @@ impl Default for MeterProviderBuilder {
             cardinality_limit: DEFAULT_CARDINALITY_LIMIT,
             push: PushOptions::default(),
             destinations: Vec::new(),
+            custom_metrics: Vec::new(),
+            custom_metrics_files: Vec::new(),
             push_interval: None,
             self_metrics: true,
         }
@@ -321,6 +373,20 @@ impl MeterProviderBuilder {
     }
 
     push_option_methods!();
+
+    /// Creates this custom metric when the provider is built (see [`crate::custom`]).
+    pub fn with_custom_metric(mut self, definition: CustomMetric) -> Self {
+        self.custom_metrics.push(definition);
+        self
+    }
+
+    /// Reads custom metric definitions from a JSON file when the provider is built: a
+    /// list of definitions, or an object with a `custom_metrics` list. Errors name the
+    /// file and the offending field (`[2].filters.field_op`).
+    pub fn with_custom_metrics_file(mut self, path: impl Into<PathBuf>) -> Self {
+        self.custom_metrics_files.push(path.into());
+        self
+    }
 
     /// How often to push (every destination without its own interval). Default: `OTEL_METRIC_EXPORT_INTERVAL` (milliseconds) when
     /// set, else [`DEFAULT_PUSH_INTERVAL`] (60 s).
@@ -404,6 +470,10 @@ impl MeterProviderBuilder {
             }
             validated.push((transport, delivery));
         }
+        let mut custom_metrics = self.custom_metrics;
+        for path in &self.custom_metrics_files {
+            custom_metrics.extend(read_custom_metrics(path)?);
+        }
         let core = Arc::new(Core {
             resource: self.resource.unwrap_or_else(|| Resource::builder().build()),
             limits: Limits {
@@ -424,6 +494,16 @@ impl MeterProviderBuilder {
                 "prompush",
             )
         };
+        let source = core.clone();
+        let custom = CustomMetrics::new(
+            validated.clone(),
+            Arc::new(move |keep| source.collect_where(keep)),
+            meter.clone(),
+        );
+        // Checked before any task starts; created once they run.
+        for definition in &custom_metrics {
+            custom.check(definition)?;
+        }
         let mut pipelines = Vec::with_capacity(validated.len());
         for (transport, delivery) in validated {
             let source = core.clone();
@@ -434,15 +514,39 @@ impl MeterProviderBuilder {
             let pipeline = Pipeline::start(
                 transport,
                 delivery,
-                Some(Arc::new(move || source.collect())),
+                Some(Arc::new(move || source.collect().into())),
                 metrics,
             )?;
             pipelines.push((name, pipeline));
         }
+        for definition in custom_metrics {
+            custom.create(definition)?;
+        }
         Ok(MeterProvider {
-            shared: Arc::new(Shared { core, pipelines }),
+            shared: Arc::new(Shared {
+                core,
+                pipelines,
+                custom,
+            }),
         })
     }
+}
+
+/// The definitions in a custom metrics file.
+fn read_custom_metrics(path: &std::path::Path) -> Result<Vec<CustomMetric>, Error> {
+    let text = std::fs::read_to_string(path).map_err(|e| {
+        Error::Config(format!(
+            "cannot read the custom metrics file {}: {e}",
+            path.display()
+        ))
+    })?;
+    CustomMetric::list_from_json(&text).map_err(|e| match e {
+        Error::InvalidCustomMetric { field, message } => Error::InvalidCustomMetric {
+            field,
+            message: format!("{message} (in {})", path.display()),
+        },
+        other => other,
+    })
 }
 
 /// A set, non-empty environment variable.

@@ -164,14 +164,20 @@ impl Registry {
         Some(instrument)
     }
 
-    /// Collects every instrument; `None` when the scope has none.
-    pub(crate) fn collect(&self, time: SystemTime) -> Option<ScopeSnapshot> {
+    /// Collects the instruments `keep` selects (by descriptor); `None` when there are
+    /// none. Observable callbacks run only for those.
+    pub(crate) fn collect_where(
+        &self,
+        time: SystemTime,
+        keep: impl Fn(&Descriptor) -> bool,
+    ) -> Option<ScopeSnapshot> {
         // Cloned out: observable callbacks run during collection and may create
         // instruments on this very meter.
         let instruments: Vec<Arc<dyn Collect>> = self
             .instruments
             .lock()
             .iter()
+            .filter(|r| keep(r.instrument.descriptor()))
             .map(|r| r.instrument.clone())
             .collect();
         if instruments.is_empty() {

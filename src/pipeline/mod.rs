@@ -40,7 +40,25 @@ use metrics::{DropReason, SelfMetrics};
 use queue::{Batch, Queue};
 
 /// Collects a snapshot: the pipeline's only view of the provider.
-pub(crate) type Collector = Arc<dyn Fn() -> Snapshot + Send + Sync>;
+pub(crate) type Collector = Arc<dyn Fn() -> Collection + Send + Sync>;
+
+/// What a collector hands the pipeline.
+pub(crate) struct Collection {
+    /// The metrics to push.
+    pub(crate) snapshot: Snapshot,
+    /// Metrics pushed before that end now (a deleted custom metric, say): their series
+    /// get stale markers, before the snapshot's values.
+    pub(crate) ending: Option<Snapshot>,
+}
+
+impl From<Snapshot> for Collection {
+    fn from(snapshot: Snapshot) -> Self {
+        Collection {
+            snapshot,
+            ending: None,
+        }
+    }
+}
 
 /// Delivery settings of one destination (the builder's options; defaults in
 /// [`options`]).
@@ -54,6 +72,9 @@ pub(crate) struct Delivery {
     pub(crate) max_body_bytes: usize,
     /// Added to every series that lacks a label of the name.
     pub(crate) external_labels: Vec<(String, String)>,
+    /// Whether pushes carry `target_info` (one pipeline per destination does: two
+    /// pipelines sending one series would interleave its timestamps).
+    pub(crate) target_info: bool,
     pub(crate) max_samples_per_send: usize,
     pub(crate) max_pending_bytes: usize,
     pub(crate) min_backoff: Duration,
@@ -401,11 +422,16 @@ impl Task {
         let span = tracing::Span::current();
         let work = tokio::task::spawn_blocking(move || {
             let _span = span.enter();
-            let snapshot = given.or_else(|| encoding.collect.as_ref().map(|collect| collect()));
-            let batches = match snapshot {
-                Some(mut snapshot) => {
+            let collection = given
+                .map(Collection::from)
+                .or_else(|| encoding.collect.as_ref().map(|collect| collect()));
+            let batches = match collection {
+                Some(Collection {
+                    mut snapshot,
+                    ending,
+                }) => {
                     encoding.mark_vanished(&mut snapshot);
-                    encoding.encode(&snapshot, push, last)
+                    encoding.encode(&snapshot, ending.as_ref(), push, last)
                 }
                 None => Ok((Vec::new(), 0)),
             };
@@ -682,8 +708,10 @@ impl Encoding {
             },
             Protocol::CustomMetricsJson => Format::CustomMetricsJson(CustomMetricsEncoder::new()),
         };
+        let mut translator = Translator::with_external_labels(delivery.external_labels.clone());
+        translator.set_target_info(delivery.target_info);
         Encoding {
-            translator: Translator::with_external_labels(delivery.external_labels.clone()),
+            translator,
             format,
             collect,
             max_samples_per_send: delivery.max_samples_per_send,
@@ -726,11 +754,13 @@ impl Encoding {
 
     /// Translates a snapshot into requests of at most `max_samples_per_send` samples;
     /// with `last`, stale markers for all its series follow (remote write only), so the
-    /// receiver ends them now rather than showing their last values for minutes. Also
-    /// returns how many values the format could not carry.
+    /// receiver ends them now rather than showing their last values for minutes. The
+    /// series of `ending` get stale markers first. Also returns how many values the
+    /// format could not carry.
     fn encode(
         &mut self,
         snapshot: &Snapshot,
+        ending: Option<&Snapshot>,
         push: u64,
         last: bool,
     ) -> Result<(Vec<Batch>, usize), Error> {
@@ -742,6 +772,26 @@ impl Encoding {
                 snappy,
                 scratch,
             } => {
+                if let Some(ending) = ending {
+                    // One millisecond after each series' last value, and before this
+                    // push's values: a series that comes back (a custom metric deleted
+                    // and created again) starts afresh after its marker.
+                    let mut markers = WriteRequestEncoder::new();
+                    if self
+                        .translator
+                        .translate(ending, &mut StaleMarkers(&mut markers))
+                        > 0
+                    {
+                        compress_into(
+                            &mut batches,
+                            push,
+                            &mut markers,
+                            max_samples,
+                            snappy,
+                            scratch,
+                        )?;
+                    }
+                }
                 encoder.clear();
                 if self.translator.translate(snapshot, encoder) > 0 {
                     compress_into(&mut batches, push, encoder, max_samples, snappy, scratch)?;

@@ -94,6 +94,7 @@ impl PushOptions {
             protocol,
             max_body_bytes,
             external_labels: self.external_labels,
+            target_info: true,
             interval,
             max_samples_per_send: self.max_samples_per_send,
             max_pending_bytes: self.max_pending_bytes,

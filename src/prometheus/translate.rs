@@ -299,6 +299,8 @@ pub struct Translator {
     target_info: Vec<(String, String)>,
     /// Labels added to every series that lacks them, sorted by name.
     external: Vec<(String, String)>,
+    /// Whether to produce the `target_info` series.
+    target_info_enabled: bool,
 }
 
 impl Default for Translator {
@@ -317,6 +319,7 @@ impl Default for Translator {
             instance: String::new(),
             target_info: Vec::new(),
             external: Vec::new(),
+            target_info_enabled: true,
         }
     }
 }
@@ -343,6 +346,12 @@ impl Translator {
             external,
             ..Self::default()
         }
+    }
+
+    /// Whether to produce the `target_info` series (on by default). Off for a second
+    /// stream of series to a destination that already gets `target_info` from another.
+    pub fn set_target_info(&mut self, enabled: bool) {
+        self.target_info_enabled = enabled;
     }
 
     /// Translates `snapshot`, handing every series and metric family to `sink`, and
@@ -504,7 +513,7 @@ impl Translator {
     }
 
     fn emit_target_info<S: SeriesSink>(&mut self, timestamp_ms: i64, sink: &mut S) -> usize {
-        if self.target_info.is_empty() {
+        if self.target_info.is_empty() || !self.target_info_enabled {
             return 0;
         }
         sink.metadata(&Metadata {

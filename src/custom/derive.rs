@@ -1,0 +1,341 @@
+//! Computes custom metrics from a collection of their base instruments.
+//!
+//! Base values are cumulative, so a group's value is the merge of its members' current
+//! values: sums add, histograms merge bucket by bucket, and a gauge group shows its
+//! most recently changed member. Nothing runs per measurement: the filter and the
+//! projection of each base series are computed the first time the series is seen (or
+//! the definition is new) and remembered while the series exists.
+
+use std::borrow::Cow;
+use std::collections::{HashMap, HashSet};
+use std::sync::Arc;
+use std::time::{Duration, SystemTime};
+
+use super::definition::CustomMetric;
+use super::filter::{self, KeyRef};
+use crate::instrument::registry::next_id;
+use crate::prometheus::naming;
+use crate::snapshot::{
+    Attributes, Descriptor, HistogramPoint, MetricData, MetricSnapshot, Number, NumberPoint,
+    Snapshot,
+};
+use crate::Error;
+
+/// A created custom metric, compiled.
+#[derive(Debug)]
+pub(crate) struct Active {
+    pub(crate) definition: CustomMetric,
+    /// The derived metric's instrument id: exporters key their caches by it.
+    pub(crate) id: u64,
+    pub(crate) interval: Duration,
+    filter: Option<filter::Compiled>,
+    group_by: Vec<KeyRef>,
+}
+
+impl Active {
+    /// Compiles a definition that passed validation.
+    pub(crate) fn new(definition: CustomMetric) -> Result<Self, Error> {
+        let filter = definition
+            .filters
+            .as_ref()
+            .map(filter::Compiled::new)
+            .transpose()
+            .map_err(|e| Error::InvalidCustomMetric {
+                field: "filters".into(),
+                message: format!("invalid regular expression: {e}"),
+            })?;
+        Ok(Active {
+            id: next_id(),
+            interval: definition.interval(),
+            group_by: definition.group_by.iter().map(|k| KeyRef::new(k)).collect(),
+            filter,
+            definition,
+        })
+    }
+
+    /// Whether an instrument is this definition's base: by OpenTelemetry name or by
+    /// Prometheus name.
+    pub(crate) fn is_base(&self, descriptor: &Descriptor) -> bool {
+        let wanted = self.definition.metric.as_str();
+        descriptor.name == wanted
+            || naming::metric_name(&descriptor.name, &descriptor.unit, descriptor.kind) == wanted
+    }
+
+    /// The group a base series belongs to; `None` when the filter leaves it out.
+    fn group_of(&self, attributes: &Attributes) -> Option<Attributes> {
+        if self.filter.as_ref().is_some_and(|f| !f.matches(attributes)) {
+            return None;
+        }
+        Some(filter::project(attributes, &self.group_by))
+    }
+}
+
+/// What one custom-metric pipeline remembers between collections, per definition.
+#[derive(Debug, Default)]
+pub(crate) struct Deriver {
+    states: HashMap<u64, State>,
+}
+
+#[derive(Debug, Default)]
+struct State {
+    /// Each base series' group (`None`: filtered out), by base instrument and attribute
+    /// set; entries not seen in a collection are dropped.
+    groups: HashMap<(u64, Attributes), Option<Attributes>>,
+    /// For gauges: each base series' value at the previous collection, and each group's
+    /// value.
+    previous: HashMap<(u64, Attributes), Number>,
+    gauges: HashMap<Attributes, Number>,
+    /// The derived instrument's descriptor, made from the first base seen.
+    descriptor: Option<Arc<Descriptor>>,
+    /// What was pushed last, for stale markers once the definition is deleted.
+    emitted: Option<MetricSnapshot>,
+    /// Whether a histogram base with other bounds was reported (once).
+    warned_bounds: bool,
+}
+
+impl Deriver {
+    /// Derives every definition in `active` from `base` (a collection of their base
+    /// instruments). Also returns the last metric pushed for each definition this
+    /// deriver served before but `active` no longer holds (deleted): its series get
+    /// stale markers.
+    pub(crate) fn derive(
+        &mut self,
+        active: &[Arc<Active>],
+        base: &Snapshot,
+    ) -> (Vec<MetricSnapshot>, Vec<MetricSnapshot>) {
+        let mut derived = Vec::with_capacity(active.len());
+        for definition in active {
+            let state = self.states.entry(definition.id).or_default();
+            if let Some(metric) = state.derive(definition, base) {
+                state.emitted = Some(metric.clone());
+                derived.push(metric);
+            }
+        }
+        let live: HashSet<u64> = active.iter().map(|a| a.id).collect();
+        let mut ending = Vec::new();
+        self.states.retain(|id, state| {
+            if live.contains(id) {
+                return true;
+            }
+            ending.extend(state.emitted.take());
+            false
+        });
+        (derived, ending)
+    }
+}
+
+impl State {
+    fn derive(&mut self, definition: &Active, base: &Snapshot) -> Option<MetricSnapshot> {
+        let bases: Vec<&MetricSnapshot> = base
+            .metrics()
+            .filter(|m| definition.is_base(&m.descriptor))
+            .collect();
+        let first = bases.first()?;
+        let descriptor = self
+            .descriptor
+            .get_or_insert_with(|| {
+                Arc::new(Descriptor {
+                    id: definition.id,
+                    name: Cow::Owned(definition.definition.name.clone()),
+                    description: Cow::Owned(format!(
+                        "Custom metric over {}",
+                        definition.definition.metric
+                    )),
+                    unit: first.descriptor.unit.clone(),
+                    kind: first.descriptor.kind,
+                    number: first.descriptor.number,
+                })
+            })
+            .clone();
+        let mut seen = HashSet::new();
+        let data = match &first.data {
+            MetricData::Sum { monotonic, .. } => MetricData::Sum {
+                monotonic: *monotonic,
+                points: self.merge_numbers(definition, &bases, &mut seen, false),
+            },
+            MetricData::Gauge { .. } => MetricData::Gauge {
+                points: self.merge_numbers(definition, &bases, &mut seen, true),
+            },
+            MetricData::Histogram { bounds, .. } => MetricData::Histogram {
+                bounds: bounds.clone(),
+                points: self.merge_histograms(definition, &bases, bounds, &mut seen),
+            },
+        };
+        // Forget base series that are gone (observable ones that stopped reporting).
+        self.groups.retain(|key, _| seen.contains(key));
+        self.previous.retain(|key, _| seen.contains(key));
+        Some(MetricSnapshot {
+            descriptor,
+            start_time: bases
+                .iter()
+                .map(|m| m.start_time)
+                .min()
+                .unwrap_or(SystemTime::UNIX_EPOCH),
+            time: bases.iter().map(|m| m.time).max().unwrap_or(base.time),
+            data,
+            rejected_measurements: 0,
+        })
+    }
+
+    /// The group of one base series, computed once per series.
+    fn group(
+        &mut self,
+        definition: &Active,
+        metric: u64,
+        attributes: &Attributes,
+        seen: &mut HashSet<(u64, Attributes)>,
+    ) -> Option<Attributes> {
+        let key = (metric, attributes.clone());
+        let group = self
+            .groups
+            .entry(key.clone())
+            .or_insert_with(|| definition.group_of(attributes))
+            .clone();
+        seen.insert(key);
+        group
+    }
+
+    fn merge_numbers(
+        &mut self,
+        definition: &Active,
+        bases: &[&MetricSnapshot],
+        seen: &mut HashSet<(u64, Attributes)>,
+        gauge: bool,
+    ) -> Vec<NumberPoint> {
+        // Insertion order of groups, for a stable output order.
+        let mut order: Vec<Attributes> = Vec::new();
+        let mut sums: HashMap<Attributes, Number> = HashMap::new();
+        let mut changed: HashMap<Attributes, Number> = HashMap::new();
+        for metric in bases {
+            let (MetricData::Sum { points, .. } | MetricData::Gauge { points }) = &metric.data
+            else {
+                continue;
+            };
+            let id = metric.descriptor.id;
+            for point in points {
+                let Some(group) = self.group(definition, id, &point.attributes, seen) else {
+                    continue;
+                };
+                if !sums.contains_key(&group) && !changed.contains_key(&group) {
+                    order.push(group.clone());
+                }
+                if gauge {
+                    // The member that changed since the last collection is the latest.
+                    let key = (id, point.attributes.clone());
+                    let before = self.previous.insert(key, point.value);
+                    if before != Some(point.value) {
+                        changed.insert(group.clone(), point.value);
+                    }
+                    sums.entry(group).or_insert(point.value);
+                } else {
+                    let total = sums.entry(group).or_insert(zero_like(point.value));
+                    *total = add(*total, point.value);
+                }
+            }
+        }
+        order
+            .into_iter()
+            .filter_map(|group| {
+                let value = if gauge {
+                    // Changed member, else the group's previous value, else any member.
+                    let value = changed
+                        .get(&group)
+                        .or_else(|| self.gauges.get(&group))
+                        .or_else(|| sums.get(&group))
+                        .copied()?;
+                    self.gauges.insert(group.clone(), value);
+                    value
+                } else {
+                    *sums.get(&group)?
+                };
+                Some(NumberPoint {
+                    attributes: group,
+                    value,
+                })
+            })
+            .collect()
+    }
+
+    fn merge_histograms(
+        &mut self,
+        definition: &Active,
+        bases: &[&MetricSnapshot],
+        bounds: &Arc<[f64]>,
+        seen: &mut HashSet<(u64, Attributes)>,
+    ) -> Vec<HistogramPoint> {
+        let mut order: Vec<Attributes> = Vec::new();
+        let mut merged: HashMap<Attributes, HistogramPoint> = HashMap::new();
+        for metric in bases {
+            let MetricData::Histogram {
+                bounds: own,
+                points,
+            } = &metric.data
+            else {
+                continue;
+            };
+            if **own != **bounds {
+                if !self.warned_bounds {
+                    self.warned_bounds = true;
+                    tracing::warn!(
+                        custom_metric = %definition.definition.name,
+                        "two base histograms have different bucket bounds; only those with \
+                         the first one's bounds are merged"
+                    );
+                }
+                continue;
+            }
+            let id = metric.descriptor.id;
+            for point in points {
+                let Some(group) = self.group(definition, id, &point.attributes, seen) else {
+                    continue;
+                };
+                let into = merged.entry(group.clone()).or_insert_with(|| {
+                    order.push(group.clone());
+                    HistogramPoint {
+                        attributes: group,
+                        count: 0,
+                        sum: 0.0,
+                        min: None,
+                        max: None,
+                        bucket_counts: vec![0; point.bucket_counts.len()],
+                    }
+                });
+                into.count = into.count.saturating_add(point.count);
+                into.sum += point.sum;
+                into.min = min_of(into.min, point.min, f64::min);
+                into.max = min_of(into.max, point.max, f64::max);
+                for (total, count) in into.bucket_counts.iter_mut().zip(&point.bucket_counts) {
+                    *total = total.saturating_add(*count);
+                }
+            }
+        }
+        order
+            .into_iter()
+            .filter_map(|g| merged.remove(&g))
+            .collect()
+    }
+}
+
+fn min_of(a: Option<f64>, b: Option<f64>, pick: fn(f64, f64) -> f64) -> Option<f64> {
+    match (a, b) {
+        (Some(a), Some(b)) => Some(pick(a, b)),
+        (a, b) => a.or(b),
+    }
+}
+
+fn zero_like(value: Number) -> Number {
+    match value {
+        Number::U64(_) => Number::U64(0),
+        Number::I64(_) => Number::I64(0),
+        Number::F64(_) => Number::F64(0.0),
+    }
+}
+
+/// Adds two sums of one instrument kind; integers saturate instead of wrapping.
+fn add(a: Number, b: Number) -> Number {
+    match (a, b) {
+        (Number::U64(a), Number::U64(b)) => Number::U64(a.saturating_add(b)),
+        (Number::I64(a), Number::I64(b)) => Number::I64(a.saturating_add(b)),
+        (a, b) => Number::F64(a.as_f64() + b.as_f64()),
+    }
+}
