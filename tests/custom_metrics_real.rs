@@ -1,0 +1,153 @@
+//! Custom metrics against a real Prometheus ("metrics_api") and VictoriaMetrics
+//! ("grafana_cloud"): the issue's example definition over a counter fed with a known mix
+//! of attributes gives exactly the hand-computed grouped totals, for two applications
+//! with the same definitions; delete ends the series at once, re-create brings them back.
+//! Run with `scripts/test`.
+
+mod support;
+
+use std::collections::BTreeMap;
+use std::time::Duration;
+
+use opentelemetry::KeyValue;
+use opentelemetry_sdk::Resource;
+use prompush::custom::CustomMetric;
+use prompush::{Destination, MeterProvider};
+use serde_json::Value;
+use support::{Prometheus, Server, VictoriaMetrics};
+
+const DEADLINE: Duration = Duration::from_secs(20);
+
+const EXAMPLE: &str = r#"{
+  "name": "Sessions_by_session_property_key",
+  "metric": "sessions_total",
+  "time_granularity": ["five_minute", "hourly", "daily"],
+  "data_destination": ["metrics_api", "grafana_cloud"],
+  "filters": {"op": "and", "children": [
+      {"key": "session_property_key", "val": "session_property_value", "field_op": "eq"}]},
+  "group_by": ["session_property_value"]
+}"#;
+
+async fn blocking<T: Send + 'static>(f: impl FnOnce() -> T + Send + 'static) -> T {
+    tokio::task::spawn_blocking(f).await.expect("no panic")
+}
+
+/// `session_property_value` → value, of an instant query's result.
+fn by_value(result: &Value) -> BTreeMap<String, f64> {
+    result
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter_map(|s| {
+            let group = s["metric"]["session_property_value"].as_str()?.to_owned();
+            let value = s["value"][1].as_str()?.parse().ok()?;
+            Some((group, value))
+        })
+        .collect()
+}
+
+/// Feeds `sessions` (scaled per application) and returns the hand-computed totals.
+fn feed(provider: &MeterProvider, scale: u64) -> BTreeMap<String, f64> {
+    let sessions = provider.meter("app").u64_counter("sessions").build();
+    let rows: [(&str, &str, &str, u64); 6] = [
+        ("session_property_value", "premium", "u1", 3),
+        ("session_property_value", "premium", "u2", 4),
+        ("session_property_value", "free", "u1", 10),
+        ("other_key", "premium", "u3", 100),
+        ("session_property_value", "free", "u4", 5),
+        ("session_property_value", "trial", "u5", 1),
+    ];
+    for (key, value, user, n) in rows {
+        sessions.add(
+            n * scale,
+            &[
+                KeyValue::new("session_property_key", key),
+                KeyValue::new("session_property_value", value),
+                KeyValue::new("user", user),
+            ],
+        );
+    }
+    [("free", 15), ("premium", 7), ("trial", 1)]
+        .into_iter()
+        .map(|(g, n)| (g.to_owned(), (n * scale) as f64))
+        .collect()
+}
+
+async fn wait_for_totals(server: &Server, app_id: &str, expected: &BTreeMap<String, f64>) {
+    let query = format!("Sessions_by_session_property_key_total{{app_id=\"{app_id}\"}}");
+    let result = server
+        .wait_for(&query, |r| by_value(r) == *expected, DEADLINE)
+        .await;
+    // Exactly the grouped labels: no user, no session_property_key.
+    for series in result.as_array().into_iter().flatten() {
+        let mut labels: Vec<&str> = series["metric"]
+            .as_object()
+            .map(|m| m.keys().map(String::as_str).collect())
+            .unwrap_or_default();
+        labels.sort();
+        assert_eq!(
+            labels,
+            ["__name__", "app_id", "job", "session_property_value"],
+            "{series}"
+        );
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "needs Prometheus and VictoriaMetrics; run scripts/test"]
+async fn grouped_totals_reach_prometheus_and_victoria_metrics_for_each_application() {
+    let (prometheus, victoria) = tokio::join!(Prometheus::start(), VictoriaMetrics::start());
+    let definition = CustomMetric::from_json(EXAMPLE).unwrap();
+    let mut providers = Vec::new();
+    // One provider per application, the same definitions for each, as in a loop over
+    // app ids.
+    for (app_id, scale) in [("app-1", 1), ("app-2", 100)] {
+        let provider = MeterProvider::builder()
+            .with_resource(
+                Resource::builder_empty()
+                    .with_attribute(KeyValue::new("service.name", app_id))
+                    .with_attribute(KeyValue::new("app_id", app_id))
+                    .build(),
+            )
+            .with_push_interval(Duration::from_secs(3600))
+            .with_destination(
+                Destination::remote_write("metrics_api", prometheus.remote_write_url())
+                    .with_external_label("app_id", app_id),
+            )
+            .with_destination(
+                Destination::remote_write("grafana_cloud", victoria.remote_write_url())
+                    .with_external_label("app_id", app_id),
+            )
+            .with_custom_metric(definition.clone())
+            .build()
+            .unwrap();
+        let expected = feed(&provider, scale);
+        let flushing = provider.clone();
+        blocking(move || flushing.force_flush()).await.unwrap();
+        wait_for_totals(&prometheus, app_id, &expected).await;
+        wait_for_totals(&victoria, app_id, &expected).await;
+        providers.push((app_id, provider, expected));
+    }
+
+    // Delete: the next push ends the series, Prometheus shows none at once.
+    let (app_id, provider, expected) = &providers[0];
+    provider.delete_custom_metric(&definition.name).unwrap();
+    let flushing = provider.clone();
+    blocking(move || flushing.force_flush()).await.unwrap();
+    let query = format!("Sessions_by_session_property_key_total{{app_id=\"{app_id}\"}}");
+    prometheus
+        .wait_for(&query, |r| by_value(r).is_empty(), DEADLINE)
+        .await;
+    // The other application's custom metric is untouched.
+    let other = "Sessions_by_session_property_key_total{app_id=\"app-2\"}";
+    assert_eq!(by_value(&prometheus.query(other).await), providers[1].2);
+
+    // Re-create: the same totals are back (cumulative, nothing was lost meanwhile).
+    provider.create_custom_metric(definition.clone()).unwrap();
+    let flushing = provider.clone();
+    blocking(move || flushing.force_flush()).await.unwrap();
+    wait_for_totals(&prometheus, app_id, expected).await;
+    for (_, provider, _) in providers {
+        blocking(move || provider.shutdown()).await.unwrap();
+    }
+}
