@@ -128,6 +128,49 @@ fn counter_add(c: &mut Criterion) {
     g.finish();
 }
 
+/// Custom metrics cost nothing per measurement: they are derived at collection. The
+/// acceptance bound is `with ≤ 1.5 × without`.
+fn counter_add_with_custom_metric(c: &mut Criterion) {
+    let mut g = c.benchmark_group("counter_add_custom_metric");
+    // A destination on a closed loopback port that is never pushed to during the run.
+    let closed = std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .expect("a loopback port");
+    let build = |custom: bool| {
+        let mut builder = prompush::MeterProvider::builder()
+            .with_push_interval(Duration::from_secs(3600))
+            .with_destination(
+                prompush::Destination::remote_write("d", format!("http://{closed}/"))
+                    .with_shutdown_timeout(Duration::from_millis(100)),
+            );
+        if custom {
+            builder = builder.with_custom_metric(
+                prompush::custom::CustomMetric::new("requests_by_route", "requests")
+                    .with_destinations(["d"])
+                    .with_filter(prompush::custom::Filter::eq("method", "GET"))
+                    .with_group_by(["route"]),
+            );
+        }
+        let provider = builder.build().expect("provider");
+        let counter = provider.meter("bench").u64_counter("requests").build();
+        counter.add(1, &attrs());
+        // One collection, so the definition has seen the series.
+        drop(provider.collect());
+        (provider, counter)
+    };
+    let (without_p, without) = build(false);
+    g.bench_function("prompush_without_custom_metric", |b| {
+        b.iter(|| without.add(black_box(1), &attrs()))
+    });
+    let (with_p, with) = build(true);
+    g.bench_function("prompush_with_one_matching_custom_metric", |b| {
+        b.iter(|| with.add(black_box(1), &attrs()))
+    });
+    g.finish();
+    let _ = without_p.shutdown();
+    let _ = with_p.shutdown();
+}
+
 fn bound_counter_add(c: &mut Criterion) {
     let mut g = c.benchmark_group("bound_counter_add");
     let (_p, m) = prompush_meter();
@@ -362,6 +405,7 @@ fn recording_during_collection(c: &mut Criterion) {
 criterion_group!(
     benches,
     counter_add,
+    counter_add_with_custom_metric,
     bound_counter_add,
     histogram_record,
     many_series,
