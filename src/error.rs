@@ -13,10 +13,9 @@ pub enum Error {
     /// A remote-write body could not be built (it is over snappy's 4 GiB block limit).
     #[error("cannot encode the remote-write request: {0}; push more often or send fewer series per request")]
     Encode(String),
-    /// A remote-write body is not a snappy-compressed `prometheus.WriteRequest`.
-    #[error(
-        "invalid remote-write body: {0}; send a snappy block-compressed prometheus.WriteRequest"
-    )]
+    /// A request body does not decode: not a snappy-compressed
+    /// `prometheus.WriteRequest`, or not a JSON custom-metrics document.
+    #[error("invalid request body: {0}")]
     Decode(String),
     /// The background runtime could not be started.
     #[error("cannot start prompush's background push thread: {0}")]

@@ -440,8 +440,20 @@ impl MeterProviderBuilder {
                 "with_push_interval(0): the push interval must be positive".into(),
             ));
         }
+        if self.push.touched
+            && self.push.transport.endpoint.is_none()
+            && !self.destinations.is_empty()
+        {
+            return Err(Error::Config(
+                "push options (auth, headers, external labels, timeouts, …) were set on the \
+                 provider builder, where they configure the with_endpoint destination, but \
+                 there is none: set them on each Destination instead, or add with_endpoint"
+                    .into(),
+            ));
+        }
+        let shorthand = self.push.transport.endpoint.is_some();
         let mut destinations = Vec::with_capacity(self.destinations.len() + 1);
-        if self.push.transport.endpoint.is_some() {
+        if shorthand {
             destinations.push(Destination::from_options(
                 DEFAULT_DESTINATION,
                 Protocol::RemoteWrite,
@@ -461,7 +473,7 @@ impl MeterProviderBuilder {
                 return Err(Error::Config(format!(
                     "two destinations are named {:?}{}; give each a name of its own",
                     delivery.name,
-                    if i > 0 && delivery.name == DEFAULT_DESTINATION {
+                    if shorthand && i > 0 && delivery.name == DEFAULT_DESTINATION {
                         " (with_endpoint configures the one named \"default\")"
                     } else {
                         ""

@@ -391,6 +391,8 @@ fn values_json_cannot_carry_are_left_out_and_counted() {
     let gauge = provider.meter("t").f64_gauge("g").build();
     gauge.record(f64::NAN, &[KeyValue::new("k", "nan")]);
     gauge.record(1.5, &[KeyValue::new("k", "ok")]);
+    // Beyond 2^53 − 1: Unleash would refuse the whole body for it.
+    gauge.record(1e300, &[KeyValue::new("k", "huge")]);
     provider.force_flush().unwrap();
     let received = next(&mut json);
     assert_eq!(
@@ -405,13 +407,35 @@ fn values_json_cannot_carry_are_left_out_and_counted() {
             && s.label("destination") == Some("u")
             && s.label("reason") == Some("unrepresentable")
     });
-    assert_eq!(dropped.and_then(|s| s.value()), Some(1.0));
+    assert_eq!(dropped.and_then(|s| s.value()), Some(2.0));
     provider.shutdown().unwrap();
 }
 
 #[test]
 fn configuration_errors_name_the_destination_and_start_nothing() {
+    // A valid destination listed first: had its task started, it would make a final
+    // push when the failed build drops it.
+    let mut watch = Receiver::start().unwrap();
+    let watched =
+        || MeterProvider::builder().with_destination(Destination::remote_write("ok", watch.url()));
     let cases: Vec<(prompush::MeterProviderBuilder, &str)> = vec![
+        (
+            watched().with_destination(Destination::remote_write("ok", "http://127.0.0.1:2/")),
+            "two destinations are named \"ok\"; give",
+        ),
+        (
+            watched()
+                .with_bearer_token("tok")
+                .with_external_label("app_id", "x"),
+            "set them on each Destination instead",
+        ),
+        (
+            watched().with_destination(
+                Destination::remote_write("h", "http://127.0.0.1:1/")
+                    .with_external_label("le", "x"),
+            ),
+            "destination \"h\": external label \"le\" would clash",
+        ),
         (
             MeterProvider::builder()
                 .with_destination(Destination::remote_write("a", "http://127.0.0.1:1/"))
@@ -470,6 +494,48 @@ fn configuration_errors_name_the_destination_and_start_nothing() {
             other => panic!("expected a configuration error with {expected:?}, got {other:?}"),
         }
     }
+    assert!(
+        watch.recv_blocking(Duration::from_millis(500)).is_none(),
+        "a failed build started a push task"
+    );
+}
+
+#[test]
+fn absurd_timeouts_do_not_panic() {
+    let mut receiver = Receiver::start().unwrap();
+    let provider = bare()
+        .with_destination(
+            Destination::remote_write("r", receiver.url())
+                .with_timeout(Duration::MAX)
+                .with_shutdown_timeout(Duration::MAX),
+        )
+        .build()
+        .unwrap();
+    provider.meter("t").u64_counter("c").build().add(1, &[]);
+    provider.force_flush().unwrap();
+    next(&mut receiver);
+    provider.shutdown().unwrap();
+}
+
+#[test]
+fn a_413_during_shutdown_still_delivers_every_entry() {
+    let mut json = Receiver::start().unwrap();
+    json.reply_next(1, Reply::status(413));
+    let provider = bare()
+        .with_self_metrics(false)
+        .with_destination(Destination::custom_metrics_json("u", json_url(&json)))
+        .build()
+        .unwrap();
+    let counter = provider.meter("t").u64_counter("c").build();
+    for i in 0..10 {
+        counter.add(1, &[KeyValue::new("i", i)]);
+    }
+    provider.shutdown().unwrap();
+    let refused = next(&mut json);
+    assert_eq!(refused.status, 413);
+    let mut delivered = values(&next(&mut json));
+    delivered.extend(values(&next(&mut json)));
+    assert_eq!(delivered, values(&refused));
 }
 
 #[test]

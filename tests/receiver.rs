@@ -110,7 +110,10 @@ async fn garbage_gets_400_and_the_receiver_keeps_working() {
         let response = post(&receiver.url(), junk).await;
         assert_eq!(response.status(), 400);
         let text = response.text().await.expect("a body");
-        assert!(text.contains("invalid remote-write body"), "{text}");
+        assert!(
+            text.contains("invalid request body: remote-write body"),
+            "{text}"
+        );
     }
     let response = reqwest::get(receiver.url()).await.expect("GET");
     assert_eq!(response.status(), 405);

@@ -202,7 +202,8 @@ impl Pipeline {
         let sent = self.commands.send(command(Reply::Blocking(reply))).is_ok();
         Pending {
             answer: sent.then_some(answer),
-            deadline: std::time::Instant::now() + wait,
+            // `None`: so far off (an absurd configured wait) that it never comes.
+            deadline: std::time::Instant::now().checked_add(wait),
             wait,
         }
     }
@@ -212,7 +213,7 @@ impl Pipeline {
 pub(crate) struct Pending {
     /// `None` when the task had already stopped.
     answer: Option<std_mpsc::Receiver<Result<(), Error>>>,
-    deadline: std::time::Instant,
+    deadline: Option<std::time::Instant>,
     wait: Duration,
 }
 
@@ -222,9 +223,10 @@ impl Pending {
         let Some(answer) = self.answer else {
             return Err(Error::PipelineStopped);
         };
-        let left = self
-            .deadline
-            .saturating_duration_since(std::time::Instant::now());
+        let Some(deadline) = self.deadline else {
+            return answer.recv().unwrap_or(Err(Error::PipelineStopped));
+        };
+        let left = deadline.saturating_duration_since(std::time::Instant::now());
         match answer.recv_timeout(left) {
             Ok(result) => result,
             Err(std_mpsc::RecvTimeoutError::Timeout) => Err(Error::Timeout(self.wait)),
@@ -516,14 +518,22 @@ impl Task {
                 }
                 Completion::Delivered
             }
-            SendOutcome::TooLarge(failure) if at_front && self.split_front(&batch) => {
+            SendOutcome::TooLarge(failure) if !at_front => {
+                // Evicted while on the wire: already counted as dropped.
+                self.metrics.request(status_class(failure.kind), seconds);
+                Completion::Retrying
+            }
+            SendOutcome::TooLarge(failure) if self.split_front(&batch) => {
                 self.metrics.request(status_class(failure.kind), seconds);
                 tracing::debug!(
                     samples = batch.samples,
                     bytes = batch.body.len(),
                     "the endpoint found the request too large; sending it again in halves"
                 );
-                self.retry_at = None;
+                // The halves go after the usual backoff: a receiver that refuses every
+                // size is not flooded with ever smaller requests.
+                let wait = self.backoff.next(None);
+                self.retry_at = Some(after(wait));
                 Completion::Retrying
             }
             SendOutcome::Permanent(failure) | SendOutcome::TooLarge(failure) => {

@@ -34,6 +34,9 @@ pub(crate) struct PushOptions {
     pub(crate) external_labels: Vec<(String, String)>,
     /// `None`: the protocol's default.
     pub(crate) max_body_bytes: Option<usize>,
+    /// Whether a builder method set any of these (so the provider can tell options
+    /// that would configure nothing).
+    pub(crate) touched: bool,
 }
 
 impl Default for PushOptions {
@@ -46,6 +49,7 @@ impl Default for PushOptions {
             shutdown_timeout: DEFAULT_SHUTDOWN_TIMEOUT,
             external_labels: Vec::new(),
             max_body_bytes: None,
+            touched: false,
         }
     }
 }
@@ -115,6 +119,13 @@ fn validate_external_labels(labels: &[(String, String)]) -> Result<(), Error> {
                  letters, digits and '_', not starting with a digit or \"__\" (e.g. \"app_id\")"
             )));
         }
+        if name == "le" {
+            return Err(Error::Config(
+                "external label \"le\" would clash with the bucket label of histograms; \
+                 choose another name"
+                    .into(),
+            ));
+        }
         if value.is_empty() {
             return Err(Error::Config(format!(
                 "external label {name:?} has an empty value, which Prometheus treats as no \
@@ -138,6 +149,7 @@ macro_rules! push_option_methods {
         /// appears in logs, errors or `Debug` output. Replaces any auth set before
         /// (`with_basic_auth`, `with_authorization`).
         pub fn with_bearer_token(mut self, token: impl Into<String>) -> Self {
+            self.push.touched = true;
             self.push.transport.auth = Some($crate::transport::Auth::Bearer(
                 $crate::transport::Secret::new(token),
             ));
@@ -153,6 +165,7 @@ macro_rules! push_option_methods {
             user: impl Into<String>,
             password: impl Into<String>,
         ) -> Self {
+            self.push.touched = true;
             self.push.transport.auth = Some($crate::transport::Auth::Basic {
                 user: user.into(),
                 password: $crate::transport::Secret::new(password),
@@ -164,6 +177,7 @@ macro_rules! push_option_methods {
         /// tokens (no `Bearer` prefix). Never appears in logs, errors or `Debug`
         /// output. Replaces any auth set before.
         pub fn with_authorization(mut self, value: impl Into<String>) -> Self {
+            self.push.touched = true;
             self.push.transport.auth = Some($crate::transport::Auth::Raw(
                 $crate::transport::Secret::new(value),
             ));
@@ -184,6 +198,7 @@ macro_rules! push_option_methods {
             name: impl Into<String>,
             value: impl Into<String>,
         ) -> Self {
+            self.push.touched = true;
             self.push.external_labels.push((name.into(), value.into()));
             self
         }
@@ -193,6 +208,7 @@ macro_rules! push_option_methods {
         /// `X-Prometheus-Remote-Write-Version`, `User-Agent`, and `Authorization` when
         /// auth is set) cannot be overridden: naming one is an error at `build()`.
         pub fn with_header(mut self, name: impl Into<String>, value: impl Into<String>) -> Self {
+            self.push.touched = true;
             self.push
                 .transport
                 .headers
@@ -204,12 +220,14 @@ macro_rules! push_option_methods {
         /// plain `http://` to a host other than this machine. Off by default: `build()`
         /// refuses such a configuration, since anyone on the path could read the token.
         pub fn allow_credentials_over_http(mut self, allow: bool) -> Self {
+            self.push.touched = true;
             self.push.transport.allow_plaintext_credentials = allow;
             self
         }
 
         /// The limit for one push attempt, connecting included (default 30 s).
         pub fn with_timeout(mut self, timeout: std::time::Duration) -> Self {
+            self.push.touched = true;
             self.push.transport.timeout = timeout;
             self
         }
@@ -217,6 +235,7 @@ macro_rules! push_option_methods {
         /// Most samples in one request (default 2000); a larger push is split, and the
         /// requests are sent in order.
         pub fn with_max_samples_per_send(mut self, samples: usize) -> Self {
+            self.push.touched = true;
             self.push.max_samples_per_send = samples;
             self
         }
@@ -225,6 +244,7 @@ macro_rules! push_option_methods {
         /// (default 64 MiB). Past it the oldest requests are dropped and counted; the
         /// newest still carry every counter's cumulative total.
         pub fn with_max_pending_bytes(mut self, bytes: usize) -> Self {
+            self.push.touched = true;
             self.push.max_pending_bytes = bytes;
             self
         }
@@ -237,12 +257,14 @@ macro_rules! push_option_methods {
             min: std::time::Duration,
             max: std::time::Duration,
         ) -> Self {
+            self.push.touched = true;
             self.push.backoff = (min, max);
             self
         }
 
         /// How long shutdown keeps trying to deliver the final push (default 10 s).
         pub fn with_shutdown_timeout(mut self, timeout: std::time::Duration) -> Self {
+            self.push.touched = true;
             self.push.shutdown_timeout = timeout;
             self
         }

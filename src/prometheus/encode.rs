@@ -497,18 +497,23 @@ fn put_string(buf: &mut Vec<u8>, tag: u8, s: &str) {
 /// snappy header claims before anything is allocated, so a small hostile body cannot
 /// make the receiver allocate gigabytes.
 pub(crate) fn decode(body: &[u8], max_decoded_len: usize) -> Result<proto::WriteRequest, Error> {
+    let bad = |what: String| {
+        Error::Decode(format!(
+            "remote-write body {what}; send a snappy block-compressed prometheus.WriteRequest"
+        ))
+    };
     let len = snap::raw::decompress_len(body)
-        .map_err(|e| Error::Decode(format!("not snappy block format: {e}")))?;
+        .map_err(|e| bad(format!("is not snappy block format: {e}")))?;
     if len > max_decoded_len {
-        return Err(Error::Decode(format!(
-            "decompressed size {len} bytes is over the limit of {max_decoded_len} bytes"
+        return Err(bad(format!(
+            "decompresses to {len} bytes, over the limit of {max_decoded_len} bytes"
         )));
     }
     let raw = snap::raw::Decoder::new()
         .decompress_vec(body)
-        .map_err(|e| Error::Decode(format!("not snappy block format: {e}")))?;
+        .map_err(|e| bad(format!("is not snappy block format: {e}")))?;
     proto::WriteRequest::decode(raw.as_slice())
-        .map_err(|e| Error::Decode(format!("not a prometheus.WriteRequest: {e}")))
+        .map_err(|e| bad(format!("is not a prometheus.WriteRequest: {e}")))
 }
 
 #[cfg(test)]

@@ -332,12 +332,15 @@ impl Translator {
 
     /// A translator that adds `labels` to every series that does not have a label of
     /// the same name already (the series' own labels win). Names must be valid
-    /// Prometheus label names and values non-empty; pairs that are not are left out, as
-    /// is a repeated name's second pair.
+    /// Prometheus label names other than `le` (histogram buckets have their own) and
+    /// values non-empty; pairs that are not are left out, as is a repeated name's second
+    /// pair.
     pub fn with_external_labels(labels: impl IntoIterator<Item = (String, String)>) -> Self {
         let mut external: Vec<(String, String)> = labels
             .into_iter()
-            .filter(|(name, value)| naming::is_valid_label_name(name) && !value.is_empty())
+            .filter(|(name, value)| {
+                naming::is_valid_label_name(name) && name != "le" && !value.is_empty()
+            })
             .collect();
         // Stable: the first of a repeated name stays.
         external.sort_by(|a, b| a.0.cmp(&b.0));

@@ -57,20 +57,22 @@ impl Auth {
             Auth::Basic { user, password } => {
                 if user.contains(':') {
                     return Err(Error::Config(
-                        "the basic-auth user contains ':', which basic auth cannot carry;                          check the user (for Grafana Cloud, the numeric instance id)"
+                        "the basic-auth user contains ':', which basic auth cannot carry; \
+                         check the user (for Grafana Cloud, the numeric instance id)"
                             .to_owned(),
                     ));
                 }
                 use base64::Engine as _;
                 let pair = format!("{user}:{}", password.expose());
                 let encoded = base64::engine::general_purpose::STANDARD.encode(pair);
-                (format!("Basic {encoded}"), "the basic-auth user")
+                (format!("Basic {encoded}"), "the basic-auth value")
             }
             Auth::Raw(value) => (value.expose().to_owned(), "the authorization value"),
         };
         let mut value = HeaderValue::from_str(&text).map_err(|_| {
             Error::Config(format!(
-                "{what} contains characters not allowed in an HTTP header (control                  characters or non-ASCII); pass it exactly as issued"
+                "{what} contains characters not allowed in an HTTP header (control \
+                 characters or non-ASCII); pass it exactly as issued"
             ))
         })?;
         value.set_sensitive(true);

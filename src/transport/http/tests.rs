@@ -260,6 +260,14 @@ fn parses_retry_after_forms() {
 }
 
 #[tokio::test]
+async fn a_413_from_remote_write_is_permanent() {
+    let server = CannedServer::start(vec![Reply::status("413 Payload Too Large", "")]).await;
+    let sender = sender(&server.url("/api/v1/write"), Duration::from_secs(10));
+    let failure = permanent(send(&sender, b"x").await);
+    assert!(failure.to_string().contains("413"), "{failure}");
+}
+
+#[tokio::test]
 async fn custom_metrics_json_headers_413_and_error_details() {
     let mut server = CannedServer::start(vec![
         Reply::status("202 Accepted", ""),
