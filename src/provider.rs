@@ -520,7 +520,7 @@ impl MeterProviderBuilder {
         for (transport, delivery) in validated {
             let source = core.clone();
             let name = delivery.name.clone();
-            let metrics = SelfMetrics::new(&meter, &name);
+            let metrics = SelfMetrics::new(&meter, &name, None);
             // A pipeline that fails to start drops those started before it: they make
             // their final (empty) push and end.
             let pipeline = Pipeline::start(

@@ -201,10 +201,10 @@ async fn a_bad_unleash_token_is_a_clear_counted_failure_that_is_not_retried() {
     let provider = MeterProvider::builder()
         .with_resource(app("shop"))
         .with_push_interval(HOUR)
-        .with_retry_backoff(Duration::from_millis(10), Duration::from_millis(50))
         .with_destination(
             Destination::custom_metrics_json("unleash", unleash.custom_metrics_url())
-                .with_authorization("default:development.not-a-real-SECRET"),
+                .with_authorization("default:development.not-a-real-SECRET")
+                .with_retry_backoff(Duration::from_millis(10), Duration::from_millis(50)),
         )
         .build()
         .unwrap();

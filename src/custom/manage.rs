@@ -182,7 +182,11 @@ impl CustomMetrics {
             transport.clone(),
             delivery,
             Some(Arc::new(collect)),
-            SelfMetrics::new(&self.meter, destination),
+            SelfMetrics::new(
+                &self.meter,
+                destination,
+                Some(format!("custom_metrics_every_{}s", interval.as_secs())),
+            ),
         )
     }
 }

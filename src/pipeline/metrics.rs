@@ -35,6 +35,10 @@ impl DropReason {
 pub(crate) struct SelfMetrics {
     /// `destination=<name>`, on every point.
     destination: KeyValue,
+    /// The pending gauge's attributes: the destination, and for a second queue to the
+    /// same destination (custom metrics) which one, so that the queues do not
+    /// overwrite each other's value.
+    pending_attrs: Vec<KeyValue>,
     sent: Counter<u64>,
     failed: Counter<u64>,
     retried: Counter<u64>,
@@ -47,9 +51,15 @@ pub(crate) struct SelfMetrics {
 }
 
 impl SelfMetrics {
-    pub(crate) fn new(meter: &Meter, destination: &str) -> Self {
+    /// The metrics of the push task for `destination`; `queue` names a task other than
+    /// the destination's main one.
+    pub(crate) fn new(meter: &Meter, destination: &str, queue: Option<String>) -> Self {
+        let destination = KeyValue::new("destination", std::sync::Arc::<str>::from(destination));
+        let mut pending_attrs = vec![destination.clone()];
+        pending_attrs.extend(queue.map(|q| KeyValue::new("queue", q)));
         SelfMetrics {
-            destination: KeyValue::new("destination", std::sync::Arc::<str>::from(destination)),
+            destination,
+            pending_attrs,
             sent: meter
                 .u64_counter("prompush.samples.sent")
                 .with_description("Samples the endpoint accepted")
@@ -140,6 +150,6 @@ impl SelfMetrics {
     }
 
     pub(crate) fn pending(&self, samples: usize) {
-        self.pending.record(samples as u64, self.attrs());
+        self.pending.record(samples as u64, &self.pending_attrs);
     }
 }

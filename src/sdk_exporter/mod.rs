@@ -134,7 +134,7 @@ impl RemoteWriteExporterBuilder {
                 transport,
                 delivery,
                 None,
-                SelfMetrics::new(&meter, crate::provider::DEFAULT_DESTINATION),
+                SelfMetrics::new(&meter, crate::provider::DEFAULT_DESTINATION, None),
             )?,
             converter: Mutex::new(Converter::default()),
         })
