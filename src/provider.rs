@@ -156,14 +156,19 @@ impl MeterProvider {
             .map(|(name, p)| (name.clone(), begin(p)))
             .collect();
         pending.extend(self.shared.custom.begin_all(begin));
-        let several = pending.len() > 1;
-        let mut failures: Vec<(String, Error)> = pending
-            .into_iter()
-            .filter_map(|(name, p)| p.wait().err().map(|e| (name, e)))
-            .collect();
+        // One entry per failed destination (its first failure: its own queue's, or a
+        // custom-metrics queue's).
+        let mut failures: Vec<(String, Error)> = Vec::new();
+        for (name, p) in pending {
+            if let Err(e) = p.wait() {
+                if !failures.iter().any(|(n, _)| *n == name) {
+                    failures.push((name, e));
+                }
+            }
+        }
         match failures.pop() {
             None => Ok(()),
-            Some((_, error)) if !several => Err(error),
+            Some((_, error)) if self.shared.pipelines.len() == 1 => Err(error),
             Some(last) => {
                 failures.push(last);
                 Err(Error::Destinations(failures))
@@ -187,9 +192,9 @@ impl MeterProvider {
         self.shared.custom.create(definition)
     }
 
-    /// Deletes a custom metric: its series get stale markers at its next push (so
-    /// Prometheus ends them at once), then it is gone. A custom metric of the same name
-    /// can be created again at once.
+    /// Deletes a custom metric: its push tasks push at once, with stale markers that
+    /// end its series (remote write; a JSON destination keeps their last values), then
+    /// it is gone. A custom metric of the same name can be created again at once.
     ///
     /// # Errors
     /// [`Error::UnknownCustomMetric`] when none has that name.
@@ -215,6 +220,7 @@ impl MeterProvider {
         if core.shut_down.swap(true, Ordering::SeqCst) {
             return Err(Error::AlreadyShutdown);
         }
+        self.shared.custom.close();
         let registries: Vec<Arc<Registry>> = core.scopes.lock().ordered.clone();
         // Synchronous instruments stop first, so the final push holds everything they
         // recorded; observable callbacks run once more for it, then stop too.
@@ -482,9 +488,16 @@ impl MeterProviderBuilder {
             }
             validated.push((transport, delivery));
         }
-        let mut custom_metrics = self.custom_metrics;
+        // Each with where it came from, for errors: a file and the index in it.
+        let mut custom_metrics: Vec<(CustomMetric, Option<(&PathBuf, usize)>)> =
+            self.custom_metrics.into_iter().map(|d| (d, None)).collect();
         for path in &self.custom_metrics_files {
-            custom_metrics.extend(read_custom_metrics(path)?);
+            let read = read_custom_metrics(path)?;
+            custom_metrics.extend(
+                read.into_iter()
+                    .enumerate()
+                    .map(|(i, d)| (d, Some((path, i)))),
+            );
         }
         let core = Arc::new(Core {
             resource: self.resource.unwrap_or_else(|| Resource::builder().build()),
@@ -512,9 +525,13 @@ impl MeterProviderBuilder {
             Arc::new(move |keep| source.collect_where(keep)),
             meter.clone(),
         );
-        // Checked before any task starts; created once they run.
-        for definition in &custom_metrics {
-            custom.check(definition)?;
+        // Checked before any task starts, against each other too; created once they run.
+        for (i, (definition, source)) in custom_metrics.iter().enumerate() {
+            let earlier: Vec<CustomMetric> =
+                custom_metrics[..i].iter().map(|(d, _)| d.clone()).collect();
+            custom
+                .check(definition, &earlier)
+                .map_err(|e| in_file(e, *source))?;
         }
         let mut pipelines = Vec::with_capacity(validated.len());
         for (transport, delivery) in validated {
@@ -531,8 +548,8 @@ impl MeterProviderBuilder {
             )?;
             pipelines.push((name, pipeline));
         }
-        for definition in custom_metrics {
-            custom.create(definition)?;
+        for (definition, source) in custom_metrics {
+            custom.create(definition).map_err(|e| in_file(e, source))?;
         }
         Ok(MeterProvider {
             shared: Arc::new(Shared {
@@ -541,6 +558,31 @@ impl MeterProviderBuilder {
                 custom,
             }),
         })
+    }
+}
+
+/// Adds where a definition came from (a file, its index there) to its error.
+fn in_file(error: Error, source: Option<(&PathBuf, usize)>) -> Error {
+    let Some((path, index)) = source else {
+        return error;
+    };
+    let at = |field: &str| {
+        if field.is_empty() {
+            format!("[{index}]")
+        } else {
+            format!("[{index}].{field}")
+        }
+    };
+    match error {
+        Error::InvalidCustomMetric { field, message } => Error::InvalidCustomMetric {
+            field: at(&field),
+            message: format!("{message} (in {})", path.display()),
+        },
+        Error::CustomMetricExists(name) => Error::InvalidCustomMetric {
+            field: at("name"),
+            message: format!("{name:?} is defined twice (in {})", path.display()),
+        },
+        other => other,
     }
 }
 

@@ -307,9 +307,17 @@ fn validation_errors_point_at_the_offending_field() {
             "unknown operator \"xor\"",
         ),
         (
-            EXAMPLE.replace("\"field_op\": \"eq\"", "\"field_op\": \"regex\""),
-            "",
-            "",
+            EXAMPLE.replace(
+                "\"val\": \"session_property_value\", \"field_op\": \"eq\"",
+                "\"val\": \"a)|(b\", \"field_op\": \"regex\"",
+            ),
+            "filters.children[0].val",
+            "invalid regular expression",
+        ),
+        (
+            EXAMPLE.replace("\"five_minute\"", "\"0s\""),
+            "time_granularity[0]",
+            "zero",
         ),
         (
             EXAMPLE.replace(
@@ -366,7 +374,6 @@ fn validation_errors_point_at_the_offending_field() {
     ];
     for (json, field, message) in cases {
         match CustomMetric::from_json(&json) {
-            Ok(_) if field.is_empty() && message.is_empty() => {} // a valid variation
             Err(Error::InvalidCustomMetric {
                 field: f,
                 message: m,
@@ -377,6 +384,17 @@ fn validation_errors_point_at_the_offending_field() {
             other => panic!("{field}: expected an error, got {other:?}"),
         }
     }
+    // Whole seconds only (a fraction would not survive the JSON form).
+    let fractional = CustomMetric::new("x", "m")
+        .with_granularity([Granularity::Every(Duration::from_millis(1500))])
+        .with_destinations(["metrics_api"]);
+    let receiver = Receiver::start().unwrap();
+    let provider = provider(&receiver, "shop");
+    assert!(matches!(
+        provider.create_custom_metric(fractional),
+        Err(Error::InvalidCustomMetric { field, .. }) if field == "time_granularity[0]"
+    ));
+    provider.shutdown().unwrap();
     // The whole message, as a caller would log it.
     let err = CustomMetric::from_json(bad_op).unwrap_err().to_string();
     assert!(
@@ -526,7 +544,8 @@ fn json_round_trips_through_serde() {
 
 #[test]
 fn definitions_load_from_a_file_at_build_with_errors_that_name_the_file() {
-    let receiver = Receiver::start().unwrap();
+    let mut receiver = Receiver::start().unwrap();
+    let url = receiver.url();
     let dir = tempfile::tempdir().unwrap();
     let good = dir.path().join("custom.json");
     std::fs::write(
@@ -540,8 +559,8 @@ fn definitions_load_from_a_file_at_build_with_errors_that_name_the_file() {
     let build = |path: &std::path::Path| {
         MeterProvider::builder()
             .with_push_interval(HOUR)
-            .with_destination(Destination::remote_write("metrics_api", receiver.url()))
-            .with_destination(Destination::remote_write("grafana_cloud", receiver.url()))
+            .with_destination(Destination::remote_write("metrics_api", url.clone()))
+            .with_destination(Destination::remote_write("grafana_cloud", url.clone()))
             .with_custom_metrics_file(path)
             .build()
     };
@@ -553,6 +572,8 @@ fn definitions_load_from_a_file_at_build_with_errors_that_name_the_file() {
         .collect();
     assert_eq!(names, ["Sessions_by_session_property_key", "all_sessions"]);
     provider.shutdown().unwrap();
+    // Its final pushes.
+    while receiver.recv_blocking(Duration::from_millis(300)).is_some() {}
 
     let bad = dir.path().join("bad.json");
     std::fs::write(
@@ -572,13 +593,39 @@ fn definitions_load_from_a_file_at_build_with_errors_that_name_the_file() {
     std::fs::write(
         &unknown_destination,
         r#"[{"name": "a", "metric": "m", "time_granularity": ["daily"],
-            "data_destination": ["nowhere"]}]"#,
+            "data_destination": ["metrics_api"]},
+            {"name": "b", "metric": "m", "time_granularity": ["daily"],
+            "data_destination": ["metrics_api", "nowhere"]}]"#,
     )
     .unwrap();
-    assert!(matches!(
-        build(&unknown_destination),
-        Err(Error::InvalidCustomMetric { .. })
-    ));
+    match build(&unknown_destination) {
+        Err(Error::InvalidCustomMetric { field, message }) => {
+            assert_eq!(field, "[1].data_destination[1]");
+            assert!(message.contains("unknown.json"), "{message}");
+        }
+        other => panic!("{other:?}"),
+    }
+    let twice = dir.path().join("twice.json");
+    std::fs::write(
+        &twice,
+        r#"[{"name": "a", "metric": "m", "time_granularity": ["daily"],
+            "data_destination": ["metrics_api"]},
+            {"name": "a", "metric": "n", "time_granularity": ["daily"],
+            "data_destination": ["metrics_api"]}]"#,
+    )
+    .unwrap();
+    match build(&twice) {
+        Err(Error::InvalidCustomMetric { field, message }) => {
+            assert_eq!(field, "[1].name");
+            assert!(
+                message.contains("twice") && message.contains("twice.json"),
+                "{message}"
+            );
+        }
+        other => panic!("{other:?}"),
+    }
+    // None of the failed builds started a push task (it would push on being dropped).
+    assert!(receiver.recv_blocking(Duration::from_millis(300)).is_none());
     assert!(matches!(
         build(&dir.path().join("missing.json")),
         Err(Error::Config(m)) if m.contains("missing.json")
@@ -638,4 +685,159 @@ fn two_applications_with_the_same_definitions() {
     for provider in providers {
         provider.shutdown().unwrap();
     }
+}
+
+#[test]
+fn names_that_would_collide_at_the_destination_are_refused() {
+    let receiver = Receiver::start().unwrap();
+    let provider = provider(&receiver, "shop");
+    let named =
+        |name: &str, base: &str| CustomMetric::new(name, base).with_destinations(["metrics_api"]);
+    provider
+        .create_custom_metric(named("get", "requests"))
+        .unwrap();
+    for (name, base) in [
+        ("get_total", "requests"),
+        ("requests", "requests_total"),
+        ("requests_total", "requests"),
+    ] {
+        match provider.create_custom_metric(named(name, base)) {
+            Err(Error::InvalidCustomMetric { field, message }) => {
+                assert_eq!(field, "name", "{message}");
+            }
+            other => panic!("{name}: {other:?}"),
+        }
+    }
+    assert_eq!(provider.custom_metrics().len(), 1);
+    provider.shutdown().unwrap();
+}
+
+#[test]
+fn only_instruments_like_the_first_feed_a_custom_metric() {
+    let mut receiver = Receiver::start().unwrap();
+    let provider = provider(&receiver, "shop");
+    provider.meter("a").u64_counter("load").build().add(3, &[]);
+    provider
+        .meter("b")
+        .f64_gauge("load")
+        .build()
+        .record(100.0, &[]);
+    provider
+        .meter("c")
+        .i64_up_down_counter("load")
+        .build()
+        .add(-50, &[]);
+    provider.meter("d").u64_counter("load").build().add(4, &[]);
+    provider
+        .create_custom_metric(
+            CustomMetric::new("load_all", "load").with_destinations(["metrics_api"]),
+        )
+        .unwrap();
+    provider.force_flush().unwrap();
+    assert_eq!(
+        drain(&mut receiver, "load_all"),
+        BTreeMap::from([("load_all_total{job=shop}".to_owned(), 7.0)])
+    );
+    provider.shutdown().unwrap();
+}
+
+#[test]
+fn delete_ends_the_series_at_once_whatever_the_granularity() {
+    let mut receiver = Receiver::start().unwrap();
+    let provider = provider(&receiver, "shop");
+    provider.meter("a").u64_counter("hits").build().add(1, &[]);
+    let daily = CustomMetric::new("hits_daily", "hits")
+        .with_granularity([Granularity::Daily])
+        .with_destinations(["metrics_api"]);
+    provider.create_custom_metric(daily).unwrap();
+    provider.force_flush().unwrap();
+    assert_eq!(drain(&mut receiver, "hits_daily").len(), 1);
+    // No flush: the delete itself sends the stale marker, not a push a day later.
+    provider.delete_custom_metric("hits_daily").unwrap();
+    let marker = receiver
+        .recv_blocking(WAIT)
+        .expect("a push after the delete");
+    let series = marker
+        .request
+        .series("hits_daily_total")
+        .expect("the marker");
+    assert_eq!(series.value().map(f64::to_bits), Some(STALE_NAN_BITS));
+    provider.shutdown().unwrap();
+}
+
+#[test]
+fn shutdown_ends_custom_series_and_errors_keep_their_shape() {
+    let mut receiver = Receiver::start().unwrap();
+    let provider = provider(&receiver, "shop");
+    provider.meter("a").u64_counter("hits").build().add(1, &[]);
+    provider
+        .create_custom_metric(
+            CustomMetric::new("hits_all", "hits").with_destinations(["metrics_api"]),
+        )
+        .unwrap();
+    provider.shutdown().unwrap();
+    let got: Vec<f64> = std::iter::from_fn(|| receiver.recv_blocking(Duration::from_millis(500)))
+        .flat_map(|r| r.request.series)
+        .filter(|s| s.name == "hits_all_total")
+        .filter_map(|s| s.value())
+        .collect();
+    assert_eq!(got.len(), 2, "{got:?}");
+    assert_eq!(
+        got.iter().filter(|v| v.to_bits() == STALE_NAN_BITS).count(),
+        1
+    );
+
+    // One destination, with a custom-metrics queue too: a failure is still the plain
+    // error of that destination, not a list.
+    let provider = MeterProvider::builder()
+        .with_push_interval(HOUR)
+        .with_destination(
+            Destination::remote_write("only", support::closed_loopback_endpoint())
+                .with_timeout(Duration::from_millis(300))
+                .with_shutdown_timeout(Duration::from_millis(300))
+                .with_retry_backoff(Duration::from_millis(10), Duration::from_millis(20)),
+        )
+        .with_custom_metric(CustomMetric::new("hits_all", "hits").with_destinations(["only"]))
+        .build()
+        .unwrap();
+    provider.meter("a").u64_counter("hits").build().add(1, &[]);
+    match provider.force_flush() {
+        Err(Error::Push(_)) => {}
+        other => panic!("expected a plain push error, got {other:?}"),
+    }
+    let _ = provider.shutdown();
+}
+
+#[test]
+fn custom_metrics_reach_a_json_destination() {
+    let mut json = Receiver::start().unwrap();
+    let provider = MeterProvider::builder()
+        .with_resource(Resource::builder_empty().build())
+        .with_push_interval(HOUR)
+        .with_self_metrics(false)
+        .with_destination(Destination::custom_metrics_json(
+            "unleash",
+            format!("http://{}/api/client/metrics/custom", json.addr()),
+        ))
+        .build()
+        .unwrap();
+    let totals = feed(&provider);
+    let definition = EXAMPLE
+        .replace(", \"grafana_cloud\"", "")
+        .replace("metrics_api", "unleash");
+    provider
+        .create_custom_metric(CustomMetric::from_json(&definition).unwrap())
+        .unwrap();
+    provider.force_flush().unwrap();
+    let expected: BTreeMap<String, f64> = totals
+        .iter()
+        .map(|(v, n)| {
+            (
+                format!("Sessions_by_session_property_key_total{{session_property_value={v}}}"),
+                *n as f64,
+            )
+        })
+        .collect();
+    assert_eq!(drain(&mut json, "Sessions_by"), expected);
+    provider.shutdown().unwrap();
 }

@@ -459,10 +459,10 @@ impl CustomMetric {
             ));
         }
         for (i, g) in self.time_granularity.iter().enumerate() {
-            if g.interval() < Duration::from_secs(1) {
+            if g.interval() < Duration::from_secs(1) || g.interval().subsec_nanos() != 0 {
                 return Err(invalid(
                     &format!("{granularity}[{i}]"),
-                    "is under one second".into(),
+                    "must be a whole number of seconds, at least one".into(),
                 ));
             }
         }

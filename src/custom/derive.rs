@@ -91,6 +91,8 @@ struct State {
     emitted: Option<MetricSnapshot>,
     /// Whether a histogram base with other bounds was reported (once).
     warned_bounds: bool,
+    /// Whether bases of another kind or unit were reported (once).
+    warned_kinds: bool,
 }
 
 impl Deriver {
@@ -126,11 +128,23 @@ impl Deriver {
 
 impl State {
     fn derive(&mut self, definition: &Active, base: &Snapshot) -> Option<MetricSnapshot> {
-        let bases: Vec<&MetricSnapshot> = base
+        let all: Vec<&MetricSnapshot> = base
             .metrics()
             .filter(|m| definition.is_base(&m.descriptor))
             .collect();
-        let first = bases.first()?;
+        let first = *all.first()?;
+        // Only instruments like the first one merge: a counter and a gauge of one name
+        // (in two meters, say) are different things.
+        let bases: Vec<&MetricSnapshot> = all.iter().copied().filter(|m| alike(m, first)).collect();
+        if bases.len() < all.len() && !self.warned_kinds {
+            self.warned_kinds = true;
+            tracing::warn!(
+                custom_metric = %definition.definition.name,
+                base = %definition.definition.metric,
+                "instruments of this name differ in kind or unit; only those like the first \
+                 one feed the custom metric"
+            );
+        }
         let descriptor = self
             .descriptor
             .get_or_insert_with(|| {
@@ -233,6 +247,11 @@ impl State {
                 }
             }
         }
+        if gauge {
+            // Groups no longer reported (observable gauges) are forgotten.
+            let live: HashSet<&Attributes> = order.iter().collect();
+            self.gauges.retain(|group, _| live.contains(group));
+        }
         order
             .into_iter()
             .filter_map(|group| {
@@ -314,6 +333,18 @@ impl State {
             .filter_map(|g| merged.remove(&g))
             .collect()
     }
+}
+
+/// Whether two base instruments can merge: the same kind of data (and monotonicity) and
+/// the same unit.
+fn alike(a: &MetricSnapshot, b: &MetricSnapshot) -> bool {
+    let same_data = match (&a.data, &b.data) {
+        (MetricData::Sum { monotonic: x, .. }, MetricData::Sum { monotonic: y, .. }) => x == y,
+        (MetricData::Gauge { .. }, MetricData::Gauge { .. }) => true,
+        (MetricData::Histogram { .. }, MetricData::Histogram { .. }) => true,
+        _ => false,
+    };
+    same_data && a.descriptor.unit == b.descriptor.unit
 }
 
 fn min_of(a: Option<f64>, b: Option<f64>, pick: fn(f64, f64) -> f64) -> Option<f64> {

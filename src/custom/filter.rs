@@ -9,8 +9,11 @@ use super::definition::{FieldOp, Filter};
 use crate::prometheus::naming;
 use crate::snapshot::Attributes;
 
-/// Builds a `regex` pattern anchored at both ends (the whole value must match).
+/// Builds a `regex` pattern anchored at both ends (the whole value must match). The
+/// pattern must compile on its own first: `a)|(b` would otherwise escape the group and
+/// the anchors.
 pub(crate) fn compile_regex(pattern: &str) -> Result<Regex, regex::Error> {
+    Regex::new(pattern)?;
     Regex::new(&format!("^(?:{pattern})$"))
 }
 

@@ -28,8 +28,16 @@ pub(crate) struct CustomMetrics {
     destinations: Vec<DestinationConfig>,
     source: BaseSource,
     meter: Meter,
-    /// `(destination, interval, task)`; the lock also serialises create and delete.
-    pipelines: Mutex<Vec<(String, Duration, Pipeline)>>,
+    /// The push tasks; the lock also serialises create, delete and close.
+    pipelines: Mutex<Tasks>,
+}
+
+#[derive(Default)]
+struct Tasks {
+    /// `(destination, interval, task)`.
+    running: Vec<(String, Duration, Pipeline)>,
+    /// Set by shutdown: nothing is created afterwards.
+    closed: bool,
 }
 
 impl CustomMetrics {
@@ -43,13 +51,21 @@ impl CustomMetrics {
             destinations,
             source,
             meter,
-            pipelines: Mutex::new(Vec::new()),
+            pipelines: Mutex::default(),
         }
     }
 
-    /// Checks the definition against the provider's destinations without creating it.
-    pub(crate) fn check(&self, definition: &CustomMetric) -> Result<(), Error> {
+    /// Checks the definition against the provider's destinations and the other
+    /// definitions (`others`, besides those created) without creating it.
+    pub(crate) fn check(
+        &self,
+        definition: &CustomMetric,
+        others: &[CustomMetric],
+    ) -> Result<(), Error> {
         definition.validate()?;
+        let active = self.active.read();
+        let existing = active.iter().map(|a| &a.definition).chain(others);
+        check_names(definition, existing)?;
         for (i, wanted) in definition.data_destination.iter().enumerate() {
             if !self.destinations.iter().any(|(_, d)| &d.name == wanted) {
                 let known: Vec<String> = self
@@ -77,40 +93,72 @@ impl CustomMetrics {
     }
 
     pub(crate) fn create(&self, definition: CustomMetric) -> Result<(), Error> {
-        self.check(&definition)?;
-        let mut pipelines = self.pipelines.lock();
-        if self
-            .active
-            .read()
-            .iter()
-            .any(|a| a.definition.name == definition.name)
-        {
-            return Err(Error::CustomMetricExists(definition.name));
+        let mut tasks = self.pipelines.lock();
+        if tasks.closed {
+            return Err(Error::AlreadyShutdown);
         }
+        self.check(&definition, &[])?;
         let active = Active::new(definition)?;
         // Start what is missing first: a failure leaves the definition uncreated.
         for destination in &active.definition.data_destination {
-            let exists = pipelines
+            let exists = tasks
+                .running
                 .iter()
                 .any(|(d, i, _)| d == destination && *i == active.interval);
             if !exists {
                 let pipeline = self.start(destination, active.interval)?;
-                pipelines.push((destination.clone(), active.interval, pipeline));
+                tasks
+                    .running
+                    .push((destination.clone(), active.interval, pipeline));
             }
         }
         self.active.write().push(Arc::new(active));
         Ok(())
     }
 
+    /// Removes the definition. Its push tasks push at once, so the stale markers that
+    /// end its series do not wait for its granularity; a task no other definition uses
+    /// stops (its final push carries them).
     pub(crate) fn delete(&self, name: &str) -> Result<(), Error> {
-        let _serialised = self.pipelines.lock();
-        let mut active = self.active.write();
-        let before = active.len();
-        active.retain(|a| a.definition.name != name);
-        if active.len() == before {
-            return Err(Error::UnknownCustomMetric(name.to_owned()));
+        let mut tasks = self.pipelines.lock();
+        let removed = {
+            let mut active = self.active.write();
+            let Some(at) = active.iter().position(|a| a.definition.name == name) else {
+                return Err(Error::UnknownCustomMetric(name.to_owned()));
+            };
+            active.remove(at)
+        };
+        let active = self.active.read();
+        let used = |destination: &str, interval: Duration| {
+            active.iter().any(|a| {
+                a.interval == interval
+                    && a.definition
+                        .data_destination
+                        .iter()
+                        .any(|d| d == destination)
+            })
+        };
+        let mut kept = Vec::with_capacity(tasks.running.len());
+        for (destination, interval, pipeline) in tasks.running.drain(..) {
+            let affected = interval == removed.interval
+                && removed.definition.data_destination.contains(&destination);
+            if !affected {
+                kept.push((destination, interval, pipeline));
+            } else if used(&destination, interval) {
+                // Not waited for: the answer would only say whether it was delivered.
+                drop(pipeline.begin_flush());
+                kept.push((destination, interval, pipeline));
+            } else {
+                drop(pipeline.begin_shutdown());
+            }
         }
+        tasks.running = kept;
         Ok(())
+    }
+
+    /// No creation after this (shutdown).
+    pub(crate) fn close(&self) {
+        self.pipelines.lock().closed = true;
     }
 
     pub(crate) fn list(&self) -> Vec<CustomMetric> {
@@ -121,21 +169,19 @@ impl CustomMetrics {
             .collect()
     }
 
-    /// Sends a command to every custom-metric task; names them for errors.
+    /// Sends a command to every custom-metric task; each answer comes with its
+    /// destination's name.
     pub(crate) fn begin_all(&self, begin: fn(&Pipeline) -> Pending) -> Vec<(String, Pending)> {
         self.pipelines
             .lock()
+            .running
             .iter()
-            .map(|(destination, interval, p)| {
-                (
-                    format!("{destination} (custom metrics every {interval:?})"),
-                    begin(p),
-                )
-            })
+            .map(|(destination, _, p)| (destination.clone(), begin(p)))
             .collect()
     }
 
     fn start(&self, destination: &str, interval: Duration) -> Result<Pipeline, Error> {
+        // (Called with the tasks lock held, from `create`.)
         let Some((transport, delivery)) = self
             .destinations
             .iter()
@@ -189,4 +235,42 @@ impl CustomMetrics {
             ),
         )
     }
+}
+
+/// A name already taken, or one that would export the same series as another custom
+/// metric (`get` and `get_total` are both `get_total` for a counter) or as the base
+/// metric itself.
+fn check_names<'a>(
+    definition: &CustomMetric,
+    existing: impl Iterator<Item = &'a CustomMetric>,
+) -> Result<(), Error> {
+    let stem = |name: &str| name.strip_suffix("_total").unwrap_or(name).to_owned();
+    let own = stem(&definition.name);
+    let base = crate::prometheus::naming::sanitize_metric_name(&definition.metric);
+    if own == stem(&base) {
+        return Err(Error::InvalidCustomMetric {
+            field: "name".into(),
+            message: format!(
+                "{:?} would be exported under its base metric's name {:?}; give the custom \
+                 metric a name of its own",
+                definition.name, definition.metric
+            ),
+        });
+    }
+    for other in existing {
+        if other.name == definition.name {
+            return Err(Error::CustomMetricExists(definition.name.clone()));
+        }
+        if stem(&other.name) == own {
+            return Err(Error::InvalidCustomMetric {
+                field: "name".into(),
+                message: format!(
+                    "{:?} would export the same series as the custom metric {:?}; give it a \
+                     name of its own",
+                    definition.name, other.name
+                ),
+            });
+        }
+    }
+    Ok(())
 }

@@ -51,8 +51,9 @@
 //! - **Output**: the custom metric is exported like an instrument named `name` with the
 //!   base's kind and unit: a counter gets `_total`, a unit its suffix. Its series carry
 //!   the group-by labels plus `job`/`instance` and the destination's external labels.
-//!   Give it a name of its own: a custom metric named like another metric would collide
-//!   with it at the destination.
+//!   A name that would export its base's series or another custom metric's (`get` and
+//!   `get_total`) is refused. Of instruments of one name that differ in kind or unit,
+//!   only those like the first feed it.
 //! - **Granularity**: the custom metric is pushed at the finest granularity listed
 //!   (`["five_minute", "hourly"]` pushes every five minutes), by a push task of its own
 //!   per destination and granularity, so it does not change the destination's own
@@ -61,9 +62,9 @@
 //!   series is first seen at a collection (or the definition is new) and are
 //!   remembered; collection then adds each kept series into its group.
 //! - **Lifecycle**: [`MeterProvider::create_custom_metric`](crate::MeterProvider::create_custom_metric)
-//!   checks the whole definition (destinations included) before anything changes,
-//!   [`delete_custom_metric`](crate::MeterProvider::delete_custom_metric) ends its series
-//!   with stale markers at its next push, and
+//!   checks the whole definition (destinations and names included) before anything
+//!   changes, [`delete_custom_metric`](crate::MeterProvider::delete_custom_metric) ends
+//!   its series with stale markers pushed at once (remote write; JSON has none), and
 //!   [`custom_metrics`](crate::MeterProvider::custom_metrics) lists them.
 
 mod definition;

@@ -35,9 +35,9 @@ impl DropReason {
 pub(crate) struct SelfMetrics {
     /// `destination=<name>`, on every point.
     destination: KeyValue,
-    /// The pending gauge's attributes: the destination, and for a second queue to the
-    /// same destination (custom metrics) which one, so that the queues do not
-    /// overwrite each other's value.
+    /// The gauges' attributes: the destination, and for a second queue to the same
+    /// destination (custom metrics) which one, so that the queues do not overwrite
+    /// each other's values.
     pending_attrs: Vec<KeyValue>,
     sent: Counter<u64>,
     failed: Counter<u64>,
@@ -116,7 +116,7 @@ impl SelfMetrics {
             .duration_since(std::time::UNIX_EPOCH)
             .map(|d| d.as_secs_f64())
             .unwrap_or(0.0);
-        self.last_success.record(now, self.attrs());
+        self.last_success.record(now, &self.pending_attrs);
     }
 
     pub(crate) fn failed(&self, samples: usize, retried: bool) {
