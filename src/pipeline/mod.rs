@@ -782,47 +782,21 @@ impl Encoding {
                 snappy,
                 scratch,
             } => {
+                let translator = &mut self.translator;
+                // Ending series first (one millisecond after their last value), before
+                // this push's values: a series that comes back (a custom metric deleted
+                // and created again) starts afresh after its marker.
                 if let Some(ending) = ending {
-                    // One millisecond after each series' last value, and before this
-                    // push's values: a series that comes back (a custom metric deleted
-                    // and created again) starts afresh after its marker.
-                    let mut markers = WriteRequestEncoder::new();
-                    if self
-                        .translator
-                        .translate(ending, &mut StaleMarkers(&mut markers))
-                        > 0
-                    {
-                        compress_into(
-                            &mut batches,
-                            push,
-                            &mut markers,
-                            max_samples,
-                            snappy,
-                            scratch,
-                        )?;
-                    }
+                    let to = (&mut batches, push, max_samples);
+                    stale_markers_into(translator, ending, to, snappy, scratch)?;
                 }
                 encoder.clear();
-                if self.translator.translate(snapshot, encoder) > 0 {
+                if translator.translate(snapshot, encoder) > 0 {
                     compress_into(&mut batches, push, encoder, max_samples, snappy, scratch)?;
                 }
                 if last {
-                    // A fresh encoder: the markers must not disturb the per-series caches.
-                    let mut markers = WriteRequestEncoder::new();
-                    if self
-                        .translator
-                        .translate(snapshot, &mut StaleMarkers(&mut markers))
-                        > 0
-                    {
-                        compress_into(
-                            &mut batches,
-                            push,
-                            &mut markers,
-                            max_samples,
-                            snappy,
-                            scratch,
-                        )?;
-                    }
+                    let to = (&mut batches, push, max_samples);
+                    stale_markers_into(translator, snapshot, to, snappy, scratch)?;
                 }
                 Ok((batches, 0))
             }
@@ -842,6 +816,24 @@ impl Encoding {
             }
         }
     }
+}
+
+/// Appends requests with a stale marker for every series of `of` to `to.0` (push
+/// `to.1`, at most `to.2` samples each). A fresh encoder: the markers must not disturb
+/// the per-series caches, which hold the values' labels for the next push.
+fn stale_markers_into(
+    translator: &mut Translator,
+    of: &Snapshot,
+    to: (&mut Vec<Batch>, u64, usize),
+    snappy: &mut snap::raw::Encoder,
+    scratch: &mut Vec<u8>,
+) -> Result<(), Error> {
+    let (batches, push, max_samples) = to;
+    let mut markers = WriteRequestEncoder::new();
+    if translator.translate(of, &mut StaleMarkers(&mut markers)) > 0 {
+        compress_into(batches, push, &mut markers, max_samples, snappy, scratch)?;
+    }
+    Ok(())
 }
 
 /// Splits what `encoder` holds into snappy-compressed requests of at most
