@@ -18,16 +18,7 @@ use prompush::{Destination, Error, MeterProvider};
 const WAIT: Duration = Duration::from_secs(10);
 const HOUR: Duration = Duration::from_secs(3600);
 
-/// The issue's example definition, with the destinations the tests configure.
-const EXAMPLE: &str = r#"{
-  "name": "Sessions_by_session_property_key",
-  "metric": "sessions_total",
-  "time_granularity": ["five_minute", "hourly", "daily"],
-  "data_destination": ["metrics_api", "grafana_cloud"],
-  "filters": {"op": "and", "children": [
-      {"key": "session_property_key", "val": "session_property_value", "field_op": "eq"}]},
-  "group_by": ["session_property_value"]
-}"#;
+use support::CUSTOM_METRIC_EXAMPLE as EXAMPLE;
 
 fn provider(receiver: &Receiver, app: &str) -> MeterProvider {
     MeterProvider::builder()

@@ -18,15 +18,7 @@ use support::{Prometheus, Server, VictoriaMetrics};
 
 const DEADLINE: Duration = Duration::from_secs(20);
 
-const EXAMPLE: &str = r#"{
-  "name": "Sessions_by_session_property_key",
-  "metric": "sessions_total",
-  "time_granularity": ["five_minute", "hourly", "daily"],
-  "data_destination": ["metrics_api", "grafana_cloud"],
-  "filters": {"op": "and", "children": [
-      {"key": "session_property_key", "val": "session_property_value", "field_op": "eq"}]},
-  "group_by": ["session_property_value"]
-}"#;
+use support::CUSTOM_METRIC_EXAMPLE as EXAMPLE;
 
 async fn blocking<T: Send + 'static>(f: impl FnOnce() -> T + Send + 'static) -> T {
     tokio::task::spawn_blocking(f).await.expect("no panic")

@@ -53,6 +53,16 @@ fn bare() -> prompush::MeterProviderBuilder {
         .with_push_interval(HOUR)
 }
 
+/// The value of a `prompush_*` series with these labels in a received push.
+fn self_metric(received: &Received, name: &str, labels: &[(&str, &str)]) -> Option<f64> {
+    received
+        .request
+        .series
+        .iter()
+        .find(|s| s.name == name && labels.iter().all(|(k, v)| s.label(k) == Some(v)))
+        .and_then(|s| s.value())
+}
+
 fn resource() -> Resource {
     Resource::builder_empty()
         .with_attribute(KeyValue::new("service.name", "shop"))
@@ -363,21 +373,22 @@ fn a_refused_token_is_one_attempt_with_the_receivers_details_and_counted() {
     // The refusal is counted, under the destination's name.
     provider.force_flush().unwrap();
     let report = next(&mut rw);
-    let dropped = report.request.series.iter().find(|s| {
-        s.name == "prompush_samples_dropped_total"
-            && s.label("destination") == Some("unleash")
-            && s.label("reason") == Some("refused")
-    });
     assert_eq!(
-        dropped.and_then(|s| s.value()),
+        self_metric(
+            &report,
+            "prompush_samples_dropped_total",
+            &[("destination", "unleash"), ("reason", "refused")]
+        ),
         Some(refused.request.series.len() as f64)
     );
-    let failed_4xx = report.request.series.iter().find(|s| {
-        s.name == "prompush_requests_total"
-            && s.label("destination") == Some("unleash")
-            && s.label("status_class") == Some("4xx")
-    });
-    assert_eq!(failed_4xx.and_then(|s| s.value()), Some(1.0));
+    assert_eq!(
+        self_metric(
+            &report,
+            "prompush_requests_total",
+            &[("destination", "unleash"), ("status_class", "4xx")]
+        ),
+        Some(1.0)
+    );
     provider.shutdown().unwrap();
 }
 
@@ -402,12 +413,14 @@ fn values_json_cannot_carry_are_left_out_and_counted() {
     // The next push reports the first one's loss (its own comes after it is collected).
     provider.force_flush().unwrap();
     let report = next(&mut json);
-    let dropped = report.request.series.iter().find(|s| {
-        s.name == "prompush_samples_dropped_total"
-            && s.label("destination") == Some("u")
-            && s.label("reason") == Some("unrepresentable")
-    });
-    assert_eq!(dropped.and_then(|s| s.value()), Some(2.0));
+    assert_eq!(
+        self_metric(
+            &report,
+            "prompush_samples_dropped_total",
+            &[("destination", "u"), ("reason", "unrepresentable")]
+        ),
+        Some(2.0)
+    );
     provider.shutdown().unwrap();
 }
 

@@ -453,6 +453,18 @@ pub fn unix_millis() -> i64 {
         .as_millis() as i64
 }
 
+/// The custom metric definition of issue 8 (destinations `metrics_api` and
+/// `grafana_cloud`, which the tests configure).
+pub const CUSTOM_METRIC_EXAMPLE: &str = r#"{
+  "name": "Sessions_by_session_property_key",
+  "metric": "sessions_total",
+  "time_granularity": ["five_minute", "hourly", "daily"],
+  "data_destination": ["metrics_api", "grafana_cloud"],
+  "filters": {"op": "and", "children": [
+      {"key": "session_property_key", "val": "session_property_value", "field_op": "eq"}]},
+  "group_by": ["session_property_value"]
+}"#;
+
 /// A remote-write URL on loopback where nothing listens (the port was free a moment
 /// ago): pushes to it fail with "connection refused".
 pub fn closed_loopback_endpoint() -> String {
