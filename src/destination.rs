@@ -114,6 +114,12 @@ impl Destination {
     }
 
     /// Checks everything; `default_interval` is the provider's push interval.
+    /// Gives the destination the provider's scope-label choice unless it has its own.
+    pub(crate) fn with_default_scope_labels(mut self, enabled: Option<bool>) -> Self {
+        self.push.scope_labels = self.push.scope_labels.or(enabled);
+        self
+    }
+
     pub(crate) fn validate(
         self,
         default_interval: Duration,

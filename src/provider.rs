@@ -458,6 +458,7 @@ impl MeterProviderBuilder {
             ));
         }
         let shorthand = self.push.transport.endpoint.is_some();
+        let scope_labels = self.push.scope_labels;
         let mut destinations = Vec::with_capacity(self.destinations.len() + 1);
         if shorthand {
             destinations.push(Destination::from_options(
@@ -466,7 +467,11 @@ impl MeterProviderBuilder {
                 self.push,
             ));
         }
-        destinations.extend(self.destinations);
+        destinations.extend(
+            self.destinations
+                .into_iter()
+                .map(|d| d.with_default_scope_labels(scope_labels)),
+        );
         // Validate everything before anything starts, so a bad option never leaves a
         // task behind.
         let mut validated = Vec::with_capacity(destinations.len());

@@ -55,7 +55,14 @@ fn collect(received: &Received, prefix: &str, out: &mut BTreeMap<String, f64>) {
         if !s.name.starts_with(prefix) {
             continue;
         }
-        let labels: Vec<String> = s.labels.iter().map(|(k, v)| format!("{k}={v}")).collect();
+        // Custom metrics carry no scope labels; base series do, which these tests
+        // leave aside.
+        let labels: Vec<String> = s
+            .labels
+            .iter()
+            .filter(|(k, _)| !k.starts_with("otel_scope_"))
+            .map(|(k, v)| format!("{k}={v}"))
+            .collect();
         let value = s.value().unwrap_or(f64::NAN);
         out.insert(format!("{}{{{}}}", s.name, labels.join(",")), value);
     }

@@ -86,7 +86,7 @@ async fn receives_decoded_series_and_headers() {
     assert_eq!(series.value(), Some(12.0));
     assert_eq!(
         series.to_string(),
-        r#"jobs_done_total{job="worker",queue="q\"1"} 12 1700000000000"#
+        r#"jobs_done_total{job="worker",otel_scope_name="test",queue="q\"1"} 12 1700000000000"#
     );
     let meta = &got.request.metadata[0];
     assert_eq!(meta.kind, MetricType::Counter);

@@ -107,7 +107,8 @@ fn the_sdk_exporter_and_prompush_send_the_same_series() {
 
     let sdk_series = series_set(&sdk_request);
     assert!(
-        sdk_series.contains("jobs_done_total{instance=i-9,job=sdk-app,queue=a}"),
+        sdk_series
+            .contains("jobs_done_total{instance=i-9,job=sdk-app,otel_scope_name=app,queue=a}"),
         "{sdk_series:#?}"
     );
     assert_eq!(sdk_series, series_set(&our_request));

@@ -195,6 +195,9 @@ impl CustomMetrics {
             interval,
             // The destination's own pipeline sends it.
             target_info: false,
+            // A custom metric has exactly its group-by labels; its names are unique
+            // (refused at creation), so no scope is needed to keep them apart.
+            scope_labels: false,
             ..delivery.clone()
         };
         let active = self.active.clone();

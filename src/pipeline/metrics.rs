@@ -18,6 +18,10 @@ pub(crate) enum DropReason {
     Shutdown,
     /// The protocol cannot carry the value (NaN or ±Inf in JSON).
     Unrepresentable,
+    /// The family name belongs to an earlier instrument of another kind.
+    TypeConflict,
+    /// The series is also made by an earlier histogram of other bounds.
+    Unmergeable,
 }
 
 impl DropReason {
@@ -27,6 +31,8 @@ impl DropReason {
             DropReason::Refused => "refused",
             DropReason::Shutdown => "shutdown",
             DropReason::Unrepresentable => "unrepresentable",
+            DropReason::TypeConflict => "type_conflict",
+            DropReason::Unmergeable => "unmergeable",
         }
     }
 }
@@ -48,6 +54,7 @@ pub(crate) struct SelfMetrics {
     duration: Histogram<f64>,
     pending: Gauge<u64>,
     last_success: Gauge<f64>,
+    merged: Counter<u64>,
 }
 
 impl SelfMetrics {
@@ -102,6 +109,13 @@ impl SelfMetrics {
                 .with_unit("s")
                 .with_description("Unix time of the last accepted push")
                 .build(),
+            merged: meter
+                .u64_counter("prompush.series.merged")
+                .with_description(
+                    "Points merged into another point's series because both translate to \
+                     one Prometheus series, per push",
+                )
+                .build(),
         }
     }
 
@@ -135,6 +149,12 @@ impl SelfMetrics {
                     KeyValue::new("reason", reason.label()),
                 ],
             );
+        }
+    }
+
+    pub(crate) fn merged(&self, points: usize) {
+        if points > 0 {
+            self.merged.add(points as u64, self.attrs());
         }
     }
 

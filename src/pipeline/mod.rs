@@ -11,6 +11,7 @@
 //! on the network.
 
 mod backoff;
+mod clock;
 pub(crate) mod metrics;
 pub(crate) mod options;
 mod queue;
@@ -18,6 +19,7 @@ mod queue;
 use std::collections::{HashMap, HashSet};
 use std::future::Future;
 use std::pin::Pin;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::mpsc as std_mpsc;
 use std::sync::Arc;
 use std::task::Poll;
@@ -31,11 +33,14 @@ use tracing::Instrument as _;
 use crate::prometheus::batch;
 use crate::prometheus::custom_json::{self, CustomMetricsEncoder};
 use crate::prometheus::encode::WriteRequestEncoder;
-use crate::prometheus::translate::{Labels, Metadata, SeriesSink, Translator};
-use crate::snapshot::{Attributes, MetricData, Number, NumberPoint, STALE_NAN_BITS};
+use crate::prometheus::translate::{Collisions, Labels, Metadata, SeriesSink, Translator};
+use crate::snapshot::{
+    Attributes, MetricData, MetricSnapshot, Number, NumberPoint, ScopeSnapshot, STALE_NAN_BITS,
+};
 use crate::transport::{FailureKind, HttpSender, Protocol, SendOutcome, ValidatedTransport};
 use crate::{Error, Snapshot};
 use backoff::Backoff;
+use clock::PushClock;
 use metrics::{DropReason, SelfMetrics};
 use queue::{Batch, Queue};
 
@@ -75,6 +80,8 @@ pub(crate) struct Delivery {
     /// Whether pushes carry `target_info` (one pipeline per destination does: two
     /// pipelines sending one series would interleave its timestamps).
     pub(crate) target_info: bool,
+    /// Whether series carry `otel_scope_name` and `otel_scope_version`.
+    pub(crate) scope_labels: bool,
     pub(crate) max_samples_per_send: usize,
     pub(crate) max_pending_bytes: usize,
     pub(crate) min_backoff: Duration,
@@ -256,6 +263,19 @@ struct Encoding {
     /// The attribute sets each observable instrument reported last push, to mark the
     /// ones it stops reporting as stale.
     observed: HashMap<u64, HashSet<Attributes>>,
+    /// A pipeline fed by `export`: the last snapshot exported, whose series that the
+    /// next export lacks get stale markers (and all of them after the final export).
+    last_export: Option<Snapshot>,
+    clock: PushClock,
+}
+
+/// What encoding one push produced.
+#[derive(Default)]
+struct Encoded {
+    batches: Vec<Batch>,
+    /// Values the format could not carry.
+    unrepresentable: usize,
+    collisions: Collisions,
 }
 
 /// The body format of the destination's protocol, with its reusable state.
@@ -352,37 +372,28 @@ impl Task {
         ticker.set_missed_tick_behavior(MissedTickBehavior::Delay);
         let collects = self.collect.is_some();
         let mut in_flight: Option<InFlight> = None;
+        // A command read while coalescing flushes, handled next.
+        let mut stashed: Option<Command> = None;
         loop {
+            if let Some(command) = stashed.take() {
+                if self
+                    .handle(Some(command), &mut in_flight, &mut commands, &mut stashed)
+                    .await
+                {
+                    return;
+                }
+                self.answer_waiters();
+                continue;
+            }
             let send_at = self.retry_at.unwrap_or_else(Instant::now);
             let next_deadline = self.waiters.iter().map(|w| w.deadline).min();
             tokio::select! {
                 biased;
-                command = commands.recv() => match command {
-                    Some(Command::Flush(reply)) => {
-                        match self.enqueue(None, false).await {
-                            Ok(push) => self.wait_for(push, reply),
-                            Err(e) => reply.send(Err(e)),
-                        }
-                    }
-                    Some(Command::Export(snapshot, reply)) => {
-                        match self.enqueue(Some(*snapshot), false).await {
-                            Ok(push) => self.wait_for(push, reply),
-                            Err(e) => reply.send(Err(e)),
-                        }
-                    }
-                    Some(Command::Shutdown(reply)) => {
-                        let result = self.finish(in_flight.take()).await;
-                        reply.send(result);
+                command = commands.recv() => {
+                    if self.handle(command, &mut in_flight, &mut commands, &mut stashed).await {
                         return;
                     }
-                    None => {
-                        // Every handle on the provider was dropped without shutdown.
-                        if let Err(e) = self.finish(in_flight.take()).await {
-                            tracing::warn!("final push after the provider was dropped: {e}");
-                        }
-                        return;
-                    }
-                },
+                }
                 outcome = landed(&mut in_flight) => {
                     if let Some(f) = in_flight.take() {
                         self.complete(f.batch, f.started, outcome);
@@ -399,6 +410,64 @@ impl Task {
                 _ = time::sleep_until(next_deadline.unwrap_or(send_at)), if next_deadline.is_some() => {}
             }
             self.answer_waiters();
+        }
+    }
+
+    /// Handles one command (`None`: every handle is gone); returns whether the task
+    /// ends. Flushes waiting behind a flush share its collection: a burst of
+    /// `force_flush` calls costs one push, not one each.
+    async fn handle(
+        &mut self,
+        command: Option<Command>,
+        in_flight: &mut Option<InFlight>,
+        commands: &mut mpsc::UnboundedReceiver<Command>,
+        stashed: &mut Option<Command>,
+    ) -> bool {
+        match command {
+            Some(Command::Flush(reply)) => {
+                let mut replies = vec![reply];
+                while let Ok(next) = commands.try_recv() {
+                    match next {
+                        Command::Flush(reply) => replies.push(reply),
+                        other => {
+                            *stashed = Some(other);
+                            break;
+                        }
+                    }
+                }
+                match self.enqueue(None, false).await {
+                    Ok(push) => replies.into_iter().for_each(|r| self.wait_for(push, r)),
+                    Err(e) => {
+                        let message = e.to_string();
+                        let mut first = Some(e);
+                        for reply in replies {
+                            let error =
+                                first.take().unwrap_or_else(|| Error::Push(message.clone()));
+                            reply.send(Err(error));
+                        }
+                    }
+                }
+                false
+            }
+            Some(Command::Export(snapshot, reply)) => {
+                match self.enqueue(Some(*snapshot), false).await {
+                    Ok(push) => self.wait_for(push, reply),
+                    Err(e) => reply.send(Err(e)),
+                }
+                false
+            }
+            Some(Command::Shutdown(reply)) => {
+                let result = self.finish(in_flight.take()).await;
+                reply.send(result);
+                true
+            }
+            None => {
+                // Every handle on the provider was dropped without shutdown.
+                if let Err(e) = self.finish(in_flight.take()).await {
+                    tracing::warn!("final push after the provider was dropped: {e}");
+                }
+                true
+            }
         }
     }
 
@@ -424,22 +493,33 @@ impl Task {
         let span = tracing::Span::current();
         let work = tokio::task::spawn_blocking(move || {
             let _span = span.enter();
+            let exported = given.is_some();
             let collection = given
                 .map(Collection::from)
                 .or_else(|| encoding.collect.as_ref().map(|collect| collect()));
-            let batches = match collection {
+            let encoded = match collection {
                 Some(Collection {
                     mut snapshot,
-                    ending,
+                    mut ending,
                 }) => {
-                    encoding.mark_vanished(&mut snapshot);
-                    encoding.encode(&snapshot, ending.as_ref(), push, last)
+                    if exported {
+                        ending = encoding.vanished_since_last_export(&snapshot);
+                    } else {
+                        encoding.mark_vanished(&mut snapshot);
+                    }
+                    encoding.encode(&mut snapshot, ending.as_mut(), push, last)
                 }
-                None => Ok((Vec::new(), 0)),
+                // The final push of a pipeline fed by `export`: its last export's series
+                // end now.
+                None if last => match encoding.last_export.take() {
+                    Some(mut previous) => encoding.encode_stale(&mut previous, push),
+                    None => Ok(Encoded::default()),
+                },
+                None => Ok(Encoded::default()),
             };
-            (encoding, batches)
+            (encoding, encoded)
         });
-        let (batches, unrepresentable) = match work.await {
+        let encoded = match work.await {
             Ok((encoding, batches)) => {
                 self.encoding = Some(encoding);
                 batches
@@ -450,6 +530,12 @@ impl Task {
                 "collecting or encoding panicked: {e}"
             ))),
         }?;
+        let Encoded {
+            batches,
+            unrepresentable,
+            collisions,
+        } = encoded;
+        self.record_collisions(collisions);
         if unrepresentable > 0 {
             self.metrics
                 .dropped(unrepresentable, DropReason::Unrepresentable);
@@ -476,6 +562,15 @@ impl Task {
         }
         self.metrics.pending(self.queue.samples());
         Ok(push)
+    }
+
+    /// Counts what translation merged and dropped (it warns once per family itself).
+    fn record_collisions(&self, c: Collisions) {
+        self.metrics.merged(c.merged_points);
+        self.metrics
+            .dropped(c.type_conflict_series, DropReason::TypeConflict);
+        self.metrics
+            .dropped(c.unmergeable_series, DropReason::Unmergeable);
     }
 
     /// Puts the front batch on the wire.
@@ -523,7 +618,7 @@ impl Task {
                 self.metrics.request(status_class(failure.kind), seconds);
                 Completion::Retrying
             }
-            SendOutcome::TooLarge(failure) if self.split_front(&batch) => {
+            SendOutcome::TooLarge(failure) if self.split_front(&batch, false) => {
                 self.metrics.request(status_class(failure.kind), seconds);
                 tracing::debug!(
                     samples = batch.samples,
@@ -534,6 +629,23 @@ impl Task {
                 // size is not flooded with ever smaller requests.
                 let wait = self.backoff.next(None);
                 self.retry_at = Some(after(wait));
+                Completion::Retrying
+            }
+            // One refused series costs only itself: the halves go at once (before
+            // anything newer), each half that is refused again is cut again, within a
+            // budget of extra requests per original request.
+            SendOutcome::Permanent(failure)
+                if at_front
+                    && self.refusal_may_be_one_series(&failure)
+                    && self.split_front(&batch, true) =>
+            {
+                self.metrics.request(status_class(failure.kind), seconds);
+                tracing::debug!(
+                    samples = batch.samples,
+                    "the endpoint refused a request; sending it again in halves to find \
+                     what it refuses: {failure}"
+                );
+                self.retry_at = None;
                 Completion::Retrying
             }
             SendOutcome::Permanent(failure) | SendOutcome::TooLarge(failure) => {
@@ -576,21 +688,65 @@ impl Task {
         completion
     }
 
+    /// Whether a refusal may come from one bad series rather than the whole request
+    /// (a wrong token, a missing route): 400 and 422 for remote write (Prometheus
+    /// answers 400 for one out-of-order or duplicate sample), 400 for JSON.
+    fn refusal_may_be_one_series(&self, failure: &crate::transport::Failure) -> bool {
+        let FailureKind::Status(status) = failure.kind else {
+            return false;
+        };
+        match self.delivery.protocol {
+            Protocol::RemoteWrite => matches!(status.as_u16(), 400 | 422),
+            Protocol::CustomMetricsJson => status.as_u16() == 400,
+        }
+    }
+
     /// Replaces the front batch (which is `batch`) with its two halves; `false` when it
-    /// cannot be cut (one entry, or a format that cannot be cut).
-    fn split_front(&mut self, batch: &Batch) -> bool {
-        let Some(starts) = &batch.entries else {
+    /// cannot be cut (one series or entry, or, with `budgeted`, its original request's
+    /// budget of extra requests is spent).
+    fn split_front(&mut self, batch: &Batch, budgeted: bool) -> bool {
+        let halves = match &batch.entries {
+            Some(starts) => custom_json::split_in_halves(&batch.body, starts).map(|halves| {
+                let count = starts.len();
+                (
+                    count,
+                    halves.map(|(body, samples, starts)| (body, samples, Some(starts))),
+                )
+            }),
+            None => remote_write_halves(&batch.body).map(|(count, halves)| {
+                (count, halves.map(|(body, samples)| (body, samples, None)))
+            }),
+        };
+        let Some((count, halves)) = halves else {
             return false;
         };
-        let Some([a, b]) = custom_json::split_in_halves(&batch.body, starts) else {
-            return false;
+        let budget = if budgeted {
+            let budget = batch
+                .bisect_budget
+                .clone()
+                .unwrap_or_else(|| Arc::new(AtomicUsize::new(bisect_budget(count))));
+            // Two requests per cut.
+            if budget
+                .fetch_update(Ordering::Relaxed, Ordering::Relaxed, |left| {
+                    left.checked_sub(2)
+                })
+                .is_err()
+            {
+                return false;
+            }
+            Some(budget)
+        } else {
+            batch.bisect_budget.clone()
         };
-        let half = |(body, samples, starts): (Bytes, usize, custom_json::EntryStarts)| Batch {
-            body,
-            samples,
-            push: batch.push,
-            entries: Some(starts),
-        };
+        let half =
+            |(body, samples, entries): (Bytes, usize, Option<custom_json::EntryStarts>)| Batch {
+                body,
+                samples,
+                push: batch.push,
+                entries,
+                bisect_budget: budget.clone(),
+            };
+        let [a, b] = halves;
         self.queue.replace_front([half(a), half(b)]);
         true
     }
@@ -720,6 +876,7 @@ impl Encoding {
         };
         let mut translator = Translator::with_external_labels(delivery.external_labels.clone());
         translator.set_target_info(delivery.target_info);
+        translator.set_scope_labels(delivery.scope_labels);
         Encoding {
             translator,
             format,
@@ -727,7 +884,56 @@ impl Encoding {
             max_samples_per_send: delivery.max_samples_per_send,
             max_body_bytes: delivery.max_body_bytes,
             observed: HashMap::new(),
+            last_export: None,
+            clock: PushClock::new(),
         }
+    }
+
+    /// Keeps `current` as the last export and returns the points of the previous one
+    /// that it lacks (whole instruments or attribute sets), if any.
+    fn vanished_since_last_export(&mut self, current: &Snapshot) -> Option<Snapshot> {
+        let previous = self.last_export.replace(current.clone())?;
+        let now: HashMap<u64, &MetricSnapshot> =
+            current.metrics().map(|m| (m.descriptor.id, m)).collect();
+        let mut scopes = Vec::new();
+        for scope in previous.scopes {
+            let mut metrics = Vec::new();
+            for mut metric in scope.metrics {
+                let kept: HashSet<&Attributes> = match now.get(&metric.descriptor.id) {
+                    Some(m) => match &m.data {
+                        MetricData::Sum { points, .. } | MetricData::Gauge { points } => {
+                            points.iter().map(|p| &p.attributes).collect()
+                        }
+                        MetricData::Histogram { points, .. } => {
+                            points.iter().map(|p| &p.attributes).collect()
+                        }
+                    },
+                    None => HashSet::new(),
+                };
+                match &mut metric.data {
+                    MetricData::Sum { points, .. } | MetricData::Gauge { points } => {
+                        points.retain(|p| !kept.contains(&p.attributes))
+                    }
+                    MetricData::Histogram { points, .. } => {
+                        points.retain(|p| !kept.contains(&p.attributes))
+                    }
+                }
+                if !metric.data.is_empty() {
+                    metrics.push(metric);
+                }
+            }
+            if !metrics.is_empty() {
+                scopes.push(ScopeSnapshot {
+                    scope: scope.scope,
+                    metrics,
+                });
+            }
+        }
+        (!scopes.is_empty()).then_some(Snapshot {
+            resource: previous.resource,
+            time: previous.time,
+            scopes,
+        })
     }
 
     /// Adds a stale-marker point for every attribute set an observable instrument
@@ -765,15 +971,15 @@ impl Encoding {
     /// Translates a snapshot into requests of at most `max_samples_per_send` samples;
     /// with `last`, stale markers for all its series follow (remote write only), so the
     /// receiver ends them now rather than showing their last values for minutes. The
-    /// series of `ending` get stale markers first. Also returns how many values the
-    /// format could not carry.
+    /// series of `ending` get stale markers first. Every part gets a time of its own
+    /// from the destination's clock, strictly after the previous one.
     fn encode(
         &mut self,
-        snapshot: &Snapshot,
-        ending: Option<&Snapshot>,
+        snapshot: &mut Snapshot,
+        ending: Option<&mut Snapshot>,
         push: u64,
         last: bool,
-    ) -> Result<(Vec<Batch>, usize), Error> {
+    ) -> Result<Encoded, Error> {
         let mut batches = Vec::new();
         let max_samples = self.max_samples_per_send;
         match &mut self.format {
@@ -783,38 +989,76 @@ impl Encoding {
                 scratch,
             } => {
                 let translator = &mut self.translator;
-                // Ending series first (one millisecond after their last value), before
-                // this push's values: a series that comes back (a custom metric deleted
-                // and created again) starts afresh after its marker.
+                // Ending series first, before this push's values: a series that comes
+                // back (a custom metric deleted and created again) starts afresh after
+                // its marker.
                 if let Some(ending) = ending {
+                    stamp(ending, self.clock.next());
                     let to = (&mut batches, push, max_samples);
                     stale_markers_into(translator, ending, to, snappy, scratch)?;
                 }
+                stamp(snapshot, self.clock.next());
                 encoder.clear();
                 if translator.translate(snapshot, encoder) > 0 {
                     compress_into(&mut batches, push, encoder, max_samples, snappy, scratch)?;
                 }
+                let collisions = translator.collisions();
                 if last {
+                    stamp(snapshot, self.clock.next());
                     let to = (&mut batches, push, max_samples);
                     stale_markers_into(translator, snapshot, to, snappy, scratch)?;
                 }
-                Ok((batches, 0))
+                Ok(Encoded {
+                    batches,
+                    unrepresentable: 0,
+                    collisions,
+                })
             }
             Format::CustomMetricsJson(encoder) => {
+                stamp(snapshot, self.clock.next());
                 encoder.clear();
                 self.translator.translate(snapshot, encoder);
                 encoder.bodies(self.max_body_bytes, max_samples, |body, samples, starts| {
-                    batches.push(Batch {
-                        body,
-                        samples,
-                        push,
-                        entries: Some(starts),
-                    });
+                    batches.push(Batch::new(body, samples, push, Some(starts)));
                     Ok::<_, Error>(())
                 })?;
-                Ok((batches, encoder.unrepresentable()))
+                Ok(Encoded {
+                    batches,
+                    unrepresentable: encoder.unrepresentable(),
+                    collisions: self.translator.collisions(),
+                })
             }
         }
+    }
+
+    /// Stale markers for every series of `of` (remote write only).
+    fn encode_stale(&mut self, of: &mut Snapshot, push: u64) -> Result<Encoded, Error> {
+        let mut batches = Vec::new();
+        if let Format::RemoteWrite {
+            snappy, scratch, ..
+        } = &mut self.format
+        {
+            stamp(of, self.clock.next());
+            let to = (&mut batches, push, self.max_samples_per_send);
+            stale_markers_into(&mut self.translator, of, to, snappy, scratch)?;
+        }
+        Ok(Encoded {
+            batches,
+            ..Encoded::default()
+        })
+    }
+}
+
+/// Gives the snapshot and every metric in it the push time `ms`.
+fn stamp(snapshot: &mut Snapshot, ms: i64) {
+    let time = clock::time_of(ms);
+    snapshot.time = time;
+    for metric in snapshot
+        .scopes
+        .iter_mut()
+        .flat_map(|s| s.metrics.iter_mut())
+    {
+        metric.time = time;
     }
 }
 
@@ -851,19 +1095,20 @@ fn compress_into(
         let n = snappy
             .compress(protobuf, scratch)
             .map_err(|e| Error::Encode(e.to_string()))?;
-        batches.push(Batch {
-            body: Bytes::copy_from_slice(&scratch[..n]),
+        batches.push(Batch::new(
+            Bytes::copy_from_slice(&scratch[..n]),
             samples,
             push,
-            entries: None,
-        });
+            None,
+        ));
         Ok(())
     })
 }
 
-/// Turns every series into its stale marker, one millisecond after the value it ends
-/// (a series cannot have two samples at one timestamp). Writes no metadata, and reuses
-/// no cached series: the encoder's caches hold values' labels for the next push.
+/// Turns every series into its stale marker, at the snapshot's time (the caller stamps
+/// it after the values it ends: a series cannot have two samples at one timestamp).
+/// Writes no metadata, and reuses no cached series: the encoder's caches hold values'
+/// labels for the next push.
 struct StaleMarkers<'a>(&'a mut WriteRequestEncoder);
 
 impl SeriesSink for StaleMarkers<'_> {
@@ -871,8 +1116,33 @@ impl SeriesSink for StaleMarkers<'_> {
 
     fn series(&mut self, labels: &Labels<'_>, _: f64, timestamp_ms: i64) {
         self.0
-            .series(labels, f64::from_bits(STALE_NAN_BITS), timestamp_ms + 1);
+            .series(labels, f64::from_bits(STALE_NAN_BITS), timestamp_ms);
     }
+}
+
+/// The extra requests one refused request may cost while it is cut in halves: enough to
+/// isolate a few bad series among `series` (about 2·log2(n) requests each), bounded
+/// when the receiver refuses everything.
+fn bisect_budget(series: usize) -> usize {
+    let log2 = usize::BITS - series.max(1).leading_zeros();
+    4 * log2 as usize + 8
+}
+
+/// Cuts a compressed remote-write request into two compressed halves: the number of
+/// series and the halves with their samples; `None` when it has fewer than two series
+/// (or, which never happens for prompush's own requests, does not decode).
+fn remote_write_halves(body: &[u8]) -> Option<(usize, [(Bytes, usize); 2])> {
+    let protobuf = snap::raw::Decoder::new().decompress_vec(body).ok()?;
+    let (count, halves) = batch::halves(&protobuf).ok()?;
+    let mut snappy = snap::raw::Encoder::new();
+    let [a, b] = halves?;
+    let mut compress = |(protobuf, samples): (Vec<u8>, usize)| {
+        snappy
+            .compress_vec(&protobuf)
+            .ok()
+            .map(|body| (Bytes::from(body), samples))
+    };
+    Some((count, [compress(a)?, compress(b)?]))
 }
 
 fn status_class(kind: FailureKind) -> &'static str {

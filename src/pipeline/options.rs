@@ -34,6 +34,8 @@ pub(crate) struct PushOptions {
     pub(crate) external_labels: Vec<(String, String)>,
     /// `None`: the protocol's default.
     pub(crate) max_body_bytes: Option<usize>,
+    /// Whether series carry the scope labels; `None`: the provider's choice, else on.
+    pub(crate) scope_labels: Option<bool>,
     /// Whether a builder method set any of these (so the provider can tell options
     /// that would configure nothing).
     pub(crate) touched: bool,
@@ -49,6 +51,7 @@ impl Default for PushOptions {
             shutdown_timeout: DEFAULT_SHUTDOWN_TIMEOUT,
             external_labels: Vec::new(),
             max_body_bytes: None,
+            scope_labels: None,
             touched: false,
         }
     }
@@ -99,6 +102,7 @@ impl PushOptions {
             max_body_bytes,
             external_labels: self.external_labels,
             target_info: true,
+            scope_labels: self.scope_labels.unwrap_or(true),
             interval,
             max_samples_per_send: self.max_samples_per_send,
             max_pending_bytes: self.max_pending_bytes,
@@ -259,6 +263,17 @@ macro_rules! push_option_methods {
         ) -> Self {
             self.push.touched = true;
             self.push.backoff = (min, max);
+            self
+        }
+
+        /// Whether every series carries `otel_scope_name` (and `otel_scope_version` when
+        /// the meter has a version): on by default, as the OpenTelemetry–Prometheus
+        /// compatibility spec requires, so that two libraries' instruments of one name
+        /// stay two series. Off gives the shape without them; same-named instruments
+        /// of several meters then merge into one series (sums add). On the provider's
+        /// builder it applies to every destination that does not set its own.
+        pub fn with_scope_labels(mut self, enabled: bool) -> Self {
+            self.push.scope_labels = Some(enabled);
             self
         }
 

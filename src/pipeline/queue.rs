@@ -6,6 +6,8 @@
 //! ones still carry each counter's full total.
 
 use std::collections::VecDeque;
+use std::sync::atomic::AtomicUsize;
+use std::sync::Arc;
 
 use bytes::Bytes;
 
@@ -20,6 +22,26 @@ pub(crate) struct Batch {
     pub(crate) push: u64,
     /// For a body that can be cut between entries (JSON): where they start.
     pub(crate) entries: Option<EntryStarts>,
+    /// Extra requests its refused request may still cost while it is cut in halves to
+    /// find the refused series; shared by all the pieces of one original request.
+    pub(crate) bisect_budget: Option<Arc<AtomicUsize>>,
+}
+
+impl Batch {
+    pub(crate) fn new(
+        body: Bytes,
+        samples: usize,
+        push: u64,
+        entries: Option<EntryStarts>,
+    ) -> Self {
+        Batch {
+            body,
+            samples,
+            push,
+            entries,
+            bisect_budget: None,
+        }
+    }
 }
 
 /// What eviction dropped.
@@ -106,12 +128,7 @@ mod tests {
     use super::*;
 
     fn batch(bytes: usize, samples: usize, push: u64) -> Batch {
-        Batch {
-            body: Bytes::from(vec![0u8; bytes]),
-            samples,
-            push,
-            entries: None,
-        }
+        Batch::new(Bytes::from(vec![0u8; bytes]), samples, push, None)
     }
 
     #[test]

@@ -25,26 +25,7 @@ pub(crate) fn split(
     max_samples: usize,
     mut emit: impl FnMut(&[u8], usize) -> Result<(), Error>,
 ) -> Result<(), Error> {
-    let mut metadata: Vec<&[u8]> = Vec::new();
-    let mut series: Vec<(&[u8], usize)> = Vec::new();
-    let mut rest = request;
-    while !rest.is_empty() {
-        let start = rest;
-        let tag = varint(&mut rest)?;
-        let len = varint(&mut rest)? as usize;
-        if tag & 7 != 2 || len > rest.len() {
-            return Err(malformed());
-        }
-        let (body, tail) = rest.split_at(len);
-        let field = &start[..start.len() - tail.len()];
-        match tag {
-            TIMESERIES => series.push((field, samples_in(body)?)),
-            METADATA => metadata.push(field),
-            // Fields this crate does not write are passed along with the first request.
-            _ => metadata.push(field),
-        }
-        rest = tail;
-    }
+    let (metadata, series) = fields(request)?;
     let mut chunk: Vec<u8> = Vec::with_capacity(request.len().min(1 << 20));
     let mut in_chunk = 0usize;
     let mut first = true;
@@ -69,6 +50,65 @@ pub(crate) fn split(
         flush(&mut chunk, in_chunk, &mut first)?;
     }
     Ok(())
+}
+
+/// The metadata (and unknown) fields and the time series of a `WriteRequest`, each as
+/// its encoded bytes, series with their sample counts.
+type Fields<'a> = (Vec<&'a [u8]>, Vec<(&'a [u8], usize)>);
+
+fn fields(request: &[u8]) -> Result<Fields<'_>, Error> {
+    let mut metadata: Vec<&[u8]> = Vec::new();
+    let mut series: Vec<(&[u8], usize)> = Vec::new();
+    let mut rest = request;
+    while !rest.is_empty() {
+        let start = rest;
+        let tag = varint(&mut rest)?;
+        let len = varint(&mut rest)? as usize;
+        if tag & 7 != 2 || len > rest.len() {
+            return Err(malformed());
+        }
+        let (body, tail) = rest.split_at(len);
+        let field = &start[..start.len() - tail.len()];
+        match tag {
+            TIMESERIES => series.push((field, samples_in(body)?)),
+            METADATA => metadata.push(field),
+            // Fields this crate does not write travel with the first request.
+            _ => metadata.push(field),
+        }
+        rest = tail;
+    }
+    Ok((metadata, series))
+}
+
+/// One half of a request: its protobuf and its samples.
+pub(crate) type Half = (Vec<u8>, usize);
+
+/// Cuts a `WriteRequest` into two with about half the series each (the metadata goes
+/// with the first): `(protobuf, samples)` per half, and the number of series. `None`
+/// for the halves when there are fewer than two series (it cannot get smaller).
+///
+/// # Errors
+/// [`Error::Encode`] if `request` is not a well-formed `WriteRequest`.
+pub(crate) fn halves(request: &[u8]) -> Result<(usize, Option<[Half; 2]>), Error> {
+    let (metadata, series) = fields(request)?;
+    if series.len() < 2 {
+        return Ok((series.len(), None));
+    }
+    let (first, second) = series.split_at(series.len() / 2);
+    let half = |with: &[&[u8]], series: &[(&[u8], usize)]| {
+        let mut out = Vec::new();
+        let mut samples = 0;
+        for (field, n) in series {
+            out.extend_from_slice(field);
+            samples += n;
+        }
+        with.iter().for_each(|m| out.extend_from_slice(m));
+        (out, samples)
+    };
+    Ok((
+        series.len(),
+        Some([half(&metadata, first), half(&[], second)]),
+    ))
 }
 
 fn samples_in(mut series: &[u8]) -> Result<usize, Error> {
@@ -172,6 +212,21 @@ mod tests {
         assert_eq!(total, req.len());
         assert!(bodies[0].ends_with(b"\x08\x01\x12\x01x"));
         assert!(!bodies[1].ends_with(b"\x08\x01\x12\x01x"));
+    }
+
+    #[test]
+    fn halves_keep_every_series_once_and_the_metadata_with_the_first() {
+        let req = request(&[1, 2, 1, 3, 1]);
+        let (series, halves) = halves(&req).unwrap();
+        assert_eq!(series, 5);
+        let [(a, a_samples), (b, b_samples)] = halves.unwrap();
+        assert_eq!((a_samples, b_samples), (3, 5));
+        assert_eq!(a.len() + b.len(), req.len());
+        assert!(a.ends_with(b"\x08\x01\x12\x01x"));
+        assert_eq!(chunks(&a, 100), vec![3]);
+        assert_eq!(chunks(&b, 100), vec![5]);
+        let (one, none) = super::halves(&request(&[4])).unwrap();
+        assert_eq!((one, none.is_none()), (1, true));
     }
 
     #[test]

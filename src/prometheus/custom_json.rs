@@ -241,8 +241,8 @@ mod tests {
         assert_eq!(
             json,
             serde_json::json!({"metrics": [
-                {"name": "temp", "value": 1, "labels": {"i": "0", "job": "shop", "q": "a\"b"}},
-                {"name": "temp", "value": 2.5, "labels": {"i": "1", "job": "shop", "q": "a\"b"}},
+                {"name": "temp", "value": 1, "labels": {"i": "0", "job": "shop", "otel_scope_name": "t", "q": "a\"b"}},
+                {"name": "temp", "value": 2.5, "labels": {"i": "1", "job": "shop", "otel_scope_name": "t", "q": "a\"b"}},
             ]})
         );
     }

@@ -20,6 +20,7 @@
 //! ```
 
 pub(crate) mod batch;
+mod collide;
 pub(crate) mod custom_json;
 pub mod encode;
 pub mod naming;

@@ -7,7 +7,7 @@ use opentelemetry::{InstrumentationScope, KeyValue};
 use opentelemetry_sdk::Resource;
 
 use super::encode::{decode, WriteRequestEncoder};
-use super::translate::{Labels, Metadata, MetricType, SeriesSink, Translator};
+use super::translate::{Collisions, Labels, Metadata, MetricType, SeriesSink, Translator};
 use crate::snapshot::*;
 
 type Owned = (Vec<(String, String)>, f64, i64);
@@ -167,7 +167,8 @@ fn counter_gets_total_job_instance_and_time() {
             ("__name__", "MyCounter_total"),
             ("instance", "pod-1"),
             ("job", "shop/checkout"),
-            ("method", "GET")
+            ("method", "GET"),
+            ("otel_scope_name", "test")
         ]
         .map(|(a, b)| (a.to_owned(), b.to_owned()))
     );
@@ -236,7 +237,8 @@ fn no_service_means_no_job_instance_or_target_info() {
     );
     let c = translate(&snap);
     assert_eq!(c.series.len(), 1);
-    assert_eq!(c.series[0].0.len(), 1);
+    // `__name__` and the scope.
+    assert_eq!(c.series[0].0.len(), 2);
     // service.name alone is the job.
     let snap = snapshot(
         Resource::builder_empty()
@@ -380,7 +382,8 @@ fn colliding_and_reserved_attributes() {
             "key_9lives",
             "key__name__",
             "le",
-            "otel_metric_overflow"
+            "otel_metric_overflow",
+            "otel_scope_name"
         ]
     );
     // Sorted by original key: "a-b" < "a.b" < "a_b".
@@ -704,5 +707,306 @@ fn two_translators_on_one_encoder_do_not_mix_labels() {
         encoder.clear();
         translators[t].translate(s, &mut encoder);
         assert_eq!(encoder.protobuf(), fresh_protobuf(s));
+    }
+}
+
+/// Series as exposition lines, `name{label="value",…} value`, sorted; `__name__` is
+/// the name and the scope labels of the test scope are left out for brevity.
+fn exposition(c: &Collect) -> Vec<String> {
+    let mut lines: Vec<String> = c
+        .series
+        .iter()
+        .map(|series| {
+            let (labels, value, _) = series;
+            let name = label(series, "__name__").unwrap_or_default();
+            let rest: Vec<String> = labels
+                .iter()
+                .filter(|(n, v)| n != "__name__" && !(n == "otel_scope_name" && v == "test"))
+                .map(|(n, v)| format!("{n}={v:?}"))
+                .collect();
+            format!("{name}{{{}}} {value}", rest.join(","))
+        })
+        .collect();
+    lines.sort();
+    lines
+}
+
+fn counter(id: u64, name: &str, points: Vec<NumberPoint>) -> MetricSnapshot {
+    metric(id, name, "", InstrumentKind::Counter, sum(true, points))
+}
+
+fn gauge(id: u64, name: &str, points: Vec<NumberPoint>) -> MetricSnapshot {
+    metric(
+        id,
+        name,
+        "",
+        InstrumentKind::Gauge,
+        MetricData::Gauge { points },
+    )
+}
+
+fn histogram(id: u64, name: &str, bounds: &[f64], counts: &[u64], sum: f64) -> MetricSnapshot {
+    metric(
+        id,
+        name,
+        "",
+        InstrumentKind::Histogram,
+        MetricData::Histogram {
+            bounds: bounds.to_vec().into(),
+            points: vec![HistogramPoint {
+                attributes: Attributes::new(&[]),
+                count: counts.iter().sum(),
+                sum,
+                min: None,
+                max: None,
+                bucket_counts: counts.to_vec(),
+            }],
+        },
+    )
+}
+
+fn scoped(scopes: Vec<(InstrumentationScope, Vec<MetricSnapshot>)>) -> Snapshot {
+    Snapshot {
+        resource: Resource::builder_empty().build(),
+        time: UNIX_EPOCH + T,
+        scopes: scopes
+            .into_iter()
+            .map(|(scope, metrics)| ScopeSnapshot { scope, metrics })
+            .collect(),
+    }
+}
+
+fn translate_with(translator: &mut Translator, snap: &Snapshot) -> Collect {
+    let mut c = Collect::default();
+    let n = translator.translate(snap, &mut c);
+    assert_eq!(n, c.series.len());
+    assert_well_formed(&c);
+    c
+}
+
+#[test]
+fn two_meters_with_one_instrument_name_make_two_series_with_scope_labels() {
+    let lib = |name: &str, version: Option<&'static str>| {
+        let b = InstrumentationScope::builder(name.to_owned());
+        match version {
+            Some(v) => b.with_version(v).build(),
+            None => b.build(),
+        }
+    };
+    let snap = scoped(vec![
+        (
+            lib("lib-a", Some("1.2")),
+            vec![counter(1, "requests", vec![number(&[], Number::U64(3))])],
+        ),
+        (
+            lib("lib-b", None),
+            vec![counter(2, "requests", vec![number(&[], Number::U64(4))])],
+        ),
+    ]);
+    let c = translate_with(&mut Translator::new(), &snap);
+    assert_eq!(
+        exposition(&c),
+        [
+            r#"requests_total{otel_scope_name="lib-a",otel_scope_version="1.2"} 3"#,
+            r#"requests_total{otel_scope_name="lib-b"} 4"#,
+        ]
+    );
+    // Without scope labels, the two are one series: their sums add.
+    let mut off = Translator::new();
+    off.set_scope_labels(false);
+    let c = translate_with(&mut off, &snap);
+    assert_eq!(exposition(&c), ["requests_total{} 7"]);
+    assert_eq!(off.collisions().merged_points, 1);
+}
+
+#[test]
+fn target_info_carries_no_scope_labels_and_attributes_cannot_fake_them() {
+    let attrs = [KeyValue::new("otel.scope.name", "fake")];
+    let snap = snapshot(
+        service(),
+        vec![gauge(1, "g", vec![number(&attrs, Number::I64(1))])],
+    );
+    let c = translate_with(&mut Translator::new(), &snap);
+    assert_eq!(label(c.one("target_info"), "otel_scope_name"), None);
+    let g = c.one("g");
+    assert_eq!(label(g, "otel_scope_name"), Some("test"));
+    assert_eq!(label(g, "exported_otel_scope_name"), Some("fake"));
+}
+
+#[test]
+fn points_that_translate_to_one_series_are_merged() {
+    let empty = || vec![KeyValue::new("route", "")];
+    let cases: Vec<(Vec<MetricSnapshot>, Vec<&str>)> = vec![
+        // An empty value is no label: `route=""` and no route are one series.
+        (
+            vec![counter(
+                1,
+                "c",
+                vec![
+                    number(&[], Number::U64(1)),
+                    number(&empty(), Number::U64(5)),
+                ],
+            )],
+            vec!["c_total{} 6"],
+        ),
+        // Keys equal after sanitising, one set each.
+        (
+            vec![counter(
+                1,
+                "c",
+                vec![
+                    number(&[KeyValue::new("a.b", "x")], Number::U64(2)),
+                    number(&[KeyValue::new("a_b", "x")], Number::U64(3)),
+                    number(&[KeyValue::new("a_b", "y")], Number::U64(4)),
+                ],
+            )],
+            vec![r#"c_total{a_b="x"} 5"#, r#"c_total{a_b="y"} 4"#],
+        ),
+        // Two instruments of one kind whose names translate alike (unit words).
+        (
+            vec![
+                metric(
+                    1,
+                    "d",
+                    "s",
+                    InstrumentKind::Counter,
+                    sum(true, vec![number(&[], Number::F64(1.5))]),
+                ),
+                counter(2, "d_seconds", vec![number(&[], Number::F64(2.0))]),
+            ],
+            vec!["d_seconds_total{} 3.5"],
+        ),
+        // Histograms of the same bounds add bucket by bucket.
+        (
+            vec![
+                histogram(1, "h", &[1.0], &[1, 2], 9.0),
+                histogram(2, "h", &[1.0], &[3, 0], 1.0),
+            ],
+            vec![
+                r#"h_bucket{le="+Inf"} 6"#,
+                r#"h_bucket{le="1"} 4"#,
+                "h_count{} 6",
+                "h_sum{} 10",
+            ],
+        ),
+        // Other bounds cannot merge: the first registered is sent.
+        (
+            vec![
+                histogram(1, "h", &[1.0], &[1, 2], 9.0),
+                histogram(2, "h", &[5.0], &[3, 0], 1.0),
+            ],
+            vec![
+                r#"h_bucket{le="+Inf"} 3"#,
+                r#"h_bucket{le="1"} 1"#,
+                "h_count{} 3",
+                "h_sum{} 9",
+            ],
+        ),
+    ];
+    for (metrics, want) in cases {
+        let c = translate_with(
+            &mut Translator::new(),
+            &snapshot(Resource::builder_empty().build(), metrics),
+        );
+        assert_eq!(exposition(&c), want);
+    }
+}
+
+#[test]
+fn collisions_are_counted_per_push() {
+    let mut t = Translator::new();
+    let snap = snapshot(
+        Resource::builder_empty().build(),
+        vec![
+            counter(1, "jobs", vec![number(&[], Number::U64(1))]),
+            gauge(2, "jobs_total", vec![number(&[], Number::I64(9))]),
+            histogram(3, "h", &[1.0], &[1, 0], 0.5),
+            histogram(4, "h", &[2.0, 3.0], &[1, 0, 0], 0.5),
+            counter(
+                5,
+                "c",
+                vec![
+                    number(&[], Number::U64(1)),
+                    number(&[KeyValue::new("x", "")], Number::U64(1)),
+                ],
+            ),
+        ],
+    );
+    for _ in 0..2 {
+        let c = translate_with(&mut t, &snap);
+        // The counter registered first keeps `jobs_total`; the gauge's point is dropped.
+        assert_eq!(c.find("jobs_total").len(), 1);
+        assert_eq!(c.one("jobs_total").1, 1.0);
+        assert_eq!(
+            t.collisions(),
+            Collisions {
+                merged_points: 1,
+                type_conflict_series: 1,
+                unmergeable_series: 5,
+            }
+        );
+    }
+}
+
+#[test]
+fn a_gauge_family_keeps_the_member_that_changed() {
+    let mut t = Translator::new();
+    let push = |t: &mut Translator, a: f64, b: f64| {
+        let snap = snapshot(
+            Resource::builder_empty().build(),
+            vec![gauge(
+                1,
+                "temp",
+                vec![
+                    number(&[], Number::F64(a)),
+                    number(&[KeyValue::new("room", "")], Number::F64(b)),
+                ],
+            )],
+        );
+        translate_with(t, &snap).one("temp").1
+    };
+    assert_eq!(push(&mut t, 1.0, 2.0), 1.0);
+    assert_eq!(push(&mut t, 1.0, 7.0), 7.0);
+    assert_eq!(push(&mut t, 1.0, 7.0), 7.0);
+    assert_eq!(push(&mut t, 4.0, 7.0), 4.0);
+}
+
+#[test]
+fn merged_values_reach_the_wire_in_every_push() {
+    let mut t = Translator::new();
+    let mut encoder = WriteRequestEncoder::new();
+    for round in 1..=3u64 {
+        let snap = snapshot(
+            service(),
+            vec![counter(
+                1,
+                "c",
+                vec![
+                    number(&[], Number::U64(round)),
+                    number(&[KeyValue::new("route", "")], Number::U64(10 * round)),
+                    number(&[KeyValue::new("route", "/a")], Number::U64(100)),
+                ],
+            )],
+        );
+        encoder.clear();
+        t.translate(&snap, &mut encoder);
+        let request = decode(encoder.finish().unwrap(), 1 << 20).unwrap();
+        let values: Vec<(Option<String>, f64)> = request
+            .timeseries
+            .iter()
+            .filter(|s| s.labels.iter().any(|l| l.value == "c_total"))
+            .map(|s| {
+                let route = s
+                    .labels
+                    .iter()
+                    .find(|l| l.name == "route")
+                    .map(|l| l.value.clone());
+                (route, s.samples[0].value)
+            })
+            .collect();
+        assert_eq!(
+            values,
+            [(None, 11.0 * round as f64), (Some("/a".into()), 100.0)]
+        );
     }
 }

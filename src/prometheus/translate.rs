@@ -21,10 +21,17 @@
 //! - Every series gets `job` (`service.namespace/service.name`, or `service.name`) and
 //!   `instance` (`service.instance.id`) from the resource, each only when present. The
 //!   other resource attributes go on one `target_info` series (value 1) per push.
+//! - Every series but `target_info` gets `otel_scope_name` (and `otel_scope_version`
+//!   when the meter has one), unless [`Translator::set_scope_labels`] turns them off.
 //! - A point attribute that would land on a label the translator sets itself is renamed
 //!   `exported_<name>`: `job` and `instance` when the resource provides them (the
-//!   resource wins, as Prometheus does with `honor_labels: false`), and `le` on
-//!   histograms. `__name__` cannot collide: reserved names get a `key` prefix.
+//!   resource wins, as Prometheus does with `honor_labels: false`), the scope labels
+//!   when they are on, and `le` on histograms. `__name__` cannot collide: reserved
+//!   names get a `key` prefix.
+//! - Points that translate to one series (an empty attribute value next to none, keys
+//!   equal after sanitising, one name in two meters without scope labels) are merged
+//!   into one series per push, and instruments of different kinds that produce one
+//!   family keep the first registered: see `collide` and [`Translator::collisions`].
 //! - Attribute keys that are equal after sanitising (`a.b` and `a_b`) become one label
 //!   whose values are joined with `;`, in the sorted order of the original keys.
 //! - A label with an empty value is left out; labels are sorted by name.
@@ -40,8 +47,19 @@ use std::time::{SystemTime, UNIX_EPOCH};
 
 use opentelemetry::KeyValue;
 
+use super::collide::{Action, Claim, Families, FamilyKind, Plan, Registry};
 use super::naming;
-use crate::snapshot::{Attributes, InstrumentKind, MetricData, MetricSnapshot, Snapshot};
+use crate::snapshot::{
+    Attributes, HistogramPoint, InstrumentKind, MetricData, MetricSnapshot, Snapshot,
+};
+
+pub use super::collide::Collisions;
+
+/// The labels that name a point's instrumentation scope (the compatibility spec's
+/// MUST): two libraries' same-named instruments stay two series.
+pub const SCOPE_NAME_LABEL: &str = "otel_scope_name";
+/// See [`SCOPE_NAME_LABEL`]; present when the meter has a version.
+pub const SCOPE_VERSION_LABEL: &str = "otel_scope_version";
 
 /// The resource attributes that become `job` and `instance` instead of `target_info`
 /// labels.
@@ -251,6 +269,39 @@ struct Names {
     version: u64,
     /// The push that last saw this instrument; entries not seen are evicted.
     generation: u64,
+    /// The meter's name and version, as label values (empty: no label).
+    scope_name: String,
+    scope_version: String,
+    kind: FamilyKind,
+    /// The OpenTelemetry name, for messages.
+    instrument: String,
+    /// The family belongs to an earlier instrument of another kind: nothing is sent.
+    conflict: bool,
+    /// The series key of each point, by index, to recognise the point's attribute set
+    /// in later pushes without building its labels again.
+    points: Vec<PointKey>,
+}
+
+/// A point's attribute set (kept alive, so its identity is not reused) and the key of
+/// the series it makes.
+#[derive(Debug)]
+struct PointKey {
+    attributes: Attributes,
+    key: Arc<str>,
+}
+
+impl Names {
+    /// Every series name this instrument produces.
+    fn series_names(&self) -> Vec<&str> {
+        let mut out = vec![self.family.as_str()];
+        out.extend(
+            self.histogram
+                .iter()
+                .filter(|n| !n.is_empty())
+                .map(String::as_str),
+        );
+        out
+    }
 }
 
 /// Translates [`Snapshot`]s into Prometheus series. Keep one per push destination and
@@ -301,6 +352,15 @@ pub struct Translator {
     external: Vec<(String, String)>,
     /// Whether to produce the `target_info` series.
     target_info_enabled: bool,
+    /// Whether series carry `otel_scope_name` and `otel_scope_version`.
+    scope_labels: bool,
+    /// The series key of every point seen, and which collide.
+    registry: Registry,
+    families: Families,
+    /// The set of instruments changed: family ownership must be checked again.
+    families_dirty: bool,
+    /// What the latest [`translate`](Translator::translate) merged and dropped.
+    collisions: Collisions,
 }
 
 impl Default for Translator {
@@ -320,6 +380,11 @@ impl Default for Translator {
             target_info: Vec::new(),
             external: Vec::new(),
             target_info_enabled: true,
+            scope_labels: true,
+            registry: Registry::default(),
+            families: Families::default(),
+            families_dirty: false,
+            collisions: Collisions::default(),
         }
     }
 }
@@ -357,18 +422,78 @@ impl Translator {
         self.target_info_enabled = enabled;
     }
 
+    /// Whether series carry `otel_scope_name` and `otel_scope_version` (on by default,
+    /// as the OpenTelemetry–Prometheus compatibility spec requires). With them off,
+    /// same-named instruments of several meters make one series, merged as described
+    /// in the module documentation.
+    pub fn set_scope_labels(&mut self, enabled: bool) {
+        if enabled != self.scope_labels {
+            self.scope_labels = enabled;
+            // Every cached label set changes.
+            self.names.clear();
+            self.registry.clear();
+        }
+    }
+
+    /// What the latest [`translate`](Self::translate) merged and dropped because
+    /// points translated to one series or instruments to one family.
+    pub fn collisions(&self) -> Collisions {
+        self.collisions
+    }
+
     /// Translates `snapshot`, handing every series and metric family to `sink`, and
     /// returns the number of series produced.
     pub fn translate<S: SeriesSink>(&mut self, snapshot: &Snapshot, sink: &mut S) -> usize {
         self.generation += 1;
-        self.prepare_resource(snapshot);
-        for metric in snapshot.metrics() {
-            self.ensure_names(metric);
+        self.collisions = Collisions::default();
+        if self.prepare_resource(snapshot) {
+            // Every series key holds job and instance.
+            self.registry.clear();
+            self.names.values_mut().for_each(|n| n.points.clear());
         }
+        let mut seen = 0;
+        for scope in &snapshot.scopes {
+            for metric in &scope.metrics {
+                seen += 1;
+                self.ensure_names(metric, &scope.scope);
+            }
+        }
+        // Forget instruments that no longer report (dropped meters, say), and their
+        // series keys.
+        if self.names.len() > seen {
+            let generation = self.generation;
+            let registry = &mut self.registry;
+            self.names.retain(|id, n| {
+                let keep = n.generation == generation;
+                if !keep {
+                    for (i, p) in n.points.iter().enumerate() {
+                        registry.leave(&p.key, (*id, i as u32));
+                    }
+                }
+                keep
+            });
+            self.families_dirty = true;
+        }
+        if self.families_dirty {
+            self.check_families();
+        }
+        self.register_points(snapshot);
+        let plan = if self.registry.has_collisions() {
+            let by_id: HashMap<u64, &MetricData, foldhash::fast::RandomState> = snapshot
+                .metrics()
+                .map(|m| (m.descriptor.id, &m.data))
+                .collect();
+            self.registry.plan(
+                |id| by_id.get(&id).copied(),
+                &mut self.families,
+                &mut self.collisions,
+            )
+        } else {
+            Plan::default()
+        };
         let mut count = self.emit_target_info(millis(snapshot.time), sink);
         // Two instruments (in two scopes, say) can share a family: describe it once.
         let mut described: HashSet<&str, foldhash::fast::RandomState> = HashSet::default();
-        let mut seen = 0;
         let Self {
             names,
             text,
@@ -380,11 +505,13 @@ impl Translator {
             id,
             resource_version,
             external,
+            collisions,
             ..
         } = self;
         let mut ctx = PointContext {
             job,
             instance,
+            scope: ["", ""],
             external,
             text,
             base,
@@ -392,13 +519,16 @@ impl Translator {
             samples,
         };
         for metric in snapshot.metrics() {
-            seen += 1;
             if metric.data.is_empty() {
                 continue;
             }
             let Some(names) = names.get(&metric.descriptor.id) else {
                 continue;
             };
+            if names.conflict {
+                collisions.type_conflict_series += series_count(&metric.data);
+                continue;
+            }
             let version = LabelsVersion {
                 translator: *id,
                 version: names.version.max(*resource_version),
@@ -412,17 +542,133 @@ impl Translator {
                 });
             }
             sink.begin_metric(metric.descriptor.id, metric.data.len(), version);
-            count += ctx.metric(metric, names, sink);
-        }
-        // Forget instruments that no longer report (dropped meters, say).
-        if names.len() > seen {
-            let generation = self.generation;
-            self.names.retain(|_, n| n.generation == generation);
+            ctx.scope = [&names.scope_name, &names.scope_version];
+            count += ctx.metric(metric, names, &plan, sink);
         }
         count
     }
 
-    fn prepare_resource(&mut self, snapshot: &Snapshot) {
+    /// Gives every instrument whose family an earlier instrument of another kind
+    /// produces `conflict`.
+    fn check_families(&mut self) {
+        self.families_dirty = false;
+        let mut ids: Vec<u64> = self.names.keys().copied().collect();
+        ids.sort_unstable();
+        let series_names: Vec<Vec<&str>> = ids
+            .iter()
+            .filter_map(|id| self.names.get(id))
+            .map(Names::series_names)
+            .collect();
+        let claims: Vec<Claim<'_>> = ids
+            .iter()
+            .zip(&series_names)
+            .filter_map(|(id, series)| {
+                let n = self.names.get(id)?;
+                Some(Claim {
+                    id: *id,
+                    kind: n.kind,
+                    names: series,
+                    instrument: &n.instrument,
+                })
+            })
+            .collect();
+        let lost = self.families.conflicts(
+            &claims,
+            self.target_info_enabled && !self.target_info.is_empty(),
+        );
+        drop(claims);
+        drop(series_names);
+        for (id, n) in self.names.iter_mut() {
+            n.conflict = lost.contains(id);
+            if n.conflict {
+                for (i, p) in n.points.drain(..).enumerate() {
+                    self.registry.leave(&p.key, (*id, i as u32));
+                }
+            }
+        }
+    }
+
+    /// Gives every point of this push a series key: points seen before (the same
+    /// attribute set at the same index) keep theirs; new ones get their labels built
+    /// once and registered, which is where collisions are found.
+    fn register_points(&mut self, snapshot: &Snapshot) {
+        let Self {
+            names,
+            registry,
+            families,
+            text,
+            base,
+            bucket,
+            samples,
+            job,
+            instance,
+            external,
+            ..
+        } = self;
+        let mut key = String::new();
+        for metric in snapshot.metrics() {
+            let id = metric.descriptor.id;
+            let Some(n) = names.get_mut(&id) else {
+                continue;
+            };
+            if n.conflict {
+                continue;
+            }
+            let attributes: &mut dyn Iterator<Item = &Attributes> = match &metric.data {
+                MetricData::Sum { points, .. } | MetricData::Gauge { points } => {
+                    &mut points.iter().map(|p| &p.attributes)
+                }
+                MetricData::Histogram { points, .. } => &mut points.iter().map(|p| &p.attributes),
+            };
+            let histogram = matches!(metric.data, MetricData::Histogram { .. });
+            let len = metric.data.len();
+            while n.points.len() > len {
+                if let Some(p) = n.points.pop() {
+                    registry.leave(&p.key, (id, n.points.len() as u32));
+                }
+            }
+            for (i, set) in attributes.enumerate() {
+                let member = (id, i as u32);
+                if n.points.get(i).is_some_and(|p| p.attributes.same_set(set)) {
+                    continue;
+                }
+                let mut ctx = PointContext {
+                    job,
+                    instance,
+                    scope: [&n.scope_name, &n.scope_version],
+                    external,
+                    text: &mut *text,
+                    base: &mut *base,
+                    bucket: &mut *bucket,
+                    samples: &mut *samples,
+                };
+                ctx.text.clear();
+                let name = put(ctx.text, &n.family);
+                ctx.point_labels(name, set, histogram);
+                series_key(&mut key, &n.family, ctx.text, ctx.base);
+                if let Some(p) = n.points.get_mut(i) {
+                    if *p.key == *key {
+                        // An equal set in a new allocation: the same series.
+                        p.attributes = set.clone();
+                        continue;
+                    }
+                    registry.leave(&p.key, member);
+                }
+                let entry = PointKey {
+                    attributes: set.clone(),
+                    key: registry.join(&key, member, families),
+                };
+                match n.points.get_mut(i) {
+                    Some(slot) => *slot = entry,
+                    None => n.points.push(entry),
+                }
+            }
+        }
+    }
+
+    /// Reads `job` and `instance` and the `target_info` labels from the resource;
+    /// returns whether `job` or `instance` changed.
+    fn prepare_resource(&mut self, snapshot: &Snapshot) -> bool {
         let resource = &snapshot.resource;
         let get = |key: &'static str| {
             resource
@@ -440,7 +686,8 @@ impl Translator {
         }
         let instance = get(SERVICE_INSTANCE_ID).unwrap_or_default();
         // Every series carries job and instance: a change invalidates sinks' caches.
-        if self.resource_version == 0 || job != self.job || instance != self.instance {
+        let changed = self.resource_version == 0 || job != self.job || instance != self.instance;
+        if changed {
             self.versions += 1;
             self.resource_version = self.versions;
             self.job = job;
@@ -467,14 +714,30 @@ impl Translator {
                 self.target_info.push((name.into_owned(), value));
             }
         }
+        changed
     }
 
-    fn ensure_names(&mut self, metric: &MetricSnapshot) {
+    fn ensure_names(
+        &mut self,
+        metric: &MetricSnapshot,
+        scope: &opentelemetry::InstrumentationScope,
+    ) {
         let d = &metric.descriptor;
         let generation = self.generation;
         let versions = &mut self.versions;
+        let scope_labels = self.scope_labels;
+        let families_dirty = &mut self.families_dirty;
         let names = self.names.entry(d.id).or_insert_with(|| {
             *versions += 1;
+            *families_dirty = true;
+            let (scope_name, scope_version) = if scope_labels {
+                (
+                    scope.name().to_owned(),
+                    scope.version().unwrap_or_default().to_owned(),
+                )
+            } else {
+                Default::default()
+            };
             let kind = naming_kind(&metric.data, d.kind);
             let family = naming::metric_name(&d.name, &d.unit, kind);
             let histogram = if matches!(metric.data, MetricData::Histogram { .. }) {
@@ -490,6 +753,12 @@ impl Translator {
                 bounds: None,
                 version: *versions,
                 generation,
+                scope_name,
+                scope_version,
+                kind: FamilyKind::of(&metric.data),
+                instrument: d.name.to_string(),
+                conflict: false,
+                points: Vec::new(),
             }
         });
         names.generation = generation;
@@ -552,6 +821,8 @@ impl Translator {
 struct PointContext<'t> {
     job: &'t str,
     instance: &'t str,
+    /// The current metric's scope name and version label values (empty: none).
+    scope: [&'t str; 2],
     external: &'t [(String, String)],
     text: &'t mut String,
     base: &'t mut Vec<Slot>,
@@ -564,16 +835,32 @@ impl PointContext<'_> {
         &mut self,
         metric: &MetricSnapshot,
         names: &Names,
+        plan: &Plan,
         sink: &mut S,
     ) -> usize {
         let ts = millis(metric.time);
+        let id = metric.descriptor.id;
+        // Only colliding points are in the plan; usually it is empty.
+        let planned = |index: usize| {
+            if plan.is_empty() {
+                None
+            } else {
+                plan.get(&(id, index as u32))
+            }
+        };
         self.text.clear();
+        let mut count = 0;
         match &metric.data {
             MetricData::Sum { points, .. } | MetricData::Gauge { points } => {
                 let name = put(self.text, &names.family);
                 let mark = self.text.len();
                 for (index, point) in points.iter().enumerate() {
-                    let value = point.value.as_f64();
+                    let value = match planned(index) {
+                        Some(Action::Skip) => continue,
+                        Some(Action::Number(v)) => *v,
+                        _ => point.value.as_f64(),
+                    };
+                    count += 1;
                     if sink.reuse_point(index, &point.attributes, &[value], ts) {
                         continue;
                     }
@@ -588,7 +875,7 @@ impl PointContext<'_> {
                         ts,
                     );
                 }
-                points.len()
+                count
             }
             MetricData::Histogram { points, .. } => {
                 let [bucket_name, sum_name, count_name] =
@@ -597,6 +884,12 @@ impl PointContext<'_> {
                 let les: Vec<Span> = names.le.iter().map(|le| put(self.text, le)).collect();
                 let mark = self.text.len();
                 for (index, point) in points.iter().enumerate() {
+                    let point: &HistogramPoint = match planned(index) {
+                        Some(Action::Skip) => continue,
+                        Some(Action::Histogram(merged)) => merged,
+                        _ => point,
+                    };
+                    count += les.len() + 2;
                     // One value per series, in series order: the buckets, sum, count.
                     self.samples.clear();
                     let mut cumulative = 0u64;
@@ -654,7 +947,7 @@ impl PointContext<'_> {
                     };
                     sink.series(&labels, point.count as f64, ts);
                 }
-                points.len() * (les.len() + 2)
+                count
             }
         }
     }
@@ -682,6 +975,8 @@ impl PointContext<'_> {
                 "job" => !self.job.is_empty(),
                 "instance" => !self.instance.is_empty(),
                 "le" => histogram,
+                SCOPE_NAME_LABEL => !self.scope[0].is_empty(),
+                SCOPE_VERSION_LABEL => !self.scope[1].is_empty(),
                 _ => false,
             };
             if taken {
@@ -730,6 +1025,18 @@ impl PointContext<'_> {
                 value: put(text, self.instance),
             };
             insert_sorted(text, base, slot);
+        }
+        for (name, value) in [SCOPE_NAME_LABEL, SCOPE_VERSION_LABEL]
+            .into_iter()
+            .zip(self.scope)
+        {
+            if !value.is_empty() {
+                let slot = Slot {
+                    name: put(text, name),
+                    value: put(text, value),
+                };
+                insert_sorted(text, base, slot);
+            }
         }
         add_external(text, base, self.external);
     }
@@ -796,6 +1103,26 @@ fn finish_labels(text: &mut String, base: &mut Vec<Slot>) {
         let joined = format!("{};{}", prev.get(text), next.get(text));
         base[i - 1].value = put(text, &joined);
         base.remove(i);
+    }
+}
+
+/// Writes the identity of a point's series into `key`: the family, a NUL, then the
+/// labels, length-prefixed so that no value can fake a boundary.
+fn series_key(key: &mut String, family: &str, text: &str, slots: &[Slot]) {
+    use std::fmt::Write as _;
+    key.clear();
+    key.push_str(family);
+    key.push('\0');
+    for (label, value) in (Labels { text, slots }).iter() {
+        let _ = write!(key, "{}:{label}{}:{value}", label.len(), value.len());
+    }
+}
+
+/// The number of series a metric's points make.
+fn series_count(data: &MetricData) -> usize {
+    match data {
+        MetricData::Histogram { bounds, points } => points.len() * (bounds.len() + 3),
+        other => other.len(),
     }
 }
 
