@@ -1,0 +1,192 @@
+//! Delivery shapes that used to lose samples, on loopback: quick repeated flushes,
+//! flushes that pile up, refused requests cut in halves, and the exporter path's stale
+//! markers. The real-server versions are in tests/no_loss_real.rs.
+
+mod support;
+
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
+
+use opentelemetry::metrics::MeterProvider as _;
+use opentelemetry::KeyValue;
+use opentelemetry_sdk::Resource;
+use prompush::receiver::{Received, Receiver, Reply};
+use prompush::{Destination, Error, MeterProvider};
+
+const WAIT: Duration = Duration::from_secs(10);
+const STALE: u64 = 0x7ff0_0000_0000_0002;
+
+fn pushing_to(receiver: &Receiver) -> prompush::MeterProviderBuilder {
+    MeterProvider::builder()
+        .with_resource(Resource::builder_empty().build())
+        .with_endpoint(receiver.url())
+        .with_self_metrics(false)
+        // Long: tests push with force_flush.
+        .with_push_interval(Duration::from_secs(3600))
+}
+
+/// Every request that arrives within a short wait of the previous one.
+fn drain(receiver: &mut Receiver) -> Vec<Received> {
+    let mut out = Vec::new();
+    let mut wait = WAIT;
+    while let Some(r) = receiver.recv_blocking(wait) {
+        out.push(r);
+        wait = Duration::from_millis(300);
+    }
+    out
+}
+
+/// `(timestamp, value)` of every sample of series `name` in accepted requests.
+fn samples_of(received: &[Received], name: &str) -> Vec<(i64, f64)> {
+    received
+        .iter()
+        .filter(|r| r.status < 300)
+        .flat_map(|r| r.request.series.iter())
+        .filter(|s| s.name == name)
+        .flat_map(|s| s.samples.iter().map(|x| (x.timestamp_ms, x.value)))
+        .collect()
+}
+
+#[test]
+fn quick_flushes_all_succeed_with_strictly_increasing_timestamps() {
+    let mut receiver = Receiver::start().unwrap();
+    let provider = pushing_to(&receiver).build().unwrap();
+    let c = provider.meter("t").u64_counter("c").build();
+    for _ in 0..50 {
+        c.add(1, &[]);
+        provider.force_flush().expect("every quick flush succeeds");
+    }
+    let received = drain(&mut receiver);
+    let samples = samples_of(&received, "c_total");
+    assert_eq!(samples.len(), 50);
+    assert!(
+        samples.windows(2).all(|w| w[0].0 < w[1].0),
+        "timestamps strictly increase: {samples:?}"
+    );
+    assert_eq!(samples.last().map(|s| s.1), Some(50.0));
+    provider.shutdown().unwrap();
+}
+
+#[test]
+fn flushes_that_pile_up_share_one_collection() {
+    let mut receiver = Receiver::start().unwrap();
+    let provider = pushing_to(&receiver).build().unwrap();
+    let collections = Arc::new(AtomicUsize::new(0));
+    let counted = collections.clone();
+    let _slow = provider
+        .meter("t")
+        .u64_observable_gauge("slow")
+        .with_callback(move |o| {
+            counted.fetch_add(1, Ordering::SeqCst);
+            // Long enough for every flush below to queue behind this collection.
+            std::thread::sleep(Duration::from_millis(300));
+            o.observe(1, &[]);
+        })
+        .build();
+    let threads: Vec<_> = (0..10)
+        .map(|_| {
+            let provider = provider.clone();
+            std::thread::spawn(move || provider.force_flush())
+        })
+        .collect();
+    for t in threads {
+        t.join().unwrap().expect("each flush succeeds");
+    }
+    let n = collections.load(Ordering::SeqCst);
+    assert!((1..=3).contains(&n), "10 flushes took {n} collections");
+    drain(&mut receiver);
+    provider.shutdown().unwrap();
+}
+
+#[test]
+fn a_request_refused_once_is_delivered_in_halves() {
+    let mut receiver = Receiver::start().unwrap();
+    receiver.reply_next(1, Reply::status(400).body("out of order sample"));
+    let provider = pushing_to(&receiver).build().unwrap();
+    let c = provider.meter("t").u64_counter("c").build();
+    for i in 0..20u64 {
+        c.add(i, &[KeyValue::new("i", i as i64)]);
+    }
+    provider.force_flush().expect("the halves get through");
+    let received = drain(&mut receiver);
+    let statuses: Vec<u16> = received.iter().map(|r| r.status).collect();
+    assert_eq!(statuses, [400, 204, 204]);
+    let samples = samples_of(&received, "c_total");
+    assert_eq!(samples.len(), 20, "every series once");
+    assert_eq!(samples.iter().map(|s| s.1).sum::<f64>(), 190.0);
+    provider.shutdown().unwrap();
+}
+
+#[test]
+fn a_receiver_that_refuses_everything_costs_a_bounded_number_of_requests() {
+    let mut receiver = Receiver::start().unwrap();
+    receiver.reply_next(10_000, Reply::status(400).body("no"));
+    let provider = pushing_to(&receiver).build().unwrap();
+    let c = provider.meter("t").u64_counter("c").build();
+    for i in 0..256u64 {
+        c.add(1, &[KeyValue::new("i", i as i64)]);
+    }
+    let err = provider.force_flush().unwrap_err();
+    assert!(matches!(&err, Error::Push(m) if m.contains("400")), "{err}");
+    let received = drain(&mut receiver);
+    // 256 series: a budget of 4·9 + 8 = 44 extra requests.
+    assert!(
+        (2..=45).contains(&received.len()),
+        "{} requests",
+        received.len()
+    );
+    receiver.clear_replies();
+    provider.shutdown().unwrap();
+}
+
+#[test]
+fn a_json_body_refused_once_is_delivered_in_halves() {
+    let mut json = Receiver::start().unwrap();
+    json.reply_next(1, Reply::status(400).body("{\"details\":[]}"));
+    let url = json
+        .url()
+        .replace("/api/v1/write", "/api/client/metrics/custom");
+    let provider = MeterProvider::builder()
+        .with_resource(Resource::builder_empty().build())
+        .with_self_metrics(false)
+        .with_push_interval(Duration::from_secs(3600))
+        .with_destination(Destination::custom_metrics_json("u", url))
+        .build()
+        .unwrap();
+    let c = provider.meter("t").u64_counter("c").build();
+    for i in 0..10u64 {
+        c.add(i, &[KeyValue::new("i", i as i64)]);
+    }
+    provider.force_flush().expect("the halves get through");
+    let received = drain(&mut json);
+    let statuses: Vec<u16> = received.iter().map(|r| r.status).collect();
+    assert_eq!(statuses, [400, 202, 202]);
+    assert_eq!(samples_of(&received, "c_total").len(), 10);
+    provider.shutdown().unwrap();
+}
+
+#[test]
+fn the_exporter_ends_every_series_after_its_final_export() {
+    let mut receiver = Receiver::start().unwrap();
+    let exporter = prompush::RemoteWriteExporter::builder()
+        .with_endpoint(receiver.url())
+        .build()
+        .unwrap();
+    let sdk = opentelemetry_sdk::metrics::SdkMeterProvider::builder()
+        .with_periodic_exporter(exporter)
+        .build();
+    sdk.meter("app").u64_counter("c").build().add(3, &[]);
+    sdk.force_flush().unwrap();
+    sdk.shutdown().unwrap();
+    let received = drain(&mut receiver);
+    let samples = samples_of(&received, "c_total");
+    let last = samples.last().copied().expect("samples");
+    assert_eq!(
+        last.1.to_bits(),
+        STALE,
+        "ends with a stale marker: {samples:?}"
+    );
+    assert!(samples.windows(2).all(|w| w[0].0 < w[1].0), "{samples:?}");
+    assert!(samples.iter().any(|s| s.1 == 3.0));
+}
