@@ -190,3 +190,45 @@ fn the_exporter_ends_every_series_after_its_final_export() {
     assert!(samples.windows(2).all(|w| w[0].0 < w[1].0), "{samples:?}");
     assert!(samples.iter().any(|s| s.1 == 3.0));
 }
+
+#[test]
+fn the_exporter_ends_a_series_an_export_no_longer_carries() {
+    let mut receiver = Receiver::start().unwrap();
+    let exporter = prompush::RemoteWriteExporter::builder()
+        .with_endpoint(receiver.url())
+        .build()
+        .unwrap();
+    let sdk = opentelemetry_sdk::metrics::SdkMeterProvider::builder()
+        .with_periodic_exporter(exporter)
+        .build();
+    let report_b = Arc::new(std::sync::atomic::AtomicBool::new(true));
+    let flag = report_b.clone();
+    let _gauge = sdk
+        .meter("app")
+        .u64_observable_gauge("queue.depth")
+        .with_callback(move |o| {
+            o.observe(1, &[KeyValue::new("queue", "a")]);
+            if flag.load(Ordering::SeqCst) {
+                o.observe(2, &[KeyValue::new("queue", "b")]);
+            }
+        })
+        .build();
+    sdk.force_flush().unwrap();
+    report_b.store(false, Ordering::SeqCst);
+    sdk.force_flush().unwrap();
+    let received = drain(&mut receiver);
+    let of = |queue: &str| -> Vec<f64> {
+        received
+            .iter()
+            .flat_map(|r| r.request.series.iter())
+            .filter(|s| s.name == "queue_depth" && s.label("queue") == Some(queue))
+            .flat_map(|s| s.samples.iter().map(|x| x.value))
+            .collect()
+    };
+    let b = of("b");
+    assert_eq!(b.len(), 2, "{b:?}");
+    assert_eq!(b[0], 2.0);
+    assert_eq!(b[1].to_bits(), STALE, "b ends with a stale marker");
+    assert_eq!(of("a"), [1.0, 1.0]);
+    sdk.shutdown().unwrap();
+}
