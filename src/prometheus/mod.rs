@@ -26,6 +26,7 @@ pub mod encode;
 pub mod naming;
 #[doc(hidden)]
 pub mod proto;
+pub(crate) mod stale;
 pub mod translate;
 
 #[cfg(test)]

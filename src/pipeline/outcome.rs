@@ -1,0 +1,208 @@
+//! What an answer does: a delivered request leaves the queue, a retryable failure
+//! waits its backoff, a request that is too large or refused for one series is cut in
+//! halves, and what is refused for good is dropped, counted and logged.
+
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Arc;
+
+use bytes::Bytes;
+use tokio::time::Instant;
+
+use super::bisect;
+use super::metrics::DropReason;
+use super::queue::Batch;
+use super::task::{after, due, Completion, Task};
+use crate::prometheus::custom_json;
+use crate::transport::{FailureKind, Protocol, SendOutcome};
+
+impl Task {
+    pub(super) fn complete(
+        &mut self,
+        batch: Batch,
+        started: Instant,
+        outcome: SendOutcome,
+    ) -> Completion {
+        let seconds = started.elapsed().as_secs_f64();
+        let at_front = self
+            .queue
+            .front()
+            .is_some_and(|b| b.body.as_ptr() == batch.body.as_ptr());
+        let completion = match outcome {
+            SendOutcome::Success { status } => {
+                self.metrics.request("2xx", seconds);
+                self.metrics.sent(batch.samples, batch.body.len());
+                tracing::debug!(%status, samples = batch.samples, bytes = batch.body.len(), "pushed");
+                if at_front {
+                    self.queue.pop();
+                }
+                self.backoff.reset();
+                self.retry_at = None;
+                self.last_failure = None;
+                if let Some(since) = self.failing_since.take() {
+                    tracing::info!(
+                        "pushes succeed again after failing for {:?}",
+                        since.elapsed()
+                    );
+                    self.failure_logged = None;
+                }
+                Completion::Delivered
+            }
+            SendOutcome::TooLarge(failure) if !at_front => {
+                // Evicted while on the wire: already counted as dropped.
+                self.metrics.request(status_class(failure.kind), seconds);
+                Completion::Retrying
+            }
+            SendOutcome::TooLarge(failure) if self.split_front(&batch, false) => {
+                self.metrics.request(status_class(failure.kind), seconds);
+                tracing::debug!(
+                    samples = batch.samples,
+                    bytes = batch.body.len(),
+                    "the endpoint found the request too large; sending it again in halves"
+                );
+                // The halves go after the usual backoff: a receiver that refuses every
+                // size is not flooded with ever smaller requests.
+                let wait = self.backoff.next(None);
+                self.retry_at = Some(after(wait));
+                Completion::Retrying
+            }
+            // One refused series costs only itself: the halves go at once (before
+            // anything newer), each half that is refused again is cut again, within a
+            // budget of extra requests per original request.
+            SendOutcome::Permanent(failure)
+                if at_front
+                    && self.refusal_may_be_one_series(&failure)
+                    && self.split_front(&batch, true) =>
+            {
+                self.metrics.request(status_class(failure.kind), seconds);
+                tracing::debug!(
+                    samples = batch.samples,
+                    "the endpoint refused a request; sending it again in halves to find \
+                     what it refuses: {failure}"
+                );
+                self.retry_at = None;
+                Completion::Retrying
+            }
+            SendOutcome::Permanent(failure) | SendOutcome::TooLarge(failure) => {
+                self.metrics.request(status_class(failure.kind), seconds);
+                self.metrics.failed(batch.samples, false);
+                self.metrics.dropped(batch.samples, DropReason::Refused);
+                self.log_refusal(&failure);
+                let message = failure.to_string();
+                for w in self.waiters.iter_mut().filter(|w| w.push == batch.push) {
+                    w.refused.get_or_insert_with(|| message.clone());
+                }
+                self.last_refusal = Some(message);
+                if at_front {
+                    self.queue.pop();
+                }
+                self.backoff.reset();
+                self.retry_at = None;
+                Completion::Refused(batch.push)
+            }
+            SendOutcome::Retryable(failure) => {
+                self.metrics.request(status_class(failure.kind), seconds);
+                self.metrics.failed(batch.samples, true);
+                let wait = self.backoff.next(failure.retry_after);
+                self.failing_since.get_or_insert_with(Instant::now);
+                if due(&mut self.failure_logged) {
+                    tracing::warn!(
+                        pending_samples = self.queue.samples(),
+                        "push failed, retrying with backoff (logged once a minute while it \
+                         lasts): {failure}"
+                    );
+                } else {
+                    tracing::debug!(?wait, "push failed, retrying: {failure}");
+                }
+                self.retry_at = Some(after(wait));
+                self.last_failure = Some(failure.to_string());
+                Completion::Retrying
+            }
+        };
+        self.metrics.pending(self.queue.samples());
+        completion
+    }
+
+    /// Whether a refusal may come from one bad series rather than the whole request
+    /// (a wrong token, a missing route): 400 and 422 for remote write (Prometheus
+    /// answers 400 for one out-of-order or duplicate sample), 400 for JSON.
+    fn refusal_may_be_one_series(&self, failure: &crate::transport::Failure) -> bool {
+        let FailureKind::Status(status) = failure.kind else {
+            return false;
+        };
+        match self.delivery.protocol {
+            Protocol::RemoteWrite => matches!(status.as_u16(), 400 | 422),
+            Protocol::CustomMetricsJson => status.as_u16() == 400,
+        }
+    }
+
+    /// Replaces the front batch (which is `batch`) with its two halves; `false` when it
+    /// cannot be cut (one series or entry, or, with `budgeted`, its original request's
+    /// budget of extra requests is spent).
+    fn split_front(&mut self, batch: &Batch, budgeted: bool) -> bool {
+        let halves = match &batch.entries {
+            Some(starts) => custom_json::split_in_halves(&batch.body, starts).map(|halves| {
+                let count = starts.len();
+                (
+                    count,
+                    halves.map(|(body, samples, starts)| (body, samples, Some(starts))),
+                )
+            }),
+            None => bisect::remote_write_halves(&batch.body).map(|(count, halves)| {
+                (count, halves.map(|(body, samples)| (body, samples, None)))
+            }),
+        };
+        let Some((count, halves)) = halves else {
+            return false;
+        };
+        let budget = if budgeted {
+            let budget = batch
+                .bisect_budget
+                .clone()
+                .unwrap_or_else(|| Arc::new(AtomicUsize::new(bisect::bisect_budget(count))));
+            // Two requests per cut.
+            if budget
+                .fetch_update(Ordering::Relaxed, Ordering::Relaxed, |left| {
+                    left.checked_sub(2)
+                })
+                .is_err()
+            {
+                return false;
+            }
+            Some(budget)
+        } else {
+            batch.bisect_budget.clone()
+        };
+        let half =
+            |(body, samples, entries): (Bytes, usize, Option<custom_json::EntryStarts>)| Batch {
+                body,
+                samples,
+                push: batch.push,
+                entries,
+                bisect_budget: budget.clone(),
+            };
+        let [a, b] = halves;
+        self.queue.replace_front([half(a), half(b)]);
+        true
+    }
+
+    fn log_refusal(&mut self, failure: &crate::transport::Failure) {
+        let status = match failure.kind {
+            FailureKind::Status(s) => s.as_u16(),
+            _ => 0,
+        };
+        if due(self.refusals_logged.entry(status).or_default()) {
+            tracing::warn!(
+                "the endpoint refused a push, which is dropped (not retried): {failure}"
+            );
+        }
+    }
+}
+
+fn status_class(kind: FailureKind) -> &'static str {
+    match kind {
+        FailureKind::Status(s) if s.is_client_error() => "4xx",
+        FailureKind::Status(s) if s.is_server_error() => "5xx",
+        FailureKind::Status(_) => "other",
+        _ => "error",
+    }
+}
