@@ -43,22 +43,45 @@ pub struct Collisions {
 /// One point of one instrument: the instrument's descriptor id and the point's index.
 pub(super) type Member = (u64, u32);
 
-/// A key's members, lowest (first registered) first.
-#[derive(Debug, Default)]
+/// A series' identity: a 128-bit hash of its family and labels. Two points that share
+/// one are compared in full before they are merged (see
+/// [`Registry::join`]), so the hash alone never merges two series.
+pub(super) type Key = u128;
+
+/// The key of a series given as text (family, NUL, length-prefixed labels).
+pub(super) fn key_of(text: &str) -> Key {
+    use std::hash::BuildHasher as _;
+    let a = foldhash::fast::FixedState::with_seed(0x9e37_79b9_7f4a_7c15).hash_one(text);
+    let b = foldhash::fast::FixedState::with_seed(0x2545_f491_4f6c_dd1d).hash_one(text);
+    (u128::from(a) << 64) | u128::from(b)
+}
+
+/// The members of one key: almost always a single point, which then costs no
+/// allocation.
+#[derive(Debug)]
+enum Members {
+    One(Member),
+    Many(Box<Group>),
+}
+
+/// The members of a colliding key, lowest (first registered) first.
+#[derive(Debug)]
 struct Group {
     members: Vec<Member>,
     /// Gauges: each member's value at the previous push (bits), by position in
     /// `members`, and the member kept then.
     last: Vec<u64>,
     kept: Option<Member>,
+    /// For messages.
+    family: String,
 }
 
-/// The series keys of every translated point, and which of them collide.
+/// The series key of every translated point, and which keys collide.
 #[derive(Debug, Default)]
 pub(super) struct Registry {
-    keys: HashMap<Arc<str>, Group, foldhash::fast::RandomState>,
+    keys: HashMap<Key, Members, foldhash::fast::RandomState>,
     /// Keys with two or more members, in a fixed order.
-    colliding: BTreeSet<Arc<str>>,
+    colliding: BTreeSet<Key>,
 }
 
 /// What to do with one colliding point in this push.
@@ -76,54 +99,68 @@ pub(super) enum Action {
 pub(super) type Plan = HashMap<Member, Action, foldhash::fast::RandomState>;
 
 impl Registry {
-    /// Adds `member` under `key` (which starts with the family name and a NUL) and
-    /// returns the interned key. The first collision of a family is warned about.
-    pub(super) fn join(&mut self, key: &str, member: Member, families: &mut Families) -> Arc<str> {
-        let existing = self.keys.get_key_value(key).map(|(k, _)| k.clone());
-        if let Some(interned) = existing {
-            let Some(group) = self.keys.get_mut(key) else {
-                return interned;
-            };
-            let at = group.members.partition_point(|m| *m < member);
-            group.members.insert(at, member);
-            group.last.insert(at, f64::NAN.to_bits());
-            if group.members.len() == 2 {
-                families.warn_collision(family_of(&interned), false);
-                self.colliding.insert(interned.clone());
+    /// Adds `member` (a point of family `family`) under `key`. Returns another member
+    /// already there, if any: the caller compares the two series in full and calls
+    /// [`leave`](Self::leave) should their keys match by chance only.
+    pub(super) fn join(&mut self, key: Key, member: Member, family: &str) -> Option<Member> {
+        let Some(members) = self.keys.get_mut(&key) else {
+            self.keys.insert(key, Members::One(member));
+            return None;
+        };
+        let group = match members {
+            Members::One(first) => {
+                let first = *first;
+                *members = Members::Many(Box::new(Group {
+                    members: vec![first],
+                    last: vec![f64::NAN.to_bits()],
+                    kept: None,
+                    family: family.to_owned(),
+                }));
+                self.colliding.insert(key);
+                match members {
+                    Members::Many(group) => group,
+                    Members::One(_) => return None,
+                }
             }
-            return interned;
-        }
-        let interned: Arc<str> = Arc::from(key);
-        self.keys.insert(
-            interned.clone(),
-            Group {
-                members: vec![member],
-                last: vec![f64::NAN.to_bits()],
-                kept: None,
-            },
-        );
-        interned
+            Members::Many(group) => group,
+        };
+        let other = group.members.first().copied();
+        let at = group.members.partition_point(|m| *m < member);
+        group.members.insert(at, member);
+        group.last.insert(at, f64::NAN.to_bits());
+        other
     }
 
     /// Removes `member` from `key`.
-    pub(super) fn leave(&mut self, key: &Arc<str>, member: Member) {
-        let Some(group) = self.keys.get_mut(key) else {
+    pub(super) fn leave(&mut self, key: Key, member: Member) {
+        let Some(members) = self.keys.get_mut(&key) else {
             return;
         };
-        if let Some(at) = group.members.iter().position(|m| *m == member) {
-            group.members.remove(at);
-            group.last.remove(at);
-        }
-        if group.kept == Some(member) {
-            group.kept = None;
-        }
-        match group.members.len() {
-            0 => {
-                self.keys.remove(key);
-                self.colliding.remove(key);
+        let left = match members {
+            Members::One(m) if *m == member => {
+                self.keys.remove(&key);
+                return;
             }
-            1 => {
-                self.colliding.remove(key);
+            Members::One(_) => return,
+            Members::Many(group) => {
+                if let Some(at) = group.members.iter().position(|m| *m == member) {
+                    group.members.remove(at);
+                    group.last.remove(at);
+                }
+                if group.kept == Some(member) {
+                    group.kept = None;
+                }
+                group.members.clone()
+            }
+        };
+        match left.as_slice() {
+            [] => {
+                self.keys.remove(&key);
+                self.colliding.remove(&key);
+            }
+            [only] => {
+                *members = Members::One(*only);
+                self.colliding.remove(&key);
             }
             _ => {}
         }
@@ -151,9 +188,10 @@ impl Registry {
     ) -> Plan {
         let mut plan = Plan::default();
         for key in &self.colliding {
-            let Some(group) = self.keys.get_mut(key) else {
+            let Some(Members::Many(group)) = self.keys.get_mut(key) else {
                 continue;
             };
+            let group = &mut **group;
             let present: Vec<(usize, Member, &MetricData)> = group
                 .members
                 .iter()
@@ -212,7 +250,7 @@ impl Registry {
                         };
                         if !(Arc::ptr_eq(bounds, theirs) || **bounds == **theirs) {
                             stats.unmergeable_series += theirs.len() + 3;
-                            families.warn_collision(family_of(key), true);
+                            families.warn_collision(&group.family, true);
                             plan.insert(*m, Action::Skip);
                             continue;
                         }
@@ -237,11 +275,6 @@ impl Registry {
         }
         plan
     }
-}
-
-/// The family name a key starts with.
-fn family_of(key: &str) -> &str {
-    key.split('\0').next().unwrap_or_default()
 }
 
 /// Adds the members' values; stale markers (vanished observable points) count only
@@ -433,9 +466,10 @@ mod tests {
 
     #[test]
     fn a_gauge_group_keeps_the_member_that_changed_and_never_flips_otherwise() {
-        let (mut r, mut f) = (Registry::default(), Families::default());
-        r.join("g\0k", (1, 0), &mut f);
-        r.join("g\0k", (2, 0), &mut f);
+        let mut r = Registry::default();
+        let k = key_of("g\0k");
+        assert_eq!(r.join(k, (1, 0), "g"), None);
+        assert_eq!(r.join(k, (2, 0), "g"), Some((1, 0)));
         let mut stats = Collisions::default();
         let push = |r: &mut Registry, a: f64, b: f64, stats: &mut Collisions| {
             let (da, db) = (gauge(&[a]), gauge(&[b]));
@@ -471,13 +505,15 @@ mod tests {
 
     #[test]
     fn leaving_ends_the_collision() {
-        let (mut r, mut f) = (Registry::default(), Families::default());
-        let key = r.join("f\0k", (1, 0), &mut f);
-        r.join("f\0k", (1, 1), &mut f);
+        let mut r = Registry::default();
+        let key = key_of("f\0k");
+        r.join(key, (1, 0), "f");
+        r.join(key, (1, 1), "f");
         assert!(r.has_collisions());
-        r.leave(&key, (1, 0));
+        r.leave(key, (1, 0));
         assert!(!r.has_collisions());
-        r.leave(&key, (1, 1));
+        assert!(matches!(r.keys.get(&key), Some(Members::One((1, 1)))));
+        r.leave(key, (1, 1));
         assert!(r.keys.is_empty());
     }
 

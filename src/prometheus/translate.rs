@@ -47,7 +47,7 @@ use std::time::{SystemTime, UNIX_EPOCH};
 
 use opentelemetry::KeyValue;
 
-use super::collide::{Action, Claim, Families, FamilyKind, Plan, Registry};
+use super::collide::{self, Action, Claim, Families, FamilyKind, Key, Member, Plan, Registry};
 use super::naming;
 use crate::snapshot::{
     Attributes, HistogramPoint, InstrumentKind, MetricData, MetricSnapshot, Snapshot,
@@ -287,7 +287,10 @@ struct Names {
 #[derive(Debug)]
 struct PointKey {
     attributes: Attributes,
-    key: Arc<str>,
+    key: Key,
+    /// False only for a point whose key equals another series' key by chance (a hash
+    /// collision): it is sent as it is, never merged.
+    registered: bool,
 }
 
 impl Names {
@@ -467,7 +470,9 @@ impl Translator {
                 let keep = n.generation == generation;
                 if !keep {
                     for (i, p) in n.points.iter().enumerate() {
-                        registry.leave(&p.key, (*id, i as u32));
+                        if p.registered {
+                            registry.leave(p.key, (*id, i as u32));
+                        }
                     }
                 }
                 keep
@@ -582,7 +587,9 @@ impl Translator {
             n.conflict = lost.contains(id);
             if n.conflict {
                 for (i, p) in n.points.drain(..).enumerate() {
-                    self.registry.leave(&p.key, (*id, i as u32));
+                    if p.registered {
+                        self.registry.leave(p.key, (*id, i as u32));
+                    }
                 }
             }
         }
@@ -595,7 +602,6 @@ impl Translator {
         let Self {
             names,
             registry,
-            families,
             text,
             base,
             bucket,
@@ -606,6 +612,8 @@ impl Translator {
             ..
         } = self;
         let mut key = String::new();
+        // Points that now share a key with an earlier one, and that one.
+        let mut shared: Vec<(Member, Member)> = Vec::new();
         for metric in snapshot.metrics() {
             let id = metric.descriptor.id;
             let Some(n) = names.get_mut(&id) else {
@@ -620,11 +628,11 @@ impl Translator {
                 }
                 MetricData::Histogram { points, .. } => &mut points.iter().map(|p| &p.attributes),
             };
-            let histogram = matches!(metric.data, MetricData::Histogram { .. });
-            let len = metric.data.len();
-            while n.points.len() > len {
+            while n.points.len() > metric.data.len() {
                 if let Some(p) = n.points.pop() {
-                    registry.leave(&p.key, (id, n.points.len() as u32));
+                    if p.registered {
+                        registry.leave(p.key, (id, n.points.len() as u32));
+                    }
                 }
             }
             for (i, set) in attributes.enumerate() {
@@ -642,21 +650,25 @@ impl Translator {
                     bucket: &mut *bucket,
                     samples: &mut *samples,
                 };
-                ctx.text.clear();
-                let name = put(ctx.text, &n.family);
-                ctx.point_labels(name, set, histogram);
-                series_key(&mut key, &n.family, ctx.text, ctx.base);
+                ctx.series_key(&mut key, n, set);
+                let hash = collide::key_of(&key);
                 if let Some(p) = n.points.get_mut(i) {
-                    if *p.key == *key {
+                    if p.key == hash {
                         // An equal set in a new allocation: the same series.
                         p.attributes = set.clone();
                         continue;
                     }
-                    registry.leave(&p.key, member);
+                    if p.registered {
+                        registry.leave(p.key, member);
+                    }
+                }
+                if let Some(other) = registry.join(hash, member, &n.family) {
+                    shared.push((member, other));
                 }
                 let entry = PointKey {
                     attributes: set.clone(),
-                    key: registry.join(&key, member, families),
+                    key: hash,
+                    registered: true,
                 };
                 match n.points.get_mut(i) {
                     Some(slot) => *slot = entry,
@@ -664,6 +676,59 @@ impl Translator {
                 }
             }
         }
+        if !shared.is_empty() {
+            self.confirm_shared(shared);
+        }
+    }
+
+    /// Compares in full the series of points whose keys are equal: equal ones are
+    /// merged from now on (and their family warned about once); a pair whose keys
+    /// match by chance is taken apart, and the newer point is sent on its own.
+    fn confirm_shared(&mut self, shared: Vec<(Member, Member)>) {
+        let mut a = String::new();
+        let mut b = String::new();
+        for (member, other) in shared {
+            let (Some(x), Some(y)) = (self.full_key(member, &mut a), self.full_key(other, &mut b))
+            else {
+                continue;
+            };
+            if x == y {
+                let family = self.names.get(&member.0).map(|n| n.family.clone());
+                if let Some(family) = family {
+                    self.families.warn_collision(&family, false);
+                }
+                continue;
+            }
+            tracing::warn!("two different series have one 128-bit key; they are kept apart");
+            let Some(p) = self
+                .names
+                .get_mut(&member.0)
+                .and_then(|n| n.points.get_mut(member.1 as usize))
+            else {
+                continue;
+            };
+            p.registered = false;
+            let key = p.key;
+            self.registry.leave(key, member);
+        }
+    }
+
+    /// Writes the series key of `member` into `into`; `None` if it is gone.
+    fn full_key<'k>(&mut self, member: Member, into: &'k mut String) -> Option<&'k str> {
+        let n = self.names.get(&member.0)?;
+        let set = n.points.get(member.1 as usize)?.attributes.clone();
+        let mut ctx = PointContext {
+            job: &self.job,
+            instance: &self.instance,
+            scope: [&n.scope_name, &n.scope_version],
+            external: &self.external,
+            text: &mut self.text,
+            base: &mut self.base,
+            bucket: &mut self.bucket,
+            samples: &mut self.samples,
+        };
+        ctx.series_key(into, n, &set);
+        Some(into)
     }
 
     /// Reads `job` and `instance` and the `target_info` labels from the resource;
@@ -952,6 +1017,26 @@ impl PointContext<'_> {
         }
     }
 
+    /// Writes the identity of a point's series into `key`: the family, a NUL, then its
+    /// labels (`le` aside), length-prefixed so that no value can fake a boundary.
+    fn series_key(&mut self, key: &mut String, names: &Names, attributes: &Attributes) {
+        use std::fmt::Write as _;
+        self.text.clear();
+        let name = put(self.text, &names.family);
+        let histogram = !names.histogram[0].is_empty();
+        self.point_labels(name, attributes, histogram);
+        key.clear();
+        key.push_str(&names.family);
+        key.push('\0');
+        let labels = Labels {
+            text: self.text,
+            slots: self.base,
+        };
+        for (label, value) in labels.iter() {
+            let _ = write!(key, "{}:{label}{}:{value}", label.len(), value.len());
+        }
+    }
+
     fn base_name_index(&self) -> usize {
         let text: &str = self.text;
         self.base
@@ -1103,18 +1188,6 @@ fn finish_labels(text: &mut String, base: &mut Vec<Slot>) {
         let joined = format!("{};{}", prev.get(text), next.get(text));
         base[i - 1].value = put(text, &joined);
         base.remove(i);
-    }
-}
-
-/// Writes the identity of a point's series into `key`: the family, a NUL, then the
-/// labels, length-prefixed so that no value can fake a boundary.
-fn series_key(key: &mut String, family: &str, text: &str, slots: &[Slot]) {
-    use std::fmt::Write as _;
-    key.clear();
-    key.push_str(family);
-    key.push('\0');
-    for (label, value) in (Labels { text, slots }).iter() {
-        let _ = write!(key, "{}:{label}{}:{value}", label.len(), value.len());
     }
 }
 
