@@ -121,6 +121,12 @@ const CREDENTIAL_HEADERS: [&str; 4] = [
     "api-key",
 ];
 
+/// Whether a header carries a credential: it may not travel over plain `http://` off
+/// this machine, and its value is scrubbed from answers.
+pub(crate) fn is_credential_header(name: &HeaderName) -> bool {
+    CREDENTIAL_HEADERS.contains(&name.as_str())
+}
+
 /// Header values may carry credentials too (`X-Api-Key`, `Authorization: Basic …`),
 /// so `Debug` shows header names only.
 impl fmt::Debug for TransportConfig {
@@ -162,10 +168,7 @@ impl TransportConfig {
         }
         let authorization = self.auth.as_ref().map(Auth::header_value).transpose()?;
         let mut headers = validate_headers(&self.headers, self.auth.as_ref())?;
-        let has_credentials = self.auth.is_some()
-            || headers
-                .keys()
-                .any(|name| CREDENTIAL_HEADERS.contains(&name.as_str()));
+        let has_credentials = self.auth.is_some() || headers.keys().any(is_credential_header);
         if has_credentials
             && endpoint.scheme() == "http"
             && !is_loopback(&endpoint)

@@ -7,7 +7,8 @@
 //! [`SendOutcome`]: success, retryable (5xx, 429, connection failure, timeout), too large
 //! (413, for protocols whose bodies can be split) or permanent (any other answer).
 //! Retrying is the caller's business; [`Failure::retry_after`] carries the server's
-//! `Retry-After` hint.
+//! `Retry-After` hint. Every text that becomes a failure's detail passes through the
+//! destination's [`Scrubber`] first: servers quote the credentials they refuse.
 
 use std::fmt;
 use std::sync::OnceLock;
@@ -16,6 +17,7 @@ use std::time::{Duration, SystemTime};
 use reqwest::header::{self, HeaderMap, HeaderName, HeaderValue};
 use reqwest::{redirect, Client, Response, StatusCode, Url};
 
+use super::scrub::Scrubber;
 use super::{Protocol, ValidatedTransport};
 use crate::Error;
 
@@ -25,7 +27,8 @@ pub(crate) const USER_AGENT: &str = concat!("prompush/", env!("CARGO_PKG_VERSION
 /// How much of an error answer's body is kept for the message.
 const BODY_PREFIX_LIMIT: usize = 1024;
 
-/// How much of any answer's body is read (and dropped) so the connection can be reused.
+/// How much of any answer's body is read (and dropped) so the connection can be reused
+/// (more when the kept part needs more).
 const DRAIN_LIMIT: usize = 64 * 1024;
 
 static CLIENT: OnceLock<Result<Client, String>> = OnceLock::new();
@@ -62,6 +65,7 @@ pub(crate) struct HttpSender {
     headers: HeaderMap,
     timeout: Duration,
     protocol: Protocol,
+    scrubber: Scrubber,
 }
 
 impl fmt::Debug for HttpSender {
@@ -94,12 +98,15 @@ impl HttpSender {
             );
         }
         headers.insert(header::USER_AGENT, HeaderValue::from_static(USER_AGENT));
+        // From the headers as sent, so every way of configuring a credential is covered.
+        let scrubber = Scrubber::for_headers(&headers);
         Ok(HttpSender {
             client: shared_client()?,
             endpoint: config.endpoint,
             headers,
             timeout: config.timeout,
             protocol,
+            scrubber,
         })
     }
 
@@ -135,13 +142,19 @@ impl HttpSender {
             None
         };
         // A redirect often repeats the original query (and any key in it): redacted.
-        let location = response
-            .headers()
-            .get(header::LOCATION)
-            .map(|v| redact_raw_url(&String::from_utf8_lossy(v.as_bytes())));
-        let mut detail = drain(response, BODY_PREFIX_LIMIT).await;
+        let location = response.headers().get(header::LOCATION).map(|v| {
+            self.scrubber
+                .scrub(&redact_raw_url(&String::from_utf8_lossy(v.as_bytes())))
+        });
+        // Read past the cut and scrub before cutting: a cut first could keep the head of
+        // an echoed secret that scrubbing no longer recognises.
+        let body = drain(response, BODY_PREFIX_LIMIT + self.scrubber.longest_echo()).await;
+        let mut detail = self.scrubber.scrub_and_cut(&body, BODY_PREFIX_LIMIT);
         if self.protocol == Protocol::CustomMetricsJson {
-            detail = json_error_details(&detail).unwrap_or(detail);
+            // Decoding the JSON undoes one level of escaping; scrub what that reveals.
+            detail = json_error_details(&detail)
+                .map(|messages| self.scrubber.scrub(&messages))
+                .unwrap_or(detail);
         }
         if status.is_redirection() {
             detail = format!(
@@ -179,7 +192,7 @@ impl HttpSender {
             kind,
             retry_after: None,
             // Without the URL: it is printed once, by `Failure`, minus any query string.
-            detail: error_chain(error.without_url()),
+            detail: self.scrubber.scrub(&error_chain(error.without_url())),
         };
         if permanent {
             SendOutcome::Permanent(failure)
@@ -207,7 +220,8 @@ pub(crate) enum SendOutcome {
 }
 
 /// Why a push attempt did not succeed. Its `Display` is a complete sentence for a log line
-/// and never contains credentials.
+/// and never contains credentials: not the configured ones, nor the server's echo of
+/// them (see [`Scrubber`]).
 #[derive(Debug, Clone)]
 pub(crate) struct Failure {
     /// The endpoint without query string, for messages.
@@ -216,7 +230,8 @@ pub(crate) struct Failure {
     pub(crate) kind: FailureKind,
     /// The server's `Retry-After`, for retryable statuses that sent one.
     pub(crate) retry_after: Option<Duration>,
-    /// The first KiB of the answer's body, or the transport error's chain.
+    /// The first KiB of the answer's body, or the transport error's chain; the
+    /// destination's credentials scrubbed out.
     pub(crate) detail: String,
 }
 
@@ -312,12 +327,13 @@ pub(crate) fn parse_retry_after(value: &HeaderValue, now: SystemTime) -> Option<
     Some(at.duration_since(now).unwrap_or(Duration::ZERO))
 }
 
-/// Reads the body up to [`DRAIN_LIMIT`] (so the connection can return to the pool) and
-/// keeps the first `keep` bytes as text. Read errors just end the reading.
-async fn drain(mut response: Response, keep: usize) -> String {
+/// Reads the body up to [`DRAIN_LIMIT`] (so the connection can return to the pool), or
+/// up to `keep` if that is more, and returns its first `keep` bytes. Read errors just end
+/// the reading.
+async fn drain(mut response: Response, keep: usize) -> Vec<u8> {
     let mut kept = Vec::new();
     let mut seen = 0;
-    while seen < DRAIN_LIMIT {
+    while seen < DRAIN_LIMIT.max(keep) {
         match response.chunk().await {
             Ok(Some(chunk)) => {
                 seen += chunk.len();
@@ -327,7 +343,7 @@ async fn drain(mut response: Response, keep: usize) -> String {
             Ok(None) | Err(_) => break,
         }
     }
-    String::from_utf8_lossy(&kept).into_owned()
+    kept
 }
 
 /// An error and its sources, `outer: inner: innermost`.

@@ -5,12 +5,15 @@
 //! - [`config`]: what a user configures ([`TransportConfig`], [`config::Auth`]) and its
 //!   validation.
 //! - [`http`]: the [`HttpSender`] that POSTs a body and classifies the answer.
+//! - [`scrub`]: the [`Scrubber`](scrub::Scrubber) that takes the destination's own
+//!   credentials out of answer texts before they reach an error or a log line.
 //!
 //! Retry, backoff and queueing live above this module: a send is one attempt.
 
 pub(crate) mod config;
 pub(crate) mod http;
 pub(crate) mod protocol;
+pub(crate) mod scrub;
 pub(crate) mod secret;
 
 pub(crate) use config::{Auth, TransportConfig, ValidatedTransport};

@@ -24,6 +24,7 @@
 
 pub mod logs;
 pub mod unleash;
+pub mod vmauth;
 
 use std::collections::BTreeMap;
 use std::fs::File;

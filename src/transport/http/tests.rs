@@ -304,3 +304,70 @@ async fn custom_metrics_json_headers_413_and_error_details() {
     assert!(unauthorized.contains("credentials"), "{unauthorized}");
     assert!(!unauthorized.contains(TOKEN), "{unauthorized}");
 }
+
+/// A bearer token, a basic-auth password and an `Authorization` value with the
+/// characters that Go's `%q` and JSON escape.
+const AWKWARD: &str = r#"tok"9f\8e<7d>"#;
+
+fn awkward_sender(endpoint: &str, auth: Auth, protocol: Protocol) -> HttpSender {
+    let config = TransportConfig {
+        endpoint: Some(endpoint.to_owned()),
+        auth: Some(auth),
+        ..TransportConfig::default()
+    };
+    HttpSender::new(config.validate().expect("valid config"), protocol).expect("client builds")
+}
+
+#[tokio::test]
+async fn credentials_a_server_echoes_are_redacted_before_the_failure_is_made() {
+    use base64::Engine as _;
+    let basic_pair = format!("pusher:{AWKWARD}");
+    let basic_b64 = base64::engine::general_purpose::STANDARD.encode(&basic_pair);
+    let go_quoted = r#"tok\"9f\\8e<7d>"#;
+    let json_escaped = r#"tok\"9f\\8e\u003c7d\u003e"#;
+    let go_quoted_in_json = r#"tok\\\"9f\\\\8e<7d>"#;
+    let x1020 = "x".repeat(1020);
+    let bearer = || Auth::Bearer(Secret::new(AWKWARD));
+    let basic = || Auth::Basic {
+        user: "pusher".into(),
+        password: Secret::new(AWKWARD),
+    };
+    let raw = || Auth::Raw(Secret::new(AWKWARD));
+    let (rw, json) = (Protocol::RemoteWrite, Protocol::CustomMetricsJson);
+    let r = |body: String| Reply::status("400 Bad Request", &body);
+    let redirect = |to: String| Reply::Respond {
+        status: "307 Temporary Redirect",
+        headers: vec![("Location", to)],
+        body: String::new(),
+    };
+    // What vmauth answers for a token it does not know.
+    let vmauth =
+        |token: &str| format!(r#"cannot find the provided auth token "{token}" in config"#);
+    let moved = |to: &str| {
+        format!("redirect to {to} not followed; configure the final URL as the endpoint")
+    };
+    #[rustfmt::skip]
+    let cases = [
+        (bearer(), rw, r(vmauth(&format!("Bearer {go_quoted}"))), vmauth("<redacted>")),
+        (bearer(), rw, r(format!("unknown {AWKWARD}")), "unknown <redacted>".into()),
+        (basic(), rw, r(vmauth(&format!("Basic {basic_b64}"))), vmauth("<redacted>")),
+        (basic(), rw, r(format!("bad {basic_pair}")), "bad <redacted>:<redacted>".into()),
+        (bearer(), rw, r(format!("{x1020}{go_quoted} more")), format!("{x1020}<redacted>")),
+        (raw(), json, r(format!(r#"{{"message":"{json_escaped}"}}"#)), "<redacted>".into()),
+        (raw(), json, r(format!(r#"{{"message":"\"{go_quoted_in_json}\""}}"#)), r#""<redacted>""#.into()),
+        (raw(), rw, redirect(format!("/denied/{AWKWARD}")), moved("/denied/<redacted>")),
+    ];
+    for (auth, protocol, reply, want) in cases {
+        let server = CannedServer::start(vec![reply]).await;
+        let sender = awkward_sender(&server.url("/"), auth, protocol);
+        let outcome = send(&sender, b"x").await;
+        let outcome_debug = format!("{outcome:?}");
+        let failure = permanent(outcome);
+        assert_eq!(failure.detail, want);
+        for text in [failure.to_string(), format!("{failure:?}"), outcome_debug] {
+            for secret in [AWKWARD, go_quoted, json_escaped, &basic_b64, "9f"] {
+                assert!(!text.contains(secret), "{secret} in {text}");
+            }
+        }
+    }
+}

@@ -1,0 +1,161 @@
+//! A real `vmauth` (the authenticating proxy of the Debian `victoria-metrics` package) in
+//! front of an upstream server, for tests of credentials.
+//!
+//! It runs on `127.0.0.1:<free port>` with its config and log in a fresh temporary
+//! directory; the guard kills it and removes the directory on drop. The binary comes from
+//! `$VMAUTH_BIN`, else from `PATH`.
+//!
+//! Facts the tests rely on (vmauth 1.79): it is ready when `/health` answers 200 (served
+//! without auth); a known user's request goes to its `url_prefix` plus the request path;
+//! an `Authorization` value it does not know (a wrong bearer token or basic password) is
+//! answered `400 Bad Request` with `cannot find the provided auth token "<the value>" in
+//! config`, the value quoted as Go's `%q`; a request without one gets 401.
+
+use std::fs::File;
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use tempfile::TempDir;
+
+use super::{free_loopback_addr, POLL_INTERVAL, PORT_ATTEMPTS, READY_DEADLINE};
+
+/// One user of the vmauth config; every user routes to the same upstream.
+pub enum VmauthUser<'a> {
+    /// `Authorization: Bearer <token>`.
+    Bearer(&'a str),
+    /// `Authorization: Basic base64(username:password)`.
+    Basic {
+        username: &'a str,
+        password: &'a str,
+    },
+}
+
+/// A running vmauth. Killed on drop.
+pub struct Vmauth {
+    child: Child,
+    addr: SocketAddr,
+    log: PathBuf,
+    // Last field: dropped after the child is gone.
+    _dir: TempDir,
+}
+
+impl Drop for Vmauth {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+impl Vmauth {
+    /// Starts vmauth on a free loopback port with `users`, each routed to `upstream`
+    /// (`http://127.0.0.1:<port>`); panics with its log if it is not ready within 30 s.
+    pub async fn start(users: &[VmauthUser<'_>], upstream: &str) -> Vmauth {
+        let http = reqwest::Client::builder()
+            .no_proxy() // loopback only, whatever the environment says
+            .timeout(Duration::from_secs(10))
+            .build()
+            .expect("build HTTP client");
+        for _ in 0..PORT_ATTEMPTS {
+            let dir = tempfile::Builder::new()
+                .prefix("prompush-vmauth-")
+                .tempdir()
+                .expect("create temp dir");
+            let config = dir.path().join("auth.yml");
+            std::fs::write(&config, config_yaml(users, upstream)).expect("write auth.yml");
+            let addr = free_loopback_addr();
+            let log = dir.path().join("vmauth.log");
+            let log_file = File::create(&log).expect("create log file");
+            let binary = std::env::var_os("VMAUTH_BIN")
+                .map(PathBuf::from)
+                .unwrap_or_else(|| PathBuf::from("vmauth"));
+            let child = Command::new(&binary)
+                .arg(format!("-httpListenAddr={addr}"))
+                .arg(format!("-auth.config={}", config.display()))
+                .stdin(Stdio::null())
+                .stdout(log_file.try_clone().expect("clone log handle"))
+                .stderr(log_file)
+                .spawn()
+                .unwrap_or_else(|e| {
+                    panic!(
+                        "cannot run {binary:?} ({e}); install the victoria-metrics package \
+                         (scripts/test does) or set VMAUTH_BIN"
+                    )
+                });
+            let mut vmauth = Vmauth {
+                child,
+                addr,
+                log,
+                _dir: dir,
+            };
+            match vmauth.wait_ready(&http).await {
+                Ok(()) => return vmauth,
+                // Another process took the port between the probe and vmauth's bind.
+                Err(None) => continue,
+                Err(Some(why)) => {
+                    panic!("vmauth did not start: {why}\n--- log ---\n{}", vmauth.log())
+                }
+            }
+        }
+        panic!("vmauth lost the race for a free port {PORT_ATTEMPTS} times")
+    }
+
+    /// `Err(None)`: the port was taken; `Err(Some(why))`: any other failure.
+    async fn wait_ready(&mut self, http: &reqwest::Client) -> Result<(), Option<String>> {
+        let url = format!("{}/health", self.base_url());
+        let started = Instant::now();
+        loop {
+            if let Some(status) = self.child.try_wait().map_err(|e| Some(e.to_string()))? {
+                if self.log().contains("address already in use") {
+                    return Err(None);
+                }
+                return Err(Some(format!("exited with {status}")));
+            }
+            if let Ok(response) = http.get(&url).send().await {
+                if response.status().is_success() {
+                    return Ok(());
+                }
+            }
+            if started.elapsed() > READY_DEADLINE {
+                return Err(Some(format!("{url} not ready within {READY_DEADLINE:?}")));
+            }
+            tokio::time::sleep(POLL_INTERVAL).await;
+        }
+    }
+
+    /// `http://127.0.0.1:<port>`.
+    pub fn base_url(&self) -> String {
+        format!("http://{}", self.addr)
+    }
+
+    /// The upstream's remote-write path behind vmauth.
+    pub fn remote_write_url(&self) -> String {
+        format!("{}/api/v1/write", self.base_url())
+    }
+
+    /// vmauth's stdout and stderr so far.
+    pub fn log(&self) -> String {
+        std::fs::read_to_string(&self.log).unwrap_or_else(|e| format!("(no log: {e})"))
+    }
+}
+
+/// The `-auth.config` file. Strings are written as JSON strings, which YAML reads as
+/// double-quoted scalars, so any character in a credential survives.
+fn config_yaml(users: &[VmauthUser<'_>], upstream: &str) -> String {
+    let quote = |s: &str| serde_json::to_string(s).expect("a string serialises");
+    let mut yaml = String::from("users:\n");
+    for user in users {
+        match user {
+            VmauthUser::Bearer(token) => {
+                yaml.push_str(&format!("- bearer_token: {}\n", quote(token)));
+            }
+            VmauthUser::Basic { username, password } => {
+                yaml.push_str(&format!("- username: {}\n", quote(username)));
+                yaml.push_str(&format!("  password: {}\n", quote(password)));
+            }
+        }
+        yaml.push_str(&format!("  url_prefix: {}\n", quote(upstream)));
+    }
+    yaml
+}
