@@ -6,7 +6,10 @@
 //! headers, for [`Receiver::recv`]. It answers `204 No Content` (`202 Accepted` for
 //! JSON, as Unleash does), or `400 Bad Request` with a short reason when the body does
 //! not decode; tests can script other answers with [`Receiver::reply_next`] to exercise
-//! retries.
+//! retries, and refuse every request that holds a chosen series with
+//! [`Receiver::refuse_series_where`], as Prometheus refuses a whole request for one
+//! out-of-order sample. Refused requests are handed to [`Receiver::recv`] too, with the
+//! status they got.
 //!
 //! ```no_run
 //! # async fn demo() -> std::io::Result<()> {
@@ -309,7 +312,7 @@ impl Headers {
     }
 }
 
-/// One request the receiver accepted (its body decoded).
+/// One request the receiver decoded, whatever it answered (see [`Received::status`]).
 #[derive(Debug, Clone)]
 pub struct Received {
     /// The request headers.
@@ -323,13 +326,22 @@ pub struct Received {
     pub protocol: Protocol,
     /// The sender's address: requests on one kept-alive connection share it.
     pub peer: SocketAddr,
-    /// The status code the receiver answered with (204 or 202, or a scripted one).
+    /// The status code the receiver answered with: 204 or 202, a scripted one
+    /// ([`Receiver::reply_next`]) or a refusal's ([`Receiver::refuse_series_where`]).
     pub status: u16,
     /// When the request arrived (its body fully read).
     pub received_at: std::time::Instant,
 }
 
-/// A scripted answer for [`Receiver::reply_next`].
+impl Received {
+    /// Whether the receiver accepted the request (answered 2xx): what a real endpoint
+    /// would have stored.
+    pub fn is_accepted(&self) -> bool {
+        (200..300).contains(&self.status)
+    }
+}
+
+/// A scripted answer for [`Receiver::reply_next`] and [`Receiver::refuse_series_where`].
 ///
 /// ```
 /// use prompush::receiver::Reply;
@@ -366,10 +378,35 @@ impl Reply {
     }
 }
 
+/// Which series a [`Receiver::refuse_series_where`] rule refuses.
+type SeriesPredicate = Box<dyn Fn(&Series) -> bool + Send + Sync>;
+
+/// A standing rule: a request holding a series that `matches` is answered `reply`.
+struct Refusal {
+    matches: SeriesPredicate,
+    reply: Reply,
+}
+
 /// State shared by the accept loop and every connection.
 struct Shared {
     script: Mutex<VecDeque<Reply>>,
+    refusals: Mutex<Vec<Refusal>>,
     tx: mpsc::UnboundedSender<Received>,
+}
+
+impl Shared {
+    /// The answer for a decoded request other than the usual success: the next scripted
+    /// reply, else the first refusal rule that one of its series matches.
+    fn reply_for(&self, request: &WriteRequest) -> Option<Reply> {
+        if let Some(reply) = self.script.lock().pop_front() {
+            return Some(reply);
+        }
+        self.refusals
+            .lock()
+            .iter()
+            .find(|rule| request.series.iter().any(|s| (rule.matches)(s)))
+            .map(|rule| rule.reply.clone())
+    }
 }
 
 /// A running remote-write receiver. Dropping it stops accepting connections.
@@ -443,6 +480,7 @@ impl Receiver {
         let (tx, rx) = mpsc::unbounded_channel();
         let shared = Arc::new(Shared {
             script: Mutex::new(VecDeque::new()),
+            refusals: Mutex::new(Vec::new()),
             tx,
         });
         let accept = runtime.spawn(accept_loop(listener, shared.clone()));
@@ -498,9 +536,67 @@ impl Receiver {
         script.extend(std::iter::repeat_n(reply, n));
     }
 
-    /// Drops all scripted replies: answers are `204` again.
+    /// Drops all scripted replies: answers are `204` again (unless a refusal rule
+    /// applies).
     pub fn clear_replies(&self) {
         self.shared.script.lock().clear();
+    }
+
+    /// Answers `reply` to every decodable request that holds at least one series for
+    /// which `matches` is true, until [`clear_refusals`](Self::clear_refusals); other
+    /// requests are answered as usual. This is how Prometheus treats one sample it
+    /// cannot take (out of order, a duplicate timestamp): it refuses the whole request,
+    /// with `400` and a message. Refused requests are still decoded and handed to
+    /// [`recv`](Self::recv), with [`Received::status`] telling what they got, so a test
+    /// can count every attempt.
+    ///
+    /// Rules are checked in the order added; the first that matches answers. Scripted
+    /// replies ([`reply_next`](Self::reply_next)) come first: a request that takes one
+    /// is not checked against the rules. `matches` runs on the receiver's tasks, once
+    /// per series until one matches: keep it quick.
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use opentelemetry::KeyValue;
+    /// use prompush::receiver::{Receiver, Reply};
+    ///
+    /// let mut receiver = Receiver::start()?;
+    /// receiver.refuse_series_where(
+    ///     |series| series.label("route") == Some("/old"),
+    ///     Reply::status(400).body("out of order sample"),
+    /// );
+    /// let provider = prompush::MeterProvider::builder()
+    ///     .with_endpoint(receiver.url())
+    ///     .with_self_metrics(false)
+    ///     .build()?;
+    /// let requests = provider.meter("app").u64_counter("requests").build();
+    /// requests.add(1, &[KeyValue::new("route", "/old")]);
+    ///
+    /// let error = provider.force_flush().unwrap_err();
+    /// assert!(error.to_string().contains("out of order sample"), "{error}");
+    /// let refused = receiver.recv_blocking(Duration::from_secs(5)).unwrap();
+    /// assert_eq!(refused.status, 400);
+    /// assert!(!refused.is_accepted());
+    ///
+    /// receiver.clear_refusals();
+    /// provider.shutdown()?; // the final push is accepted
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn refuse_series_where(
+        &self,
+        matches: impl Fn(&Series) -> bool + Send + Sync + 'static,
+        reply: Reply,
+    ) {
+        self.shared.refusals.lock().push(Refusal {
+            matches: Box::new(matches),
+            reply,
+        });
+    }
+
+    /// Drops every [`refuse_series_where`](Self::refuse_series_where) rule: requests
+    /// are accepted again (unless a scripted reply is pending).
+    pub fn clear_refusals(&self) {
+        self.shared.refusals.lock().clear();
     }
 }
 
@@ -598,8 +694,7 @@ async fn handle(
         Ok(request) => request,
         Err(error) => return Ok(plain(StatusCode::BAD_REQUEST, &format!("{error}\n"))),
     };
-    let reply = shared.script.lock().pop_front();
-    let response = match reply {
+    let response = match shared.reply_for(&request) {
         None => plain(success, ""),
         Some(reply) => scripted(&reply),
     };
@@ -666,6 +761,113 @@ mod tests {
             samples: vec![],
         };
         assert_eq!(bare.to_string(), "x");
+    }
+
+    /// A snappy-compressed request with one single-sample series per label set.
+    fn body(series: &[&[(&str, &str)]]) -> Vec<u8> {
+        use crate::prometheus::proto;
+        use prost::Message as _;
+        let request = proto::WriteRequest {
+            timeseries: series
+                .iter()
+                .map(|labels| proto::TimeSeries {
+                    labels: labels
+                        .iter()
+                        .map(|(name, value)| proto::Label {
+                            name: (*name).into(),
+                            value: (*value).into(),
+                        })
+                        .collect(),
+                    samples: vec![proto::Sample {
+                        value: 1.0,
+                        timestamp: 1,
+                    }],
+                    ..Default::default()
+                })
+                .collect(),
+            ..Default::default()
+        };
+        snap::raw::Encoder::new()
+            .compress_vec(&request.encode_to_vec())
+            .expect("compresses")
+    }
+
+    /// POSTs `body` and returns the status and the response body.
+    async fn post(receiver: &Receiver, body: Vec<u8>) -> (u16, String) {
+        let response = reqwest::Client::builder()
+            .no_proxy()
+            .build()
+            .expect("client")
+            .post(receiver.url())
+            .header("Content-Encoding", "snappy")
+            .body(body)
+            .send()
+            .await
+            .expect("loopback POST");
+        let status = response.status().as_u16();
+        (status, response.text().await.expect("a body"))
+    }
+
+    const WAIT: Duration = Duration::from_secs(5);
+
+    #[tokio::test]
+    async fn a_refusal_rule_refuses_exactly_the_requests_holding_a_matching_series() {
+        let mut receiver = Receiver::bind().await.expect("binds");
+        receiver.refuse_series_where(
+            |s| s.name == "up" && s.label("route") == Some("/bad"),
+            Reply::status(400).body("out of order sample"),
+        );
+        let bad: &[(&str, &str)] = &[("__name__", "up"), ("route", "/bad")];
+        let good: &[(&str, &str)] = &[("__name__", "up"), ("route", "/good")];
+        let other_name: &[(&str, &str)] = &[("__name__", "down"), ("route", "/bad")];
+
+        assert_eq!(
+            post(&receiver, body(&[good, bad, other_name])).await,
+            (400, "out of order sample".to_owned())
+        );
+        assert_eq!(post(&receiver, body(&[good, other_name])).await.0, 204);
+        assert_eq!(post(&receiver, body(&[bad])).await.0, 400);
+
+        // Every request is handed over, refused ones with their status.
+        let statuses: Vec<(u16, bool, usize)> = [(); 3]
+            .iter()
+            .map(|_| receiver.try_recv().expect("delivered"))
+            .map(|r| (r.status, r.is_accepted(), r.request.series.len()))
+            .collect();
+        assert_eq!(
+            statuses,
+            vec![(400, false, 3), (204, true, 2), (400, false, 1)]
+        );
+
+        receiver.clear_refusals();
+        assert_eq!(post(&receiver, body(&[bad])).await.0, 204);
+        assert!(receiver
+            .recv_timeout(WAIT)
+            .await
+            .expect("delivered")
+            .is_accepted());
+    }
+
+    #[tokio::test]
+    async fn scripted_replies_come_before_refusal_rules_and_the_first_matching_rule_answers() {
+        let mut receiver = Receiver::bind().await.expect("binds");
+        let a: &[(&str, &str)] = &[("__name__", "a")];
+        let b: &[(&str, &str)] = &[("__name__", "b")];
+        receiver.refuse_series_where(|s| s.name == "a", Reply::status(400).body("rule a"));
+        receiver.refuse_series_where(|_| true, Reply::status(422).body("rule any"));
+        receiver.reply_next(1, Reply::status(503).body("scripted"));
+
+        assert_eq!(post(&receiver, body(&[a])).await, (503, "scripted".into()));
+        assert_eq!(post(&receiver, body(&[b, a])).await, (400, "rule a".into()));
+        assert_eq!(post(&receiver, body(&[b])).await, (422, "rule any".into()));
+        let statuses: Vec<u16> = [(); 3]
+            .iter()
+            .map(|_| receiver.try_recv().expect("delivered").status)
+            .collect();
+        assert_eq!(statuses, vec![503, 400, 422]);
+
+        receiver.clear_refusals();
+        assert_eq!(post(&receiver, body(&[a, b])).await.0, 204);
     }
 
     #[test]

@@ -23,6 +23,8 @@
 #![allow(dead_code)] // each test binary uses a different part of the helpers
 
 pub mod logs;
+pub mod presets;
+pub mod stored;
 pub mod unleash;
 pub mod vmauth;
 
