@@ -21,8 +21,7 @@ use support::{unix_millis, Prometheus, Server, VictoriaMetrics};
 
 /// The reason `prompush_samples_dropped_total` gives for points of an instrument whose
 /// family name another instrument type holds.
-// TODO(api): the label is not final yet; take it from src/pipeline/metrics.rs once the
-// type-conflict drop lands.
+/// The `reason` of `prompush_samples_dropped_total` for a family of another kind.
 const TYPE_CONFLICT_REASON: &str = "type_conflict";
 
 fn provider(server: &Server, job: &str) -> MeterProvider {
@@ -154,8 +153,6 @@ async fn victoria_metrics_stores_attribute_sets_that_translate_to_one_series_mer
     attribute_sets_of_one_series_merge(&server).await;
 }
 
-// TODO(api): ungate once `MeterProviderBuilder::with_scope_labels` exists.
-#[cfg(any())]
 #[tokio::test]
 #[ignore = "needs prometheus; run scripts/test"]
 async fn prometheus_stores_two_meters_instruments_merged_when_scope_labels_are_off() {
