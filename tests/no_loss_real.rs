@@ -19,8 +19,6 @@ use support::presets::{blocking, flush, flushed_by_hand, shutdown};
 use support::stored::{assert_stored, assert_stored_by, query_until, values_by, write_body};
 use support::{unix_millis, Prometheus, Server, VictoriaMetrics};
 
-/// The reason `prompush_samples_dropped_total` gives for points of an instrument whose
-/// family name another instrument type holds.
 /// The `reason` of `prompush_samples_dropped_total` for a family of another kind.
 const TYPE_CONFLICT_REASON: &str = "type_conflict";
 
