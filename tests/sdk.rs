@@ -783,3 +783,49 @@ fn debug_output_of_public_types() {
         "{text}"
     );
 }
+
+#[test]
+fn a_histogram_registered_again_with_other_boundaries_keeps_the_first_and_logs_an_error() {
+    let p = provider();
+    let m = p.meter("t");
+    let build = |bounds: Option<Vec<f64>>| {
+        let b = m.f64_histogram("latency").with_unit("s");
+        match bounds {
+            Some(bounds) => b.with_boundaries(bounds).build(),
+            None => b.build(),
+        }
+    };
+    let ((first, other), logs) = capture_logs(|| {
+        let first = build(Some(vec![0.1, 1.0]));
+        let other = build(Some(vec![0.5, 5.0]));
+        let _defaults = build(None);
+        let _same = build(Some(vec![0.1, 1.0]));
+        // Another meter's histogram is another instrument: nothing to say.
+        let _elsewhere = p
+            .meter("other")
+            .f64_histogram("latency")
+            .with_unit("s")
+            .with_boundaries(vec![2.0])
+            .build();
+        (first, other)
+    });
+    let errors: Vec<&str> = logs
+        .lines()
+        .filter(|l| l.contains("ERROR") && l.contains("the first registration's boundaries win"))
+        .collect();
+    assert_eq!(errors.len(), 2, "one per differing registration: {logs}");
+    assert!(
+        errors[0].contains("[0.1, 1.0]") && errors[0].contains("[0.5, 5.0]"),
+        "{logs}"
+    );
+    first.record(0.05, &[]);
+    other.record(0.7, &[]);
+    let s = p.collect();
+    let ours = &s.scopes[0].metrics;
+    assert_eq!(ours.len(), 1, "one instrument");
+    let MetricData::Histogram { bounds, points } = &ours[0].data else {
+        panic!("not a histogram");
+    };
+    assert_eq!(&bounds[..], &[0.1, 1.0]);
+    assert_eq!(points[0].bucket_counts, vec![1, 1, 0]);
+}
