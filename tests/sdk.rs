@@ -785,6 +785,33 @@ fn debug_output_of_public_types() {
 }
 
 #[test]
+fn a_nan_with_the_stale_marker_bits_is_recorded_as_an_ordinary_nan() {
+    let stale = f64::from_bits(prompush::snapshot::STALE_NAN_BITS);
+    let p = provider();
+    let m = p.meter("t");
+    m.f64_gauge("g").build().record(stale, &[]);
+    let _og = m
+        .f64_observable_gauge("og")
+        .with_callback(move |o| o.observe(stale, &[]))
+        .build();
+    let _oud = m
+        .f64_observable_up_down_counter("oud")
+        .with_callback(move |o| o.observe(stale, &[]))
+        .build();
+    let s = p.collect();
+    for name in ["g", "og"] {
+        let Number::F64(v) = value(&s, name, &[]) else {
+            panic!("{name} is not f64");
+        };
+        assert!(v.is_nan(), "{name}");
+        assert_ne!(v.to_bits(), prompush::snapshot::STALE_NAN_BITS, "{name}");
+    }
+    // Up-down counters take no NaN at all: dropped and counted, never sent.
+    assert_eq!(metric(&s, "oud").data.len(), 0);
+    assert_eq!(metric(&s, "oud").rejected_measurements, 1);
+}
+
+#[test]
 fn a_histogram_registered_again_with_other_boundaries_keeps_the_first_and_logs_an_error() {
     let p = provider();
     let m = p.meter("t");

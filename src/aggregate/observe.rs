@@ -110,6 +110,8 @@ impl<T: Num> ObservableAggregator<T> {
             };
             return self.rejected.reject(&self.descriptor.name, what);
         }
+        // Gauges take NaN; never the stale-marker NaN, which would end the series.
+        let v = v.without_stale_bits();
         let canonical = canonicalize(attributes);
         if let Some(&i) = observed.index.get(&canonical) {
             observed.points[i].1 = v;

@@ -1,5 +1,8 @@
 //! The official SDK's `ResourceMetrics` → prompush's [`Snapshot`], so the SDK's data
 //! goes through the same translation, encoding and transport as prompush's own.
+//!
+//! A NaN value never keeps the Prometheus stale-marker bits on the way (they would end
+//! its series at the receiver).
 
 use std::borrow::Cow;
 use std::collections::HashMap;
@@ -157,7 +160,7 @@ impl Converter {
                         .data_points()
                         .map(|p| NumberPoint {
                             attributes: attributes(p.attributes().cloned().collect()),
-                            value: p.value().to_number(),
+                            value: p.value().without_stale_bits().to_number(),
                         })
                         .collect(),
                 },
@@ -170,7 +173,7 @@ impl Converter {
                         .data_points()
                         .map(|p| NumberPoint {
                             attributes: attributes(p.attributes().cloned().collect()),
-                            value: p.value().to_number(),
+                            value: p.value().without_stale_bits().to_number(),
                         })
                         .collect(),
                 },
@@ -187,9 +190,9 @@ impl Converter {
                         HistogramPoint {
                             attributes: attributes(p.attributes().cloned().collect()),
                             count: p.count(),
-                            sum: p.sum().as_f64(),
-                            min: p.min().map(Num::as_f64),
-                            max: p.max().map(Num::as_f64),
+                            sum: p.sum().as_f64().without_stale_bits(),
+                            min: p.min().map(|v| v.as_f64().without_stale_bits()),
+                            max: p.max().map(|v| v.as_f64().without_stale_bits()),
                             bucket_counts: p.bucket_counts().collect(),
                         }
                     })
