@@ -14,7 +14,7 @@ use opentelemetry::InstrumentationScope;
 use opentelemetry_sdk::Resource;
 use parking_lot::Mutex;
 
-use crate::aggregate::Limits;
+use crate::aggregate::{in_callback, Limits};
 use crate::custom::manage::CustomMetrics;
 use crate::custom::CustomMetric;
 use crate::instrument::registry::Registry;
@@ -138,8 +138,13 @@ impl MeterProvider {
     /// [`Error::Push`] when the endpoint refused the data or could not be reached,
     /// [`Error::Timeout`] when it did not answer in time, [`Error::PipelineStopped`]
     /// after shutdown. With several destinations, the failures of those that failed
-    /// come together in [`Error::Destinations`].
+    /// come together in [`Error::Destinations`]. [`Error::CalledFromCallback`] at once,
+    /// without pushing, when called from inside an observable instrument's callback
+    /// (of any prompush provider).
     pub fn force_flush(&self) -> Result<(), Error> {
+        if in_callback() {
+            return Err(Error::CalledFromCallback);
+        }
         if self.shared.pipelines.is_empty() && self.is_shut_down() {
             return Err(Error::AlreadyShutdown);
         }
@@ -214,8 +219,12 @@ impl MeterProvider {
     ///
     /// # Errors
     /// Those of [`MeterProvider::force_flush`] for the final push; recording has
-    /// stopped all the same.
+    /// stopped all the same. [`Error::CalledFromCallback`] when called from inside an
+    /// observable instrument's callback: nothing is shut down then.
     pub fn shutdown(&self) -> Result<(), Error> {
+        if in_callback() {
+            return Err(Error::CalledFromCallback);
+        }
         let core = &self.shared.core;
         if core.shut_down.swap(true, Ordering::SeqCst) {
             return Err(Error::AlreadyShutdown);

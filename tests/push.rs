@@ -484,3 +484,65 @@ fn an_observable_series_that_stops_being_reported_gets_one_stale_marker() {
     assert_eq!(depth(&third, "once"), None, "the marker is sent once");
     provider.shutdown().unwrap();
 }
+
+#[test]
+fn force_flush_or_shutdown_inside_a_callback_fails_at_once_and_a_later_flush_works() {
+    use std::sync::{Arc, Mutex};
+    use std::time::Instant;
+    let mut receiver = Receiver::start().unwrap();
+    let provider = pushing_to(&receiver)
+        .with_self_metrics(false)
+        .build()
+        .unwrap();
+    /// What one of the callback's calls returned, and how long it took.
+    type Call = (Result<(), Error>, Duration);
+    let seen: Arc<Mutex<Vec<Call>>> = Arc::default();
+    let (inner, log) = (provider.clone(), seen.clone());
+    let _g = provider
+        .meter("t")
+        .u64_observable_gauge("flushes.inside")
+        .with_callback(move |o| {
+            for call in [MeterProvider::force_flush, MeterProvider::shutdown] {
+                let started = Instant::now();
+                let result = call(&inner);
+                log.lock().unwrap().push((result, started.elapsed()));
+            }
+            o.observe(1, &[]);
+        })
+        .build();
+    provider
+        .force_flush()
+        .expect("the outer flush is not held up");
+    {
+        let seen = seen.lock().unwrap();
+        assert_eq!(seen.len(), 2, "the push task ran the callback once");
+        for (result, took) in seen.iter() {
+            assert!(
+                matches!(result, Err(Error::CalledFromCallback)),
+                "{result:?}"
+            );
+            assert!(*took < Duration::from_secs(1), "{took:?}");
+        }
+        let message = seen[0].0.as_ref().unwrap_err().to_string();
+        assert!(
+            message.contains("call force_flush or shutdown from outside the callback"),
+            "{message}"
+        );
+    }
+    assert!(
+        !provider.is_shut_down(),
+        "the callback's shutdown did nothing"
+    );
+    let got = next(&mut receiver).request;
+    assert_eq!(got.series("flushes_inside").unwrap().value(), Some(1.0));
+    provider.force_flush().expect("an ordinary flush works");
+    assert_eq!(
+        next(&mut receiver)
+            .request
+            .series("flushes_inside")
+            .unwrap()
+            .value(),
+        Some(1.0)
+    );
+    provider.shutdown().unwrap();
+}
