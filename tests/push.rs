@@ -486,6 +486,46 @@ fn an_observable_series_that_stops_being_reported_gets_one_stale_marker() {
 }
 
 #[test]
+fn two_replicas_of_one_service_push_distinct_instance_labels() {
+    let mut receiver = Receiver::start().unwrap();
+    let replica = || {
+        pushing_to(&receiver)
+            .with_resource(
+                opentelemetry_sdk::Resource::builder_empty()
+                    .with_service_name("shop")
+                    .build(),
+            )
+            .with_self_metrics(false)
+            .build()
+            .unwrap()
+    };
+    let replicas = [replica(), replica()];
+    let mut instances = Vec::new();
+    for provider in &replicas {
+        provider
+            .meter("t")
+            .u64_counter("orders")
+            .build()
+            .add(1, &[]);
+        provider.force_flush().unwrap();
+        let got = next(&mut receiver).request;
+        let orders = got.series("orders_total").expect("orders_total");
+        assert_eq!(orders.label("job"), Some("shop"));
+        let instance = orders.label("instance").expect("an instance label");
+        let own = provider
+            .resource()
+            .get(&opentelemetry::Key::from_static_str("service.instance.id"))
+            .map(|v| v.as_str().into_owned());
+        assert_eq!(Some(instance.to_owned()), own);
+        instances.push(instance.to_owned());
+    }
+    assert_ne!(instances[0], instances[1]);
+    for provider in replicas {
+        provider.shutdown().unwrap();
+    }
+}
+
+#[test]
 fn force_flush_or_shutdown_inside_a_callback_fails_at_once_and_a_later_flush_works() {
     use std::sync::{Arc, Mutex};
     use std::time::Instant;

@@ -784,6 +784,81 @@ fn debug_output_of_public_types() {
     );
 }
 
+fn instance_id(resource: &opentelemetry_sdk::Resource) -> Option<String> {
+    resource
+        .get(&opentelemetry::Key::from_static_str("service.instance.id"))
+        .map(|v| v.as_str().into_owned())
+}
+
+fn service(name: &'static str) -> opentelemetry_sdk::Resource {
+    opentelemetry_sdk::Resource::builder_empty()
+        .with_service_name(name)
+        .build()
+}
+
+#[test]
+fn providers_of_one_service_get_distinct_random_instance_ids_fixed_for_their_life() {
+    let build = || {
+        MeterProvider::builder()
+            .with_resource(service("checkout"))
+            .build()
+            .unwrap()
+    };
+    let (a, b) = (build(), build());
+    let id = instance_id(a.resource()).expect("build gives the provider an id");
+    // A UUID v4: 8-4-4-4-12 hex digits, version digit 4.
+    assert_eq!(id.len(), 36, "{id}");
+    assert_eq!(id.as_bytes()[14], b'4', "{id}");
+    assert_ne!(Some(&id), instance_id(b.resource()).as_ref());
+    a.meter("t").u64_counter("c").build().add(1, &[]);
+    for _ in 0..3 {
+        assert_eq!(instance_id(&a.collect().resource), Some(id.clone()));
+    }
+    assert_eq!(
+        instance_id(a.resource()).as_deref(),
+        Some(id.as_str()),
+        "the same id for the provider's whole life"
+    );
+}
+
+#[test]
+fn a_resource_instance_id_or_with_instance_id_wins_over_the_random_one() {
+    let own = opentelemetry_sdk::Resource::builder_empty()
+        .with_service_name("checkout")
+        .with_attribute(kv("service.instance.id", "pod-1"))
+        .build();
+    let from_resource = MeterProvider::builder()
+        .with_resource(own.clone())
+        .build()
+        .unwrap();
+    let from_builder = MeterProvider::builder()
+        .with_instance_id("slot-3")
+        .build()
+        .unwrap();
+    let both = MeterProvider::builder()
+        .with_resource(own)
+        .with_instance_id("slot-4")
+        .build()
+        .unwrap();
+    let id = |p: &MeterProvider| instance_id(&p.collect().resource);
+    assert_eq!(id(&from_resource).as_deref(), Some("pod-1"));
+    assert_eq!(id(&from_builder).as_deref(), Some("slot-3"));
+    assert_eq!(id(&both).as_deref(), Some("slot-4"));
+    assert_eq!(
+        both.resource()
+            .get(&opentelemetry::Key::from_static_str("service.name"))
+            .map(|v| v.as_str().into_owned())
+            .as_deref(),
+        Some("checkout"),
+        "the rest of the resource stays"
+    );
+    let err = MeterProvider::builder()
+        .with_instance_id("")
+        .build()
+        .unwrap_err();
+    assert!(err.to_string().contains("with_instance_id"), "{err}");
+}
+
 #[test]
 fn a_nan_with_the_stale_marker_bits_is_recorded_as_an_ordinary_nan() {
     let stale = f64::from_bits(prompush::snapshot::STALE_NAN_BITS);

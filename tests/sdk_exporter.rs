@@ -145,6 +145,44 @@ fn exporter_errors_and_secrets() {
 }
 
 #[test]
+fn the_exporter_gives_a_resource_without_an_instance_id_its_own_for_its_life() {
+    let mut instances = Vec::new();
+    for _ in 0..2 {
+        // One each: an SDK's shutdown pushes once more.
+        let mut receiver = Receiver::start().unwrap();
+        let exporter = RemoteWriteExporter::builder()
+            .with_endpoint(receiver.url())
+            .build()
+            .unwrap();
+        let sdk = SdkMeterProvider::builder()
+            .with_resource(
+                Resource::builder_empty()
+                    .with_service_name("sdk-app")
+                    .build(),
+            )
+            .with_periodic_exporter(exporter)
+            .build();
+        sdk.meter("app")
+            .u64_counter("jobs.done")
+            .build()
+            .add(1, &[]);
+        let mut seen = BTreeSet::new();
+        for _ in 0..2 {
+            sdk.force_flush().unwrap();
+            let got = receiver.recv_blocking(WAIT).expect("a push").request;
+            let jobs = got.series("jobs_done_total").expect("jobs_done_total");
+            let instance = jobs.label("instance").expect("an instance label");
+            assert_eq!(instance.len(), 36, "a UUID: {instance}");
+            seen.insert(instance.to_owned());
+        }
+        assert_eq!(seen.len(), 1, "one id for the exporter's life: {seen:?}");
+        instances.extend(seen);
+        sdk.shutdown().unwrap();
+    }
+    assert_ne!(instances[0], instances[1], "each exporter has its own");
+}
+
+#[test]
 fn a_nan_through_the_sdk_never_arrives_as_a_stale_marker() {
     let mut receiver = Receiver::start().unwrap();
     let exporter = RemoteWriteExporter::builder()

@@ -200,6 +200,7 @@ mod tests {
                     .with_attribute(KeyValue::new("service.name", "shop"))
                     .build(),
             )
+            .with_instance_id("pod-1")
             .build()
             .expect("provider");
         let gauge = provider.meter("t").f64_gauge("temp").build();
@@ -253,8 +254,10 @@ mod tests {
         assert_eq!(
             json,
             serde_json::json!({"metrics": [
-                {"name": "temp", "value": 1, "labels": {"i": "0", "job": "shop", "q": "a\"b"}},
-                {"name": "temp", "value": 2.5, "labels": {"i": "1", "job": "shop", "q": "a\"b"}},
+                {"name": "temp", "value": 1,
+                 "labels": {"i": "0", "instance": "pod-1", "job": "shop", "q": "a\"b"}},
+                {"name": "temp", "value": 2.5,
+                 "labels": {"i": "1", "instance": "pod-1", "job": "shop", "q": "a\"b"}},
             ]})
         );
     }

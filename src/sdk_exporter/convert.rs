@@ -1,8 +1,9 @@
 //! The official SDK's `ResourceMetrics` → prompush's [`Snapshot`], so the SDK's data
 //! goes through the same translation, encoding and transport as prompush's own.
 //!
-//! A NaN value never keeps the Prometheus stale-marker bits on the way (they would end
-//! its series at the receiver).
+//! Two repairs on the way: a resource without `service.instance.id` gets the
+//! exporter's own id, and a NaN value never keeps the Prometheus stale-marker bits
+//! (which would end its series at the receiver).
 
 use std::borrow::Cow;
 use std::collections::HashMap;
@@ -12,8 +13,10 @@ use opentelemetry::KeyValue;
 use opentelemetry_sdk::metrics::data::{
     self, AggregatedMetrics, MetricData as SdkData, ResourceMetrics,
 };
+use opentelemetry_sdk::Resource;
 
 use crate::aggregate::number::Num;
+use crate::instance_id;
 use crate::instrument::registry::next_id;
 use crate::snapshot::{
     Attributes, Descriptor, HistogramPoint, InstrumentKind, MetricData, MetricSnapshot, NumberKind,
@@ -42,14 +45,41 @@ struct Stream {
 }
 
 /// Converts exports; keeps the streams' identities between calls.
-#[derive(Default)]
 pub(crate) struct Converter {
     streams: HashMap<StreamKey, Stream>,
     exports: u64,
     warned_exponential: bool,
+    /// Given to a resource that has no `service.instance.id`; fixed for the exporter's
+    /// life.
+    instance_id: String,
+    /// The SDK's last resource and what it became, so that an unchanged resource (the
+    /// usual case) is not rebuilt on every export.
+    resource: Option<(Resource, Resource)>,
 }
 
 impl Converter {
+    pub(crate) fn new(instance_id: String) -> Self {
+        Converter {
+            streams: HashMap::new(),
+            exports: 0,
+            warned_exponential: false,
+            instance_id,
+            resource: None,
+        }
+    }
+
+    /// The SDK's resource, with the exporter's instance id when it has none.
+    fn resource(&mut self, sdk: &Resource) -> Resource {
+        if let Some((from, to)) = &self.resource {
+            if from == sdk {
+                return to.clone();
+            }
+        }
+        let to = instance_id::or_instance_id(sdk.clone(), || self.instance_id.clone());
+        self.resource = Some((sdk.clone(), to.clone()));
+        to
+    }
+
     pub(crate) fn convert(&mut self, metrics: &ResourceMetrics) -> Snapshot {
         self.exports += 1;
         let mut time = std::time::UNIX_EPOCH;
@@ -78,7 +108,7 @@ impl Converter {
             time = std::time::SystemTime::now();
         }
         Snapshot {
-            resource: metrics.resource().clone(),
+            resource: self.resource(metrics.resource()),
             time,
             scopes,
         }

@@ -5,6 +5,9 @@
 //! SDK's data into a [`Snapshot`](crate::Snapshot) ([`convert`]) and hands it to the
 //! same pipeline a prompush `MeterProvider` uses: the same translation, encoding,
 //! queue, retries and transport.
+//!
+//! A resource without `service.instance.id` gets the exporter's random one on the way,
+//! as a prompush provider gives itself one, so that replicas stay apart.
 
 mod convert;
 
@@ -17,6 +20,7 @@ use opentelemetry_sdk::metrics::exporter::PushMetricExporter;
 use opentelemetry_sdk::metrics::Temporality;
 use parking_lot::Mutex;
 
+use crate::instance_id;
 use crate::pipeline::metrics::SelfMetrics;
 use crate::pipeline::options::{push_option_methods, PushOptions};
 use crate::pipeline::Pipeline;
@@ -44,6 +48,11 @@ use convert::Converter;
 /// histograms are skipped with one warning. `export` resolves once the data is
 /// delivered, refused, or still failing after the push timeout (it stays queued and
 /// is retried).
+///
+/// When the SDK's resource has no `service.instance.id`, the exporter adds a random
+/// UUID v4 of its own, fixed for its life, so that replicas write distinct series (see
+/// [`MeterProviderBuilder::with_instance_id`](crate::MeterProviderBuilder::with_instance_id)
+/// for what that costs).
 pub struct RemoteWriteExporter {
     pipeline: Pipeline,
     converter: Mutex<Converter>,
@@ -136,7 +145,7 @@ impl RemoteWriteExporterBuilder {
                 None,
                 SelfMetrics::new(&meter, crate::provider::DEFAULT_DESTINATION, None),
             )?,
-            converter: Mutex::new(Converter::default()),
+            converter: Mutex::new(Converter::new(instance_id::random())),
         })
     }
 }
