@@ -250,7 +250,57 @@ impl MeterProvider {
     }
 }
 
+impl MeterProvider {
+    /// A provider that only aggregates, with an empty resource and nothing read from
+    /// the environment: for prompush's own instruments where no provider is the entry
+    /// point (the SDK exporter's self-metrics).
+    pub(crate) fn aggregate_only() -> MeterProvider {
+        let core = Arc::new(Core::new(
+            Resource::builder_empty().build(),
+            Limits {
+                cardinality: DEFAULT_CARDINALITY_LIMIT,
+            },
+        ));
+        let source = core.clone();
+        MeterProvider {
+            shared: Arc::new(Shared {
+                core,
+                pipelines: Vec::new(),
+                custom: CustomMetrics::new(
+                    Vec::new(),
+                    Arc::new(move |keep| source.collect_where(keep)),
+                    noop_meter(),
+                ),
+            }),
+        }
+    }
+}
+
+/// The scope of prompush's own delivery metrics (`prompush_*`).
+pub(crate) fn self_metrics_scope() -> InstrumentationScope {
+    InstrumentationScope::builder("prompush")
+        .with_version(env!("CARGO_PKG_VERSION"))
+        .build()
+}
+
+/// Where self-metrics go when they are off.
+pub(crate) fn noop_meter() -> Meter {
+    opentelemetry::metrics::MeterProvider::meter(
+        &opentelemetry::metrics::NoopMeterProvider::new(),
+        "prompush",
+    )
+}
+
 impl Core {
+    fn new(resource: Resource, limits: Limits) -> Self {
+        Core {
+            resource,
+            limits,
+            shut_down: Arc::new(AtomicBool::new(false)),
+            scopes: Mutex::new(Scopes::default()),
+        }
+    }
+
     fn meter(&self, scope: InstrumentationScope) -> Meter {
         let mut scopes = self.scopes.lock();
         let registry = match scopes.by_scope.get(&scope) {
@@ -562,25 +612,16 @@ impl MeterProviderBuilder {
             Some(id) => instance_id::with_instance_id(&resource, id),
             None => instance_id::or_instance_id(resource, instance_id::random),
         };
-        let core = Arc::new(Core {
+        let core = Arc::new(Core::new(
             resource,
-            limits: Limits {
+            Limits {
                 cardinality: self.cardinality_limit,
             },
-            shut_down: Arc::new(AtomicBool::new(false)),
-            scopes: Mutex::new(Scopes::default()),
-        });
+        ));
         let meter = if self.self_metrics && !validated.is_empty() {
-            core.meter(
-                InstrumentationScope::builder("prompush")
-                    .with_version(env!("CARGO_PKG_VERSION"))
-                    .build(),
-            )
+            core.meter(self_metrics_scope())
         } else {
-            opentelemetry::metrics::MeterProvider::meter(
-                &opentelemetry::metrics::NoopMeterProvider::new(),
-                "prompush",
-            )
+            noop_meter()
         };
         let source = core.clone();
         let custom = CustomMetrics::new(

@@ -145,6 +145,56 @@ fn exporter_errors_and_secrets() {
 }
 
 #[test]
+fn the_exporter_pushes_prompush_self_metrics_with_the_sdk_data_unless_turned_off() {
+    let mut receiver = Receiver::start().unwrap();
+    let exporter = RemoteWriteExporter::builder()
+        .with_endpoint(receiver.url())
+        .build()
+        .unwrap();
+    let sdk = sdk_provider(exporter);
+    sdk.meter("app")
+        .u64_counter("jobs.done")
+        .build()
+        .add(1, &[]);
+    sdk.force_flush().unwrap();
+    let first = receiver.recv_blocking(WAIT).expect("a push").request;
+    sdk.force_flush().unwrap();
+    let second = receiver.recv_blocking(WAIT).expect("a push").request;
+    let sent = second
+        .series
+        .iter()
+        .find(|s| {
+            s.name == "prompush_samples_sent_total" && s.label("destination") == Some("default")
+        })
+        .unwrap_or_else(|| panic!("no self-metrics in {:#?}", second.series));
+    assert_eq!(sent.value(), Some(first.series.len() as f64));
+    assert_eq!(sent.label("job"), Some("sdk-app"), "the SDK's resource");
+    assert!(second.series("jobs_done_total").is_some());
+    sdk.shutdown().unwrap();
+
+    let mut receiver = Receiver::start().unwrap();
+    let quiet = RemoteWriteExporter::builder()
+        .with_endpoint(receiver.url())
+        .with_self_metrics(false)
+        .build()
+        .unwrap();
+    let sdk = sdk_provider(quiet);
+    sdk.meter("app")
+        .u64_counter("jobs.done")
+        .build()
+        .add(1, &[]);
+    sdk.force_flush().unwrap();
+    sdk.force_flush().unwrap();
+    receiver.recv_blocking(WAIT).expect("a push");
+    let second = receiver.recv_blocking(WAIT).expect("a push").request;
+    assert!(second
+        .series
+        .iter()
+        .all(|s| !s.name.starts_with("prompush_")));
+    sdk.shutdown().unwrap();
+}
+
+#[test]
 fn the_exporter_gives_a_resource_without_an_instance_id_its_own_for_its_life() {
     let mut instances = Vec::new();
     for _ in 0..2 {
@@ -152,6 +202,7 @@ fn the_exporter_gives_a_resource_without_an_instance_id_its_own_for_its_life() {
         let mut receiver = Receiver::start().unwrap();
         let exporter = RemoteWriteExporter::builder()
             .with_endpoint(receiver.url())
+            .with_self_metrics(false)
             .build()
             .unwrap();
         let sdk = SdkMeterProvider::builder()
@@ -187,6 +238,7 @@ fn a_nan_through_the_sdk_never_arrives_as_a_stale_marker() {
     let mut receiver = Receiver::start().unwrap();
     let exporter = RemoteWriteExporter::builder()
         .with_endpoint(receiver.url())
+        .with_self_metrics(false)
         .build()
         .unwrap();
     let sdk = sdk_provider(exporter);
