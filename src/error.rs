@@ -58,6 +58,15 @@ pub enum Error {
     /// No custom metric of this name exists.
     #[error("no custom metric named {0:?}; list them with custom_metrics()")]
     UnknownCustomMetric(String),
+    /// `force_flush` or `shutdown` was called from inside an observable instrument's
+    /// callback. The callback runs during a collection that a push may be waiting for,
+    /// so waiting for that push from the callback could only time out.
+    #[error(
+        "force_flush and shutdown cannot be called from inside an observable instrument's \
+         callback (the push they wait for is waiting for the callback); call force_flush \
+         or shutdown from outside the callback"
+    )]
+    CalledFromCallback,
     /// Some of a provider's several destinations failed a flush or shutdown: each
     /// failed destination's name and error. The others succeeded.
     #[error("{}", destinations_failed(.0))]

@@ -24,6 +24,7 @@ mod aggregate;
 pub mod custom;
 mod destination;
 mod error;
+mod instance_id;
 mod instrument;
 mod meter;
 mod pipeline;

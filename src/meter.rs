@@ -24,6 +24,7 @@ fn spec<T>(b: &InstrumentBuilder<'_, T>, kind: InstrumentKind) -> Spec {
         description: b.description.clone(),
         unit: b.unit.clone(),
         kind,
+        bounds: None,
     }
 }
 
@@ -33,6 +34,7 @@ fn async_spec<I, M>(b: &AsyncInstrumentBuilder<'_, I, M>, kind: InstrumentKind) 
         description: b.description.clone(),
         unit: b.unit.clone(),
         kind,
+        bounds: None,
     }
 }
 
@@ -54,15 +56,18 @@ impl ScopeMeter {
                 clean
             }
         };
+        let bounds: Arc<[f64]> = bounds.into();
         let spec = Spec {
             name: b.name,
             description: b.description,
             unit: b.unit,
             kind: InstrumentKind::Histogram,
+            // Compared with an earlier registration's: the first one's win.
+            bounds: Some(bounds.clone()),
         };
         Histogram::new(
             self.registry
-                .sync(spec, || aggregate::Histogram::<T>::new(bounds.into())),
+                .sync(spec, || aggregate::Histogram::<T>::new(bounds)),
         )
     }
 }

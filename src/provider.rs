@@ -14,9 +14,10 @@ use opentelemetry::InstrumentationScope;
 use opentelemetry_sdk::Resource;
 use parking_lot::Mutex;
 
-use crate::aggregate::Limits;
+use crate::aggregate::{in_callback, Limits};
 use crate::custom::manage::CustomMetrics;
 use crate::custom::CustomMetric;
+use crate::instance_id;
 use crate::instrument::registry::Registry;
 use crate::meter::ScopeMeter;
 use crate::pipeline::metrics::SelfMetrics;
@@ -138,8 +139,13 @@ impl MeterProvider {
     /// [`Error::Push`] when the endpoint refused the data or could not be reached,
     /// [`Error::Timeout`] when it did not answer in time, [`Error::PipelineStopped`]
     /// after shutdown. With several destinations, the failures of those that failed
-    /// come together in [`Error::Destinations`].
+    /// come together in [`Error::Destinations`]. [`Error::CalledFromCallback`] at once,
+    /// without pushing, when called from inside an observable instrument's callback
+    /// (of any prompush provider).
     pub fn force_flush(&self) -> Result<(), Error> {
+        if in_callback() {
+            return Err(Error::CalledFromCallback);
+        }
         if self.shared.pipelines.is_empty() && self.is_shut_down() {
             return Err(Error::AlreadyShutdown);
         }
@@ -214,8 +220,12 @@ impl MeterProvider {
     ///
     /// # Errors
     /// Those of [`MeterProvider::force_flush`] for the final push; recording has
-    /// stopped all the same.
+    /// stopped all the same. [`Error::CalledFromCallback`] when called from inside an
+    /// observable instrument's callback: nothing is shut down then.
     pub fn shutdown(&self) -> Result<(), Error> {
+        if in_callback() {
+            return Err(Error::CalledFromCallback);
+        }
         let core = &self.shared.core;
         if core.shut_down.swap(true, Ordering::SeqCst) {
             return Err(Error::AlreadyShutdown);
@@ -240,7 +250,57 @@ impl MeterProvider {
     }
 }
 
+impl MeterProvider {
+    /// A provider that only aggregates, with an empty resource and nothing read from
+    /// the environment: for prompush's own instruments where no provider is the entry
+    /// point (the SDK exporter's self-metrics).
+    pub(crate) fn aggregate_only() -> MeterProvider {
+        let core = Arc::new(Core::new(
+            Resource::builder_empty().build(),
+            Limits {
+                cardinality: DEFAULT_CARDINALITY_LIMIT,
+            },
+        ));
+        let source = core.clone();
+        MeterProvider {
+            shared: Arc::new(Shared {
+                core,
+                pipelines: Vec::new(),
+                custom: CustomMetrics::new(
+                    Vec::new(),
+                    Arc::new(move |keep| source.collect_where(keep)),
+                    noop_meter(),
+                ),
+            }),
+        }
+    }
+}
+
+/// The scope of prompush's own delivery metrics (`prompush_*`).
+pub(crate) fn self_metrics_scope() -> InstrumentationScope {
+    InstrumentationScope::builder("prompush")
+        .with_version(env!("CARGO_PKG_VERSION"))
+        .build()
+}
+
+/// Where self-metrics go when they are off.
+pub(crate) fn noop_meter() -> Meter {
+    opentelemetry::metrics::MeterProvider::meter(
+        &opentelemetry::metrics::NoopMeterProvider::new(),
+        "prompush",
+    )
+}
+
 impl Core {
+    fn new(resource: Resource, limits: Limits) -> Self {
+        Core {
+            resource,
+            limits,
+            shut_down: Arc::new(AtomicBool::new(false)),
+            scopes: Mutex::new(Scopes::default()),
+        }
+    }
+
     fn meter(&self, scope: InstrumentationScope) -> Meter {
         let mut scopes = self.scopes.lock();
         let registry = match scopes.by_scope.get(&scope) {
@@ -317,6 +377,7 @@ impl fmt::Debug for MeterProvider {
 #[derive(Debug)]
 pub struct MeterProviderBuilder {
     resource: Option<Resource>,
+    instance_id: Option<String>,
     cardinality_limit: usize,
     push: PushOptions,
     destinations: Vec<Destination>,
@@ -330,6 +391,7 @@ impl Default for MeterProviderBuilder {
     fn default() -> Self {
         MeterProviderBuilder {
             resource: None,
+            instance_id: None,
             cardinality_limit: DEFAULT_CARDINALITY_LIMIT,
             push: PushOptions::default(),
             destinations: Vec::new(),
@@ -345,8 +407,46 @@ impl MeterProviderBuilder {
     /// Sets the resource. Without one, the standard detection applies:
     /// `OTEL_SERVICE_NAME`, `OTEL_RESOURCE_ATTRIBUTES`, else
     /// `service.name=unknown_service:<executable>`, plus the SDK's telemetry attributes.
+    ///
+    /// A resource without `service.instance.id` gets a random one at `build()`; see
+    /// [`with_instance_id`](Self::with_instance_id).
     pub fn with_resource(mut self, resource: Resource) -> Self {
         self.resource = Some(resource);
+        self
+    }
+
+    /// Sets `service.instance.id`, which becomes the `instance` label of every series,
+    /// without building a resource. It replaces the resource's own id, if any.
+    ///
+    /// Without it, the resource's `service.instance.id` applies (set in code or through
+    /// `OTEL_RESOURCE_ATTRIBUTES`), and when the resource has none, `build()` gives the
+    /// provider a random UUID v4, as the OpenTelemetry semantic conventions recommend:
+    /// replicas of one service then never write the same series, which would overwrite
+    /// each other's values. The id is the same for every destination and for the
+    /// provider's whole life; [`MeterProvider::resource`] shows it.
+    ///
+    /// The cost of the random id: every restart starts new series, so a receiver that
+    /// keeps series forever (Unleash, say) grows by one set of series per process start.
+    /// Where that matters, set a stable id per replica: a pod name, a host name and
+    /// port, a slot number.
+    ///
+    /// ```
+    /// use opentelemetry::{Key, Value};
+    ///
+    /// let provider = prompush::MeterProvider::builder()
+    ///     .with_instance_id("checkout-0")
+    ///     .build()?;
+    /// let id = provider.resource().get(&Key::from_static_str("service.instance.id"));
+    /// assert_eq!(id, Some(Value::from("checkout-0")));
+    ///
+    /// // Without one: a random UUID v4, fixed for the provider's life.
+    /// let provider = prompush::MeterProvider::builder().build()?;
+    /// let id = provider.resource().get(&Key::from_static_str("service.instance.id"));
+    /// assert_eq!(id.map(|v| v.as_str().len()), Some(36));
+    /// # Ok::<(), prompush::Error>(())
+    /// ```
+    pub fn with_instance_id(mut self, id: impl Into<String>) -> Self {
+        self.instance_id = Some(id.into());
         self
     }
 
@@ -417,13 +517,21 @@ impl MeterProviderBuilder {
     /// # Errors
     /// [`Error::Config`] when an option's value cannot work (an unparsable endpoint, a
     /// scheme other than http/https, a reserved or invalid header, a zero interval or
-    /// timeout, a zero cardinality limit, two destinations of one name); nothing is
-    /// started then. [`Error::Runtime`] when the background thread cannot start.
+    /// timeout, a zero cardinality limit, two destinations of one name, an empty
+    /// instance id); nothing is started then. [`Error::Runtime`] when the background
+    /// thread cannot start.
     pub fn build(mut self) -> Result<MeterProvider, Error> {
         if self.cardinality_limit == 0 {
             return Err(Error::Config(
                 "with_cardinality_limit(0): the limit counts the overflow series too, so it \
                  must be at least 1"
+                    .into(),
+            ));
+        }
+        if self.instance_id.as_deref().is_some_and(str::is_empty) {
+            return Err(Error::Config(
+                "with_instance_id(\"\"): an empty id gives no instance label; pass a \
+                 non-empty id, or leave it out for a random one"
                     .into(),
             ));
         }
@@ -504,25 +612,21 @@ impl MeterProviderBuilder {
                     .map(|(i, d)| (d, Some((path, i)))),
             );
         }
-        let core = Arc::new(Core {
-            resource: self.resource.unwrap_or_else(|| Resource::builder().build()),
-            limits: Limits {
+        let resource = self.resource.unwrap_or_else(|| Resource::builder().build());
+        let resource = match self.instance_id {
+            Some(id) => instance_id::with_instance_id(&resource, id),
+            None => instance_id::or_instance_id(resource, instance_id::random),
+        };
+        let core = Arc::new(Core::new(
+            resource,
+            Limits {
                 cardinality: self.cardinality_limit,
             },
-            shut_down: Arc::new(AtomicBool::new(false)),
-            scopes: Mutex::new(Scopes::default()),
-        });
+        ));
         let meter = if self.self_metrics && !validated.is_empty() {
-            core.meter(
-                InstrumentationScope::builder("prompush")
-                    .with_version(env!("CARGO_PKG_VERSION"))
-                    .build(),
-            )
+            core.meter(self_metrics_scope())
         } else {
-            opentelemetry::metrics::MeterProvider::meter(
-                &opentelemetry::metrics::NoopMeterProvider::new(),
-                "prompush",
-            )
+            noop_meter()
         };
         let source = core.clone();
         let custom = CustomMetrics::new(

@@ -39,7 +39,8 @@ fn provider(receiver: &Receiver, app: &str) -> MeterProvider {
 }
 
 /// Reads requests until none arrives for a moment; returns `name{labels}` → last value
-/// of every series whose name starts with `prefix`.
+/// of every series whose name starts with `prefix` (`instance` left out: each
+/// provider's random id, which tests/push.rs checks).
 fn drain(receiver: &mut Receiver, prefix: &str) -> BTreeMap<String, f64> {
     let mut out = BTreeMap::new();
     let mut wait = WAIT;
@@ -55,12 +56,12 @@ fn collect(received: &Received, prefix: &str, out: &mut BTreeMap<String, f64>) {
         if !s.name.starts_with(prefix) {
             continue;
         }
-        // Custom metrics carry no scope labels; base series do, which these tests
-        // leave aside.
+        // Custom metrics carry no scope labels; base series do, and every series has
+        // a random `instance`: these tests leave both aside.
         let labels: Vec<String> = s
             .labels
             .iter()
-            .filter(|(k, _)| !k.starts_with("otel_scope_"))
+            .filter(|(k, _)| !k.starts_with("otel_scope_") && k != "instance")
             .map(|(k, v)| format!("{k}={v}"))
             .collect();
         let value = s.value().unwrap_or(f64::NAN);

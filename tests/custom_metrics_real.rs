@@ -70,7 +70,7 @@ async fn wait_for_totals(server: &Server, app_id: &str, expected: &BTreeMap<Stri
     let result = server
         .wait_for(&query, |r| by_value(r) == *expected, DEADLINE)
         .await;
-    // Exactly the grouped labels: no user, no session_property_key.
+    // Exactly the grouped labels and the provider's: no user, no session_property_key.
     for series in result.as_array().into_iter().flatten() {
         let mut labels: Vec<&str> = series["metric"]
             .as_object()
@@ -79,7 +79,13 @@ async fn wait_for_totals(server: &Server, app_id: &str, expected: &BTreeMap<Stri
         labels.sort();
         assert_eq!(
             labels,
-            ["__name__", "app_id", "job", "session_property_value"],
+            [
+                "__name__",
+                "app_id",
+                "instance",
+                "job",
+                "session_property_value"
+            ],
             "{series}"
         );
     }

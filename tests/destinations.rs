@@ -26,7 +26,8 @@ fn json_url(receiver: &Receiver) -> String {
     format!("http://{}/api/client/metrics/custom", receiver.addr())
 }
 
-/// `name{labels}` → value, for the series of one request (self-metrics left out).
+/// `name{labels}` → value, for the series of one request (self-metrics left out, and
+/// `instance`: the provider's random id, which tests/push.rs checks).
 fn values(received: &Received) -> BTreeMap<String, f64> {
     received
         .request
@@ -35,8 +36,9 @@ fn values(received: &Received) -> BTreeMap<String, f64> {
         .filter(|s| !s.name.starts_with("prompush_") && s.name != "target_info")
         .map(|s| {
             let mut labels = s.labels.clone();
-            // Scope labels are the subject of tests/no_loss.rs, not of these tests.
-            labels.retain(|(k, _)| !k.starts_with("otel_scope_"));
+            // Scope labels and the random `instance` are the subject of tests/no_loss.rs
+            // and tests/sdk.rs, not of these tests.
+            labels.retain(|(k, _)| !k.starts_with("otel_scope_") && k != "instance");
             labels.sort();
             let labels: Vec<String> = labels.iter().map(|(k, v)| format!("{k}={v}")).collect();
             (
@@ -47,8 +49,8 @@ fn values(received: &Received) -> BTreeMap<String, f64> {
         .collect()
 }
 
-/// A provider builder without resource labels (no `job`, no `target_info`), pushing
-/// only when flushed.
+/// A provider builder without resource labels (no `job`, no `target_info`; only the
+/// random `instance`), pushing only when flushed.
 fn bare() -> prompush::MeterProviderBuilder {
     MeterProvider::builder()
         .with_resource(Resource::builder_empty().build())

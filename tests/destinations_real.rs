@@ -29,8 +29,9 @@ fn app(name: &str) -> Resource {
         .build()
 }
 
-/// The samples of a Prometheus text exposition: `name{k="v",…}` (labels sorted) →
-/// value. Comment lines are skipped.
+/// The samples of a Prometheus text exposition: `name{k="v",…}` (labels sorted, the
+/// provider's random `instance` left out: tests/push.rs checks it) → value. Comment
+/// lines are skipped.
 fn samples(text: &str) -> BTreeMap<String, f64> {
     let mut out = BTreeMap::new();
     for line in text
@@ -48,6 +49,7 @@ fn samples(text: &str) -> BTreeMap<String, f64> {
             None => (head, ""),
         };
         let mut pairs: Vec<&str> = split_labels(labels);
+        pairs.retain(|p| !p.starts_with("instance="));
         pairs.sort();
         out.insert(format!("{name}{{{}}}", pairs.join(",")), value);
     }

@@ -56,4 +56,19 @@ fn endpoint_token_and_interval_come_from_the_environment() {
         "{err}"
     );
     let _ = provider.shutdown();
+
+    // An instance id from OTEL_RESOURCE_ATTRIBUTES wins over the random one.
+    unsafe {
+        std::env::remove_var(prompush::ENV_EXPORT_INTERVAL);
+        std::env::remove_var(prompush::ENV_ENDPOINT);
+        std::env::set_var("OTEL_RESOURCE_ATTRIBUTES", "service.instance.id=env-pod-2");
+    }
+    let provider = MeterProvider::builder().build().unwrap();
+    let id = provider
+        .resource()
+        .get(&opentelemetry::Key::from_static_str("service.instance.id"));
+    assert_eq!(
+        id.map(|v| v.as_str().into_owned()).as_deref(),
+        Some("env-pod-2")
+    );
 }

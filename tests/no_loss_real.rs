@@ -349,8 +349,6 @@ async fn victoria_metrics_stores_two_replicas_of_one_service_as_two_instances() 
     replicas_of_one_service_keep_their_own_series(&server).await;
 }
 
-// TODO(api): ungate once `MeterProviderBuilder::with_instance_id` exists.
-#[cfg(any())]
 #[tokio::test]
 #[ignore = "needs prometheus; run scripts/test"]
 async fn prometheus_stores_replicas_under_the_instance_ids_they_were_given() {

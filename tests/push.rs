@@ -484,3 +484,105 @@ fn an_observable_series_that_stops_being_reported_gets_one_stale_marker() {
     assert_eq!(depth(&third, "once"), None, "the marker is sent once");
     provider.shutdown().unwrap();
 }
+
+#[test]
+fn two_replicas_of_one_service_push_distinct_instance_labels() {
+    let mut receiver = Receiver::start().unwrap();
+    let replica = || {
+        pushing_to(&receiver)
+            .with_resource(
+                opentelemetry_sdk::Resource::builder_empty()
+                    .with_service_name("shop")
+                    .build(),
+            )
+            .with_self_metrics(false)
+            .build()
+            .unwrap()
+    };
+    let replicas = [replica(), replica()];
+    let mut instances = Vec::new();
+    for provider in &replicas {
+        provider
+            .meter("t")
+            .u64_counter("orders")
+            .build()
+            .add(1, &[]);
+        provider.force_flush().unwrap();
+        let got = next(&mut receiver).request;
+        let orders = got.series("orders_total").expect("orders_total");
+        assert_eq!(orders.label("job"), Some("shop"));
+        let instance = orders.label("instance").expect("an instance label");
+        let own = provider
+            .resource()
+            .get(&opentelemetry::Key::from_static_str("service.instance.id"))
+            .map(|v| v.as_str().into_owned());
+        assert_eq!(Some(instance.to_owned()), own);
+        instances.push(instance.to_owned());
+    }
+    assert_ne!(instances[0], instances[1]);
+    for provider in replicas {
+        provider.shutdown().unwrap();
+    }
+}
+
+#[test]
+fn force_flush_or_shutdown_inside_a_callback_fails_at_once_and_a_later_flush_works() {
+    use std::sync::{Arc, Mutex};
+    use std::time::Instant;
+    let mut receiver = Receiver::start().unwrap();
+    let provider = pushing_to(&receiver)
+        .with_self_metrics(false)
+        .build()
+        .unwrap();
+    /// What one of the callback's calls returned, and how long it took.
+    type Call = (Result<(), Error>, Duration);
+    let seen: Arc<Mutex<Vec<Call>>> = Arc::default();
+    let (inner, log) = (provider.clone(), seen.clone());
+    let _g = provider
+        .meter("t")
+        .u64_observable_gauge("flushes.inside")
+        .with_callback(move |o| {
+            for call in [MeterProvider::force_flush, MeterProvider::shutdown] {
+                let started = Instant::now();
+                let result = call(&inner);
+                log.lock().unwrap().push((result, started.elapsed()));
+            }
+            o.observe(1, &[]);
+        })
+        .build();
+    provider
+        .force_flush()
+        .expect("the outer flush is not held up");
+    {
+        let seen = seen.lock().unwrap();
+        assert_eq!(seen.len(), 2, "the push task ran the callback once");
+        for (result, took) in seen.iter() {
+            assert!(
+                matches!(result, Err(Error::CalledFromCallback)),
+                "{result:?}"
+            );
+            assert!(*took < Duration::from_secs(1), "{took:?}");
+        }
+        let message = seen[0].0.as_ref().unwrap_err().to_string();
+        assert!(
+            message.contains("call force_flush or shutdown from outside the callback"),
+            "{message}"
+        );
+    }
+    assert!(
+        !provider.is_shut_down(),
+        "the callback's shutdown did nothing"
+    );
+    let got = next(&mut receiver).request;
+    assert_eq!(got.series("flushes_inside").unwrap().value(), Some(1.0));
+    provider.force_flush().expect("an ordinary flush works");
+    assert_eq!(
+        next(&mut receiver)
+            .request
+            .series("flushes_inside")
+            .unwrap()
+            .value(),
+        Some(1.0)
+    );
+    provider.shutdown().unwrap();
+}

@@ -783,3 +783,151 @@ fn debug_output_of_public_types() {
         "{text}"
     );
 }
+
+fn instance_id(resource: &opentelemetry_sdk::Resource) -> Option<String> {
+    resource
+        .get(&opentelemetry::Key::from_static_str("service.instance.id"))
+        .map(|v| v.as_str().into_owned())
+}
+
+fn service(name: &'static str) -> opentelemetry_sdk::Resource {
+    opentelemetry_sdk::Resource::builder_empty()
+        .with_service_name(name)
+        .build()
+}
+
+#[test]
+fn providers_of_one_service_get_distinct_random_instance_ids_fixed_for_their_life() {
+    let build = || {
+        MeterProvider::builder()
+            .with_resource(service("checkout"))
+            .build()
+            .unwrap()
+    };
+    let (a, b) = (build(), build());
+    let id = instance_id(a.resource()).expect("build gives the provider an id");
+    // A UUID v4: 8-4-4-4-12 hex digits, version digit 4.
+    assert_eq!(id.len(), 36, "{id}");
+    assert_eq!(id.as_bytes()[14], b'4', "{id}");
+    assert_ne!(Some(&id), instance_id(b.resource()).as_ref());
+    a.meter("t").u64_counter("c").build().add(1, &[]);
+    for _ in 0..3 {
+        assert_eq!(instance_id(&a.collect().resource), Some(id.clone()));
+    }
+    assert_eq!(
+        instance_id(a.resource()).as_deref(),
+        Some(id.as_str()),
+        "the same id for the provider's whole life"
+    );
+}
+
+#[test]
+fn a_resource_instance_id_or_with_instance_id_wins_over_the_random_one() {
+    let own = opentelemetry_sdk::Resource::builder_empty()
+        .with_service_name("checkout")
+        .with_attribute(kv("service.instance.id", "pod-1"))
+        .build();
+    let from_resource = MeterProvider::builder()
+        .with_resource(own.clone())
+        .build()
+        .unwrap();
+    let from_builder = MeterProvider::builder()
+        .with_instance_id("slot-3")
+        .build()
+        .unwrap();
+    let both = MeterProvider::builder()
+        .with_resource(own)
+        .with_instance_id("slot-4")
+        .build()
+        .unwrap();
+    let id = |p: &MeterProvider| instance_id(&p.collect().resource);
+    assert_eq!(id(&from_resource).as_deref(), Some("pod-1"));
+    assert_eq!(id(&from_builder).as_deref(), Some("slot-3"));
+    assert_eq!(id(&both).as_deref(), Some("slot-4"));
+    assert_eq!(
+        both.resource()
+            .get(&opentelemetry::Key::from_static_str("service.name"))
+            .map(|v| v.as_str().into_owned())
+            .as_deref(),
+        Some("checkout"),
+        "the rest of the resource stays"
+    );
+    let err = MeterProvider::builder()
+        .with_instance_id("")
+        .build()
+        .unwrap_err();
+    assert!(err.to_string().contains("with_instance_id"), "{err}");
+}
+
+#[test]
+fn a_nan_with_the_stale_marker_bits_is_recorded_as_an_ordinary_nan() {
+    let stale = f64::from_bits(prompush::snapshot::STALE_NAN_BITS);
+    let p = provider();
+    let m = p.meter("t");
+    m.f64_gauge("g").build().record(stale, &[]);
+    let _og = m
+        .f64_observable_gauge("og")
+        .with_callback(move |o| o.observe(stale, &[]))
+        .build();
+    let _oud = m
+        .f64_observable_up_down_counter("oud")
+        .with_callback(move |o| o.observe(stale, &[]))
+        .build();
+    let s = p.collect();
+    for name in ["g", "og"] {
+        let Number::F64(v) = value(&s, name, &[]) else {
+            panic!("{name} is not f64");
+        };
+        assert!(v.is_nan(), "{name}");
+        assert_ne!(v.to_bits(), prompush::snapshot::STALE_NAN_BITS, "{name}");
+    }
+    // Up-down counters take no NaN at all: dropped and counted, never sent.
+    assert_eq!(metric(&s, "oud").data.len(), 0);
+    assert_eq!(metric(&s, "oud").rejected_measurements, 1);
+}
+
+#[test]
+fn a_histogram_registered_again_with_other_boundaries_keeps_the_first_and_logs_an_error() {
+    let p = provider();
+    let m = p.meter("t");
+    let build = |bounds: Option<Vec<f64>>| {
+        let b = m.f64_histogram("latency").with_unit("s");
+        match bounds {
+            Some(bounds) => b.with_boundaries(bounds).build(),
+            None => b.build(),
+        }
+    };
+    let ((first, other), logs) = capture_logs(|| {
+        let first = build(Some(vec![0.1, 1.0]));
+        let other = build(Some(vec![0.5, 5.0]));
+        let _defaults = build(None);
+        let _same = build(Some(vec![0.1, 1.0]));
+        // Another meter's histogram is another instrument: nothing to say.
+        let _elsewhere = p
+            .meter("other")
+            .f64_histogram("latency")
+            .with_unit("s")
+            .with_boundaries(vec![2.0])
+            .build();
+        (first, other)
+    });
+    let errors: Vec<&str> = logs
+        .lines()
+        .filter(|l| l.contains("ERROR") && l.contains("the first registration's boundaries win"))
+        .collect();
+    assert_eq!(errors.len(), 2, "one per differing registration: {logs}");
+    assert!(
+        errors[0].contains("[0.1, 1.0]") && errors[0].contains("[0.5, 5.0]"),
+        "{logs}"
+    );
+    first.record(0.05, &[]);
+    other.record(0.7, &[]);
+    let s = p.collect();
+    let ours = &s.scopes[0].metrics;
+    assert_eq!(ours.len(), 1, "one instrument");
+    let MetricData::Histogram { bounds, points } = &ours[0].data else {
+        panic!("not a histogram");
+    };
+    assert_eq!(&bounds[..], &[0.1, 1.0]);
+    assert_eq!(points[0].bucket_counts, vec![1, 1, 0]);
+}

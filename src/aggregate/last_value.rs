@@ -8,7 +8,8 @@ use super::Aggregation;
 use crate::snapshot::{Attributes, MetricData, NumberPoint};
 
 /// Keeps the most recent measurement. Every value is accepted, NaN included: a gauge
-/// reports a state, and the next measurement replaces it.
+/// reports a state, and the next measurement replaces it. A NaN is stored as the
+/// ordinary NaN, never with the stale-marker bits, which would end the series.
 pub(crate) struct LastValue<T>(PhantomData<T>);
 
 impl<T> LastValue<T> {
@@ -32,7 +33,7 @@ impl<T: Num> Aggregation for LastValue<T> {
 
     #[inline]
     fn update(&self, cell: &AtomicU64, v: T) {
-        cell.store(v.to_bits(), Ordering::Relaxed);
+        cell.store(v.without_stale_bits().to_bits(), Ordering::Relaxed);
     }
 
     fn collect<'a>(&self, series: impl Iterator<Item = (Attributes, &'a AtomicU64)>) -> MetricData {

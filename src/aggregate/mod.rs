@@ -21,7 +21,7 @@ use opentelemetry::KeyValue;
 
 pub(crate) use histogram::Histogram;
 pub(crate) use last_value::LastValue;
-pub(crate) use observe::ObservableAggregator;
+pub(crate) use observe::{in_callback, ObservableAggregator};
 pub(crate) use sum::Sum;
 
 use crate::snapshot::{canonicalize, Attributes, Descriptor, MetricData, MetricSnapshot};

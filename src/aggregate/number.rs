@@ -18,6 +18,12 @@ pub(crate) trait Num: Copy + Send + Sync + PartialOrd + 'static {
     fn atomic_add(cell: &AtomicU64, v: Self);
     /// Plain addition, saturating for integers.
     fn plus(self, other: Self) -> Self;
+    /// The value, with any NaN replaced by the ordinary `f64::NAN`: a NaN carrying the
+    /// Prometheus stale-marker bits would end its series at the receiver.
+    #[inline]
+    fn without_stale_bits(self) -> Self {
+        self
+    }
 }
 
 impl Num for u64 {
@@ -116,6 +122,15 @@ impl Num for f64 {
     fn plus(self, other: Self) -> Self {
         self + other
     }
+    #[inline]
+    fn without_stale_bits(self) -> Self {
+        // One compare: every other value passes through unchanged.
+        if self.is_nan() {
+            f64::NAN
+        } else {
+            self
+        }
+    }
 }
 
 /// Lowers `cell` to `v` if `v` is smaller (or raises it, with `max`), without a write
@@ -159,6 +174,19 @@ mod tests {
         assert!(!(-1.0f64).is_valid(true));
         assert!((-1.0f64).is_valid(false));
         assert!(!(-1i64).is_valid(true));
+    }
+
+    #[test]
+    fn a_nan_loses_the_stale_marker_bits_and_other_values_are_untouched() {
+        let stale = f64::from_bits(crate::snapshot::STALE_NAN_BITS);
+        assert_eq!(stale.without_stale_bits().to_bits(), f64::NAN.to_bits());
+        assert_eq!(
+            (-f64::NAN).without_stale_bits().to_bits(),
+            f64::NAN.to_bits()
+        );
+        assert_eq!(1.5f64.without_stale_bits(), 1.5);
+        assert_eq!(f64::INFINITY.without_stale_bits(), f64::INFINITY);
+        assert_eq!(7u64.without_stale_bits(), 7);
     }
 
     #[test]

@@ -4,6 +4,7 @@
 //! are exported. Counters and up-down counters report their current total, so a
 //! repeated attribute set within one collection keeps the last value reported.
 
+use std::cell::Cell;
 use std::collections::HashMap;
 use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -19,6 +20,35 @@ use super::{Limits, Rejections, OVERFLOW_KEY};
 use crate::snapshot::{
     canonicalize, Attributes, Descriptor, InstrumentKind, MetricData, MetricSnapshot, NumberPoint,
 };
+
+thread_local! {
+    /// How deep this thread is in observable callbacks (a callback may collect, and so
+    /// run callbacks, itself).
+    static CALLBACK_DEPTH: Cell<u32> = const { Cell::new(0) };
+}
+
+/// Whether this thread is running an observable instrument's callback. A push task may
+/// be waiting for that collection, so a flush or shutdown from here, which waits for
+/// the push task, could only time out.
+pub(crate) fn in_callback() -> bool {
+    CALLBACK_DEPTH.with(|depth| depth.get() > 0)
+}
+
+/// Marks this thread as running callbacks until dropped.
+struct RunningCallbacks;
+
+impl RunningCallbacks {
+    fn enter() -> Self {
+        CALLBACK_DEPTH.with(|depth| depth.set(depth.get() + 1));
+        RunningCallbacks
+    }
+}
+
+impl Drop for RunningCallbacks {
+    fn drop(&mut self) {
+        CALLBACK_DEPTH.with(|depth| depth.set(depth.get().saturating_sub(1)));
+    }
+}
 
 /// The state behind one observable instrument: its callbacks.
 pub(crate) struct ObservableAggregator<T: Num> {
@@ -65,6 +95,7 @@ impl<T: Num> ObservableAggregator<T> {
                 aggregator: self,
                 state: Mutex::new(&mut observed),
             };
+            let _running = RunningCallbacks::enter();
             for callback in callbacks {
                 // A panicking callback must not take the push pipeline down with it.
                 if catch_unwind(AssertUnwindSafe(|| callback(&observer))).is_err() {
@@ -110,6 +141,8 @@ impl<T: Num> ObservableAggregator<T> {
             };
             return self.rejected.reject(&self.descriptor.name, what);
         }
+        // Gauges take NaN; never the stale-marker NaN, which would end the series.
+        let v = v.without_stale_bits();
         let canonical = canonicalize(attributes);
         if let Some(&i) = observed.index.get(&canonical) {
             observed.points[i].1 = v;

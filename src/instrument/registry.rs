@@ -5,6 +5,10 @@
 //! returns an instrument over the same data. The same name with another kind, unit or
 //! number type is a conflict: it is warned about and becomes a separate instrument, so
 //! both stay distinguishable in the snapshot.
+//!
+//! A histogram registered again with other boundaries is the same instrument too: the
+//! first registration's boundaries stay (its series cannot change buckets midway), and
+//! each such registration logs an error.
 
 use std::borrow::Cow;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
@@ -37,6 +41,8 @@ struct Identity {
 
 struct Registered {
     identity: Identity,
+    /// A histogram's boundaries, as first registered.
+    bounds: Option<Arc<[f64]>>,
     instrument: Arc<dyn Collect>,
 }
 
@@ -46,6 +52,8 @@ pub(crate) struct Spec {
     pub(crate) description: Option<Cow<'static, str>>,
     pub(crate) unit: Option<Cow<'static, str>>,
     pub(crate) kind: InstrumentKind,
+    /// A histogram's boundaries (checked, as used); `None` for other kinds.
+    pub(crate) bounds: Option<Arc<[f64]>>,
 }
 
 /// The instruments of one scope.
@@ -127,6 +135,18 @@ impl Registry {
                          description is kept"
                     );
                 }
+                if existing.bounds != spec.bounds {
+                    tracing::error!(
+                        instrument = %spec.name,
+                        scope = self.scope.name(),
+                        first = ?existing.bounds.as_deref().unwrap_or_default(),
+                        ignored = ?spec.bounds.as_deref().unwrap_or_default(),
+                        "histogram registered again with other boundaries: the first \
+                         registration's boundaries win and these are ignored. \
+                         Register it with the same boundaries everywhere, or give the \
+                         histogram with other boundaries another name"
+                    );
+                }
                 if let Ok(same) = existing.instrument.clone().into_any().downcast::<I>() {
                     return Some(same);
                 }
@@ -143,6 +163,7 @@ impl Registry {
                 );
             }
         }
+        let spec_bounds = spec.bounds;
         let descriptor = Arc::new(Descriptor {
             id: next_id(),
             name: spec.name,
@@ -159,6 +180,7 @@ impl Registry {
         }
         instruments.push(Registered {
             identity,
+            bounds: spec_bounds,
             instrument: instrument.clone(),
         });
         Some(instrument)

@@ -200,6 +200,7 @@ mod tests {
                     .with_attribute(KeyValue::new("service.name", "shop"))
                     .build(),
             )
+            .with_instance_id("pod-1")
             .build()
             .expect("provider");
         let gauge = provider.meter("t").f64_gauge("temp").build();
@@ -209,8 +210,20 @@ mod tests {
                 &[KeyValue::new("i", i as i64), KeyValue::new("q", "a\"b")],
             );
         }
+        let mut snapshot = provider.collect();
+        // Recording turns the stale-marker NaN into an ordinary NaN; only the pipeline
+        // writes real stale markers, so the given bits are put back here.
+        if let crate::snapshot::MetricData::Gauge { points } =
+            &mut snapshot.scopes[0].metrics[0].data
+        {
+            for point in points {
+                if let Some(opentelemetry::Value::I64(i)) = point.attributes.get("i") {
+                    point.value = crate::snapshot::Number::F64(values[*i as usize]);
+                }
+            }
+        }
         let mut encoder = CustomMetricsEncoder::new();
-        Translator::new().translate(&provider.collect(), &mut encoder);
+        Translator::new().translate(&snapshot, &mut encoder);
         encoder
     }
 
@@ -241,8 +254,10 @@ mod tests {
         assert_eq!(
             json,
             serde_json::json!({"metrics": [
-                {"name": "temp", "value": 1, "labels": {"i": "0", "job": "shop", "otel_scope_name": "t", "q": "a\"b"}},
-                {"name": "temp", "value": 2.5, "labels": {"i": "1", "job": "shop", "otel_scope_name": "t", "q": "a\"b"}},
+                {"name": "temp", "value": 1,
+                 "labels": {"i": "0", "instance": "pod-1", "job": "shop", "otel_scope_name": "t", "q": "a\"b"}},
+                {"name": "temp", "value": 2.5,
+                 "labels": {"i": "1", "instance": "pod-1", "job": "shop", "otel_scope_name": "t", "q": "a\"b"}},
             ]})
         );
     }

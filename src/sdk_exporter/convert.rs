@@ -1,5 +1,9 @@
 //! The official SDK's `ResourceMetrics` → prompush's [`Snapshot`], so the SDK's data
 //! goes through the same translation, encoding and transport as prompush's own.
+//!
+//! Two repairs on the way: a resource without `service.instance.id` gets the
+//! exporter's own id, and a NaN value never keeps the Prometheus stale-marker bits
+//! (which would end its series at the receiver).
 
 use std::borrow::Cow;
 use std::collections::HashMap;
@@ -9,8 +13,10 @@ use opentelemetry::KeyValue;
 use opentelemetry_sdk::metrics::data::{
     self, AggregatedMetrics, MetricData as SdkData, ResourceMetrics,
 };
+use opentelemetry_sdk::Resource;
 
 use crate::aggregate::number::Num;
+use crate::instance_id;
 use crate::instrument::registry::next_id;
 use crate::snapshot::{
     Attributes, Descriptor, HistogramPoint, InstrumentKind, MetricData, MetricSnapshot, NumberKind,
@@ -39,14 +45,41 @@ struct Stream {
 }
 
 /// Converts exports; keeps the streams' identities between calls.
-#[derive(Default)]
 pub(crate) struct Converter {
     streams: HashMap<StreamKey, Stream>,
     exports: u64,
     warned_exponential: bool,
+    /// Given to a resource that has no `service.instance.id`; fixed for the exporter's
+    /// life.
+    instance_id: String,
+    /// The SDK's last resource and what it became, so that an unchanged resource (the
+    /// usual case) is not rebuilt on every export.
+    resource: Option<(Resource, Resource)>,
 }
 
 impl Converter {
+    pub(crate) fn new(instance_id: String) -> Self {
+        Converter {
+            streams: HashMap::new(),
+            exports: 0,
+            warned_exponential: false,
+            instance_id,
+            resource: None,
+        }
+    }
+
+    /// The SDK's resource, with the exporter's instance id when it has none.
+    fn resource(&mut self, sdk: &Resource) -> Resource {
+        if let Some((from, to)) = &self.resource {
+            if from == sdk {
+                return to.clone();
+            }
+        }
+        let to = instance_id::or_instance_id(sdk.clone(), || self.instance_id.clone());
+        self.resource = Some((sdk.clone(), to.clone()));
+        to
+    }
+
     pub(crate) fn convert(&mut self, metrics: &ResourceMetrics) -> Snapshot {
         self.exports += 1;
         let mut time = std::time::UNIX_EPOCH;
@@ -75,7 +108,7 @@ impl Converter {
             time = std::time::SystemTime::now();
         }
         Snapshot {
-            resource: metrics.resource().clone(),
+            resource: self.resource(metrics.resource()),
             time,
             scopes,
         }
@@ -157,7 +190,7 @@ impl Converter {
                         .data_points()
                         .map(|p| NumberPoint {
                             attributes: attributes(p.attributes().cloned().collect()),
-                            value: p.value().to_number(),
+                            value: p.value().without_stale_bits().to_number(),
                         })
                         .collect(),
                 },
@@ -170,7 +203,7 @@ impl Converter {
                         .data_points()
                         .map(|p| NumberPoint {
                             attributes: attributes(p.attributes().cloned().collect()),
-                            value: p.value().to_number(),
+                            value: p.value().without_stale_bits().to_number(),
                         })
                         .collect(),
                 },
@@ -187,9 +220,9 @@ impl Converter {
                         HistogramPoint {
                             attributes: attributes(p.attributes().cloned().collect()),
                             count: p.count(),
-                            sum: p.sum().as_f64(),
-                            min: p.min().map(Num::as_f64),
-                            max: p.max().map(Num::as_f64),
+                            sum: p.sum().as_f64().without_stale_bits(),
+                            min: p.min().map(|v| v.as_f64().without_stale_bits()),
+                            max: p.max().map(|v| v.as_f64().without_stale_bits()),
                             bucket_counts: p.bucket_counts().collect(),
                         }
                     })

@@ -5,6 +5,11 @@
 //! SDK's data into a [`Snapshot`](crate::Snapshot) ([`convert`]) and hands it to the
 //! same pipeline a prompush `MeterProvider` uses: the same translation, encoding,
 //! queue, retries and transport.
+//!
+//! Two things a prompush provider does for itself are added on the way: a resource
+//! without `service.instance.id` gets the exporter's random one (replicas stay apart),
+//! and prompush's own delivery metrics (`prompush_*`), recorded into a small
+//! aggregate-only provider the exporter owns, travel with every export.
 
 mod convert;
 
@@ -17,10 +22,12 @@ use opentelemetry_sdk::metrics::exporter::PushMetricExporter;
 use opentelemetry_sdk::metrics::Temporality;
 use parking_lot::Mutex;
 
+use crate::instance_id;
 use crate::pipeline::metrics::SelfMetrics;
 use crate::pipeline::options::{push_option_methods, PushOptions};
 use crate::pipeline::Pipeline;
-use crate::Error;
+use crate::provider::{noop_meter, self_metrics_scope, DEFAULT_DESTINATION};
+use crate::{Error, MeterProvider};
 use convert::Converter;
 
 /// A `PushMetricExporter` for `opentelemetry_sdk` that sends Prometheus remote write.
@@ -44,9 +51,18 @@ use convert::Converter;
 /// histograms are skipped with one warning. `export` resolves once the data is
 /// delivered, refused, or still failing after the push timeout (it stays queued and
 /// is retried).
+///
+/// When the SDK's resource has no `service.instance.id`, the exporter adds a random
+/// UUID v4 of its own, fixed for its life, so that replicas write distinct series (see
+/// [`MeterProviderBuilder::with_instance_id`](crate::MeterProviderBuilder::with_instance_id)
+/// for what that costs). Every export also carries prompush's delivery metrics
+/// (`prompush_samples_sent_total{destination="default"}`, …) under the scope
+/// `prompush`, unless [`with_self_metrics(false)`](RemoteWriteExporterBuilder::with_self_metrics).
 pub struct RemoteWriteExporter {
     pipeline: Pipeline,
     converter: Mutex<Converter>,
+    /// Where the pipeline's self-metrics are recorded; `None` when they are off.
+    self_metrics: Option<MeterProvider>,
 }
 
 impl RemoteWriteExporter {
@@ -54,6 +70,7 @@ impl RemoteWriteExporter {
     pub fn builder() -> RemoteWriteExporterBuilder {
         RemoteWriteExporterBuilder {
             push: PushOptions::default(),
+            self_metrics: true,
         }
     }
 }
@@ -67,7 +84,11 @@ impl fmt::Debug for RemoteWriteExporter {
 
 impl PushMetricExporter for RemoteWriteExporter {
     async fn export(&self, metrics: &ResourceMetrics) -> OTelSdkResult {
-        let snapshot = self.converter.lock().convert(metrics);
+        let mut snapshot = self.converter.lock().convert(metrics);
+        if let Some(own) = &self.self_metrics {
+            // What earlier pushes recorded: this export's own delivery shows next time.
+            snapshot.scopes.extend(own.collect().scopes);
+        }
         self.pipeline
             .export(snapshot)
             .await
@@ -99,6 +120,7 @@ impl PushMetricExporter for RemoteWriteExporter {
 #[derive(Debug)]
 pub struct RemoteWriteExporterBuilder {
     push: PushOptions,
+    self_metrics: bool,
 }
 
 impl RemoteWriteExporterBuilder {
@@ -112,6 +134,21 @@ impl RemoteWriteExporterBuilder {
 
     push_option_methods!();
 
+    /// Whether to push prompush's own delivery metrics (`prompush_*`, scope
+    /// `prompush`) with every export (default on), as a prompush provider does.
+    ///
+    /// ```no_run
+    /// let exporter = prompush::RemoteWriteExporter::builder()
+    ///     .with_endpoint("http://127.0.0.1:9090/api/v1/write")
+    ///     .with_self_metrics(false)
+    ///     .build()?;
+    /// # Ok::<(), prompush::Error>(())
+    /// ```
+    pub fn with_self_metrics(mut self, enabled: bool) -> Self {
+        self.self_metrics = enabled;
+        self
+    }
+
     /// Builds the exporter and starts its delivery task.
     ///
     /// # Errors
@@ -121,22 +158,26 @@ impl RemoteWriteExporterBuilder {
     pub fn build(self) -> Result<RemoteWriteExporter, Error> {
         // The SDK's reader decides when to collect; the interval is unused.
         let (transport, delivery) = self.push.validate(
-            crate::provider::DEFAULT_DESTINATION,
+            DEFAULT_DESTINATION,
             crate::transport::Protocol::RemoteWrite,
             Duration::from_secs(3600),
         )?;
-        let meter = opentelemetry::metrics::MeterProvider::meter(
-            &opentelemetry::metrics::NoopMeterProvider::new(),
-            "prompush",
-        );
+        let self_metrics = self.self_metrics.then(MeterProvider::aggregate_only);
+        let meter = match &self_metrics {
+            Some(own) => {
+                opentelemetry::metrics::MeterProvider::meter_with_scope(own, self_metrics_scope())
+            }
+            None => noop_meter(),
+        };
         Ok(RemoteWriteExporter {
             pipeline: Pipeline::start(
                 transport,
                 delivery,
                 None,
-                SelfMetrics::new(&meter, crate::provider::DEFAULT_DESTINATION, None),
+                SelfMetrics::new(&meter, DEFAULT_DESTINATION, None),
             )?,
-            converter: Mutex::new(Converter::default()),
+            converter: Mutex::new(Converter::new(instance_id::random())),
+            self_metrics,
         })
     }
 }
