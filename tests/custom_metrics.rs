@@ -11,8 +11,8 @@ use std::time::{Duration, Instant};
 use opentelemetry::KeyValue;
 use opentelemetry_sdk::Resource;
 use prompush::custom::{CustomMetric, Filter, Granularity};
+use prompush::prometheus::stale::STALE_NAN_BITS;
 use prompush::receiver::{Received, Receiver};
-use prompush::snapshot::STALE_NAN_BITS;
 use prompush::{Destination, Error, MeterProvider};
 
 const WAIT: Duration = Duration::from_secs(10);

@@ -15,7 +15,7 @@ use super::encoding::{Encoded, Encoding};
 use super::handle::{Command, Reply};
 use super::metrics::{DropReason, SelfMetrics};
 use super::queue::{Batch, Queue};
-use super::{Collection, Collector, Delivery};
+use super::{Collector, Delivery};
 use crate::prometheus::translate::Collisions;
 use crate::transport::{HttpSender, SendOutcome};
 use crate::{Error, Snapshot};
@@ -259,29 +259,9 @@ impl Task {
         let span = tracing::Span::current();
         let work = tokio::task::spawn_blocking(move || {
             let _span = span.enter();
-            let exported = given.is_some();
-            let collection = given
-                .map(Collection::from)
-                .or_else(|| encoding.collect.as_ref().map(|collect| collect()));
-            let encoded = match collection {
-                Some(Collection {
-                    mut snapshot,
-                    mut ending,
-                }) => {
-                    if exported {
-                        ending = encoding.vanished_since_last_export(&snapshot);
-                    } else {
-                        encoding.mark_vanished(&mut snapshot);
-                    }
-                    encoding.encode(&mut snapshot, ending.as_mut(), push, last)
-                }
-                // The final push of a pipeline fed by `export`: its last export's series
-                // end now.
-                None if last => match encoding.last_export.take() {
-                    Some(mut previous) => encoding.encode_stale(&mut previous, push),
-                    None => Ok(Encoded::default()),
-                },
-                None => Ok(Encoded::default()),
+            let encoded = match given {
+                Some(snapshot) => encoding.encode_export(snapshot, push),
+                None => encoding.encode_collection(push, last),
             };
             (encoding, encoded)
         });

@@ -26,7 +26,7 @@ pub mod encode;
 pub mod naming;
 #[doc(hidden)]
 pub mod proto;
-pub(crate) mod stale;
+pub mod stale;
 pub mod translate;
 
 #[cfg(test)]

@@ -449,6 +449,61 @@ impl Translator {
     pub fn translate<S: SeriesSink>(&mut self, snapshot: &Snapshot, sink: &mut S) -> usize {
         self.generation += 1;
         self.collisions = Collisions::default();
+        self.prepare(snapshot, true);
+        self.register_points(snapshot);
+        let plan = if self.registry.has_collisions() {
+            let by_id: HashMap<u64, &MetricData, foldhash::fast::RandomState> = snapshot
+                .metrics()
+                .map(|m| (m.descriptor.id, &m.data))
+                .collect();
+            self.registry.plan(
+                |id| by_id.get(&id).copied(),
+                &mut self.families,
+                &mut self.collisions,
+            )
+        } else {
+            Plan::default()
+        };
+        let count = self.emit_target_info(millis(snapshot.time), sink);
+        count + self.emit(snapshot, &plan, sink)
+    }
+
+    /// Translates a snapshot that holds only part of the instruments (the series that
+    /// end, say): instruments it lacks keep their cached state, nothing is merged
+    /// (each series is handed over once), and there is no `target_info`.
+    pub fn translate_part<S: SeriesSink>(&mut self, snapshot: &Snapshot, sink: &mut S) -> usize {
+        self.prepare(snapshot, false);
+        let mut plan = Plan::default();
+        let mut seen: HashSet<Key, foldhash::fast::RandomState> = HashSet::default();
+        let mut key = String::new();
+        for metric in snapshot.metrics() {
+            let id = metric.descriptor.id;
+            let Some(n) = self.names.get(&id).filter(|n| !n.conflict) else {
+                continue;
+            };
+            let mut ctx = PointContext {
+                job: &self.job,
+                instance: &self.instance,
+                scope: [&n.scope_name, &n.scope_version],
+                external: &self.external,
+                text: &mut self.text,
+                base: &mut self.base,
+                bucket: &mut self.bucket,
+                samples: &mut self.samples,
+            };
+            for (i, set) in point_attributes(&metric.data).enumerate() {
+                ctx.series_key(&mut key, n, set);
+                if !seen.insert(collide::key_of(&key)) {
+                    plan.insert((id, i as u32), Action::Skip);
+                }
+            }
+        }
+        self.emit(snapshot, &plan, sink)
+    }
+
+    /// Reads the resource and the instruments' names; with `evict`, forgets the
+    /// instruments `snapshot` lacks (dropped meters, say) and their series keys.
+    fn prepare(&mut self, snapshot: &Snapshot, evict: bool) {
         if self.prepare_resource(snapshot) {
             // Every series key holds job and instance.
             self.registry.clear();
@@ -461,9 +516,7 @@ impl Translator {
                 self.ensure_names(metric, &scope.scope);
             }
         }
-        // Forget instruments that no longer report (dropped meters, say), and their
-        // series keys.
-        if self.names.len() > seen {
+        if evict && self.names.len() > seen {
             let generation = self.generation;
             let registry = &mut self.registry;
             self.names.retain(|id, n| {
@@ -482,21 +535,10 @@ impl Translator {
         if self.families_dirty {
             self.check_families();
         }
-        self.register_points(snapshot);
-        let plan = if self.registry.has_collisions() {
-            let by_id: HashMap<u64, &MetricData, foldhash::fast::RandomState> = snapshot
-                .metrics()
-                .map(|m| (m.descriptor.id, &m.data))
-                .collect();
-            self.registry.plan(
-                |id| by_id.get(&id).copied(),
-                &mut self.families,
-                &mut self.collisions,
-            )
-        } else {
-            Plan::default()
-        };
-        let mut count = self.emit_target_info(millis(snapshot.time), sink);
+    }
+
+    /// Hands every point's series to `sink`, as `plan` says for colliding points.
+    fn emit<S: SeriesSink>(&mut self, snapshot: &Snapshot, plan: &Plan, sink: &mut S) -> usize {
         // Two instruments (in two scopes, say) can share a family: describe it once.
         let mut described: HashSet<&str, foldhash::fast::RandomState> = HashSet::default();
         let Self {
@@ -523,6 +565,7 @@ impl Translator {
             bucket,
             samples,
         };
+        let mut count = 0;
         for metric in snapshot.metrics() {
             if metric.data.is_empty() {
                 continue;
@@ -548,7 +591,7 @@ impl Translator {
             }
             sink.begin_metric(metric.descriptor.id, metric.data.len(), version);
             ctx.scope = [&names.scope_name, &names.scope_version];
-            count += ctx.metric(metric, names, &plan, sink);
+            count += ctx.metric(metric, names, plan, sink);
         }
         count
     }
@@ -622,12 +665,7 @@ impl Translator {
             if n.conflict {
                 continue;
             }
-            let attributes: &mut dyn Iterator<Item = &Attributes> = match &metric.data {
-                MetricData::Sum { points, .. } | MetricData::Gauge { points } => {
-                    &mut points.iter().map(|p| &p.attributes)
-                }
-                MetricData::Histogram { points, .. } => &mut points.iter().map(|p| &p.attributes),
-            };
+            let attributes = point_attributes(&metric.data);
             while n.points.len() > metric.data.len() {
                 if let Some(p) = n.points.pop() {
                     if p.registered {
@@ -1188,6 +1226,16 @@ fn finish_labels(text: &mut String, base: &mut Vec<Slot>) {
         let joined = format!("{};{}", prev.get(text), next.get(text));
         base[i - 1].value = put(text, &joined);
         base.remove(i);
+    }
+}
+
+/// The attribute sets of a metric's points, in order.
+fn point_attributes(data: &MetricData) -> Box<dyn Iterator<Item = &Attributes> + '_> {
+    match data {
+        MetricData::Sum { points, .. } | MetricData::Gauge { points } => {
+            Box::new(points.iter().map(|p| &p.attributes))
+        }
+        MetricData::Histogram { points, .. } => Box::new(points.iter().map(|p| &p.attributes)),
     }
 }
 
