@@ -107,7 +107,7 @@ impl<'a> Labels<'a> {
     }
 }
 
-/// Receives what a [`Translator`] produces. Implemented by the remote-write encoder;
+/// Receives what a [`Translator`](super::translate::Translator) produces. Implemented by the remote-write encoder;
 /// implement it to render series any other way.
 ///
 /// Only [`metadata`](Self::metadata) and [`series`](Self::series) are required. The

@@ -7,7 +7,7 @@
 //! metric's series, and for every series after the final push.
 //!
 //! Everything that ends is gathered as an *ending* snapshot (the points whose series
-//! end) and written by [`StaleMarkers`], a [`SeriesSink`] that turns every series into
+//! end) and written by `StaleMarkers`, a [`SeriesSink`] that turns every series into
 //! its marker. Snapshots themselves never carry markers: a NaN in a snapshot is an
 //! ordinary NaN. Only remote write carries markers; JSON destinations have none.
 
