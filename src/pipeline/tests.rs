@@ -8,7 +8,6 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use bytes::Bytes;
-use opentelemetry::metrics::MeterProvider as _;
 use opentelemetry::KeyValue;
 use reqwest::StatusCode;
 use tokio::time::Instant;
