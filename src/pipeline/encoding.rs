@@ -7,29 +7,23 @@
 
 use std::collections::{HashMap, HashSet};
 
-use bytes::Bytes;
-
 use super::clock::{self, PushClock};
 use super::queue::Batch;
+use super::wire::{self, Encode, Requests};
 use super::{Collection, Collector, Delivery};
-use crate::prometheus::batch;
-use crate::prometheus::custom_json::CustomMetricsEncoder;
-use crate::prometheus::encode::WriteRequestEncoder;
-use crate::prometheus::stale::{self, StaleMarkers};
+use crate::prometheus::stale;
 use crate::prometheus::translate::{Collisions, Translator};
 use crate::snapshot::Attributes;
-use crate::transport::Protocol;
 use crate::{Error, Snapshot};
 
 /// Collection and encoding: CPU work, run on a blocking thread so that one provider's
 /// large push never stalls the shared runtime (other providers' pushes, receivers).
 pub(super) struct Encoding {
     translator: Translator,
-    format: Format,
+    wire: Box<dyn Encode>,
     /// `None` for a pipeline fed by `export`.
     pub(super) collect: Option<Collector>,
     pub(super) max_samples_per_send: usize,
-    pub(super) max_body_bytes: usize,
     /// The attribute sets each observable instrument reported last push, to mark the
     /// ones it stops reporting as stale.
     pub(super) observed: HashMap<u64, HashSet<Attributes>>,
@@ -48,39 +42,16 @@ pub(super) struct Encoded {
     pub(super) collisions: Collisions,
 }
 
-/// The body format of the destination's protocol, with its reusable state.
-// One per destination, never moved around: the variants' sizes do not matter.
-#[allow(clippy::large_enum_variant)]
-enum Format {
-    RemoteWrite {
-        encoder: WriteRequestEncoder,
-        snappy: snap::raw::Encoder,
-        /// Compression scratch: each request is then copied out at its exact size, so
-        /// the queue's byte count is the memory it holds.
-        scratch: Vec<u8>,
-    },
-    CustomMetricsJson(CustomMetricsEncoder),
-}
-
 impl Encoding {
     pub(super) fn new(collect: Option<Collector>, delivery: &Delivery) -> Self {
-        let format = match delivery.protocol {
-            Protocol::RemoteWrite => Format::RemoteWrite {
-                encoder: WriteRequestEncoder::new(),
-                snappy: snap::raw::Encoder::new(),
-                scratch: Vec::new(),
-            },
-            Protocol::CustomMetricsJson => Format::CustomMetricsJson(CustomMetricsEncoder::new()),
-        };
         let mut translator = Translator::with_external_labels(delivery.external_labels.clone());
         translator.set_target_info(delivery.target_info);
         translator.set_scope_labels(delivery.scope_labels);
         Encoding {
             translator,
-            format,
+            wire: wire::encoder(delivery),
             collect,
             max_samples_per_send: delivery.max_samples_per_send,
-            max_body_bytes: delivery.max_body_bytes,
             observed: HashMap::new(),
             last_export: None,
             clock: PushClock::new(),
@@ -123,10 +94,10 @@ impl Encoding {
     }
 
     /// Translates a snapshot into requests of at most `max_samples_per_send` samples;
-    /// with `last`, stale markers for all its series follow (remote write only), so the
-    /// receiver ends them now rather than showing their last values for minutes. The
-    /// series of `ending` get stale markers first. Every part gets a time of its own
-    /// from the destination's clock, strictly after the previous one.
+    /// with `last`, stale markers for all its series follow, so the receiver ends them
+    /// now rather than showing their last values for minutes. The series of `ending`
+    /// get stale markers first. Every part gets a time of its own from the
+    /// destination's clock, strictly after the previous one.
     pub(super) fn encode(
         &mut self,
         snapshot: &mut Snapshot,
@@ -135,67 +106,43 @@ impl Encoding {
         last: bool,
     ) -> Result<Encoded, Error> {
         let mut batches = Vec::new();
-        let max_samples = self.max_samples_per_send;
-        match &mut self.format {
-            Format::RemoteWrite {
-                encoder,
-                snappy,
-                scratch,
-            } => {
-                let translator = &mut self.translator;
-                // Ending series first, before this push's values: a series that comes
-                // back (a custom metric deleted and created again) starts afresh after
-                // its marker.
-                if let Some(ending) = ending {
-                    stamp(ending, self.clock.next());
-                    let to = (&mut batches, push, max_samples);
-                    stale_markers_into(translator, ending, true, to, snappy, scratch)?;
-                }
-                stamp(snapshot, self.clock.next());
-                encoder.clear();
-                if translator.translate(snapshot, encoder) > 0 {
-                    compress_into(&mut batches, push, encoder, max_samples, snappy, scratch)?;
-                }
-                let collisions = translator.collisions();
-                if last {
-                    stamp(snapshot, self.clock.next());
-                    let to = (&mut batches, push, max_samples);
-                    stale_markers_into(translator, snapshot, false, to, snappy, scratch)?;
-                }
-                Ok(Encoded {
-                    batches,
-                    unrepresentable: 0,
-                    collisions,
-                })
-            }
-            Format::CustomMetricsJson(encoder) => {
-                stamp(snapshot, self.clock.next());
-                encoder.clear();
-                self.translator.translate(snapshot, encoder);
-                encoder.bodies(self.max_body_bytes, max_samples, |body, samples, starts| {
-                    batches.push(Batch::new(body, samples, push, Some(starts)));
-                    Ok::<_, Error>(())
-                })?;
-                Ok(Encoded {
-                    batches,
-                    unrepresentable: encoder.unrepresentable(),
-                    collisions: self.translator.collisions(),
-                })
-            }
+        let mut out = Requests {
+            batches: &mut batches,
+            push,
+            max_samples: self.max_samples_per_send,
+        };
+        let translator = &mut self.translator;
+        // Ending series first, before this push's values: a series that comes back (a
+        // custom metric deleted and created again) starts afresh after its marker.
+        if let Some(ending) = ending {
+            stamp(ending, self.clock.next());
+            self.wire.markers(translator, ending, true, &mut out)?;
         }
+        stamp(snapshot, self.clock.next());
+        let unrepresentable = self.wire.values(translator, snapshot, &mut out)?;
+        let collisions = translator.collisions();
+        if last {
+            stamp(snapshot, self.clock.next());
+            self.wire.markers(translator, snapshot, false, &mut out)?;
+        }
+        Ok(Encoded {
+            batches,
+            unrepresentable,
+            collisions,
+        })
     }
 
-    /// Stale markers for every series of `of` (remote write only).
+    /// Stale markers for every series of `of`.
     pub(super) fn encode_stale(&mut self, of: &mut Snapshot, push: u64) -> Result<Encoded, Error> {
         let mut batches = Vec::new();
-        if let Format::RemoteWrite {
-            snappy, scratch, ..
-        } = &mut self.format
-        {
-            stamp(of, self.clock.next());
-            let to = (&mut batches, push, self.max_samples_per_send);
-            stale_markers_into(&mut self.translator, of, false, to, snappy, scratch)?;
-        }
+        let mut out = Requests {
+            batches: &mut batches,
+            push,
+            max_samples: self.max_samples_per_send,
+        };
+        stamp(of, self.clock.next());
+        self.wire
+            .markers(&mut self.translator, of, false, &mut out)?;
         Ok(Encoded {
             batches,
             ..Encoded::default()
@@ -214,55 +161,4 @@ fn stamp(snapshot: &mut Snapshot, ms: i64) {
     {
         metric.time = time;
     }
-}
-
-/// Appends requests with a stale marker for every series of `of` to `to.0` (push
-/// `to.1`, at most `to.2` samples each); `part`: `of` holds only the series that end
-/// (not `target_info`, not the other instruments). A fresh encoder: the markers must
-/// not disturb the per-series caches, which hold the values' labels for the next push.
-fn stale_markers_into(
-    translator: &mut Translator,
-    of: &Snapshot,
-    part: bool,
-    to: (&mut Vec<Batch>, u64, usize),
-    snappy: &mut snap::raw::Encoder,
-    scratch: &mut Vec<u8>,
-) -> Result<(), Error> {
-    let (batches, push, max_samples) = to;
-    let mut markers = WriteRequestEncoder::new();
-    let sink = &mut StaleMarkers(&mut markers);
-    let series = if part {
-        translator.translate_part(of, sink)
-    } else {
-        translator.translate(of, sink)
-    };
-    if series > 0 {
-        compress_into(batches, push, &mut markers, max_samples, snappy, scratch)?;
-    }
-    Ok(())
-}
-
-/// Splits what `encoder` holds into snappy-compressed requests of at most
-/// `max_samples` samples.
-fn compress_into(
-    batches: &mut Vec<Batch>,
-    push: u64,
-    encoder: &mut WriteRequestEncoder,
-    max_samples: usize,
-    snappy: &mut snap::raw::Encoder,
-    scratch: &mut Vec<u8>,
-) -> Result<(), Error> {
-    batch::split(encoder.protobuf(), max_samples, |protobuf, samples| {
-        scratch.resize(snap::raw::max_compress_len(protobuf.len()), 0);
-        let n = snappy
-            .compress(protobuf, scratch)
-            .map_err(|e| Error::Encode(e.to_string()))?;
-        batches.push(Batch::new(
-            Bytes::copy_from_slice(&scratch[..n]),
-            samples,
-            push,
-            None,
-        ));
-        Ok(())
-    })
 }

@@ -12,13 +12,12 @@
 //!
 //! One file per job: [`handle`] is what the application holds (commands and their
 //! answers), [`task`] the push task's loop, [`outcome`] what each answer does to the
-//! queue, [`bisect`] how a refused request is cut to find what was refused,
-//! [`encoding`] collection and encoding on a blocking thread, [`clock`] the push
+//! queue (a refused request is cut in halves to find what was refused), [`wire`] what
+//! each protocol does (encoding, cutting, reading refusals), [`encoding`] collection and encoding on a blocking thread, [`clock`] the push
 //! timestamps, [`deliver`] the one seam to the network, [`queue`] and [`backoff`] the delivery state, [`metrics`] the
 //! self-metrics, [`options`] the push options every builder shares.
 
 mod backoff;
-mod bisect;
 mod clock;
 mod deliver;
 mod encoding;
@@ -28,6 +27,7 @@ pub(crate) mod options;
 mod outcome;
 mod queue;
 mod task;
+mod wire;
 
 #[cfg(test)]
 mod tests;

@@ -5,15 +5,13 @@
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 
-use bytes::Bytes;
 use tokio::time::Instant;
 
-use super::bisect;
 use super::metrics::DropReason;
 use super::queue::Batch;
 use super::task::{after, due, Completion, Task};
-use crate::prometheus::custom_json;
-use crate::transport::{FailureKind, Protocol, SendOutcome};
+use super::wire::{self, Half};
+use crate::transport::{FailureKind, SendOutcome};
 
 impl Task {
     pub(super) fn complete(
@@ -122,16 +120,14 @@ impl Task {
         completion
     }
 
-    /// Whether a refusal may come from one bad series rather than the whole request
-    /// (a wrong token, a missing route): 400 and 422 for remote write (Prometheus
-    /// answers 400 for one out-of-order or duplicate sample), 400 for JSON.
+    /// Whether a refusal may come from one bad series rather than the whole request,
+    /// as the destination's protocol reads its answers.
     fn refusal_may_be_one_series(&self, failure: &crate::transport::Failure) -> bool {
-        let FailureKind::Status(status) = failure.kind else {
-            return false;
-        };
-        match self.delivery.protocol {
-            Protocol::RemoteWrite => matches!(status.as_u16(), 400 | 422),
-            Protocol::CustomMetricsJson => status.as_u16() == 400,
+        match failure.kind {
+            FailureKind::Status(status) => {
+                wire::refusals(self.delivery.protocol).may_be_one_series(status.as_u16())
+            }
+            _ => false,
         }
     }
 
@@ -139,26 +135,14 @@ impl Task {
     /// cannot be cut (one series or entry, or, with `budgeted`, its original request's
     /// budget of extra requests is spent).
     fn split_front(&mut self, batch: &Batch, budgeted: bool) -> bool {
-        let halves = match &batch.entries {
-            Some(starts) => custom_json::split_in_halves(&batch.body, starts).map(|halves| {
-                let count = starts.len();
-                (
-                    count,
-                    halves.map(|(body, samples, starts)| (body, samples, Some(starts))),
-                )
-            }),
-            None => bisect::remote_write_halves(&batch.body).map(|(count, halves)| {
-                (count, halves.map(|(body, samples)| (body, samples, None)))
-            }),
-        };
-        let Some((count, halves)) = halves else {
+        let Some((count, halves)) = wire::refusals(self.delivery.protocol).halves(batch) else {
             return false;
         };
         let budget = if budgeted {
             let budget = batch
                 .bisect_budget
                 .clone()
-                .unwrap_or_else(|| Arc::new(AtomicUsize::new(bisect::bisect_budget(count))));
+                .unwrap_or_else(|| Arc::new(AtomicUsize::new(bisect_budget(count))));
             // Two requests per cut.
             if budget
                 .fetch_update(Ordering::Relaxed, Ordering::Relaxed, |left| {
@@ -172,14 +156,13 @@ impl Task {
         } else {
             batch.bisect_budget.clone()
         };
-        let half =
-            |(body, samples, entries): (Bytes, usize, Option<custom_json::EntryStarts>)| Batch {
-                body,
-                samples,
-                push: batch.push,
-                entries,
-                bisect_budget: budget.clone(),
-            };
+        let half = |h: Half| Batch {
+            body: h.body,
+            samples: h.samples,
+            push: batch.push,
+            cuts: h.cuts,
+            bisect_budget: budget.clone(),
+        };
         let [a, b] = halves;
         self.queue.replace_front([half(a), half(b)]);
         true
@@ -196,6 +179,14 @@ impl Task {
             );
         }
     }
+}
+
+/// The extra requests one refused request may cost while it is cut in halves: enough to
+/// isolate a few bad series among `series` (about 2·log2(n) requests each), bounded
+/// when the receiver refuses everything.
+fn bisect_budget(series: usize) -> usize {
+    let log2 = usize::BITS - series.max(1).leading_zeros();
+    4 * log2 as usize + 8
 }
 
 fn status_class(kind: FailureKind) -> &'static str {

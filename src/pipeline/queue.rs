@@ -11,7 +11,8 @@ use std::sync::Arc;
 
 use bytes::Bytes;
 
-use crate::prometheus::custom_json::EntryStarts;
+/// Byte offsets where a body may be cut.
+pub(crate) type Cuts = Arc<[u32]>;
 
 /// One encoded request body, ready to send.
 #[derive(Debug, Clone)]
@@ -20,25 +21,21 @@ pub(crate) struct Batch {
     pub(crate) samples: usize,
     /// The push it belongs to, so a flush knows when its own data is through.
     pub(crate) push: u64,
-    /// For a body that can be cut between entries (JSON): where they start.
-    pub(crate) entries: Option<EntryStarts>,
+    /// Where the body may be cut, for formats that record it (the byte offsets of
+    /// JSON entries); others are cut by parsing the body.
+    pub(crate) cuts: Option<Cuts>,
     /// Extra requests its refused request may still cost while it is cut in halves to
     /// find the refused series; shared by all the pieces of one original request.
     pub(crate) bisect_budget: Option<Arc<AtomicUsize>>,
 }
 
 impl Batch {
-    pub(crate) fn new(
-        body: Bytes,
-        samples: usize,
-        push: u64,
-        entries: Option<EntryStarts>,
-    ) -> Self {
+    pub(crate) fn new(body: Bytes, samples: usize, push: u64, cuts: Option<Cuts>) -> Self {
         Batch {
             body,
             samples,
             push,
-            entries,
+            cuts,
             bisect_budget: None,
         }
     }

@@ -1,0 +1,71 @@
+//! JSON custom metrics (Unleash): bodies cut under a byte limit, between entries; no
+//! stale markers (the format has no timestamps); a 400 may be one entry's fault.
+
+use super::{Half, Requests};
+use crate::pipeline::queue::Batch;
+use crate::prometheus::custom_json::{self, CustomMetricsEncoder};
+use crate::prometheus::translate::Translator;
+use crate::{Error, Snapshot};
+
+pub(super) struct Encoder {
+    encoder: CustomMetricsEncoder,
+    max_body_bytes: usize,
+}
+
+impl Encoder {
+    pub(super) fn new(max_body_bytes: usize) -> Self {
+        Encoder {
+            encoder: CustomMetricsEncoder::new(),
+            max_body_bytes,
+        }
+    }
+}
+
+impl super::Encode for Encoder {
+    fn values(
+        &mut self,
+        translator: &mut Translator,
+        snapshot: &Snapshot,
+        out: &mut Requests<'_>,
+    ) -> Result<usize, Error> {
+        self.encoder.clear();
+        translator.translate(snapshot, &mut self.encoder);
+        let max_samples = out.max_samples;
+        self.encoder
+            .bodies(self.max_body_bytes, max_samples, |body, samples, starts| {
+                out.add(body, samples, Some(starts));
+                Ok::<_, Error>(())
+            })?;
+        Ok(self.encoder.unrepresentable())
+    }
+
+    fn markers(
+        &mut self,
+        _: &mut Translator,
+        _: &Snapshot,
+        _: bool,
+        _: &mut Requests<'_>,
+    ) -> Result<(), Error> {
+        Ok(())
+    }
+}
+
+pub(super) struct Refusals;
+
+impl super::Refusals for Refusals {
+    fn may_be_one_series(&self, status: u16) -> bool {
+        status == 400
+    }
+
+    /// Cuts between entries, where the encoder recorded them.
+    fn halves(&self, batch: &Batch) -> Option<(usize, [Half; 2])> {
+        let starts = batch.cuts.as_ref()?;
+        let halves = custom_json::split_in_halves(&batch.body, starts)?;
+        let half = |(body, samples, starts)| Half {
+            body,
+            samples,
+            cuts: Some(starts),
+        };
+        Some((starts.len(), halves.map(half)))
+    }
+}

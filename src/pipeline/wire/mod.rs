@@ -1,0 +1,85 @@
+//! A wire protocol as one seam: how a push becomes request bodies ([`Encode`]), and
+//! how a refused request is handled ([`Refusals`]: which answers may be about single
+//! series, how a body is cut in halves). The queue, retries and the halving of refused
+//! requests work on any protocol; adding one (remote write 2.0, say) is a module here.
+
+mod json;
+mod remote_write;
+
+use bytes::Bytes;
+
+use super::queue::{Batch, Cuts};
+use super::Delivery;
+use crate::prometheus::translate::Translator;
+use crate::transport::Protocol;
+use crate::{Error, Snapshot};
+
+/// Where encoded requests go: push `push`'s requests, at most `max_samples` samples each.
+pub(super) struct Requests<'a> {
+    pub(super) batches: &'a mut Vec<Batch>,
+    pub(super) push: u64,
+    pub(super) max_samples: usize,
+}
+
+impl Requests<'_> {
+    fn add(&mut self, body: Bytes, samples: usize, cuts: Option<Cuts>) {
+        self.batches
+            .push(Batch::new(body, samples, self.push, cuts));
+    }
+}
+
+/// Turns snapshots into request bodies; keeps its buffers between pushes.
+pub(super) trait Encode: Send {
+    /// Writes the series of `snapshot` (translated by `translator`); returns how many
+    /// values the format cannot carry (left out).
+    fn values(
+        &mut self,
+        translator: &mut Translator,
+        snapshot: &Snapshot,
+        out: &mut Requests<'_>,
+    ) -> Result<usize, Error>;
+
+    /// Writes a stale marker for every series of `of` (with `part`, `of` holds only
+    /// the series that end). A format without markers writes nothing.
+    fn markers(
+        &mut self,
+        translator: &mut Translator,
+        of: &Snapshot,
+        part: bool,
+        out: &mut Requests<'_>,
+    ) -> Result<(), Error>;
+}
+
+/// One half of a request body.
+pub(super) struct Half {
+    pub(super) body: Bytes,
+    pub(super) samples: usize,
+    pub(super) cuts: Option<Cuts>,
+}
+
+/// What a protocol's refusals mean, and how its bodies are cut.
+pub(super) trait Refusals: Sync {
+    /// Whether a refusal with `status` may come from single series rather than the
+    /// whole request (a wrong token, a missing route).
+    fn may_be_one_series(&self, status: u16) -> bool;
+
+    /// Cuts `batch` into two halves of about half its series each: the number of
+    /// series and the halves; `None` when it cannot get smaller.
+    fn halves(&self, batch: &Batch) -> Option<(usize, [Half; 2])>;
+}
+
+/// The encoder for a destination's protocol.
+pub(super) fn encoder(delivery: &Delivery) -> Box<dyn Encode> {
+    match delivery.protocol {
+        Protocol::RemoteWrite => Box::new(remote_write::Encoder::new()),
+        Protocol::CustomMetricsJson => Box::new(json::Encoder::new(delivery.max_body_bytes)),
+    }
+}
+
+/// How a protocol's refusals are handled.
+pub(super) fn refusals(protocol: Protocol) -> &'static dyn Refusals {
+    match protocol {
+        Protocol::RemoteWrite => &remote_write::Refusals,
+        Protocol::CustomMetricsJson => &json::Refusals,
+    }
+}

@@ -1,0 +1,114 @@
+//! Prometheus remote write 1.0: snappy-compressed `WriteRequest`s of at most N samples,
+//! stale markers, and halving by series (Prometheus refuses a whole request with 400
+//! for one out-of-order or duplicate sample).
+
+use bytes::Bytes;
+
+use super::{Half, Requests};
+use crate::pipeline::queue::Batch;
+use crate::prometheus::batch;
+use crate::prometheus::encode::WriteRequestEncoder;
+use crate::prometheus::stale::StaleMarkers;
+use crate::prometheus::translate::Translator;
+use crate::{Error, Snapshot};
+
+pub(super) struct Encoder {
+    encoder: WriteRequestEncoder,
+    snappy: snap::raw::Encoder,
+    /// Compression scratch: each request is then copied out at its exact size, so the
+    /// queue's byte count is the memory it holds.
+    scratch: Vec<u8>,
+}
+
+impl Encoder {
+    pub(super) fn new() -> Self {
+        Encoder {
+            encoder: WriteRequestEncoder::new(),
+            snappy: snap::raw::Encoder::new(),
+            scratch: Vec::new(),
+        }
+    }
+}
+
+impl super::Encode for Encoder {
+    fn values(
+        &mut self,
+        translator: &mut Translator,
+        snapshot: &Snapshot,
+        out: &mut Requests<'_>,
+    ) -> Result<usize, Error> {
+        self.encoder.clear();
+        if translator.translate(snapshot, &mut self.encoder) > 0 {
+            compress_into(out, &mut self.encoder, &mut self.snappy, &mut self.scratch)?;
+        }
+        Ok(0)
+    }
+
+    /// A fresh encoder: the markers must not disturb the per-series caches, which hold
+    /// the values' labels for the next push.
+    fn markers(
+        &mut self,
+        translator: &mut Translator,
+        of: &Snapshot,
+        part: bool,
+        out: &mut Requests<'_>,
+    ) -> Result<(), Error> {
+        let mut markers = WriteRequestEncoder::new();
+        let sink = &mut StaleMarkers(&mut markers);
+        let series = if part {
+            translator.translate_part(of, sink)
+        } else {
+            translator.translate(of, sink)
+        };
+        if series > 0 {
+            compress_into(out, &mut markers, &mut self.snappy, &mut self.scratch)?;
+        }
+        Ok(())
+    }
+}
+
+/// Splits what `encoder` holds into snappy-compressed requests.
+fn compress_into(
+    out: &mut Requests<'_>,
+    encoder: &mut WriteRequestEncoder,
+    snappy: &mut snap::raw::Encoder,
+    scratch: &mut Vec<u8>,
+) -> Result<(), Error> {
+    let max_samples = out.max_samples;
+    batch::split(encoder.protobuf(), max_samples, |protobuf, samples| {
+        scratch.resize(snap::raw::max_compress_len(protobuf.len()), 0);
+        let n = snappy
+            .compress(protobuf, scratch)
+            .map_err(|e| Error::Encode(e.to_string()))?;
+        out.add(Bytes::copy_from_slice(&scratch[..n]), samples, None);
+        Ok(())
+    })
+}
+
+pub(super) struct Refusals;
+
+impl super::Refusals for Refusals {
+    /// 400 and 422: Prometheus answers 400 for one out-of-order or duplicate sample,
+    /// and some receivers 422 for one invalid series.
+    fn may_be_one_series(&self, status: u16) -> bool {
+        matches!(status, 400 | 422)
+    }
+
+    /// Decompresses, cuts between series (the metadata goes with the first half) and
+    /// compresses each half; `None` for fewer than two series (or, which never happens
+    /// for prompush's own requests, a body that does not decode).
+    fn halves(&self, batch: &Batch) -> Option<(usize, [Half; 2])> {
+        let protobuf = snap::raw::Decoder::new().decompress_vec(&batch.body).ok()?;
+        let (count, halves) = batch::halves(&protobuf).ok()?;
+        let mut snappy = snap::raw::Encoder::new();
+        let [a, b] = halves?;
+        let mut compress = |(protobuf, samples): (Vec<u8>, usize)| {
+            snappy.compress_vec(&protobuf).ok().map(|body| Half {
+                body: Bytes::from(body),
+                samples,
+                cuts: None,
+            })
+        };
+        Some((count, [compress(a)?, compress(b)?]))
+    }
+}
