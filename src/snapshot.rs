@@ -93,6 +93,9 @@ pub enum NumberKind {
     F64,
 }
 
+/// Process-wide, so ids stay unique across providers and exporters.
+static NEXT_DESCRIPTOR_ID: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(1);
+
 /// What identifies an instrument: fixed when it is created.
 #[derive(Debug, Clone)]
 pub struct Descriptor {
@@ -109,6 +112,14 @@ pub struct Descriptor {
     pub kind: InstrumentKind,
     /// The numeric type.
     pub number: NumberKind,
+}
+
+impl Descriptor {
+    /// A fresh process-unique id, in creation order (the order that decides which of
+    /// two colliding instruments wins).
+    pub(crate) fn next_id() -> u64 {
+        NEXT_DESCRIPTOR_ID.fetch_add(1, std::sync::atomic::Ordering::Relaxed)
+    }
 }
 
 /// One instrument's collected state.

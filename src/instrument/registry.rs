@@ -11,7 +11,7 @@
 //! each such registration logs an error.
 
 use std::borrow::Cow;
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::SystemTime;
 
@@ -23,12 +23,9 @@ use super::{validate_name, Collect, Disabled};
 use crate::aggregate::{number::Num, Aggregation, Aggregator, Limits, ObservableAggregator};
 use crate::snapshot::{Descriptor, InstrumentKind, MetricSnapshot, ScopeSnapshot};
 
-/// Process-wide, so ids stay unique across providers.
-static NEXT_ID: AtomicU64 = AtomicU64::new(1);
-
-/// A fresh process-unique instrument id.
+/// A fresh process-unique instrument id (see [`Descriptor::next_id`]).
 pub(crate) fn next_id() -> u64 {
-    NEXT_ID.fetch_add(1, Ordering::Relaxed)
+    Descriptor::next_id()
 }
 
 #[derive(PartialEq, Eq)]

@@ -135,7 +135,10 @@ fn delivery() -> Delivery {
 const FLUSH_WAIT: Duration = Duration::from_secs(30);
 
 fn start(sender: Arc<Scripted>, delivery: Delivery) -> Pipeline {
-    let meter = crate::provider::noop_meter();
+    let meter = opentelemetry::metrics::MeterProvider::meter(
+        &opentelemetry::metrics::NoopMeterProvider::new(),
+        "t",
+    );
     Pipeline::start_with(
         &tokio::runtime::Handle::current(),
         sender,

@@ -15,12 +15,10 @@ use opentelemetry_sdk::metrics::data::{
 };
 use opentelemetry_sdk::Resource;
 
-use crate::aggregate::number::Num;
 use crate::instance_id;
-use crate::instrument::registry::next_id;
 use crate::snapshot::{
-    Attributes, Descriptor, HistogramPoint, InstrumentKind, MetricData, MetricSnapshot, NumberKind,
-    NumberPoint, ScopeSnapshot, Snapshot,
+    Attributes, Descriptor, HistogramPoint, InstrumentKind, MetricData, MetricSnapshot, Number,
+    NumberKind, NumberPoint, ScopeSnapshot, Snapshot,
 };
 
 /// What identifies one SDK metric stream across exports.
@@ -126,7 +124,7 @@ impl Converter {
         }
     }
 
-    fn data<T: Num>(
+    fn data<T: SdkNumber>(
         &mut self,
         scope: &opentelemetry::InstrumentationScope,
         metric: &data::Metric,
@@ -160,7 +158,7 @@ impl Converter {
         let exports = self.exports;
         let stream = self.streams.entry(key).or_insert_with(|| Stream {
             descriptor: Arc::new(Descriptor {
-                id: next_id(),
+                id: Descriptor::next_id(),
                 name: Cow::Owned(metric.name().to_owned()),
                 description: Cow::Owned(metric.description().to_owned()),
                 unit: Cow::Owned(metric.unit().to_owned()),
@@ -190,7 +188,7 @@ impl Converter {
                         .data_points()
                         .map(|p| NumberPoint {
                             attributes: attributes(p.attributes().cloned().collect()),
-                            value: p.value().without_stale_bits().to_number(),
+                            value: p.value().to_number(),
                         })
                         .collect(),
                 },
@@ -203,7 +201,7 @@ impl Converter {
                         .data_points()
                         .map(|p| NumberPoint {
                             attributes: attributes(p.attributes().cloned().collect()),
-                            value: p.value().without_stale_bits().to_number(),
+                            value: p.value().to_number(),
                         })
                         .collect(),
                 },
@@ -220,9 +218,9 @@ impl Converter {
                         HistogramPoint {
                             attributes: attributes(p.attributes().cloned().collect()),
                             count: p.count(),
-                            sum: p.sum().as_f64().without_stale_bits(),
-                            min: p.min().map(|v| v.as_f64().without_stale_bits()),
-                            max: p.max().map(|v| v.as_f64().without_stale_bits()),
+                            sum: p.sum().as_f64(),
+                            min: p.min().map(|v| v.as_f64()),
+                            max: p.max().map(|v| v.as_f64()),
                             bucket_counts: p.bucket_counts().collect(),
                         }
                     })
@@ -247,5 +245,47 @@ impl Converter {
             data,
             rejected_measurements: 0,
         })
+    }
+}
+
+/// The SDK's number types, as a snapshot holds them. Any NaN becomes the ordinary NaN:
+/// a value with the Prometheus stale-marker bits would end its series at the receiver.
+trait SdkNumber: Copy {
+    const KIND: NumberKind;
+    fn to_number(self) -> Number;
+    fn as_f64(self) -> f64;
+}
+
+impl SdkNumber for u64 {
+    const KIND: NumberKind = NumberKind::U64;
+    fn to_number(self) -> Number {
+        Number::U64(self)
+    }
+    fn as_f64(self) -> f64 {
+        self as f64
+    }
+}
+
+impl SdkNumber for i64 {
+    const KIND: NumberKind = NumberKind::I64;
+    fn to_number(self) -> Number {
+        Number::I64(self)
+    }
+    fn as_f64(self) -> f64 {
+        self as f64
+    }
+}
+
+impl SdkNumber for f64 {
+    const KIND: NumberKind = NumberKind::F64;
+    fn to_number(self) -> Number {
+        Number::F64(self.as_f64())
+    }
+    fn as_f64(self) -> f64 {
+        if self.is_nan() {
+            f64::NAN
+        } else {
+            self
+        }
     }
 }
