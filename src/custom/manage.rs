@@ -10,7 +10,7 @@ use parking_lot::{Mutex, RwLock};
 
 use super::definition::CustomMetric;
 use super::derive::{Active, Deriver};
-use crate::pipeline::metrics::SelfMetrics;
+use crate::pipeline::self_metrics::SelfMetrics;
 use crate::pipeline::{Collection, Delivery, Pending, Pipeline};
 use crate::snapshot::{Descriptor, ScopeSnapshot, Snapshot};
 use crate::transport::ValidatedTransport;

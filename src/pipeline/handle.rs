@@ -9,7 +9,7 @@ use tokio::sync::mpsc;
 use tracing::Instrument as _;
 
 use super::deliver::Deliver;
-use super::metrics::SelfMetrics;
+use super::self_metrics::SelfMetrics;
 use super::task::Task;
 use super::{Collector, Delivery};
 use crate::transport::{HttpSender, ValidatedTransport};
@@ -17,19 +17,19 @@ use crate::{Error, Snapshot};
 
 /// Where a command's answer goes: a thread blocked on it (`force_flush`, `shutdown`)
 /// or a future (`export` of the SDK exporter).
-pub(super) enum Reply {
+pub(super) enum AnswerTo {
     Blocking(std_mpsc::SyncSender<Result<(), Error>>),
     Async(tokio::sync::oneshot::Sender<Result<(), Error>>),
 }
 
-impl Reply {
+impl AnswerTo {
     pub(super) fn send(self, result: Result<(), Error>) {
         // The caller may have given up waiting: nothing to do then.
         match self {
-            Reply::Blocking(tx) => {
+            AnswerTo::Blocking(tx) => {
                 let _ = tx.send(result);
             }
-            Reply::Async(tx) => {
+            AnswerTo::Async(tx) => {
                 let _ = tx.send(result);
             }
         }
@@ -37,10 +37,10 @@ impl Reply {
 }
 
 pub(super) enum Command {
-    Flush(Reply),
-    Shutdown(Reply),
+    Flush(AnswerTo),
+    Shutdown(AnswerTo),
     /// Queue this snapshot (from outside: the SDK exporter) and answer once delivered.
-    Export(Box<Snapshot>, Reply),
+    Export(Box<Snapshot>, AnswerTo),
 }
 
 /// The handle on a running push task. Dropping it ends the task after a final push,
@@ -132,7 +132,7 @@ impl Pipeline {
     pub(crate) async fn export(&self, snapshot: Snapshot) -> Result<(), Error> {
         let (reply, answer) = tokio::sync::oneshot::channel();
         self.commands
-            .send(Command::Export(Box::new(snapshot), Reply::Async(reply)))
+            .send(Command::Export(Box::new(snapshot), AnswerTo::Async(reply)))
             .map_err(|_| Error::PipelineStopped)?;
         answer.await.unwrap_or(Err(Error::PipelineStopped))
     }
@@ -140,18 +140,21 @@ impl Pipeline {
     /// Sends a flush or shutdown and awaits its answer (the task's own deadlines bound
     /// it): for callers that are futures themselves.
     #[cfg(test)]
-    pub(super) async fn ask(&self, command: fn(Reply) -> Command) -> Result<(), Error> {
+    pub(super) async fn ask(&self, command: fn(AnswerTo) -> Command) -> Result<(), Error> {
         let (reply, answer) = tokio::sync::oneshot::channel();
         self.commands
-            .send(command(Reply::Async(reply)))
+            .send(command(AnswerTo::Async(reply)))
             .map_err(|_| Error::PipelineStopped)?;
         answer.await.unwrap_or(Err(Error::PipelineStopped))
     }
 
-    fn begin(&self, command: fn(Reply) -> Command, wait: Duration) -> Pending {
+    fn begin(&self, command: fn(AnswerTo) -> Command, wait: Duration) -> Pending {
         // A std channel: the caller may be on any thread, inside a runtime or not.
         let (reply, answer) = std_mpsc::sync_channel(1);
-        let sent = self.commands.send(command(Reply::Blocking(reply))).is_ok();
+        let sent = self
+            .commands
+            .send(command(AnswerTo::Blocking(reply)))
+            .is_ok();
         Pending {
             answer: sent.then_some(answer),
             // `None`: so far off (an absurd configured wait) that it never comes.

@@ -14,7 +14,7 @@
 //! answers), [`task`] the push task's loop, [`outcome`] what each answer does to the
 //! queue (a refused request is cut in halves to find what was refused), [`wire`] what
 //! each protocol does (encoding, cutting, reading refusals), [`encoding`] collection and encoding on a blocking thread, [`clock`] the push
-//! timestamps, [`deliver`] the one seam to the network, [`queue`] and [`backoff`] the delivery state, [`metrics`] the
+//! timestamps, [`deliver`] the one seam to the network, [`queue`] and [`backoff`] the delivery state, [`self_metrics`] the
 //! self-metrics, [`options`] the push options every builder shares.
 
 mod backoff;
@@ -22,10 +22,10 @@ mod clock;
 mod deliver;
 mod encoding;
 mod handle;
-pub(crate) mod metrics;
 pub(crate) mod options;
 mod outcome;
 mod queue;
+pub(crate) mod self_metrics;
 mod task;
 mod wire;
 

@@ -7,8 +7,8 @@ use std::sync::Arc;
 
 use tokio::time::Instant;
 
-use super::metrics::DropReason;
 use super::queue::Batch;
+use super::self_metrics::DropReason;
 use super::task::{after, due, Completion, Task};
 use super::wire::{self, Half};
 use crate::transport::{FailureKind, SendOutcome};

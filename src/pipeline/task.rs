@@ -13,9 +13,9 @@ use tokio::time::{self, Instant, MissedTickBehavior};
 use super::backoff::Backoff;
 use super::deliver::{Deliver, Sending};
 use super::encoding::{Encoded, Encoding};
-use super::handle::{Command, Reply};
-use super::metrics::{DropReason, SelfMetrics};
+use super::handle::{AnswerTo, Command};
 use super::queue::{Batch, Queue};
+use super::self_metrics::{DropReason, SelfMetrics};
 use super::{Collector, Delivery};
 use crate::prometheus::translate::Collisions;
 use crate::transport::SendOutcome;
@@ -24,7 +24,7 @@ use crate::{Error, Snapshot};
 /// A `force_flush` caller waiting for its push to get through.
 pub(super) struct Waiter {
     pub(super) push: u64,
-    pub(super) reply: Reply,
+    pub(super) reply: AnswerTo,
     pub(super) deadline: Instant,
     /// Set when the endpoint refused part of this push.
     pub(super) refused: Option<String>,
@@ -238,7 +238,7 @@ impl Task {
         }
     }
 
-    fn wait_for(&mut self, push: u64, reply: Reply) {
+    fn wait_for(&mut self, push: u64, reply: AnswerTo) {
         self.waiters.push(Waiter {
             push,
             reply,

@@ -14,7 +14,7 @@ use tokio::time::Instant;
 
 use super::deliver::{Deliver, Sending};
 use super::handle::{Command, Pipeline};
-use super::metrics::SelfMetrics;
+use super::self_metrics::SelfMetrics;
 use super::Delivery;
 use crate::transport::{Failure, FailureKind, Protocol, SendOutcome};
 use crate::{Error, Snapshot};

@@ -23,8 +23,8 @@ use opentelemetry_sdk::metrics::Temporality;
 use parking_lot::Mutex;
 
 use crate::instance_id;
-use crate::pipeline::metrics::SelfMetrics;
 use crate::pipeline::options::{push_option_methods, PushOptions};
+use crate::pipeline::self_metrics::SelfMetrics;
 use crate::pipeline::Pipeline;
 use crate::provider::{noop_meter, self_metrics_scope, DEFAULT_DESTINATION};
 use crate::{Error, MeterProvider};
