@@ -8,7 +8,6 @@ use std::time::Duration;
 use tokio::sync::mpsc;
 use tracing::Instrument as _;
 
-use super::deliver::Deliver;
 use super::self_metrics::SelfMetrics;
 use super::task::Task;
 use super::{Collector, Delivery};
@@ -62,46 +61,25 @@ impl Pipeline {
         metrics: SelfMetrics,
     ) -> Result<Self, Error> {
         let runtime = crate::runtime::handle()?;
-        Self::start_on(&runtime, transport, delivery, collect, metrics)
-    }
-
-    /// [`start`](Self::start) on a runtime of the caller's: unit tests drive the task
-    /// on a current-thread runtime with a paused clock.
-    pub(crate) fn start_on(
-        runtime: &tokio::runtime::Handle,
-        transport: ValidatedTransport,
-        delivery: Delivery,
-        collect: Option<Collector>,
-        metrics: SelfMetrics,
-    ) -> Result<Self, Error> {
         let flush_wait = transport.timeout;
         let sender = Arc::new(HttpSender::new(transport, delivery.protocol)?);
-        Ok(Self::start_with(
-            runtime, sender, delivery, collect, metrics, flush_wait,
-        ))
+        let task = Task::new(sender, delivery, collect, metrics, flush_wait);
+        Ok(Self::spawn(&runtime, task))
     }
 
-    /// Starts the task with any [`Deliver`] (a scripted one in unit tests);
-    /// `flush_wait` is how long a flush waits for its push.
-    pub(super) fn start_with(
-        runtime: &tokio::runtime::Handle,
-        sender: Arc<dyn Deliver>,
-        delivery: Delivery,
-        collect: Option<Collector>,
-        metrics: SelfMetrics,
-        flush_wait: Duration,
-    ) -> Self {
+    /// Runs `task` on `runtime` (unit tests pass a current-thread runtime with a
+    /// paused clock, and a task with a scripted [`Deliver`](super::deliver::Deliver)).
+    pub(super) fn spawn(runtime: &tokio::runtime::Handle, task: Task) -> Self {
         let (commands, rx) = mpsc::unbounded_channel();
         // Margins: the task answers at its own deadline; this only guards against a
         // task that cannot run at all.
         let margin = Duration::from_secs(2);
         let pipeline = Pipeline {
             commands,
-            flush_wait: flush_wait.saturating_add(margin),
-            shutdown_wait: delivery.shutdown_timeout.saturating_add(margin),
+            flush_wait: task.flush_wait.saturating_add(margin),
+            shutdown_wait: task.delivery.shutdown_timeout.saturating_add(margin),
         };
-        let span = tracing::info_span!("prompush", destination = %delivery.name);
-        let task = Task::new(sender, delivery, collect, metrics, flush_wait);
+        let span = tracing::info_span!("prompush", destination = %task.delivery.name);
         runtime.spawn(task.run(rx).instrument(span));
         pipeline
     }

@@ -15,6 +15,7 @@ use tokio::time::Instant;
 use super::deliver::{Deliver, Sending};
 use super::handle::{Command, Pipeline};
 use super::self_metrics::SelfMetrics;
+use super::task::Task;
 use super::Delivery;
 use crate::transport::{Failure, FailureKind, Protocol, SendOutcome};
 use crate::{Error, Snapshot};
@@ -139,14 +140,9 @@ fn start(sender: Arc<Scripted>, delivery: Delivery) -> Pipeline {
         &opentelemetry::metrics::NoopMeterProvider::new(),
         "t",
     );
-    Pipeline::start_with(
-        &tokio::runtime::Handle::current(),
-        sender,
-        delivery,
-        None,
-        SelfMetrics::new(&meter, "t", None),
-        FLUSH_WAIT,
-    )
+    let metrics = SelfMetrics::new(&meter, "t", None);
+    let task = Task::new(sender, delivery, None, metrics, FLUSH_WAIT);
+    Pipeline::spawn(&tokio::runtime::Handle::current(), task)
 }
 
 /// A snapshot of one counter with `series` attribute sets `i=0..series`.

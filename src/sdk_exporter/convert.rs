@@ -256,25 +256,22 @@ trait SdkNumber: Copy {
     fn as_f64(self) -> f64;
 }
 
-impl SdkNumber for u64 {
-    const KIND: NumberKind = NumberKind::U64;
-    fn to_number(self) -> Number {
-        Number::U64(self)
-    }
-    fn as_f64(self) -> f64 {
-        self as f64
-    }
+/// Integers convert as they are.
+macro_rules! integer_sdk_number {
+    ($t:ty, $kind:ident) => {
+        impl SdkNumber for $t {
+            const KIND: NumberKind = NumberKind::$kind;
+            fn to_number(self) -> Number {
+                Number::$kind(self)
+            }
+            fn as_f64(self) -> f64 {
+                self as f64
+            }
+        }
+    };
 }
-
-impl SdkNumber for i64 {
-    const KIND: NumberKind = NumberKind::I64;
-    fn to_number(self) -> Number {
-        Number::I64(self)
-    }
-    fn as_f64(self) -> f64 {
-        self as f64
-    }
-}
+integer_sdk_number!(u64, U64);
+integer_sdk_number!(i64, I64);
 
 impl SdkNumber for f64 {
     const KIND: NumberKind = NumberKind::F64;
