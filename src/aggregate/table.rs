@@ -82,10 +82,10 @@ pub(crate) struct SeriesMap<C> {
     segments: [AtomicPtr<AtomicPtr<Series<C>>>; SEGMENTS],
     /// Published series; entries below it are set.
     len: AtomicUsize,
-    /// Writer lock; also owns the retired indexes (boxed: readers may still hold
-    /// pointers into them, so they must not move).
-    #[allow(clippy::vec_box)]
-    retired: Mutex<Vec<Box<Index>>>,
+    /// Writer lock; also owns the retired indexes. Kept as raw pointers until drop,
+    /// not boxes: readers may still read through them, and a `Box` would claim unique
+    /// access (the aliasing model, which Miri checks, forbids that while they read).
+    retired: Mutex<Vec<*mut Index>>,
 }
 
 // SAFETY: the raw pointers are owned by the map and only shared as `&Series<C>`; the
@@ -195,9 +195,9 @@ impl<C> SeriesMap<C> {
                 place(&bigger, attrs::hash_set(&self.at(j).attributes), j);
             }
             let old = self.index.swap(Box::into_raw(bigger), Ordering::AcqRel);
-            // SAFETY: `old` came from `Box::into_raw` and is no longer current; readers
-            // that still hold it see a frozen, live index.
-            retired.push(unsafe { Box::from_raw(old) });
+            // No longer current; readers that still hold it see a frozen, live index
+            // until the map is dropped.
+            retired.push(old);
             index = self.index();
         }
         place(index, hash, n);
@@ -225,7 +225,8 @@ impl<C> Drop for SeriesMap<C> {
     fn drop(&mut self) {
         let len = *self.len.get_mut();
         // SAFETY: `&mut self`: no reader is left. Series below `len` were boxed once
-        // each; segments are boxed slices of `8 << k` entries; the index is a box.
+        // each; segments are boxed slices of `8 << k` entries; the index and the
+        // retired ones came from `Box::into_raw`, each once.
         unsafe {
             for i in 0..len {
                 let (k, offset) = locate(i);
@@ -242,6 +243,9 @@ impl<C> Drop for SeriesMap<C> {
                 }
             }
             drop(Box::from_raw(*self.index.get_mut()));
+            for old in self.retired.get_mut().drain(..) {
+                drop(Box::from_raw(old));
+            }
         }
     }
 }

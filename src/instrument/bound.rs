@@ -36,3 +36,61 @@ impl<A: Aggregation> BoundSyncInstrument<A::Input> for Bound<A> {
         self.aggregator.record_bound(cell, measurement)
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Arc;
+
+    use opentelemetry::metrics::BoundSyncInstrument;
+    use opentelemetry::KeyValue;
+
+    use super::Bound;
+    use crate::aggregate::{Aggregator, Limits, Sum};
+    use crate::snapshot::{Descriptor, InstrumentKind, Number, NumberKind};
+
+    /// Bound handles stay valid while other threads grow the series table under them
+    /// (`scripts/test` runs this under Miri too, where the toolchain has it).
+    #[test]
+    fn bound_handles_count_exactly_while_the_table_grows() {
+        let descriptor = Arc::new(Descriptor {
+            id: Descriptor::next_id(),
+            name: "c".into(),
+            description: "".into(),
+            unit: "".into(),
+            kind: InstrumentKind::Counter,
+            number: NumberKind::U64,
+        });
+        let aggregator = Aggregator::new(
+            descriptor,
+            Sum::<u64>::new(true),
+            Limits { cardinality: 1000 },
+        );
+        let bound = Arc::new(Bound::new(
+            aggregator.clone(),
+            &[KeyValue::new("k", "bound")],
+        ));
+        let threads: Vec<_> = (0..2u64)
+            .map(|t| {
+                let (bound, aggregator) = (bound.clone(), aggregator.clone());
+                std::thread::spawn(move || {
+                    for i in 0..50u64 {
+                        bound.measure(1);
+                        // New sets: the table grows and re-indexes meanwhile.
+                        aggregator.record(1, &[KeyValue::new("k", (t * 100 + i) as i64)]);
+                    }
+                })
+            })
+            .collect();
+        for t in threads {
+            t.join().expect("no panic");
+        }
+        let snapshot = aggregator.collect(std::time::SystemTime::now());
+        let points = snapshot.data.number_points();
+        let bound_total = points
+            .iter()
+            .find(|p| p.attributes.get("k") == Some(&opentelemetry::Value::from("bound")))
+            .map(|p| p.value);
+        assert_eq!(bound_total, Some(Number::U64(100)));
+        assert_eq!(points.len(), 101);
+    }
+}
