@@ -47,7 +47,9 @@ use std::time::{Duration, Instant};
 
 use tempfile::TempDir;
 
-use super::{free_loopback_addr, POLL_INTERVAL, PORT_ATTEMPTS};
+use super::loopback::{free_loopback_addr, loopback_http_client};
+use super::proc::effective_uid;
+use super::real_servers::{read_log, StartError, POLL_INTERVAL, PORT_ATTEMPTS};
 
 /// The npm package version `scripts/install-unleash` installs.
 pub const UNLEASH_VERSION: &str = "7.5.1";
@@ -103,11 +105,7 @@ impl Unleash {
 
         let client_token = format!("default:development.{}", random_hex());
         let admin_token = format!("*:*.{}", random_hex());
-        let http = reqwest::Client::builder()
-            .no_proxy() // loopback only, whatever the environment says
-            .timeout(Duration::from_secs(10))
-            .build()
-            .expect("build HTTP client");
+        let http = loopback_http_client();
         let node_log = dir.path().join("unleash.log");
         let mut unleash = Unleash {
             node: None,
@@ -281,11 +279,6 @@ impl Drop for Unleash {
     fn drop(&mut self) {
         self.stop();
     }
-}
-
-enum StartError {
-    PortTaken,
-    Failed(String),
 }
 
 /// Who runs `initdb` and `postgres`.
@@ -543,33 +536,11 @@ fn postgres_binary(name: &str) -> PathBuf {
     on_path.unwrap_or_else(|| Path::new("/usr/lib/postgresql/15/bin").join(name))
 }
 
-/// The effective user id, from `/proc/self/status` (Linux); non-root if unreadable.
-fn effective_uid() -> u32 {
-    std::fs::read_to_string("/proc/self/status")
-        .ok()
-        .and_then(|status| {
-            status
-                .lines()
-                .find(|l| l.starts_with("Uid:"))?
-                .split_whitespace()
-                .nth(2)?
-                .parse()
-                .ok()
-        })
-        .unwrap_or(u32::MAX)
-}
-
 /// 32 random hex digits (std's per-process random hash keys; no crypto needed for a
 /// loopback test server).
 fn random_hex() -> String {
     let half = || RandomState::new().build_hasher().finish();
     format!("{:016x}{:016x}", half(), half())
-}
-
-fn read_log(path: &Path) -> String {
-    std::fs::read(path)
-        .map(|b| String::from_utf8_lossy(&b).into_owned())
-        .unwrap_or_else(|e| format!("(no log: {e})"))
 }
 
 fn tail(text: &str, lines: usize) -> String {

@@ -15,11 +15,11 @@ use std::fs::File;
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
-use std::time::{Duration, Instant};
 
 use tempfile::TempDir;
 
-use super::{free_loopback_addr, POLL_INTERVAL, PORT_ATTEMPTS, READY_DEADLINE};
+use super::loopback::{free_loopback_addr, loopback_http_client};
+use super::real_servers::{read_log, wait_ready, StartError, PORT_ATTEMPTS};
 
 /// One user of the vmauth config; every user routes to the same upstream.
 pub enum VmauthUser<'a> {
@@ -52,11 +52,7 @@ impl Vmauth {
     /// Starts vmauth on a free loopback port with `users`, each routed to `upstream`
     /// (`http://127.0.0.1:<port>`); panics with its log if it is not ready within 30 s.
     pub async fn start(users: &[VmauthUser<'_>], upstream: &str) -> Vmauth {
-        let http = reqwest::Client::builder()
-            .no_proxy() // loopback only, whatever the environment says
-            .timeout(Duration::from_secs(10))
-            .build()
-            .expect("build HTTP client");
+        let http = loopback_http_client();
         for _ in 0..PORT_ATTEMPTS {
             let dir = tempfile::Builder::new()
                 .prefix("prompush-vmauth-")
@@ -89,39 +85,17 @@ impl Vmauth {
                 log,
                 _dir: dir,
             };
-            match vmauth.wait_ready(&http).await {
+            let url = format!("{}/health", vmauth.base_url());
+            match wait_ready(&mut vmauth.child, &vmauth.log, &http, &url).await {
                 Ok(()) => return vmauth,
                 // Another process took the port between the probe and vmauth's bind.
-                Err(None) => continue,
-                Err(Some(why)) => {
+                Err(StartError::PortTaken) => continue,
+                Err(StartError::Failed(why)) => {
                     panic!("vmauth did not start: {why}\n--- log ---\n{}", vmauth.log())
                 }
             }
         }
         panic!("vmauth lost the race for a free port {PORT_ATTEMPTS} times")
-    }
-
-    /// `Err(None)`: the port was taken; `Err(Some(why))`: any other failure.
-    async fn wait_ready(&mut self, http: &reqwest::Client) -> Result<(), Option<String>> {
-        let url = format!("{}/health", self.base_url());
-        let started = Instant::now();
-        loop {
-            if let Some(status) = self.child.try_wait().map_err(|e| Some(e.to_string()))? {
-                if self.log().contains("address already in use") {
-                    return Err(None);
-                }
-                return Err(Some(format!("exited with {status}")));
-            }
-            if let Ok(response) = http.get(&url).send().await {
-                if response.status().is_success() {
-                    return Ok(());
-                }
-            }
-            if started.elapsed() > READY_DEADLINE {
-                return Err(Some(format!("{url} not ready within {READY_DEADLINE:?}")));
-            }
-            tokio::time::sleep(POLL_INTERVAL).await;
-        }
     }
 
     /// `http://127.0.0.1:<port>`.
@@ -136,7 +110,7 @@ impl Vmauth {
 
     /// vmauth's stdout and stderr so far.
     pub fn log(&self) -> String {
-        std::fs::read_to_string(&self.log).unwrap_or_else(|e| format!("(no log: {e})"))
+        read_log(&self.log)
     }
 }
 
