@@ -14,15 +14,12 @@ use opentelemetry_sdk::Resource;
 use prompush::custom::CustomMetric;
 use prompush::{Destination, MeterProvider};
 use serde_json::Value;
+use support::presets::{flush, shutdown, HOUR};
 use support::{Prometheus, Server, VictoriaMetrics};
 
 const DEADLINE: Duration = Duration::from_secs(20);
 
 use support::CUSTOM_METRIC_EXAMPLE as EXAMPLE;
-
-async fn blocking<T: Send + 'static>(f: impl FnOnce() -> T + Send + 'static) -> T {
-    tokio::task::spawn_blocking(f).await.expect("no panic")
-}
 
 /// `session_property_value` → value, of an instant query's result.
 fn by_value(result: &Value) -> BTreeMap<String, f64> {
@@ -107,7 +104,7 @@ async fn grouped_totals_reach_prometheus_and_victoria_metrics_for_each_applicati
                     .with_attribute(KeyValue::new("app_id", app_id))
                     .build(),
             )
-            .with_push_interval(Duration::from_secs(3600))
+            .with_push_interval(HOUR)
             .with_destination(
                 Destination::remote_write("metrics_api", prometheus.remote_write_url())
                     .with_external_label("app_id", app_id),
@@ -120,8 +117,7 @@ async fn grouped_totals_reach_prometheus_and_victoria_metrics_for_each_applicati
             .build()
             .unwrap();
         let expected = feed(&provider, scale);
-        let flushing = provider.clone();
-        blocking(move || flushing.force_flush()).await.unwrap();
+        flush(&provider).await.unwrap();
         wait_for_totals(&prometheus, app_id, &expected).await;
         wait_for_totals(&victoria, app_id, &expected).await;
         providers.push((app_id, provider, expected));
@@ -130,8 +126,7 @@ async fn grouped_totals_reach_prometheus_and_victoria_metrics_for_each_applicati
     // Delete: the next push ends the series, Prometheus shows none at once.
     let (app_id, provider, expected) = &providers[0];
     provider.delete_custom_metric(&definition.name).unwrap();
-    let flushing = provider.clone();
-    blocking(move || flushing.force_flush()).await.unwrap();
+    flush(provider).await.unwrap();
     let query = format!("Sessions_by_session_property_key_total{{app_id=\"{app_id}\"}}");
     prometheus
         .wait_for(&query, |r| by_value(r).is_empty(), DEADLINE)
@@ -142,10 +137,9 @@ async fn grouped_totals_reach_prometheus_and_victoria_metrics_for_each_applicati
 
     // Re-create: the same totals are back (cumulative, nothing was lost meanwhile).
     provider.create_custom_metric(definition.clone()).unwrap();
-    let flushing = provider.clone();
-    blocking(move || flushing.force_flush()).await.unwrap();
+    flush(provider).await.unwrap();
     wait_for_totals(&prometheus, app_id, expected).await;
     for (_, provider, _) in providers {
-        blocking(move || provider.shutdown()).await.unwrap();
+        shutdown(&provider).await.unwrap();
     }
 }

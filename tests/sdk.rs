@@ -11,6 +11,7 @@ use opentelemetry::{KeyValue, Value};
 use prompush::snapshot::{HistogramPoint, InstrumentKind, MetricData, MetricSnapshot, Number};
 use prompush::{Attributes, MeterProvider, Snapshot};
 use support::logs::capture_logs;
+use support::proc::{cpu_seconds, resident_bytes};
 
 fn provider() -> MeterProvider {
     MeterProvider::builder()
@@ -294,27 +295,14 @@ fn a_panicking_callback_is_contained() {
 #[test]
 fn process_memory_and_cpu_observers() {
     // The RAM/CPU observer use case: callbacks read the process's own figures.
-    fn status_kib(field: &str) -> Option<u64> {
-        let status = std::fs::read_to_string("/proc/self/status").ok()?;
-        let line = status.lines().find(|l| l.starts_with(field))?;
-        line.split_whitespace().nth(1)?.parse().ok()
-    }
-    fn cpu_seconds() -> Option<f64> {
-        let stat = std::fs::read_to_string("/proc/self/stat").ok()?;
-        // Fields after the parenthesised command name; utime and stime are 14 and 15.
-        let rest = &stat[stat.rfind(')')? + 2..];
-        let f: Vec<&str> = rest.split_whitespace().collect();
-        let ticks: u64 = f[11].parse::<u64>().ok()? + f[12].parse::<u64>().ok()?;
-        Some(ticks as f64 / 100.0)
-    }
     let p = provider();
     let m = p.meter("process");
     let _rss = m
         .u64_observable_gauge("process.memory.usage")
         .with_unit("By")
         .with_callback(|o| {
-            if let Some(kib) = status_kib("VmRSS:") {
-                o.observe(kib * 1024, &[]);
+            if let Some(bytes) = resident_bytes() {
+                o.observe(bytes, &[]);
             }
         })
         .build();

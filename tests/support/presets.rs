@@ -2,12 +2,12 @@
 //! the test says so, the resources they carry, the custom-metric example of issue 8, and
 //! the provider's blocking calls run off the test's async runtime.
 
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use opentelemetry::metrics::Counter;
 use opentelemetry::KeyValue;
 use opentelemetry_sdk::Resource;
-use prompush::{Error, MeterProvider, MeterProviderBuilder};
+use prompush::{Destination, Error, MeterProvider, MeterProviderBuilder};
 
 /// The push interval of the presets: long enough that every push is one the test asked
 /// for (`force_flush`, `shutdown`).
@@ -43,6 +43,14 @@ pub fn bare() -> MeterProviderBuilder {
     MeterProvider::builder()
         .with_resource(Resource::builder_empty().build())
         .with_push_interval(HOUR)
+}
+
+/// A [`bare`] provider builder without self-metrics, sending JSON custom metrics to
+/// `url` as destination `name`.
+pub fn json_to(name: &str, url: impl Into<String>) -> MeterProviderBuilder {
+    bare()
+        .with_self_metrics(false)
+        .with_destination(Destination::custom_metrics_json(name, url))
 }
 
 /// A provider builder that pushes to `endpoint` only on `force_flush` and `shutdown`
@@ -84,6 +92,21 @@ pub fn flush_from_threads(
             .flat_map(|t| t.join().expect("no panic"))
             .collect()
     })
+}
+
+/// Asserts that `provider.shutdown()` gives up within 5 s and reports samples it could
+/// not deliver.
+pub fn assert_shutdown_gives_up_undelivered(provider: &MeterProvider) {
+    let started = Instant::now();
+    match provider.shutdown() {
+        Err(Error::Undelivered { samples, .. }) => assert!(samples > 0),
+        other => panic!("expected Undelivered, got {other:?}"),
+    }
+    assert!(
+        started.elapsed() < Duration::from_secs(5),
+        "{:?}",
+        started.elapsed()
+    );
 }
 
 /// Runs the provider's blocking calls off the test's async runtime.

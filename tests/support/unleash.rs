@@ -38,6 +38,7 @@
 //!   metrics when the `customMetrics` flag is on. Unauthenticated.
 
 use std::collections::hash_map::RandomState;
+use std::collections::BTreeMap;
 use std::fs::File;
 use std::hash::{BuildHasher, Hasher};
 use std::net::SocketAddr;
@@ -247,6 +248,22 @@ impl Unleash {
         let body = response.text().await.unwrap_or_default();
         assert!(status.is_success(), "GET {url} answered {status}: {body}");
         body
+    }
+
+    /// Scrapes Unleash until `series` (a key of [`samples`]) has `value`; panics with the
+    /// scrape once `deadline` has passed.
+    pub async fn wait_for(&self, series: &str, value: f64, deadline: Duration) {
+        let started = Instant::now();
+        loop {
+            let text = self.scrape().await;
+            if samples(&text).get(series) == Some(&value) {
+                return;
+            }
+            if started.elapsed() > deadline {
+                panic!("Unleash did not show {series} = {value} within {deadline:?}:\n{text}");
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
     }
 
     /// Unleash's stdout and stderr so far.
@@ -534,6 +551,55 @@ fn postgres_binary(name: &str) -> PathBuf {
             .find(|p| p.is_file())
     });
     on_path.unwrap_or_else(|| Path::new("/usr/lib/postgresql/15/bin").join(name))
+}
+
+/// The samples of a Prometheus text exposition: `name{k="v",…}` (labels sorted, the
+/// provider's random `instance` left out: tests/push.rs checks it) → value. Comment
+/// lines are skipped.
+pub fn samples(text: &str) -> BTreeMap<String, f64> {
+    let mut out = BTreeMap::new();
+    for line in text
+        .lines()
+        .filter(|l| !l.starts_with('#') && !l.is_empty())
+    {
+        let Some((head, value)) = line.rsplit_once(' ') else {
+            continue;
+        };
+        let Ok(value) = value.parse::<f64>() else {
+            continue;
+        };
+        let (name, labels) = match head.split_once('{') {
+            Some((name, rest)) => (name, rest.trim_end_matches('}')),
+            None => (head, ""),
+        };
+        let mut pairs: Vec<&str> = split_labels(labels);
+        pairs.retain(|p| !p.starts_with("instance="));
+        pairs.sort();
+        out.insert(format!("{name}{{{}}}", pairs.join(",")), value);
+    }
+    out
+}
+
+/// Splits `a="x",b="y,z"` at the commas between labels (not inside quoted values).
+fn split_labels(labels: &str) -> Vec<&str> {
+    let mut parts = Vec::new();
+    let (mut start, mut quoted, mut escaped) = (0, false, false);
+    for (i, c) in labels.char_indices() {
+        match c {
+            _ if escaped => escaped = false,
+            '\\' => escaped = true,
+            '"' => quoted = !quoted,
+            ',' if !quoted => {
+                parts.push(&labels[start..i]);
+                start = i + 1;
+            }
+            _ => {}
+        }
+    }
+    if start < labels.len() {
+        parts.push(&labels[start..]);
+    }
+    parts
 }
 
 /// 32 random hex digits (std's per-process random hash keys; no crypto needed for a
