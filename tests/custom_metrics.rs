@@ -139,7 +139,7 @@ fn definitions_apply_to_instruments_created_before_and_after_them() {
 }
 
 #[test]
-fn each_filter_operator_and_nesting_through_the_provider() {
+fn each_filter_operator_and_nested_filters_select_their_points() {
     let mut receiver = Receiver::start().unwrap();
     let provider = provider(&receiver, "shop");
     let requests = provider.meter("app").u64_counter("requests").build();
@@ -608,7 +608,7 @@ fn definitions_load_from_a_file_at_build_with_errors_that_name_the_file() {
 }
 
 #[test]
-fn two_applications_with_the_same_definitions() {
+fn two_applications_with_the_same_definitions_get_their_own_series() {
     let mut receiver = Receiver::start().unwrap();
     let definitions = [CustomMetric::from_json(EXAMPLE).unwrap()];
     let mut providers = Vec::new();

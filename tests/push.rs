@@ -332,7 +332,7 @@ fn bad_configuration_is_refused_at_build() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn works_inside_an_application_runtime() {
+async fn the_provider_works_inside_an_application_runtime() {
     let mut receiver = Receiver::bind().await.unwrap();
     let provider = pushing_to(receiver.url()).build().unwrap();
     provider

@@ -125,7 +125,7 @@ fn the_sdk_exporter_and_prompush_send_the_same_series() {
 }
 
 #[test]
-fn exporter_errors_and_secrets() {
+fn the_exporter_needs_an_endpoint_and_keeps_its_token_out_of_debug_output() {
     let err = RemoteWriteExporter::builder().build().unwrap_err();
     assert!(matches!(err, prompush::Error::Config(_)), "{err}");
     let builder = RemoteWriteExporter::builder()

@@ -11,7 +11,7 @@ use support::unleash::Unleash;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 #[ignore = "needs unleash-server and PostgreSQL; run scripts/test"]
-async fn custom_metric_reaches_unleash_prometheus_endpoint() {
+async fn a_custom_metric_reaches_the_prometheus_endpoint_of_unleash() {
     let unleash = Unleash::start().await;
     let http = reqwest::Client::builder()
         .no_proxy()
