@@ -9,14 +9,13 @@ use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
 
 use opentelemetry::KeyValue;
-use opentelemetry_sdk::Resource;
 use prompush::custom::{CustomMetric, Filter, Granularity};
 use prompush::receiver::Receiver;
 use prompush::snapshot::STALE_NAN_BITS;
 use prompush::{Destination, Error, MeterProvider};
 
 use support::loopback::{custom_metrics_url, drain, values_where, WAIT};
-use support::presets::{json_to, service_named, HOUR};
+use support::presets::{application, json_to, service_named, HOUR};
 use support::CUSTOM_METRIC_EXAMPLE as EXAMPLE;
 
 /// A provider of service `app` pushing, when flushed, to the two destinations of the
@@ -616,12 +615,7 @@ fn two_applications_with_the_same_definitions_get_their_own_series() {
     // As in a loop over app ids: one provider per application, the same definitions.
     for (app_id, scale) in [("app-1", 1u64), ("app-2", 10)] {
         let provider = MeterProvider::builder()
-            .with_resource(
-                Resource::builder_empty()
-                    .with_attribute(KeyValue::new("service.name", app_id))
-                    .with_attribute(KeyValue::new("app_id", app_id))
-                    .build(),
-            )
+            .with_resource(application(app_id))
             .with_push_interval(HOUR)
             .with_self_metrics(false)
             .with_destination(

@@ -10,11 +10,10 @@ use std::collections::BTreeMap;
 use std::time::Duration;
 
 use opentelemetry::KeyValue;
-use opentelemetry_sdk::Resource;
 use prompush::custom::CustomMetric;
 use prompush::{Destination, MeterProvider};
 use serde_json::Value;
-use support::presets::{flush, shutdown, HOUR};
+use support::presets::{application, flush, shutdown, HOUR};
 use support::{Prometheus, Server, VictoriaMetrics};
 
 const DEADLINE: Duration = Duration::from_secs(20);
@@ -98,12 +97,7 @@ async fn grouped_totals_reach_prometheus_and_victoria_metrics_for_each_applicati
     // app ids.
     for (app_id, scale) in [("app-1", 1), ("app-2", 100)] {
         let provider = MeterProvider::builder()
-            .with_resource(
-                Resource::builder_empty()
-                    .with_attribute(KeyValue::new("service.name", app_id))
-                    .with_attribute(KeyValue::new("app_id", app_id))
-                    .build(),
-            )
+            .with_resource(application(app_id))
             .with_push_interval(HOUR)
             .with_destination(
                 Destination::remote_write("metrics_api", prometheus.remote_write_url())

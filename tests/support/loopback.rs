@@ -8,7 +8,7 @@ use std::collections::BTreeMap;
 use std::net::{SocketAddr, TcpListener};
 use std::time::{Duration, Instant};
 
-use prompush::receiver::{Received, Receiver, Series};
+use prompush::receiver::{Received, Receiver, Series, WriteRequest};
 
 /// How long a test waits for a request it expects.
 pub const WAIT: Duration = Duration::from_secs(10);
@@ -73,6 +73,16 @@ pub fn value_of(received: &Received, name: &str, labels: &[(&str, &str)]) -> Opt
         .iter()
         .find(|s| s.name == name && labels.iter().all(|(k, v)| s.label(k) == Some(v)))
         .and_then(|s| s.value())
+}
+
+/// prompush's self-metrics (`prompush_*`) in a request.
+pub fn self_metrics(request: &WriteRequest) -> Vec<&str> {
+    request
+        .series
+        .iter()
+        .map(|s| s.name.as_str())
+        .filter(|name| name.starts_with("prompush_"))
+        .collect()
 }
 
 /// The receiver's URL for JSON custom metrics (`/api/client/metrics/custom`, where

@@ -20,6 +20,15 @@ pub fn service_named(name: &str) -> Resource {
         .build()
 }
 
+/// The resource of one application among several of one service: `service.name` (→
+/// `job`) and `app_id`, both `app_id`.
+pub fn application(app_id: &str) -> Resource {
+    Resource::builder_empty()
+        .with_attribute(KeyValue::new("service.name", app_id.to_owned()))
+        .with_attribute(KeyValue::new("app_id", app_id.to_owned()))
+        .build()
+}
+
 /// The resource of [`flushed_by_hand`]: `service.name` (→ `job`) and one more attribute,
 /// so that every push carries a `target_info` series. No `service.instance.id`.
 pub fn service(name: &str) -> Resource {

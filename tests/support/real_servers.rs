@@ -219,6 +219,24 @@ pub async fn wait_ready(
     }
 }
 
+/// A fresh temporary directory `prompush-<what>-XXXX`, removed on drop.
+pub fn temp_dir(what: &str) -> TempDir {
+    tempfile::Builder::new()
+        .prefix(&format!("prompush-{what}-"))
+        .tempdir()
+        .expect("create temp dir")
+}
+
+/// Spawns `command` without stdin, its stdout and stderr going to a new file `log`.
+pub fn spawn_logged(command: &mut Command, log: &Path) -> std::io::Result<Child> {
+    let log_file = File::create(log).expect("create log file");
+    command
+        .stdin(Stdio::null())
+        .stdout(log_file.try_clone().expect("clone log handle"))
+        .stderr(log_file)
+        .spawn()
+}
+
 /// A child's stdout and stderr so far, from its log file.
 pub fn read_log(path: &Path) -> String {
     std::fs::read(path)
@@ -267,26 +285,17 @@ impl Server {
     async fn start(kind: Kind) -> Server {
         let http = loopback_http_client();
         for _ in 0..PORT_ATTEMPTS {
-            let dir = tempfile::Builder::new()
-                .prefix(&format!("prompush-{}-", kind.name()))
-                .tempdir()
-                .expect("create temp dir");
+            let dir = temp_dir(kind.name());
             let addr = free_loopback_addr();
             let log = dir.path().join(format!("{}.log", kind.name()));
-            let log_file = File::create(&log).expect("create log file");
-            let child = kind
-                .command(addr, &dir.path().join("data"), dir.path())
-                .stdin(Stdio::null())
-                .stdout(log_file.try_clone().expect("clone log handle"))
-                .stderr(log_file)
-                .spawn()
-                .unwrap_or_else(|e| {
-                    panic!(
-                        "cannot run {:?} ({e}); install it (scripts/test does) or set {}",
-                        kind.binary(),
-                        kind.binary_var()
-                    )
-                });
+            let mut command = kind.command(addr, &dir.path().join("data"), dir.path());
+            let child = spawn_logged(&mut command, &log).unwrap_or_else(|e| {
+                panic!(
+                    "cannot run {:?} ({e}); install it (scripts/test does) or set {}",
+                    kind.binary(),
+                    kind.binary_var()
+                )
+            });
             let mut server = Server {
                 kind,
                 child,

@@ -19,7 +19,9 @@ use std::process::{Child, Command, Stdio};
 use tempfile::TempDir;
 
 use super::loopback::{free_loopback_addr, loopback_http_client};
-use super::real_servers::{read_log, wait_ready, StartError, PORT_ATTEMPTS};
+use super::real_servers::{
+    read_log, spawn_logged, temp_dir, wait_ready, StartError, PORT_ATTEMPTS,
+};
 
 /// One user of the vmauth config; every user routes to the same upstream.
 pub enum VmauthUser<'a> {
@@ -54,31 +56,24 @@ impl Vmauth {
     pub async fn start(users: &[VmauthUser<'_>], upstream: &str) -> Vmauth {
         let http = loopback_http_client();
         for _ in 0..PORT_ATTEMPTS {
-            let dir = tempfile::Builder::new()
-                .prefix("prompush-vmauth-")
-                .tempdir()
-                .expect("create temp dir");
+            let dir = temp_dir("vmauth");
             let config = dir.path().join("auth.yml");
             std::fs::write(&config, config_yaml(users, upstream)).expect("write auth.yml");
             let addr = free_loopback_addr();
             let log = dir.path().join("vmauth.log");
-            let log_file = File::create(&log).expect("create log file");
             let binary = std::env::var_os("VMAUTH_BIN")
                 .map(PathBuf::from)
                 .unwrap_or_else(|| PathBuf::from("vmauth"));
-            let child = Command::new(&binary)
+            let mut command = Command::new(&binary);
+            command
                 .arg(format!("-httpListenAddr={addr}"))
-                .arg(format!("-auth.config={}", config.display()))
-                .stdin(Stdio::null())
-                .stdout(log_file.try_clone().expect("clone log handle"))
-                .stderr(log_file)
-                .spawn()
-                .unwrap_or_else(|e| {
-                    panic!(
-                        "cannot run {binary:?} ({e}); install the victoria-metrics package \
+                .arg(format!("-auth.config={}", config.display()));
+            let child = spawn_logged(&mut command, &log).unwrap_or_else(|e| {
+                panic!(
+                    "cannot run {binary:?} ({e}); install the victoria-metrics package \
                          (scripts/test does) or set VMAUTH_BIN"
-                    )
-                });
+                )
+            });
             let mut vmauth = Vmauth {
                 child,
                 addr,
