@@ -203,21 +203,7 @@ pub enum Number {
     F64(f64),
 }
 
-/// The Prometheus stale marker: a NaN with this exact bit pattern tells the receiver a
-/// series has ended.
-pub const STALE_NAN_BITS: u64 = 0x7ff0_0000_0000_0002;
-
 impl Number {
-    /// The stale marker as a value.
-    pub fn stale() -> Number {
-        Number::F64(f64::from_bits(STALE_NAN_BITS))
-    }
-
-    /// Whether this is the stale marker (not any NaN).
-    pub fn is_stale(self) -> bool {
-        matches!(self, Number::F64(v) if v.to_bits() == STALE_NAN_BITS)
-    }
-
     /// The value as `f64` (Prometheus samples are floats).
     pub fn as_f64(self) -> f64 {
         match self {

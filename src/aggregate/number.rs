@@ -178,7 +178,8 @@ mod tests {
 
     #[test]
     fn a_nan_loses_the_stale_marker_bits_and_other_values_are_untouched() {
-        let stale = f64::from_bits(crate::snapshot::STALE_NAN_BITS);
+        // The Prometheus stale marker's bits.
+        let stale = f64::from_bits(0x7ff0_0000_0000_0002);
         assert_eq!(stale.without_stale_bits().to_bits(), f64::NAN.to_bits());
         assert_eq!(
             (-f64::NAN).without_stale_bits().to_bits(),

@@ -11,7 +11,7 @@ use bytes::Bytes;
 
 use super::clock::{self, PushClock};
 use super::queue::Batch;
-use super::{Collector, Delivery};
+use super::{Collection, Collector, Delivery};
 use crate::prometheus::batch;
 use crate::prometheus::custom_json::CustomMetricsEncoder;
 use crate::prometheus::encode::WriteRequestEncoder;
@@ -87,16 +87,39 @@ impl Encoding {
         }
     }
 
-    /// Keeps `current` as the last export and returns the points of the previous one
-    /// that it lacks (whole instruments or attribute sets), if any.
-    pub(super) fn vanished_since_last_export(&mut self, current: &Snapshot) -> Option<Snapshot> {
-        let previous = self.last_export.replace(current.clone())?;
-        stale::vanished(previous, current)
+    /// Collects (if this pipeline collects) and encodes one push; the final one (`last`)
+    /// ends every series after its values. The series that end before (attribute sets
+    /// an observable callback no longer reports, a deleted custom metric's) get their
+    /// markers first. A pipeline fed by `export` ends its last export's series at the
+    /// final push.
+    pub(super) fn encode_collection(&mut self, push: u64, last: bool) -> Result<Encoded, Error> {
+        let Some(collect) = &self.collect else {
+            return match self.last_export.take() {
+                Some(mut previous) if last => self.encode_stale(&mut previous, push),
+                _ => Ok(Encoded::default()),
+            };
+        };
+        let Collection {
+            mut snapshot,
+            ending,
+        } = collect();
+        let vanished = stale::vanished_observations(&mut self.observed, &snapshot);
+        let mut ending = stale::join(ending, vanished);
+        self.encode(&mut snapshot, ending.as_mut(), push, last)
     }
 
-    /// See [`stale::mark_vanished_observations`].
-    pub(super) fn mark_vanished(&mut self, snapshot: &mut Snapshot) {
-        stale::mark_vanished_observations(&mut self.observed, snapshot);
+    /// Encodes a snapshot handed over by `export`; the series the previous export had
+    /// and this one lacks get their markers first.
+    pub(super) fn encode_export(
+        &mut self,
+        mut snapshot: Snapshot,
+        push: u64,
+    ) -> Result<Encoded, Error> {
+        let mut ending = self
+            .last_export
+            .replace(snapshot.clone())
+            .and_then(|previous| stale::vanished(previous, &snapshot));
+        self.encode(&mut snapshot, ending.as_mut(), push, false)
     }
 
     /// Translates a snapshot into requests of at most `max_samples_per_send` samples;
@@ -126,7 +149,7 @@ impl Encoding {
                 if let Some(ending) = ending {
                     stamp(ending, self.clock.next());
                     let to = (&mut batches, push, max_samples);
-                    stale_markers_into(translator, ending, to, snappy, scratch)?;
+                    stale_markers_into(translator, ending, true, to, snappy, scratch)?;
                 }
                 stamp(snapshot, self.clock.next());
                 encoder.clear();
@@ -137,7 +160,7 @@ impl Encoding {
                 if last {
                     stamp(snapshot, self.clock.next());
                     let to = (&mut batches, push, max_samples);
-                    stale_markers_into(translator, snapshot, to, snappy, scratch)?;
+                    stale_markers_into(translator, snapshot, false, to, snappy, scratch)?;
                 }
                 Ok(Encoded {
                     batches,
@@ -171,7 +194,7 @@ impl Encoding {
         {
             stamp(of, self.clock.next());
             let to = (&mut batches, push, self.max_samples_per_send);
-            stale_markers_into(&mut self.translator, of, to, snappy, scratch)?;
+            stale_markers_into(&mut self.translator, of, false, to, snappy, scratch)?;
         }
         Ok(Encoded {
             batches,
@@ -194,18 +217,26 @@ fn stamp(snapshot: &mut Snapshot, ms: i64) {
 }
 
 /// Appends requests with a stale marker for every series of `of` to `to.0` (push
-/// `to.1`, at most `to.2` samples each). A fresh encoder: the markers must not disturb
-/// the per-series caches, which hold the values' labels for the next push.
+/// `to.1`, at most `to.2` samples each); `part`: `of` holds only the series that end
+/// (not `target_info`, not the other instruments). A fresh encoder: the markers must
+/// not disturb the per-series caches, which hold the values' labels for the next push.
 fn stale_markers_into(
     translator: &mut Translator,
     of: &Snapshot,
+    part: bool,
     to: (&mut Vec<Batch>, u64, usize),
     snappy: &mut snap::raw::Encoder,
     scratch: &mut Vec<u8>,
 ) -> Result<(), Error> {
     let (batches, push, max_samples) = to;
     let mut markers = WriteRequestEncoder::new();
-    if translator.translate(of, &mut StaleMarkers(&mut markers)) > 0 {
+    let sink = &mut StaleMarkers(&mut markers);
+    let series = if part {
+        translator.translate_part(of, sink)
+    } else {
+        translator.translate(of, sink)
+    };
+    if series > 0 {
         compress_into(batches, push, &mut markers, max_samples, snappy, scratch)?;
     }
     Ok(())

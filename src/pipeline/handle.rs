@@ -2,11 +2,13 @@
 //! `export`) sent over a channel, and bounded waits for their answers.
 
 use std::sync::mpsc as std_mpsc;
+use std::sync::Arc;
 use std::time::Duration;
 
 use tokio::sync::mpsc;
 use tracing::Instrument as _;
 
+use super::deliver::Deliver;
 use super::metrics::SelfMetrics;
 use super::task::Task;
 use super::{Collector, Delivery};
@@ -73,7 +75,22 @@ impl Pipeline {
         metrics: SelfMetrics,
     ) -> Result<Self, Error> {
         let flush_wait = transport.timeout;
-        let sender = HttpSender::new(transport, delivery.protocol)?;
+        let sender = Arc::new(HttpSender::new(transport, delivery.protocol)?);
+        Ok(Self::start_with(
+            runtime, sender, delivery, collect, metrics, flush_wait,
+        ))
+    }
+
+    /// Starts the task with any [`Deliver`] (a scripted one in unit tests);
+    /// `flush_wait` is how long a flush waits for its push.
+    pub(super) fn start_with(
+        runtime: &tokio::runtime::Handle,
+        sender: Arc<dyn Deliver>,
+        delivery: Delivery,
+        collect: Option<Collector>,
+        metrics: SelfMetrics,
+        flush_wait: Duration,
+    ) -> Self {
         let (commands, rx) = mpsc::unbounded_channel();
         // Margins: the task answers at its own deadline; this only guards against a
         // task that cannot run at all.
@@ -86,7 +103,7 @@ impl Pipeline {
         let span = tracing::info_span!("prompush", destination = %delivery.name);
         let task = Task::new(sender, delivery, collect, metrics, flush_wait);
         runtime.spawn(task.run(rx).instrument(span));
-        Ok(pipeline)
+        pipeline
     }
 
     /// Pushes now and waits until that push is delivered, refused, or still failing
@@ -116,6 +133,17 @@ impl Pipeline {
         let (reply, answer) = tokio::sync::oneshot::channel();
         self.commands
             .send(Command::Export(Box::new(snapshot), Reply::Async(reply)))
+            .map_err(|_| Error::PipelineStopped)?;
+        answer.await.unwrap_or(Err(Error::PipelineStopped))
+    }
+
+    /// Sends a flush or shutdown and awaits its answer (the task's own deadlines bound
+    /// it): for callers that are futures themselves.
+    #[cfg(test)]
+    pub(super) async fn ask(&self, command: fn(Reply) -> Command) -> Result<(), Error> {
+        let (reply, answer) = tokio::sync::oneshot::channel();
+        self.commands
+            .send(command(Reply::Async(reply)))
             .map_err(|_| Error::PipelineStopped)?;
         answer.await.unwrap_or(Err(Error::PipelineStopped))
     }

@@ -14,12 +14,13 @@
 //! answers), [`task`] the push task's loop, [`outcome`] what each answer does to the
 //! queue, [`bisect`] how a refused request is cut to find what was refused,
 //! [`encoding`] collection and encoding on a blocking thread, [`clock`] the push
-//! timestamps, [`queue`] and [`backoff`] the delivery state, [`metrics`] the
+//! timestamps, [`deliver`] the one seam to the network, [`queue`] and [`backoff`] the delivery state, [`metrics`] the
 //! self-metrics, [`options`] the push options every builder shares.
 
 mod backoff;
 mod bisect;
 mod clock;
+mod deliver;
 mod encoding;
 mod handle;
 pub(crate) mod metrics;
@@ -27,6 +28,9 @@ pub(crate) mod options;
 mod outcome;
 mod queue;
 mod task;
+
+#[cfg(test)]
+mod tests;
 
 use std::sync::Arc;
 use std::time::Duration;

@@ -3,7 +3,7 @@
 
 use std::collections::HashMap;
 use std::future::Future;
-use std::pin::Pin;
+use std::sync::Arc;
 use std::task::Poll;
 use std::time::Duration;
 
@@ -11,13 +11,14 @@ use tokio::sync::mpsc;
 use tokio::time::{self, Instant, MissedTickBehavior};
 
 use super::backoff::Backoff;
+use super::deliver::{Deliver, Sending};
 use super::encoding::{Encoded, Encoding};
 use super::handle::{Command, Reply};
 use super::metrics::{DropReason, SelfMetrics};
 use super::queue::{Batch, Queue};
-use super::{Collection, Collector, Delivery};
+use super::{Collector, Delivery};
 use crate::prometheus::translate::Collisions;
-use crate::transport::{HttpSender, SendOutcome};
+use crate::transport::SendOutcome;
 use crate::{Error, Snapshot};
 
 /// A `force_flush` caller waiting for its push to get through.
@@ -31,7 +32,7 @@ pub(super) struct Waiter {
 
 pub(super) struct Task {
     pub(super) delivery: Delivery,
-    pub(super) sender: HttpSender,
+    pub(super) sender: Arc<dyn Deliver>,
     /// `None` only while a blocking thread has it.
     pub(super) encoding: Option<Encoding>,
     /// Kept to rebuild `encoding` should collection or encoding ever panic.
@@ -70,7 +71,7 @@ pub(super) fn after(d: Duration) -> Instant {
 pub(super) struct InFlight {
     batch: Batch,
     started: Instant,
-    send: Pin<Box<dyn Future<Output = SendOutcome> + Send>>,
+    send: Sending,
 }
 
 /// Resolves with the in-flight request's outcome; pending while there is none.
@@ -104,7 +105,7 @@ pub(super) fn due(last: &mut Option<Instant>) -> bool {
 
 impl Task {
     pub(super) fn new(
-        sender: HttpSender,
+        sender: Arc<dyn Deliver>,
         delivery: Delivery,
         collect: Option<Collector>,
         metrics: SelfMetrics,
@@ -259,29 +260,9 @@ impl Task {
         let span = tracing::Span::current();
         let work = tokio::task::spawn_blocking(move || {
             let _span = span.enter();
-            let exported = given.is_some();
-            let collection = given
-                .map(Collection::from)
-                .or_else(|| encoding.collect.as_ref().map(|collect| collect()));
-            let encoded = match collection {
-                Some(Collection {
-                    mut snapshot,
-                    mut ending,
-                }) => {
-                    if exported {
-                        ending = encoding.vanished_since_last_export(&snapshot);
-                    } else {
-                        encoding.mark_vanished(&mut snapshot);
-                    }
-                    encoding.encode(&mut snapshot, ending.as_mut(), push, last)
-                }
-                // The final push of a pipeline fed by `export`: its last export's series
-                // end now.
-                None if last => match encoding.last_export.take() {
-                    Some(mut previous) => encoding.encode_stale(&mut previous, push),
-                    None => Ok(Encoded::default()),
-                },
-                None => Ok(Encoded::default()),
+            let encoded = match given {
+                Some(snapshot) => encoding.encode_export(snapshot, push),
+                None => encoding.encode_collection(push, last),
             };
             (encoding, encoded)
         });
@@ -342,12 +323,11 @@ impl Task {
     /// Puts the front batch on the wire.
     fn start_send(&self) -> Option<InFlight> {
         let batch = self.queue.front()?.clone();
-        let sender = self.sender.clone();
-        let body = batch.body.clone();
+        let send = self.sender.send(batch.body.clone());
         Some(InFlight {
             batch,
             started: Instant::now(),
-            send: Box::pin(async move { sender.send(body).await }),
+            send,
         })
     }
 

@@ -24,7 +24,7 @@
 use std::collections::{BTreeSet, HashMap, HashSet};
 use std::sync::Arc;
 
-use crate::snapshot::{HistogramPoint, MetricData, STALE_NAN_BITS};
+use crate::snapshot::{HistogramPoint, MetricData};
 
 /// What each push merged and dropped, for the self-metrics.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
@@ -209,7 +209,7 @@ impl Registry {
                         .iter()
                         .filter_map(|(_, m, d)| d.number_points().get(index(*m)))
                         .map(|p| p.value.as_f64());
-                    Action::Number(add_values(values))
+                    Action::Number(values.sum())
                 }
                 MetricData::Gauge { .. } => {
                     let values: Vec<(usize, Member, f64)> = present
@@ -220,15 +220,13 @@ impl Registry {
                                 .map(|p| (*i, *m, p.value.as_f64()))
                         })
                         .collect();
-                    let live = |v: f64| v.to_bits() != STALE_NAN_BITS;
                     let changed = values
                         .iter()
-                        .find(|(i, _, v)| live(*v) && group.last[*i] != v.to_bits());
+                        .find(|(i, _, v)| group.last[*i] != v.to_bits());
                     let kept = group
                         .kept
-                        .and_then(|k| values.iter().find(|(_, m, v)| *m == k && live(*v)));
-                    let any_live = values.iter().find(|(_, _, v)| live(*v));
-                    let chosen = changed.or(kept).or(any_live).or(values.first());
+                        .and_then(|k| values.iter().find(|(_, m, _)| *m == k));
+                    let chosen = changed.or(kept).or(values.first());
                     for (i, _, v) in &values {
                         group.last[*i] = v.to_bits();
                     }
@@ -274,25 +272,6 @@ impl Registry {
             plan.insert(first, action);
         }
         plan
-    }
-}
-
-/// Adds the members' values; stale markers (vanished observable points) count only
-/// when every member is stale.
-fn add_values(values: impl Iterator<Item = f64>) -> f64 {
-    let mut total: Option<f64> = None;
-    let mut stale = false;
-    for v in values {
-        if v.to_bits() == STALE_NAN_BITS {
-            stale = true;
-            continue;
-        }
-        *total.get_or_insert(0.0) += v;
-    }
-    match total {
-        Some(t) => t,
-        None if stale => f64::from_bits(STALE_NAN_BITS),
-        None => 0.0,
     }
 }
 
@@ -490,17 +469,6 @@ mod tests {
         // Both changed: registration order.
         assert_eq!(push(&mut r, 3.0, 6.0, &mut stats), Some(3.0));
         assert_eq!(stats.merged_points, 4);
-    }
-
-    #[test]
-    fn stale_members_count_only_when_all_are_stale() {
-        let stale = f64::from_bits(STALE_NAN_BITS);
-        assert_eq!(add_values([1.0, 5.0].into_iter()), 6.0);
-        assert_eq!(add_values([stale, 5.0].into_iter()), 5.0);
-        assert_eq!(
-            add_values([stale, stale].into_iter()).to_bits(),
-            STALE_NAN_BITS
-        );
     }
 
     #[test]

@@ -26,7 +26,6 @@ use std::sync::Arc;
 use bytes::Bytes;
 
 use super::translate::{Labels, Metadata, SeriesSink};
-use crate::snapshot::STALE_NAN_BITS;
 
 const PREFIX: &[u8] = b"{\"metrics\":[";
 /// 2^53 − 1: JavaScript's `Number.MAX_SAFE_INTEGER`, the largest magnitude Unleash takes.
@@ -116,9 +115,7 @@ impl SeriesSink for CustomMetricsEncoder {
 
     fn series(&mut self, labels: &Labels<'_>, value: f64, _timestamp_ms: i64) {
         if value.is_nan() || value.abs() > MAX_SAFE {
-            if value.to_bits() != STALE_NAN_BITS {
-                self.unrepresentable += 1;
-            }
+            self.unrepresentable += 1;
             return;
         }
         let out = &mut self.entries;
@@ -210,18 +207,7 @@ mod tests {
                 &[KeyValue::new("i", i as i64), KeyValue::new("q", "a\"b")],
             );
         }
-        let mut snapshot = provider.collect();
-        // Recording turns the stale-marker NaN into an ordinary NaN; only the pipeline
-        // writes real stale markers, so the given bits are put back here.
-        if let crate::snapshot::MetricData::Gauge { points } =
-            &mut snapshot.scopes[0].metrics[0].data
-        {
-            for point in points {
-                if let Some(opentelemetry::Value::I64(i)) = point.attributes.get("i") {
-                    point.value = crate::snapshot::Number::F64(values[*i as usize]);
-                }
-            }
-        }
+        let snapshot = provider.collect();
         let mut encoder = CustomMetricsEncoder::new();
         Translator::new().translate(&snapshot, &mut encoder);
         encoder
@@ -233,13 +219,7 @@ mod tests {
 
     #[test]
     fn entries_carry_name_value_and_labels_and_leave_out_non_finite_values() {
-        let encoder = encoded(&[
-            1.0,
-            2.5,
-            f64::NAN,
-            f64::INFINITY,
-            f64::from_bits(STALE_NAN_BITS),
-        ]);
+        let encoder = encoded(&[1.0, 2.5, f64::NAN, f64::INFINITY]);
         assert_eq!(encoder.len(), 2);
         assert_eq!(encoder.unrepresentable(), 2);
         let mut bodies = Vec::new();

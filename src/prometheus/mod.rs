@@ -7,6 +7,12 @@
 //! destinations that take JSON custom metrics instead, `custom_json` writes the same
 //! series as JSON entries.
 //!
+//! Inside translation: `series` holds what a translator hands a sink (labels,
+//! metadata, the [`SeriesSink`](translate::SeriesSink) trait), `instruments` what it
+//! keeps per instrument, `labels` how one point's labels are built, `collide` how
+//! points that make one series are found and merged; [`stale`] ends series, `batch`
+//! cuts an encoded request into smaller ones.
+//!
 //! ```
 //! use prompush::prometheus::{encode::WriteRequestEncoder, translate::Translator};
 //! # fn demo(snapshot: &prompush::Snapshot) -> Result<(), prompush::Error> {
@@ -23,10 +29,13 @@ pub(crate) mod batch;
 mod collide;
 pub(crate) mod custom_json;
 pub mod encode;
+mod instruments;
+mod labels;
 pub mod naming;
 #[doc(hidden)]
 pub mod proto;
-pub(crate) mod stale;
+mod series;
+pub mod stale;
 pub mod translate;
 
 #[cfg(test)]

@@ -1,11 +1,15 @@
 //! Stale markers: how a series is ended at the receiver.
 //!
 //! Prometheus ends a series at once when it receives the NaN with bits
-//! [`STALE_NAN_BITS`](crate::snapshot::STALE_NAN_BITS); without it, a series that
-//! stops reporting shows its last value for five minutes. Markers are sent for the
-//! attribute sets an observable callback stops reporting, for the series an export no
-//! longer carries, for a deleted custom metric's series, and for every series after
-//! the final push.
+//! [`STALE_NAN_BITS`]; without it, a series that stops reporting shows its last value
+//! for five minutes. Markers are sent for the attribute sets an observable callback
+//! stops reporting, for the series an export no longer carries, for a deleted custom
+//! metric's series, and for every series after the final push.
+//!
+//! Everything that ends is gathered as an *ending* snapshot (the points whose series
+//! end) and written by `StaleMarkers`, a [`SeriesSink`] that turns every series into
+//! its marker. Snapshots themselves never carry markers: a NaN in a snapshot is an
+//! ordinary NaN. Only remote write carries markers; JSON destinations have none.
 
 use std::collections::{HashMap, HashSet};
 
@@ -13,8 +17,27 @@ use crate::prometheus::encode::WriteRequestEncoder;
 use crate::prometheus::translate::{Labels, Metadata, SeriesSink};
 use crate::snapshot::{
     Attributes, MetricData, MetricSnapshot, Number, NumberPoint, ScopeSnapshot, Snapshot,
-    STALE_NAN_BITS,
 };
+
+/// The Prometheus stale marker: a NaN with exactly these bits tells the receiver that a
+/// series has ended.
+pub const STALE_NAN_BITS: u64 = 0x7ff0_0000_0000_0002;
+
+/// Whether `value` is the stale marker (not any NaN).
+pub fn is_stale_marker(value: f64) -> bool {
+    value.to_bits() == STALE_NAN_BITS
+}
+
+/// Appends the scopes of `more` to `ending` (both snapshots of series that end).
+pub(crate) fn join(ending: Option<Snapshot>, more: Option<Snapshot>) -> Option<Snapshot> {
+    match (ending, more) {
+        (Some(mut a), Some(b)) => {
+            a.scopes.extend(b.scopes);
+            Some(a)
+        }
+        (a, b) => a.or(b),
+    }
+}
 
 /// The points of `previous` that `current` lacks (whole instruments or attribute
 /// sets), as a snapshot whose series are to be ended; `None` when there are none.
@@ -62,37 +85,78 @@ pub(crate) fn vanished(previous: Snapshot, current: &Snapshot) -> Option<Snapsho
     })
 }
 
-/// Adds a stale-marker point for every attribute set an observable instrument
-/// reported in the previous push (`observed`, updated here) but not in this one: the
-/// receiver then ends the series at once instead of showing its last value for
-/// minutes. Synchronous instruments keep their series for good (cumulative), so only
-/// observables can lose one.
-pub(crate) fn mark_vanished_observations(
+/// The attribute sets each observable instrument reported in the previous push
+/// (`observed`, updated here) but not in `snapshot`, as an ending snapshot: the receiver
+/// then ends those series at once instead of showing their last values for minutes.
+/// Synchronous instruments keep their series for good (cumulative), so only observables
+/// can lose one.
+pub(crate) fn vanished_observations(
     observed: &mut HashMap<u64, HashSet<Attributes>>,
-    snapshot: &mut Snapshot,
-) {
-    for metric in snapshot
-        .scopes
-        .iter_mut()
-        .flat_map(|s| s.metrics.iter_mut())
-    {
-        if !metric.descriptor.kind.is_observable() {
-            continue;
-        }
-        let points = match &mut metric.data {
-            MetricData::Sum { points, .. } | MetricData::Gauge { points } => points,
-            MetricData::Histogram { .. } => continue,
-        };
-        let current: HashSet<Attributes> = points.iter().map(|p| p.attributes.clone()).collect();
-        if let Some(previous) = observed.get(&metric.descriptor.id) {
-            for attributes in previous.difference(&current) {
-                points.push(NumberPoint {
-                    attributes: attributes.clone(),
-                    value: Number::stale(),
-                });
+    snapshot: &Snapshot,
+) -> Option<Snapshot> {
+    let mut scopes = Vec::new();
+    for scope in &snapshot.scopes {
+        let mut metrics = Vec::new();
+        for metric in &scope.metrics {
+            if !metric.descriptor.kind.is_observable() {
+                continue;
             }
+            let points = match &metric.data {
+                MetricData::Sum { points, .. } | MetricData::Gauge { points } => points,
+                MetricData::Histogram { .. } => continue,
+            };
+            let current: HashSet<Attributes> =
+                points.iter().map(|p| p.attributes.clone()).collect();
+            let gone: Vec<NumberPoint> = observed
+                .get(&metric.descriptor.id)
+                .map(|previous| {
+                    previous
+                        .difference(&current)
+                        .map(|attributes| NumberPoint {
+                            attributes: attributes.clone(),
+                            // Not sent: the marker replaces every value.
+                            value: Number::F64(0.0),
+                        })
+                        .collect()
+                })
+                .unwrap_or_default();
+            observed.insert(metric.descriptor.id, current);
+            if gone.is_empty() {
+                continue;
+            }
+            let data = match &metric.data {
+                MetricData::Sum { monotonic, .. } => MetricData::Sum {
+                    monotonic: *monotonic,
+                    points: gone,
+                },
+                _ => MetricData::Gauge { points: gone },
+            };
+            metrics.push(MetricSnapshot {
+                data,
+                ..metric_without_data(metric)
+            });
         }
-        observed.insert(metric.descriptor.id, current);
+        if !metrics.is_empty() {
+            scopes.push(ScopeSnapshot {
+                scope: scope.scope.clone(),
+                metrics,
+            });
+        }
+    }
+    (!scopes.is_empty()).then(|| Snapshot {
+        resource: snapshot.resource.clone(),
+        time: snapshot.time,
+        scopes,
+    })
+}
+
+fn metric_without_data(metric: &MetricSnapshot) -> MetricSnapshot {
+    MetricSnapshot {
+        descriptor: metric.descriptor.clone(),
+        start_time: metric.start_time,
+        time: metric.time,
+        data: MetricData::Gauge { points: Vec::new() },
+        rejected_measurements: metric.rejected_measurements,
     }
 }
 

@@ -1,0 +1,311 @@
+//! What a translator keeps per instrument: its translated names (computed once), its
+//! scope labels, whether its family belongs to another instrument, and the series key
+//! of each point, registered once so that collisions are found when a series is first
+//! translated, never by hashing every series at every push.
+
+use std::sync::Arc;
+
+use super::collide::{self, Claim, FamilyKind, Key, Member};
+use super::labels::PointContext;
+use super::naming;
+use super::translate::{naming_kind, point_attributes, Translator};
+use crate::snapshot::{Attributes, MetricData, MetricSnapshot, Snapshot};
+
+/// Per-instrument translated names, computed once.
+#[derive(Debug)]
+pub(super) struct Names {
+    /// The series name of a sum or gauge; for a histogram the family (base) name.
+    pub(super) family: String,
+    /// `_bucket`, `_sum`, `_count` names; empty for sums and gauges.
+    pub(super) histogram: [String; 3],
+    /// The unit word for metadata.
+    pub(super) unit: String,
+    /// `le` values of the bounds, `+Inf` last.
+    pub(super) le: Vec<String>,
+    /// The bounds the `le` values were made from (a cheap identity check).
+    pub(super) bounds: Option<Arc<[f64]>>,
+    /// Changes with the `le` values; see [`LabelsVersion`].
+    pub(super) version: u64,
+    /// The push that last saw this instrument; entries not seen are evicted.
+    pub(super) generation: u64,
+    /// The meter's name and version, as label values (empty: no label).
+    pub(super) scope_name: String,
+    pub(super) scope_version: String,
+    pub(super) kind: FamilyKind,
+    /// The OpenTelemetry name, for messages.
+    pub(super) instrument: String,
+    /// The family belongs to an earlier instrument of another kind: nothing is sent.
+    pub(super) conflict: bool,
+    /// The series key of each point, by index, to recognise the point's attribute set
+    /// in later pushes without building its labels again.
+    pub(super) points: Vec<PointKey>,
+}
+
+/// A point's attribute set (kept alive, so its identity is not reused) and the key of
+/// the series it makes.
+#[derive(Debug)]
+pub(super) struct PointKey {
+    pub(super) attributes: Attributes,
+    pub(super) key: Key,
+    /// False only for a point whose key equals another series' key by chance (a hash
+    /// collision): it is sent as it is, never merged.
+    pub(super) registered: bool,
+}
+
+impl Names {
+    /// Every series name this instrument produces.
+    pub(super) fn series_names(&self) -> Vec<&str> {
+        let mut out = vec![self.family.as_str()];
+        out.extend(
+            self.histogram
+                .iter()
+                .filter(|n| !n.is_empty())
+                .map(String::as_str),
+        );
+        out
+    }
+}
+
+impl Translator {
+    /// Translates an instrument's names the first time it is seen, and its `le`
+    /// values whenever its bounds change.
+    pub(super) fn ensure_names(
+        &mut self,
+        metric: &MetricSnapshot,
+        scope: &opentelemetry::InstrumentationScope,
+    ) {
+        let d = &metric.descriptor;
+        let generation = self.generation;
+        let versions = &mut self.versions;
+        let scope_labels = self.scope_labels;
+        let families_dirty = &mut self.families_dirty;
+        let names = self.names.entry(d.id).or_insert_with(|| {
+            *versions += 1;
+            *families_dirty = true;
+            let (scope_name, scope_version) = if scope_labels {
+                (
+                    scope.name().to_owned(),
+                    scope.version().unwrap_or_default().to_owned(),
+                )
+            } else {
+                Default::default()
+            };
+            let kind = naming_kind(&metric.data, d.kind);
+            let family = naming::metric_name(&d.name, &d.unit, kind);
+            let histogram = if matches!(metric.data, MetricData::Histogram { .. }) {
+                ["_bucket", "_sum", "_count"].map(|s| format!("{family}{s}"))
+            } else {
+                Default::default()
+            };
+            Names {
+                family,
+                histogram,
+                unit: naming::unit_suffix(&d.unit, kind),
+                le: Vec::new(),
+                bounds: None,
+                version: *versions,
+                generation,
+                scope_name,
+                scope_version,
+                kind: FamilyKind::of(&metric.data),
+                instrument: d.name.to_string(),
+                conflict: false,
+                points: Vec::new(),
+            }
+        });
+        names.generation = generation;
+        if let MetricData::Histogram { bounds, .. } = &metric.data {
+            let same = names
+                .bounds
+                .as_ref()
+                .is_some_and(|b| Arc::ptr_eq(b, bounds) || **b == **bounds);
+            if !same {
+                names.le = bounds
+                    .iter()
+                    .map(|&b| {
+                        let mut s = String::new();
+                        naming::write_float(&mut s, b);
+                        s
+                    })
+                    .chain(["+Inf".to_owned()])
+                    .collect();
+                names.bounds = Some(bounds.clone());
+                *versions += 1;
+                names.version = *versions;
+            }
+        }
+    }
+
+    /// Gives every instrument whose family an earlier instrument of another kind
+    /// produces `conflict`.
+    pub(super) fn check_families(&mut self) {
+        self.families_dirty = false;
+        let mut ids: Vec<u64> = self.names.keys().copied().collect();
+        ids.sort_unstable();
+        let series_names: Vec<Vec<&str>> = ids
+            .iter()
+            .filter_map(|id| self.names.get(id))
+            .map(Names::series_names)
+            .collect();
+        let claims: Vec<Claim<'_>> = ids
+            .iter()
+            .zip(&series_names)
+            .filter_map(|(id, series)| {
+                let n = self.names.get(id)?;
+                Some(Claim {
+                    id: *id,
+                    kind: n.kind,
+                    names: series,
+                    instrument: &n.instrument,
+                })
+            })
+            .collect();
+        let lost = self.families.conflicts(
+            &claims,
+            self.target_info_enabled && !self.target_info.is_empty(),
+        );
+        drop(claims);
+        drop(series_names);
+        for (id, n) in self.names.iter_mut() {
+            n.conflict = lost.contains(id);
+            if n.conflict {
+                for (i, p) in n.points.drain(..).enumerate() {
+                    if p.registered {
+                        self.registry.leave(p.key, (*id, i as u32));
+                    }
+                }
+            }
+        }
+    }
+
+    /// Gives every point of this push a series key: points seen before (the same
+    /// attribute set at the same index) keep theirs; new ones get their labels built
+    /// once and registered, which is where collisions are found.
+    pub(super) fn register_points(&mut self, snapshot: &Snapshot) {
+        let Self {
+            names,
+            registry,
+            text,
+            base,
+            bucket,
+            samples,
+            job,
+            instance,
+            external,
+            ..
+        } = self;
+        let mut key = String::new();
+        // Points that now share a key with an earlier one, and that one.
+        let mut shared: Vec<(Member, Member)> = Vec::new();
+        for metric in snapshot.metrics() {
+            let id = metric.descriptor.id;
+            let Some(n) = names.get_mut(&id) else {
+                continue;
+            };
+            if n.conflict {
+                continue;
+            }
+            let attributes = point_attributes(&metric.data);
+            while n.points.len() > metric.data.len() {
+                if let Some(p) = n.points.pop() {
+                    if p.registered {
+                        registry.leave(p.key, (id, n.points.len() as u32));
+                    }
+                }
+            }
+            for (i, set) in attributes.enumerate() {
+                let member = (id, i as u32);
+                if n.points.get(i).is_some_and(|p| p.attributes.same_set(set)) {
+                    continue;
+                }
+                let mut ctx = PointContext {
+                    job,
+                    instance,
+                    scope: [&n.scope_name, &n.scope_version],
+                    external,
+                    text: &mut *text,
+                    base: &mut *base,
+                    bucket: &mut *bucket,
+                    samples: &mut *samples,
+                };
+                ctx.series_key(&mut key, n, set);
+                let hash = collide::key_of(&key);
+                if let Some(p) = n.points.get_mut(i) {
+                    if p.key == hash {
+                        // An equal set in a new allocation: the same series.
+                        p.attributes = set.clone();
+                        continue;
+                    }
+                    if p.registered {
+                        registry.leave(p.key, member);
+                    }
+                }
+                if let Some(other) = registry.join(hash, member, &n.family) {
+                    shared.push((member, other));
+                }
+                let entry = PointKey {
+                    attributes: set.clone(),
+                    key: hash,
+                    registered: true,
+                };
+                match n.points.get_mut(i) {
+                    Some(slot) => *slot = entry,
+                    None => n.points.push(entry),
+                }
+            }
+        }
+        if !shared.is_empty() {
+            self.confirm_shared(shared);
+        }
+    }
+
+    /// Compares in full the series of points whose keys are equal: equal ones are
+    /// merged from now on (and their family warned about once); a pair whose keys
+    /// match by chance is taken apart, and the newer point is sent on its own.
+    fn confirm_shared(&mut self, shared: Vec<(Member, Member)>) {
+        let mut a = String::new();
+        let mut b = String::new();
+        for (member, other) in shared {
+            let (Some(x), Some(y)) = (self.full_key(member, &mut a), self.full_key(other, &mut b))
+            else {
+                continue;
+            };
+            if x == y {
+                let family = self.names.get(&member.0).map(|n| n.family.clone());
+                if let Some(family) = family {
+                    self.families.warn_collision(&family, false);
+                }
+                continue;
+            }
+            tracing::warn!("two different series have one 128-bit key; they are kept apart");
+            let Some(p) = self
+                .names
+                .get_mut(&member.0)
+                .and_then(|n| n.points.get_mut(member.1 as usize))
+            else {
+                continue;
+            };
+            p.registered = false;
+            let key = p.key;
+            self.registry.leave(key, member);
+        }
+    }
+
+    /// Writes the series key of `member` into `into`; `None` if it is gone.
+    fn full_key<'k>(&mut self, member: Member, into: &'k mut String) -> Option<&'k str> {
+        let n = self.names.get(&member.0)?;
+        let set = n.points.get(member.1 as usize)?.attributes.clone();
+        let mut ctx = PointContext {
+            job: &self.job,
+            instance: &self.instance,
+            scope: [&n.scope_name, &n.scope_version],
+            external: &self.external,
+            text: &mut self.text,
+            base: &mut self.base,
+            bucket: &mut self.bucket,
+            samples: &mut self.samples,
+        };
+        ctx.series_key(into, n, &set);
+        Some(into)
+    }
+}

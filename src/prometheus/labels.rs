@@ -1,0 +1,330 @@
+//! Building one point's labels (sorted, unique, no empty values, the translator's own
+//! labels in place) in a reused text buffer, and handing the point's series to a sink.
+
+use opentelemetry::KeyValue;
+
+use super::collide::{Action, Plan};
+use super::instruments::Names;
+use super::naming;
+use super::series::{put, Labels, SeriesSink, Slot, Span};
+use super::translate::{millis, SCOPE_NAME_LABEL, SCOPE_VERSION_LABEL};
+use crate::snapshot::{Attributes, HistogramPoint, MetricData, MetricSnapshot};
+
+/// Borrowed translator state for the points of one metric.
+pub(super) struct PointContext<'t> {
+    pub(super) job: &'t str,
+    pub(super) instance: &'t str,
+    /// The current metric's scope name and version label values (empty: none).
+    pub(super) scope: [&'t str; 2],
+    pub(super) external: &'t [(String, String)],
+    pub(super) text: &'t mut String,
+    pub(super) base: &'t mut Vec<Slot>,
+    pub(super) bucket: &'t mut Vec<Slot>,
+    pub(super) samples: &'t mut Vec<f64>,
+}
+
+impl PointContext<'_> {
+    pub(super) fn metric<S: SeriesSink>(
+        &mut self,
+        metric: &MetricSnapshot,
+        names: &Names,
+        plan: &Plan,
+        sink: &mut S,
+    ) -> usize {
+        let ts = millis(metric.time);
+        let id = metric.descriptor.id;
+        // Only colliding points are in the plan; usually it is empty.
+        let planned = |index: usize| {
+            if plan.is_empty() {
+                None
+            } else {
+                plan.get(&(id, index as u32))
+            }
+        };
+        self.text.clear();
+        let mut count = 0;
+        match &metric.data {
+            MetricData::Sum { points, .. } | MetricData::Gauge { points } => {
+                let name = put(self.text, &names.family);
+                let mark = self.text.len();
+                for (index, point) in points.iter().enumerate() {
+                    let value = match planned(index) {
+                        Some(Action::Skip) => continue,
+                        Some(Action::Number(v)) => *v,
+                        _ => point.value.as_f64(),
+                    };
+                    count += 1;
+                    if sink.reuse_point(index, &point.attributes, &[value], ts) {
+                        continue;
+                    }
+                    self.text.truncate(mark);
+                    self.point_labels(name, &point.attributes, false);
+                    sink.series(
+                        &Labels {
+                            text: self.text,
+                            slots: self.base,
+                        },
+                        value,
+                        ts,
+                    );
+                }
+                count
+            }
+            MetricData::Histogram { points, .. } => {
+                let [bucket_name, sum_name, count_name] =
+                    names.histogram.each_ref().map(|n| put(self.text, n));
+                let le_name = put(self.text, "le");
+                let les: Vec<Span> = names.le.iter().map(|le| put(self.text, le)).collect();
+                let mark = self.text.len();
+                for (index, point) in points.iter().enumerate() {
+                    let point: &HistogramPoint = match planned(index) {
+                        Some(Action::Skip) => continue,
+                        Some(Action::Histogram(merged)) => merged,
+                        _ => point,
+                    };
+                    count += les.len() + 2;
+                    // One value per series, in series order: the buckets, sum, count.
+                    self.samples.clear();
+                    let mut cumulative = 0u64;
+                    for i in 0..les.len() {
+                        // The last bucket (+Inf) is the count, whatever the buckets say.
+                        cumulative = if i + 1 == les.len() {
+                            point.count
+                        } else {
+                            cumulative
+                                .saturating_add(point.bucket_counts.get(i).copied().unwrap_or(0))
+                        };
+                        self.samples.push(cumulative as f64);
+                    }
+                    self.samples.push(point.sum);
+                    self.samples.push(point.count as f64);
+                    if sink.reuse_point(index, &point.attributes, self.samples, ts) {
+                        continue;
+                    }
+                    self.text.truncate(mark);
+                    self.point_labels(bucket_name, &point.attributes, true);
+                    // Bucket series: the point's labels plus `le`, in sorted position.
+                    self.bucket.clear();
+                    self.bucket.extend_from_slice(self.base);
+                    let text: &str = self.text;
+                    let at = self.bucket.partition_point(|s| s.name.get(text) < "le");
+                    self.bucket.insert(
+                        at,
+                        Slot {
+                            name: le_name,
+                            value: Span::default(),
+                        },
+                    );
+                    for (le, &value) in les.iter().zip(self.samples.iter()) {
+                        self.bucket[at].value = *le;
+                        sink.series(
+                            &Labels {
+                                text,
+                                slots: self.bucket,
+                            },
+                            value,
+                            ts,
+                        );
+                    }
+                    let name_at = self.base_name_index();
+                    self.base[name_at].value = sum_name;
+                    let labels = Labels {
+                        text,
+                        slots: self.base,
+                    };
+                    sink.series(&labels, point.sum, ts);
+                    self.base[name_at].value = count_name;
+                    let labels = Labels {
+                        text,
+                        slots: self.base,
+                    };
+                    sink.series(&labels, point.count as f64, ts);
+                }
+                count
+            }
+        }
+    }
+
+    /// Writes the identity of a point's series into `key`: the family, a NUL, then its
+    /// labels (`le` aside), length-prefixed so that no value can fake a boundary.
+    pub(super) fn series_key(&mut self, key: &mut String, names: &Names, attributes: &Attributes) {
+        use std::fmt::Write as _;
+        self.text.clear();
+        let name = put(self.text, &names.family);
+        let histogram = !names.histogram[0].is_empty();
+        self.point_labels(name, attributes, histogram);
+        key.clear();
+        key.push_str(&names.family);
+        key.push('\0');
+        let labels = Labels {
+            text: self.text,
+            slots: self.base,
+        };
+        for (label, value) in labels.iter() {
+            let _ = write!(key, "{}:{label}{}:{value}", label.len(), value.len());
+        }
+    }
+
+    fn base_name_index(&self) -> usize {
+        let text: &str = self.text;
+        self.base
+            .iter()
+            .position(|s| s.name.get(text) == "__name__")
+            .unwrap_or(0)
+    }
+
+    /// Fills `base` with the labels of one point: `__name__`, job, instance and the
+    /// attributes, sorted, merged and without empty values.
+    pub(super) fn point_labels(
+        &mut self,
+        metric_name: Span,
+        attributes: &[KeyValue],
+        histogram: bool,
+    ) {
+        let text = &mut *self.text;
+        let base = &mut *self.base;
+        base.clear();
+        for kv in attributes {
+            let start = text.len();
+            if !naming::push_label_name(text, kv.key.as_str()) {
+                continue;
+            }
+            let taken = match &text[start..] {
+                "job" => !self.job.is_empty(),
+                "instance" => !self.instance.is_empty(),
+                "le" => histogram,
+                SCOPE_NAME_LABEL => !self.scope[0].is_empty(),
+                SCOPE_VERSION_LABEL => !self.scope[1].is_empty(),
+                _ => false,
+            };
+            if taken {
+                text.insert_str(start, "exported_");
+            }
+            let name = Span {
+                start: start as u32,
+                end: text.len() as u32,
+            };
+            let value_start = text.len();
+            naming::write_attribute_value(text, &kv.value);
+            if text.len() == value_start {
+                text.truncate(start);
+                continue;
+            }
+            let value = Span {
+                start: value_start as u32,
+                end: text.len() as u32,
+            };
+            base.push(Slot { name, value });
+        }
+        // Attributes come sorted by key, and sanitising rarely reorders them: sorting
+        // and merging are usually a no-op check.
+        finish_labels(text, base);
+        // Our own labels never collide (attributes were renamed away from them): they
+        // only need their sorted place.
+        let name = put(text, "__name__");
+        insert_sorted(
+            text,
+            base,
+            Slot {
+                name,
+                value: metric_name,
+            },
+        );
+        if !self.job.is_empty() {
+            let slot = Slot {
+                name: put(text, "job"),
+                value: put(text, self.job),
+            };
+            insert_sorted(text, base, slot);
+        }
+        if !self.instance.is_empty() {
+            let slot = Slot {
+                name: put(text, "instance"),
+                value: put(text, self.instance),
+            };
+            insert_sorted(text, base, slot);
+        }
+        for (name, value) in [SCOPE_NAME_LABEL, SCOPE_VERSION_LABEL]
+            .into_iter()
+            .zip(self.scope)
+        {
+            if !value.is_empty() {
+                let slot = Slot {
+                    name: put(text, name),
+                    value: put(text, value),
+                };
+                insert_sorted(text, base, slot);
+            }
+        }
+        add_external(text, base, self.external);
+    }
+}
+
+/// Adds each external label whose name the series does not have yet.
+pub(super) fn add_external(text: &mut String, base: &mut Vec<Slot>, external: &[(String, String)]) {
+    for (name, value) in external {
+        let at = {
+            let t: &str = text;
+            base.binary_search_by(|s| s.name.get(t).cmp(name.as_str()))
+        };
+        if let Err(at) = at {
+            let slot = Slot {
+                name: put(text, name),
+                value: put(text, value),
+            };
+            base.insert(at, slot);
+        }
+    }
+}
+
+fn insert_sorted(text: &str, base: &mut Vec<Slot>, slot: Slot) {
+    let name = slot.name.get(text);
+    let at = base.partition_point(|s| s.name.get(text) < name);
+    base.insert(at, slot);
+}
+
+pub(super) fn push_service_labels(
+    text: &mut String,
+    base: &mut Vec<Slot>,
+    job: &str,
+    instance: &str,
+) {
+    if !job.is_empty() {
+        push_label(text, base, "job", job);
+    }
+    if !instance.is_empty() {
+        push_label(text, base, "instance", instance);
+    }
+}
+
+pub(super) fn push_label(text: &mut String, base: &mut Vec<Slot>, name: &str, value: &str) {
+    if value.is_empty() {
+        return;
+    }
+    let name = put(text, name);
+    let value = put(text, value);
+    base.push(Slot { name, value });
+}
+
+/// Sorts by name and merges equal names, joining their values with `;`. The sort is
+/// stable and attributes arrive sorted by original key, so the join follows that order.
+pub(super) fn finish_labels(text: &mut String, base: &mut Vec<Slot>) {
+    {
+        let t: &str = text;
+        if !base.is_sorted_by(|a, b| a.name.get(t) < b.name.get(t)) {
+            base.sort_by(|a, b| a.name.get(t).cmp(b.name.get(t)));
+        }
+    }
+    let mut i = 1;
+    while i < base.len() {
+        if base[i].name.get(text) != base[i - 1].name.get(text) {
+            i += 1;
+            continue;
+        }
+        // Collisions are rare: rebuild the joined value at the end of the buffer.
+        let (prev, next) = (base[i - 1].value, base[i].value);
+        let joined = format!("{};{}", prev.get(text), next.get(text));
+        base[i - 1].value = put(text, &joined);
+        base.remove(i);
+    }
+}
