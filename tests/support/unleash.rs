@@ -553,9 +553,10 @@ fn postgres_binary(name: &str) -> PathBuf {
     on_path.unwrap_or_else(|| Path::new("/usr/lib/postgresql/15/bin").join(name))
 }
 
-/// The samples of a Prometheus text exposition: `name{k="v",…}` (labels sorted, the
-/// provider's random `instance` left out: tests/push.rs checks it) → value. Comment
-/// lines are skipped.
+/// The samples of a Prometheus text exposition: `name{k="v",…}` → value. Labels are
+/// sorted; the provider's random `instance` and the scope labels are left out, as the
+/// loopback readers leave them out (tests/push.rs and tests/no_loss.rs check them).
+/// Comment lines are skipped.
 pub fn samples(text: &str) -> BTreeMap<String, f64> {
     let mut out = BTreeMap::new();
     for line in text
@@ -573,7 +574,7 @@ pub fn samples(text: &str) -> BTreeMap<String, f64> {
             None => (head, ""),
         };
         let mut pairs: Vec<&str> = split_labels(labels);
-        pairs.retain(|p| !p.starts_with("instance="));
+        pairs.retain(|p| !p.starts_with("instance=") && !p.starts_with("otel_scope_"));
         pairs.sort();
         out.insert(format!("{name}{{{}}}", pairs.join(",")), value);
     }
