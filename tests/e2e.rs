@@ -157,6 +157,7 @@ async fn every_instrument_round_trips(server: &Server) {
         ("__name__", "e2e_requests_total"),
         ("instance", "i-1"),
         ("job", "e2e"),
+        ("otel_scope_name", "e2e"),
         ("route", "/a"),
     ]
     .into_iter()

@@ -2,9 +2,10 @@
 //!
 //! - [`loopback`]: endpoints on 127.0.0.1 that refuse or hang, a receiver rebound to a
 //!   known port, and readers of what prompush's own receiver got (`next`, `drain`,
-//!   `app_values`, `value_of`);
-//! - [`presets`]: provider builders (`pushing_to`, `bare`, `flushed_by_hand`), resources,
-//!   the custom-metric example, blocking calls from async tests;
+//!   `app_values`, `value_of`, `self_metrics`);
+//! - [`presets`]: provider builders (`pushing_to`, `bare`, `json_to`, `flushed_by_hand`),
+//!   resources (`service_named`, `application`), the custom-metric example, blocking
+//!   calls from async tests;
 //! - [`real_servers`]: real Prometheus and VictoriaMetrics child processes and their query
 //!   APIs; [`stored`]: exact comparisons of what they stored;
 //! - [`vmauth`]: a real vmauth in front of one of them;

@@ -7,7 +7,9 @@
 //! (`scripts/test` installs the Debian packages, which put them in `/usr/bin`).
 //!
 //! HTTP goes through `reqwest` (already a dependency of the crate, so nothing new to build);
-//! the helpers are async and meant for `#[tokio::test]`.
+//! the helpers are async and meant for `#[tokio::test]`. The child-process pieces
+//! ([`temp_dir`], [`spawn_logged`], [`wait_ready`], [`read_log`]) serve the vmauth and
+//! Unleash harnesses too.
 //!
 //! Server facts the helpers rely on (Prometheus 2.42, VictoriaMetrics 1.79):
 //! - Prometheus accepts remote write only with `--web.enable-remote-write-receiver`, at
