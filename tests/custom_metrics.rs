@@ -9,24 +9,20 @@ use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
 
 use opentelemetry::KeyValue;
-use opentelemetry_sdk::Resource;
 use prompush::custom::{CustomMetric, Filter, Granularity};
 use prompush::prometheus::stale::STALE_NAN_BITS;
-use prompush::receiver::{Received, Receiver};
+use prompush::receiver::Receiver;
 use prompush::{Destination, Error, MeterProvider};
 
-const WAIT: Duration = Duration::from_secs(10);
-const HOUR: Duration = Duration::from_secs(3600);
-
+use support::loopback::{custom_metrics_url, drain, values_where, WAIT};
+use support::presets::{application, json_to, service_named, HOUR};
 use support::CUSTOM_METRIC_EXAMPLE as EXAMPLE;
 
+/// A provider of service `app` pushing, when flushed, to the two destinations of the
+/// example definition, both on `receiver`; `grafana_cloud` adds `via="grafana"`.
 fn provider(receiver: &Receiver, app: &str) -> MeterProvider {
     MeterProvider::builder()
-        .with_resource(
-            Resource::builder_empty()
-                .with_attribute(KeyValue::new("service.name", app.to_owned()))
-                .build(),
-        )
+        .with_resource(service_named(app))
         .with_push_interval(HOUR)
         .with_self_metrics(false)
         .with_destination(Destination::remote_write("metrics_api", receiver.url()))
@@ -39,34 +35,13 @@ fn provider(receiver: &Receiver, app: &str) -> MeterProvider {
 }
 
 /// Reads requests until none arrives for a moment; returns `name{labels}` → last value
-/// of every series whose name starts with `prefix` (`instance` left out: each
-/// provider's random id, which tests/push.rs checks).
-fn drain(receiver: &mut Receiver, prefix: &str) -> BTreeMap<String, f64> {
-    let mut out = BTreeMap::new();
-    let mut wait = WAIT;
-    while let Some(received) = receiver.recv_blocking(wait) {
-        collect(&received, prefix, &mut out);
-        wait = Duration::from_millis(300);
-    }
-    out
-}
-
-fn collect(received: &Received, prefix: &str, out: &mut BTreeMap<String, f64>) {
-    for s in &received.request.series {
-        if !s.name.starts_with(prefix) {
-            continue;
-        }
-        // Custom metrics carry no scope labels; base series do, and every series has
-        // a random `instance`: these tests leave both aside.
-        let labels: Vec<String> = s
-            .labels
-            .iter()
-            .filter(|(k, _)| !k.starts_with("otel_scope_") && k != "instance")
-            .map(|(k, v)| format!("{k}={v}"))
-            .collect();
-        let value = s.value().unwrap_or(f64::NAN);
-        out.insert(format!("{}{{{}}}", s.name, labels.join(",")), value);
-    }
+/// of every series whose name starts with `prefix` (custom metrics carry no scope
+/// labels; base series do, and every series has a random `instance`: both left out).
+fn drained(receiver: &mut Receiver, prefix: &str) -> BTreeMap<String, f64> {
+    drain(receiver)
+        .iter()
+        .flat_map(|received| values_where(received, |s| s.name.starts_with(prefix)))
+        .collect()
 }
 
 /// Feeds `sessions` with a known mix of attributes; returns the hand-computed totals of
@@ -120,7 +95,7 @@ fn the_example_definition_yields_the_hand_computed_grouped_totals() {
         .unwrap();
     let totals = feed(&provider);
     provider.force_flush().unwrap();
-    let got = drain(&mut receiver, "Sessions_by");
+    let got = drained(&mut receiver, "Sessions_by");
     let mut expected = expected_series(&totals, "shop", "");
     // grafana_cloud has its external label; label order is sorted.
     for (value, total) in &totals {
@@ -134,7 +109,7 @@ fn the_example_definition_yields_the_hand_computed_grouped_totals() {
     assert_eq!(got, expected);
     // The base metric itself is still pushed as always, with every label.
     provider.force_flush().unwrap();
-    let base = drain(&mut receiver, "sessions_total");
+    let base = drained(&mut receiver, "sessions_total");
     assert!(base.contains_key(
         "sessions_total{job=shop,session_property_key=other_key,session_property_value=premium,user=u3}"
     ));
@@ -156,14 +131,14 @@ fn definitions_apply_to_instruments_created_before_and_after_them() {
     after.add(5, &[KeyValue::new("tier", "gold"), KeyValue::new("x", "y")]);
     provider.force_flush().unwrap();
     assert_eq!(
-        drain(&mut receiver, "sessions_by_tier"),
+        drained(&mut receiver, "sessions_by_tier"),
         BTreeMap::from([("sessions_by_tier_total{job=shop,tier=gold}".to_owned(), 7.0)])
     );
     provider.shutdown().unwrap();
 }
 
 #[test]
-fn each_filter_operator_and_nesting_through_the_provider() {
+fn each_filter_operator_and_nested_filters_select_their_points() {
     let mut receiver = Receiver::start().unwrap();
     let provider = provider(&receiver, "shop");
     let requests = provider.meter("app").u64_counter("requests").build();
@@ -220,7 +195,7 @@ fn each_filter_operator_and_nesting_through_the_provider() {
             .unwrap();
     }
     provider.force_flush().unwrap();
-    let got = drain(&mut receiver, "requests_");
+    let got = drained(&mut receiver, "requests_");
     for (name, _, total) in &cases {
         let key = format!("requests_{name}_total{{job=shop}}");
         assert_eq!(got.get(&key), Some(total), "{key} in {got:#?}");
@@ -259,14 +234,14 @@ fn gauges_keep_the_last_value_and_histograms_merge() {
         latency.record(v, &[KeyValue::new("route", route)]);
     }
     provider.force_flush().unwrap();
-    drain(&mut receiver, "");
+    drained(&mut receiver, "");
     // Only sensor 1 changes: it is the latest in room a.
     temperature.record(
         19.5,
         &[KeyValue::new("room", "a"), KeyValue::new("sensor", "1")],
     );
     provider.force_flush().unwrap();
-    let got = drain(&mut receiver, "");
+    let got = drained(&mut receiver, "");
     assert_eq!(
         got.get("temperature_by_room{job=shop,room=a}"),
         Some(&19.5),
@@ -455,12 +430,12 @@ fn delete_ends_the_series_with_stale_markers_and_recreate_starts_them_again() {
     provider.create_custom_metric(example.clone()).unwrap();
     provider.force_flush().unwrap();
     assert_eq!(
-        drain(&mut receiver, "Sessions_by"),
+        drained(&mut receiver, "Sessions_by"),
         expected_series(&totals, "shop", "")
     );
     provider.delete_custom_metric(&example.name).unwrap();
     provider.force_flush().unwrap();
-    let ended = drain(&mut receiver, "Sessions_by");
+    let ended = drained(&mut receiver, "Sessions_by");
     assert_eq!(ended.len(), totals.len(), "{ended:#?}");
     assert!(
         ended.values().all(|v| v.to_bits() == STALE_NAN_BITS),
@@ -468,12 +443,12 @@ fn delete_ends_the_series_with_stale_markers_and_recreate_starts_them_again() {
     );
     // Gone afterwards: the next push has none of its series.
     provider.force_flush().unwrap();
-    assert!(drain(&mut receiver, "Sessions_by").is_empty());
+    assert!(drained(&mut receiver, "Sessions_by").is_empty());
     // Created again at once, with the same name: values again.
     provider.create_custom_metric(example).unwrap();
     provider.force_flush().unwrap();
     assert_eq!(
-        drain(&mut receiver, "Sessions_by"),
+        drained(&mut receiver, "Sessions_by"),
         expected_series(&totals, "shop", "")
     );
     provider.shutdown().unwrap();
@@ -632,7 +607,7 @@ fn definitions_load_from_a_file_at_build_with_errors_that_name_the_file() {
 }
 
 #[test]
-fn two_applications_with_the_same_definitions() {
+fn two_applications_with_the_same_definitions_get_their_own_series() {
     let mut receiver = Receiver::start().unwrap();
     let definitions = [CustomMetric::from_json(EXAMPLE).unwrap()];
     let mut providers = Vec::new();
@@ -640,12 +615,7 @@ fn two_applications_with_the_same_definitions() {
     // As in a loop over app ids: one provider per application, the same definitions.
     for (app_id, scale) in [("app-1", 1u64), ("app-2", 10)] {
         let provider = MeterProvider::builder()
-            .with_resource(
-                Resource::builder_empty()
-                    .with_attribute(KeyValue::new("service.name", app_id))
-                    .with_attribute(KeyValue::new("app_id", app_id))
-                    .build(),
-            )
+            .with_resource(application(app_id))
             .with_push_interval(HOUR)
             .with_self_metrics(false)
             .with_destination(
@@ -680,7 +650,7 @@ fn two_applications_with_the_same_definitions() {
     for provider in &providers {
         provider.force_flush().unwrap();
     }
-    assert_eq!(drain(&mut receiver, "Sessions_by"), all_expected);
+    assert_eq!(drained(&mut receiver, "Sessions_by"), all_expected);
     for provider in providers {
         provider.shutdown().unwrap();
     }
@@ -734,7 +704,7 @@ fn only_instruments_like_the_first_feed_a_custom_metric() {
         .unwrap();
     provider.force_flush().unwrap();
     assert_eq!(
-        drain(&mut receiver, "load_all"),
+        drained(&mut receiver, "load_all"),
         BTreeMap::from([("load_all_total{job=shop}".to_owned(), 7.0)])
     );
     provider.shutdown().unwrap();
@@ -750,7 +720,7 @@ fn delete_ends_the_series_at_once_whatever_the_granularity() {
         .with_destinations(["metrics_api"]);
     provider.create_custom_metric(daily).unwrap();
     provider.force_flush().unwrap();
-    assert_eq!(drain(&mut receiver, "hits_daily").len(), 1);
+    assert_eq!(drained(&mut receiver, "hits_daily").len(), 1);
     // No flush: the delete itself sends the stale marker, not a push a day later.
     provider.delete_custom_metric("hits_daily").unwrap();
     let marker = receiver
@@ -810,14 +780,7 @@ fn shutdown_ends_custom_series_and_errors_keep_their_shape() {
 #[test]
 fn custom_metrics_reach_a_json_destination() {
     let mut json = Receiver::start().unwrap();
-    let provider = MeterProvider::builder()
-        .with_resource(Resource::builder_empty().build())
-        .with_push_interval(HOUR)
-        .with_self_metrics(false)
-        .with_destination(Destination::custom_metrics_json(
-            "unleash",
-            format!("http://{}/api/client/metrics/custom", json.addr()),
-        ))
+    let provider = json_to("unleash", custom_metrics_url(&json))
         .build()
         .unwrap();
     let totals = feed(&provider);
@@ -837,6 +800,6 @@ fn custom_metrics_reach_a_json_destination() {
             )
         })
         .collect();
-    assert_eq!(drain(&mut json, "Sessions_by"), expected);
+    assert_eq!(drained(&mut json, "Sessions_by"), expected);
     provider.shutdown().unwrap();
 }

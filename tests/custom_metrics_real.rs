@@ -10,19 +10,15 @@ use std::collections::BTreeMap;
 use std::time::Duration;
 
 use opentelemetry::KeyValue;
-use opentelemetry_sdk::Resource;
 use prompush::custom::CustomMetric;
 use prompush::{Destination, MeterProvider};
 use serde_json::Value;
+use support::presets::{application, flush, shutdown, HOUR};
 use support::{Prometheus, Server, VictoriaMetrics};
 
 const DEADLINE: Duration = Duration::from_secs(20);
 
 use support::CUSTOM_METRIC_EXAMPLE as EXAMPLE;
-
-async fn blocking<T: Send + 'static>(f: impl FnOnce() -> T + Send + 'static) -> T {
-    tokio::task::spawn_blocking(f).await.expect("no panic")
-}
 
 /// `session_property_value` → value, of an instant query's result.
 fn by_value(result: &Value) -> BTreeMap<String, f64> {
@@ -101,13 +97,8 @@ async fn grouped_totals_reach_prometheus_and_victoria_metrics_for_each_applicati
     // app ids.
     for (app_id, scale) in [("app-1", 1), ("app-2", 100)] {
         let provider = MeterProvider::builder()
-            .with_resource(
-                Resource::builder_empty()
-                    .with_attribute(KeyValue::new("service.name", app_id))
-                    .with_attribute(KeyValue::new("app_id", app_id))
-                    .build(),
-            )
-            .with_push_interval(Duration::from_secs(3600))
+            .with_resource(application(app_id))
+            .with_push_interval(HOUR)
             .with_destination(
                 Destination::remote_write("metrics_api", prometheus.remote_write_url())
                     .with_external_label("app_id", app_id),
@@ -120,8 +111,7 @@ async fn grouped_totals_reach_prometheus_and_victoria_metrics_for_each_applicati
             .build()
             .unwrap();
         let expected = feed(&provider, scale);
-        let flushing = provider.clone();
-        blocking(move || flushing.force_flush()).await.unwrap();
+        flush(&provider).await.unwrap();
         wait_for_totals(&prometheus, app_id, &expected).await;
         wait_for_totals(&victoria, app_id, &expected).await;
         providers.push((app_id, provider, expected));
@@ -130,8 +120,7 @@ async fn grouped_totals_reach_prometheus_and_victoria_metrics_for_each_applicati
     // Delete: the next push ends the series, Prometheus shows none at once.
     let (app_id, provider, expected) = &providers[0];
     provider.delete_custom_metric(&definition.name).unwrap();
-    let flushing = provider.clone();
-    blocking(move || flushing.force_flush()).await.unwrap();
+    flush(provider).await.unwrap();
     let query = format!("Sessions_by_session_property_key_total{{app_id=\"{app_id}\"}}");
     prometheus
         .wait_for(&query, |r| by_value(r).is_empty(), DEADLINE)
@@ -142,10 +131,9 @@ async fn grouped_totals_reach_prometheus_and_victoria_metrics_for_each_applicati
 
     // Re-create: the same totals are back (cumulative, nothing was lost meanwhile).
     provider.create_custom_metric(definition.clone()).unwrap();
-    let flushing = provider.clone();
-    blocking(move || flushing.force_flush()).await.unwrap();
+    flush(provider).await.unwrap();
     wait_for_totals(&prometheus, app_id, expected).await;
     for (_, provider, _) in providers {
-        blocking(move || provider.shutdown()).await.unwrap();
+        shutdown(&provider).await.unwrap();
     }
 }

@@ -10,31 +10,39 @@ use std::time::Duration;
 
 use opentelemetry::metrics::MeterProvider as _;
 use opentelemetry::KeyValue;
-use opentelemetry_sdk::Resource;
+use opentelemetry_sdk::metrics::SdkMeterProvider;
+use prompush::prometheus::stale::STALE_NAN_BITS as STALE;
 use prompush::receiver::{Received, Receiver, Reply};
-use prompush::{Destination, Error, MeterProvider};
+use prompush::{Error, MeterProvider, MeterProviderBuilder};
+use support::loopback::{custom_metrics_url, drain};
+use support::presets::{bare, json_to};
 
-const WAIT: Duration = Duration::from_secs(10);
-const STALE: u64 = 0x7ff0_0000_0000_0002;
-
-fn pushing_to(receiver: &Receiver) -> prompush::MeterProviderBuilder {
-    MeterProvider::builder()
-        .with_resource(Resource::builder_empty().build())
+/// A provider without resource labels or self-metrics, pushing to `receiver` when
+/// flushed.
+fn pushing_to(receiver: &Receiver) -> MeterProviderBuilder {
+    bare()
         .with_endpoint(receiver.url())
         .with_self_metrics(false)
-        // Long: tests push with force_flush.
-        .with_push_interval(Duration::from_secs(3600))
 }
 
-/// Every request that arrives within a short wait of the previous one.
-fn drain(receiver: &mut Receiver) -> Vec<Received> {
-    let mut out = Vec::new();
-    let mut wait = WAIT;
-    while let Some(r) = receiver.recv_blocking(wait) {
-        out.push(r);
-        wait = Duration::from_millis(300);
+/// Counter `c` of scope `t`, with series `{i="0"}` … `{i="<n - 1>"}`, each holding
+/// `value(i)`.
+fn counter_with_series(provider: &MeterProvider, n: u64, value: impl Fn(u64) -> u64) {
+    let c = provider.meter("t").u64_counter("c").build();
+    for i in 0..n {
+        c.add(value(i), &[KeyValue::new("i", i as i64)]);
     }
-    out
+}
+
+/// The official SDK's provider exporting through prompush's exporter to `receiver`.
+fn sdk_exporting_to(receiver: &Receiver) -> SdkMeterProvider {
+    let exporter = prompush::RemoteWriteExporter::builder()
+        .with_endpoint(receiver.url())
+        .build()
+        .unwrap();
+    SdkMeterProvider::builder()
+        .with_periodic_exporter(exporter)
+        .build()
 }
 
 /// `(timestamp, value)` of every sample of series `name` in accepted requests.
@@ -104,10 +112,7 @@ fn a_request_refused_once_is_delivered_in_halves() {
     let mut receiver = Receiver::start().unwrap();
     receiver.reply_next(1, Reply::status(400).body("out of order sample"));
     let provider = pushing_to(&receiver).build().unwrap();
-    let c = provider.meter("t").u64_counter("c").build();
-    for i in 0..20u64 {
-        c.add(i, &[KeyValue::new("i", i as i64)]);
-    }
+    counter_with_series(&provider, 20, |i| i);
     provider.force_flush().expect("the halves get through");
     let received = drain(&mut receiver);
     let statuses: Vec<u16> = received.iter().map(|r| r.status).collect();
@@ -123,10 +128,7 @@ fn a_receiver_that_refuses_everything_costs_a_bounded_number_of_requests() {
     let mut receiver = Receiver::start().unwrap();
     receiver.reply_next(10_000, Reply::status(400).body("no"));
     let provider = pushing_to(&receiver).build().unwrap();
-    let c = provider.meter("t").u64_counter("c").build();
-    for i in 0..256u64 {
-        c.add(1, &[KeyValue::new("i", i as i64)]);
-    }
+    counter_with_series(&provider, 256, |_| 1);
     let err = provider.force_flush().unwrap_err();
     assert!(matches!(&err, Error::Push(m) if m.contains("400")), "{err}");
     let received = drain(&mut receiver);
@@ -144,20 +146,8 @@ fn a_receiver_that_refuses_everything_costs_a_bounded_number_of_requests() {
 fn a_json_body_refused_once_is_delivered_in_halves() {
     let mut json = Receiver::start().unwrap();
     json.reply_next(1, Reply::status(400).body("{\"details\":[]}"));
-    let url = json
-        .url()
-        .replace("/api/v1/write", "/api/client/metrics/custom");
-    let provider = MeterProvider::builder()
-        .with_resource(Resource::builder_empty().build())
-        .with_self_metrics(false)
-        .with_push_interval(Duration::from_secs(3600))
-        .with_destination(Destination::custom_metrics_json("u", url))
-        .build()
-        .unwrap();
-    let c = provider.meter("t").u64_counter("c").build();
-    for i in 0..10u64 {
-        c.add(i, &[KeyValue::new("i", i as i64)]);
-    }
+    let provider = json_to("u", custom_metrics_url(&json)).build().unwrap();
+    counter_with_series(&provider, 10, |i| i);
     provider.force_flush().expect("the halves get through");
     let received = drain(&mut json);
     let statuses: Vec<u16> = received.iter().map(|r| r.status).collect();
@@ -169,13 +159,7 @@ fn a_json_body_refused_once_is_delivered_in_halves() {
 #[test]
 fn the_exporter_ends_every_series_after_its_final_export() {
     let mut receiver = Receiver::start().unwrap();
-    let exporter = prompush::RemoteWriteExporter::builder()
-        .with_endpoint(receiver.url())
-        .build()
-        .unwrap();
-    let sdk = opentelemetry_sdk::metrics::SdkMeterProvider::builder()
-        .with_periodic_exporter(exporter)
-        .build();
+    let sdk = sdk_exporting_to(&receiver);
     sdk.meter("app").u64_counter("c").build().add(3, &[]);
     sdk.force_flush().unwrap();
     sdk.shutdown().unwrap();
@@ -194,13 +178,7 @@ fn the_exporter_ends_every_series_after_its_final_export() {
 #[test]
 fn the_exporter_ends_a_series_an_export_no_longer_carries() {
     let mut receiver = Receiver::start().unwrap();
-    let exporter = prompush::RemoteWriteExporter::builder()
-        .with_endpoint(receiver.url())
-        .build()
-        .unwrap();
-    let sdk = opentelemetry_sdk::metrics::SdkMeterProvider::builder()
-        .with_periodic_exporter(exporter)
-        .build();
+    let sdk = sdk_exporting_to(&receiver);
     let report_b = Arc::new(std::sync::atomic::AtomicBool::new(true));
     let flag = report_b.clone();
     let _gauge = sdk

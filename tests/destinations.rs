@@ -10,62 +10,11 @@ use std::time::{Duration, Instant};
 
 use opentelemetry::KeyValue;
 use opentelemetry_sdk::Resource;
-use prompush::receiver::{Received, Receiver, Reply};
+use prompush::receiver::{Receiver, Reply};
 use prompush::{Destination, Error, MeterProvider, Protocol};
-
-const WAIT: Duration = Duration::from_secs(10);
-const HOUR: Duration = Duration::from_secs(3600);
-
-fn next(receiver: &mut Receiver) -> Received {
-    receiver
-        .recv_blocking(WAIT)
-        .expect("a request within the wait")
-}
-
-fn json_url(receiver: &Receiver) -> String {
-    format!("http://{}/api/client/metrics/custom", receiver.addr())
-}
-
-/// `name{labels}` → value, for the series of one request (self-metrics left out, and
-/// `instance`: the provider's random id, which tests/push.rs checks).
-fn values(received: &Received) -> BTreeMap<String, f64> {
-    received
-        .request
-        .series
-        .iter()
-        .filter(|s| !s.name.starts_with("prompush_") && s.name != "target_info")
-        .map(|s| {
-            let mut labels = s.labels.clone();
-            // Scope labels and the random `instance` are the subject of tests/no_loss.rs
-            // and tests/sdk.rs, not of these tests.
-            labels.retain(|(k, _)| !k.starts_with("otel_scope_") && k != "instance");
-            labels.sort();
-            let labels: Vec<String> = labels.iter().map(|(k, v)| format!("{k}={v}")).collect();
-            (
-                format!("{}{{{}}}", s.name, labels.join(",")),
-                s.value().unwrap_or(f64::NAN),
-            )
-        })
-        .collect()
-}
-
-/// A provider builder without resource labels (no `job`, no `target_info`; only the
-/// random `instance`), pushing only when flushed.
-fn bare() -> prompush::MeterProviderBuilder {
-    MeterProvider::builder()
-        .with_resource(Resource::builder_empty().build())
-        .with_push_interval(HOUR)
-}
-
-/// The value of a `prompush_*` series with these labels in a received push.
-fn self_metric(received: &Received, name: &str, labels: &[(&str, &str)]) -> Option<f64> {
-    received
-        .request
-        .series
-        .iter()
-        .find(|s| s.name == name && labels.iter().all(|(k, v)| s.label(k) == Some(v)))
-        .and_then(|s| s.value())
-}
+use support::loopback::{app_values, custom_metrics_url, next, value_of};
+use support::presets::{bare, json_to, service_named, HOUR};
+use support::proc::threads_named;
 
 fn resource() -> Resource {
     Resource::builder_empty()
@@ -90,7 +39,7 @@ fn both_protocols_carry_the_same_series_with_their_own_headers_and_labels() {
                 .with_external_label("region", "eu"),
         )
         .with_destination(
-            Destination::custom_metrics_json("unleash", json_url(&json))
+            Destination::custom_metrics_json("unleash", custom_metrics_url(&json))
                 .with_authorization("default:development.unleash-token")
                 .with_external_label("app_id", "checkout"),
         )
@@ -132,8 +81,8 @@ fn both_protocols_carry_the_same_series_with_their_own_headers_and_labels() {
     );
     assert_eq!(from_json.headers.get("x-scope-orgid"), None);
 
-    let rw_values = values(&from_rw);
-    let json_values = values(&from_json);
+    let rw_values = app_values(&from_rw);
+    let json_values = app_values(&from_json);
     let expected_rw: BTreeMap<String, f64> = [
         (
             "requests_total{app_id=checkout,job=shop,region=eu,route=/a}",
@@ -224,7 +173,10 @@ fn each_destination_pushes_on_its_own_schedule_while_another_hangs() {
             Destination::remote_write("fast", fast.url())
                 .with_push_interval(Duration::from_millis(100)),
         )
-        .with_destination(Destination::custom_metrics_json("slow", json_url(&slow)))
+        .with_destination(Destination::custom_metrics_json(
+            "slow",
+            custom_metrics_url(&slow),
+        ))
         .build()
         .unwrap();
     provider.meter("t").u64_counter("c").build().add(1, &[]);
@@ -272,11 +224,7 @@ fn each_destination_pushes_on_its_own_schedule_while_another_hangs() {
 fn a_json_body_refused_as_too_large_is_sent_again_in_halves() {
     let mut json = Receiver::start().unwrap();
     json.reply_next(1, Reply::status(413).body("request entity too large"));
-    let provider = bare()
-        .with_self_metrics(false)
-        .with_destination(Destination::custom_metrics_json("u", json_url(&json)))
-        .build()
-        .unwrap();
+    let provider = json_to("u", custom_metrics_url(&json)).build().unwrap();
     let counter = provider.meter("t").u64_counter("c").build();
     for i in 0..100 {
         counter.add(i + 1, &[KeyValue::new("i", i as i64)]);
@@ -289,9 +237,9 @@ fn a_json_body_refused_as_too_large_is_sent_again_in_halves() {
     let b = next(&mut json);
     assert_eq!((a.status, b.status), (202, 202));
     assert_eq!(a.request.series.len() + b.request.series.len(), 100);
-    let mut delivered = values(&a);
-    delivered.extend(values(&b));
-    assert_eq!(delivered, values(&refused));
+    let mut delivered = app_values(&a);
+    delivered.extend(app_values(&b));
+    assert_eq!(delivered, app_values(&refused));
     assert!(json.recv_blocking(Duration::from_millis(200)).is_none());
     provider.shutdown().unwrap();
 }
@@ -302,7 +250,10 @@ fn json_bodies_stay_under_the_limit_and_deliver_every_series() {
     let provider = bare()
         .with_self_metrics(false)
         .with_cardinality_limit(10_000)
-        .with_destination(Destination::custom_metrics_json("u", json_url(&json)))
+        .with_destination(Destination::custom_metrics_json(
+            "u",
+            custom_metrics_url(&json),
+        ))
         .build()
         .unwrap();
     let counter = provider.meter("t").u64_counter("orders").build();
@@ -322,7 +273,7 @@ fn json_bodies_stay_under_the_limit_and_deliver_every_series() {
             .and_then(|v| v.parse().ok())
             .expect("content-length");
         assert!(size <= prompush::DEFAULT_MAX_BODY_BYTES, "{size} bytes");
-        seen.extend(values(&received));
+        seen.extend(app_values(&received));
     }
     assert!(bodies >= 4, "{bodies} bodies");
     assert_eq!(
@@ -344,7 +295,7 @@ fn a_refused_token_is_one_attempt_with_the_receivers_details_and_counted() {
     let provider = MeterProvider::builder()
         .with_push_interval(HOUR)
         .with_destination(
-            Destination::custom_metrics_json("unleash", json_url(&json))
+            Destination::custom_metrics_json("unleash", custom_metrics_url(&json))
                 .with_authorization("bad-token-SECRET"),
         )
         .with_destination(Destination::remote_write("prom", rw.url()))
@@ -378,7 +329,7 @@ fn a_refused_token_is_one_attempt_with_the_receivers_details_and_counted() {
     provider.force_flush().unwrap();
     let report = next(&mut rw);
     assert_eq!(
-        self_metric(
+        value_of(
             &report,
             "prompush_samples_dropped_total",
             &[("destination", "unleash"), ("reason", "refused")]
@@ -386,7 +337,7 @@ fn a_refused_token_is_one_attempt_with_the_receivers_details_and_counted() {
         Some(refused.request.series.len() as f64)
     );
     assert_eq!(
-        self_metric(
+        value_of(
             &report,
             "prompush_requests_total",
             &[("destination", "unleash"), ("status_class", "4xx")]
@@ -399,8 +350,8 @@ fn a_refused_token_is_one_attempt_with_the_receivers_details_and_counted() {
 #[test]
 fn values_json_cannot_carry_are_left_out_and_counted() {
     let mut json = Receiver::start().unwrap();
-    let provider = bare()
-        .with_destination(Destination::custom_metrics_json("u", json_url(&json)))
+    let provider = json_to("u", custom_metrics_url(&json))
+        .with_self_metrics(true)
         .build()
         .unwrap();
     let gauge = provider.meter("t").f64_gauge("g").build();
@@ -411,14 +362,14 @@ fn values_json_cannot_carry_are_left_out_and_counted() {
     provider.force_flush().unwrap();
     let received = next(&mut json);
     assert_eq!(
-        values(&received).into_iter().collect::<Vec<_>>(),
+        app_values(&received).into_iter().collect::<Vec<_>>(),
         [("g{k=ok}".to_owned(), 1.5)]
     );
     // The next push reports the first one's loss (its own comes after it is collected).
     provider.force_flush().unwrap();
     let report = next(&mut json);
     assert_eq!(
-        self_metric(
+        value_of(
             &report,
             "prompush_samples_dropped_total",
             &[("destination", "u"), ("reason", "unrepresentable")]
@@ -538,11 +489,7 @@ fn absurd_timeouts_do_not_panic() {
 fn a_413_during_shutdown_still_delivers_every_entry() {
     let mut json = Receiver::start().unwrap();
     json.reply_next(1, Reply::status(413));
-    let provider = bare()
-        .with_self_metrics(false)
-        .with_destination(Destination::custom_metrics_json("u", json_url(&json)))
-        .build()
-        .unwrap();
+    let provider = json_to("u", custom_metrics_url(&json)).build().unwrap();
     let counter = provider.meter("t").u64_counter("c").build();
     for i in 0..10 {
         counter.add(1, &[KeyValue::new("i", i)]);
@@ -550,9 +497,9 @@ fn a_413_during_shutdown_still_delivers_every_entry() {
     provider.shutdown().unwrap();
     let refused = next(&mut json);
     assert_eq!(refused.status, 413);
-    let mut delivered = values(&next(&mut json));
-    delivered.extend(values(&next(&mut json)));
-    assert_eq!(delivered, values(&refused));
+    let mut delivered = app_values(&next(&mut json));
+    delivered.extend(app_values(&next(&mut json)));
+    assert_eq!(delivered, app_values(&refused));
 }
 
 #[test]
@@ -560,11 +507,7 @@ fn providers_share_one_http_client_and_one_background_thread() {
     let mut receiver = Receiver::start().unwrap();
     let build = |app: &str| {
         MeterProvider::builder()
-            .with_resource(
-                Resource::builder_empty()
-                    .with_attribute(KeyValue::new("service.name", app.to_owned()))
-                    .build(),
-            )
+            .with_resource(service_named(app))
             .with_push_interval(HOUR)
             .with_destination(
                 Destination::remote_write("r", receiver.url()).with_external_label("app_id", app),
@@ -587,14 +530,7 @@ fn providers_share_one_http_client_and_one_background_thread() {
     // One client, so one pooled connection carried every provider's push.
     assert!(peers.windows(2).all(|p| p[0] == p[1]), "{peers:?}");
     // One background thread for all of them (Linux names threads in /proc).
-    if let Ok(tasks) = std::fs::read_dir("/proc/self/task") {
-        let background = tasks
-            .flatten()
-            .filter(|t| {
-                std::fs::read_to_string(t.path().join("comm"))
-                    .is_ok_and(|name| name.trim() == "prompush")
-            })
-            .count();
+    if let Some(background) = threads_named("prompush") {
         assert_eq!(background, 1);
     }
     for provider in providers {

@@ -5,93 +5,16 @@
 
 mod support;
 
-use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
 
 use opentelemetry::KeyValue;
-use opentelemetry_sdk::Resource;
 use prompush::snapshot::Number;
 use prompush::{Destination, Error, MeterProvider};
-use support::unleash::Unleash;
-use support::{single_value, Prometheus, VictoriaMetrics};
+use support::presets::{flush, service_named, shutdown, HOUR};
+use support::unleash::{samples, Unleash};
+use support::{single_value, unix_seconds, Prometheus, VictoriaMetrics};
 
 const DEADLINE: Duration = Duration::from_secs(20);
-const HOUR: Duration = Duration::from_secs(3600);
-
-/// The provider's blocking calls run off the test's async runtime.
-async fn blocking<T: Send + 'static>(f: impl FnOnce() -> T + Send + 'static) -> T {
-    tokio::task::spawn_blocking(f).await.expect("no panic")
-}
-
-fn app(name: &str) -> Resource {
-    Resource::builder_empty()
-        .with_attribute(KeyValue::new("service.name", name.to_owned()))
-        .build()
-}
-
-/// The samples of a Prometheus text exposition: `name{k="v",…}` (labels sorted, the
-/// provider's random `instance` left out: tests/push.rs checks it) → value. Comment
-/// lines are skipped.
-fn samples(text: &str) -> BTreeMap<String, f64> {
-    let mut out = BTreeMap::new();
-    for line in text
-        .lines()
-        .filter(|l| !l.starts_with('#') && !l.is_empty())
-    {
-        let Some((head, value)) = line.rsplit_once(' ') else {
-            continue;
-        };
-        let Ok(value) = value.parse::<f64>() else {
-            continue;
-        };
-        let (name, labels) = match head.split_once('{') {
-            Some((name, rest)) => (name, rest.trim_end_matches('}')),
-            None => (head, ""),
-        };
-        let mut pairs: Vec<&str> = split_labels(labels);
-        pairs.retain(|p| !p.starts_with("instance="));
-        pairs.sort();
-        out.insert(format!("{name}{{{}}}", pairs.join(",")), value);
-    }
-    out
-}
-
-/// Splits `a="x",b="y,z"` at the commas between labels (not inside quoted values).
-fn split_labels(labels: &str) -> Vec<&str> {
-    let mut parts = Vec::new();
-    let (mut start, mut quoted, mut escaped) = (0, false, false);
-    for (i, c) in labels.char_indices() {
-        match c {
-            _ if escaped => escaped = false,
-            '\\' => escaped = true,
-            '"' => quoted = !quoted,
-            ',' if !quoted => {
-                parts.push(&labels[start..i]);
-                start = i + 1;
-            }
-            _ => {}
-        }
-    }
-    if start < labels.len() {
-        parts.push(&labels[start..]);
-    }
-    parts
-}
-
-/// Scrapes Unleash until `series` has `value`; panics with the scrape after the deadline.
-async fn wait_for_unleash(unleash: &Unleash, series: &str, value: f64) {
-    let started = Instant::now();
-    loop {
-        let text = unleash.scrape().await;
-        if samples(&text).get(series) == Some(&value) {
-            return;
-        }
-        if started.elapsed() > DEADLINE {
-            panic!("Unleash did not show {series} = {value} within {DEADLINE:?}:\n{text}");
-        }
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
-}
 
 /// A self-metric's value for one destination, from the provider's own snapshot.
 fn self_metric(provider: &MeterProvider, name: &str, labels: &[(&str, &str)]) -> Option<f64> {
@@ -118,7 +41,7 @@ fn self_metric(provider: &MeterProvider, name: &str, labels: &[(&str, &str)]) ->
 async fn unleash_shows_the_pushed_values_and_labels() {
     let unleash = Unleash::start().await;
     let provider = MeterProvider::builder()
-        .with_resource(app("shop"))
+        .with_resource(service_named("shop"))
         .with_push_interval(HOUR)
         .with_self_metrics(false)
         .with_destination(
@@ -141,8 +64,7 @@ async fn unleash_shows_the_pushed_values_and_labels() {
     for v in [5.0, 50.0, 500.0] {
         latency.record(v, &[]);
     }
-    let flushing = provider.clone();
-    blocking(move || flushing.force_flush()).await.unwrap();
+    flush(&provider).await.unwrap();
 
     let scraped = samples(&unleash.scrape().await);
     let expected = [
@@ -186,14 +108,13 @@ async fn unleash_shows_the_pushed_values_and_labels() {
     }
     // A counter carries its cumulative total: Unleash keeps the latest.
     orders.add(10, &[KeyValue::new("country", "NL")]);
-    let flushing = provider.clone();
-    blocking(move || flushing.force_flush()).await.unwrap();
+    flush(&provider).await.unwrap();
     let key = samples(r#"shop_orders_total{app_id="checkout",country="NL",job="shop"} 0"#)
         .into_keys()
         .next()
         .unwrap();
     assert_eq!(samples(&unleash.scrape().await).get(&key), Some(&15.0));
-    blocking(move || provider.shutdown()).await.unwrap();
+    shutdown(&provider).await.unwrap();
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -201,7 +122,7 @@ async fn unleash_shows_the_pushed_values_and_labels() {
 async fn a_bad_unleash_token_is_a_clear_counted_failure_that_is_not_retried() {
     let unleash = Unleash::start().await;
     let provider = MeterProvider::builder()
-        .with_resource(app("shop"))
+        .with_resource(service_named("shop"))
         .with_push_interval(HOUR)
         .with_destination(
             Destination::custom_metrics_json("unleash", unleash.custom_metrics_url())
@@ -215,9 +136,8 @@ async fn a_bad_unleash_token_is_a_clear_counted_failure_that_is_not_retried() {
         .u64_counter("orders")
         .build()
         .add(1, &[]);
-    let flushing = provider.clone();
     let started = Instant::now();
-    let err = blocking(move || flushing.force_flush()).await.unwrap_err();
+    let err = flush(&provider).await.unwrap_err();
     let text = err.to_string();
     assert!(matches!(err, Error::Push(_)), "{err:?}");
     assert!(text.contains("401"), "{text}");
@@ -235,8 +155,7 @@ async fn a_bad_unleash_token_is_a_clear_counted_failure_that_is_not_retried() {
         Some(1.0)
     );
     // A second push is one more request, not a retry loop of the first.
-    let flushing = provider.clone();
-    assert!(blocking(move || flushing.force_flush()).await.is_err());
+    assert!(flush(&provider).await.is_err());
     assert_eq!(
         self_metric(&provider, "prompush.requests", &four),
         Some(2.0)
@@ -248,7 +167,7 @@ async fn a_bad_unleash_token_is_a_clear_counted_failure_that_is_not_retried() {
     assert!(!samples(&unleash.scrape().await)
         .keys()
         .any(|k| k.starts_with("orders_total")));
-    let _ = blocking(move || provider.shutdown()).await;
+    let _ = shutdown(&provider).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -263,7 +182,7 @@ async fn five_thousand_series_reach_unleash_split_into_bodies_it_accepts() {
             destination = destination.with_max_body_bytes(bytes);
         }
         MeterProvider::builder()
-            .with_resource(app("shop"))
+            .with_resource(service_named("shop"))
             .with_push_interval(HOUR)
             .with_cardinality_limit(10_000)
             .with_destination(destination)
@@ -281,8 +200,7 @@ async fn five_thousand_series_reach_unleash_split_into_bodies_it_accepts() {
                 &[KeyValue::new("customer", format!("c{i:04}"))],
             );
         }
-        let flushing = provider.clone();
-        blocking(move || flushing.force_flush()).await.unwrap();
+        flush(&provider).await.unwrap();
         let scraped = samples(&unleash.scrape().await);
         for i in [0u64, 1, 2500, 4999] {
             let key = format!(r#"orders_total{{customer="c{i:04}",job="shop"}}"#);
@@ -308,7 +226,7 @@ async fn five_thousand_series_reach_unleash_split_into_bodies_it_accepts() {
             self_metric(&provider, "prompush.samples.dropped", &sent),
             None
         );
-        blocking(move || provider.shutdown()).await.unwrap();
+        shutdown(&provider).await.unwrap();
     }
 }
 
@@ -322,7 +240,7 @@ async fn fan_out_keeps_its_schedule_to_the_others_while_one_destination_is_down(
     );
     let interval = Duration::from_millis(500);
     let provider = MeterProvider::builder()
-        .with_resource(app("fanout"))
+        .with_resource(service_named("fanout"))
         .with_push_interval(interval)
         .with_destination(Destination::remote_write(
             "prometheus",
@@ -344,22 +262,22 @@ async fn fan_out_keeps_its_schedule_to_the_others_while_one_destination_is_down(
     // The time of each collection: shows that a destination keeps getting fresh pushes.
     let _clock = meter
         .f64_observable_gauge("clock")
-        .with_callback(|o| o.observe(support::unix_seconds(), &[]))
+        .with_callback(|o| o.observe(unix_seconds(), &[]))
         .build();
     ticks.add(1, &[]);
     let key = r#"ticks_total{job="fanout"}"#;
     let one = |r: &serde_json::Value| single_value(r) == Some(1.0);
     prometheus.wait_for("ticks_total", one, DEADLINE).await;
     victoria.wait_for("ticks_total", one, DEADLINE).await;
-    wait_for_unleash(&unleash, key, 1.0).await;
+    unleash.wait_for(key, 1.0, DEADLINE).await;
 
     victoria.stop();
-    let stopped = support::unix_seconds();
+    let stopped = unix_seconds();
     ticks.add(1, &[]);
     // The other two get the new value within a few intervals...
     let two = |r: &serde_json::Value| single_value(r) == Some(2.0);
     prometheus.wait_for("ticks_total", two, DEADLINE).await;
-    wait_for_unleash(&unleash, key, 2.0).await;
+    unleash.wait_for(key, 2.0, DEADLINE).await;
     // ...and keep receiving on schedule. Prometheus stores one sample per push: a 5 s
     // window that starts after the stop holds about 10 of them at 500 ms (at least 8
     // accepted, for a loaded machine). A destination held up by the dead one would get
@@ -367,10 +285,7 @@ async fn fan_out_keeps_its_schedule_to_the_others_while_one_destination_is_down(
     prometheus
         .wait_for(
             "count_over_time(ticks_total[5s])",
-            |r| {
-                support::unix_seconds() >= stopped + 5.0
-                    && single_value(r).is_some_and(|n| n >= 8.0)
-            },
+            |r| unix_seconds() >= stopped + 5.0 && single_value(r).is_some_and(|n| n >= 8.0),
             DEADLINE,
         )
         .await;
@@ -380,7 +295,7 @@ async fn fan_out_keeps_its_schedule_to_the_others_while_one_destination_is_down(
         .get(r#"clock{job="fanout"}"#)
         .copied()
         .expect("the clock gauge in Unleash");
-    let age = support::unix_seconds() - clock;
+    let age = unix_seconds() - clock;
     assert!(clock > stopped && age < 2.0, "clock {clock}, {age} s old");
     // The dead destination's data waits in its own queue.
     let pending = self_metric(
@@ -389,8 +304,7 @@ async fn fan_out_keeps_its_schedule_to_the_others_while_one_destination_is_down(
         &[("destination", "victoria")],
     );
     assert!(pending.is_some_and(|n| n > 0.0), "{pending:?}");
-    let shutting = provider.clone();
-    match blocking(move || shutting.shutdown()).await {
+    match shutdown(&provider).await {
         Err(Error::Destinations(failures)) => {
             let names: Vec<&str> = failures.iter().map(|(n, _)| n.as_str()).collect();
             assert_eq!(names, ["victoria"], "{failures:?}");

@@ -10,14 +10,10 @@ use std::time::Duration;
 use opentelemetry::KeyValue;
 use prompush::MeterProvider;
 use serde_json::Value;
+use support::presets::{flush, pushing_to, service_named, shutdown};
 use support::{single_value, Prometheus, Server, VictoriaMetrics};
 
 const DEADLINE: Duration = Duration::from_secs(20);
-
-/// The provider's blocking calls run off the test's async runtime.
-async fn blocking<T: Send + 'static>(f: impl FnOnce() -> T + Send + 'static) -> T {
-    tokio::task::spawn_blocking(f).await.expect("no panic")
-}
 
 struct Instruments {
     requests: opentelemetry::metrics::Counter<u64>,
@@ -116,10 +112,8 @@ fn provider_for(server: &Server) -> MeterProvider {
             KeyValue::new("deployment.environment", "test"),
         ])
         .build();
-    MeterProvider::builder()
+    pushing_to(server.remote_write_url())
         .with_resource(resource)
-        .with_endpoint(server.remote_write_url())
-        .with_push_interval(Duration::from_secs(3600))
         .build()
         .expect("provider")
 }
@@ -137,10 +131,7 @@ fn values(result: &Value) -> Vec<f64> {
 async fn every_instrument_round_trips(server: &Server) {
     let provider = provider_for(server);
     let instruments = instrument(&provider);
-    let p = provider.clone();
-    blocking(move || p.force_flush())
-        .await
-        .expect("first push accepted");
+    flush(&provider).await.expect("first push accepted");
 
     // Names and labels, exactly.
     let series = server.series(r#"{job="e2e"}"#).await;
@@ -166,6 +157,7 @@ async fn every_instrument_round_trips(server: &Server) {
         ("__name__", "e2e_requests_total"),
         ("instance", "i-1"),
         ("job", "e2e"),
+        ("otel_scope_name", "e2e"),
         ("route", "/a"),
     ]
     .into_iter()
@@ -207,10 +199,7 @@ async fn every_instrument_round_trips(server: &Server) {
 
     // A counter pushed twice shows the increase.
     instruments.requests.add(4, &[KeyValue::new("route", "/a")]);
-    let p = provider.clone();
-    blocking(move || p.force_flush())
-        .await
-        .expect("second push accepted");
+    flush(&provider).await.expect("second push accepted");
     let result = server
         .wait_for(
             r#"e2e_requests_total{job="e2e"}[10m]"#,
@@ -219,9 +208,7 @@ async fn every_instrument_round_trips(server: &Server) {
         )
         .await;
     assert_eq!(values(&result), vec![3.0, 7.0]);
-    blocking(move || provider.shutdown())
-        .await
-        .expect("final push accepted");
+    shutdown(&provider).await.expect("final push accepted");
 }
 
 #[tokio::test]
@@ -243,11 +230,7 @@ async fn victoria_metrics_receives_every_instrument_exactly() {
 async fn prometheus_restarted_mid_run_ends_with_exact_totals() {
     let mut server = Prometheus::start().await;
     let provider = MeterProvider::builder()
-        .with_resource(
-            opentelemetry_sdk::Resource::builder_empty()
-                .with_service_name("restart")
-                .build(),
-        )
+        .with_resource(service_named("restart"))
         .with_endpoint(server.remote_write_url())
         .with_push_interval(Duration::from_millis(200))
         .with_retry_backoff(Duration::from_millis(30), Duration::from_millis(500))
@@ -280,8 +263,7 @@ async fn prometheus_restarted_mid_run_ends_with_exact_totals() {
     }
     server.restart().await;
     let expected = add(3) as f64;
-    let p = provider.clone();
-    blocking(move || p.shutdown())
+    shutdown(&provider)
         .await
         .expect("final push accepted after the restart");
     // Range selectors skip stale markers: the last real sample is the exact total.

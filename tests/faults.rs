@@ -3,36 +3,18 @@
 
 mod support;
 
-use std::net::SocketAddr;
 use std::time::{Duration, Instant};
 
 use opentelemetry::KeyValue;
 use prompush::receiver::{Received, Receiver, Reply};
 use prompush::{Error, MeterProvider};
-use support::logs::LogBuf;
+use support::logs::global_logs;
+use support::loopback::{next, receiver_at, value_of};
+use support::presets::{assert_shutdown_gives_up_undelivered, pushing_to};
 
-const WAIT: Duration = Duration::from_secs(10);
-
+/// A provider pushing to `endpoint` when flushed, retrying after 10 ms, at most 200 ms.
 fn builder(endpoint: &str) -> prompush::MeterProviderBuilder {
-    MeterProvider::builder()
-        .with_endpoint(endpoint)
-        .with_push_interval(Duration::from_secs(3600))
-        .with_retry_backoff(Duration::from_millis(10), Duration::from_millis(200))
-}
-
-fn next(receiver: &mut Receiver) -> Received {
-    receiver
-        .recv_blocking(WAIT)
-        .expect("a request within the wait")
-}
-
-fn value_of(received: &Received, name: &str, label: Option<(&str, &str)>) -> Option<f64> {
-    received
-        .request
-        .series
-        .iter()
-        .find(|s| s.name == name && label.is_none_or(|(k, v)| s.label(k) == Some(v)))
-        .and_then(|s| s.value())
+    pushing_to(endpoint).with_retry_backoff(Duration::from_millis(10), Duration::from_millis(200))
 }
 
 #[test]
@@ -77,13 +59,13 @@ fn a_client_error_is_one_attempt_and_counted_as_dropped() {
     let dropped = value_of(
         &report,
         "prompush_samples_dropped_total",
-        Some(("reason", "refused")),
+        &[("reason", "refused")],
     );
     assert_eq!(dropped, Some(refused.request.series.len() as f64));
     let requests_4xx = value_of(
         &report,
         "prompush_requests_total",
-        Some(("status_class", "4xx")),
+        &[("status_class", "4xx")],
     );
     assert_eq!(requests_4xx, Some(1.0));
     provider.shutdown().unwrap();
@@ -147,34 +129,6 @@ fn pushes_are_split_at_max_samples_and_stay_in_order_through_retries() {
     assert!(accepted >= 3, "{accepted} requests accepted");
 }
 
-/// A receiver on a given (recently used) port, served by a runtime on its own thread
-/// for the rest of the test. Binding is retried briefly: the port may still be held.
-fn receiver_at(addr: SocketAddr) -> Receiver {
-    let (tx, rx) = std::sync::mpsc::channel();
-    std::thread::spawn(move || {
-        let runtime = tokio::runtime::Builder::new_current_thread()
-            .enable_all()
-            .build()
-            .unwrap();
-        runtime.block_on(async move {
-            let deadline = Instant::now() + WAIT;
-            let receiver = loop {
-                match Receiver::bind_to(addr).await {
-                    Ok(r) => break r,
-                    Err(_) if Instant::now() < deadline => {
-                        tokio::time::sleep(Duration::from_millis(50)).await;
-                    }
-                    Err(e) => panic!("cannot rebind {addr}: {e}"),
-                }
-            };
-            tx.send(receiver).unwrap();
-            // Keep the runtime (and so the server) alive for the test's duration.
-            std::future::pending::<()>().await;
-        });
-    });
-    rx.recv().unwrap()
-}
-
 #[test]
 fn an_outage_of_30_seconds_loses_no_totals() {
     let mut up = Receiver::start().unwrap();
@@ -208,7 +162,7 @@ fn an_outage_of_30_seconds_loses_no_totals() {
         if r.status == 204 {
             count += 1;
             // The very last request holds the stale markers that end the series.
-            last = value_of(&r, "c_total", None)
+            last = value_of(&r, "c_total", &[])
                 .filter(|v| !v.is_nan())
                 .or(last);
         }
@@ -225,9 +179,8 @@ fn an_outage_of_30_seconds_loses_no_totals() {
 fn secrets_stay_out_of_logs_errors_and_debug_output() {
     const TOKEN: &str = "secret-token-8c1f";
     const KEY: &str = "api-key-77aa";
-    let buf = LogBuf::default();
     // Global: the push task logs on prompush's own thread.
-    let _ = tracing::subscriber::set_global_default(buf.subscriber());
+    let buf = global_logs();
 
     let mut receiver = Receiver::start().unwrap();
     receiver.reply_next(2, Reply::status(503));
@@ -290,15 +243,6 @@ fn shutdown_is_not_held_up_by_a_request_on_the_wire() {
     provider.meter("t").u64_counter("c").build().add(1, &[]);
     // Let the periodic push get on the wire, where it hangs.
     std::thread::sleep(Duration::from_millis(300));
-    let started = Instant::now();
-    match provider.shutdown() {
-        Err(Error::Undelivered { samples, .. }) => assert!(samples > 0),
-        other => panic!("expected Undelivered, got {other:?}"),
-    }
     // Bounded by the shutdown timeout, not the 20 s push timeout.
-    assert!(
-        started.elapsed() < Duration::from_secs(5),
-        "{:?}",
-        started.elapsed()
-    );
+    assert_shutdown_gives_up_undelivered(&provider);
 }

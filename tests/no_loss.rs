@@ -11,7 +11,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use opentelemetry::KeyValue;
 use prompush::receiver::{Received, Receiver, Reply, Sample, Series};
 use prompush::Error;
-use support::presets::flushed_by_hand;
+use support::presets::{flush_from_threads, flushed_by_hand};
 
 /// The counter's series: `orders_total{id="0"}` … `{id="199"}`, `id=i` holding `i + 1`.
 const SERIES: u64 = 200;
@@ -149,24 +149,7 @@ fn flushes_from_many_threads_at_once_carry_strictly_increasing_timestamps() {
         .build()
         .expect("provider");
     let flushes = provider.meter("quick").u64_counter("quick.flushes").build();
-    let failed: Vec<String> = std::thread::scope(|s| {
-        let threads: Vec<_> = (0..4)
-            .map(|_| {
-                s.spawn(|| {
-                    (0..15)
-                        .filter_map(|_| {
-                            flushes.add(1, &[]);
-                            provider.force_flush().err().map(|e| e.to_string())
-                        })
-                        .collect::<Vec<_>>()
-                })
-            })
-            .collect();
-        threads
-            .into_iter()
-            .flat_map(|t| t.join().expect("no panic"))
-            .collect()
-    });
+    let failed = flush_from_threads(&provider, &flushes, 4, 15);
     assert!(failed.is_empty(), "{failed:?}");
     // Flushes that meet may share a push: count values, not pushes. A last flush after
     // every increment carries the exact total.

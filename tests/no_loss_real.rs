@@ -15,7 +15,7 @@ use std::collections::BTreeMap;
 use opentelemetry::metrics::MeterProvider as _;
 use opentelemetry::{InstrumentationScope, KeyValue};
 use prompush::MeterProvider;
-use support::presets::{blocking, flush, flushed_by_hand, shutdown};
+use support::presets::{blocking, flush, flush_from_threads, flushed_by_hand, shutdown};
 use support::stored::{assert_stored, assert_stored_by, query_until, values_by, write_body};
 use support::{unix_millis, Prometheus, Server, VictoriaMetrics};
 
@@ -436,27 +436,7 @@ async fn prometheus_accepts_flushes_from_many_threads_at_once_and_stores_the_exa
     let provider = provider(&server, "burst");
     let flushes = provider.meter("burst").u64_counter("burst.flushes").build();
     let p = provider.clone();
-    let failed: Vec<String> = blocking(move || {
-        std::thread::scope(|s| {
-            let threads: Vec<_> = (0..THREADS)
-                .map(|_| {
-                    s.spawn(|| {
-                        (0..FLUSHES)
-                            .filter_map(|_| {
-                                flushes.add(1, &[]);
-                                p.force_flush().err().map(|e| e.to_string())
-                            })
-                            .collect::<Vec<_>>()
-                    })
-                })
-                .collect();
-            threads
-                .into_iter()
-                .flat_map(|t| t.join().expect("no panic"))
-                .collect()
-        })
-    })
-    .await;
+    let failed = blocking(move || flush_from_threads(&p, &flushes, THREADS, FLUSHES)).await;
     assert!(
         failed.is_empty(),
         "{} flushes failed: {failed:?}",

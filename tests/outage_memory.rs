@@ -9,7 +9,7 @@ use std::time::{Duration, Instant};
 use opentelemetry::KeyValue;
 use prompush::snapshot::Number;
 use prompush::{Error, MeterProvider};
-use support::logs::resident_bytes;
+use support::proc::resident_bytes;
 
 #[test]
 fn a_60_second_outage_with_50000_series_stays_within_the_memory_cap() {

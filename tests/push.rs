@@ -8,26 +8,13 @@ use std::time::Duration;
 use opentelemetry::KeyValue;
 use prompush::receiver::{Received, Receiver, Reply};
 use prompush::{Error, MeterProvider};
-
-const WAIT: Duration = Duration::from_secs(10);
-
-fn pushing_to(receiver: &Receiver) -> prompush::MeterProviderBuilder {
-    MeterProvider::builder()
-        .with_endpoint(receiver.url())
-        // Long: tests push with force_flush unless they test the interval.
-        .with_push_interval(Duration::from_secs(3600))
-}
-
-fn next(receiver: &mut Receiver) -> Received {
-    receiver
-        .recv_blocking(WAIT)
-        .expect("a push arrives within the wait")
-}
+use support::loopback::{next, self_metrics, WAIT};
+use support::presets::{assert_shutdown_gives_up_undelivered, flush, pushing_to, shutdown};
 
 #[test]
 fn sends_the_protocol_headers_bearer_token_and_extra_headers() {
     let mut receiver = Receiver::start().unwrap();
-    let provider = pushing_to(&receiver)
+    let provider = pushing_to(receiver.url())
         .with_bearer_token("s3cr3t-token")
         .with_header("X-Scope-OrgID", "tenant-1")
         .build()
@@ -60,7 +47,7 @@ fn translates_names_units_and_kinds() {
             KeyValue::new("host.name", "node-1"),
         ])
         .build();
-    let provider = pushing_to(&receiver)
+    let provider = pushing_to(receiver.url())
         .with_resource(resource)
         .build()
         .unwrap();
@@ -184,7 +171,7 @@ fn pushes_every_interval_without_being_asked() {
 #[test]
 fn shutdown_makes_a_final_push_then_stops() {
     let mut receiver = Receiver::start().unwrap();
-    let provider = pushing_to(&receiver).build().unwrap();
+    let provider = pushing_to(receiver.url()).build().unwrap();
     let m = provider.meter("t");
     let c = m.u64_counter("c").build();
     let _g = m
@@ -227,7 +214,7 @@ fn shutdown_makes_a_final_push_then_stops() {
 fn a_refused_push_is_an_error_without_the_token() {
     let mut receiver = Receiver::start().unwrap();
     receiver.reply_next(1, Reply::status(403).body("bad labels"));
-    let provider = pushing_to(&receiver)
+    let provider = pushing_to(receiver.url())
         .with_bearer_token("very-secret-token")
         .build()
         .unwrap();
@@ -251,7 +238,7 @@ fn a_refused_push_is_an_error_without_the_token() {
 fn a_server_error_is_retried_within_the_push() {
     let mut receiver = Receiver::start().unwrap();
     receiver.reply_next(1, Reply::status(503));
-    let provider = pushing_to(&receiver).build().unwrap();
+    let provider = pushing_to(receiver.url()).build().unwrap();
     provider.meter("t").u64_counter("c").build().add(1, &[]);
     provider.force_flush().unwrap();
     let first = next(&mut receiver);
@@ -284,16 +271,7 @@ fn an_unreachable_endpoint_is_an_error_not_a_hang() {
     let total = provider.collect().metric("c").unwrap().data.number_points()[0].value;
     assert_eq!(total, prompush::snapshot::Number::U64(2));
     // Shutdown gives up at its deadline and says how much was not delivered.
-    let started = std::time::Instant::now();
-    match provider.shutdown() {
-        Err(Error::Undelivered { samples, .. }) => assert!(samples > 0),
-        other => panic!("expected Undelivered, got {other:?}"),
-    }
-    assert!(
-        started.elapsed() < Duration::from_secs(5),
-        "{:?}",
-        started.elapsed()
-    );
+    assert_shutdown_gives_up_undelivered(&provider);
 }
 
 #[test]
@@ -354,28 +332,21 @@ fn bad_configuration_is_refused_at_build() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn works_inside_an_application_runtime() {
+async fn the_provider_works_inside_an_application_runtime() {
     let mut receiver = Receiver::bind().await.unwrap();
-    let provider = pushing_to(&receiver).build().unwrap();
+    let provider = pushing_to(receiver.url()).build().unwrap();
     provider
         .meter("t")
         .u64_counter("async.c")
         .build()
         .add(9, &[]);
-    let p = provider.clone();
-    tokio::task::spawn_blocking(move || p.force_flush())
-        .await
-        .unwrap()
-        .unwrap();
+    flush(&provider).await.unwrap();
     let got = receiver.recv_timeout(WAIT).await.expect("push arrives");
     assert_eq!(
         got.request.series("async_c_total").unwrap().value(),
         Some(9.0)
     );
-    tokio::task::spawn_blocking(move || provider.shutdown())
-        .await
-        .unwrap()
-        .unwrap();
+    shutdown(&provider).await.unwrap();
 }
 
 #[test]
@@ -403,7 +374,7 @@ fn credentials_over_plain_http_off_this_machine_are_refused() {
 #[test]
 fn self_metrics_are_pushed_with_the_application_metrics_unless_turned_off() {
     let mut receiver = Receiver::start().unwrap();
-    let provider = pushing_to(&receiver).build().unwrap();
+    let provider = pushing_to(receiver.url()).build().unwrap();
     provider.meter("t").u64_counter("c").build().add(1, &[]);
     provider.force_flush().unwrap();
     let first = next(&mut receiver).request;
@@ -426,7 +397,7 @@ fn self_metrics_are_pushed_with_the_application_metrics_unless_turned_off() {
     provider.shutdown().unwrap();
 
     let mut receiver = Receiver::start().unwrap();
-    let quiet = pushing_to(&receiver)
+    let quiet = pushing_to(receiver.url())
         .with_self_metrics(false)
         .build()
         .unwrap();
@@ -435,10 +406,7 @@ fn self_metrics_are_pushed_with_the_application_metrics_unless_turned_off() {
     quiet.force_flush().unwrap();
     next(&mut receiver);
     let second = next(&mut receiver).request;
-    assert!(second
-        .series
-        .iter()
-        .all(|s| !s.name.starts_with("prompush_")));
+    assert_eq!(self_metrics(&second), Vec::<&str>::new());
     quiet.shutdown().unwrap();
 }
 
@@ -447,7 +415,7 @@ fn an_observable_series_that_stops_being_reported_gets_one_stale_marker() {
     use std::sync::atomic::{AtomicU32, Ordering};
     use std::sync::Arc;
     let mut receiver = Receiver::start().unwrap();
-    let provider = pushing_to(&receiver)
+    let provider = pushing_to(receiver.url())
         .with_self_metrics(false)
         .build()
         .unwrap();
@@ -493,7 +461,7 @@ fn an_observable_series_that_stops_being_reported_gets_one_stale_marker() {
 fn two_replicas_of_one_service_push_distinct_instance_labels() {
     let mut receiver = Receiver::start().unwrap();
     let replica = || {
-        pushing_to(&receiver)
+        pushing_to(receiver.url())
             .with_resource(
                 opentelemetry_sdk::Resource::builder_empty()
                     .with_service_name("shop")
@@ -534,7 +502,7 @@ fn force_flush_or_shutdown_inside_a_callback_fails_at_once_and_a_later_flush_wor
     use std::sync::{Arc, Mutex};
     use std::time::Instant;
     let mut receiver = Receiver::start().unwrap();
-    let provider = pushing_to(&receiver)
+    let provider = pushing_to(receiver.url())
         .with_self_metrics(false)
         .build()
         .unwrap();

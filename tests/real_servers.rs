@@ -8,61 +8,8 @@ mod support;
 use std::collections::BTreeMap;
 use std::time::Duration;
 
-use prost::Message;
+use support::stored::write_body;
 use support::{single_value, unix_millis, Prometheus, Server, VictoriaMetrics};
-
-/// The remote-write 1.0 messages this test needs (field numbers from `remote.proto` /
-/// `types.proto`).
-#[derive(Clone, PartialEq, prost::Message)]
-struct WriteRequest {
-    #[prost(message, repeated, tag = "1")]
-    timeseries: Vec<TimeSeries>,
-}
-
-#[derive(Clone, PartialEq, prost::Message)]
-struct TimeSeries {
-    #[prost(message, repeated, tag = "1")]
-    labels: Vec<Label>,
-    #[prost(message, repeated, tag = "2")]
-    samples: Vec<Sample>,
-}
-
-#[derive(Clone, PartialEq, prost::Message)]
-struct Label {
-    #[prost(string, tag = "1")]
-    name: String,
-    #[prost(string, tag = "2")]
-    value: String,
-}
-
-#[derive(Clone, PartialEq, prost::Message)]
-struct Sample {
-    #[prost(double, tag = "1")]
-    value: f64,
-    #[prost(int64, tag = "2")]
-    timestamp: i64,
-}
-
-/// One series with one sample, labels sorted by name, snappy block-compressed.
-fn encode(labels: &[(&str, &str)], value: f64, timestamp: i64) -> Vec<u8> {
-    let mut labels: Vec<Label> = labels
-        .iter()
-        .map(|(name, value)| Label {
-            name: (*name).to_owned(),
-            value: (*value).to_owned(),
-        })
-        .collect();
-    labels.sort_by(|a, b| a.name.cmp(&b.name));
-    let request = WriteRequest {
-        timeseries: vec![TimeSeries {
-            labels,
-            samples: vec![Sample { value, timestamp }],
-        }],
-    };
-    snap::raw::Encoder::new()
-        .compress_vec(&request.encode_to_vec())
-        .expect("snappy compress")
-}
 
 const READ_DEADLINE: Duration = Duration::from_secs(15);
 
@@ -73,7 +20,7 @@ async fn push_and_read_back(server: &Server, name: &str) {
         ("job", "smoke"),
         ("server", name),
     ];
-    let (status, body) = server.push(encode(&labels, value, unix_millis())).await;
+    let (status, body) = server.push(write_body(labels, value, unix_millis())).await;
     assert!(
         (200..300).contains(&status),
         "{name}: push answered {status}: {body}"
@@ -122,14 +69,14 @@ async fn prometheus_rejects_out_of_order_and_duplicate_samples() {
     let labels = [("__name__", "prompush_order"), ("job", "smoke")];
     let now = unix_millis();
 
-    let (status, body) = prometheus.push(encode(&labels, 1.0, now)).await;
+    let (status, body) = prometheus.push(write_body(labels, 1.0, now)).await;
     assert!((200..300).contains(&status), "first push: {status}: {body}");
 
-    let (status, body) = prometheus.push(encode(&labels, 2.0, now - 60_000)).await;
+    let (status, body) = prometheus.push(write_body(labels, 2.0, now - 60_000)).await;
     assert_eq!(status, 400, "older sample: {body}");
     assert!(body.contains("out of order"), "older sample: {body}");
 
-    let (status, body) = prometheus.push(encode(&labels, 3.0, now)).await;
+    let (status, body) = prometheus.push(write_body(labels, 3.0, now)).await;
     assert_eq!(status, 400, "same timestamp, new value: {body}");
     assert!(
         body.contains("duplicate"),
@@ -137,7 +84,7 @@ async fn prometheus_rejects_out_of_order_and_duplicate_samples() {
     );
 
     // The same sample again is accepted (idempotent retry).
-    let (status, body) = prometheus.push(encode(&labels, 1.0, now)).await;
+    let (status, body) = prometheus.push(write_body(labels, 1.0, now)).await;
     assert!(
         (200..300).contains(&status),
         "identical resend: {status}: {body}"
@@ -155,7 +102,7 @@ async fn victoria_metrics_accepts_out_of_order_samples() {
     let labels = [("__name__", "prompush_order"), ("job", "smoke")];
     let now = unix_millis();
     for (value, timestamp) in [(1.0, now), (2.0, now - 60_000)] {
-        let (status, body) = vm.push(encode(&labels, value, timestamp)).await;
+        let (status, body) = vm.push(write_body(labels, value, timestamp)).await;
         assert!((200..300).contains(&status), "{status}: {body}");
     }
     let result = vm

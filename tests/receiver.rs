@@ -65,7 +65,7 @@ async fn post(url: &str, body: Vec<u8>) -> reqwest::Response {
 }
 
 #[tokio::test]
-async fn receives_decoded_series_and_headers() {
+async fn the_receiver_decodes_the_series_and_headers_it_gets() {
     let mut receiver = Receiver::bind().await.expect("binds");
     assert!(receiver.addr().ip().is_loopback());
     let response = post(&receiver.url(), body()).await;
@@ -127,7 +127,7 @@ async fn garbage_gets_400_and_the_receiver_keeps_working() {
 }
 
 #[tokio::test]
-async fn scripted_replies_then_back_to_204() {
+async fn scripted_replies_are_sent_in_turn_then_204_again() {
     let mut receiver = Receiver::bind().await.expect("binds");
     receiver.reply_next(
         2,

@@ -11,6 +11,7 @@ use opentelemetry::{KeyValue, Value};
 use prompush::snapshot::{HistogramPoint, InstrumentKind, MetricData, MetricSnapshot, Number};
 use prompush::{Attributes, MeterProvider, Snapshot};
 use support::logs::capture_logs;
+use support::proc::{cpu_seconds, resident_bytes};
 
 fn provider() -> MeterProvider {
     MeterProvider::builder()
@@ -50,7 +51,7 @@ fn kv(k: &'static str, v: impl Into<Value>) -> KeyValue {
 }
 
 #[test]
-fn counters_sum() {
+fn counters_add_up_per_attribute_set() {
     let p = provider();
     let m = p.meter("t");
     let u = m.u64_counter("u").build();
@@ -125,7 +126,7 @@ fn gauges_keep_the_last_value() {
 }
 
 #[test]
-fn histograms_count_sum_min_max_and_buckets() {
+fn histograms_keep_count_sum_min_max_and_buckets() {
     let p = provider();
     let m = p.meter("t");
     let h = m
@@ -292,29 +293,16 @@ fn a_panicking_callback_is_contained() {
 }
 
 #[test]
-fn process_memory_and_cpu_observers() {
+fn callbacks_can_observe_the_memory_and_cpu_time_of_the_process() {
     // The RAM/CPU observer use case: callbacks read the process's own figures.
-    fn status_kib(field: &str) -> Option<u64> {
-        let status = std::fs::read_to_string("/proc/self/status").ok()?;
-        let line = status.lines().find(|l| l.starts_with(field))?;
-        line.split_whitespace().nth(1)?.parse().ok()
-    }
-    fn cpu_seconds() -> Option<f64> {
-        let stat = std::fs::read_to_string("/proc/self/stat").ok()?;
-        // Fields after the parenthesised command name; utime and stime are 14 and 15.
-        let rest = &stat[stat.rfind(')')? + 2..];
-        let f: Vec<&str> = rest.split_whitespace().collect();
-        let ticks: u64 = f[11].parse::<u64>().ok()? + f[12].parse::<u64>().ok()?;
-        Some(ticks as f64 / 100.0)
-    }
     let p = provider();
     let m = p.meter("process");
     let _rss = m
         .u64_observable_gauge("process.memory.usage")
         .with_unit("By")
         .with_callback(|o| {
-            if let Some(kib) = status_kib("VmRSS:") {
-                o.observe(kib * 1024, &[]);
+            if let Some(bytes) = resident_bytes() {
+                o.observe(bytes, &[]);
             }
         })
         .build();
@@ -345,7 +333,7 @@ fn process_memory_and_cpu_observers() {
 }
 
 #[test]
-fn attribute_order_repeats_and_empty_set() {
+fn attribute_order_and_repeated_keys_do_not_make_new_series() {
     let p = provider();
     let c = p.meter("t").u64_counter("c").build();
     c.add(1, &[kv("a", 1), kv("b", "x")]);
@@ -434,7 +422,7 @@ fn observable_callbacks_respect_the_cardinality_limit() {
 }
 
 #[test]
-fn zero_cardinality_limit_is_a_config_error() {
+fn a_zero_cardinality_limit_is_a_configuration_error() {
     let err = MeterProvider::builder()
         .with_cardinality_limit(0)
         .build()
@@ -493,7 +481,7 @@ fn invalid_names_are_reported_and_record_nothing() {
 }
 
 #[test]
-fn same_instrument_twice_shares_data() {
+fn the_same_instrument_built_twice_shares_its_data() {
     let p = provider();
     let m = p.meter("t");
     let a = m.u64_counter("requests").with_unit("1").build();
@@ -731,7 +719,7 @@ fn shutdown_stops_recording_and_is_not_repeatable() {
 }
 
 #[test]
-fn works_as_the_global_provider() {
+fn the_provider_works_as_the_global_provider() {
     let p = provider();
     opentelemetry::global::set_meter_provider(p.clone());
     let c = opentelemetry::global::meter("global-test")
@@ -769,7 +757,7 @@ fn resource_defaults_to_detection_and_can_be_set() {
 }
 
 #[test]
-fn debug_output_of_public_types() {
+fn public_types_show_their_settings_and_attributes_in_debug_output() {
     let builder = MeterProvider::builder().with_cardinality_limit(7);
     assert!(format!("{builder:?}").contains("cardinality_limit: 7"));
     let p = builder.build().unwrap();

@@ -12,10 +12,10 @@ use opentelemetry::KeyValue;
 use opentelemetry_sdk::metrics::SdkMeterProvider;
 use opentelemetry_sdk::Resource;
 use prompush::receiver::{Receiver, WriteRequest};
-use prompush::RemoteWriteExporter;
+use prompush::{RemoteWriteExporter, RemoteWriteExporterBuilder};
+use support::loopback::{next, self_metrics};
+use support::presets::{blocking, pushing_to};
 use support::{single_value, Prometheus};
-
-const WAIT: Duration = Duration::from_secs(10);
 
 fn resource() -> Resource {
     Resource::builder_empty()
@@ -58,10 +58,11 @@ fn record(meter: &Meter) {
         .build();
 }
 
-fn sdk_provider(exporter: RemoteWriteExporter) -> SdkMeterProvider {
+/// The official SDK's provider with [`resource`], exporting through `exporter`.
+fn sdk_provider(exporter: RemoteWriteExporterBuilder) -> SdkMeterProvider {
     SdkMeterProvider::builder()
         .with_resource(resource())
-        .with_periodic_exporter(exporter)
+        .with_periodic_exporter(exporter.build().expect("exporter"))
         .build()
 }
 
@@ -80,32 +81,20 @@ fn series_set(request: &WriteRequest) -> BTreeSet<String> {
 #[test]
 fn the_sdk_exporter_and_prompush_send_the_same_series() {
     let mut from_sdk = Receiver::start().unwrap();
-    let exporter = RemoteWriteExporter::builder()
-        .with_endpoint(from_sdk.url())
-        .build()
-        .unwrap();
-    let sdk = sdk_provider(exporter);
+    let sdk = sdk_provider(RemoteWriteExporter::builder().with_endpoint(from_sdk.url()));
     record(&sdk.meter("app"));
     sdk.force_flush().expect("the SDK exports through prompush");
-    let sdk_request = from_sdk
-        .recv_blocking(Duration::from_secs(10))
-        .expect("a push")
-        .request;
+    let sdk_request = next(&mut from_sdk).request;
 
     let mut from_prompush = Receiver::start().unwrap();
-    let ours = prompush::MeterProvider::builder()
+    let ours = pushing_to(from_prompush.url())
         .with_resource(resource())
-        .with_endpoint(from_prompush.url())
         .with_self_metrics(false)
-        .with_push_interval(Duration::from_secs(3600))
         .build()
         .unwrap();
     record(&ours.meter("app"));
     ours.force_flush().unwrap();
-    let our_request = from_prompush
-        .recv_blocking(Duration::from_secs(10))
-        .expect("a push")
-        .request;
+    let our_request = next(&mut from_prompush).request;
 
     let sdk_series = series_set(&sdk_request);
     assert!(
@@ -136,7 +125,7 @@ fn the_sdk_exporter_and_prompush_send_the_same_series() {
 }
 
 #[test]
-fn exporter_errors_and_secrets() {
+fn the_exporter_needs_an_endpoint_and_keeps_its_token_out_of_debug_output() {
     let err = RemoteWriteExporter::builder().build().unwrap_err();
     assert!(matches!(err, prompush::Error::Config(_)), "{err}");
     let builder = RemoteWriteExporter::builder()
@@ -148,19 +137,15 @@ fn exporter_errors_and_secrets() {
 #[test]
 fn the_exporter_pushes_prompush_self_metrics_with_the_sdk_data_unless_turned_off() {
     let mut receiver = Receiver::start().unwrap();
-    let exporter = RemoteWriteExporter::builder()
-        .with_endpoint(receiver.url())
-        .build()
-        .unwrap();
-    let sdk = sdk_provider(exporter);
+    let sdk = sdk_provider(RemoteWriteExporter::builder().with_endpoint(receiver.url()));
     sdk.meter("app")
         .u64_counter("jobs.done")
         .build()
         .add(1, &[]);
     sdk.force_flush().unwrap();
-    let first = receiver.recv_blocking(WAIT).expect("a push").request;
+    let first = next(&mut receiver).request;
     sdk.force_flush().unwrap();
-    let second = receiver.recv_blocking(WAIT).expect("a push").request;
+    let second = next(&mut receiver).request;
     let sent = second
         .series
         .iter()
@@ -174,24 +159,20 @@ fn the_exporter_pushes_prompush_self_metrics_with_the_sdk_data_unless_turned_off
     sdk.shutdown().unwrap();
 
     let mut receiver = Receiver::start().unwrap();
-    let quiet = RemoteWriteExporter::builder()
-        .with_endpoint(receiver.url())
-        .with_self_metrics(false)
-        .build()
-        .unwrap();
-    let sdk = sdk_provider(quiet);
+    let sdk = sdk_provider(
+        RemoteWriteExporter::builder()
+            .with_endpoint(receiver.url())
+            .with_self_metrics(false),
+    );
     sdk.meter("app")
         .u64_counter("jobs.done")
         .build()
         .add(1, &[]);
     sdk.force_flush().unwrap();
     sdk.force_flush().unwrap();
-    receiver.recv_blocking(WAIT).expect("a push");
-    let second = receiver.recv_blocking(WAIT).expect("a push").request;
-    assert!(second
-        .series
-        .iter()
-        .all(|s| !s.name.starts_with("prompush_")));
+    next(&mut receiver);
+    let second = next(&mut receiver).request;
+    assert_eq!(self_metrics(&second), Vec::<&str>::new());
     sdk.shutdown().unwrap();
 }
 
@@ -221,7 +202,7 @@ fn the_exporter_gives_a_resource_without_an_instance_id_its_own_for_its_life() {
         let mut seen = BTreeSet::new();
         for _ in 0..2 {
             sdk.force_flush().unwrap();
-            let got = receiver.recv_blocking(WAIT).expect("a push").request;
+            let got = next(&mut receiver).request;
             let jobs = got.series("jobs_done_total").expect("jobs_done_total");
             let instance = jobs.label("instance").expect("an instance label");
             assert_eq!(instance.len(), 36, "a UUID: {instance}");
@@ -237,18 +218,17 @@ fn the_exporter_gives_a_resource_without_an_instance_id_its_own_for_its_life() {
 #[test]
 fn a_nan_through_the_sdk_never_arrives_as_a_stale_marker() {
     let mut receiver = Receiver::start().unwrap();
-    let exporter = RemoteWriteExporter::builder()
-        .with_endpoint(receiver.url())
-        .with_self_metrics(false)
-        .build()
-        .unwrap();
-    let sdk = sdk_provider(exporter);
+    let sdk = sdk_provider(
+        RemoteWriteExporter::builder()
+            .with_endpoint(receiver.url())
+            .with_self_metrics(false),
+    );
     let meter = sdk.meter("app");
     let stale = f64::from_bits(prompush::prometheus::stale::STALE_NAN_BITS);
     meter.f64_gauge("level").build().record(stale, &[]);
     meter.u64_counter("jobs.done").build().add(1, &[]);
     sdk.force_flush().unwrap();
-    let got = receiver.recv_blocking(WAIT).expect("a push").request;
+    let got = next(&mut receiver).request;
     assert!(got.series("jobs_done_total").is_some());
     // opentelemetry_sdk 0.33 drops non-finite measurements; should one get through,
     // the exporter sends it as an ordinary NaN.
@@ -269,16 +249,11 @@ fn a_nan_through_the_sdk_never_arrives_as_a_stale_marker() {
 #[ignore = "needs prometheus; run scripts/test"]
 async fn the_sdk_exporter_pushes_exact_values_to_prometheus() {
     let server = Prometheus::start().await;
-    let exporter = RemoteWriteExporter::builder()
-        .with_endpoint(server.remote_write_url())
-        .build()
-        .unwrap();
-    let sdk = sdk_provider(exporter);
+    let sdk = sdk_provider(RemoteWriteExporter::builder().with_endpoint(server.remote_write_url()));
     record(&sdk.meter("app"));
     let flushed = sdk.clone();
-    tokio::task::spawn_blocking(move || flushed.force_flush())
+    blocking(move || flushed.force_flush())
         .await
-        .unwrap()
         .expect("export accepted");
     for (query, want) in [
         (r#"jobs_done_total{job="sdk-app",queue="a"}"#, 7.0),
@@ -306,8 +281,5 @@ async fn the_sdk_exporter_pushes_exact_values_to_prometheus() {
             .await;
         assert_eq!(single_value(&result), Some(want), "{query}");
     }
-    tokio::task::spawn_blocking(move || sdk.shutdown())
-        .await
-        .unwrap()
-        .expect("shutdown");
+    blocking(move || sdk.shutdown()).await.expect("shutdown");
 }

@@ -7,19 +7,16 @@
 
 mod support;
 
-use std::sync::OnceLock;
 use std::time::{Duration, Instant};
 
 use base64::Engine as _;
-use opentelemetry::KeyValue;
-use opentelemetry_sdk::Resource;
 use prompush::{Error, MeterProvider};
-use support::logs::LogBuf;
+use support::logs::global_logs;
+use support::presets::{flush, pushing_to, service_named, shutdown};
 use support::vmauth::{Vmauth, VmauthUser};
 use support::{single_value, VictoriaMetrics};
 
 const DEADLINE: Duration = Duration::from_secs(20);
-const HOUR: Duration = Duration::from_secs(3600);
 
 const GOOD_TOKEN: &str = "bearer-good-7f3a9c21";
 const USER: &str = "pusher";
@@ -27,22 +24,6 @@ const GOOD_PASSWORD: &str = "basic-good-4e8d0b56";
 // Wrong ones carry `"` and `\`, which vmauth's Go `%q` escapes.
 const WRONG_TOKEN: &str = r#"bearer-wrong-"5c\2e91"#;
 const WRONG_PASSWORD: &str = r#"basic-wrong-"d7\0a33"#;
-
-/// Every log line of this test binary. Global: the push tasks log on prompush's own
-/// threads.
-fn logs() -> &'static LogBuf {
-    static LOGS: OnceLock<LogBuf> = OnceLock::new();
-    LOGS.get_or_init(|| {
-        let buf = LogBuf::default();
-        let _ = tracing::subscriber::set_global_default(buf.subscriber());
-        buf
-    })
-}
-
-/// The provider's blocking calls run off the test's async runtime.
-async fn blocking<T: Send + 'static>(f: impl FnOnce() -> T + Send + 'static) -> T {
-    tokio::task::spawn_blocking(f).await.expect("no panic")
-}
 
 /// VictoriaMetrics behind a vmauth that knows `GOOD_TOKEN` and `USER`/`GOOD_PASSWORD`.
 async fn start_servers() -> (VictoriaMetrics, Vmauth) {
@@ -65,14 +46,8 @@ enum Credentials {
 
 /// A provider pushing through vmauth as `job`, only when flushed.
 fn provider(vmauth: &Vmauth, job: &str, credentials: &Credentials) -> MeterProvider {
-    let builder = MeterProvider::builder()
-        .with_endpoint(vmauth.remote_write_url())
-        .with_resource(
-            Resource::builder_empty()
-                .with_attribute(KeyValue::new("service.name", job.to_owned()))
-                .build(),
-        )
-        .with_push_interval(HOUR)
+    let builder = pushing_to(vmauth.remote_write_url())
+        .with_resource(service_named(job))
         .with_self_metrics(false);
     match credentials {
         Credentials::Bearer(token) => builder.with_bearer_token(*token),
@@ -108,7 +83,7 @@ fn assert_no_secret(texts: &[&str], credentials: &Credentials) {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 #[ignore = "needs vmauth and VictoriaMetrics; run scripts/test"]
 async fn good_bearer_and_basic_credentials_deliver_exact_values_through_vmauth() {
-    let logs = logs();
+    let logs = global_logs();
     let (victoria, vmauth) = start_servers().await;
     let cases = [
         ("via_bearer", Credentials::Bearer(GOOD_TOKEN), 7u64),
@@ -118,8 +93,7 @@ async fn good_bearer_and_basic_credentials_deliver_exact_values_through_vmauth()
         let provider = provider(&vmauth, job, credentials);
         let deliveries = provider.meter("secrets").u64_counter("deliveries").build();
         deliveries.add(*value, &[]);
-        let flushing = provider.clone();
-        let flushed = blocking(move || flushing.force_flush()).await;
+        let flushed = flush(&provider).await;
         assert!(flushed.is_ok(), "{job}: {flushed:?}\n{}", vmauth.log());
         let promql = format!(r#"deliveries_total{{job="{job}"}}"#);
         let want = Some(*value as f64);
@@ -127,9 +101,7 @@ async fn good_bearer_and_basic_credentials_deliver_exact_values_through_vmauth()
             .wait_for(&promql, |r| single_value(r) == want, DEADLINE)
             .await;
         assert_eq!(single_value(&result), want, "{job}: {result}");
-        blocking(move || provider.shutdown())
-            .await
-            .expect("clean shutdown");
+        shutdown(&provider).await.expect("clean shutdown");
     }
     let logs = logs.text();
     for (_, credentials, _) in &cases {
@@ -140,7 +112,7 @@ async fn good_bearer_and_basic_credentials_deliver_exact_values_through_vmauth()
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 #[ignore = "needs vmauth and VictoriaMetrics; run scripts/test"]
 async fn a_wrong_token_or_password_is_refused_clearly_without_repeating_it() {
-    let logs = logs();
+    let logs = global_logs();
     let (victoria, vmauth) = start_servers().await;
     let cases = [
         ("wrong_bearer", Credentials::Bearer(WRONG_TOKEN)),
@@ -153,9 +125,8 @@ async fn a_wrong_token_or_password_is_refused_clearly_without_repeating_it() {
             .u64_counter("deliveries")
             .build()
             .add(1, &[]);
-        let flushing = provider.clone();
         let started = Instant::now();
-        let error = blocking(move || flushing.force_flush())
+        let error = flush(&provider)
             .await
             .expect_err("vmauth refuses an unknown credential");
         // A refusal, not retried until the flush gives up.
@@ -170,8 +141,7 @@ async fn a_wrong_token_or_password_is_refused_clearly_without_repeating_it() {
             vmauth.remote_write_url()
         );
         assert!(shown.contains(&useful), "{job}: {shown}");
-        let shutdown = blocking(move || provider.shutdown()).await;
-        let shutdown = format!("{shutdown:?}");
+        let shutdown = format!("{:?}", shutdown(&provider).await);
         let logs = logs.text();
         assert!(
             logs.contains(&useful),

@@ -5,19 +5,14 @@
 
 mod support;
 
-use std::time::Duration;
-
+use support::loopback::loopback_http_client;
 use support::unleash::Unleash;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 #[ignore = "needs unleash-server and PostgreSQL; run scripts/test"]
-async fn custom_metric_reaches_unleash_prometheus_endpoint() {
+async fn a_custom_metric_reaches_the_prometheus_endpoint_of_unleash() {
     let unleash = Unleash::start().await;
-    let http = reqwest::Client::builder()
-        .no_proxy()
-        .timeout(Duration::from_secs(10))
-        .build()
-        .expect("build HTTP client");
+    let http = loopback_http_client();
 
     let body = r#"{"metrics":[{"name":"prompush_probe_total","value":3,"labels":{"route":"/a"}}]}"#;
     let response = http

@@ -460,179 +460,192 @@ impl fmt::Write for StackStr {
 
 #[cfg(test)]
 mod tests {
+    //! Table-driven: one line per case, input → expected output.
     use super::*;
     use opentelemetry::StringValue;
     use InstrumentKind::*;
 
-    #[test]
-    fn required_examples() {
-        assert_eq!(metric_name("MyCounter", "1", Counter), "MyCounter_total");
-        assert_eq!(metric_name("jobs_total", "1", Counter), "jobs_total");
-        assert_eq!(
-            metric_name("http.server.request.duration", "s", Histogram),
-            "http_server_request_duration_seconds"
-        );
-        assert_eq!(
-            metric_name("process.memory.usage", "By", Gauge),
-            "process_memory_usage_bytes"
-        );
-        assert_eq!(
-            metric_name("cpu.utilization", "1", Gauge),
-            "cpu_utilization_ratio"
-        );
-        assert_eq!(
-            metric_name("requests_active", "{request}", UpDownCounter),
-            "requests_active"
-        );
-        assert_eq!(
-            metric_name("net.rate", "By/s", Gauge),
-            "net_rate_bytes_per_second"
-        );
+    /// `(OpenTelemetry name, unit, kind, expected Prometheus name)`.
+    type NameCase = (&'static str, &'static str, InstrumentKind, &'static str);
+
+    fn check_metric_names(cases: &[NameCase]) {
+        for &(name, unit, kind, want) in cases {
+            assert_eq!(
+                metric_name(name, unit, kind),
+                want,
+                "metric_name({name:?}, {unit:?}, {kind:?})"
+            );
+        }
     }
 
     #[test]
-    fn suffixes_are_not_doubled() {
-        assert_eq!(
-            metric_name("latency_seconds", "s", Histogram),
-            "latency_seconds"
-        );
-        assert_eq!(metric_name("seconds", "s", Gauge), "seconds");
-        assert_eq!(metric_name("cpu_ratio", "1", Gauge), "cpu_ratio");
-        assert_eq!(
-            metric_name("rx_bytes_total", "By", Counter),
-            "rx_bytes_total"
-        );
-        assert_eq!(metric_name("rx_total", "By", Counter), "rx_bytes_total");
-        assert_eq!(
-            metric_name("rx.bytes", "By", ObservableCounter),
-            "rx_bytes_total"
-        );
-        assert_eq!(
-            metric_name("net_bytes", "By/s", Gauge),
-            "net_bytes_per_second"
-        );
-        assert_eq!(
-            metric_name("net_bytes_per_second", "By/s", Gauge),
-            "net_bytes_per_second"
-        );
-        // A word that merely ends the same way is not the suffix.
-        assert_eq!(
-            metric_name("megaseconds", "s", Gauge),
-            "megaseconds_seconds"
-        );
-        // `total` alone is a name, not a suffix to strip.
-        assert_eq!(metric_name("total", "", Counter), "total");
-        assert_eq!(metric_name("a_total_total", "", Counter), "a_total");
+    fn the_specs_examples_get_their_prometheus_names() {
+        #[rustfmt::skip]
+        let cases: &[NameCase] = &[
+            ("MyCounter", "1", Counter, "MyCounter_total"),
+            ("jobs_total", "1", Counter, "jobs_total"),
+            ("http.server.request.duration", "s", Histogram, "http_server_request_duration_seconds"),
+            ("process.memory.usage", "By", Gauge, "process_memory_usage_bytes"),
+            ("cpu.utilization", "1", Gauge, "cpu_utilization_ratio"),
+            ("requests_active", "{request}", UpDownCounter, "requests_active"),
+            ("net.rate", "By/s", Gauge, "net_rate_bytes_per_second"),
+        ];
+        check_metric_names(cases);
     }
 
     #[test]
-    fn ratio_only_for_gauges() {
-        assert_eq!(metric_name("hits", "1", Counter), "hits_total");
-        assert_eq!(metric_name("queue", "1", UpDownCounter), "queue");
-        assert_eq!(metric_name("load", "1", ObservableGauge), "load_ratio");
-        assert_eq!(metric_name("sizes", "1", Histogram), "sizes");
+    fn a_suffix_already_in_the_name_is_not_added_again() {
+        #[rustfmt::skip]
+        let cases: &[NameCase] = &[
+            ("latency_seconds", "s", Histogram, "latency_seconds"),
+            ("seconds", "s", Gauge, "seconds"),
+            ("cpu_ratio", "1", Gauge, "cpu_ratio"),
+            ("rx_bytes_total", "By", Counter, "rx_bytes_total"),
+            ("rx_total", "By", Counter, "rx_bytes_total"),
+            ("rx.bytes", "By", ObservableCounter, "rx_bytes_total"),
+            ("net_bytes", "By/s", Gauge, "net_bytes_per_second"),
+            ("net_bytes_per_second", "By/s", Gauge, "net_bytes_per_second"),
+            // A word that merely ends the same way is not the suffix.
+            ("megaseconds", "s", Gauge, "megaseconds_seconds"),
+            // `total` alone is a name, not a suffix to strip.
+            ("total", "", Counter, "total"),
+            ("a_total_total", "", Counter, "a_total"),
+        ];
+        check_metric_names(cases);
     }
 
     #[test]
-    fn units() {
-        let g = |u| unit_suffix(u, Gauge);
-        assert_eq!(g("ms"), "milliseconds");
-        assert_eq!(g("us"), "microseconds");
-        assert_eq!(g("ns"), "nanoseconds");
-        assert_eq!(g("min"), "minutes");
-        assert_eq!(g("h"), "hours");
-        assert_eq!(g("d"), "days");
-        assert_eq!(g("KiBy"), "kibibytes");
-        assert_eq!(g("MiBy"), "mebibytes");
-        assert_eq!(g("GiBy"), "gibibytes");
-        assert_eq!(g("KBy"), "kilobytes");
-        assert_eq!(g("TBy"), "terabytes");
-        assert_eq!(g("m"), "meters");
-        assert_eq!(g("Cel"), "celsius");
-        assert_eq!(g("%"), "percent");
-        assert_eq!(g("Hz"), "hertz");
-        assert_eq!(g("m/s"), "meters_per_second");
-        assert_eq!(g("1/m"), "per_minute");
-        assert_eq!(g("{packet}/s"), "per_second");
-        assert_eq!(g("By/{request}"), "bytes");
-        assert_eq!(g("{req}"), "");
-        assert_eq!(g("k{x}By"), "kBy");
-        assert_eq!(g("kW.h"), "kW_h");
-        assert_eq!(g("°C"), "C");
-        assert_eq!(g("req/fortnight"), "req_per_fortnight");
-        assert_eq!(g(" s "), "seconds");
-        assert_eq!(g(""), "");
-        assert_eq!(g("{unclosed"), "");
-        assert_eq!(metric_name("io", "{op}/s", Counter), "io_per_second_total");
-        assert_eq!(metric_name("t", "Cel", Gauge), "t_celsius");
+    fn ratio_is_added_for_gauges_only() {
+        #[rustfmt::skip]
+        let cases: &[NameCase] = &[
+            ("hits", "1", Counter, "hits_total"),
+            ("queue", "1", UpDownCounter, "queue"),
+            ("load", "1", ObservableGauge, "load_ratio"),
+            ("sizes", "1", Histogram, "sizes"),
+        ];
+        check_metric_names(cases);
     }
 
     #[test]
-    fn metric_name_sanitising() {
-        assert_eq!(sanitize_metric_name("a.b-c/d"), "a_b_c_d");
-        assert_eq!(sanitize_metric_name("ns:metric"), "ns:metric");
-        assert_eq!(sanitize_metric_name("9lives"), "_9lives");
-        assert_eq!(sanitize_metric_name("größe"), "gr__e");
-        assert_eq!(sanitize_metric_name(""), "unnamed");
+    fn units_become_words() {
+        // (unit, suffix of a gauge)
+        let cases = [
+            ("ms", "milliseconds"),
+            ("us", "microseconds"),
+            ("ns", "nanoseconds"),
+            ("min", "minutes"),
+            ("h", "hours"),
+            ("d", "days"),
+            ("KiBy", "kibibytes"),
+            ("MiBy", "mebibytes"),
+            ("GiBy", "gibibytes"),
+            ("KBy", "kilobytes"),
+            ("TBy", "terabytes"),
+            ("m", "meters"),
+            ("Cel", "celsius"),
+            ("%", "percent"),
+            ("Hz", "hertz"),
+            ("m/s", "meters_per_second"),
+            ("1/m", "per_minute"),
+            ("{packet}/s", "per_second"),
+            ("By/{request}", "bytes"),
+            ("{req}", ""),
+            ("k{x}By", "kBy"),
+            ("kW.h", "kW_h"),
+            ("°C", "C"),
+            ("req/fortnight", "req_per_fortnight"),
+            (" s ", "seconds"),
+            ("", ""),
+            ("{unclosed", ""),
+        ];
+        for (unit, want) in cases {
+            assert_eq!(
+                unit_suffix(unit, Gauge),
+                want,
+                "unit_suffix({unit:?}, Gauge)"
+            );
+        }
+        #[rustfmt::skip]
+        let cases: &[NameCase] = &[
+            ("io", "{op}/s", Counter, "io_per_second_total"),
+            ("t", "Cel", Gauge, "t_celsius"),
+        ];
+        check_metric_names(cases);
+    }
+
+    #[test]
+    fn metric_names_are_sanitised() {
+        // (name, sanitised)
+        let cases = [
+            ("a.b-c/d", "a_b_c_d"),
+            ("ns:metric", "ns:metric"),
+            ("9lives", "_9lives"),
+            ("größe", "gr__e"),
+            ("", "unnamed"),
+        ];
+        for (name, want) in cases {
+            assert_eq!(sanitize_metric_name(name), want, "{name:?}");
+        }
         assert!(matches!(sanitize_metric_name("ok_name"), Cow::Borrowed(_)));
-        assert_eq!(metric_name("1st.thing", "s", Gauge), "_1st_thing_seconds");
-        assert_eq!(metric_name("日本", "", Gauge), "__");
+        #[rustfmt::skip]
+        let cases: &[NameCase] = &[
+            ("1st.thing", "s", Gauge, "_1st_thing_seconds"),
+            ("日本", "", Gauge, "__"),
+        ];
+        check_metric_names(cases);
     }
 
     #[test]
-    fn label_name_sanitising() {
-        let l = |k| sanitize_label_name(k).map(Cow::into_owned);
-        assert_eq!(l("service.name").as_deref(), Some("service_name"));
-        assert_eq!(l("9x").as_deref(), Some("key_9x"));
-        assert_eq!(l("_private").as_deref(), Some("_private"));
-        assert_eq!(l("_").as_deref(), Some("_"));
-        assert_eq!(l("__x").as_deref(), Some("key__x"));
-        assert_eq!(l("..x").as_deref(), Some("key__x"));
-        assert_eq!(l("_.x").as_deref(), Some("key__x"));
-        assert_eq!(l(".").as_deref(), Some("_"));
-        assert_eq!(l("é").as_deref(), Some("_"));
-        assert_eq!(l("ça.va").as_deref(), Some("_a_va"));
-        assert_eq!(l(""), None);
+    fn label_names_are_sanitised() {
+        // (attribute key, label name; None: no label)
+        let cases = [
+            ("service.name", Some("service_name")),
+            ("9x", Some("key_9x")),
+            ("_private", Some("_private")),
+            ("_", Some("_")),
+            ("__x", Some("key__x")),
+            ("..x", Some("key__x")),
+            ("_.x", Some("key__x")),
+            (".", Some("_")),
+            ("é", Some("_")),
+            ("ça.va", Some("_a_va")),
+            ("", None),
+        ];
+        for (key, want) in cases {
+            assert_eq!(sanitize_label_name(key).as_deref(), want, "{key:?}");
+        }
         assert!(matches!(sanitize_label_name("ok"), Some(Cow::Borrowed(_))));
     }
 
-    fn value(v: Value) -> String {
-        let mut s = String::new();
-        write_attribute_value(&mut s, &v);
-        s
+    #[test]
+    fn attribute_values_are_written_as_label_values() {
+        let cases = [
+            (Value::from("x y"), "x y"),
+            (Value::from(true), "true"),
+            (Value::from(-42i64), "-42"),
+            (Value::from(0.1), "0.1"),
+            (Value::from(f64::NAN), "NaN"),
+            (Value::Array(Array::I64(vec![1, 2])), "[1,2]"),
+            (Value::Array(Array::Bool(vec![true])), "[true]"),
+            (Value::Array(Array::F64(vec![1.5, 1e30])), "[1.5,1e+30]"),
+            (
+                Value::Array(Array::String(vec![
+                    StringValue::from("a\"b"),
+                    StringValue::from("c\n"),
+                ])),
+                r#"["a\"b","c\n"]"#,
+            ),
+            (Value::Array(Array::String(vec![])), "[]"),
+        ];
+        for (value, want) in cases {
+            let mut s = String::new();
+            write_attribute_value(&mut s, &value);
+            assert_eq!(s, want, "{value:?}");
+        }
     }
 
     #[test]
-    fn attribute_values() {
-        assert_eq!(value(Value::from("x y")), "x y");
-        assert_eq!(value(Value::from(true)), "true");
-        assert_eq!(value(Value::from(-42i64)), "-42");
-        assert_eq!(value(Value::from(0.1)), "0.1");
-        assert_eq!(value(Value::from(f64::NAN)), "NaN");
-        assert_eq!(value(Value::Array(Array::I64(vec![1, 2]))), "[1,2]");
-        assert_eq!(value(Value::Array(Array::Bool(vec![true]))), "[true]");
-        assert_eq!(
-            value(Value::Array(Array::F64(vec![1.5, 1e30]))),
-            "[1.5,1e+30]"
-        );
-        assert_eq!(
-            value(Value::Array(Array::String(vec![
-                StringValue::from("a\"b"),
-                StringValue::from("c\n")
-            ]))),
-            r#"["a\"b","c\n"]"#
-        );
-        assert_eq!(value(Value::Array(Array::String(vec![]))), "[]");
-    }
-
-    fn float(v: f64) -> String {
-        let mut s = String::new();
-        write_float(&mut s, v);
-        s
-    }
-
-    #[test]
-    fn floats_like_go() {
+    fn floats_are_written_as_go_writes_them() {
         let cases = [
             (0.0, "0"),
             (-0.0, "-0"),
@@ -656,7 +669,9 @@ mod tests {
             (f64::NEG_INFINITY, "-Inf"),
         ];
         for (v, want) in cases {
-            assert_eq!(float(v), want, "{v:?}");
+            let mut s = String::new();
+            write_float(&mut s, v);
+            assert_eq!(s, want, "{v:?}");
         }
     }
 }

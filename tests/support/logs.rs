@@ -1,7 +1,7 @@
-//! Capturing `tracing` output and reading the process's memory, for tests.
+//! Capturing `tracing` output as text: per thread, or for the whole test binary.
 
 use std::io::Write;
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Mutex, OnceLock};
 
 /// A shared in-memory log sink.
 #[derive(Clone, Default)]
@@ -41,15 +41,13 @@ pub fn capture_logs<T>(f: impl FnOnce() -> T) -> (T, String) {
     (out, buf.text())
 }
 
-/// The process's resident memory, from /proc (Linux); `None` elsewhere.
-pub fn resident_bytes() -> Option<u64> {
-    let status = std::fs::read_to_string("/proc/self/status").ok()?;
-    let kib: u64 = status
-        .lines()
-        .find(|l| l.starts_with("VmRSS:"))?
-        .split_whitespace()
-        .nth(1)?
-        .parse()
-        .ok()?;
-    Some(kib * 1024)
+/// Every `tracing` event of this test binary, from any thread (the push tasks log on
+/// prompush's own threads). Installed as the global subscriber on first use.
+pub fn global_logs() -> &'static LogBuf {
+    static LOGS: OnceLock<LogBuf> = OnceLock::new();
+    LOGS.get_or_init(|| {
+        let buf = LogBuf::default();
+        let _ = tracing::subscriber::set_global_default(buf.subscriber());
+        buf
+    })
 }

@@ -13,7 +13,7 @@ use prompush::prometheus::proto;
 use prost::Message as _;
 use serde_json::Value;
 
-use super::{single_value, Server};
+use super::real_servers::{single_value, Server};
 
 /// How long a stored value may take to match before the test fails.
 pub const STORED_DEADLINE: Duration = Duration::from_secs(10);

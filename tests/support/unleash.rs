@@ -38,6 +38,7 @@
 //!   metrics when the `customMetrics` flag is on. Unauthenticated.
 
 use std::collections::hash_map::RandomState;
+use std::collections::BTreeMap;
 use std::fs::File;
 use std::hash::{BuildHasher, Hasher};
 use std::net::SocketAddr;
@@ -47,7 +48,9 @@ use std::time::{Duration, Instant};
 
 use tempfile::TempDir;
 
-use super::{free_loopback_addr, POLL_INTERVAL, PORT_ATTEMPTS};
+use super::loopback::{free_loopback_addr, loopback_http_client};
+use super::proc::effective_uid;
+use super::real_servers::{read_log, StartError, POLL_INTERVAL, PORT_ATTEMPTS};
 
 /// The npm package version `scripts/install-unleash` installs.
 pub const UNLEASH_VERSION: &str = "7.5.1";
@@ -103,11 +106,7 @@ impl Unleash {
 
         let client_token = format!("default:development.{}", random_hex());
         let admin_token = format!("*:*.{}", random_hex());
-        let http = reqwest::Client::builder()
-            .no_proxy() // loopback only, whatever the environment says
-            .timeout(Duration::from_secs(10))
-            .build()
-            .expect("build HTTP client");
+        let http = loopback_http_client();
         let node_log = dir.path().join("unleash.log");
         let mut unleash = Unleash {
             node: None,
@@ -251,6 +250,22 @@ impl Unleash {
         body
     }
 
+    /// Scrapes Unleash until `series` (a key of [`samples`]) has `value`; panics with the
+    /// scrape once `deadline` has passed.
+    pub async fn wait_for(&self, series: &str, value: f64, deadline: Duration) {
+        let started = Instant::now();
+        loop {
+            let text = self.scrape().await;
+            if samples(&text).get(series) == Some(&value) {
+                return;
+            }
+            if started.elapsed() > deadline {
+                panic!("Unleash did not show {series} = {value} within {deadline:?}:\n{text}");
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    }
+
     /// Unleash's stdout and stderr so far.
     pub fn log(&self) -> String {
         read_log(&self.node_log)
@@ -281,11 +296,6 @@ impl Drop for Unleash {
     fn drop(&mut self) {
         self.stop();
     }
-}
-
-enum StartError {
-    PortTaken,
-    Failed(String),
 }
 
 /// Who runs `initdb` and `postgres`.
@@ -543,20 +553,54 @@ fn postgres_binary(name: &str) -> PathBuf {
     on_path.unwrap_or_else(|| Path::new("/usr/lib/postgresql/15/bin").join(name))
 }
 
-/// The effective user id, from `/proc/self/status` (Linux); non-root if unreadable.
-fn effective_uid() -> u32 {
-    std::fs::read_to_string("/proc/self/status")
-        .ok()
-        .and_then(|status| {
-            status
-                .lines()
-                .find(|l| l.starts_with("Uid:"))?
-                .split_whitespace()
-                .nth(2)?
-                .parse()
-                .ok()
-        })
-        .unwrap_or(u32::MAX)
+/// The samples of a Prometheus text exposition: `name{k="v",…}` → value. Labels are
+/// sorted; the provider's random `instance` and the scope labels are left out, as the
+/// loopback readers leave them out (tests/push.rs and tests/no_loss.rs check them).
+/// Comment lines are skipped.
+pub fn samples(text: &str) -> BTreeMap<String, f64> {
+    let mut out = BTreeMap::new();
+    for line in text
+        .lines()
+        .filter(|l| !l.starts_with('#') && !l.is_empty())
+    {
+        let Some((head, value)) = line.rsplit_once(' ') else {
+            continue;
+        };
+        let Ok(value) = value.parse::<f64>() else {
+            continue;
+        };
+        let (name, labels) = match head.split_once('{') {
+            Some((name, rest)) => (name, rest.trim_end_matches('}')),
+            None => (head, ""),
+        };
+        let mut pairs: Vec<&str> = split_labels(labels);
+        pairs.retain(|p| !p.starts_with("instance=") && !p.starts_with("otel_scope_"));
+        pairs.sort();
+        out.insert(format!("{name}{{{}}}", pairs.join(",")), value);
+    }
+    out
+}
+
+/// Splits `a="x",b="y,z"` at the commas between labels (not inside quoted values).
+fn split_labels(labels: &str) -> Vec<&str> {
+    let mut parts = Vec::new();
+    let (mut start, mut quoted, mut escaped) = (0, false, false);
+    for (i, c) in labels.char_indices() {
+        match c {
+            _ if escaped => escaped = false,
+            '\\' => escaped = true,
+            '"' => quoted = !quoted,
+            ',' if !quoted => {
+                parts.push(&labels[start..i]);
+                start = i + 1;
+            }
+            _ => {}
+        }
+    }
+    if start < labels.len() {
+        parts.push(&labels[start..]);
+    }
+    parts
 }
 
 /// 32 random hex digits (std's per-process random hash keys; no crypto needed for a
@@ -564,12 +608,6 @@ fn effective_uid() -> u32 {
 fn random_hex() -> String {
     let half = || RandomState::new().build_hasher().finish();
     format!("{:016x}{:016x}", half(), half())
-}
-
-fn read_log(path: &Path) -> String {
-    std::fs::read(path)
-        .map(|b| String::from_utf8_lossy(&b).into_owned())
-        .unwrap_or_else(|e| format!("(no log: {e})"))
 }
 
 fn tail(text: &str, lines: usize) -> String {

@@ -15,11 +15,13 @@ use std::fs::File;
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
-use std::time::{Duration, Instant};
 
 use tempfile::TempDir;
 
-use super::{free_loopback_addr, POLL_INTERVAL, PORT_ATTEMPTS, READY_DEADLINE};
+use super::loopback::{free_loopback_addr, loopback_http_client};
+use super::real_servers::{
+    read_log, spawn_logged, temp_dir, wait_ready, StartError, PORT_ATTEMPTS,
+};
 
 /// One user of the vmauth config; every user routes to the same upstream.
 pub enum VmauthUser<'a> {
@@ -52,76 +54,43 @@ impl Vmauth {
     /// Starts vmauth on a free loopback port with `users`, each routed to `upstream`
     /// (`http://127.0.0.1:<port>`); panics with its log if it is not ready within 30 s.
     pub async fn start(users: &[VmauthUser<'_>], upstream: &str) -> Vmauth {
-        let http = reqwest::Client::builder()
-            .no_proxy() // loopback only, whatever the environment says
-            .timeout(Duration::from_secs(10))
-            .build()
-            .expect("build HTTP client");
+        let http = loopback_http_client();
         for _ in 0..PORT_ATTEMPTS {
-            let dir = tempfile::Builder::new()
-                .prefix("prompush-vmauth-")
-                .tempdir()
-                .expect("create temp dir");
+            let dir = temp_dir("vmauth");
             let config = dir.path().join("auth.yml");
             std::fs::write(&config, config_yaml(users, upstream)).expect("write auth.yml");
             let addr = free_loopback_addr();
             let log = dir.path().join("vmauth.log");
-            let log_file = File::create(&log).expect("create log file");
             let binary = std::env::var_os("VMAUTH_BIN")
                 .map(PathBuf::from)
                 .unwrap_or_else(|| PathBuf::from("vmauth"));
-            let child = Command::new(&binary)
+            let mut command = Command::new(&binary);
+            command
                 .arg(format!("-httpListenAddr={addr}"))
-                .arg(format!("-auth.config={}", config.display()))
-                .stdin(Stdio::null())
-                .stdout(log_file.try_clone().expect("clone log handle"))
-                .stderr(log_file)
-                .spawn()
-                .unwrap_or_else(|e| {
-                    panic!(
-                        "cannot run {binary:?} ({e}); install the victoria-metrics package \
+                .arg(format!("-auth.config={}", config.display()));
+            let child = spawn_logged(&mut command, &log).unwrap_or_else(|e| {
+                panic!(
+                    "cannot run {binary:?} ({e}); install the victoria-metrics package \
                          (scripts/test does) or set VMAUTH_BIN"
-                    )
-                });
+                )
+            });
             let mut vmauth = Vmauth {
                 child,
                 addr,
                 log,
                 _dir: dir,
             };
-            match vmauth.wait_ready(&http).await {
+            let url = format!("{}/health", vmauth.base_url());
+            match wait_ready(&mut vmauth.child, &vmauth.log, &http, &url).await {
                 Ok(()) => return vmauth,
                 // Another process took the port between the probe and vmauth's bind.
-                Err(None) => continue,
-                Err(Some(why)) => {
+                Err(StartError::PortTaken) => continue,
+                Err(StartError::Failed(why)) => {
                     panic!("vmauth did not start: {why}\n--- log ---\n{}", vmauth.log())
                 }
             }
         }
         panic!("vmauth lost the race for a free port {PORT_ATTEMPTS} times")
-    }
-
-    /// `Err(None)`: the port was taken; `Err(Some(why))`: any other failure.
-    async fn wait_ready(&mut self, http: &reqwest::Client) -> Result<(), Option<String>> {
-        let url = format!("{}/health", self.base_url());
-        let started = Instant::now();
-        loop {
-            if let Some(status) = self.child.try_wait().map_err(|e| Some(e.to_string()))? {
-                if self.log().contains("address already in use") {
-                    return Err(None);
-                }
-                return Err(Some(format!("exited with {status}")));
-            }
-            if let Ok(response) = http.get(&url).send().await {
-                if response.status().is_success() {
-                    return Ok(());
-                }
-            }
-            if started.elapsed() > READY_DEADLINE {
-                return Err(Some(format!("{url} not ready within {READY_DEADLINE:?}")));
-            }
-            tokio::time::sleep(POLL_INTERVAL).await;
-        }
     }
 
     /// `http://127.0.0.1:<port>`.
@@ -136,7 +105,7 @@ impl Vmauth {
 
     /// vmauth's stdout and stderr so far.
     pub fn log(&self) -> String {
-        std::fs::read_to_string(&self.log).unwrap_or_else(|e| format!("(no log: {e})"))
+        read_log(&self.log)
     }
 }
 

@@ -1,0 +1,159 @@
+//! Loopback endpoints and what prompush's own receiver got there: endpoints that refuse
+//! or hang, a receiver rebound to a known port, and the readers of received requests
+//! that several test files share.
+//!
+//! Everything listens on and talks to `127.0.0.1` only.
+
+use std::collections::BTreeMap;
+use std::net::{SocketAddr, TcpListener};
+use std::time::{Duration, Instant};
+
+use prompush::receiver::{Received, Receiver, Series, WriteRequest};
+
+/// How long a test waits for a request it expects.
+pub const WAIT: Duration = Duration::from_secs(10);
+/// How long [`drain`] waits for one more request after the previous one.
+const QUIET: Duration = Duration::from_millis(300);
+
+/// The next request the receiver got; panics if none arrives within [`WAIT`].
+pub fn next(receiver: &mut Receiver) -> Received {
+    receiver
+        .recv_blocking(WAIT)
+        .expect("a request within the wait")
+}
+
+/// Every request that arrives within [`WAIT`] of the start, then within a short wait of
+/// the previous one.
+pub fn drain(receiver: &mut Receiver) -> Vec<Received> {
+    let mut out = Vec::new();
+    let mut wait = WAIT;
+    while let Some(r) = receiver.recv_blocking(wait) {
+        out.push(r);
+        wait = QUIET;
+    }
+    out
+}
+
+/// `name{k=v,…}` → last value of every series of `received` that `keep` accepts. Labels
+/// are sorted; scope labels and the provider's random `instance` are left out (their
+/// own tests are in tests/no_loss.rs, tests/sdk.rs and tests/push.rs).
+pub fn values_where(received: &Received, keep: impl Fn(&Series) -> bool) -> BTreeMap<String, f64> {
+    received
+        .request
+        .series
+        .iter()
+        .filter(|s| keep(s))
+        .map(|s| {
+            let mut labels = s.labels.clone();
+            labels.retain(|(k, _)| !k.starts_with("otel_scope_") && k != "instance");
+            labels.sort();
+            let labels: Vec<String> = labels.iter().map(|(k, v)| format!("{k}={v}")).collect();
+            (
+                format!("{}{{{}}}", s.name, labels.join(",")),
+                s.value().unwrap_or(f64::NAN),
+            )
+        })
+        .collect()
+}
+
+/// [`values_where`] for the application's series: self-metrics (`prompush_*`) and
+/// `target_info` left out.
+pub fn app_values(received: &Received) -> BTreeMap<String, f64> {
+    values_where(received, |s| {
+        !s.name.starts_with("prompush_") && s.name != "target_info"
+    })
+}
+
+/// The value of the first series called `name` with all of `labels` in a received push
+/// (a self-metric, typically).
+pub fn value_of(received: &Received, name: &str, labels: &[(&str, &str)]) -> Option<f64> {
+    received
+        .request
+        .series
+        .iter()
+        .find(|s| s.name == name && labels.iter().all(|(k, v)| s.label(k) == Some(v)))
+        .and_then(|s| s.value())
+}
+
+/// prompush's self-metrics (`prompush_*`) in a request.
+pub fn self_metrics(request: &WriteRequest) -> Vec<&str> {
+    request
+        .series
+        .iter()
+        .map(|s| s.name.as_str())
+        .filter(|name| name.starts_with("prompush_"))
+        .collect()
+}
+
+/// The receiver's URL for JSON custom metrics (`/api/client/metrics/custom`, where
+/// Unleash takes them).
+pub fn custom_metrics_url(receiver: &Receiver) -> String {
+    format!("http://{}/api/client/metrics/custom", receiver.addr())
+}
+
+/// A remote-write URL on loopback where nothing listens (the port was free a moment
+/// ago): pushes to it fail with "connection refused".
+pub fn closed_loopback_endpoint() -> String {
+    format!("http://{}/api/v1/write", free_loopback_addr())
+}
+
+/// A URL on loopback where connections are accepted and never answered: a push to it
+/// hangs until its timeout. The listener lives for the rest of the test process.
+pub fn hung_loopback_endpoint() -> String {
+    let listener = TcpListener::bind("127.0.0.1:0").expect("bind 127.0.0.1:0");
+    let addr = listener.local_addr().expect("local addr");
+    std::thread::spawn(move || {
+        // Held open, never read from or written to.
+        let mut held = Vec::new();
+        for stream in listener.incoming().flatten() {
+            held.push(stream);
+        }
+    });
+    format!("http://{addr}/api/v1/write")
+}
+
+/// A receiver on a given (recently used) port, served by a runtime on its own thread
+/// for the rest of the test. Binding is retried for up to [`WAIT`]: the port may still be
+/// held.
+pub fn receiver_at(addr: SocketAddr) -> Receiver {
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap();
+        runtime.block_on(async move {
+            let deadline = Instant::now() + WAIT;
+            let receiver = loop {
+                match Receiver::bind_to(addr).await {
+                    Ok(r) => break r,
+                    Err(_) if Instant::now() < deadline => {
+                        tokio::time::sleep(Duration::from_millis(50)).await;
+                    }
+                    Err(e) => panic!("cannot rebind {addr}: {e}"),
+                }
+            };
+            tx.send(receiver).unwrap();
+            // Keep the runtime (and so the server) alive for the test's duration.
+            std::future::pending::<()>().await;
+        });
+    });
+    rx.recv().unwrap()
+}
+
+/// A loopback address whose port was free when probed. A server that binds it a moment
+/// later may lose it to another process: the harnesses retry that rare race.
+pub fn free_loopback_addr() -> SocketAddr {
+    let listener = TcpListener::bind("127.0.0.1:0").expect("bind 127.0.0.1:0");
+    listener.local_addr().expect("local addr")
+}
+
+/// The HTTP client of the server harnesses: no proxy (loopback only, whatever the
+/// environment says) and a 10 s timeout.
+pub fn loopback_http_client() -> reqwest::Client {
+    reqwest::Client::builder()
+        .no_proxy()
+        .timeout(Duration::from_secs(10))
+        .build()
+        .expect("build HTTP client")
+}
