@@ -195,7 +195,8 @@ fn each_destination_pushes_on_its_own_schedule_while_another_hangs() {
     );
     for pair in arrivals.windows(2) {
         let gap = pair[1] - pair[0];
-        assert!(gap < Duration::from_millis(400), "a gap of {gap:?}");
+        // Far below the 30 s the hung request holds; loose for a loaded machine.
+        assert!(gap < Duration::from_millis(1500), "a gap of {gap:?}");
     }
     // The JSON destination follows the provider's interval (400 ms).
     let first = next(&mut slow).received_at;
