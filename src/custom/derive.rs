@@ -1,8 +1,9 @@
 //! Computes custom metrics from a collection of their base instruments.
 //!
 //! Base values are cumulative, so a group's value is the merge of its members' current
-//! values: sums add, histograms merge bucket by bucket, and a gauge group shows its
-//! most recently changed member. Nothing runs per measurement: the filter and the
+//! values: sums add ([`Number::saturating_add`]), histograms merge bucket by bucket
+//! ([`HistogramPoint::merge`]), and a gauge group shows its most recently changed
+//! member. Nothing runs per measurement: the filter and the
 //! projection of each base series are computed the first time the series is seen (or
 //! the definition is new) and remembered while the series exists.
 
@@ -242,8 +243,8 @@ impl State {
                     }
                     sums.entry(group).or_insert(point.value);
                 } else {
-                    let total = sums.entry(group).or_insert(zero_like(point.value));
-                    *total = add(*total, point.value);
+                    let total = sums.entry(group).or_insert(point.value.zero_like());
+                    *total = total.saturating_add(point.value);
                 }
             }
         }
@@ -308,24 +309,13 @@ impl State {
                 let Some(group) = self.group(definition, id, &point.attributes, seen) else {
                     continue;
                 };
-                let into = merged.entry(group.clone()).or_insert_with(|| {
-                    order.push(group.clone());
-                    HistogramPoint {
-                        attributes: group,
-                        count: 0,
-                        sum: 0.0,
-                        min: None,
-                        max: None,
-                        bucket_counts: vec![0; point.bucket_counts.len()],
-                    }
-                });
-                into.count = into.count.saturating_add(point.count);
-                into.sum += point.sum;
-                into.min = min_of(into.min, point.min, f64::min);
-                into.max = min_of(into.max, point.max, f64::max);
-                for (total, count) in into.bucket_counts.iter_mut().zip(&point.bucket_counts) {
-                    *total = total.saturating_add(*count);
-                }
+                merged
+                    .entry(group.clone())
+                    .or_insert_with(|| {
+                        order.push(group.clone());
+                        HistogramPoint::empty(group, point.bucket_counts.len())
+                    })
+                    .merge(point);
             }
         }
         order
@@ -345,28 +335,4 @@ fn alike(a: &MetricSnapshot, b: &MetricSnapshot) -> bool {
         _ => false,
     };
     same_data && a.descriptor.unit == b.descriptor.unit
-}
-
-fn min_of(a: Option<f64>, b: Option<f64>, pick: fn(f64, f64) -> f64) -> Option<f64> {
-    match (a, b) {
-        (Some(a), Some(b)) => Some(pick(a, b)),
-        (a, b) => a.or(b),
-    }
-}
-
-fn zero_like(value: Number) -> Number {
-    match value {
-        Number::U64(_) => Number::U64(0),
-        Number::I64(_) => Number::I64(0),
-        Number::F64(_) => Number::F64(0.0),
-    }
-}
-
-/// Adds two sums of one instrument kind; integers saturate instead of wrapping.
-fn add(a: Number, b: Number) -> Number {
-    match (a, b) {
-        (Number::U64(a), Number::U64(b)) => Number::U64(a.saturating_add(b)),
-        (Number::I64(a), Number::I64(b)) => Number::I64(a.saturating_add(b)),
-        (a, b) => Number::F64(a.as_f64() + b.as_f64()),
-    }
 }
