@@ -70,6 +70,7 @@
 mod definition;
 mod derive;
 mod filter;
+mod json;
 pub(crate) mod manage;
 
 pub use definition::{CustomMetric, FieldOp, Filter, Granularity};
