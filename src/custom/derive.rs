@@ -24,7 +24,7 @@ use crate::Error;
 
 /// A created custom metric, compiled.
 #[derive(Debug)]
-pub(crate) struct Active {
+pub(crate) struct CompiledMetric {
     pub(crate) definition: CustomMetric,
     /// The derived metric's instrument id: exporters key their caches by it.
     pub(crate) id: u64,
@@ -33,7 +33,7 @@ pub(crate) struct Active {
     group_by: Vec<KeyRef>,
 }
 
-impl Active {
+impl CompiledMetric {
     /// Compiles a definition that passed validation.
     pub(crate) fn new(definition: CustomMetric) -> Result<Self, Error> {
         let filter = definition
@@ -45,7 +45,7 @@ impl Active {
                 field: "filters".into(),
                 message: format!("invalid regular expression: {e}"),
             })?;
-        Ok(Active {
+        Ok(CompiledMetric {
             id: next_id(),
             interval: definition.interval(),
             group_by: definition.group_by.iter().map(|k| KeyRef::new(k)).collect(),
@@ -103,13 +103,13 @@ impl Deriver {
     /// stale markers.
     pub(crate) fn derive(
         &mut self,
-        active: &[Arc<Active>],
+        active: &[Arc<CompiledMetric>],
         base: &Snapshot,
     ) -> (Vec<MetricSnapshot>, Vec<MetricSnapshot>) {
         let mut derived = Vec::with_capacity(active.len());
-        for definition in active {
-            let state = self.states.entry(definition.id).or_default();
-            if let Some(metric) = state.derive(definition, base) {
+        for custom in active {
+            let state = self.states.entry(custom.id).or_default();
+            if let Some(metric) = state.derive(custom, base) {
                 state.emitted = Some(metric.clone());
                 derived.push(metric);
             }
@@ -128,10 +128,10 @@ impl Deriver {
 }
 
 impl State {
-    fn derive(&mut self, definition: &Active, base: &Snapshot) -> Option<MetricSnapshot> {
+    fn derive(&mut self, custom: &CompiledMetric, base: &Snapshot) -> Option<MetricSnapshot> {
         let all: Vec<&MetricSnapshot> = base
             .metrics()
-            .filter(|m| definition.is_base(&m.descriptor))
+            .filter(|m| custom.is_base(&m.descriptor))
             .collect();
         let first = *all.first()?;
         // Only instruments like the first one merge: a counter and a gauge of one name
@@ -140,8 +140,8 @@ impl State {
         if bases.len() < all.len() && !self.warned_kinds {
             self.warned_kinds = true;
             tracing::warn!(
-                custom_metric = %definition.definition.name,
-                base = %definition.definition.metric,
+                custom_metric = %custom.definition.name,
+                base = %custom.definition.metric,
                 "instruments of this name differ in kind or unit; only those like the first \
                  one feed the custom metric"
             );
@@ -150,11 +150,11 @@ impl State {
             .descriptor
             .get_or_insert_with(|| {
                 Arc::new(Descriptor {
-                    id: definition.id,
-                    name: Cow::Owned(definition.definition.name.clone()),
+                    id: custom.id,
+                    name: Cow::Owned(custom.definition.name.clone()),
                     description: Cow::Owned(format!(
                         "Custom metric over {}",
-                        definition.definition.metric
+                        custom.definition.metric
                     )),
                     unit: first.descriptor.unit.clone(),
                     kind: first.descriptor.kind,
@@ -166,14 +166,14 @@ impl State {
         let data = match &first.data {
             MetricData::Sum { monotonic, .. } => MetricData::Sum {
                 monotonic: *monotonic,
-                points: self.merge_numbers(definition, &bases, &mut seen, false),
+                points: self.merge_numbers(custom, &bases, &mut seen, false),
             },
             MetricData::Gauge { .. } => MetricData::Gauge {
-                points: self.merge_numbers(definition, &bases, &mut seen, true),
+                points: self.merge_numbers(custom, &bases, &mut seen, true),
             },
             MetricData::Histogram { bounds, .. } => MetricData::Histogram {
                 bounds: bounds.clone(),
-                points: self.merge_histograms(definition, &bases, bounds, &mut seen),
+                points: self.merge_histograms(custom, &bases, bounds, &mut seen),
             },
         };
         // Forget base series that are gone (observable ones that stopped reporting).
@@ -195,7 +195,7 @@ impl State {
     /// The group of one base series, computed once per series.
     fn group(
         &mut self,
-        definition: &Active,
+        custom: &CompiledMetric,
         metric: u64,
         attributes: &Attributes,
         seen: &mut HashSet<(u64, Attributes)>,
@@ -204,7 +204,7 @@ impl State {
         let group = self
             .groups
             .entry(key.clone())
-            .or_insert_with(|| definition.group_of(attributes))
+            .or_insert_with(|| custom.group_of(attributes))
             .clone();
         seen.insert(key);
         group
@@ -212,7 +212,7 @@ impl State {
 
     fn merge_numbers(
         &mut self,
-        definition: &Active,
+        custom: &CompiledMetric,
         bases: &[&MetricSnapshot],
         seen: &mut HashSet<(u64, Attributes)>,
         gauge: bool,
@@ -228,7 +228,7 @@ impl State {
             };
             let id = metric.descriptor.id;
             for point in points {
-                let Some(group) = self.group(definition, id, &point.attributes, seen) else {
+                let Some(group) = self.group(custom, id, &point.attributes, seen) else {
                     continue;
                 };
                 if !sums.contains_key(&group) && !changed.contains_key(&group) {
@@ -278,7 +278,7 @@ impl State {
 
     fn merge_histograms(
         &mut self,
-        definition: &Active,
+        custom: &CompiledMetric,
         bases: &[&MetricSnapshot],
         bounds: &Arc<[f64]>,
         seen: &mut HashSet<(u64, Attributes)>,
@@ -297,7 +297,7 @@ impl State {
                 if !self.warned_bounds {
                     self.warned_bounds = true;
                     tracing::warn!(
-                        custom_metric = %definition.definition.name,
+                        custom_metric = %custom.definition.name,
                         "two base histograms have different bucket bounds; only those with \
                          the first one's bounds are merged"
                     );
@@ -306,7 +306,7 @@ impl State {
             }
             let id = metric.descriptor.id;
             for point in points {
-                let Some(group) = self.group(definition, id, &point.attributes, seen) else {
+                let Some(group) = self.group(custom, id, &point.attributes, seen) else {
                     continue;
                 };
                 merged

@@ -188,7 +188,7 @@ impl Registry {
 
     /// Collects the instruments `keep` selects (by descriptor); `None` when there are
     /// none. Observable callbacks run only for those.
-    pub(crate) fn collect_where(
+    pub(crate) fn collect_matching(
         &self,
         time: SystemTime,
         keep: impl Fn(&Descriptor) -> bool,

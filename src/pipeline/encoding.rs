@@ -11,7 +11,7 @@ use bytes::Bytes;
 
 use super::clock::{self, PushClock};
 use super::queue::Batch;
-use super::{Collection, Collector, Delivery};
+use super::{CollectFn, Collected, Delivery};
 use crate::prometheus::batch;
 use crate::prometheus::custom_json::CustomMetricsEncoder;
 use crate::prometheus::encode::WriteRequestEncoder;
@@ -27,7 +27,7 @@ pub(super) struct Encoding {
     translator: Translator,
     format: Format,
     /// `None` for a pipeline fed by `export`.
-    pub(super) collect: Option<Collector>,
+    pub(super) collect: Option<CollectFn>,
     pub(super) max_samples_per_send: usize,
     pub(super) max_body_bytes: usize,
     /// The attribute sets each observable instrument reported last push, to mark the
@@ -63,7 +63,7 @@ enum Format {
 }
 
 impl Encoding {
-    pub(super) fn new(collect: Option<Collector>, delivery: &Delivery) -> Self {
+    pub(super) fn new(collect: Option<CollectFn>, delivery: &Delivery) -> Self {
         let format = match delivery.protocol {
             Protocol::RemoteWrite => Format::RemoteWrite {
                 encoder: WriteRequestEncoder::new(),
@@ -99,7 +99,7 @@ impl Encoding {
                 _ => Ok(Encoded::default()),
             };
         };
-        let Collection {
+        let Collected {
             mut snapshot,
             ending,
         } = collect();

@@ -9,7 +9,7 @@ use tracing::Instrument as _;
 
 use super::metrics::SelfMetrics;
 use super::task::Task;
-use super::{Collector, Delivery};
+use super::{CollectFn, Delivery};
 use crate::transport::{HttpSender, ValidatedTransport};
 use crate::{Error, Snapshot};
 
@@ -50,13 +50,13 @@ pub(crate) struct Pipeline {
 }
 
 impl Pipeline {
-    /// Starts the push task on the background runtime. With a collector it collects
+    /// Starts the push task on the background runtime. With a collect function it collects
     /// and pushes every interval; without one it pushes what [`export`](Self::export)
     /// hands it.
     pub(crate) fn start(
         transport: ValidatedTransport,
         delivery: Delivery,
-        collect: Option<Collector>,
+        collect: Option<CollectFn>,
         metrics: SelfMetrics,
     ) -> Result<Self, Error> {
         let runtime = crate::runtime::handle()?;
@@ -69,7 +69,7 @@ impl Pipeline {
         runtime: &tokio::runtime::Handle,
         transport: ValidatedTransport,
         delivery: Delivery,
-        collect: Option<Collector>,
+        collect: Option<CollectFn>,
         metrics: SelfMetrics,
     ) -> Result<Self, Error> {
         let flush_wait = transport.timeout;

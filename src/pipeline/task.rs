@@ -15,7 +15,7 @@ use super::encoding::{Encoded, Encoding};
 use super::handle::{Command, Reply};
 use super::metrics::{DropReason, SelfMetrics};
 use super::queue::{Batch, Queue};
-use super::{Collector, Delivery};
+use super::{CollectFn, Delivery};
 use crate::prometheus::translate::Collisions;
 use crate::transport::{HttpSender, SendOutcome};
 use crate::{Error, Snapshot};
@@ -35,7 +35,7 @@ pub(super) struct Task {
     /// `None` only while a blocking thread has it.
     pub(super) encoding: Option<Encoding>,
     /// Kept to rebuild `encoding` should collection or encoding ever panic.
-    pub(super) collect: Option<Collector>,
+    pub(super) collect: Option<CollectFn>,
     pub(super) metrics: SelfMetrics,
     pub(super) queue: Queue,
     pub(super) backoff: Backoff,
@@ -106,7 +106,7 @@ impl Task {
     pub(super) fn new(
         sender: HttpSender,
         delivery: Delivery,
-        collect: Option<Collector>,
+        collect: Option<CollectFn>,
         metrics: SelfMetrics,
         flush_wait: Duration,
     ) -> Self {
