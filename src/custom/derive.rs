@@ -3,9 +3,9 @@
 //! Base values are cumulative, so a group's value is the merge of its members' current
 //! values: sums add ([`Number::saturating_add`]), histograms merge bucket by bucket
 //! ([`HistogramPoint::merge`]), and a gauge group shows its most recently changed
-//! member. Nothing runs per measurement: the filter and the
-//! projection of each base series are computed the first time the series is seen (or
-//! the definition is new) and remembered while the series exists.
+//! member. Nothing runs per measurement: the filter and the projection of each base
+//! series are computed the first time the series is seen (or the definition is new)
+//! and remembered while the series exists.
 
 use std::borrow::Cow;
 use std::collections::{HashMap, HashSet};

@@ -199,7 +199,7 @@ impl Granularity {
     }
 }
 
-/// The JSON form: what [`Granularity::parse`] reads.
+/// The JSON form (`five_minute`, `hourly`, `daily`, `90s`, `2m`, …).
 impl fmt::Display for Granularity {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
