@@ -1,45 +1,76 @@
 //! `opentelemetry::metrics::InstrumentProvider` for one meter: maps each of the API's
 //! instrument constructors onto an aggregation.
+//!
+//! Every trait method is a one-line delegation to one of three generic helpers:
+//! `create_sync` (counters, up-down counters, gauges), `create_observable` (the three
+//! observable kinds, whose methods the `observable!` macro writes) and
+//! `create_histogram`.
 
+use std::borrow::Cow;
 use std::sync::Arc;
 
 use opentelemetry::metrics::{
     AsyncInstrumentBuilder, Counter, Gauge, Histogram, HistogramBuilder, InstrumentBuilder,
-    InstrumentProvider, ObservableCounter, ObservableGauge, ObservableUpDownCounter, UpDownCounter,
+    InstrumentProvider, ObservableCounter, ObservableGauge, ObservableUpDownCounter,
+    SyncInstrument, UpDownCounter,
 };
 
 use crate::aggregate::histogram::{sanitize_bounds, DEFAULT_BOUNDS};
-use crate::aggregate::{self, number::Num};
+use crate::aggregate::{number::Num, Aggregation, LastValue, Sum};
 use crate::instrument::registry::{Registry, Spec};
-use crate::snapshot::InstrumentKind;
+use crate::snapshot::InstrumentKind as Kind;
 
 /// The instrument provider behind every `Meter` of a scope.
 pub(crate) struct ScopeMeter {
     pub(crate) registry: Arc<Registry>,
 }
 
-fn spec<T>(b: &InstrumentBuilder<'_, T>, kind: InstrumentKind) -> Spec {
+/// What every builder names: the instrument's name, description and unit, and its kind.
+fn spec(
+    name: Cow<'static, str>,
+    description: Option<Cow<'static, str>>,
+    unit: Option<Cow<'static, str>>,
+    kind: Kind,
+) -> Spec {
     Spec {
-        name: b.name.clone(),
-        description: b.description.clone(),
-        unit: b.unit.clone(),
-        kind,
-        bounds: None,
-    }
-}
-
-fn async_spec<I, M>(b: &AsyncInstrumentBuilder<'_, I, M>, kind: InstrumentKind) -> Spec {
-    Spec {
-        name: b.name.clone(),
-        description: b.description.clone(),
-        unit: b.unit.clone(),
+        name,
+        description,
+        unit,
         kind,
         bounds: None,
     }
 }
 
 impl ScopeMeter {
-    fn histogram<T: Num>(&self, b: HistogramBuilder<'_, Histogram<T>>) -> Histogram<T> {
+    /// A synchronous instrument of `kind` over the aggregation `aggregation` makes; the
+    /// caller wraps it in the API's handle (`Counter::new`, …).
+    fn create_sync<A: Aggregation, I>(
+        &self,
+        b: InstrumentBuilder<'_, I>,
+        kind: Kind,
+        aggregation: impl FnOnce() -> A,
+    ) -> Arc<dyn SyncInstrument<A::Input> + Send + Sync> {
+        let spec = spec(b.name, b.description, b.unit, kind);
+        self.registry.sync(spec, aggregation)
+    }
+
+    /// An observable instrument of `kind`: its callbacks join the registry, and the
+    /// API's handle (`handle`, which holds nothing) is returned. The trait methods call
+    /// it through `observable!`.
+    fn create_observable<T: Num, I>(
+        &self,
+        b: AsyncInstrumentBuilder<'_, I, T>,
+        kind: Kind,
+        handle: I,
+    ) -> I {
+        let spec = spec(b.name, b.description, b.unit, kind);
+        self.registry.observable(spec, b.callbacks);
+        handle
+    }
+
+    /// A histogram over the builder's boundaries (checked: finite, strictly
+    /// increasing), or the default ones.
+    fn create_histogram<T: Num>(&self, b: HistogramBuilder<'_, Histogram<T>>) -> Histogram<T> {
         let bounds: Vec<f64> = match &b.boundaries {
             None => DEFAULT_BOUNDS.to_vec(),
             Some(given) => {
@@ -58,143 +89,80 @@ impl ScopeMeter {
         };
         let bounds: Arc<[f64]> = bounds.into();
         let spec = Spec {
-            name: b.name,
-            description: b.description,
-            unit: b.unit,
-            kind: InstrumentKind::Histogram,
             // Compared with an earlier registration's: the first one's win.
             bounds: Some(bounds.clone()),
+            ..spec(b.name, b.description, b.unit, Kind::Histogram)
         };
-        Histogram::new(
-            self.registry
-                .sync(spec, || aggregate::Histogram::<T>::new(bounds)),
-        )
+        let aggregation = || crate::aggregate::Histogram::<T>::new(bounds);
+        Histogram::new(self.registry.sync(spec, aggregation))
     }
+}
+
+/// One observable instrument's trait method: `observable!(u64_observable_gauge ->
+/// ObservableGauge<u64>)` is `fn u64_observable_gauge(&self, b: AsyncInstrumentBuilder<'_,
+/// ObservableGauge<u64>, u64>) -> ObservableGauge<u64>`, a call of
+/// [`ScopeMeter::create_observable`] with the kind of the handle's name.
+macro_rules! observable {
+    ($method:ident -> $handle:ident<$number:ty>) => {
+        fn $method(
+            &self,
+            b: AsyncInstrumentBuilder<'_, $handle<$number>, $number>,
+        ) -> $handle<$number> {
+            self.create_observable(b, Kind::$handle, $handle::new())
+        }
+    };
 }
 
 impl InstrumentProvider for ScopeMeter {
     fn u64_counter(&self, b: InstrumentBuilder<'_, Counter<u64>>) -> Counter<u64> {
-        Counter::new(self.registry.sync(spec(&b, InstrumentKind::Counter), || {
-            aggregate::Sum::<u64>::new(true)
-        }))
+        Counter::new(self.create_sync(b, Kind::Counter, || Sum::new(true)))
     }
 
     fn f64_counter(&self, b: InstrumentBuilder<'_, Counter<f64>>) -> Counter<f64> {
-        Counter::new(self.registry.sync(spec(&b, InstrumentKind::Counter), || {
-            aggregate::Sum::<f64>::new(true)
-        }))
+        Counter::new(self.create_sync(b, Kind::Counter, || Sum::new(true)))
     }
 
-    fn u64_observable_counter(
-        &self,
-        b: AsyncInstrumentBuilder<'_, ObservableCounter<u64>, u64>,
-    ) -> ObservableCounter<u64> {
-        let spec = async_spec(&b, InstrumentKind::ObservableCounter);
-        self.registry.observable(spec, b.callbacks);
-        ObservableCounter::new()
-    }
-
-    fn f64_observable_counter(
-        &self,
-        b: AsyncInstrumentBuilder<'_, ObservableCounter<f64>, f64>,
-    ) -> ObservableCounter<f64> {
-        let spec = async_spec(&b, InstrumentKind::ObservableCounter);
-        self.registry.observable(spec, b.callbacks);
-        ObservableCounter::new()
-    }
+    observable!(u64_observable_counter -> ObservableCounter<u64>);
+    observable!(f64_observable_counter -> ObservableCounter<f64>);
 
     fn i64_up_down_counter(
         &self,
         b: InstrumentBuilder<'_, UpDownCounter<i64>>,
     ) -> UpDownCounter<i64> {
-        UpDownCounter::new(
-            self.registry
-                .sync(spec(&b, InstrumentKind::UpDownCounter), || {
-                    aggregate::Sum::<i64>::new(false)
-                }),
-        )
+        UpDownCounter::new(self.create_sync(b, Kind::UpDownCounter, || Sum::new(false)))
     }
 
     fn f64_up_down_counter(
         &self,
         b: InstrumentBuilder<'_, UpDownCounter<f64>>,
     ) -> UpDownCounter<f64> {
-        UpDownCounter::new(
-            self.registry
-                .sync(spec(&b, InstrumentKind::UpDownCounter), || {
-                    aggregate::Sum::<f64>::new(false)
-                }),
-        )
+        UpDownCounter::new(self.create_sync(b, Kind::UpDownCounter, || Sum::new(false)))
     }
 
-    fn i64_observable_up_down_counter(
-        &self,
-        b: AsyncInstrumentBuilder<'_, ObservableUpDownCounter<i64>, i64>,
-    ) -> ObservableUpDownCounter<i64> {
-        let spec = async_spec(&b, InstrumentKind::ObservableUpDownCounter);
-        self.registry.observable(spec, b.callbacks);
-        ObservableUpDownCounter::new()
-    }
-
-    fn f64_observable_up_down_counter(
-        &self,
-        b: AsyncInstrumentBuilder<'_, ObservableUpDownCounter<f64>, f64>,
-    ) -> ObservableUpDownCounter<f64> {
-        let spec = async_spec(&b, InstrumentKind::ObservableUpDownCounter);
-        self.registry.observable(spec, b.callbacks);
-        ObservableUpDownCounter::new()
-    }
+    observable!(i64_observable_up_down_counter -> ObservableUpDownCounter<i64>);
+    observable!(f64_observable_up_down_counter -> ObservableUpDownCounter<f64>);
 
     fn u64_gauge(&self, b: InstrumentBuilder<'_, Gauge<u64>>) -> Gauge<u64> {
-        Gauge::new(self.registry.sync(spec(&b, InstrumentKind::Gauge), || {
-            aggregate::LastValue::<u64>::new()
-        }))
+        Gauge::new(self.create_sync(b, Kind::Gauge, LastValue::new))
     }
 
     fn f64_gauge(&self, b: InstrumentBuilder<'_, Gauge<f64>>) -> Gauge<f64> {
-        Gauge::new(self.registry.sync(spec(&b, InstrumentKind::Gauge), || {
-            aggregate::LastValue::<f64>::new()
-        }))
+        Gauge::new(self.create_sync(b, Kind::Gauge, LastValue::new))
     }
 
     fn i64_gauge(&self, b: InstrumentBuilder<'_, Gauge<i64>>) -> Gauge<i64> {
-        Gauge::new(self.registry.sync(spec(&b, InstrumentKind::Gauge), || {
-            aggregate::LastValue::<i64>::new()
-        }))
+        Gauge::new(self.create_sync(b, Kind::Gauge, LastValue::new))
     }
 
-    fn u64_observable_gauge(
-        &self,
-        b: AsyncInstrumentBuilder<'_, ObservableGauge<u64>, u64>,
-    ) -> ObservableGauge<u64> {
-        let spec = async_spec(&b, InstrumentKind::ObservableGauge);
-        self.registry.observable(spec, b.callbacks);
-        ObservableGauge::new()
-    }
-
-    fn i64_observable_gauge(
-        &self,
-        b: AsyncInstrumentBuilder<'_, ObservableGauge<i64>, i64>,
-    ) -> ObservableGauge<i64> {
-        let spec = async_spec(&b, InstrumentKind::ObservableGauge);
-        self.registry.observable(spec, b.callbacks);
-        ObservableGauge::new()
-    }
-
-    fn f64_observable_gauge(
-        &self,
-        b: AsyncInstrumentBuilder<'_, ObservableGauge<f64>, f64>,
-    ) -> ObservableGauge<f64> {
-        let spec = async_spec(&b, InstrumentKind::ObservableGauge);
-        self.registry.observable(spec, b.callbacks);
-        ObservableGauge::new()
-    }
+    observable!(u64_observable_gauge -> ObservableGauge<u64>);
+    observable!(i64_observable_gauge -> ObservableGauge<i64>);
+    observable!(f64_observable_gauge -> ObservableGauge<f64>);
 
     fn f64_histogram(&self, b: HistogramBuilder<'_, Histogram<f64>>) -> Histogram<f64> {
-        self.histogram(b)
+        self.create_histogram(b)
     }
 
     fn u64_histogram(&self, b: HistogramBuilder<'_, Histogram<u64>>) -> Histogram<u64> {
-        self.histogram(b)
+        self.create_histogram(b)
     }
 }

@@ -225,6 +225,27 @@ impl Number {
     }
 }
 
+impl Number {
+    /// Zero in the same numeric type: where a sum of such values starts.
+    pub(crate) fn zero_like(self) -> Number {
+        match self {
+            Self::U64(_) => Self::U64(0),
+            Self::I64(_) => Self::I64(0),
+            Self::F64(_) => Self::F64(0.0),
+        }
+    }
+
+    /// Adds two sums of one instrument kind (one numeric type): integers saturate
+    /// instead of wrapping; floats, and values of two types, add as `f64`.
+    pub(crate) fn saturating_add(self, other: Number) -> Number {
+        match (self, other) {
+            (Self::U64(a), Self::U64(b)) => Self::U64(a.saturating_add(b)),
+            (Self::I64(a), Self::I64(b)) => Self::I64(a.saturating_add(b)),
+            (a, b) => Self::F64(a.as_f64() + b.as_f64()),
+        }
+    }
+}
+
 impl fmt::Display for Number {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
@@ -251,6 +272,46 @@ pub struct HistogramPoint {
     /// Per-bucket (not cumulative) counts: `bounds.len() + 1` entries, bucket `i` holding
     /// values in `(bounds[i-1], bounds[i]]`, the last one the values above every bound.
     pub bucket_counts: Vec<u64>,
+}
+
+impl HistogramPoint {
+    /// A point with nothing recorded yet and `buckets` empty buckets: where a merge of
+    /// points starts.
+    pub(crate) fn empty(attributes: Attributes, buckets: usize) -> Self {
+        HistogramPoint {
+            attributes,
+            count: 0,
+            sum: 0.0,
+            min: None,
+            max: None,
+            bucket_counts: vec![0; buckets],
+        }
+    }
+
+    /// Adds `other`'s recordings into this point, as if one histogram had recorded
+    /// both: counts and sums add (counts saturate), min and max widen, buckets add one
+    /// by one. Both must come from the same bounds; the attributes stay this point's.
+    pub(crate) fn merge(&mut self, other: &HistogramPoint) {
+        self.count = self.count.saturating_add(other.count);
+        self.sum += other.sum;
+        self.min = widen(self.min, other.min, f64::min);
+        self.max = widen(self.max, other.max, f64::max);
+        for (i, count) in other.bucket_counts.iter().enumerate() {
+            match self.bucket_counts.get_mut(i) {
+                Some(total) => *total = total.saturating_add(*count),
+                None => self.bucket_counts.push(*count),
+            }
+        }
+    }
+}
+
+/// The extreme of two optional extremes (`pick` is `f64::min` or `f64::max`): either
+/// one when the other is `None`.
+fn widen(a: Option<f64>, b: Option<f64>, pick: fn(f64, f64) -> f64) -> Option<f64> {
+    match (a, b) {
+        (Some(a), Some(b)) => Some(pick(a, b)),
+        (a, b) => a.or(b),
+    }
 }
 
 /// An attribute set: sorted by key, each key once. Cheap to clone (shared).
@@ -325,4 +386,40 @@ pub(crate) fn canonicalize(attributes: &[KeyValue]) -> Vec<KeyValue> {
         }
     }
     out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn integer_sums_saturate_and_float_sums_add() {
+        let max = Number::U64(u64::MAX);
+        assert_eq!(max.saturating_add(Number::U64(1)), max);
+        assert_eq!(
+            Number::I64(-2).saturating_add(Number::I64(5)),
+            Number::I64(3)
+        );
+        assert_eq!(
+            Number::F64(0.5).saturating_add(Number::F64(1.0)),
+            Number::F64(1.5)
+        );
+        assert_eq!(Number::I64(7).zero_like(), Number::I64(0));
+    }
+
+    #[test]
+    fn merged_histograms_add_counts_and_buckets_and_widen_min_and_max() {
+        let point = |count, sum, min, max, buckets: &[u64]| HistogramPoint {
+            attributes: Attributes::default(),
+            count,
+            sum,
+            min,
+            max,
+            bucket_counts: buckets.to_vec(),
+        };
+        let mut merged = HistogramPoint::empty(Attributes::default(), 3);
+        merged.merge(&point(2, 3.0, Some(1.0), Some(2.0), &[1, 1, 0]));
+        merged.merge(&point(1, 9.0, Some(9.0), Some(9.0), &[0, 0, 1]));
+        assert_eq!(merged, point(3, 12.0, Some(1.0), Some(9.0), &[1, 1, 1]));
+    }
 }

@@ -1,10 +1,11 @@
 //! Computes custom metrics from a collection of their base instruments.
 //!
 //! Base values are cumulative, so a group's value is the merge of its members' current
-//! values: sums add, histograms merge bucket by bucket, and a gauge group shows its
-//! most recently changed member. Nothing runs per measurement: the filter and the
-//! projection of each base series are computed the first time the series is seen (or
-//! the definition is new) and remembered while the series exists.
+//! values: sums add ([`Number::saturating_add`]), histograms merge bucket by bucket
+//! ([`HistogramPoint::merge`]), and a gauge group shows its most recently changed
+//! member. Nothing runs per measurement: the filter and the projection of each base
+//! series are computed the first time the series is seen (or the definition is new)
+//! and remembered while the series exists.
 
 use std::borrow::Cow;
 use std::collections::{HashMap, HashSet};
@@ -13,7 +14,7 @@ use std::time::{Duration, SystemTime};
 
 use super::definition::CustomMetric;
 use super::filter::{self, KeyRef};
-use crate::instrument::registry::next_id;
+
 use crate::prometheus::naming;
 use crate::snapshot::{
     Attributes, Descriptor, HistogramPoint, MetricData, MetricSnapshot, Number, NumberPoint,
@@ -23,7 +24,7 @@ use crate::Error;
 
 /// A created custom metric, compiled.
 #[derive(Debug)]
-pub(crate) struct Active {
+pub(crate) struct CompiledMetric {
     pub(crate) definition: CustomMetric,
     /// The derived metric's instrument id: exporters key their caches by it.
     pub(crate) id: u64,
@@ -32,7 +33,7 @@ pub(crate) struct Active {
     group_by: Vec<KeyRef>,
 }
 
-impl Active {
+impl CompiledMetric {
     /// Compiles a definition that passed validation.
     pub(crate) fn new(definition: CustomMetric) -> Result<Self, Error> {
         let filter = definition
@@ -44,8 +45,8 @@ impl Active {
                 field: "filters".into(),
                 message: format!("invalid regular expression: {e}"),
             })?;
-        Ok(Active {
-            id: next_id(),
+        Ok(CompiledMetric {
+            id: Descriptor::next_id(),
             interval: definition.interval(),
             group_by: definition.group_by.iter().map(|k| KeyRef::new(k)).collect(),
             filter,
@@ -102,13 +103,13 @@ impl Deriver {
     /// stale markers.
     pub(crate) fn derive(
         &mut self,
-        active: &[Arc<Active>],
+        active: &[Arc<CompiledMetric>],
         base: &Snapshot,
     ) -> (Vec<MetricSnapshot>, Vec<MetricSnapshot>) {
         let mut derived = Vec::with_capacity(active.len());
-        for definition in active {
-            let state = self.states.entry(definition.id).or_default();
-            if let Some(metric) = state.derive(definition, base) {
+        for custom in active {
+            let state = self.states.entry(custom.id).or_default();
+            if let Some(metric) = state.derive(custom, base) {
                 state.emitted = Some(metric.clone());
                 derived.push(metric);
             }
@@ -127,10 +128,10 @@ impl Deriver {
 }
 
 impl State {
-    fn derive(&mut self, definition: &Active, base: &Snapshot) -> Option<MetricSnapshot> {
+    fn derive(&mut self, custom: &CompiledMetric, base: &Snapshot) -> Option<MetricSnapshot> {
         let all: Vec<&MetricSnapshot> = base
             .metrics()
-            .filter(|m| definition.is_base(&m.descriptor))
+            .filter(|m| custom.is_base(&m.descriptor))
             .collect();
         let first = *all.first()?;
         // Only instruments like the first one merge: a counter and a gauge of one name
@@ -139,8 +140,8 @@ impl State {
         if bases.len() < all.len() && !self.warned_kinds {
             self.warned_kinds = true;
             tracing::warn!(
-                custom_metric = %definition.definition.name,
-                base = %definition.definition.metric,
+                custom_metric = %custom.definition.name,
+                base = %custom.definition.metric,
                 "instruments of this name differ in kind or unit; only those like the first \
                  one feed the custom metric"
             );
@@ -149,11 +150,11 @@ impl State {
             .descriptor
             .get_or_insert_with(|| {
                 Arc::new(Descriptor {
-                    id: definition.id,
-                    name: Cow::Owned(definition.definition.name.clone()),
+                    id: custom.id,
+                    name: Cow::Owned(custom.definition.name.clone()),
                     description: Cow::Owned(format!(
                         "Custom metric over {}",
-                        definition.definition.metric
+                        custom.definition.metric
                     )),
                     unit: first.descriptor.unit.clone(),
                     kind: first.descriptor.kind,
@@ -165,14 +166,14 @@ impl State {
         let data = match &first.data {
             MetricData::Sum { monotonic, .. } => MetricData::Sum {
                 monotonic: *monotonic,
-                points: self.merge_numbers(definition, &bases, &mut seen, false),
+                points: self.merge_numbers(custom, &bases, &mut seen, false),
             },
             MetricData::Gauge { .. } => MetricData::Gauge {
-                points: self.merge_numbers(definition, &bases, &mut seen, true),
+                points: self.merge_numbers(custom, &bases, &mut seen, true),
             },
             MetricData::Histogram { bounds, .. } => MetricData::Histogram {
                 bounds: bounds.clone(),
-                points: self.merge_histograms(definition, &bases, bounds, &mut seen),
+                points: self.merge_histograms(custom, &bases, bounds, &mut seen),
             },
         };
         // Forget base series that are gone (observable ones that stopped reporting).
@@ -194,7 +195,7 @@ impl State {
     /// The group of one base series, computed once per series.
     fn group(
         &mut self,
-        definition: &Active,
+        custom: &CompiledMetric,
         metric: u64,
         attributes: &Attributes,
         seen: &mut HashSet<(u64, Attributes)>,
@@ -203,7 +204,7 @@ impl State {
         let group = self
             .groups
             .entry(key.clone())
-            .or_insert_with(|| definition.group_of(attributes))
+            .or_insert_with(|| custom.group_of(attributes))
             .clone();
         seen.insert(key);
         group
@@ -211,7 +212,7 @@ impl State {
 
     fn merge_numbers(
         &mut self,
-        definition: &Active,
+        custom: &CompiledMetric,
         bases: &[&MetricSnapshot],
         seen: &mut HashSet<(u64, Attributes)>,
         gauge: bool,
@@ -227,7 +228,7 @@ impl State {
             };
             let id = metric.descriptor.id;
             for point in points {
-                let Some(group) = self.group(definition, id, &point.attributes, seen) else {
+                let Some(group) = self.group(custom, id, &point.attributes, seen) else {
                     continue;
                 };
                 if !sums.contains_key(&group) && !changed.contains_key(&group) {
@@ -242,8 +243,8 @@ impl State {
                     }
                     sums.entry(group).or_insert(point.value);
                 } else {
-                    let total = sums.entry(group).or_insert(zero_like(point.value));
-                    *total = add(*total, point.value);
+                    let total = sums.entry(group).or_insert(point.value.zero_like());
+                    *total = total.saturating_add(point.value);
                 }
             }
         }
@@ -277,7 +278,7 @@ impl State {
 
     fn merge_histograms(
         &mut self,
-        definition: &Active,
+        custom: &CompiledMetric,
         bases: &[&MetricSnapshot],
         bounds: &Arc<[f64]>,
         seen: &mut HashSet<(u64, Attributes)>,
@@ -296,7 +297,7 @@ impl State {
                 if !self.warned_bounds {
                     self.warned_bounds = true;
                     tracing::warn!(
-                        custom_metric = %definition.definition.name,
+                        custom_metric = %custom.definition.name,
                         "two base histograms have different bucket bounds; only those with \
                          the first one's bounds are merged"
                     );
@@ -305,27 +306,16 @@ impl State {
             }
             let id = metric.descriptor.id;
             for point in points {
-                let Some(group) = self.group(definition, id, &point.attributes, seen) else {
+                let Some(group) = self.group(custom, id, &point.attributes, seen) else {
                     continue;
                 };
-                let into = merged.entry(group.clone()).or_insert_with(|| {
-                    order.push(group.clone());
-                    HistogramPoint {
-                        attributes: group,
-                        count: 0,
-                        sum: 0.0,
-                        min: None,
-                        max: None,
-                        bucket_counts: vec![0; point.bucket_counts.len()],
-                    }
-                });
-                into.count = into.count.saturating_add(point.count);
-                into.sum += point.sum;
-                into.min = min_of(into.min, point.min, f64::min);
-                into.max = min_of(into.max, point.max, f64::max);
-                for (total, count) in into.bucket_counts.iter_mut().zip(&point.bucket_counts) {
-                    *total = total.saturating_add(*count);
-                }
+                merged
+                    .entry(group.clone())
+                    .or_insert_with(|| {
+                        order.push(group.clone());
+                        HistogramPoint::empty(group, point.bucket_counts.len())
+                    })
+                    .merge(point);
             }
         }
         order
@@ -345,28 +335,4 @@ fn alike(a: &MetricSnapshot, b: &MetricSnapshot) -> bool {
         _ => false,
     };
     same_data && a.descriptor.unit == b.descriptor.unit
-}
-
-fn min_of(a: Option<f64>, b: Option<f64>, pick: fn(f64, f64) -> f64) -> Option<f64> {
-    match (a, b) {
-        (Some(a), Some(b)) => Some(pick(a, b)),
-        (a, b) => a.or(b),
-    }
-}
-
-fn zero_like(value: Number) -> Number {
-    match value {
-        Number::U64(_) => Number::U64(0),
-        Number::I64(_) => Number::I64(0),
-        Number::F64(_) => Number::F64(0.0),
-    }
-}
-
-/// Adds two sums of one instrument kind; integers saturate instead of wrapping.
-fn add(a: Number, b: Number) -> Number {
-    match (a, b) {
-        (Number::U64(a), Number::U64(b)) => Number::U64(a.saturating_add(b)),
-        (Number::I64(a), Number::I64(b)) => Number::I64(a.saturating_add(b)),
-        (a, b) => Number::F64(a.as_f64() + b.as_f64()),
-    }
 }

@@ -9,24 +9,26 @@ use opentelemetry::InstrumentationScope;
 use parking_lot::{Mutex, RwLock};
 
 use super::definition::CustomMetric;
-use super::derive::{Active, Deriver};
+use super::derive::{CompiledMetric, Deriver};
 use crate::pipeline::self_metrics::SelfMetrics;
-use crate::pipeline::{Collection, Delivery, Pending, Pipeline};
+use crate::pipeline::{Collected, Delivery, Pending, Pipeline};
 use crate::snapshot::{Descriptor, ScopeSnapshot, Snapshot};
 use crate::transport::ValidatedTransport;
 use crate::Error;
 
-/// Collects the instruments a predicate selects (the provider's collection, narrowed).
-pub(crate) type BaseSource = Arc<dyn Fn(&dyn Fn(&Descriptor) -> bool) -> Snapshot + Send + Sync>;
+/// The custom metrics' view of the provider: collects the instruments a predicate
+/// selects (their base instruments), running only those instruments' callbacks.
+pub(crate) type CollectMatchingFn =
+    Arc<dyn Fn(&dyn Fn(&Descriptor) -> bool) -> Snapshot + Send + Sync>;
 
 /// A destination's checked settings, to start custom-metric pipelines with.
 pub(crate) type DestinationConfig = (ValidatedTransport, Delivery);
 
 /// A provider's custom metrics and their push tasks.
 pub(crate) struct CustomMetrics {
-    active: Arc<RwLock<Vec<Arc<Active>>>>,
+    active: Arc<RwLock<Vec<Arc<CompiledMetric>>>>,
     destinations: Vec<DestinationConfig>,
-    source: BaseSource,
+    collect_matching: CollectMatchingFn,
     meter: Meter,
     /// The push tasks; the lock also serialises create, delete and close.
     pipelines: Mutex<Tasks>,
@@ -43,13 +45,13 @@ struct Tasks {
 impl CustomMetrics {
     pub(crate) fn new(
         destinations: Vec<DestinationConfig>,
-        source: BaseSource,
+        collect_matching: CollectMatchingFn,
         meter: Meter,
     ) -> Self {
         CustomMetrics {
             active: Arc::default(),
             destinations,
-            source,
+            collect_matching,
             meter,
             pipelines: Mutex::default(),
         }
@@ -98,21 +100,21 @@ impl CustomMetrics {
             return Err(Error::AlreadyShutdown);
         }
         self.check(&definition, &[])?;
-        let active = Active::new(definition)?;
+        let compiled = CompiledMetric::new(definition)?;
         // Start what is missing first: a failure leaves the definition uncreated.
-        for destination in &active.definition.data_destination {
+        for destination in &compiled.definition.data_destination {
             let exists = tasks
                 .running
                 .iter()
-                .any(|(d, i, _)| d == destination && *i == active.interval);
+                .any(|(d, i, _)| d == destination && *i == compiled.interval);
             if !exists {
-                let pipeline = self.start(destination, active.interval)?;
+                let pipeline = self.start(destination, compiled.interval)?;
                 tasks
                     .running
-                    .push((destination.clone(), active.interval, pipeline));
+                    .push((destination.clone(), compiled.interval, pipeline));
             }
         }
-        self.active.write().push(Arc::new(active));
+        self.active.write().push(Arc::new(compiled));
         Ok(())
     }
 
@@ -200,43 +202,67 @@ impl CustomMetrics {
             scope_labels: false,
             ..delivery.clone()
         };
-        let active = self.active.clone();
-        let source = self.source.clone();
-        let deriver = Mutex::new(Deriver::default());
-        let name = destination.to_owned();
-        let scope = InstrumentationScope::builder("prompush.custom_metrics").build();
-        let collect = move || {
-            let definitions: Vec<Arc<Active>> = active
-                .read()
-                .iter()
-                .filter(|a| a.interval == interval && a.definition.data_destination.contains(&name))
-                .cloned()
-                .collect();
-            let base = source(&|d: &Descriptor| definitions.iter().any(|a| a.is_base(d)));
-            let (metrics, ending) = deriver.lock().derive(&definitions, &base);
-            let wrap = |metrics| Snapshot {
-                resource: base.resource.clone(),
-                time: base.time,
-                scopes: vec![ScopeSnapshot {
-                    scope: scope.clone(),
-                    metrics,
-                }],
-            };
-            Collection {
-                ending: (!ending.is_empty()).then(|| wrap(ending)),
-                snapshot: wrap(metrics),
-            }
+        let collect = CustomCollect {
+            active: self.active.clone(),
+            collect_matching: self.collect_matching.clone(),
+            deriver: Mutex::new(Deriver::default()),
+            destination: destination.to_owned(),
+            interval,
+            scope: InstrumentationScope::builder("prompush.custom_metrics").build(),
         };
         Pipeline::start(
             transport.clone(),
             delivery,
-            Some(Arc::new(collect)),
+            Some(Arc::new(move || collect.collect())),
             SelfMetrics::new(
                 &self.meter,
                 destination,
                 Some(format!("custom_metrics_every_{}s", interval.as_secs())),
             ),
         )
+    }
+}
+
+/// The collect function of one custom-metrics pipeline (one destination, one
+/// interval): collects the base instruments of the custom metrics it carries and
+/// derives them.
+struct CustomCollect {
+    active: Arc<RwLock<Vec<Arc<CompiledMetric>>>>,
+    collect_matching: CollectMatchingFn,
+    deriver: Mutex<Deriver>,
+    destination: String,
+    interval: Duration,
+    /// The scope the custom metrics are pushed under.
+    scope: InstrumentationScope,
+}
+
+impl CustomCollect {
+    fn collect(&self) -> Collected {
+        let definitions: Vec<Arc<CompiledMetric>> = self
+            .active
+            .read()
+            .iter()
+            .filter(|a| {
+                a.interval == self.interval
+                    && a.definition.data_destination.contains(&self.destination)
+            })
+            .cloned()
+            .collect();
+        let base =
+            (self.collect_matching)(&|d: &Descriptor| definitions.iter().any(|a| a.is_base(d)));
+        let (metrics, ending) = self.deriver.lock().derive(&definitions, &base);
+        let wrap = |metrics| Snapshot {
+            resource: base.resource.clone(),
+            time: base.time,
+            scopes: vec![ScopeSnapshot {
+                scope: self.scope.clone(),
+                metrics,
+            }],
+        };
+        Collected {
+            ending: (!ending.is_empty()).then(|| wrap(ending)),
+            snapshot: wrap(metrics),
+        }
     }
 }
 

@@ -67,9 +67,15 @@
 //!   its series with stale markers pushed at once (remote write; JSON has none), and
 //!   [`custom_metrics`](crate::MeterProvider::custom_metrics) lists them.
 
+// One file per job: `definition` the types and their checks, `json` their JSON form,
+// `file` the definitions configured on the builder (and their files), `filter` the
+// compiled filter, `derive` the computation at each collection, `manage` create,
+// delete, list and the push tasks.
 mod definition;
 mod derive;
+pub(crate) mod file;
 mod filter;
+mod json;
 pub(crate) mod manage;
 
 pub use definition::{CustomMetric, FieldOp, Filter, Granularity};

@@ -23,11 +23,6 @@ use super::{validate_name, Collect, Disabled};
 use crate::aggregate::{number::Num, Aggregation, Aggregator, Limits, ObservableAggregator};
 use crate::snapshot::{Descriptor, InstrumentKind, MetricSnapshot, ScopeSnapshot};
 
-/// A fresh process-unique instrument id (see [`Descriptor::next_id`]).
-pub(crate) fn next_id() -> u64 {
-    Descriptor::next_id()
-}
-
 #[derive(PartialEq, Eq)]
 struct Identity {
     name: String,
@@ -162,7 +157,7 @@ impl Registry {
         }
         let spec_bounds = spec.bounds;
         let descriptor = Arc::new(Descriptor {
-            id: next_id(),
+            id: Descriptor::next_id(),
             name: spec.name,
             description,
             unit: spec.unit.unwrap_or_default(),
@@ -185,7 +180,7 @@ impl Registry {
 
     /// Collects the instruments `keep` selects (by descriptor); `None` when there are
     /// none. Observable callbacks run only for those.
-    pub(crate) fn collect_where(
+    pub(crate) fn collect_matching(
         &self,
         time: SystemTime,
         keep: impl Fn(&Descriptor) -> bool,

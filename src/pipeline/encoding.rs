@@ -10,7 +10,7 @@ use std::collections::{HashMap, HashSet};
 use super::clock::{self, PushClock};
 use super::queue::Batch;
 use super::wire::{self, Encode, Requests};
-use super::{Collection, Collector, Delivery};
+use super::{CollectFn, Collected, Delivery};
 use crate::prometheus::stale;
 use crate::prometheus::translate::{Collisions, Translator};
 use crate::snapshot::Attributes;
@@ -22,7 +22,7 @@ pub(super) struct Encoding {
     translator: Translator,
     wire: Box<dyn Encode>,
     /// `None` for a pipeline fed by `export`.
-    pub(super) collect: Option<Collector>,
+    pub(super) collect: Option<CollectFn>,
     pub(super) max_samples_per_send: usize,
     /// The attribute sets each observable instrument reported last push, to mark the
     /// ones it stops reporting as stale.
@@ -43,7 +43,7 @@ pub(super) struct Encoded {
 }
 
 impl Encoding {
-    pub(super) fn new(collect: Option<Collector>, delivery: &Delivery) -> Self {
+    pub(super) fn new(collect: Option<CollectFn>, delivery: &Delivery) -> Self {
         let mut translator = Translator::with_external_labels(delivery.external_labels.clone());
         translator.set_target_info(delivery.target_info);
         translator.set_scope_labels(delivery.scope_labels);
@@ -70,7 +70,7 @@ impl Encoding {
                 _ => Ok(Encoded::default()),
             };
         };
-        let Collection {
+        let Collected {
             mut snapshot,
             ending,
         } = collect();

@@ -10,7 +10,7 @@ use tracing::Instrument as _;
 
 use super::self_metrics::SelfMetrics;
 use super::task::Task;
-use super::{Collector, Delivery};
+use super::{CollectFn, Delivery};
 use crate::transport::{HttpSender, ValidatedTransport};
 use crate::{Error, Snapshot};
 
@@ -51,13 +51,13 @@ pub(crate) struct Pipeline {
 }
 
 impl Pipeline {
-    /// Starts the push task on the background runtime. With a collector it collects
+    /// Starts the push task on the background runtime. With a collect function it collects
     /// and pushes every interval; without one it pushes what [`export`](Self::export)
     /// hands it.
     pub(crate) fn start(
         transport: ValidatedTransport,
         delivery: Delivery,
-        collect: Option<Collector>,
+        collect: Option<CollectFn>,
         metrics: SelfMetrics,
     ) -> Result<Self, Error> {
         let runtime = crate::runtime::handle()?;

@@ -40,11 +40,13 @@ use crate::Snapshot;
 
 pub(crate) use handle::{Pending, Pipeline};
 
-/// Collects a snapshot: the pipeline's only view of the provider.
-pub(crate) type Collector = Arc<dyn Fn() -> Collection + Send + Sync>;
+/// What a pipeline calls to collect one push: its only view of the provider (all of
+/// it, for a destination's pipeline; the custom metrics it carries, for a
+/// custom-metrics pipeline).
+pub(crate) type CollectFn = Arc<dyn Fn() -> Collected + Send + Sync>;
 
-/// What a collector hands the pipeline.
-pub(crate) struct Collection {
+/// What a [`CollectFn`] returns: one push's metrics.
+pub(crate) struct Collected {
     /// The metrics to push.
     pub(crate) snapshot: Snapshot,
     /// Metrics pushed before that end now (a deleted custom metric, say): their series
@@ -52,9 +54,9 @@ pub(crate) struct Collection {
     pub(crate) ending: Option<Snapshot>,
 }
 
-impl From<Snapshot> for Collection {
+impl From<Snapshot> for Collected {
     fn from(snapshot: Snapshot) -> Self {
-        Collection {
+        Collected {
             snapshot,
             ending: None,
         }

@@ -16,7 +16,7 @@ use super::encoding::{Encoded, Encoding};
 use super::handle::{AnswerTo, Command};
 use super::queue::{Batch, Queue};
 use super::self_metrics::{DropReason, SelfMetrics};
-use super::{Collector, Delivery};
+use super::{CollectFn, Delivery};
 use crate::prometheus::translate::Collisions;
 use crate::transport::SendOutcome;
 use crate::{Error, Snapshot};
@@ -36,7 +36,7 @@ pub(super) struct Task {
     /// `None` only while a blocking thread has it.
     pub(super) encoding: Option<Encoding>,
     /// Kept to rebuild `encoding` should collection or encoding ever panic.
-    pub(super) collect: Option<Collector>,
+    pub(super) collect: Option<CollectFn>,
     pub(super) metrics: SelfMetrics,
     pub(super) queue: Queue,
     pub(super) backoff: Backoff,
@@ -107,7 +107,7 @@ impl Task {
     pub(super) fn new(
         sender: Arc<dyn Deliver>,
         delivery: Delivery,
-        collect: Option<Collector>,
+        collect: Option<CollectFn>,
         metrics: SelfMetrics,
         flush_wait: Duration,
     ) -> Self {

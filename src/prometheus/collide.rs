@@ -254,7 +254,7 @@ impl Registry {
                         }
                         match &mut merged {
                             None => merged = Some(point.clone()),
-                            Some(into) => add_histogram(into, point),
+                            Some(into) => into.merge(point),
                         }
                     }
                     match merged {
@@ -272,26 +272,6 @@ impl Registry {
             plan.insert(first, action);
         }
         plan
-    }
-}
-
-/// Adds `other` into `into`; both have the same bounds.
-fn add_histogram(into: &mut HistogramPoint, other: &HistogramPoint) {
-    into.count = into.count.saturating_add(other.count);
-    into.sum += other.sum;
-    into.min = match (into.min, other.min) {
-        (Some(a), Some(b)) => Some(a.min(b)),
-        (a, b) => a.or(b),
-    };
-    into.max = match (into.max, other.max) {
-        (Some(a), Some(b)) => Some(a.max(b)),
-        (a, b) => a.or(b),
-    };
-    for (i, c) in other.bucket_counts.iter().enumerate() {
-        match into.bucket_counts.get_mut(i) {
-            Some(slot) => *slot = slot.saturating_add(*c),
-            None => into.bucket_counts.push(*c),
-        }
     }
 }
 

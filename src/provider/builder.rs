@@ -1,0 +1,402 @@
+//! [`MeterProviderBuilder`]: the provider's options, and `build()`, which turns them
+//! into a running provider in a few steps: check the values, resolve what the
+//! environment configures, validate the destinations, load the custom-metric
+//! definitions, build the core and the self-metrics meter, check the definitions, start
+//! the pipelines, create the custom metrics. Everything that can fail on the options
+//! is checked before anything starts, so a bad option never leaves a task behind.
+
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
+
+use opentelemetry::metrics::Meter;
+use opentelemetry_sdk::Resource;
+
+use super::collect::Core;
+use super::{MeterProvider, Shared};
+use crate::aggregate::Limits;
+use crate::custom::file::Configured;
+use crate::custom::manage::{CustomMetrics, DestinationConfig};
+use crate::custom::CustomMetric;
+use crate::instance_id;
+use crate::pipeline::options::{push_option_methods, PushOptions};
+use crate::pipeline::self_metrics::SelfMetrics;
+use crate::pipeline::Pipeline;
+use crate::transport::{Auth, Protocol, Secret};
+use crate::{Destination, Error};
+
+/// The default cardinality limit: points per instrument, the overflow point included.
+pub const DEFAULT_CARDINALITY_LIMIT: usize = 2000;
+
+/// The default push interval (the OpenTelemetry default export interval).
+pub const DEFAULT_PUSH_INTERVAL: Duration = Duration::from_secs(60);
+
+/// The name of the destination that [`MeterProviderBuilder::with_endpoint`] (or
+/// [`ENV_ENDPOINT`]) configures.
+pub const DEFAULT_DESTINATION: &str = "default";
+
+/// Environment variable naming the remote-write endpoint when none is set in code.
+pub const ENV_ENDPOINT: &str = "PROMPUSH_ENDPOINT";
+/// Environment variable holding the bearer token for [`ENV_ENDPOINT`].
+pub const ENV_BEARER_TOKEN: &str = "PROMPUSH_BEARER_TOKEN";
+/// The standard OpenTelemetry variable for the push interval, in milliseconds.
+pub const ENV_EXPORT_INTERVAL: &str = "OTEL_METRIC_EXPORT_INTERVAL";
+
+/// Configures a [`MeterProvider`]; see [`MeterProvider::builder`].
+///
+/// Secrets (the bearer token, extra header values) never appear in its `Debug` output.
+///
+/// ```no_run
+/// use std::time::Duration;
+/// use opentelemetry_sdk::Resource;
+///
+/// let provider = prompush::MeterProvider::builder()
+///     .with_resource(Resource::builder().with_service_name("checkout").build())
+///     .with_endpoint("https://metrics.example.com/api/v1/write")
+///     .with_bearer_token("my-token")
+///     .with_push_interval(Duration::from_secs(15))
+///     .with_cardinality_limit(500)
+///     .build()?;
+/// # Ok::<(), prompush::Error>(())
+/// ```
+#[derive(Debug)]
+pub struct MeterProviderBuilder {
+    resource: Option<Resource>,
+    instance_id: Option<String>,
+    cardinality_limit: usize,
+    push: PushOptions,
+    destinations: Vec<Destination>,
+    push_interval: Option<Duration>,
+    self_metrics: bool,
+    custom_metrics: Vec<CustomMetric>,
+    custom_metrics_files: Vec<PathBuf>,
+}
+
+impl Default for MeterProviderBuilder {
+    fn default() -> Self {
+        MeterProviderBuilder {
+            resource: None,
+            instance_id: None,
+            cardinality_limit: DEFAULT_CARDINALITY_LIMIT,
+            push: PushOptions::default(),
+            destinations: Vec::new(),
+            custom_metrics: Vec::new(),
+            custom_metrics_files: Vec::new(),
+            push_interval: None,
+            self_metrics: true,
+        }
+    }
+}
+
+impl MeterProviderBuilder {
+    /// Sets the resource. Without one, the standard detection applies:
+    /// `OTEL_SERVICE_NAME`, `OTEL_RESOURCE_ATTRIBUTES`, else
+    /// `service.name=unknown_service:<executable>`, plus the SDK's telemetry attributes.
+    ///
+    /// A resource without `service.instance.id` gets a random one at `build()`; see
+    /// [`with_instance_id`](Self::with_instance_id).
+    pub fn with_resource(mut self, resource: Resource) -> Self {
+        self.resource = Some(resource);
+        self
+    }
+
+    /// Sets `service.instance.id`, which becomes the `instance` label of every series,
+    /// without building a resource. It replaces the resource's own id, if any.
+    ///
+    /// Without it, the resource's `service.instance.id` applies (set in code or through
+    /// `OTEL_RESOURCE_ATTRIBUTES`), and when the resource has none, `build()` gives the
+    /// provider a random UUID v4, as the OpenTelemetry semantic conventions recommend:
+    /// replicas of one service then never write the same series, which would overwrite
+    /// each other's values. The id is the same for every destination and for the
+    /// provider's whole life; [`MeterProvider::resource`] shows it.
+    ///
+    /// The cost of the random id: every restart starts new series, so a receiver that
+    /// keeps series forever (Unleash, say) grows by one set of series per process start.
+    /// Where that matters, set a stable id per replica: a pod name, a host name and
+    /// port, a slot number.
+    ///
+    /// ```
+    /// use opentelemetry::{Key, Value};
+    ///
+    /// let provider = prompush::MeterProvider::builder()
+    ///     .with_instance_id("checkout-0")
+    ///     .build()?;
+    /// let id = provider.resource().get(&Key::from_static_str("service.instance.id"));
+    /// assert_eq!(id, Some(Value::from("checkout-0")));
+    ///
+    /// // Without one: a random UUID v4, fixed for the provider's life.
+    /// let provider = prompush::MeterProvider::builder().build()?;
+    /// let id = provider.resource().get(&Key::from_static_str("service.instance.id"));
+    /// assert_eq!(id.map(|v| v.as_str().len()), Some(36));
+    /// # Ok::<(), prompush::Error>(())
+    /// ```
+    pub fn with_instance_id(mut self, id: impl Into<String>) -> Self {
+        self.instance_id = Some(id.into());
+        self
+    }
+
+    /// Sets how many points one instrument may export, the overflow point included
+    /// (default [`DEFAULT_CARDINALITY_LIMIT`]). Once an instrument has `limit - 1`
+    /// attribute sets, measurements with a new set go to one series carrying
+    /// `otel.metric.overflow=true` (totals stay right; the new sets' own series are
+    /// not created). Must be at least 1.
+    pub fn with_cardinality_limit(mut self, limit: usize) -> Self {
+        self.cardinality_limit = limit;
+        self
+    }
+
+    /// Pushes to this Prometheus remote-write URL (for example
+    /// `http://127.0.0.1:9090/api/v1/write`): the shorthand for one remote-write
+    /// [`Destination`] named [`DEFAULT_DESTINATION`], which the other push options of
+    /// this builder configure. Checked by `build()`: it must parse and use `http` or
+    /// `https`.
+    pub fn with_endpoint(mut self, endpoint: impl Into<String>) -> Self {
+        self.push.transport.endpoint = Some(endpoint.into());
+        self
+    }
+
+    /// Adds a destination; call it once per destination. Names must be unique (the
+    /// [`with_endpoint`](Self::with_endpoint) shorthand's is
+    /// [`DEFAULT_DESTINATION`]).
+    pub fn with_destination(mut self, destination: Destination) -> Self {
+        self.destinations.push(destination);
+        self
+    }
+
+    push_option_methods!();
+
+    /// Creates this custom metric when the provider is built (see [`crate::custom`]).
+    pub fn with_custom_metric(mut self, definition: CustomMetric) -> Self {
+        self.custom_metrics.push(definition);
+        self
+    }
+
+    /// Reads custom metric definitions from a JSON file when the provider is built: a
+    /// list of definitions, or an object with a `custom_metrics` list. Errors name the
+    /// file and the offending field (`[2].filters.field_op`).
+    pub fn with_custom_metrics_file(mut self, path: impl Into<PathBuf>) -> Self {
+        self.custom_metrics_files.push(path.into());
+        self
+    }
+
+    /// How often to push (every destination without its own interval). Default: `OTEL_METRIC_EXPORT_INTERVAL` (milliseconds) when
+    /// set, else [`DEFAULT_PUSH_INTERVAL`] (60 s).
+    pub fn with_push_interval(mut self, interval: Duration) -> Self {
+        self.push_interval = Some(interval);
+        self
+    }
+
+    /// Whether to push prompush's own delivery metrics (`prompush_*`) with the
+    /// application's (default on).
+    pub fn with_self_metrics(mut self, enabled: bool) -> Self {
+        self.self_metrics = enabled;
+        self
+    }
+
+    /// Builds the provider and starts pushing to every destination configured.
+    ///
+    /// The environment configures what the code left open: `PROMPUSH_ENDPOINT` (and
+    /// with it `PROMPUSH_BEARER_TOKEN`) when no endpoint or destination was set in code,
+    /// `OTEL_METRIC_EXPORT_INTERVAL` when no push interval was.
+    ///
+    /// # Errors
+    /// [`Error::Config`] when an option's value cannot work (an unparsable endpoint, a
+    /// scheme other than http/https, a reserved or invalid header, a zero interval or
+    /// timeout, a zero cardinality limit, two destinations of one name, an empty
+    /// instance id); nothing is started then. [`Error::Runtime`] when the background
+    /// thread cannot start.
+    pub fn build(self) -> Result<MeterProvider, Error> {
+        self.check_values()?;
+        let MeterProviderBuilder {
+            resource,
+            instance_id,
+            cardinality_limit,
+            mut push,
+            destinations,
+            push_interval,
+            self_metrics,
+            custom_metrics,
+            custom_metrics_files,
+        } = self;
+        let interval = resolve_environment(&mut push, &destinations, push_interval)?;
+        let destinations = validate_destinations(push, destinations, interval)?;
+        let configured = Configured::load(custom_metrics, &custom_metrics_files)?;
+        let core = Arc::new(Core::new(
+            resource_with_instance_id(resource, instance_id),
+            Limits {
+                cardinality: cardinality_limit,
+            },
+        ));
+        let meter = core.self_metrics_meter(self_metrics && !destinations.is_empty());
+        let custom = CustomMetrics::new(
+            destinations.clone(),
+            core.collect_matching_fn(),
+            meter.clone(),
+        );
+        configured.check(&custom)?;
+        let pipelines = start_pipelines(&core, destinations, &meter)?;
+        configured.create(&custom)?;
+        Ok(MeterProvider {
+            shared: Arc::new(Shared {
+                core,
+                pipelines,
+                custom,
+            }),
+        })
+    }
+
+    /// Refuses the values that no environment can mend: a zero cardinality limit, an
+    /// empty instance id.
+    fn check_values(&self) -> Result<(), Error> {
+        if self.cardinality_limit == 0 {
+            return Err(Error::Config(
+                "with_cardinality_limit(0): the limit counts the overflow series too, so it \
+                 must be at least 1"
+                    .into(),
+            ));
+        }
+        if self.instance_id.as_deref().is_some_and(str::is_empty) {
+            return Err(Error::Config(
+                "with_instance_id(\"\"): an empty id gives no instance label; pass a \
+                 non-empty id, or leave it out for a random one"
+                    .into(),
+            ));
+        }
+        Ok(())
+    }
+}
+
+/// Fills in what the code left open from the environment (the endpoint and its token
+/// when there is neither endpoint nor destination) and returns the push interval.
+fn resolve_environment(
+    push: &mut PushOptions,
+    destinations: &[Destination],
+    push_interval: Option<Duration>,
+) -> Result<Duration, Error> {
+    let transport = &mut push.transport;
+    if transport.endpoint.is_none() && destinations.is_empty() {
+        if let Some(endpoint) = env_var(ENV_ENDPOINT) {
+            transport.endpoint = Some(endpoint);
+            if transport.auth.is_none() {
+                transport.auth = env_var(ENV_BEARER_TOKEN).map(|t| Auth::Bearer(Secret::new(t)));
+            }
+        }
+    }
+    let interval = match push_interval {
+        Some(interval) => interval,
+        None => env_interval()?.unwrap_or(DEFAULT_PUSH_INTERVAL),
+    };
+    if interval.is_zero() {
+        return Err(Error::Config(
+            "with_push_interval(0): the push interval must be positive".into(),
+        ));
+    }
+    Ok(interval)
+}
+
+/// Validates every destination before any starts, refusing two of one name.
+fn validate_destinations(
+    push: PushOptions,
+    added: Vec<Destination>,
+    interval: Duration,
+) -> Result<Vec<DestinationConfig>, Error> {
+    let shorthand = push.transport.endpoint.is_some();
+    let destinations = with_shorthand(push, added)?;
+    let mut validated: Vec<DestinationConfig> = Vec::with_capacity(destinations.len());
+    for (i, destination) in destinations.into_iter().enumerate() {
+        let (transport, delivery) = destination.validate(interval)?;
+        if validated.iter().any(|(_, d)| d.name == delivery.name) {
+            return Err(Error::Config(format!(
+                "two destinations are named {:?}{}; give each a name of its own",
+                delivery.name,
+                if shorthand && i > 0 && delivery.name == DEFAULT_DESTINATION {
+                    " (with_endpoint configures the one named \"default\")"
+                } else {
+                    ""
+                }
+            )));
+        }
+        validated.push((transport, delivery));
+    }
+    Ok(validated)
+}
+
+/// Every destination in order: the `with_endpoint` shorthand first (the builder's push
+/// options configure it), then those added, which take the builder's scope-label choice
+/// unless they have their own.
+fn with_shorthand(push: PushOptions, added: Vec<Destination>) -> Result<Vec<Destination>, Error> {
+    if push.touched && push.transport.endpoint.is_none() && !added.is_empty() {
+        return Err(Error::Config(
+            "push options (auth, headers, external labels, timeouts, …) were set on the \
+             provider builder, where they configure the with_endpoint destination, but \
+             there is none: set them on each Destination instead, or add with_endpoint"
+                .into(),
+        ));
+    }
+    let scope_labels = push.scope_labels;
+    let mut destinations = Vec::with_capacity(added.len() + 1);
+    if push.transport.endpoint.is_some() {
+        destinations.push(Destination::from_options(
+            DEFAULT_DESTINATION,
+            Protocol::RemoteWrite,
+            push,
+        ));
+    }
+    destinations.extend(
+        added
+            .into_iter()
+            .map(|d| d.with_default_scope_labels(scope_labels)),
+    );
+    Ok(destinations)
+}
+
+/// The resource (detected when not given) with its `service.instance.id`: the one
+/// given, else the resource's own, else a random one.
+fn resource_with_instance_id(resource: Option<Resource>, instance_id: Option<String>) -> Resource {
+    let resource = resource.unwrap_or_else(|| Resource::builder().build());
+    match instance_id {
+        Some(id) => instance_id::with_instance_id(&resource, id),
+        None => instance_id::or_instance_id(resource, instance_id::random),
+    }
+}
+
+/// Starts one push pipeline per destination, each collecting the whole provider.
+fn start_pipelines(
+    core: &Arc<Core>,
+    destinations: Vec<DestinationConfig>,
+    meter: &Meter,
+) -> Result<Vec<(String, Pipeline)>, Error> {
+    // A pipeline that fails to start drops those started before it: they make their
+    // final (empty) push and end.
+    destinations
+        .into_iter()
+        .map(|(transport, delivery)| {
+            let name = delivery.name.clone();
+            let metrics = SelfMetrics::new(meter, &name, None);
+            let pipeline = Pipeline::start(transport, delivery, Some(core.collect_fn()), metrics)?;
+            Ok((name, pipeline))
+        })
+        .collect()
+}
+
+/// A set, non-empty environment variable.
+fn env_var(name: &str) -> Option<String> {
+    std::env::var(name).ok().filter(|v| !v.trim().is_empty())
+}
+
+/// The push interval `OTEL_METRIC_EXPORT_INTERVAL` sets, if it is set.
+fn env_interval() -> Result<Option<Duration>, Error> {
+    match env_var(ENV_EXPORT_INTERVAL) {
+        None => Ok(None),
+        Some(ms) => ms
+            .trim()
+            .parse::<u64>()
+            .map(|ms| Some(Duration::from_millis(ms)))
+            .map_err(|_| {
+                Error::Config(format!(
+                    "{ENV_EXPORT_INTERVAL}={ms:?} is not a whole number of milliseconds; \
+                 set it to e.g. 60000 or unset it"
+                ))
+            }),
+    }
+}

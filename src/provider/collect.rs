@@ -1,0 +1,110 @@
+//! [`Core`]: what collection needs, shared by the provider, its push tasks and its
+//! custom metrics: the resource, the meters (one registry per instrumentation scope)
+//! and the collect functions handed to the pipelines ([`CollectFn`]) and to the custom
+//! metrics ([`CollectMatchingFn`]).
+
+use std::collections::HashMap;
+use std::sync::atomic::AtomicBool;
+use std::sync::Arc;
+use std::time::SystemTime;
+
+use opentelemetry::metrics::Meter;
+use opentelemetry::InstrumentationScope;
+use opentelemetry_sdk::Resource;
+use parking_lot::Mutex;
+
+use super::{noop_meter, self_metrics_scope};
+use crate::aggregate::Limits;
+use crate::custom::manage::CollectMatchingFn;
+use crate::instrument::registry::Registry;
+use crate::meter::ScopeMeter;
+use crate::pipeline::CollectFn;
+use crate::snapshot::Descriptor;
+use crate::Snapshot;
+
+/// What collection needs; the push tasks hold it too.
+pub(super) struct Core {
+    pub(super) resource: Resource,
+    pub(super) limits: Limits,
+    pub(super) shut_down: Arc<AtomicBool>,
+    pub(super) scopes: Mutex<Scopes>,
+}
+
+#[derive(Default)]
+pub(super) struct Scopes {
+    by_scope: HashMap<InstrumentationScope, Arc<Registry>>,
+    /// Creation order, for a stable snapshot order.
+    pub(super) ordered: Vec<Arc<Registry>>,
+}
+
+impl Core {
+    pub(super) fn new(resource: Resource, limits: Limits) -> Self {
+        Core {
+            resource,
+            limits,
+            shut_down: Arc::new(AtomicBool::new(false)),
+            scopes: Mutex::new(Scopes::default()),
+        }
+    }
+
+    /// The meter of one instrumentation scope: its registry, created on first use.
+    pub(super) fn meter(&self, scope: InstrumentationScope) -> Meter {
+        let mut scopes = self.scopes.lock();
+        let registry = match scopes.by_scope.get(&scope) {
+            Some(r) => r.clone(),
+            None => {
+                let r = Arc::new(Registry::new(
+                    scope.clone(),
+                    self.limits,
+                    self.shut_down.clone(),
+                ));
+                scopes.by_scope.insert(scope, r.clone());
+                scopes.ordered.push(r.clone());
+                r
+            }
+        };
+        Meter::new(Arc::new(ScopeMeter { registry }))
+    }
+
+    /// The meter of prompush's own delivery metrics: one of this provider's when
+    /// `enabled`, else a no-op one.
+    pub(super) fn self_metrics_meter(&self, enabled: bool) -> Meter {
+        if enabled {
+            self.meter(self_metrics_scope())
+        } else {
+            noop_meter()
+        }
+    }
+
+    /// Collects every instrument (what [`MeterProvider::collect`](super::MeterProvider::collect)
+    /// returns).
+    pub(super) fn collect_all(&self) -> Snapshot {
+        self.collect_matching(&|_| true)
+    }
+
+    /// Collects the instruments `keep` selects; observable callbacks run only for those.
+    pub(super) fn collect_matching(&self, keep: &dyn Fn(&Descriptor) -> bool) -> Snapshot {
+        let time = SystemTime::now();
+        let registries: Vec<Arc<Registry>> = self.scopes.lock().ordered.clone();
+        Snapshot {
+            resource: self.resource.clone(),
+            time,
+            scopes: registries
+                .iter()
+                .filter_map(|r| r.collect_matching(time, keep))
+                .collect(),
+        }
+    }
+
+    /// A destination pipeline's view of the provider: everything, at every push.
+    pub(super) fn collect_fn(self: &Arc<Self>) -> CollectFn {
+        let core = self.clone();
+        Arc::new(move || core.collect_all().into())
+    }
+
+    /// The custom metrics' view of the provider: the instruments their bases select.
+    pub(super) fn collect_matching_fn(self: &Arc<Self>) -> CollectMatchingFn {
+        let core = self.clone();
+        Arc::new(move |keep| core.collect_matching(keep))
+    }
+}

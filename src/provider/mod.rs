@@ -1,0 +1,280 @@
+//! `MeterProvider`: the entry point. It owns the meters (one registry per
+//! instrumentation scope), collects snapshots, runs one push pipeline per destination,
+//! flushes and shuts down.
+//!
+//! One file per job: this one is the provider the application holds (flush, shutdown,
+//! custom metrics); [`builder`] configures it and builds it step by step; [`collect`]
+//! holds `Core`, what collection needs: the meters, their registries and the collect
+//! functions the pipelines and the custom metrics call.
+
+mod builder;
+mod collect;
+
+use std::fmt;
+use std::sync::atomic::Ordering;
+use std::sync::Arc;
+
+use opentelemetry::metrics::Meter;
+use opentelemetry::InstrumentationScope;
+use opentelemetry_sdk::Resource;
+
+use self::collect::Core;
+use crate::aggregate::{in_callback, Limits};
+use crate::custom::manage::CustomMetrics;
+use crate::custom::CustomMetric;
+use crate::instrument::registry::Registry;
+use crate::pipeline::{Pending, Pipeline};
+use crate::{Error, Snapshot};
+
+pub use builder::{
+    MeterProviderBuilder, DEFAULT_CARDINALITY_LIMIT, DEFAULT_DESTINATION, DEFAULT_PUSH_INTERVAL,
+    ENV_BEARER_TOKEN, ENV_ENDPOINT, ENV_EXPORT_INTERVAL,
+};
+
+/// The OpenTelemetry metrics SDK of prompush.
+///
+/// Cheap to clone (a reference-counted handle) and shareable between threads. It
+/// implements [`opentelemetry::metrics::MeterProvider`], so it can be installed as the
+/// global provider and every crate instrumented with `opentelemetry` records into it.
+///
+/// ```
+/// use opentelemetry::KeyValue;
+///
+/// let provider = prompush::MeterProvider::builder().build()?;
+/// opentelemetry::global::set_meter_provider(provider.clone());
+///
+/// let meter = opentelemetry::global::meter("my-app");
+/// let requests = meter.u64_counter("requests").build();
+/// requests.add(1, &[KeyValue::new("route", "/")]);
+///
+/// let snapshot = provider.collect();
+/// let points = snapshot.metric("requests").unwrap().data.number_points();
+/// assert_eq!(points[0].value, prompush::snapshot::Number::U64(1));
+/// provider.shutdown()?;
+/// # Ok::<(), prompush::Error>(())
+/// ```
+#[derive(Clone)]
+pub struct MeterProvider {
+    shared: Arc<Shared>,
+}
+
+struct Shared {
+    core: Arc<Core>,
+    /// One per destination, in the order configured; none: the provider only
+    /// aggregates.
+    pipelines: Vec<(String, Pipeline)>,
+    custom: CustomMetrics,
+}
+
+impl MeterProvider {
+    /// Starts configuring a provider.
+    pub fn builder() -> MeterProviderBuilder {
+        MeterProviderBuilder::default()
+    }
+
+    /// A meter for the named instrumentation scope: the same as
+    /// [`opentelemetry::metrics::MeterProvider::meter`], without importing the trait.
+    pub fn meter(&self, name: &'static str) -> Meter {
+        opentelemetry::metrics::MeterProvider::meter(self, name)
+    }
+
+    /// The resource every snapshot carries.
+    pub fn resource(&self) -> &Resource {
+        &self.shared.core.resource
+    }
+
+    /// Collects every instrument now: runs observable callbacks and reads the
+    /// cumulative state of the synchronous instruments. Recording continues meanwhile;
+    /// it never waits on a collection. Pushing does not depend on it: the pipeline
+    /// collects for itself.
+    pub fn collect(&self) -> Snapshot {
+        self.shared.core.collect_all()
+    }
+
+    /// Whether this provider pushes (a destination was configured) or only aggregates.
+    pub fn is_pushing(&self) -> bool {
+        !self.shared.pipelines.is_empty()
+    }
+
+    /// The names of its destinations, in the order configured.
+    pub fn destinations(&self) -> impl Iterator<Item = &str> {
+        self.shared.pipelines.iter().map(|(name, _)| name.as_str())
+    }
+
+    /// Pushes the current state to every destination now and returns once each has
+    /// answered that push (or failed). Destinations are flushed at once, not one after
+    /// another. Without a destination there is nothing to push: `Ok(())`.
+    ///
+    /// Blocks the calling thread for at most a few push timeouts; call it from a
+    /// blocking context (for example `tokio::task::spawn_blocking`) in async code.
+    ///
+    /// # Errors
+    /// [`Error::Push`] when the endpoint refused the data or could not be reached,
+    /// [`Error::Timeout`] when it did not answer in time, [`Error::PipelineStopped`]
+    /// after shutdown. With several destinations, the failures of those that failed
+    /// come together in [`Error::Destinations`]. [`Error::CalledFromCallback`] at once,
+    /// without pushing, when called from inside an observable instrument's callback
+    /// (of any prompush provider).
+    pub fn force_flush(&self) -> Result<(), Error> {
+        if in_callback() {
+            return Err(Error::CalledFromCallback);
+        }
+        if self.shared.pipelines.is_empty() && self.is_shut_down() {
+            return Err(Error::AlreadyShutdown);
+        }
+        self.on_every_destination(Pipeline::begin_flush)
+    }
+
+    /// Sends a command to every push task at once (the destinations' and the custom
+    /// metrics'), then collects the answers.
+    fn on_every_destination(&self, begin: fn(&Pipeline) -> Pending) -> Result<(), Error> {
+        let mut pending: Vec<(String, Pending)> = self
+            .shared
+            .pipelines
+            .iter()
+            .map(|(name, p)| (name.clone(), begin(p)))
+            .collect();
+        pending.extend(self.shared.custom.begin_all(begin));
+        // One entry per failed destination (its first failure: its own queue's, or a
+        // custom-metrics queue's).
+        let mut failures: Vec<(String, Error)> = Vec::new();
+        for (name, p) in pending {
+            if let Err(e) = p.wait() {
+                if !failures.iter().any(|(n, _)| *n == name) {
+                    failures.push((name, e));
+                }
+            }
+        }
+        match failures.pop() {
+            None => Ok(()),
+            Some((_, error)) if self.shared.pipelines.len() == 1 => Err(error),
+            Some(last) => {
+                failures.push(last);
+                Err(Error::Destinations(failures))
+            }
+        }
+    }
+
+    /// Creates a custom metric (see [`crate::custom`]): from the next push of its
+    /// granularity on, its destinations receive it. It applies to the base instrument's
+    /// existing series and to instruments created later.
+    ///
+    /// # Errors
+    /// [`Error::CustomMetricExists`] when one of that name exists (skip it, or delete
+    /// it first); [`Error::InvalidCustomMetric`] for an invalid definition or a
+    /// destination this provider does not have; [`Error::AlreadyShutdown`] after
+    /// shutdown. Nothing is created then.
+    pub fn create_custom_metric(&self, definition: CustomMetric) -> Result<(), Error> {
+        if self.is_shut_down() {
+            return Err(Error::AlreadyShutdown);
+        }
+        self.shared.custom.create(definition)
+    }
+
+    /// Deletes a custom metric: its push tasks push at once, with stale markers that
+    /// end its series (remote write; a JSON destination keeps their last values), then
+    /// it is gone. A custom metric of the same name can be created again at once.
+    ///
+    /// # Errors
+    /// [`Error::UnknownCustomMetric`] when none has that name.
+    pub fn delete_custom_metric(&self, name: &str) -> Result<(), Error> {
+        self.shared.custom.delete(name)
+    }
+
+    /// The custom metrics, in creation order.
+    pub fn custom_metrics(&self) -> Vec<CustomMetric> {
+        self.shared.custom.list()
+    }
+
+    /// Stops recording, makes a final push of everything recorded (when pushing), and
+    /// stops the push task. Afterwards every instrument of this provider, existing or
+    /// created later, records nothing. A second call returns
+    /// [`Error::AlreadyShutdown`].
+    ///
+    /// # Errors
+    /// Those of [`MeterProvider::force_flush`] for the final push; recording has
+    /// stopped all the same. [`Error::CalledFromCallback`] when called from inside an
+    /// observable instrument's callback: nothing is shut down then.
+    pub fn shutdown(&self) -> Result<(), Error> {
+        if in_callback() {
+            return Err(Error::CalledFromCallback);
+        }
+        let core = &self.shared.core;
+        if core.shut_down.swap(true, Ordering::SeqCst) {
+            return Err(Error::AlreadyShutdown);
+        }
+        self.shared.custom.close();
+        let registries: Vec<Arc<Registry>> = core.scopes.lock().ordered.clone();
+        // Synchronous instruments stop first, so the final push holds everything they
+        // recorded; observable callbacks run once more for it, then stop too.
+        for registry in &registries {
+            registry.deactivate(false);
+        }
+        let result = self.on_every_destination(Pipeline::begin_shutdown);
+        for registry in &registries {
+            registry.deactivate(true);
+        }
+        result
+    }
+
+    /// Whether [`MeterProvider::shutdown`] was called.
+    pub fn is_shut_down(&self) -> bool {
+        self.shared.core.shut_down.load(Ordering::SeqCst)
+    }
+}
+
+impl MeterProvider {
+    /// A provider that only aggregates, with an empty resource and nothing read from
+    /// the environment: for prompush's own instruments where no provider is the entry
+    /// point (the SDK exporter's self-metrics).
+    pub(crate) fn aggregate_only() -> MeterProvider {
+        let core = Arc::new(Core::new(
+            Resource::builder_empty().build(),
+            Limits {
+                cardinality: DEFAULT_CARDINALITY_LIMIT,
+            },
+        ));
+        let custom = CustomMetrics::new(Vec::new(), core.collect_matching_fn(), noop_meter());
+        MeterProvider {
+            shared: Arc::new(Shared {
+                core,
+                pipelines: Vec::new(),
+                custom,
+            }),
+        }
+    }
+}
+
+/// The scope of prompush's own delivery metrics (`prompush_*`).
+pub(crate) fn self_metrics_scope() -> InstrumentationScope {
+    InstrumentationScope::builder("prompush")
+        .with_version(env!("CARGO_PKG_VERSION"))
+        .build()
+}
+
+/// Where self-metrics go when they are off.
+pub(crate) fn noop_meter() -> Meter {
+    opentelemetry::metrics::MeterProvider::meter(
+        &opentelemetry::metrics::NoopMeterProvider::new(),
+        "prompush",
+    )
+}
+
+impl opentelemetry::metrics::MeterProvider for MeterProvider {
+    fn meter_with_scope(&self, scope: InstrumentationScope) -> Meter {
+        self.shared.core.meter(scope)
+    }
+}
+
+impl fmt::Debug for MeterProvider {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let core = &self.shared.core;
+        f.debug_struct("MeterProvider")
+            .field("resource", &core.resource)
+            .field("cardinality_limit", &core.limits.cardinality)
+            .field("meters", &core.scopes.lock().ordered.len())
+            .field("pushing", &self.is_pushing())
+            .field("shut_down", &self.is_shut_down())
+            .finish()
+    }
+}
