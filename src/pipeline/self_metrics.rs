@@ -5,7 +5,7 @@
 //! `destination` it is about.
 
 use opentelemetry::metrics::{Counter, Gauge, Histogram, Meter};
-use opentelemetry::KeyValue;
+use opentelemetry::{InstrumentationScope, KeyValue};
 
 /// Why samples were given up on.
 #[derive(Debug, Clone, Copy)]
@@ -172,4 +172,19 @@ impl SelfMetrics {
     pub(crate) fn pending(&self, samples: usize) {
         self.pending.record(samples as u64, &self.pending_attrs);
     }
+}
+
+/// The scope of prompush's own delivery metrics (`prompush_*`).
+pub(crate) fn self_metrics_scope() -> InstrumentationScope {
+    InstrumentationScope::builder("prompush")
+        .with_version(env!("CARGO_PKG_VERSION"))
+        .build()
+}
+
+/// Where self-metrics go when they are off.
+pub(crate) fn noop_meter() -> Meter {
+    opentelemetry::metrics::MeterProvider::meter(
+        &opentelemetry::metrics::NoopMeterProvider::new(),
+        "prompush",
+    )
 }

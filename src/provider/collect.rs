@@ -13,7 +13,7 @@ use opentelemetry::InstrumentationScope;
 use opentelemetry_sdk::Resource;
 use parking_lot::Mutex;
 
-use super::{noop_meter, self_metrics_scope};
+use crate::pipeline::self_metrics::{noop_meter, self_metrics_scope};
 use crate::aggregate::Limits;
 use crate::custom::manage::CollectMatchingFn;
 use crate::instrument::registry::Registry;

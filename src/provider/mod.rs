@@ -23,6 +23,7 @@ use crate::aggregate::{in_callback, Limits};
 use crate::custom::manage::CustomMetrics;
 use crate::custom::CustomMetric;
 use crate::instrument::registry::Registry;
+use crate::pipeline::self_metrics::noop_meter;
 use crate::pipeline::{Pending, Pipeline};
 use crate::{Error, Snapshot};
 
@@ -243,21 +244,6 @@ impl MeterProvider {
             }),
         }
     }
-}
-
-/// The scope of prompush's own delivery metrics (`prompush_*`).
-pub(crate) fn self_metrics_scope() -> InstrumentationScope {
-    InstrumentationScope::builder("prompush")
-        .with_version(env!("CARGO_PKG_VERSION"))
-        .build()
-}
-
-/// Where self-metrics go when they are off.
-pub(crate) fn noop_meter() -> Meter {
-    opentelemetry::metrics::MeterProvider::meter(
-        &opentelemetry::metrics::NoopMeterProvider::new(),
-        "prompush",
-    )
 }
 
 impl opentelemetry::metrics::MeterProvider for MeterProvider {

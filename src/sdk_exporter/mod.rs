@@ -26,7 +26,8 @@ use crate::instance_id;
 use crate::pipeline::options::{push_option_methods, PushOptions};
 use crate::pipeline::self_metrics::SelfMetrics;
 use crate::pipeline::Pipeline;
-use crate::provider::{noop_meter, self_metrics_scope, DEFAULT_DESTINATION};
+use crate::pipeline::self_metrics::{noop_meter, self_metrics_scope};
+use crate::provider::DEFAULT_DESTINATION;
 use crate::{Error, MeterProvider};
 use convert::Converter;
 
