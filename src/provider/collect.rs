@@ -13,11 +13,11 @@ use opentelemetry::InstrumentationScope;
 use opentelemetry_sdk::Resource;
 use parking_lot::Mutex;
 
-use crate::pipeline::self_metrics::{noop_meter, self_metrics_scope};
 use crate::aggregate::Limits;
 use crate::custom::manage::CollectMatchingFn;
 use crate::instrument::registry::Registry;
 use crate::meter::ScopeMeter;
+use crate::pipeline::self_metrics::{noop_meter, self_metrics_scope};
 use crate::pipeline::CollectFn;
 use crate::snapshot::Descriptor;
 use crate::Snapshot;
