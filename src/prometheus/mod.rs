@@ -28,6 +28,7 @@
 pub(crate) mod batch;
 mod collide;
 pub(crate) mod custom_json;
+pub mod decode;
 pub mod encode;
 mod instruments;
 mod labels;

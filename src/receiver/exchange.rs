@@ -1,0 +1,118 @@
+//! What one request and its answer are, as a test sees them: the request's
+//! [`Headers`], the [`Received`] request, and a scripted [`Reply`].
+
+use std::fmt;
+use std::net::SocketAddr;
+
+use crate::prometheus::decode::WriteRequest;
+use crate::Protocol;
+
+/// Request headers, names lower-case, in the order received. `Debug` hides the values
+/// of credential headers.
+#[derive(Clone, Default, PartialEq, Eq)]
+pub struct Headers(pub(super) Vec<(String, String)>);
+
+impl fmt::Debug for Headers {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_map()
+            .entries(self.0.iter().map(|(name, value)| {
+                let secret = matches!(
+                    name.as_str(),
+                    "authorization" | "proxy-authorization" | "x-api-key" | "api-key"
+                );
+                (
+                    name.as_str(),
+                    if secret { "<redacted>" } else { value.as_str() },
+                )
+            }))
+            .finish()
+    }
+}
+
+impl Headers {
+    /// The first value of header `name` (case-insensitive).
+    pub fn get(&self, name: &str) -> Option<&str> {
+        self.0
+            .iter()
+            .find(|(n, _)| n.eq_ignore_ascii_case(name))
+            .map(|(_, v)| v.as_str())
+    }
+
+    /// The token of an `Authorization: Bearer <token>` header.
+    pub fn bearer_token(&self) -> Option<&str> {
+        let value = self.get("authorization")?;
+        let (scheme, token) = value.split_once(' ')?;
+        scheme.eq_ignore_ascii_case("bearer").then(|| token.trim())
+    }
+
+    /// All `(name, value)` pairs.
+    pub fn iter(&self) -> impl Iterator<Item = (&str, &str)> {
+        self.0.iter().map(|(n, v)| (n.as_str(), v.as_str()))
+    }
+}
+
+/// One request the receiver decoded, whatever it answered (see [`Received::status`]).
+#[derive(Debug, Clone)]
+pub struct Received {
+    /// The request headers.
+    pub headers: Headers,
+    /// The request path (`/api/v1/write` when sent to [`Receiver::url`](super::Receiver::url)).
+    pub path: String,
+    /// The decoded body.
+    pub request: WriteRequest,
+    /// How the body was encoded: [`Protocol::CustomMetricsJson`] when it came with
+    /// `Content-Type: application/json`, else [`Protocol::RemoteWrite`].
+    pub protocol: Protocol,
+    /// The sender's address: requests on one kept-alive connection share it.
+    pub peer: SocketAddr,
+    /// The status code the receiver answered with: 204 or 202, a scripted one
+    /// ([`Receiver::reply_next`](super::Receiver::reply_next)) or a refusal's ([`Receiver::refuse_series_where`](super::Receiver::refuse_series_where)).
+    pub status: u16,
+    /// When the request arrived (its body fully read).
+    pub received_at: std::time::Instant,
+}
+
+impl Received {
+    /// Whether the receiver accepted the request (answered 2xx): what a real endpoint
+    /// would have stored.
+    pub fn is_accepted(&self) -> bool {
+        (200..300).contains(&self.status)
+    }
+}
+
+/// A scripted answer for [`Receiver::reply_next`](super::Receiver::reply_next) and [`Receiver::refuse_series_where`](super::Receiver::refuse_series_where).
+///
+/// ```
+/// use prompush::receiver::Reply;
+/// let throttled = Reply::status(429).header("Retry-After", "1").body("slow down");
+/// # let _ = throttled;
+/// ```
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Reply {
+    pub(super) status: u16,
+    pub(super) headers: Vec<(String, String)>,
+    pub(super) body: String,
+}
+
+impl Reply {
+    /// Answer with this status code (an invalid code is answered as 500).
+    pub fn status(status: u16) -> Self {
+        Self {
+            status,
+            headers: Vec::new(),
+            body: String::new(),
+        }
+    }
+
+    /// Adds a response header (one that is not valid HTTP is left out).
+    pub fn header(mut self, name: impl Into<String>, value: impl Into<String>) -> Self {
+        self.headers.push((name.into(), value.into()));
+        self
+    }
+
+    /// Sets the response body.
+    pub fn body(mut self, body: impl Into<String>) -> Self {
+        self.body = body.into();
+        self
+    }
+}
