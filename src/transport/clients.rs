@@ -21,8 +21,14 @@
 //! A server-name override (`with_tls_server_name`) needs SNI to differ from the URL's
 //! host, which reqwest takes from the URL. So the request goes to a URL whose host is the
 //! server name, a resolver maps that name back to the real host, and the `Host` header
-//! keeps the original (see `http.rs`). HTTP/1.1 only: in HTTP/2 the host travels as
-//! `:authority`, which would carry the server name.
+//! keeps the original (see `http.rs`).
+//!
+//! HTTP/1.1 only, for every client: a destination sends one request at a time per
+//! connection, so HTTP/2's multiplexing buys nothing, while its connection-level errors
+//! turn the TLS cause into text and fail the queued request as "connection closed" (a
+//! server refusing the client certificate after a TLS 1.3 handshake shows that way); in
+//! HTTP/1.1 the rustls error reaches the request, typed. HTTP/2 would also send a
+//! server-name override as `:authority`, where the `Host` header must stay the URL's.
 
 use std::collections::HashMap;
 use std::sync::{Arc, OnceLock, Weak};
@@ -147,11 +153,7 @@ impl SharedClient {
 /// A reqwest client for `key` with `material`.
 fn build(key: &ClientKey, material: &TlsMaterial) -> Result<Client, Error> {
     let mut tls = tls::client_config(&key.tls, material)?;
-    tls.alpn_protocols = if key.route.is_some() {
-        vec![b"http/1.1".to_vec()]
-    } else {
-        vec![b"h2".to_vec(), b"http/1.1".to_vec()]
-    };
+    tls.alpn_protocols = vec![b"http/1.1".to_vec()];
     let mut builder = Client::builder()
         .use_preconfigured_tls(tls)
         .redirect(redirect::Policy::none());
@@ -159,7 +161,6 @@ fn build(key: &ClientKey, material: &TlsMaterial) -> Result<Client, Error> {
         // Validation refused a proxy for the real host; none may match the server name.
         Some(route) => builder
             .no_proxy()
-            .http1_only()
             .dns_resolver(Arc::new(RouteResolver(route.clone()))),
         None => key.proxy.apply(builder)?,
     };

@@ -96,7 +96,10 @@ impl ProxyChoice {
     /// The proxy requests to `endpoint` go through, without credentials, for messages.
     pub(crate) fn shown_for(&self, endpoint: &Url) -> Option<String> {
         match self {
-            ProxyChoice::Explicit(url) => Some(super::http::redact_raw_url(url.expose())),
+            ProxyChoice::Explicit(url) => Some(match Url::parse(url.expose()) {
+                Ok(parsed) => super::http::display_endpoint(&parsed),
+                Err(_) => super::http::redact_raw_url(url.expose()),
+            }),
             ProxyChoice::Environment => EnvProxies::from_env().proxy_for(endpoint),
         }
     }

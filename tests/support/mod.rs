@@ -25,6 +25,8 @@
 pub mod logs;
 pub mod presets;
 pub mod stored;
+pub mod tinyproxy;
+pub mod tls;
 pub mod unleash;
 pub mod vmauth;
 
