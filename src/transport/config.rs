@@ -611,4 +611,76 @@ mod tests {
             "http://<redacted>@h:1/p"
         );
     }
+
+    #[test]
+    fn tls_options_on_a_plain_http_endpoint_are_refused() {
+        let plain = TransportConfig {
+            tls: TlsOptions {
+                server_name: Some("prom.internal".to_owned()),
+                ..TlsOptions::default()
+            },
+            ..config("http://10.0.0.1:9090/api/v1/write")
+        };
+        let message = config_error(plain);
+        assert!(message.contains("https://"), "{message}");
+    }
+
+    #[test]
+    fn a_server_name_is_refused_through_a_proxy_or_as_an_address() {
+        let named = |endpoint: &str, name: &str, proxy: Option<&str>| TransportConfig {
+            tls: TlsOptions {
+                server_name: Some(name.to_owned()),
+                ..TlsOptions::default()
+            },
+            proxy: proxy.map(Secret::new),
+            ..config(endpoint)
+        };
+        let proxied = config_error(named(
+            "https://10.0.0.1/api/v1/write",
+            "prom.internal",
+            Some("http://proxy.internal:3128"),
+        ));
+        assert!(
+            proxied.contains("through http://proxy.internal:3128"),
+            "{proxied}"
+        );
+        let address = config_error(named("https://prom.internal/x", "10.0.0.1", None));
+        assert!(address.contains("IP address"), "{address}");
+        assert!(named("https://10.0.0.1/x", "prom.internal", None)
+            .validate()
+            .is_ok());
+    }
+
+    #[test]
+    fn proxy_credentials_and_key_pem_never_show_in_debug_output() {
+        let cfg = TransportConfig {
+            proxy: Some(Secret::new(
+                "http://pusher:hunter2-proxy@proxy.internal:3128",
+            )),
+            tls: TlsOptions {
+                client_cert: Some(super::super::tls::ClientCertSource {
+                    cert: super::super::tls::PemSource::File("/etc/tls/tls.crt".into()),
+                    key: super::super::tls::PemSource::Memory(super::super::tls::PemBytes::new(
+                        "-----BEGIN PRIVATE KEY-----\nSECRETKEY",
+                    )),
+                }),
+                ..TlsOptions::default()
+            },
+            ..config("https://prom.internal/api/v1/write")
+        };
+        let shown = format!("{cfg:?}");
+        for secret in ["hunter2", "pusher", "SECRETKEY"] {
+            assert!(!shown.contains(secret), "{secret} in {shown}");
+        }
+        assert!(shown.contains("/etc/tls/tls.crt"), "{shown}");
+        let bad_proxy = TransportConfig {
+            proxy: Some(Secret::new("socks5://pusher:hunter2-proxy@proxy:1080")),
+            ..config("https://prom.internal/api/v1/write")
+        };
+        let message = config_error(bad_proxy);
+        assert!(
+            !message.contains("hunter2") && message.contains("socks5"),
+            "{message}"
+        );
+    }
 }
