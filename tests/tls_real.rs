@@ -352,10 +352,8 @@ async fn pushes_through_a_proxy_with_credentials_and_a_wrong_password_never_show
     );
 
     let message = failure(destination(WRONG)).await;
-    assert!(
-        message.contains("through proxy http://127.0.0.1:"),
-        "{message}"
-    );
+    assert!(message.contains("through its proxy"), "{message}");
+    assert!(message.contains("via proxy http://127.0.0.1:"), "{message}");
     let logs = logs.text();
     for text in [&message, &logs] {
         assert!(

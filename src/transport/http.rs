@@ -186,8 +186,7 @@ impl HttpSender {
             endpoint: display_endpoint(&self.endpoint),
             kind: FailureKind::Status(status),
             retry_after,
-            detail,
-            context: self.context.clone(),
+            detail: self.context.annotate(detail),
         };
         if retryable {
             SendOutcome::Retryable(failure)
@@ -207,23 +206,25 @@ impl HttpSender {
         let (kind, detail) = match tls {
             Some((problem, detail)) => (FailureKind::Tls(problem), detail),
             None => {
-                let kind = if error.is_timeout() {
-                    FailureKind::Timeout(self.timeout)
-                } else if error.is_connect() {
-                    FailureKind::Connect
-                } else {
-                    FailureKind::Request
-                };
+                let (timeout, connect) = (error.is_timeout(), error.is_connect());
                 // Without the URL: it is printed once, by `Failure`, minus any query string.
-                (kind, error_chain(error.without_url()))
+                let chain = error_chain(error.without_url());
+                match (timeout, connect, &self.context.proxy) {
+                    (true, _, _) => (FailureKind::Timeout(self.timeout), chain),
+                    (_, true, Some(proxy)) => (
+                        FailureKind::ProxyConnect,
+                        format!("via proxy {proxy}: {chain}"),
+                    ),
+                    (_, true, None) => (FailureKind::Connect, chain),
+                    _ => (FailureKind::Request, chain),
+                }
             }
         };
         let failure = Failure {
             endpoint: display_endpoint(&self.endpoint),
             kind,
             retry_after: None,
-            detail: self.scrubber.scrub(&detail),
-            context: self.context.clone(),
+            detail: self.context.annotate(self.scrubber.scrub(&detail)),
         };
         if permanent {
             SendOutcome::Permanent(failure)
@@ -262,21 +263,34 @@ pub(crate) struct Failure {
     /// The server's `Retry-After`, for retryable statuses that sent one.
     pub(crate) retry_after: Option<Duration>,
     /// The first KiB of the answer's body, or the transport error's chain; the
-    /// destination's credentials scrubbed out.
+    /// destination's credentials scrubbed out. With `danger_accept_invalid_certs` on, a
+    /// note that says so ends it.
     pub(crate) detail: String,
-    /// What the destination's settings add to every message.
-    pub(crate) context: Arc<FailureContext>,
 }
 
 /// The settings of a destination that its failure messages mention.
 #[derive(Debug, Default)]
-pub(crate) struct FailureContext {
+struct FailureContext {
     /// `danger_accept_invalid_certs` is on: every message says so.
-    pub(crate) insecure: bool,
+    insecure: bool,
     /// A client certificate is configured (to read a TLS 1.2 server's refusal).
-    pub(crate) has_client_cert: bool,
+    has_client_cert: bool,
     /// The proxy requests go through, without credentials.
-    pub(crate) proxy: Option<String>,
+    proxy: Option<String>,
+}
+
+impl FailureContext {
+    /// `detail` with what every message of this destination must say.
+    fn annotate(&self, detail: String) -> String {
+        if self.insecure {
+            format!(
+                "{detail} (note: danger_accept_invalid_certs is on: the server's certificate \
+                 is not checked)"
+            )
+        } else {
+            detail
+        }
+    }
 }
 
 /// The kind of a [`Failure`].
@@ -286,8 +300,10 @@ pub(crate) enum FailureKind {
     Status(StatusCode),
     /// No complete answer within the configured timeout (which it carries).
     Timeout(Duration),
-    /// No connection could be made (refused, DNS, proxy).
+    /// No connection could be made (refused, DNS).
     Connect,
+    /// No connection could be made through the proxy (the detail names it).
+    ProxyConnect,
     /// The TLS handshake failed for this reason (the detail has rustls' words).
     Tls(TlsProblem),
     /// The request failed after connecting (reset, malformed answer, …).
@@ -313,20 +329,18 @@ impl fmt::Display for Failure {
                  (raise with_timeout if the server is slow): {}",
                 self.detail
             )?,
-            FailureKind::Connect => match &self.context.proxy {
-                Some(proxy) => write!(
-                    f,
-                    "cannot connect to endpoint {endpoint} through proxy {proxy} (are the \
-                     proxy and the server up, and the proxy's URL and credentials right?): {}",
-                    self.detail
-                )?,
-                None => write!(
-                    f,
-                    "cannot connect to endpoint {endpoint} (is the server up and \
-                     the URL right?): {}",
-                    self.detail
-                )?,
-            },
+            FailureKind::Connect => write!(
+                f,
+                "cannot connect to endpoint {endpoint} (is the server up and \
+                 the URL right?): {}",
+                self.detail
+            )?,
+            FailureKind::ProxyConnect => write!(
+                f,
+                "cannot connect to endpoint {endpoint} through its proxy (are the proxy \
+                 and the server up, and the proxy's URL and credentials right?): {}",
+                self.detail
+            )?,
             FailureKind::Tls(problem) => write!(
                 f,
                 "TLS with endpoint {endpoint} failed: {}: {}",
@@ -339,13 +353,6 @@ impl fmt::Display for Failure {
         }
         if let Some(wait) = self.retry_after {
             write!(f, " (server asks to retry after {wait:?})")?;
-        }
-        if self.context.insecure {
-            write!(
-                f,
-                " (note: danger_accept_invalid_certs is on: the server's certificate is \
-                 not checked)"
-            )?;
         }
         Ok(())
     }
