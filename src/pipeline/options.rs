@@ -229,6 +229,148 @@ macro_rules! push_option_methods {
             self
         }
 
+        /// Trusts the CA certificates in this PEM file (one or more) for the server's
+        /// certificate, on top of the system's trusted CAs: a company CA in front of
+        /// Mimir or Thanos, say. Prometheus' `tls_config.ca_file`. May be called more
+        /// than once; each file adds to the trusted CAs.
+        ///
+        /// The file is read and checked at `build()` (a missing file, or one without a
+        /// usable PEM certificate, is an error naming it), and read again when it
+        /// changes: new connections then trust the new content, if it passes the same
+        /// checks (otherwise the previous content stays in use and the problem is
+        /// logged).
+        ///
+        /// ```no_run
+        /// # let builder = prompush::Destination::remote_write("mimir", "https://mimir.internal/api/v1/push");
+        /// let destination = builder.with_tls_ca_file("/etc/pki/company-ca.pem");
+        /// ```
+        pub fn with_tls_ca_file(mut self, path: impl Into<std::path::PathBuf>) -> Self {
+            self.push.touched = true;
+            self.push
+                .transport
+                .tls
+                .ca
+                .push($crate::transport::tls::PemSource::File(path.into()));
+            self
+        }
+
+        /// Trusts the CA certificates in this PEM text, as
+        /// [`with_tls_ca_file`](Self::with_tls_ca_file) does for a file: for a CA held
+        /// in memory (from a secret store, say). Checked at `build()`.
+        pub fn with_tls_ca_pem(mut self, pem: impl Into<Vec<u8>>) -> Self {
+            self.push.touched = true;
+            self.push
+                .transport
+                .tls
+                .ca
+                .push($crate::transport::tls::PemSource::Memory(
+                    $crate::transport::tls::PemBytes::new(pem),
+                ));
+            self
+        }
+
+        /// Presents this client certificate when the server asks for one (mutual
+        /// TLS): `cert_path` holds the certificate in PEM, the client's own first and
+        /// any intermediates after it; `key_path` its private key in PEM (PKCS#8,
+        /// PKCS#1 RSA or SEC1 EC; RSA, ECDSA P-256/P-384 or Ed25519; unencrypted).
+        /// Prometheus' `tls_config.cert_file` and `key_file`. Replaces a client
+        /// certificate set before.
+        ///
+        /// Both files are read and checked at `build()`: a missing or non-PEM file, or a
+        /// key that does not belong to the certificate, is an error naming the file.
+        /// They are read again when either changes (cert-manager and Vault agents
+        /// rewrite them in place): once the new pair passes the same checks, new
+        /// connections present it; until then (a certificate written before its key,
+        /// say) the previous pair stays in use. The key never appears in logs, errors
+        /// or `Debug` output.
+        ///
+        /// ```no_run
+        /// # let builder = prompush::Destination::remote_write("thanos", "https://thanos.internal/api/v1/receive");
+        /// let destination = builder
+        ///     .with_tls_ca_file("/etc/tls/ca.crt")
+        ///     .with_tls_client_cert_files("/etc/tls/tls.crt", "/etc/tls/tls.key");
+        /// ```
+        pub fn with_tls_client_cert_files(
+            mut self,
+            cert_path: impl Into<std::path::PathBuf>,
+            key_path: impl Into<std::path::PathBuf>,
+        ) -> Self {
+            self.push.touched = true;
+            self.push.transport.tls.client_cert = Some($crate::transport::tls::ClientCertSource {
+                cert: $crate::transport::tls::PemSource::File(cert_path.into()),
+                key: $crate::transport::tls::PemSource::File(key_path.into()),
+            });
+            self
+        }
+
+        /// Presents this client certificate (PEM chain) and key (PEM) when the server
+        /// asks for one, as [`with_tls_client_cert_files`](Self::with_tls_client_cert_files)
+        /// does for files: for a pair held in memory. Checked at `build()`. The key never
+        /// appears in logs, errors or `Debug` output. Replaces a client certificate set
+        /// before.
+        pub fn with_tls_client_cert_pem(
+            mut self,
+            cert_pem: impl Into<Vec<u8>>,
+            key_pem: impl Into<Vec<u8>>,
+        ) -> Self {
+            self.push.touched = true;
+            self.push.transport.tls.client_cert = Some($crate::transport::tls::ClientCertSource {
+                cert: $crate::transport::tls::PemSource::Memory(
+                    $crate::transport::tls::PemBytes::new(cert_pem),
+                ),
+                key: $crate::transport::tls::PemSource::Memory(
+                    $crate::transport::tls::PemBytes::new(key_pem),
+                ),
+            });
+            self
+        }
+
+        /// The name sent to the server as SNI and checked in its certificate, instead
+        /// of the URL's host: for an endpoint reached by IP address, through a tunnel
+        /// or a port forward. The `Host` header still names the URL's host and port.
+        /// Prometheus' `tls_config.server_name`. Must be a DNS name. Requests of such a
+        /// destination use HTTP/1.1 and connect directly: a proxy (from `with_proxy` or
+        /// the environment) that would apply to the endpoint is an error at `build()`.
+        ///
+        /// ```no_run
+        /// # let builder = prompush::Destination::remote_write("mimir", "https://10.0.3.7/api/v1/push");
+        /// let destination = builder.with_tls_server_name("mimir.internal");
+        /// ```
+        pub fn with_tls_server_name(mut self, name: impl Into<String>) -> Self {
+            self.push.touched = true;
+            self.push.transport.tls.server_name = Some(name.into());
+            self
+        }
+
+        /// Accepts any server certificate: self-signed, expired, issued for another
+        /// name, by any CA. Prometheus' `tls_config.insecure_skip_verify`. Off by
+        /// default. With it on, anyone on the network path can read and change what is
+        /// pushed, credentials included, so `build()` logs a warning and every failure
+        /// message says that it is on. Prefer giving the server's CA with
+        /// [`with_tls_ca_file`](Self::with_tls_ca_file).
+        pub fn danger_accept_invalid_certs(mut self, accept: bool) -> Self {
+            self.push.touched = true;
+            self.push.transport.tls.accept_invalid_certs = accept;
+            self
+        }
+
+        /// Sends every request of this destination through this HTTP proxy (`http://`
+        /// or `https://`), loopback endpoints included; `https://` endpoints are
+        /// tunnelled with `CONNECT`. Credentials go in the URL
+        /// (`http://user:password@proxy.internal:3128`, percent-encoded) and are kept
+        /// secret like other credentials: never in logs, errors or `Debug` output, and
+        /// scrubbed from answers. Prometheus' `proxy_url`.
+        ///
+        /// Without it the environment decides, as reqwest reads it: `HTTPS_PROXY`,
+        /// `HTTP_PROXY`, `ALL_PROXY` (or their lower-case forms) and `NO_PROXY`; as Go
+        /// does, loopback (`localhost`, 127.0.0.0/8, `::1`) is never proxied by the
+        /// environment.
+        pub fn with_proxy(mut self, url: impl Into<String>) -> Self {
+            self.push.touched = true;
+            self.push.transport.proxy = Some($crate::transport::Secret::new(url));
+            self
+        }
+
         /// The limit for one push attempt, connecting included (default 30 s).
         pub fn with_timeout(mut self, timeout: std::time::Duration) -> Self {
             self.push.touched = true;

@@ -11,6 +11,8 @@ use std::time::Duration;
 use reqwest::header::{HeaderMap, HeaderName, HeaderValue};
 use reqwest::Url;
 
+use super::proxy::ProxyChoice;
+use super::tls::{LoadedTls, TlsMaterial, TlsOptions};
 use super::Secret;
 use crate::Error;
 
@@ -99,6 +101,10 @@ pub(crate) struct TransportConfig {
     pub(crate) timeout: Duration,
     /// Whether credentials may travel over plain `http://` to a host off this machine.
     pub(crate) allow_plaintext_credentials: bool,
+    /// CAs, client certificate, server name and the danger flag.
+    pub(crate) tls: TlsOptions,
+    /// `with_proxy`'s URL (it may carry credentials); `None`: the environment's.
+    pub(crate) proxy: Option<Secret>,
 }
 
 impl Default for TransportConfig {
@@ -109,6 +115,8 @@ impl Default for TransportConfig {
             headers: Vec::new(),
             timeout: DEFAULT_TIMEOUT,
             allow_plaintext_credentials: false,
+            tls: TlsOptions::default(),
+            proxy: None,
         }
     }
 }
@@ -146,6 +154,14 @@ impl fmt::Debug for TransportConfig {
                 "allow_plaintext_credentials",
                 &self.allow_plaintext_credentials,
             )
+            .field("tls", &self.tls)
+            .field(
+                "proxy",
+                &self
+                    .proxy
+                    .as_ref()
+                    .map(|url| super::http::redact_raw_url(url.expose())),
+            )
             .finish()
     }
 }
@@ -157,7 +173,10 @@ impl TransportConfig {
     /// credentials inside the URL; a zero timeout; an extra header whose name or value is not
     /// valid HTTP, repeats another, or is one the sender sets itself (`Content-Encoding`,
     /// `Content-Type`, `X-Prometheus-Remote-Write-Version`, `User-Agent`, `Host`,
-    /// `Content-Length`, `Transfer-Encoding`, and `Authorization` when auth is set).
+    /// `Content-Length`, `Transfer-Encoding`, and `Authorization` when auth is set); TLS
+    /// options on an `http://` endpoint; a server name that is no DNS name, or that
+    /// would go through a proxy; a proxy URL that is not `http`/`https`; a CA,
+    /// certificate or key that cannot be read or used (the message names the file).
     pub(crate) fn validate(self) -> Result<ValidatedTransport, Error> {
         let endpoint = validate_endpoint(self.endpoint.as_deref())?;
         if self.timeout.is_zero() {
@@ -184,12 +203,50 @@ impl TransportConfig {
         if let Some(value) = authorization {
             headers.insert(reqwest::header::AUTHORIZATION, value);
         }
+        let proxy = match &self.proxy {
+            Some(url) => ProxyChoice::explicit(url.expose())?,
+            None => ProxyChoice::Environment,
+        };
+        let tls_loaded = validate_tls(&self.tls, &endpoint, &proxy)?;
         Ok(ValidatedTransport {
             endpoint,
             headers,
             timeout: self.timeout,
+            tls: self.tls,
+            tls_loaded,
+            proxy,
         })
     }
+}
+
+/// Checks the TLS options against the endpoint and proxy, and reads their files.
+fn validate_tls(tls: &TlsOptions, endpoint: &Url, proxy: &ProxyChoice) -> Result<LoadedTls, Error> {
+    let shown = super::http::display_endpoint(endpoint);
+    if tls.is_set() && endpoint.scheme() == "http" {
+        return Err(Error::Config(format!(
+            "TLS options (with_tls_…, danger_accept_invalid_certs) are set, but endpoint \
+             {shown} is plain http://; use its https:// URL"
+        )));
+    }
+    tls.validate_server_name()?;
+    if tls.server_name.is_some() {
+        if let Some(via) = proxy.shown_for(endpoint) {
+            return Err(Error::Config(format!(
+                "with_tls_server_name cannot be used through a proxy, and {shown} would go \
+                 through {via}; add the endpoint's host to NO_PROXY (or drop with_proxy), or \
+                 leave the server name out"
+            )));
+        }
+    }
+    let loaded = TlsMaterial::load(tls)?;
+    if tls.accept_invalid_certs {
+        tracing::warn!(
+            "danger_accept_invalid_certs is on for {shown}: its server certificate is not \
+             checked, so anyone on the network path can read and change what is pushed, \
+             credentials included; give the server's CA with with_tls_ca_file instead"
+        );
+    }
+    Ok(loaded)
 }
 
 /// A configuration that passed [`TransportConfig::validate`]; the sender is built from it.
@@ -202,6 +259,13 @@ pub(crate) struct ValidatedTransport {
     pub(crate) headers: HeaderMap,
     /// The limit for one push attempt.
     pub(crate) timeout: Duration,
+    /// The TLS options as given: part of the key that decides which destinations share
+    /// connections.
+    pub(crate) tls: TlsOptions,
+    /// The TLS files as read and checked at build.
+    pub(crate) tls_loaded: LoadedTls,
+    /// The proxy, checked.
+    pub(crate) proxy: ProxyChoice,
 }
 
 impl fmt::Debug for ValidatedTransport {
@@ -213,6 +277,8 @@ impl fmt::Debug for ValidatedTransport {
                 &RedactedHeaders(self.headers.keys().map(|n| n.as_str()).collect()),
             )
             .field("timeout", &self.timeout)
+            .field("tls", &self.tls)
+            .field("proxy", &self.proxy)
             .finish()
     }
 }
@@ -543,6 +609,78 @@ mod tests {
         assert_eq!(
             super::super::http::redact_raw_url("http://a:b@h:1/p?q=1"),
             "http://<redacted>@h:1/p"
+        );
+    }
+
+    #[test]
+    fn tls_options_on_a_plain_http_endpoint_are_refused() {
+        let plain = TransportConfig {
+            tls: TlsOptions {
+                server_name: Some("prom.internal".to_owned()),
+                ..TlsOptions::default()
+            },
+            ..config("http://10.0.0.1:9090/api/v1/write")
+        };
+        let message = config_error(plain);
+        assert!(message.contains("https://"), "{message}");
+    }
+
+    #[test]
+    fn a_server_name_is_refused_through_a_proxy_or_as_an_address() {
+        let named = |endpoint: &str, name: &str, proxy: Option<&str>| TransportConfig {
+            tls: TlsOptions {
+                server_name: Some(name.to_owned()),
+                ..TlsOptions::default()
+            },
+            proxy: proxy.map(Secret::new),
+            ..config(endpoint)
+        };
+        let proxied = config_error(named(
+            "https://10.0.0.1/api/v1/write",
+            "prom.internal",
+            Some("http://proxy.internal:3128"),
+        ));
+        assert!(
+            proxied.contains("through http://proxy.internal:3128"),
+            "{proxied}"
+        );
+        let address = config_error(named("https://prom.internal/x", "10.0.0.1", None));
+        assert!(address.contains("IP address"), "{address}");
+        assert!(named("https://10.0.0.1/x", "prom.internal", None)
+            .validate()
+            .is_ok());
+    }
+
+    #[test]
+    fn proxy_credentials_and_key_pem_never_show_in_debug_output() {
+        let cfg = TransportConfig {
+            proxy: Some(Secret::new(
+                "http://pusher:hunter2-proxy@proxy.internal:3128",
+            )),
+            tls: TlsOptions {
+                client_cert: Some(super::super::tls::ClientCertSource {
+                    cert: super::super::tls::PemSource::File("/etc/tls/tls.crt".into()),
+                    key: super::super::tls::PemSource::Memory(super::super::tls::PemBytes::new(
+                        "-----BEGIN PRIVATE KEY-----\nSECRETKEY",
+                    )),
+                }),
+                ..TlsOptions::default()
+            },
+            ..config("https://prom.internal/api/v1/write")
+        };
+        let shown = format!("{cfg:?}");
+        for secret in ["hunter2", "pusher", "SECRETKEY"] {
+            assert!(!shown.contains(secret), "{secret} in {shown}");
+        }
+        assert!(shown.contains("/etc/tls/tls.crt"), "{shown}");
+        let bad_proxy = TransportConfig {
+            proxy: Some(Secret::new("socks5://pusher:hunter2-proxy@proxy:1080")),
+            ..config("https://prom.internal/api/v1/write")
+        };
+        let message = config_error(bad_proxy);
+        assert!(
+            !message.contains("hunter2") && message.contains("socks5"),
+            "{message}"
         );
     }
 }

@@ -1,22 +1,26 @@
 //! One POST of an encoded body, and what the answer means for the caller.
 //!
-//! Every [`HttpSender`] of the process shares one `reqwest::Client` (rustls, pooled
-//! connections, no redirects): several providers and destinations reuse connections and
-//! TLS sessions. A sender holds one destination's URL, headers and timeout.
+//! Senders whose TLS and proxy settings are equal share one `reqwest::Client` (rustls,
+//! pooled connections, no redirects; see `clients.rs`): several providers and destinations
+//! reuse connections and TLS sessions. A sender holds one destination's URL, headers and
+//! timeout.
 //! [`HttpSender::send`] makes exactly one attempt and sorts the result into
 //! [`SendOutcome`]: success, retryable (5xx, 429, connection failure, timeout), too large
 //! (413, for protocols whose bodies can be split) or permanent (any other answer).
 //! Retrying is the caller's business; [`Failure::retry_after`] carries the server's
 //! `Retry-After` hint. Every text that becomes a failure's detail passes through the
-//! destination's [`Scrubber`] first: servers quote the credentials they refuse.
+//! destination's [`Scrubber`] first: servers quote the credentials they refuse. A failed
+//! TLS handshake is explained by its cause (see `handshake.rs`).
 
 use std::fmt;
-use std::sync::OnceLock;
+use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 
 use reqwest::header::{self, HeaderMap, HeaderName, HeaderValue};
-use reqwest::{redirect, Client, Response, StatusCode, Url};
+use reqwest::{Response, StatusCode, Url};
 
+use super::clients::{self, ClientKey, ServerNameRoute, SharedClient};
+use super::handshake::{self, TlsProblem};
 use super::scrub::Scrubber;
 use super::{Protocol, ValidatedTransport};
 use crate::Error;
@@ -31,41 +35,22 @@ const BODY_PREFIX_LIMIT: usize = 1024;
 /// (more when the kept part needs more).
 const DRAIN_LIMIT: usize = 64 * 1024;
 
-static CLIENT: OnceLock<Result<Client, String>> = OnceLock::new();
-
-/// The process's one HTTP client; built on first use.
-fn shared_client() -> Result<Client, Error> {
-    CLIENT
-        .get_or_init(|| {
-            let builder = Client::builder();
-            // Users may need their HTTP(S)_PROXY; the unit tests must stay on loopback.
-            #[cfg(test)]
-            let builder = builder.no_proxy();
-            builder
-                .use_rustls_tls()
-                .redirect(redirect::Policy::none())
-                .build()
-                .map_err(|e| error_chain(e.without_url()))
-        })
-        .clone()
-        .map_err(|e| {
-            Error::Config(format!(
-                "cannot set up the HTTP client ({e}); this is a TLS/platform problem, \
-                 please report it"
-            ))
-        })
-}
-
-/// Sends encoded bodies to one endpoint. Cloning is cheap; every sender shares the
-/// process's connection pool.
+/// Sends encoded bodies to one endpoint. Cloning is cheap; senders with equal TLS and
+/// proxy settings share a connection pool.
 #[derive(Clone)]
 pub(crate) struct HttpSender {
-    client: Client,
+    client: Arc<SharedClient>,
+    /// The endpoint as configured, for messages.
     endpoint: Url,
+    /// Where requests go: the endpoint, or with a server-name override the endpoint
+    /// with that name as its host (the client resolves it to the real host).
+    request_url: Url,
     headers: HeaderMap,
     timeout: Duration,
     protocol: Protocol,
     scrubber: Scrubber,
+    /// Facts that messages mention.
+    context: Arc<FailureContext>,
 }
 
 impl fmt::Debug for HttpSender {
@@ -81,6 +66,7 @@ impl fmt::Debug for HttpSender {
 impl HttpSender {
     /// A sender for one destination. Fails only if the TLS backend cannot be set up.
     pub(crate) fn new(config: ValidatedTransport, protocol: Protocol) -> Result<Self, Error> {
+        let route = server_name_route(&config.endpoint, config.tls.server_name.as_deref());
         let mut headers = HeaderMap::with_capacity(config.headers.len() + 4);
         // Extra headers first; validation guarantees they do not share a name with the
         // protocol headers, and `insert` below would replace them if they did.
@@ -99,22 +85,56 @@ impl HttpSender {
         }
         headers.insert(header::USER_AGENT, HeaderValue::from_static(USER_AGENT));
         // From the headers as sent, so every way of configuring a credential is covered.
-        let scrubber = Scrubber::for_headers(&headers);
+        let scrubber = Scrubber::for_headers(&headers).with_secrets(config.proxy.secrets());
+        let request_url = match &route {
+            Some(route) => {
+                // The Host header names the endpoint as configured; the URL, the server name.
+                let host = config.endpoint.host_str().unwrap_or_default();
+                let authority = match config.endpoint.port() {
+                    Some(port) => format!("{host}:{port}"),
+                    None => host.to_owned(),
+                };
+                if let Ok(host) = HeaderValue::from_str(&authority) {
+                    headers.insert(header::HOST, host);
+                }
+                routed_url(&config.endpoint, &route.server_name)
+            }
+            None => config.endpoint.clone(),
+        };
+        let context = FailureContext {
+            insecure: config.tls.accept_invalid_certs,
+            has_client_cert: config.tls.client_cert.is_some(),
+            proxy: config.proxy.shown_for(&config.endpoint),
+        };
+        let key = ClientKey {
+            tls: config.tls,
+            proxy: config.proxy,
+            route,
+        };
         Ok(HttpSender {
-            client: shared_client()?,
+            client: clients::shared(key, &config.tls_loaded)?,
             endpoint: config.endpoint,
+            request_url,
             headers,
             timeout: config.timeout,
             protocol,
             scrubber,
+            context: Arc::new(context),
         })
+    }
+
+    /// The client this sender shares with others of equal settings.
+    #[cfg(test)]
+    pub(crate) fn shared_client(&self) -> &Arc<SharedClient> {
+        &self.client
     }
 
     /// POSTs one encoded body and classifies the answer. One attempt; never panics.
     pub(crate) async fn send(&self, body: impl Into<reqwest::Body>) -> SendOutcome {
         let result = self
             .client
-            .post(self.endpoint.clone())
+            .current()
+            .post(self.request_url.clone())
             .headers(self.headers.clone())
             .timeout(self.timeout)
             .body(body)
@@ -166,7 +186,7 @@ impl HttpSender {
             endpoint: display_endpoint(&self.endpoint),
             kind: FailureKind::Status(status),
             retry_after,
-            detail,
+            detail: self.context.annotate(detail),
         };
         if retryable {
             SendOutcome::Retryable(failure)
@@ -178,21 +198,33 @@ impl HttpSender {
     }
 
     fn transport_failure(&self, error: reqwest::Error) -> SendOutcome {
-        let kind = if error.is_timeout() {
-            FailureKind::Timeout(self.timeout)
-        } else if error.is_connect() {
-            FailureKind::Connect
-        } else {
-            FailureKind::Request
-        };
         // A builder error means the request itself cannot be made; retrying cannot help.
+        // TLS problems are retried: rotated files or a renewed server certificate may
+        // mend them, and the data waits in the queue meanwhile.
         let permanent = error.is_builder();
+        let tls = handshake::diagnose(&error, self.context.has_client_cert);
+        let (kind, detail) = match tls {
+            Some((problem, detail)) => (FailureKind::Tls(problem), detail),
+            None => {
+                let (timeout, connect) = (error.is_timeout(), error.is_connect());
+                // Without the URL: it is printed once, by `Failure`, minus any query string.
+                let chain = error_chain(error.without_url());
+                match (timeout, connect, &self.context.proxy) {
+                    (true, _, _) => (FailureKind::Timeout(self.timeout), chain),
+                    (_, true, Some(proxy)) => (
+                        FailureKind::ProxyConnect,
+                        format!("via proxy {proxy}: {chain}"),
+                    ),
+                    (_, true, None) => (FailureKind::Connect, chain),
+                    _ => (FailureKind::Request, chain),
+                }
+            }
+        };
         let failure = Failure {
             endpoint: display_endpoint(&self.endpoint),
             kind,
             retry_after: None,
-            // Without the URL: it is printed once, by `Failure`, minus any query string.
-            detail: self.scrubber.scrub(&error_chain(error.without_url())),
+            detail: self.context.annotate(self.scrubber.scrub(&detail)),
         };
         if permanent {
             SendOutcome::Permanent(failure)
@@ -231,8 +263,34 @@ pub(crate) struct Failure {
     /// The server's `Retry-After`, for retryable statuses that sent one.
     pub(crate) retry_after: Option<Duration>,
     /// The first KiB of the answer's body, or the transport error's chain; the
-    /// destination's credentials scrubbed out.
+    /// destination's credentials scrubbed out. With `danger_accept_invalid_certs` on, a
+    /// note that says so ends it.
     pub(crate) detail: String,
+}
+
+/// The settings of a destination that its failure messages mention.
+#[derive(Debug, Default)]
+struct FailureContext {
+    /// `danger_accept_invalid_certs` is on: every message says so.
+    insecure: bool,
+    /// A client certificate is configured (to read a TLS 1.2 server's refusal).
+    has_client_cert: bool,
+    /// The proxy requests go through, without credentials.
+    proxy: Option<String>,
+}
+
+impl FailureContext {
+    /// `detail` with what every message of this destination must say.
+    fn annotate(&self, detail: String) -> String {
+        if self.insecure {
+            format!(
+                "{detail} (note: danger_accept_invalid_certs is on: the server's certificate \
+                 is not checked)"
+            )
+        } else {
+            detail
+        }
+    }
 }
 
 /// The kind of a [`Failure`].
@@ -242,8 +300,12 @@ pub(crate) enum FailureKind {
     Status(StatusCode),
     /// No complete answer within the configured timeout (which it carries).
     Timeout(Duration),
-    /// No connection could be made (refused, DNS, TLS handshake).
+    /// No connection could be made (refused, DNS).
     Connect,
+    /// No connection could be made through the proxy (the detail names it).
+    ProxyConnect,
+    /// The TLS handshake failed for this reason (the detail has rustls' words).
+    Tls(TlsProblem),
     /// The request failed after connecting (reset, malformed answer, …).
     Request,
 }
@@ -273,6 +335,18 @@ impl fmt::Display for Failure {
                  the URL right?): {}",
                 self.detail
             )?,
+            FailureKind::ProxyConnect => write!(
+                f,
+                "cannot connect to endpoint {endpoint} through its proxy (are the proxy \
+                 and the server up, and the proxy's URL and credentials right?): {}",
+                self.detail
+            )?,
+            FailureKind::Tls(problem) => write!(
+                f,
+                "TLS with endpoint {endpoint} failed: {}: {}",
+                problem.explain(),
+                self.detail
+            )?,
             FailureKind::Request => {
                 write!(f, "push to endpoint {endpoint} failed: {}", self.detail)?
             }
@@ -292,6 +366,7 @@ fn status_hint(status: StatusCode) -> Option<&'static str> {
         401 => Some("check the destination's credentials"),
         403 => Some("the credentials lack the right to write metrics, or the tenant is wrong"),
         404 => Some("check the endpoint's path"),
+        407 => Some("the proxy refused its credentials; check the user and password in the proxy URL (with_proxy or HTTP_PROXY)"),
         415 => Some("the endpoint does not take this protocol; check the destination's protocol"),
         _ => None,
     }
@@ -346,8 +421,35 @@ async fn drain(mut response: Response, keep: usize) -> Vec<u8> {
     kept
 }
 
+/// The route for a server-name override, unless the URL's host is that name already.
+fn server_name_route(endpoint: &Url, server_name: Option<&str>) -> Option<ServerNameRoute> {
+    let server_name = server_name?.to_ascii_lowercase();
+    let host = endpoint.host_str()?;
+    if host.eq_ignore_ascii_case(&server_name) {
+        return None;
+    }
+    Some(ServerNameRoute {
+        server_name,
+        host: host
+            .trim_start_matches('[')
+            .trim_end_matches(']')
+            .to_owned(),
+    })
+}
+
+/// `endpoint` with `server_name` as its host; the port stays (explicit or the scheme's).
+fn routed_url(endpoint: &Url, server_name: &str) -> Url {
+    let mut url = endpoint.clone();
+    let port = endpoint.port_or_known_default();
+    // Cannot fail: the endpoint has a host, and the name was checked to be a DNS name.
+    if url.set_host(Some(server_name)).is_ok() {
+        let _ = url.set_port(port);
+    }
+    url
+}
+
 /// An error and its sources, `outer: inner: innermost`.
-fn error_chain(error: reqwest::Error) -> String {
+pub(crate) fn error_chain(error: reqwest::Error) -> String {
     let mut text = error.to_string();
     let mut source = std::error::Error::source(&error);
     while let Some(cause) = source {

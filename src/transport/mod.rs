@@ -7,14 +7,26 @@
 //! - [`http`]: the [`HttpSender`] that POSTs a body and classifies the answer.
 //! - [`scrub`]: the [`Scrubber`](scrub::Scrubber) that takes the destination's own
 //!   credentials out of answer texts before they reach an error or a log line.
+//! - [`tls`]: the TLS options (CAs, client certificate, server name), their PEM files
+//!   read and checked, and the rustls configuration.
+//! - [`proxy`]: which proxy a destination uses (`with_proxy`, or the environment's,
+//!   never for loopback).
+//! - [`clients`]: one HTTP client per distinct TLS and proxy setting, shared, and rebuilt
+//!   when its certificate files change.
+//! - [`handshake`]: a failed TLS handshake explained by its cause and the option that
+//!   fixes it.
 //!
 //! Retry, backoff and queueing live above this module: a send is one attempt.
 
+pub(crate) mod clients;
 pub(crate) mod config;
+pub(crate) mod handshake;
 pub(crate) mod http;
 pub(crate) mod protocol;
+pub(crate) mod proxy;
 pub(crate) mod scrub;
 pub(crate) mod secret;
+pub(crate) mod tls;
 
 pub(crate) use config::{Auth, TransportConfig, ValidatedTransport};
 pub(crate) use http::{Failure, FailureKind, HttpSender, SendOutcome};
@@ -23,3 +35,5 @@ pub(crate) use secret::Secret;
 
 #[cfg(test)]
 mod test_server;
+#[cfg(test)]
+mod test_tls;

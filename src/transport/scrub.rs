@@ -70,6 +70,16 @@ impl Scrubber {
     /// Scrubs the credentials of the credential headers among `headers` (see the module
     /// documentation for which parts).
     pub(crate) fn for_headers(headers: &HeaderMap) -> Self {
+        Scrubber::new(Self::secrets_of_headers(headers))
+    }
+
+    /// The same secrets plus `more` (a proxy's credentials, say).
+    pub(crate) fn with_secrets(self, more: impl IntoIterator<Item = Secret>) -> Self {
+        Scrubber::new(self.secrets.into_iter().chain(more))
+    }
+
+    /// What [`Scrubber::for_headers`] scrubs, as a list.
+    pub(crate) fn secrets_of_headers(headers: &HeaderMap) -> Vec<Secret> {
         let mut secrets = Vec::new();
         for (name, value) in headers {
             if !is_credential_header(name) {
@@ -80,7 +90,7 @@ impl Scrubber {
             secrets.push(Secret::new(value.as_ref()));
             secrets.extend(authorization_parts(name, &value));
         }
-        Scrubber::new(secrets)
+        secrets
     }
 
     /// How many bytes past a cut an answer must be read so that an echo starting before

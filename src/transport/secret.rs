@@ -4,7 +4,7 @@ use std::fmt;
 
 /// A credential. `Debug` and `Display` print `<redacted>`; only [`Secret::expose`]
 /// gives the value, and only the code that builds the request header calls it.
-#[derive(Clone, PartialEq, Eq)]
+#[derive(Clone, PartialEq, Eq, Hash)]
 pub(crate) struct Secret(String);
 
 impl Secret {

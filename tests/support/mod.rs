@@ -23,6 +23,8 @@ pub mod presets;
 pub mod proc;
 pub mod real_servers;
 pub mod stored;
+pub mod tinyproxy;
+pub mod tls;
 pub mod unleash;
 pub mod vmauth;
 

@@ -16,7 +16,7 @@ fn sender(endpoint: &str, timeout: Duration) -> HttpSender {
         auth: Some(Auth::Bearer(Secret::new(TOKEN))),
         headers: vec![("X-Scope-OrgID".to_owned(), "tenant-a".to_owned())],
         timeout,
-        allow_plaintext_credentials: false,
+        ..TransportConfig::default()
     };
     HttpSender::new(
         config.validate().expect("valid config"),
