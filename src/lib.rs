@@ -30,6 +30,7 @@ mod meter;
 mod pipeline;
 pub mod prometheus;
 mod provider;
+#[cfg(feature = "receiver")]
 pub mod receiver;
 mod runtime;
 mod sdk_exporter;

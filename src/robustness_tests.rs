@@ -6,7 +6,7 @@ use std::time::{Duration, SystemTime};
 use reqwest::header::HeaderValue;
 
 use crate::prometheus::batch;
-use crate::receiver;
+use crate::prometheus::decode as receiver;
 use crate::transport::http::parse_retry_after;
 use crate::transport::TransportConfig;
 

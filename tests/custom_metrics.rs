@@ -3,6 +3,9 @@
 //! list, granularity, files, several applications. The real-Prometheus version is in
 //! `tests/custom_metrics_real.rs`.
 
+// The loopback receiver and the test support need the default `receiver` feature.
+#![cfg(feature = "receiver")]
+
 mod support;
 
 use std::collections::BTreeMap;

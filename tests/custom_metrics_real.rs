@@ -4,6 +4,9 @@
 //! with the same definitions; delete ends the series at once, re-create brings them back.
 //! Run with `scripts/test`.
 
+// The loopback receiver and the test support need the default `receiver` feature.
+#![cfg(feature = "receiver")]
+
 mod support;
 
 use std::collections::BTreeMap;

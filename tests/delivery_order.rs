@@ -2,6 +2,9 @@
 //! flushes that pile up, refused requests cut in halves, and the exporter path's stale
 //! markers. The real-server versions are in tests/no_loss_real.rs.
 
+// The loopback receiver and the test support need the default `receiver` feature.
+#![cfg(feature = "receiver")]
+
 mod support;
 
 use std::sync::atomic::{AtomicUsize, Ordering};

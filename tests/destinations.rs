@@ -3,6 +3,9 @@
 //! body limits, shared client and runtime. The real-server versions are in
 //! `tests/destinations_real.rs`.
 
+// The loopback receiver and the test support need the default `receiver` feature.
+#![cfg(feature = "receiver")]
+
 mod support;
 
 use std::collections::BTreeMap;

@@ -3,6 +3,9 @@
 //! VictoriaMetrics and Unleash at once with one of them stopped. Run with
 //! `scripts/test`, which installs all three.
 
+// The loopback receiver and the test support need the default `receiver` feature.
+#![cfg(feature = "receiver")]
+
 mod support;
 
 use std::time::{Duration, Instant};

@@ -2,6 +2,9 @@
 //! Prometheus and a real VictoriaMetrics; names, labels and values are read back
 //! through their query APIs. Run with `scripts/test` (it installs the servers).
 
+// The loopback receiver and the test support need the default `receiver` feature.
+#![cfg(feature = "receiver")]
+
 mod support;
 
 use std::collections::BTreeMap;

@@ -1,6 +1,9 @@
 //! Configuration from the environment. Its own test binary: environment variables are
 //! process-wide, and no other test may see these.
 
+// The loopback receiver and the test support need the default `receiver` feature.
+#![cfg(feature = "receiver")]
+
 use std::time::Duration;
 
 use prompush::receiver::Receiver;

@@ -1,6 +1,9 @@
 //! Delivery under faults, against prompush's own programmable receiver on loopback:
 //! retries, refusals, Retry-After, ordering, outages, the memory cap, and secrets.
 
+// The loopback receiver and the test support need the default `receiver` feature.
+#![cfg(feature = "receiver")]
+
 mod support;
 
 use std::time::{Duration, Instant};

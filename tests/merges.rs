@@ -3,6 +3,9 @@
 //! `RemoteWriteExporter` of the official SDK. The real-server versions of the remote
 //! write path are in tests/no_loss_real.rs.
 
+// The loopback receiver and the test support need the default `receiver` feature.
+#![cfg(feature = "receiver")]
+
 mod support;
 
 use std::collections::BTreeMap;

@@ -4,6 +4,9 @@
 //! its exact value, within a bounded number of extra requests. The same shapes against
 //! a real Prometheus are in `no_loss_real.rs`.
 
+// The loopback receiver and the test support need the default `receiver` feature.
+#![cfg(feature = "receiver")]
+
 mod support;
 
 use std::collections::{BTreeMap, BTreeSet};

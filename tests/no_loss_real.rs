@@ -8,6 +8,9 @@
 //! Run with `scripts/test` (it installs the servers), or
 //! `cargo test --test no_loss_real -- --include-ignored` when they are on `PATH`.
 
+// The loopback receiver and the test support need the default `receiver` feature.
+#![cfg(feature = "receiver")]
+
 mod support;
 
 use std::collections::BTreeMap;

@@ -2,6 +2,9 @@
 //! cap. Its own test binary, so no other test's allocations show in the process's
 //! resident memory.
 
+// The loopback receiver and the test support need the default `receiver` feature.
+#![cfg(feature = "receiver")]
+
 mod support;
 
 use std::time::{Duration, Instant};

@@ -1,6 +1,9 @@
 //! The push pipeline against prompush's own receiver on loopback: headers, auth,
 //! translation, periodic pushes, flush and shutdown, configuration errors.
 
+// The loopback receiver and the test support need the default `receiver` feature.
+#![cfg(feature = "receiver")]
+
 mod support;
 
 use std::time::Duration;

@@ -3,6 +3,9 @@
 //! Run with `scripts/test` (installs the servers), or
 //! `cargo test --test real_servers -- --include-ignored` when they are on `PATH`.
 
+// The loopback receiver and the test support need the default `receiver` feature.
+#![cfg(feature = "receiver")]
+
 mod support;
 
 use std::collections::BTreeMap;

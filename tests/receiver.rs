@@ -1,5 +1,8 @@
 //! The receiver over loopback: real HTTP, real encoder, and garbage.
 
+// The loopback receiver and the test support need the default `receiver` feature.
+#![cfg(feature = "receiver")]
+
 use std::time::{Duration, UNIX_EPOCH};
 
 use opentelemetry::{InstrumentationScope, KeyValue};

@@ -1,6 +1,9 @@
 //! The SDK through the `opentelemetry` API: every instrument, attribute semantics,
 //! cardinality limit, bad input, duplicate registration, threads and shutdown.
 
+// The loopback receiver and the test support need the default `receiver` feature.
+#![cfg(feature = "receiver")]
+
 mod support;
 
 use std::sync::atomic::{AtomicU64, Ordering};

@@ -2,6 +2,9 @@
 //! prompush's own provider sends for the same measurements, and it reaches a real
 //! Prometheus with exact values.
 
+// The loopback receiver and the test support need the default `receiver` feature.
+#![cfg(feature = "receiver")]
+
 mod support;
 
 use std::collections::BTreeSet;

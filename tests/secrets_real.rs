@@ -5,6 +5,9 @@
 //! base64. Run with `scripts/test`, which installs the `victoria-metrics` package
 //! (vmauth included).
 
+// The loopback receiver and the test support need the default `receiver` feature.
+#![cfg(feature = "receiver")]
+
 mod support;
 
 use std::time::{Duration, Instant};

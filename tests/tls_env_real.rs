@@ -4,6 +4,9 @@
 //! binary: the system's CAs are read once per process, and the variables must be set
 //! before that. Run with `scripts/test`, which installs the `prometheus` package.
 
+// The loopback receiver and the test support need the default `receiver` feature.
+#![cfg(feature = "receiver")]
+
 mod support;
 
 use std::time::Duration;

@@ -5,6 +5,9 @@
 //! exactly. Certificates are made by the tests. Run with `scripts/test`, which installs
 //! the `prometheus` and `tinyproxy` packages.
 
+// The loopback receiver and the test support need the default `receiver` feature.
+#![cfg(feature = "receiver")]
+
 mod support;
 
 use std::sync::OnceLock;

@@ -3,6 +3,9 @@
 //! Prometheus endpoint. Run with `scripts/test` (installs the server), or
 //! `scripts/install-unleash && cargo test --test unleash_harness -- --include-ignored`.
 
+// The loopback receiver and the test support need the default `receiver` feature.
+#![cfg(feature = "receiver")]
+
 mod support;
 
 use support::loopback::loopback_http_client;
