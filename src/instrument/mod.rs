@@ -23,35 +23,27 @@ pub(crate) trait Collect: Send + Sync {
     fn into_any(self: Arc<Self>) -> Arc<dyn Any + Send + Sync>;
 }
 
-impl<A: Aggregation> Collect for Aggregator<A> {
-    fn descriptor(&self) -> &Arc<Descriptor> {
-        &self.descriptor
-    }
-    fn collect(&self, time: SystemTime) -> MetricSnapshot {
-        Aggregator::collect(self, time)
-    }
-    fn deactivate(&self) {
-        Aggregator::deactivate(self)
-    }
-    fn into_any(self: Arc<Self>) -> Arc<dyn Any + Send + Sync> {
-        self
-    }
+/// Both aggregator kinds are collected through their own inherent methods.
+macro_rules! collect_by_inherent_methods {
+    ($ty:ident<$param:ident: $bound:ident>) => {
+        impl<$param: $bound> Collect for $ty<$param> {
+            fn descriptor(&self) -> &Arc<Descriptor> {
+                &self.descriptor
+            }
+            fn collect(&self, time: SystemTime) -> MetricSnapshot {
+                $ty::collect(self, time)
+            }
+            fn deactivate(&self) {
+                $ty::deactivate(self)
+            }
+            fn into_any(self: Arc<Self>) -> Arc<dyn Any + Send + Sync> {
+                self
+            }
+        }
+    };
 }
-
-impl<T: Num> Collect for ObservableAggregator<T> {
-    fn descriptor(&self) -> &Arc<Descriptor> {
-        &self.descriptor
-    }
-    fn collect(&self, time: SystemTime) -> MetricSnapshot {
-        ObservableAggregator::collect(self, time)
-    }
-    fn deactivate(&self) {
-        ObservableAggregator::deactivate(self)
-    }
-    fn into_any(self: Arc<Self>) -> Arc<dyn Any + Send + Sync> {
-        self
-    }
-}
+collect_by_inherent_methods!(Aggregator<A: Aggregation>);
+collect_by_inherent_methods!(ObservableAggregator<T: Num>);
 
 /// The OpenTelemetry instrument-name rule: a letter, then up to 254 of
 /// `A-Za-z0-9_.-/`.
