@@ -276,7 +276,10 @@ fn json_bodies_stay_under_the_limit_and_deliver_every_series() {
             .get("content-length")
             .and_then(|v| v.parse().ok())
             .expect("content-length");
-        assert!(size <= prompush::DEFAULT_MAX_BODY_BYTES, "{size} bytes");
+        assert!(
+            size <= prompush::Destination::DEFAULT_MAX_BODY_BYTES,
+            "{size} bytes"
+        );
         seen.extend(app_values(&received));
     }
     assert!(bodies >= 4, "{bodies} bodies");
