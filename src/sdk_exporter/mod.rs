@@ -288,7 +288,8 @@ impl RemoteWriteExporterBuilder {
     ///
     /// # Errors
     /// [`Error::Config`] for a missing or invalid endpoint or another option that
-    /// cannot work (the same checks as the provider's builder); [`Error::Runtime`] when
+    /// cannot work (the same checks as a provider's destinations, and the
+    /// same messages, which name the destination); [`Error::Runtime`] when
     /// the background thread cannot start.
     pub fn build(self) -> Result<RemoteWriteExporter, Error> {
         if self.destination.protocol() != Protocol::RemoteWrite {
