@@ -104,9 +104,14 @@ impl Destination {
         Self::unaddressed(name, Protocol::CustomMetricsJson).with_endpoint(endpoint)
     }
 
-    /// A destination with every default and no endpoint yet: what the provider
-    /// builder's and the exporter builder's shorthands configure.
-    pub(crate) fn unaddressed(name: impl Into<String>, protocol: Protocol) -> Self {
+    /// The shorthands' destination: a remote-write one named
+    /// [`DEFAULT_NAME`](Self::DEFAULT_NAME), with every default and no endpoint yet.
+    pub(crate) fn shorthand() -> Self {
+        Self::unaddressed(Self::DEFAULT_NAME, Protocol::RemoteWrite)
+    }
+
+    /// A destination with every default and no endpoint yet.
+    fn unaddressed(name: impl Into<String>, protocol: Protocol) -> Self {
         Destination {
             name: name.into(),
             protocol,

@@ -23,7 +23,6 @@ use crate::custom::CustomMetric;
 use crate::instance_id;
 use crate::pipeline::self_metrics::SelfMetrics;
 use crate::pipeline::Pipeline;
-use crate::transport::Protocol;
 use crate::{env, Destination, Error};
 
 /// Configures a [`MeterProvider`]; see [`MeterProvider::builder`].
@@ -253,9 +252,10 @@ impl MeterProviderBuilder {
 
     /// Applies a push option to the default destination, which the first one creates.
     fn on_default(mut self, option: impl FnOnce(Destination) -> Destination) -> Self {
-        let destination = self.default_destination.take().unwrap_or_else(|| {
-            Destination::unaddressed(Destination::DEFAULT_NAME, Protocol::RemoteWrite)
-        });
+        let destination = self
+            .default_destination
+            .take()
+            .unwrap_or_else(Destination::shorthand);
         self.default_destination = Some(option(destination));
         self
     }
@@ -375,9 +375,7 @@ fn resolve_endpoint(default: Option<Destination>, added: &[Destination]) -> Opti
         return default;
     };
     let destination = default
-        .unwrap_or_else(|| {
-            Destination::unaddressed(Destination::DEFAULT_NAME, Protocol::RemoteWrite)
-        })
+        .unwrap_or_else(Destination::shorthand)
         .with_endpoint(endpoint);
     Some(match env::var(env::BEARER_TOKEN) {
         Some(token) if !destination.has_auth() => destination.with_bearer_token(token),

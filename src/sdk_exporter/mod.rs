@@ -14,6 +14,7 @@
 mod convert;
 
 use std::fmt;
+use std::path::PathBuf;
 use std::time::Duration;
 
 use opentelemetry_sdk::error::{OTelSdkError, OTelSdkResult};
@@ -21,8 +22,6 @@ use opentelemetry_sdk::metrics::data::ResourceMetrics;
 use opentelemetry_sdk::metrics::exporter::PushMetricExporter;
 use opentelemetry_sdk::metrics::Temporality;
 use parking_lot::Mutex;
-
-use std::path::PathBuf;
 
 use crate::instance_id;
 use crate::pipeline::self_metrics::SelfMetrics;
@@ -71,7 +70,7 @@ impl RemoteWriteExporter {
     /// Starts configuring an exporter.
     pub fn builder() -> RemoteWriteExporterBuilder {
         RemoteWriteExporterBuilder {
-            destination: Destination::unaddressed(Destination::DEFAULT_NAME, Protocol::RemoteWrite),
+            destination: Destination::shorthand(),
             self_metrics: true,
         }
     }
