@@ -25,16 +25,16 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         .init();
 
     // 1. The destination: a listener URL and a token, or the local receiver.
-    let mut local = match std::env::var(prompush::ENV_ENDPOINT) {
+    let mut local = match std::env::var(prompush::env::ENDPOINT) {
         Ok(endpoint) if !endpoint.is_empty() => {
-            println!("pushing to {endpoint} (from {})", prompush::ENV_ENDPOINT);
+            println!("pushing to {endpoint} (from {})", prompush::env::ENDPOINT);
             None
         }
         _ => {
             let receiver = Receiver::start()?;
             println!(
                 "{} is not set: pushing to a local receiver at {}",
-                prompush::ENV_ENDPOINT,
+                prompush::env::ENDPOINT,
                 receiver.url()
             );
             Some(receiver)

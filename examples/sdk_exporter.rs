@@ -18,7 +18,7 @@ use prompush::RemoteWriteExporter;
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {
     let mut local = None;
-    let endpoint = match std::env::var(prompush::ENV_ENDPOINT) {
+    let endpoint = match std::env::var(prompush::env::ENDPOINT) {
         Ok(endpoint) if !endpoint.is_empty() => endpoint,
         _ => {
             let receiver = Receiver::start()?;
@@ -28,7 +28,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         }
     };
     let mut exporter = RemoteWriteExporter::builder().with_endpoint(&endpoint);
-    if let Ok(token) = std::env::var(prompush::ENV_BEARER_TOKEN) {
+    if let Ok(token) = std::env::var(prompush::env::BEARER_TOKEN) {
         exporter = exporter.with_bearer_token(token);
     }
     let provider = SdkMeterProvider::builder()

@@ -23,6 +23,7 @@
 mod aggregate;
 pub mod custom;
 mod destination;
+pub mod env;
 mod error;
 mod instance_id;
 mod instrument;
@@ -39,6 +40,9 @@ mod transport;
 
 pub use destination::Destination;
 pub use error::Error;
+pub use provider::{MeterProvider, MeterProviderBuilder};
+pub use sdk_exporter::{RemoteWriteExporter, RemoteWriteExporterBuilder};
+pub use snapshot::{Attributes, Snapshot};
 pub use transport::Protocol;
 
 #[cfg(test)]
@@ -48,13 +52,3 @@ mod robustness_tests;
 #[doc = include_str!("../README.md")]
 #[cfg(doctest)]
 pub struct ReadmeDoctests;
-pub use pipeline::options::{
-    DEFAULT_MAX_BACKOFF, DEFAULT_MAX_BODY_BYTES, DEFAULT_MAX_PENDING_BYTES,
-    DEFAULT_MAX_SAMPLES_PER_SEND, DEFAULT_MIN_BACKOFF, DEFAULT_SHUTDOWN_TIMEOUT,
-};
-pub use provider::{
-    MeterProvider, MeterProviderBuilder, DEFAULT_CARDINALITY_LIMIT, DEFAULT_DESTINATION,
-    DEFAULT_PUSH_INTERVAL, ENV_BEARER_TOKEN, ENV_ENDPOINT, ENV_EXPORT_INTERVAL,
-};
-pub use sdk_exporter::{RemoteWriteExporter, RemoteWriteExporterBuilder};
-pub use snapshot::{Attributes, Snapshot};

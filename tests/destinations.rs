@@ -276,7 +276,10 @@ fn json_bodies_stay_under_the_limit_and_deliver_every_series() {
             .get("content-length")
             .and_then(|v| v.parse().ok())
             .expect("content-length");
-        assert!(size <= prompush::DEFAULT_MAX_BODY_BYTES, "{size} bytes");
+        assert!(
+            size <= prompush::Destination::DEFAULT_MAX_BODY_BYTES,
+            "{size} bytes"
+        );
         seen.extend(app_values(&received));
     }
     assert!(bodies >= 4, "{bodies} bodies");
@@ -378,6 +381,37 @@ fn values_json_cannot_carry_are_left_out_and_counted() {
             "prompush_samples_dropped_total",
             &[("destination", "u"), ("reason", "unrepresentable")]
         ),
+        Some(2.0)
+    );
+    provider.shutdown().unwrap();
+}
+
+#[test]
+fn the_builders_shorthands_configure_the_default_destination_given_whole() {
+    let mut receiver = Receiver::start().unwrap();
+    let provider = bare()
+        .with_self_metrics(false)
+        // Replaced with the rest of the default destination by the whole one.
+        .with_bearer_token("replaced")
+        .with_default_destination(
+            Destination::remote_write("main", receiver.url()).with_external_label("app_id", "x"),
+        )
+        .with_tenant("team-a")
+        .build()
+        .unwrap();
+    assert_eq!(provider.destinations().collect::<Vec<_>>(), ["main"]);
+    provider
+        .meter("t")
+        .u64_counter("requests")
+        .build()
+        .add(2, &[]);
+    provider.force_flush().unwrap();
+
+    let received = next(&mut receiver);
+    assert_eq!(received.headers.get("x-scope-orgid"), Some("team-a"));
+    assert_eq!(received.headers.bearer_token(), None);
+    assert_eq!(
+        value_of(&received, "requests_total", &[("app_id", "x")]),
         Some(2.0)
     );
     provider.shutdown().unwrap();

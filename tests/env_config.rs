@@ -14,9 +14,9 @@ fn endpoint_token_and_interval_come_from_the_environment() {
     let mut receiver = Receiver::start().unwrap();
     // SAFETY: this binary's only test; no other thread reads the environment now.
     unsafe {
-        std::env::set_var(prompush::ENV_ENDPOINT, receiver.url());
-        std::env::set_var(prompush::ENV_BEARER_TOKEN, "env-token");
-        std::env::set_var(prompush::ENV_EXPORT_INTERVAL, "100");
+        std::env::set_var(prompush::env::ENDPOINT, receiver.url());
+        std::env::set_var(prompush::env::BEARER_TOKEN, "env-token");
+        std::env::set_var(prompush::env::EXPORT_INTERVAL, "100");
     }
     let provider = MeterProvider::builder().build().unwrap();
     assert!(provider.is_pushing());
@@ -52,7 +52,7 @@ fn endpoint_token_and_interval_come_from_the_environment() {
     assert_eq!(got.headers.bearer_token(), None);
 
     // A malformed interval is a clear error.
-    unsafe { std::env::set_var(prompush::ENV_EXPORT_INTERVAL, "soon") };
+    unsafe { std::env::set_var(prompush::env::EXPORT_INTERVAL, "soon") };
     let err = MeterProvider::builder().build().unwrap_err();
     assert!(
         err.to_string().contains("OTEL_METRIC_EXPORT_INTERVAL"),
@@ -62,8 +62,8 @@ fn endpoint_token_and_interval_come_from_the_environment() {
 
     // An instance id from OTEL_RESOURCE_ATTRIBUTES wins over the random one.
     unsafe {
-        std::env::remove_var(prompush::ENV_EXPORT_INTERVAL);
-        std::env::remove_var(prompush::ENV_ENDPOINT);
+        std::env::remove_var(prompush::env::EXPORT_INTERVAL);
+        std::env::remove_var(prompush::env::ENDPOINT);
         std::env::set_var("OTEL_RESOURCE_ATTRIBUTES", "service.instance.id=env-pod-2");
     }
     let provider = MeterProvider::builder().build().unwrap();

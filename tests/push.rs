@@ -280,7 +280,7 @@ fn an_unreachable_endpoint_is_an_error_not_a_hang() {
 #[test]
 fn without_an_endpoint_the_provider_only_aggregates() {
     let provider = MeterProvider::builder().build().unwrap();
-    if std::env::var(prompush::ENV_ENDPOINT).is_ok() {
+    if std::env::var(prompush::env::ENDPOINT).is_ok() {
         return; // configured from outside: not this test's case
     }
     assert!(!provider.is_pushing());

@@ -15,7 +15,7 @@ use opentelemetry::KeyValue;
 use opentelemetry_sdk::metrics::SdkMeterProvider;
 use opentelemetry_sdk::Resource;
 use prompush::receiver::{Receiver, WriteRequest};
-use prompush::{RemoteWriteExporter, RemoteWriteExporterBuilder};
+use prompush::{Destination, RemoteWriteExporter, RemoteWriteExporterBuilder};
 use support::loopback::{next, self_metrics};
 use support::presets::{blocking, pushing_to};
 use support::{single_value, Prometheus};
@@ -135,6 +135,44 @@ fn the_exporter_needs_an_endpoint_and_keeps_its_token_out_of_debug_output() {
         .with_endpoint("http://127.0.0.1:9/api/v1/write")
         .with_bearer_token("sdk-secret-token");
     assert!(!format!("{builder:?}").contains("sdk-secret-token"));
+}
+
+#[test]
+fn the_exporter_sends_to_a_remote_write_destination_given_whole_under_its_name() {
+    let mut receiver = Receiver::start().unwrap();
+    let mimir = Destination::remote_write("mimir", receiver.url()).with_tenant("team-a");
+    let sdk = sdk_provider(
+        RemoteWriteExporter::builder()
+            .with_destination(mimir)
+            .with_external_label("app_id", "x"),
+    );
+    sdk.meter("app")
+        .u64_counter("jobs.done")
+        .build()
+        .add(1, &[]);
+    sdk.force_flush().unwrap();
+    next(&mut receiver);
+    sdk.force_flush().unwrap();
+    let second = next(&mut receiver);
+    assert_eq!(second.headers.get("x-scope-orgid"), Some("team-a"));
+    let jobs = second
+        .request
+        .series("jobs_done_total")
+        .expect("the SDK's data");
+    assert_eq!(jobs.label("app_id"), Some("x"));
+    let sent = second.request.series("prompush_samples_sent_total");
+    assert_eq!(sent.and_then(|s| s.label("destination")), Some("mimir"));
+    sdk.shutdown().unwrap();
+
+    let json = Destination::custom_metrics_json("unleash", "http://127.0.0.1:9/");
+    let err = RemoteWriteExporter::builder()
+        .with_destination(json)
+        .build()
+        .unwrap_err();
+    assert!(
+        err.to_string().contains("Destination::remote_write"),
+        "{err}"
+    );
 }
 
 #[test]

@@ -141,9 +141,14 @@ async fn prometheus_basic_auth_over_tls_takes_the_password_and_refuses_a_wrong_o
         ..WebConfig::tls(ca.server(&["127.0.0.1"]))
     };
     let prometheus = TlsPrometheus::start(config).await;
-    // The provider builder's own options configure its with_endpoint destination.
+    // TLS options go on a Destination, given whole as the default one (replacing the
+    // preset's endpoint and delivery options); the builder's shorthands configure it.
+    let trusting = || {
+        Destination::remote_write(Destination::DEFAULT_NAME, prometheus.remote_write_url())
+            .with_tls_ca_pem(ca.pem())
+    };
     let good = flushed_by_hand(prometheus.remote_write_url(), "tls_basic")
-        .with_tls_ca_pem(ca.pem())
+        .with_default_destination(trusting())
         .with_basic_auth("pusher", PASSWORD)
         .build()
         .expect("valid provider");
@@ -152,7 +157,7 @@ async fn prometheus_basic_auth_over_tls_takes_the_password_and_refuses_a_wrong_o
     shutdown(&good).await.expect("clean shutdown");
 
     let wrong = flushed_by_hand(prometheus.remote_write_url(), "tls_basic_wrong")
-        .with_tls_ca_pem(ca.pem())
+        .with_default_destination(trusting())
         .with_basic_auth("pusher", WRONG)
         .with_shutdown_timeout(Duration::from_secs(1))
         .build()

@@ -15,14 +15,14 @@
 //! queue (a refused request is cut in halves to find what was refused), [`wire`] what
 //! each protocol does (encoding, cutting, reading refusals), [`encoding`] collection and encoding on a blocking thread, [`clock`] the push
 //! timestamps, [`deliver`] the one seam to the network, [`queue`] and [`backoff`] the delivery state, [`self_metrics`] the
-//! self-metrics, [`options`] the push options every builder shares.
+//! self-metrics. The options a destination is configured with, and their defaults, are
+//! [`Destination`](crate::Destination)'s.
 
 mod backoff;
 mod clock;
 mod deliver;
 mod encoding;
 mod handle;
-pub(crate) mod options;
 mod outcome;
 mod queue;
 pub(crate) mod self_metrics;
@@ -63,8 +63,8 @@ impl From<Snapshot> for Collected {
     }
 }
 
-/// Delivery settings of one destination (the builder's options; defaults in
-/// [`options`]).
+/// Delivery settings of one destination, as its [`Destination`](crate::Destination)
+/// gave them.
 #[derive(Debug, Clone)]
 pub(crate) struct Delivery {
     /// The destination's name, for logs and the `prompush_*` metrics.

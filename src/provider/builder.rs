@@ -1,5 +1,7 @@
 //! [`MeterProviderBuilder`]: the provider's options, and `build()`, which turns them
-//! into a running provider in a few steps: check the values, resolve what the
+//! into a running provider in a few steps. The push options (`with_endpoint`,
+//! `with_bearer_token`, …) are shorthands for one [`Destination`], the default one,
+//! which holds them, their defaults and their checks. The steps: check the values, resolve what the
 //! environment configures, validate the destinations, load the custom-metric
 //! definitions, build the core and the self-metrics meter, check the definitions, start
 //! the pipelines, create the custom metrics. Everything that can fail on the options
@@ -19,30 +21,18 @@ use crate::custom::file::Configured;
 use crate::custom::manage::{CustomMetrics, DestinationConfig};
 use crate::custom::CustomMetric;
 use crate::instance_id;
-use crate::pipeline::options::{push_option_methods, PushOptions};
 use crate::pipeline::self_metrics::SelfMetrics;
 use crate::pipeline::Pipeline;
-use crate::transport::{Auth, Protocol, Secret};
-use crate::{Destination, Error};
-
-/// The default cardinality limit: points per instrument, the overflow point included.
-pub const DEFAULT_CARDINALITY_LIMIT: usize = 2000;
-
-/// The default push interval (the OpenTelemetry default export interval).
-pub const DEFAULT_PUSH_INTERVAL: Duration = Duration::from_secs(60);
-
-/// The name of the destination that [`MeterProviderBuilder::with_endpoint`] (or
-/// [`ENV_ENDPOINT`]) configures.
-pub const DEFAULT_DESTINATION: &str = "default";
-
-/// Environment variable naming the remote-write endpoint when none is set in code.
-pub const ENV_ENDPOINT: &str = "PROMPUSH_ENDPOINT";
-/// Environment variable holding the bearer token for [`ENV_ENDPOINT`].
-pub const ENV_BEARER_TOKEN: &str = "PROMPUSH_BEARER_TOKEN";
-/// The standard OpenTelemetry variable for the push interval, in milliseconds.
-pub const ENV_EXPORT_INTERVAL: &str = "OTEL_METRIC_EXPORT_INTERVAL";
+use crate::{env, Destination, Error};
 
 /// Configures a [`MeterProvider`]; see [`MeterProvider::builder`].
+///
+/// The push options here (`with_endpoint`, `with_bearer_token`, `with_timeout`, …)
+/// configure the provider's default destination, a remote-write [`Destination`] named
+/// [`Destination::DEFAULT_NAME`]; each says which `Destination` method it stands for.
+/// Options without a shorthand here (TLS, proxies) are set on a `Destination`, passed
+/// whole with [`with_default_destination`](Self::with_default_destination) or
+/// [`with_destination`](Self::with_destination).
 ///
 /// Secrets (the bearer token, extra header values) never appear in its `Debug` output.
 ///
@@ -64,9 +54,12 @@ pub struct MeterProviderBuilder {
     resource: Option<Resource>,
     instance_id: Option<String>,
     cardinality_limit: usize,
-    push: PushOptions,
+    /// The destination the push options configure; `None` until one of them is called.
+    default_destination: Option<Destination>,
     destinations: Vec<Destination>,
     push_interval: Option<Duration>,
+    /// `None`: on, unless a destination sets its own.
+    scope_labels: Option<bool>,
     self_metrics: bool,
     custom_metrics: Vec<CustomMetric>,
     custom_metrics_files: Vec<PathBuf>,
@@ -77,9 +70,10 @@ impl Default for MeterProviderBuilder {
         MeterProviderBuilder {
             resource: None,
             instance_id: None,
-            cardinality_limit: DEFAULT_CARDINALITY_LIMIT,
-            push: PushOptions::default(),
+            cardinality_limit: Self::DEFAULT_CARDINALITY_LIMIT,
+            default_destination: None,
             destinations: Vec::new(),
+            scope_labels: None,
             custom_metrics: Vec::new(),
             custom_metrics_files: Vec::new(),
             push_interval: None,
@@ -89,6 +83,11 @@ impl Default for MeterProviderBuilder {
 }
 
 impl MeterProviderBuilder {
+    /// The default cardinality limit: points per instrument, the overflow point included.
+    pub const DEFAULT_CARDINALITY_LIMIT: usize = 2000;
+    /// The default push interval (the OpenTelemetry default export interval).
+    pub const DEFAULT_PUSH_INTERVAL: Duration = Duration::from_secs(60);
+
     /// Sets the resource. Without one, the standard detection applies:
     /// `OTEL_SERVICE_NAME`, `OTEL_RESOURCE_ATTRIBUTES`, else
     /// `service.name=unknown_service:<executable>`, plus the SDK's telemetry attributes.
@@ -136,7 +135,7 @@ impl MeterProviderBuilder {
     }
 
     /// Sets how many points one instrument may export, the overflow point included
-    /// (default [`DEFAULT_CARDINALITY_LIMIT`]). Once an instrument has `limit - 1`
+    /// (default [`DEFAULT_CARDINALITY_LIMIT`](Self::DEFAULT_CARDINALITY_LIMIT)). Once an instrument has `limit - 1`
     /// attribute sets, measurements with a new set go to one series carrying
     /// `otel.metric.overflow=true` (totals stay right; the new sets' own series are
     /// not created). Must be at least 1.
@@ -146,24 +145,120 @@ impl MeterProviderBuilder {
     }
 
     /// Pushes to this Prometheus remote-write URL (for example
-    /// `http://127.0.0.1:9090/api/v1/write`): the shorthand for one remote-write
-    /// [`Destination`] named [`DEFAULT_DESTINATION`], which the other push options of
-    /// this builder configure. Checked by `build()`: it must parse and use `http` or
-    /// `https`.
-    pub fn with_endpoint(mut self, endpoint: impl Into<String>) -> Self {
-        self.push.transport.endpoint = Some(endpoint.into());
+    /// `http://127.0.0.1:9090/api/v1/write`): the default destination's endpoint, which
+    /// the other push options of this builder configure. Checked by `build()`: it must
+    /// parse and use `http` or `https`.
+    pub fn with_endpoint(self, endpoint: impl Into<String>) -> Self {
+        self.on_default(|d| d.with_endpoint(endpoint))
+    }
+
+    /// Makes `destination` the default one, whole: the one this builder's push options
+    /// configure from then on (options set on the builder before are replaced). For
+    /// options that have no shorthand here, such as TLS:
+    ///
+    /// ```no_run
+    /// use prompush::{Destination, MeterProvider};
+    ///
+    /// let provider = MeterProvider::builder()
+    ///     .with_default_destination(
+    ///         Destination::remote_write("default", "https://mimir.internal/api/v1/push")
+    ///             .with_tls_ca_file("/etc/pki/company-ca.pem"),
+    ///     )
+    ///     .with_bearer_token("my-token")
+    ///     .build()?;
+    /// # Ok::<(), prompush::Error>(())
+    /// ```
+    pub fn with_default_destination(mut self, destination: Destination) -> Self {
+        self.default_destination = Some(destination);
         self
     }
 
     /// Adds a destination; call it once per destination. Names must be unique (the
-    /// [`with_endpoint`](Self::with_endpoint) shorthand's is
-    /// [`DEFAULT_DESTINATION`]).
+    /// default destination's is [`Destination::DEFAULT_NAME`] unless it was given
+    /// whole).
     pub fn with_destination(mut self, destination: Destination) -> Self {
         self.destinations.push(destination);
         self
     }
 
-    push_option_methods!();
+    /// The default destination's bearer token: [`Destination::with_bearer_token`].
+    pub fn with_bearer_token(self, token: impl Into<String>) -> Self {
+        self.on_default(|d| d.with_bearer_token(token))
+    }
+
+    /// The default destination's basic auth: [`Destination::with_basic_auth`].
+    pub fn with_basic_auth(self, user: impl Into<String>, password: impl Into<String>) -> Self {
+        self.on_default(|d| d.with_basic_auth(user, password))
+    }
+
+    /// The default destination's `Authorization`: [`Destination::with_authorization`].
+    pub fn with_authorization(self, value: impl Into<String>) -> Self {
+        self.on_default(|d| d.with_authorization(value))
+    }
+
+    /// The default destination's tenant: [`Destination::with_tenant`].
+    pub fn with_tenant(self, tenant: impl Into<String>) -> Self {
+        self.on_default(|d| d.with_tenant(tenant))
+    }
+
+    /// An external label of the default destination: [`Destination::with_external_label`].
+    pub fn with_external_label(self, name: impl Into<String>, value: impl Into<String>) -> Self {
+        self.on_default(|d| d.with_external_label(name, value))
+    }
+
+    /// A header of the default destination: [`Destination::with_header`].
+    pub fn with_header(self, name: impl Into<String>, value: impl Into<String>) -> Self {
+        self.on_default(|d| d.with_header(name, value))
+    }
+
+    /// Credentials over `http://` for the default destination:
+    /// [`Destination::allow_credentials_over_http`].
+    pub fn allow_credentials_over_http(self, allow: bool) -> Self {
+        self.on_default(|d| d.allow_credentials_over_http(allow))
+    }
+
+    /// The default destination's push timeout: [`Destination::with_timeout`].
+    pub fn with_timeout(self, timeout: Duration) -> Self {
+        self.on_default(|d| d.with_timeout(timeout))
+    }
+
+    /// The default destination's request size: [`Destination::with_max_samples_per_send`].
+    pub fn with_max_samples_per_send(self, samples: usize) -> Self {
+        self.on_default(|d| d.with_max_samples_per_send(samples))
+    }
+
+    /// The default destination's queue cap: [`Destination::with_max_pending_bytes`].
+    pub fn with_max_pending_bytes(self, bytes: usize) -> Self {
+        self.on_default(|d| d.with_max_pending_bytes(bytes))
+    }
+
+    /// The default destination's retry waits: [`Destination::with_retry_backoff`].
+    pub fn with_retry_backoff(self, min: Duration, max: Duration) -> Self {
+        self.on_default(|d| d.with_retry_backoff(min, max))
+    }
+
+    /// The default destination's shutdown timeout: [`Destination::with_shutdown_timeout`].
+    pub fn with_shutdown_timeout(self, timeout: Duration) -> Self {
+        self.on_default(|d| d.with_shutdown_timeout(timeout))
+    }
+
+    /// Whether series carry `otel_scope_name` and `otel_scope_version` (see
+    /// [`Destination::with_scope_labels`]), for every destination that does not set
+    /// its own, the default one included. Default: on.
+    pub fn with_scope_labels(mut self, enabled: bool) -> Self {
+        self.scope_labels = Some(enabled);
+        self
+    }
+
+    /// Applies a push option to the default destination, which the first one creates.
+    fn on_default(mut self, option: impl FnOnce(Destination) -> Destination) -> Self {
+        let destination = self
+            .default_destination
+            .take()
+            .unwrap_or_else(Destination::shorthand);
+        self.default_destination = Some(option(destination));
+        self
+    }
 
     /// Creates this custom metric when the provider is built (see [`crate::custom`]).
     pub fn with_custom_metric(mut self, definition: CustomMetric) -> Self {
@@ -179,8 +274,9 @@ impl MeterProviderBuilder {
         self
     }
 
-    /// How often to push (every destination without its own interval). Default: `OTEL_METRIC_EXPORT_INTERVAL` (milliseconds) when
-    /// set, else [`DEFAULT_PUSH_INTERVAL`] (60 s).
+    /// How often to push (every destination without its own interval). Default:
+    /// [`env::EXPORT_INTERVAL`] (milliseconds) when set, else
+    /// [`DEFAULT_PUSH_INTERVAL`](Self::DEFAULT_PUSH_INTERVAL) (60 s).
     pub fn with_push_interval(mut self, interval: Duration) -> Self {
         self.push_interval = Some(interval);
         self
@@ -211,15 +307,18 @@ impl MeterProviderBuilder {
             resource,
             instance_id,
             cardinality_limit,
-            mut push,
+            default_destination,
             destinations,
             push_interval,
+            scope_labels,
             self_metrics,
             custom_metrics,
             custom_metrics_files,
         } = self;
-        let interval = resolve_environment(&mut push, &destinations, push_interval)?;
-        let destinations = validate_destinations(push, destinations, interval)?;
+        let interval = resolve_interval(push_interval)?;
+        let default_destination = resolve_endpoint(default_destination, &destinations);
+        let destinations =
+            validate_destinations(default_destination, destinations, scope_labels, interval)?;
         let configured = Configured::load(custom_metrics, &custom_metrics_files)?;
         let core = Arc::new(Core::new(
             resource_with_instance_id(resource, instance_id),
@@ -266,25 +365,29 @@ impl MeterProviderBuilder {
     }
 }
 
-/// Fills in what the code left open from the environment (the endpoint and its token
-/// when there is neither endpoint nor destination) and returns the push interval.
-fn resolve_environment(
-    push: &mut PushOptions,
-    destinations: &[Destination],
-    push_interval: Option<Duration>,
-) -> Result<Duration, Error> {
-    let transport = &mut push.transport;
-    if transport.endpoint.is_none() && destinations.is_empty() {
-        if let Some(endpoint) = env_var(ENV_ENDPOINT) {
-            transport.endpoint = Some(endpoint);
-            if transport.auth.is_none() {
-                transport.auth = env_var(ENV_BEARER_TOKEN).map(|t| Auth::Bearer(Secret::new(t)));
-            }
-        }
+/// The default destination, its endpoint (and its token) from the environment when
+/// the code set neither an endpoint nor a destination.
+fn resolve_endpoint(default: Option<Destination>, added: &[Destination]) -> Option<Destination> {
+    if default.as_ref().is_some_and(Destination::has_endpoint) || !added.is_empty() {
+        return default;
     }
+    let Some(endpoint) = env::var(env::ENDPOINT) else {
+        return default;
+    };
+    let destination = default
+        .unwrap_or_else(Destination::shorthand)
+        .with_endpoint(endpoint);
+    Some(match env::var(env::BEARER_TOKEN) {
+        Some(token) if !destination.has_auth() => destination.with_bearer_token(token),
+        _ => destination,
+    })
+}
+
+/// The push interval: the one set in code, else the environment's, else the default.
+fn resolve_interval(push_interval: Option<Duration>) -> Result<Duration, Error> {
     let interval = match push_interval {
         Some(interval) => interval,
-        None => env_interval()?.unwrap_or(DEFAULT_PUSH_INTERVAL),
+        None => env::export_interval()?.unwrap_or(MeterProviderBuilder::DEFAULT_PUSH_INTERVAL),
     };
     if interval.is_zero() {
         return Err(Error::Config(
@@ -294,22 +397,49 @@ fn resolve_environment(
     Ok(interval)
 }
 
-/// Validates every destination before any starts, refusing two of one name.
-fn validate_destinations(
-    push: PushOptions,
+/// Every destination in order: the default one first, when it has an endpoint, then
+/// those added. Push options set on the builder for a default destination that has no
+/// endpoint would configure nothing; with other destinations, that is an error.
+fn with_default(
+    default: Option<Destination>,
     added: Vec<Destination>,
+) -> Result<Vec<Destination>, Error> {
+    let default = match default {
+        Some(d) if !d.has_endpoint() && !added.is_empty() => {
+            return Err(Error::Config(
+                "push options (auth, headers, external labels, timeouts, …) were set on the \
+                 provider builder, where they configure the with_endpoint destination, but \
+                 there is none: set them on each Destination instead, or add with_endpoint"
+                    .into(),
+            ))
+        }
+        Some(d) if d.has_endpoint() => Some(d),
+        _ => None,
+    };
+    Ok(default.into_iter().chain(added).collect())
+}
+
+/// Validates every destination before any starts, refusing two of one name; those
+/// without their own scope-label choice take the builder's.
+fn validate_destinations(
+    default: Option<Destination>,
+    added: Vec<Destination>,
+    scope_labels: Option<bool>,
     interval: Duration,
 ) -> Result<Vec<DestinationConfig>, Error> {
-    let shorthand = push.transport.endpoint.is_some();
-    let destinations = with_shorthand(push, added)?;
+    let shorthand = default
+        .as_ref()
+        .is_some_and(|d| d.has_endpoint() && d.name() == Destination::DEFAULT_NAME);
+    let destinations = with_default(default, added)?;
     let mut validated: Vec<DestinationConfig> = Vec::with_capacity(destinations.len());
     for (i, destination) in destinations.into_iter().enumerate() {
+        let destination = destination.with_default_scope_labels(scope_labels);
         let (transport, delivery) = destination.validate(interval)?;
         if validated.iter().any(|(_, d)| d.name == delivery.name) {
             return Err(Error::Config(format!(
                 "two destinations are named {:?}{}; give each a name of its own",
                 delivery.name,
-                if shorthand && i > 0 && delivery.name == DEFAULT_DESTINATION {
+                if shorthand && i > 0 && delivery.name == Destination::DEFAULT_NAME {
                     " (with_endpoint configures the one named \"default\")"
                 } else {
                     ""
@@ -319,35 +449,6 @@ fn validate_destinations(
         validated.push((transport, delivery));
     }
     Ok(validated)
-}
-
-/// Every destination in order: the `with_endpoint` shorthand first (the builder's push
-/// options configure it), then those added, which take the builder's scope-label choice
-/// unless they have their own.
-fn with_shorthand(push: PushOptions, added: Vec<Destination>) -> Result<Vec<Destination>, Error> {
-    if push.touched && push.transport.endpoint.is_none() && !added.is_empty() {
-        return Err(Error::Config(
-            "push options (auth, headers, external labels, timeouts, …) were set on the \
-             provider builder, where they configure the with_endpoint destination, but \
-             there is none: set them on each Destination instead, or add with_endpoint"
-                .into(),
-        ));
-    }
-    let scope_labels = push.scope_labels;
-    let mut destinations = Vec::with_capacity(added.len() + 1);
-    if push.transport.endpoint.is_some() {
-        destinations.push(Destination::from_options(
-            DEFAULT_DESTINATION,
-            Protocol::RemoteWrite,
-            push,
-        ));
-    }
-    destinations.extend(
-        added
-            .into_iter()
-            .map(|d| d.with_default_scope_labels(scope_labels)),
-    );
-    Ok(destinations)
 }
 
 /// The resource (detected when not given) with its `service.instance.id`: the one
@@ -377,26 +478,4 @@ fn start_pipelines(
             Ok((name, pipeline))
         })
         .collect()
-}
-
-/// A set, non-empty environment variable.
-fn env_var(name: &str) -> Option<String> {
-    std::env::var(name).ok().filter(|v| !v.trim().is_empty())
-}
-
-/// The push interval `OTEL_METRIC_EXPORT_INTERVAL` sets, if it is set.
-fn env_interval() -> Result<Option<Duration>, Error> {
-    match env_var(ENV_EXPORT_INTERVAL) {
-        None => Ok(None),
-        Some(ms) => ms
-            .trim()
-            .parse::<u64>()
-            .map(|ms| Some(Duration::from_millis(ms)))
-            .map_err(|_| {
-                Error::Config(format!(
-                    "{ENV_EXPORT_INTERVAL}={ms:?} is not a whole number of milliseconds; \
-                 set it to e.g. 60000 or unset it"
-                ))
-            }),
-    }
 }

@@ -27,10 +27,7 @@ use crate::pipeline::self_metrics::noop_meter;
 use crate::pipeline::{Pending, Pipeline};
 use crate::{Error, Snapshot};
 
-pub use builder::{
-    MeterProviderBuilder, DEFAULT_CARDINALITY_LIMIT, DEFAULT_DESTINATION, DEFAULT_PUSH_INTERVAL,
-    ENV_BEARER_TOKEN, ENV_ENDPOINT, ENV_EXPORT_INTERVAL,
-};
+pub use builder::MeterProviderBuilder;
 
 /// The OpenTelemetry metrics SDK of prompush.
 ///
@@ -232,7 +229,7 @@ impl MeterProvider {
         let core = Arc::new(Core::new(
             Resource::builder_empty().build(),
             Limits {
-                cardinality: DEFAULT_CARDINALITY_LIMIT,
+                cardinality: MeterProviderBuilder::DEFAULT_CARDINALITY_LIMIT,
             },
         ));
         let custom = CustomMetrics::new(Vec::new(), core.collect_matching_fn(), noop_meter());

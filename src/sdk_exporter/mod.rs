@@ -14,6 +14,7 @@
 mod convert;
 
 use std::fmt;
+use std::path::PathBuf;
 use std::time::Duration;
 
 use opentelemetry_sdk::error::{OTelSdkError, OTelSdkResult};
@@ -23,12 +24,11 @@ use opentelemetry_sdk::metrics::Temporality;
 use parking_lot::Mutex;
 
 use crate::instance_id;
-use crate::pipeline::options::{push_option_methods, PushOptions};
 use crate::pipeline::self_metrics::SelfMetrics;
 use crate::pipeline::self_metrics::{noop_meter, self_metrics_scope};
 use crate::pipeline::Pipeline;
-use crate::provider::DEFAULT_DESTINATION;
-use crate::{Error, MeterProvider};
+use crate::transport::Protocol;
+use crate::{Destination, Error, MeterProvider};
 use convert::Converter;
 
 /// A `PushMetricExporter` for `opentelemetry_sdk` that sends Prometheus remote write.
@@ -70,7 +70,7 @@ impl RemoteWriteExporter {
     /// Starts configuring an exporter.
     pub fn builder() -> RemoteWriteExporterBuilder {
         RemoteWriteExporterBuilder {
-            push: PushOptions::default(),
+            destination: Destination::shorthand(),
             self_metrics: true,
         }
     }
@@ -116,24 +116,157 @@ impl PushMetricExporter for RemoteWriteExporter {
     }
 }
 
-/// Configures a [`RemoteWriteExporter`]: the same option names as the provider's
-/// builder. Secrets never appear in its `Debug` output.
+/// Configures a [`RemoteWriteExporter`]: the [`Destination`] it sends to (named
+/// [`Destination::DEFAULT_NAME`] unless given whole with
+/// [`with_destination`](Self::with_destination)), and its self-metrics. Its push
+/// options stand for the `Destination` methods of the same names. Secrets never appear
+/// in its `Debug` output.
 #[derive(Debug)]
 pub struct RemoteWriteExporterBuilder {
-    push: PushOptions,
+    destination: Destination,
     self_metrics: bool,
 }
 
 impl RemoteWriteExporterBuilder {
     /// Pushes to this Prometheus remote-write URL (for example
-    /// `http://127.0.0.1:9090/api/v1/write`). Required. Checked by `build()`: it must
-    /// parse and use `http` or `https`.
-    pub fn with_endpoint(mut self, endpoint: impl Into<String>) -> Self {
-        self.push.transport.endpoint = Some(endpoint.into());
+    /// `http://127.0.0.1:9090/api/v1/write`). Required, unless given with a whole
+    /// destination. Checked by `build()`: it must parse and use `http` or `https`.
+    pub fn with_endpoint(self, endpoint: impl Into<String>) -> Self {
+        self.on_destination(|d| d.with_endpoint(endpoint))
+    }
+
+    /// Sends to `destination`, whole, which must be a remote-write one; push options
+    /// set on this builder before are replaced, those set after apply to it. Its push
+    /// interval is unused: the SDK's reader decides when to export. Its name is the
+    /// `destination` label of the self-metrics.
+    ///
+    /// ```no_run
+    /// use prompush::{Destination, RemoteWriteExporter};
+    ///
+    /// let mimir = Destination::remote_write("mimir", "https://mimir.internal/api/v1/push")
+    ///     .with_tenant("team-checkout")
+    ///     .with_tls_ca_file("/etc/pki/company-ca.pem");
+    /// let exporter = RemoteWriteExporter::builder().with_destination(mimir).build()?;
+    /// # Ok::<(), prompush::Error>(())
+    /// ```
+    pub fn with_destination(mut self, destination: Destination) -> Self {
+        self.destination = destination;
         self
     }
 
-    push_option_methods!();
+    /// [`Destination::with_bearer_token`].
+    pub fn with_bearer_token(self, token: impl Into<String>) -> Self {
+        self.on_destination(|d| d.with_bearer_token(token))
+    }
+
+    /// [`Destination::with_basic_auth`].
+    pub fn with_basic_auth(self, user: impl Into<String>, password: impl Into<String>) -> Self {
+        self.on_destination(|d| d.with_basic_auth(user, password))
+    }
+
+    /// [`Destination::with_authorization`].
+    pub fn with_authorization(self, value: impl Into<String>) -> Self {
+        self.on_destination(|d| d.with_authorization(value))
+    }
+
+    /// [`Destination::with_tenant`].
+    pub fn with_tenant(self, tenant: impl Into<String>) -> Self {
+        self.on_destination(|d| d.with_tenant(tenant))
+    }
+
+    /// [`Destination::with_external_label`].
+    pub fn with_external_label(self, name: impl Into<String>, value: impl Into<String>) -> Self {
+        self.on_destination(|d| d.with_external_label(name, value))
+    }
+
+    /// [`Destination::with_header`].
+    pub fn with_header(self, name: impl Into<String>, value: impl Into<String>) -> Self {
+        self.on_destination(|d| d.with_header(name, value))
+    }
+
+    /// [`Destination::allow_credentials_over_http`].
+    pub fn allow_credentials_over_http(self, allow: bool) -> Self {
+        self.on_destination(|d| d.allow_credentials_over_http(allow))
+    }
+
+    /// [`Destination::with_tls_ca_file`].
+    pub fn with_tls_ca_file(self, path: impl Into<PathBuf>) -> Self {
+        self.on_destination(|d| d.with_tls_ca_file(path))
+    }
+
+    /// [`Destination::with_tls_ca_pem`].
+    pub fn with_tls_ca_pem(self, pem: impl Into<Vec<u8>>) -> Self {
+        self.on_destination(|d| d.with_tls_ca_pem(pem))
+    }
+
+    /// [`Destination::with_tls_client_cert_files`].
+    pub fn with_tls_client_cert_files(
+        self,
+        cert_path: impl Into<PathBuf>,
+        key_path: impl Into<PathBuf>,
+    ) -> Self {
+        self.on_destination(|d| d.with_tls_client_cert_files(cert_path, key_path))
+    }
+
+    /// [`Destination::with_tls_client_cert_pem`].
+    pub fn with_tls_client_cert_pem(
+        self,
+        cert_pem: impl Into<Vec<u8>>,
+        key_pem: impl Into<Vec<u8>>,
+    ) -> Self {
+        self.on_destination(|d| d.with_tls_client_cert_pem(cert_pem, key_pem))
+    }
+
+    /// [`Destination::with_tls_server_name`].
+    pub fn with_tls_server_name(self, name: impl Into<String>) -> Self {
+        self.on_destination(|d| d.with_tls_server_name(name))
+    }
+
+    /// [`Destination::danger_accept_invalid_certs`].
+    pub fn danger_accept_invalid_certs(self, accept: bool) -> Self {
+        self.on_destination(|d| d.danger_accept_invalid_certs(accept))
+    }
+
+    /// [`Destination::with_proxy`].
+    pub fn with_proxy(self, url: impl Into<String>) -> Self {
+        self.on_destination(|d| d.with_proxy(url))
+    }
+
+    /// [`Destination::with_timeout`].
+    pub fn with_timeout(self, timeout: Duration) -> Self {
+        self.on_destination(|d| d.with_timeout(timeout))
+    }
+
+    /// [`Destination::with_max_samples_per_send`].
+    pub fn with_max_samples_per_send(self, samples: usize) -> Self {
+        self.on_destination(|d| d.with_max_samples_per_send(samples))
+    }
+
+    /// [`Destination::with_max_pending_bytes`].
+    pub fn with_max_pending_bytes(self, bytes: usize) -> Self {
+        self.on_destination(|d| d.with_max_pending_bytes(bytes))
+    }
+
+    /// [`Destination::with_retry_backoff`].
+    pub fn with_retry_backoff(self, min: Duration, max: Duration) -> Self {
+        self.on_destination(|d| d.with_retry_backoff(min, max))
+    }
+
+    /// [`Destination::with_scope_labels`] (default on).
+    pub fn with_scope_labels(self, enabled: bool) -> Self {
+        self.on_destination(|d| d.with_scope_labels(enabled))
+    }
+
+    /// [`Destination::with_shutdown_timeout`].
+    pub fn with_shutdown_timeout(self, timeout: Duration) -> Self {
+        self.on_destination(|d| d.with_shutdown_timeout(timeout))
+    }
+
+    /// Applies a push option to the destination.
+    fn on_destination(mut self, option: impl FnOnce(Destination) -> Destination) -> Self {
+        self.destination = option(self.destination);
+        self
+    }
 
     /// Whether to push prompush's own delivery metrics (`prompush_*`, scope
     /// `prompush`) with every export (default on), as a prompush provider does.
@@ -154,15 +287,22 @@ impl RemoteWriteExporterBuilder {
     ///
     /// # Errors
     /// [`Error::Config`] for a missing or invalid endpoint or another option that
-    /// cannot work (the same checks as the provider's builder); [`Error::Runtime`] when
+    /// cannot work (the same checks as a provider's destinations, and the
+    /// same messages, which name the destination); [`Error::Runtime`] when
     /// the background thread cannot start.
     pub fn build(self) -> Result<RemoteWriteExporter, Error> {
-        // The SDK's reader decides when to collect; the interval is unused.
-        let (transport, delivery) = self.push.validate(
-            DEFAULT_DESTINATION,
-            crate::transport::Protocol::RemoteWrite,
-            Duration::from_secs(3600),
-        )?;
+        if self.destination.protocol() != Protocol::RemoteWrite {
+            return Err(Error::Config(format!(
+                "destination {:?}: the exporter sends remote write; give it a \
+                 Destination::remote_write",
+                self.destination.name()
+            )));
+        }
+        // The SDK's reader decides when to collect: the interval is unused.
+        let unused = Duration::from_secs(3600);
+        let (transport, mut delivery) = self.destination.validate(unused)?;
+        delivery.interval = unused;
+        let name = delivery.name.clone();
         let self_metrics = self.self_metrics.then(MeterProvider::aggregate_only);
         let meter = match &self_metrics {
             Some(own) => {
@@ -175,7 +315,7 @@ impl RemoteWriteExporterBuilder {
                 transport,
                 delivery,
                 None,
-                SelfMetrics::new(&meter, DEFAULT_DESTINATION, None),
+                SelfMetrics::new(&meter, &name, None),
             )?,
             converter: Mutex::new(Converter::new(instance_id::random())),
             self_metrics,

@@ -1,7 +1,8 @@
 //! What a user configures about the destination, and the checks that run once at build.
 //!
-//! [`TransportConfig`] is the raw, builder-friendly shape: the provider builder's
-//! `with_endpoint`, `with_bearer_token`, `with_header` and `with_timeout` each set one field.
+//! [`TransportConfig`] is the raw, builder-friendly shape: a
+//! [`Destination`](crate::Destination)'s endpoint, `with_bearer_token`, `with_header`,
+//! `with_timeout`, … each set one field.
 //! [`TransportConfig::validate`] turns it into a [`ValidatedTransport`] or an
 //! [`Error::Config`] that says what to change.
 

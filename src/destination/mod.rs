@@ -1,0 +1,406 @@
+//! [`Destination`]: one place a provider pushes to, with its own protocol, endpoint,
+//! credentials, labels, schedule and delivery settings. It is prompush's one
+//! configuration surface for pushing: the provider builder's push options and the SDK
+//! exporter's builder configure a `Destination` of their own. The checks that turn it
+//! into a running pipeline's settings are in [`validate`].
+
+mod validate;
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+use crate::transport::tls::{ClientCertSource, PemBytes, PemSource};
+use crate::transport::{config, Auth, Protocol, Secret, TransportConfig};
+
+/// One place a [`MeterProvider`](crate::MeterProvider) pushes to. A provider pushes to
+/// any number of them at once; each has its own task, queue, retries and schedule, so a
+/// slow or dead destination never delays another.
+///
+/// Every push option lives here, with its default as an associated constant
+/// ([`DEFAULT_TIMEOUT`](Self::DEFAULT_TIMEOUT), …). The provider builder's
+/// `with_endpoint`, `with_bearer_token`, … are shorthands for its default destination,
+/// which [`MeterProviderBuilder::with_default_destination`](crate::MeterProviderBuilder::with_default_destination)
+/// also takes whole; [`RemoteWriteExporter`](crate::RemoteWriteExporter) sends to one
+/// too. Secrets never appear in its `Debug` output.
+///
+/// ```no_run
+/// use std::time::Duration;
+/// use prompush::{Destination, MeterProvider};
+///
+/// let provider = MeterProvider::builder()
+///     // Grafana Cloud: basic auth with the instance id and an access token.
+///     .with_destination(
+///         Destination::remote_write("grafana", "https://prometheus-prod-01.grafana.net/api/prom/push")
+///             .with_basic_auth("123456", "glc_…")
+///             .with_external_label("app_id", "checkout"),
+///     )
+///     // An in-house Mimir tenant, pushed more often.
+///     .with_destination(
+///         Destination::remote_write("mimir", "https://mimir.internal/api/v1/push")
+///             .with_tenant("team-checkout")
+///             .with_push_interval(Duration::from_secs(15)),
+///     )
+///     // Unleash's custom metrics (JSON), with a client API token.
+///     .with_destination(
+///         Destination::custom_metrics_json("unleash", "https://unleash.internal/api/client/metrics/custom")
+///             .with_authorization("default:production.abc123"),
+///     )
+///     .build()?;
+/// # Ok::<(), prompush::Error>(())
+/// ```
+#[derive(Debug, Clone)]
+pub struct Destination {
+    name: String,
+    protocol: Protocol,
+    /// `None`: the provider's push interval.
+    interval: Option<Duration>,
+    transport: TransportConfig,
+    max_samples_per_send: usize,
+    max_pending_bytes: usize,
+    min_backoff: Duration,
+    max_backoff: Duration,
+    shutdown_timeout: Duration,
+    external_labels: Vec<(String, String)>,
+    /// `None`: the protocol's default.
+    max_body_bytes: Option<usize>,
+    /// Whether series carry the scope labels; `None`: the provider's choice, else on.
+    scope_labels: Option<bool>,
+}
+
+impl Destination {
+    /// The name of the destination that the provider builder's
+    /// [`with_endpoint`](crate::MeterProviderBuilder::with_endpoint) (or
+    /// [`env::ENDPOINT`](crate::env::ENDPOINT)) configures, and of the SDK exporter's.
+    pub const DEFAULT_NAME: &'static str = "default";
+    /// The default limit for one push attempt, connecting included: 30 s, as
+    /// Prometheus' `remote_timeout`.
+    pub const DEFAULT_TIMEOUT: Duration = config::DEFAULT_TIMEOUT;
+    /// The default most samples in one remote-write request (as Prometheus sends).
+    pub const DEFAULT_MAX_SAMPLES_PER_SEND: usize = 2000;
+    /// The default cap on data waiting for delivery: 64 MiB of encoded requests.
+    pub const DEFAULT_MAX_PENDING_BYTES: usize = 64 << 20;
+    /// The default first wait before a retry; it doubles per failure.
+    pub const DEFAULT_MIN_BACKOFF: Duration = Duration::from_millis(30);
+    /// The default longest wait between retries.
+    pub const DEFAULT_MAX_BACKOFF: Duration = Duration::from_secs(5);
+    /// The default time `shutdown()` keeps trying to deliver the final push.
+    pub const DEFAULT_SHUTDOWN_TIMEOUT: Duration = Duration::from_secs(10);
+    /// The default largest JSON custom-metrics body: under the 100 kB that Unleash (and
+    /// express's default body parser) accept.
+    pub const DEFAULT_MAX_BODY_BYTES: usize = 100_000;
+
+    /// A Prometheus remote-write destination: Prometheus (`/api/v1/write`), Mimir and
+    /// Cortex (`/api/v1/push`), VictoriaMetrics (`/api/v1/write`), Grafana Cloud,
+    /// vendors' listeners. `name` identifies it in logs, errors and the `destination`
+    /// label of the `prompush_*` metrics.
+    pub fn remote_write(name: impl Into<String>, endpoint: impl Into<String>) -> Self {
+        Self::unaddressed(name, Protocol::RemoteWrite).with_endpoint(endpoint)
+    }
+
+    /// A JSON custom-metrics destination, such as Unleash's
+    /// `/api/client/metrics/custom` (see [`Protocol::CustomMetricsJson`]). Unleash
+    /// takes its API token with [`with_authorization`](Self::with_authorization).
+    pub fn custom_metrics_json(name: impl Into<String>, endpoint: impl Into<String>) -> Self {
+        Self::unaddressed(name, Protocol::CustomMetricsJson).with_endpoint(endpoint)
+    }
+
+    /// The shorthands' destination: a remote-write one named
+    /// [`DEFAULT_NAME`](Self::DEFAULT_NAME), with every default and no endpoint yet.
+    pub(crate) fn shorthand() -> Self {
+        Self::unaddressed(Self::DEFAULT_NAME, Protocol::RemoteWrite)
+    }
+
+    /// A destination with every default and no endpoint yet.
+    fn unaddressed(name: impl Into<String>, protocol: Protocol) -> Self {
+        Destination {
+            name: name.into(),
+            protocol,
+            interval: None,
+            transport: TransportConfig::default(),
+            max_samples_per_send: Self::DEFAULT_MAX_SAMPLES_PER_SEND,
+            max_pending_bytes: Self::DEFAULT_MAX_PENDING_BYTES,
+            min_backoff: Self::DEFAULT_MIN_BACKOFF,
+            max_backoff: Self::DEFAULT_MAX_BACKOFF,
+            shutdown_timeout: Self::DEFAULT_SHUTDOWN_TIMEOUT,
+            external_labels: Vec::new(),
+            max_body_bytes: None,
+            scope_labels: None,
+        }
+    }
+
+    /// Sets the URL to push to (the shorthands' `with_endpoint`).
+    pub(crate) fn with_endpoint(mut self, endpoint: impl Into<String>) -> Self {
+        self.transport.endpoint = Some(endpoint.into());
+        self
+    }
+
+    /// Whether it has an endpoint (the shorthands' may not).
+    pub(crate) fn has_endpoint(&self) -> bool {
+        self.transport.endpoint.is_some()
+    }
+
+    /// Whether it has auth (the environment's token does not replace it).
+    pub(crate) fn has_auth(&self) -> bool {
+        self.transport.auth.is_some()
+    }
+
+    /// Its name.
+    pub fn name(&self) -> &str {
+        &self.name
+    }
+
+    /// Its protocol.
+    pub fn protocol(&self) -> Protocol {
+        self.protocol
+    }
+
+    /// Sends `Authorization: Bearer <token>` with every push. The token never
+    /// appears in logs, errors or `Debug` output. Replaces any auth set before
+    /// (`with_basic_auth`, `with_authorization`).
+    pub fn with_bearer_token(mut self, token: impl Into<String>) -> Self {
+        self.transport.auth = Some(Auth::Bearer(Secret::new(token)));
+        self
+    }
+
+    /// Sends `Authorization: Basic …` with every push: HTTP basic auth, as Grafana
+    /// Cloud takes it (the user is the numeric instance id, the password an access
+    /// token). Neither appears in logs, errors or `Debug` output. Replaces any auth
+    /// set before.
+    pub fn with_basic_auth(mut self, user: impl Into<String>, password: impl Into<String>) -> Self {
+        self.transport.auth = Some(Auth::Basic {
+            user: user.into(),
+            password: Secret::new(password),
+        });
+        self
+    }
+
+    /// Sends `Authorization: <value>` exactly as given, as Unleash expects its API
+    /// tokens (no `Bearer` prefix). Never appears in logs, errors or `Debug`
+    /// output. Replaces any auth set before.
+    pub fn with_authorization(mut self, value: impl Into<String>) -> Self {
+        self.transport.auth = Some(Auth::Raw(Secret::new(value)));
+        self
+    }
+
+    /// Sends `X-Scope-OrgID: <tenant>` with every push: the tenant of a
+    /// multi-tenant Mimir, Cortex or Loki-style backend.
+    pub fn with_tenant(self, tenant: impl Into<String>) -> Self {
+        self.with_header("X-Scope-OrgID", tenant)
+    }
+
+    /// Adds `name="value"` to every series pushed, unless the series already has a
+    /// label of that name (its own label wins): an application id, a vendor's
+    /// account label, a region. The name must be a valid Prometheus label name.
+    pub fn with_external_label(
+        mut self,
+        name: impl Into<String>,
+        value: impl Into<String>,
+    ) -> Self {
+        self.external_labels.push((name.into(), value.into()));
+        self
+    }
+
+    /// Adds a header to every push (an API-key header, say). The protocol's own
+    /// headers (`Content-Encoding`, `Content-Type`,
+    /// `X-Prometheus-Remote-Write-Version`, `User-Agent`, and `Authorization` when
+    /// auth is set) cannot be overridden: naming one is an error at `build()`.
+    pub fn with_header(mut self, name: impl Into<String>, value: impl Into<String>) -> Self {
+        self.transport.headers.push((name.into(), value.into()));
+        self
+    }
+
+    /// Allows credentials (any auth, an `Authorization` or API-key header) over
+    /// plain `http://` to a host other than this machine. Off by default: `build()`
+    /// refuses such a configuration, since anyone on the path could read the token.
+    pub fn allow_credentials_over_http(mut self, allow: bool) -> Self {
+        self.transport.allow_plaintext_credentials = allow;
+        self
+    }
+
+    /// Trusts the CA certificates in this PEM file (one or more) for the server's
+    /// certificate, on top of the system's trusted CAs: a company CA in front of
+    /// Mimir or Thanos, say. Prometheus' `tls_config.ca_file`. May be called more
+    /// than once; each file adds to the trusted CAs.
+    ///
+    /// The file is read and checked at `build()` (a missing file, or one without a
+    /// usable PEM certificate, is an error naming it), and read again when it
+    /// changes: new connections then trust the new content, if it passes the same
+    /// checks (otherwise the previous content stays in use and the problem is
+    /// logged).
+    ///
+    /// ```no_run
+    /// # let builder = prompush::Destination::remote_write("mimir", "https://mimir.internal/api/v1/push");
+    /// let destination = builder.with_tls_ca_file("/etc/pki/company-ca.pem");
+    /// ```
+    pub fn with_tls_ca_file(mut self, path: impl Into<PathBuf>) -> Self {
+        self.transport.tls.ca.push(PemSource::File(path.into()));
+        self
+    }
+
+    /// Trusts the CA certificates in this PEM text, as
+    /// [`with_tls_ca_file`](Self::with_tls_ca_file) does for a file: for a CA held
+    /// in memory (from a secret store, say). Checked at `build()`.
+    pub fn with_tls_ca_pem(mut self, pem: impl Into<Vec<u8>>) -> Self {
+        self.transport
+            .tls
+            .ca
+            .push(PemSource::Memory(PemBytes::new(pem)));
+        self
+    }
+
+    /// Presents this client certificate when the server asks for one (mutual
+    /// TLS): `cert_path` holds the certificate in PEM, the client's own first and
+    /// any intermediates after it; `key_path` its private key in PEM (PKCS#8,
+    /// PKCS#1 RSA or SEC1 EC; RSA, ECDSA P-256/P-384 or Ed25519; unencrypted).
+    /// Prometheus' `tls_config.cert_file` and `key_file`. Replaces a client
+    /// certificate set before.
+    ///
+    /// Both files are read and checked at `build()`: a missing or non-PEM file, or a
+    /// key that does not belong to the certificate, is an error naming the file.
+    /// They are read again when either changes (cert-manager and Vault agents
+    /// rewrite them in place): once the new pair passes the same checks, new
+    /// connections present it; until then (a certificate written before its key,
+    /// say) the previous pair stays in use. The key never appears in logs, errors
+    /// or `Debug` output.
+    ///
+    /// ```no_run
+    /// # let builder = prompush::Destination::remote_write("thanos", "https://thanos.internal/api/v1/receive");
+    /// let destination = builder
+    ///     .with_tls_ca_file("/etc/tls/ca.crt")
+    ///     .with_tls_client_cert_files("/etc/tls/tls.crt", "/etc/tls/tls.key");
+    /// ```
+    pub fn with_tls_client_cert_files(
+        mut self,
+        cert_path: impl Into<PathBuf>,
+        key_path: impl Into<PathBuf>,
+    ) -> Self {
+        self.transport.tls.client_cert = Some(ClientCertSource {
+            cert: PemSource::File(cert_path.into()),
+            key: PemSource::File(key_path.into()),
+        });
+        self
+    }
+
+    /// Presents this client certificate (PEM chain) and key (PEM) when the server
+    /// asks for one, as [`with_tls_client_cert_files`](Self::with_tls_client_cert_files)
+    /// does for files: for a pair held in memory. Checked at `build()`. The key never
+    /// appears in logs, errors or `Debug` output. Replaces a client certificate set
+    /// before.
+    pub fn with_tls_client_cert_pem(
+        mut self,
+        cert_pem: impl Into<Vec<u8>>,
+        key_pem: impl Into<Vec<u8>>,
+    ) -> Self {
+        self.transport.tls.client_cert = Some(ClientCertSource {
+            cert: PemSource::Memory(PemBytes::new(cert_pem)),
+            key: PemSource::Memory(PemBytes::new(key_pem)),
+        });
+        self
+    }
+
+    /// The name sent to the server as SNI and checked in its certificate, instead
+    /// of the URL's host: for an endpoint reached by IP address, through a tunnel
+    /// or a port forward. The `Host` header still names the URL's host and port.
+    /// Prometheus' `tls_config.server_name`. Must be a DNS name. Requests of such a
+    /// destination use HTTP/1.1 and connect directly: a proxy (from `with_proxy` or
+    /// the environment) that would apply to the endpoint is an error at `build()`.
+    ///
+    /// ```no_run
+    /// # let builder = prompush::Destination::remote_write("mimir", "https://10.0.3.7/api/v1/push");
+    /// let destination = builder.with_tls_server_name("mimir.internal");
+    /// ```
+    pub fn with_tls_server_name(mut self, name: impl Into<String>) -> Self {
+        self.transport.tls.server_name = Some(name.into());
+        self
+    }
+
+    /// Accepts any server certificate: self-signed, expired, issued for another
+    /// name, by any CA. Prometheus' `tls_config.insecure_skip_verify`. Off by
+    /// default. With it on, anyone on the network path can read and change what is
+    /// pushed, credentials included, so `build()` logs a warning and every failure
+    /// message says that it is on. Prefer giving the server's CA with
+    /// [`with_tls_ca_file`](Self::with_tls_ca_file).
+    pub fn danger_accept_invalid_certs(mut self, accept: bool) -> Self {
+        self.transport.tls.accept_invalid_certs = accept;
+        self
+    }
+
+    /// Sends every request of this destination through this HTTP proxy (`http://`
+    /// or `https://`), loopback endpoints included; `https://` endpoints are
+    /// tunnelled with `CONNECT`. Credentials go in the URL
+    /// (`http://user:password@proxy.internal:3128`, percent-encoded) and are kept
+    /// secret like other credentials: never in logs, errors or `Debug` output, and
+    /// scrubbed from answers. Prometheus' `proxy_url`.
+    ///
+    /// Without it the environment decides, as reqwest reads it: `HTTPS_PROXY`,
+    /// `HTTP_PROXY`, `ALL_PROXY` (or their lower-case forms) and `NO_PROXY`; as Go
+    /// does, loopback (`localhost`, 127.0.0.0/8, `::1`) is never proxied by the
+    /// environment.
+    pub fn with_proxy(mut self, url: impl Into<String>) -> Self {
+        self.transport.proxy = Some(Secret::new(url));
+        self
+    }
+
+    /// The limit for one push attempt, connecting included (default 30 s).
+    pub fn with_timeout(mut self, timeout: Duration) -> Self {
+        self.transport.timeout = timeout;
+        self
+    }
+
+    /// Most samples in one request (default 2000); a larger push is split, and the
+    /// requests are sent in order.
+    pub fn with_max_samples_per_send(mut self, samples: usize) -> Self {
+        self.max_samples_per_send = samples;
+        self
+    }
+
+    /// Cap on encoded data waiting for delivery while the endpoint is failing
+    /// (default 64 MiB). Past it the oldest requests are dropped and counted; the
+    /// newest still carry every counter's cumulative total.
+    pub fn with_max_pending_bytes(mut self, bytes: usize) -> Self {
+        self.max_pending_bytes = bytes;
+        self
+    }
+
+    /// Retry waits: the first is about `min`, doubling per failure up to `max`, with
+    /// jitter (defaults 30 ms and 5 s). A server's `Retry-After` is honoured as a
+    /// floor.
+    pub fn with_retry_backoff(mut self, min: Duration, max: Duration) -> Self {
+        self.min_backoff = min;
+        self.max_backoff = max;
+        self
+    }
+
+    /// Whether every series carries `otel_scope_name` (and `otel_scope_version` when
+    /// the meter has a version): on by default, as the OpenTelemetry–Prometheus
+    /// compatibility spec requires, so that two libraries' instruments of one name
+    /// stay two series. Off gives the shape without them; same-named instruments
+    /// of several meters then merge into one series (sums add).
+    /// Without it, the provider builder's choice applies
+    /// ([`with_scope_labels`](crate::MeterProviderBuilder::with_scope_labels)), else on.
+    pub fn with_scope_labels(mut self, enabled: bool) -> Self {
+        self.scope_labels = Some(enabled);
+        self
+    }
+
+    /// How long shutdown keeps trying to deliver the final push (default 10 s).
+    pub fn with_shutdown_timeout(mut self, timeout: Duration) -> Self {
+        self.shutdown_timeout = timeout;
+        self
+    }
+
+    /// How often to push to this destination (default: the provider's push interval).
+    pub fn with_push_interval(mut self, interval: Duration) -> Self {
+        self.interval = Some(interval);
+        self
+    }
+
+    /// The largest body of a JSON destination (default
+    /// [`DEFAULT_MAX_BODY_BYTES`](Self::DEFAULT_MAX_BODY_BYTES), 100,000 bytes); a push
+    /// is cut into as many bodies as it needs. An entry larger than this alone is sent
+    /// alone. Not for remote-write destinations.
+    pub fn with_max_body_bytes(mut self, bytes: usize) -> Self {
+        self.max_body_bytes = Some(bytes);
+        self
+    }
+}

@@ -1,0 +1,49 @@
+//! The environment variables prompush reads, and how. They configure only what the code
+//! left open: a value set in code always wins.
+//!
+//! Besides these, the standard variables apply where their libraries read them:
+//! `OTEL_SERVICE_NAME` and `OTEL_RESOURCE_ATTRIBUTES` (the resource), `SSL_CERT_FILE` and
+//! `SSL_CERT_DIR` (trusted CAs), `HTTPS_PROXY`, `HTTP_PROXY`, `ALL_PROXY` and `NO_PROXY`
+//! (proxies).
+//!
+//! ```no_run
+//! // PROMPUSH_ENDPOINT=https://prometheus.example.com/api/v1/write
+//! let configured = std::env::var(prompush::env::ENDPOINT).is_ok();
+//! let provider = prompush::MeterProvider::builder().build()?; // pushes there when set
+//! # Ok::<(), prompush::Error>(())
+//! ```
+
+use std::time::Duration;
+
+use crate::Error;
+
+/// The remote-write endpoint of the provider's default destination, when the code
+/// sets neither an endpoint nor a destination.
+pub const ENDPOINT: &str = "PROMPUSH_ENDPOINT";
+/// The bearer token for [`ENDPOINT`], when the code sets no auth.
+pub const BEARER_TOKEN: &str = "PROMPUSH_BEARER_TOKEN";
+/// The standard OpenTelemetry variable for the push interval, in milliseconds, when
+/// the code sets none.
+pub const EXPORT_INTERVAL: &str = "OTEL_METRIC_EXPORT_INTERVAL";
+
+/// A set, non-empty environment variable.
+pub(crate) fn var(name: &str) -> Option<String> {
+    std::env::var(name).ok().filter(|v| !v.trim().is_empty())
+}
+
+/// The push interval [`EXPORT_INTERVAL`] sets, if it is set.
+pub(crate) fn export_interval() -> Result<Option<Duration>, Error> {
+    match var(EXPORT_INTERVAL) {
+        None => Ok(None),
+        Some(ms) => ms
+            .trim()
+            .parse::<u64>()
+            .map(|ms| Some(Duration::from_millis(ms)))
+            .map_err(|_| {
+                Error::Config(format!(
+                    "{EXPORT_INTERVAL}={ms:?} is not a whole number of milliseconds; \
+                 set it to e.g. 60000 or unset it"
+                ))
+            }),
+    }
+}
