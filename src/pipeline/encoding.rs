@@ -7,6 +7,10 @@
 
 use std::collections::{HashMap, HashSet};
 
+use std::sync::Arc;
+
+use parking_lot::Mutex;
+
 use super::clock::{self, PushClock};
 use super::queue::Batch;
 use super::wire::{self, Encode, Requests};
@@ -30,7 +34,9 @@ pub(super) struct Encoding {
     /// A pipeline fed by `export`: the last snapshot exported, whose series that the
     /// next export lacks get stale markers (and all of them after the final export).
     pub(super) last_export: Option<Snapshot>,
-    pub(super) clock: PushClock,
+    /// Shared with the task, so that an encoding rebuilt after a panic goes on from the
+    /// last timestamp instead of starting a clock afresh.
+    pub(super) clock: Arc<Mutex<PushClock>>,
 }
 
 /// What encoding one push produced.
@@ -43,7 +49,11 @@ pub(super) struct Encoded {
 }
 
 impl Encoding {
-    pub(super) fn new(collect: Option<CollectFn>, delivery: &Delivery) -> Self {
+    pub(super) fn new(
+        collect: Option<CollectFn>,
+        delivery: &Delivery,
+        clock: Arc<Mutex<PushClock>>,
+    ) -> Self {
         let mut translator = Translator::with_external_labels(delivery.external_labels.clone());
         translator.set_target_info(delivery.target_info);
         translator.set_scope_labels(delivery.scope_labels);
@@ -54,7 +64,7 @@ impl Encoding {
             max_samples_per_send: delivery.max_samples_per_send,
             observed: HashMap::new(),
             last_export: None,
-            clock: PushClock::new(),
+            clock,
         }
     }
 
@@ -115,14 +125,14 @@ impl Encoding {
         // Ending series first, before this push's values: a series that comes back (a
         // custom metric deleted and created again) starts afresh after its marker.
         if let Some(ending) = ending {
-            stamp(ending, self.clock.next());
+            stamp(ending, self.clock.lock().next());
             self.wire.markers(translator, ending, true, &mut out)?;
         }
-        stamp(snapshot, self.clock.next());
+        stamp(snapshot, self.clock.lock().next());
         let unrepresentable = self.wire.values(translator, snapshot, &mut out)?;
         let collisions = translator.collisions();
         if last {
-            stamp(snapshot, self.clock.next());
+            stamp(snapshot, self.clock.lock().next());
             self.wire.markers(translator, snapshot, false, &mut out)?;
         }
         Ok(Encoded {
@@ -140,7 +150,7 @@ impl Encoding {
             push,
             max_samples: self.max_samples_per_send,
         };
-        stamp(of, self.clock.next());
+        stamp(of, self.clock.lock().next());
         self.wire
             .markers(&mut self.translator, of, false, &mut out)?;
         Ok(Encoded {

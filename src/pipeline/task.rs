@@ -11,6 +11,7 @@ use tokio::sync::mpsc;
 use tokio::time::{self, Instant, MissedTickBehavior};
 
 use super::backoff::Backoff;
+use super::clock::PushClock;
 use super::deliver::{Deliver, Sending};
 use super::encoding::{Encoded, Encoding};
 use super::handle::{AnswerTo, Command};
@@ -57,6 +58,8 @@ pub(super) struct Task {
     pub(super) unrepresentable_logged: Option<Instant>,
     /// Since when pushes have been failing, for the recovery message.
     pub(super) failing_since: Option<Instant>,
+    /// The destination's push timestamps; see [`Encoding::clock`].
+    pub(super) clock: Arc<parking_lot::Mutex<PushClock>>,
 }
 
 /// `now + d`, saturating far in the future for absurd durations instead of panicking.
@@ -111,10 +114,12 @@ impl Task {
         metrics: SelfMetrics,
         flush_wait: Duration,
     ) -> Self {
+        let clock = Arc::new(parking_lot::Mutex::new(PushClock::new()));
         Task {
             backoff: Backoff::new(delivery.min_backoff, delivery.max_backoff),
             queue: Queue::new(delivery.max_pending_bytes),
-            encoding: Some(Encoding::new(collect.clone(), &delivery)),
+            encoding: Some(Encoding::new(collect.clone(), &delivery, clock.clone())),
+            clock,
             delivery,
             collect,
             sender,
@@ -253,10 +258,9 @@ impl Task {
     async fn enqueue(&mut self, given: Option<Snapshot>, last: bool) -> Result<u64, Error> {
         self.pushes += 1;
         let push = self.pushes;
-        let mut encoding = self
-            .encoding
-            .take()
-            .unwrap_or_else(|| Encoding::new(self.collect.clone(), &self.delivery));
+        let mut encoding = self.encoding.take().unwrap_or_else(|| {
+            Encoding::new(self.collect.clone(), &self.delivery, self.clock.clone())
+        });
         let span = tracing::Span::current();
         let work = tokio::task::spawn_blocking(move || {
             let _span = span.enter();
