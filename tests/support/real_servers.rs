@@ -417,21 +417,8 @@ impl Server {
         done: impl Fn(&Value) -> bool,
         deadline: Duration,
     ) -> Value {
-        let started = Instant::now();
-        loop {
-            let result = self.query(promql).await;
-            if done(&result) {
-                return result;
-            }
-            if started.elapsed() > deadline {
-                panic!(
-                    "{}: {promql} did not reach the expected state within {deadline:?}; \
-                     last result: {result}",
-                    self.kind.name()
-                );
-            }
-            tokio::time::sleep(POLL_INTERVAL).await;
-        }
+        let what = format!("{}: {promql}", self.kind.name());
+        poll(&what, || self.query(promql), done, deadline).await
     }
 
     async fn api(&self, path: &str, params: &[(&str, String)]) -> Value {
@@ -478,4 +465,26 @@ pub fn unix_millis() -> i64 {
         .duration_since(UNIX_EPOCH)
         .expect("clock after 1970")
         .as_millis() as i64
+}
+
+/// Runs `query` until `done(result)` holds, and returns that result; panics with the
+/// last result once `deadline` has passed (`what` names the query in that message).
+pub async fn poll<F: std::future::Future<Output = Value>>(
+    what: &str,
+    query: impl Fn() -> F,
+    done: impl Fn(&Value) -> bool,
+    deadline: Duration,
+) -> Value {
+    let started = Instant::now();
+    loop {
+        let result = query().await;
+        if done(&result) {
+            return result;
+        }
+        assert!(
+            started.elapsed() < deadline,
+            "{what} did not reach the expected state within {deadline:?}; last result: {result}"
+        );
+        tokio::time::sleep(POLL_INTERVAL).await;
+    }
 }

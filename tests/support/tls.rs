@@ -376,18 +376,7 @@ impl TlsPrometheus {
         done: impl Fn(&Value) -> bool,
         deadline: Duration,
     ) -> Value {
-        let started = Instant::now();
-        loop {
-            let result = self.query(promql).await;
-            if done(&result) {
-                return result;
-            }
-            assert!(
-                started.elapsed() < deadline,
-                "{promql} did not reach the expected state within {deadline:?}; last: {result}"
-            );
-            tokio::time::sleep(POLL_INTERVAL).await;
-        }
+        super::real_servers::poll(promql, || self.query(promql), done, deadline).await
     }
 }
 
