@@ -423,23 +423,28 @@ impl Server {
 
     async fn api(&self, path: &str, params: &[(&str, String)]) -> Value {
         let url = format!("{}{path}", self.base_url());
-        let response = self
-            .http
-            .get(&url)
-            .query(params)
-            .send()
-            .await
-            .unwrap_or_else(|e| panic!("GET {url} failed: {e}"));
-        let status = response.status();
-        let body = response.text().await.unwrap_or_default();
-        let json: Value = serde_json::from_str(&body)
-            .unwrap_or_else(|e| panic!("GET {url} ({status}) answered non-JSON ({e}): {body}"));
-        assert_eq!(
-            json["status"], "success",
-            "GET {url} {params:?} failed ({status}): {body}"
-        );
-        json["data"].clone()
+        get_api_data(&self.http, &url, params).await
     }
+}
+
+/// GETs a Prometheus-style HTTP API `url` and returns its `data`; panics with the answer
+/// unless it is JSON with `"status": "success"`.
+pub async fn get_api_data(http: &reqwest::Client, url: &str, params: &[(&str, String)]) -> Value {
+    let response = http
+        .get(url)
+        .query(params)
+        .send()
+        .await
+        .unwrap_or_else(|e| panic!("GET {url} failed: {e:?}"));
+    let status = response.status();
+    let body = response.text().await.unwrap_or_default();
+    let json: Value = serde_json::from_str(&body)
+        .unwrap_or_else(|e| panic!("GET {url} ({status}) answered non-JSON ({e}): {body}"));
+    assert_eq!(
+        json["status"], "success",
+        "GET {url} {params:?} failed ({status}): {body}"
+    );
+    json["data"].clone()
 }
 
 /// The value of a one-sample instant-query result (`[{"value": [ts, "1.5"]}]`), if it has

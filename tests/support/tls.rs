@@ -351,22 +351,8 @@ impl TlsPrometheus {
     /// Instant query at the current time over HTTPS; returns `data.result`.
     pub async fn query(&self, promql: &str) -> Value {
         let url = format!("{}/api/v1/query", self.base_url());
-        let response = self
-            .http
-            .get(&url)
-            .query(&[("query", promql)])
-            .send()
-            .await
-            .unwrap_or_else(|e| panic!("GET {url} failed: {e:?}"));
-        let status = response.status();
-        let body = response.text().await.unwrap_or_default();
-        let json: Value = serde_json::from_str(&body)
-            .unwrap_or_else(|e| panic!("GET {url} ({status}) answered non-JSON ({e}): {body}"));
-        assert_eq!(
-            json["status"], "success",
-            "{promql} failed ({status}): {body}"
-        );
-        json["data"]["result"].clone()
+        let params = [("query", promql.to_owned())];
+        super::real_servers::get_api_data(&self.http, &url, &params).await["result"].clone()
     }
 
     /// Queries until `done(result)` holds; panics with the last result after `deadline`.
