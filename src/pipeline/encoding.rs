@@ -54,9 +54,10 @@ impl Encoding {
         delivery: &Delivery,
         clock: Arc<Mutex<PushClock>>,
     ) -> Self {
-        let mut translator = Translator::with_external_labels(delivery.external_labels.clone());
-        translator.set_target_info(delivery.target_info);
-        translator.set_scope_labels(delivery.scope_labels);
+        let series = &delivery.series;
+        let mut translator = Translator::with_external_labels(series.external_labels.clone());
+        translator.set_target_info(series.target_info);
+        translator.set_scope_labels(series.scope_labels);
         Encoding {
             translator,
             wire: wire::encoder(delivery),
