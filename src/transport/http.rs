@@ -66,7 +66,7 @@ impl fmt::Debug for HttpSender {
 impl HttpSender {
     /// A sender for one destination. Fails only if the TLS backend cannot be set up.
     pub(crate) fn new(config: ValidatedTransport, protocol: Protocol) -> Result<Self, Error> {
-        let route = server_name_route(&config.endpoint, config.tls.server_name.as_deref());
+        let route = server_name_route(&config.endpoint, config.tls.options.server_name.as_deref());
         let mut headers = HeaderMap::with_capacity(config.headers.len() + 4);
         // Extra headers first; validation guarantees they do not share a name with the
         // protocol headers, and `insert` below would replace them if they did.
@@ -102,17 +102,17 @@ impl HttpSender {
             None => config.endpoint.clone(),
         };
         let context = FailureContext {
-            insecure: config.tls.accept_invalid_certs,
-            has_client_cert: config.tls.client_cert.is_some(),
+            insecure: config.tls.options.accept_invalid_certs,
+            has_client_cert: config.tls.options.client_cert.is_some(),
             proxy: config.proxy.shown_for(&config.endpoint),
         };
         let key = ClientKey {
-            tls: config.tls,
+            tls: config.tls.options,
             proxy: config.proxy,
             route,
         };
         Ok(HttpSender {
-            client: clients::shared(key, &config.tls_loaded)?,
+            client: clients::shared(key, &config.tls.loaded)?,
             endpoint: config.endpoint,
             request_url,
             headers,

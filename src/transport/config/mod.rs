@@ -208,13 +208,15 @@ impl TransportConfig {
             Some(url) => ProxyChoice::explicit(url.expose())?,
             None => ProxyChoice::Environment,
         };
-        let tls_loaded = validate_tls(&self.tls, &endpoint, &proxy)?;
+        let loaded = validate_tls(&self.tls, &endpoint, &proxy)?;
         Ok(ValidatedTransport {
             endpoint,
             headers,
             timeout: self.timeout,
-            tls: self.tls,
-            tls_loaded,
+            tls: CheckedTls {
+                options: self.tls,
+                loaded,
+            },
             proxy,
         })
     }
@@ -260,13 +262,18 @@ pub(crate) struct ValidatedTransport {
     pub(crate) headers: HeaderMap,
     /// The limit for one push attempt.
     pub(crate) timeout: Duration,
-    /// The TLS options as given: part of the key that decides which destinations share
-    /// connections.
-    pub(crate) tls: TlsOptions,
-    /// The TLS files as read and checked at build.
-    pub(crate) tls_loaded: LoadedTls,
+    pub(crate) tls: CheckedTls,
     /// The proxy, checked.
     pub(crate) proxy: ProxyChoice,
+}
+
+/// TLS options that passed validation.
+#[derive(Clone)]
+pub(crate) struct CheckedTls {
+    /// As given: part of the key that decides which destinations share connections.
+    pub(crate) options: TlsOptions,
+    /// The files, as read and checked at build.
+    pub(crate) loaded: LoadedTls,
 }
 
 impl fmt::Debug for ValidatedTransport {
@@ -278,7 +285,7 @@ impl fmt::Debug for ValidatedTransport {
                 &RedactedHeaders(self.headers.keys().map(|n| n.as_str()).collect()),
             )
             .field("timeout", &self.timeout)
-            .field("tls", &self.tls)
+            .field("tls", &self.tls.options)
             .field("proxy", &self.proxy)
             .finish()
     }
