@@ -74,9 +74,9 @@ pub(crate) struct Delivery {
     pub(crate) interval: Duration,
     /// For protocols whose bodies are cut by size (JSON): the largest body.
     pub(crate) max_body_bytes: usize,
-    pub(crate) series: SeriesOptions,
     /// The wait before the first retry, and the longest wait.
     pub(crate) backoff: RangeInclusive<Duration>,
+    pub(crate) series: SeriesOptions,
     pub(crate) max_samples_per_send: usize,
     pub(crate) max_pending_bytes: usize,
     pub(crate) shutdown_timeout: Duration,

@@ -472,6 +472,29 @@ pub(crate) fn display_endpoint(url: &Url) -> String {
     shown.to_string()
 }
 
+/// Parses the `http(s)://host…` URL given to option `what`; errors show it with its
+/// credentials redacted, and `example`.
+pub(super) fn parse_http_url(raw: &str, what: &str, example: &str) -> Result<Url, Error> {
+    let shown = redact_raw_url(raw);
+    let url = Url::parse(raw).map_err(|e| {
+        Error::Config(format!(
+            "{what} {shown:?} is not a valid URL ({e}); give a full URL such as {example}"
+        ))
+    })?;
+    if !matches!(url.scheme(), "http" | "https") {
+        return Err(Error::Config(format!(
+            "{what} {shown:?}: scheme {:?} is not supported; use an http:// or https:// URL",
+            url.scheme()
+        )));
+    }
+    if url.host().is_none() {
+        return Err(Error::Config(format!(
+            "{what} {shown:?} has no host; give a full URL such as {example}"
+        )));
+    }
+    Ok(url)
+}
+
 /// A URL as the user typed it, fit for messages: cut before any query or fragment, and
 /// without anything before an `@` in the authority.
 pub(crate) fn redact_raw_url(raw: &str) -> String {

@@ -13,7 +13,7 @@ use reqwest::header::{HeaderMap, HeaderName, HeaderValue};
 use reqwest::Url;
 
 use super::proxy::ProxyChoice;
-use super::tls::{LoadedTls, TlsMaterial, TlsOptions};
+use super::tls::{CheckedTls, LoadedTls, TlsMaterial, TlsOptions};
 use super::Secret;
 use crate::Error;
 
@@ -267,15 +267,6 @@ pub(crate) struct ValidatedTransport {
     pub(crate) proxy: ProxyChoice,
 }
 
-/// TLS options that passed validation.
-#[derive(Clone)]
-pub(crate) struct CheckedTls {
-    /// As given: part of the key that decides which destinations share connections.
-    pub(crate) options: TlsOptions,
-    /// The files, as read and checked at build.
-    pub(crate) loaded: LoadedTls,
-}
-
 impl fmt::Debug for ValidatedTransport {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("ValidatedTransport")
@@ -322,24 +313,7 @@ fn validate_endpoint(endpoint: Option<&str>) -> Result<Url, Error> {
                 .to_owned(),
         ));
     };
-    let url = Url::parse(raw).map_err(|e| {
-        Error::Config(format!(
-            "endpoint {:?} is not a valid URL ({e}); give a full URL such as \
-             \"http://host:9090/api/v1/write\"",
-            super::http::redact_raw_url(raw)
-        ))
-    })?;
-    if url.scheme() != "http" && url.scheme() != "https" {
-        return Err(Error::Config(format!(
-            "endpoint scheme {:?} is not supported; use an http:// or https:// URL",
-            url.scheme()
-        )));
-    }
-    if url.host().is_none() {
-        return Err(Error::Config(format!(
-            "endpoint {raw:?} has no host; give a full URL such as \"http://host:9090/api/v1/write\""
-        )));
-    }
+    let url = super::http::parse_http_url(raw, "endpoint", "\"http://host:9090/api/v1/write\"")?;
     if !url.username().is_empty() || url.password().is_some() {
         // Not echoed: the URL holds a credential.
         return Err(Error::Config(
