@@ -483,7 +483,7 @@ pub(super) fn parse_http_url(raw: &str, what: &str, example: &str) -> Result<Url
     })?;
     if !matches!(url.scheme(), "http" | "https") {
         return Err(Error::Config(format!(
-            "{what} {shown:?}: scheme {:?} is not supported; use an http:// or https:// URL",
+            "{what} scheme {:?} is not supported ({shown:?}); use an http:// or https:// URL",
             url.scheme()
         )));
     }
