@@ -1,8 +1,6 @@
 //! Each instrument kind translated: its Prometheus name (suffixes, units), its series
 //! and values, and its metadata (type, unit, help), described once per family.
 
-use std::sync::Arc;
-
 use opentelemetry::{InstrumentationScope, KeyValue};
 use opentelemetry_sdk::Resource;
 
@@ -141,22 +139,12 @@ fn one_family_is_described_once_across_scopes() {
 fn histogram_buckets_are_cumulative_and_end_with_inf() {
     let snap = snapshot(
         Resource::builder_empty().build(),
-        vec![metric(
+        vec![histogram_with(
             3,
             "http.server.request.duration",
             "s",
-            InstrumentKind::Histogram,
-            MetricData::Histogram {
-                bounds: Arc::from([0.005, 2.5, 1e6]),
-                points: vec![HistogramPoint {
-                    attributes: Attributes::new(&[KeyValue::new("route", "/x")]),
-                    count: 10,
-                    sum: 7.25,
-                    min: Some(0.001),
-                    max: Some(2e6),
-                    bucket_counts: vec![1, 2, 3, 4],
-                }],
-            },
+            &[0.005, 2.5, 1e6],
+            histogram_point(&[KeyValue::new("route", "/x")], &[1, 2, 3, 4], 7.25),
         )],
     );
     let c = translate(&snap);
@@ -183,21 +171,14 @@ fn histogram_buckets_are_cumulative_and_end_with_inf() {
 fn the_inf_bucket_is_the_count_even_if_the_buckets_disagree() {
     let snap = snapshot(
         Resource::builder_empty().build(),
-        vec![metric(
+        vec![histogram_with(
             4,
             "h",
             "",
-            InstrumentKind::Histogram,
-            MetricData::Histogram {
-                bounds: Arc::from([1.0]),
-                points: vec![HistogramPoint {
-                    attributes: Attributes::new(&[KeyValue::new("le", "user")]),
-                    count: 5,
-                    sum: 1.0,
-                    min: None,
-                    max: None,
-                    bucket_counts: vec![2], // malformed: one entry short
-                }],
+            &[1.0],
+            HistogramPoint {
+                count: 5, // malformed: the one bucket count is short of the +Inf one
+                ..histogram_point(&[KeyValue::new("le", "user")], &[2], 1.0)
             },
         )],
     );
