@@ -510,6 +510,15 @@ pub(crate) fn redact_raw_url(raw: &str) -> String {
     shown
 }
 
+/// A sender for `config`, for tests: panics if the configuration is refused.
+#[cfg(test)]
+pub(crate) fn test_sender(config: super::TransportConfig, protocol: Protocol) -> HttpSender {
+    let validated = config
+        .validate()
+        .expect("the test's configuration is valid");
+    HttpSender::new(validated, protocol).expect("the test's sender builds")
+}
+
 // The tests answer with the receiver's scripted replies.
 #[cfg(all(test, feature = "receiver"))]
 mod tests;

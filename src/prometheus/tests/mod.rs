@@ -308,6 +308,11 @@ fn snapshot(resource: Resource, metrics: Vec<MetricSnapshot>) -> Snapshot {
     }
 }
 
+/// A snapshot of one scope, `test`, without resource, taken 1 ms after [`T`].
+fn bare(metrics: Vec<MetricSnapshot>) -> Snapshot {
+    snapshot(Resource::builder_empty().build(), metrics)
+}
+
 /// A snapshot of several scopes without resource, taken at [`T`].
 fn scoped(scopes: Vec<(InstrumentationScope, Vec<MetricSnapshot>)>) -> Snapshot {
     Snapshot {

@@ -30,10 +30,7 @@ fn target_info_carries_the_other_resource_attributes_once() {
 
 #[test]
 fn without_a_service_there_is_no_job_instance_or_target_info() {
-    let snap = snapshot(
-        Resource::builder_empty().build(),
-        vec![gauge(1, "g", vec![number(&[], Number::F64(1.5))])],
-    );
+    let snap = bare(vec![gauge(1, "g", vec![number(&[], Number::F64(1.5))])]);
     // `__name__` and the scope.
     assert_eq!(
         exposition_timed(&translate(&snap)),

@@ -18,11 +18,7 @@ fn sender(endpoint: &str, timeout: Duration) -> HttpSender {
         timeout,
         ..TransportConfig::default()
     };
-    HttpSender::new(
-        config.validate().expect("valid config"),
-        Protocol::RemoteWrite,
-    )
-    .expect("client builds")
+    test_sender(config, Protocol::RemoteWrite)
 }
 
 fn json_sender(endpoint: &str) -> HttpSender {
@@ -31,11 +27,7 @@ fn json_sender(endpoint: &str) -> HttpSender {
         auth: Some(Auth::Raw(Secret::new(TOKEN))),
         ..TransportConfig::default()
     };
-    HttpSender::new(
-        config.validate().expect("valid config"),
-        Protocol::CustomMetricsJson,
-    )
-    .expect("client builds")
+    test_sender(config, Protocol::CustomMetricsJson)
 }
 
 /// Every test is bounded even if the sender misbehaves.
@@ -322,7 +314,7 @@ fn awkward_sender(endpoint: &str, auth: Auth, protocol: Protocol) -> HttpSender 
         auth: Some(auth),
         ..TransportConfig::default()
     };
-    HttpSender::new(config.validate().expect("valid config"), protocol).expect("client builds")
+    test_sender(config, protocol)
 }
 
 #[tokio::test]
