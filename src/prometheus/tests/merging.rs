@@ -54,32 +54,18 @@ fn points_that_translate_to_one_series_are_merged() {
         ],
         &["d_seconds_total 3.5"],
     );
-    // Histograms of the same bounds add bucket by bucket.
-    f(
-        vec![
-            histogram(1, "h", &[1.0], &[1, 2], 9.0),
-            histogram(2, "h", &[1.0], &[3, 0], 1.0),
-        ],
-        &[
-            r#"h_bucket{le="1"} 4"#,
-            r#"h_bucket{le="+Inf"} 6"#,
-            "h_count 6",
-            "h_sum 10",
-        ],
-    );
-    // Other bounds cannot merge: the first registered is sent.
-    f(
-        vec![
-            histogram(1, "h", &[1.0], &[1, 2], 9.0),
-            histogram(2, "h", &[5.0], &[3, 0], 1.0),
-        ],
-        &[
-            r#"h_bucket{le="1"} 1"#,
-            r#"h_bucket{le="+Inf"} 3"#,
-            "h_count 3",
-            "h_sum 9",
-        ],
-    );
+    // Histograms of the same bounds add bucket by bucket; other bounds cannot merge, and
+    // the first registered is sent.
+    let h = |id, bounds: &[f64], counts: &[u64], sum| histogram(id, "h", bounds, counts, sum);
+    let h1 = || h(1, &[1.0], &[1, 2], 9.0);
+    #[rustfmt::skip]
+    let histograms: [(MetricSnapshot, [&str; 4]); 2] = [
+        (h(2, &[1.0], &[3, 0], 1.0), [r#"h_bucket{le="1"} 4"#, r#"h_bucket{le="+Inf"} 6"#, "h_count 6", "h_sum 10"]),
+        (h(2, &[5.0], &[3, 0], 1.0), [r#"h_bucket{le="1"} 1"#, r#"h_bucket{le="+Inf"} 3"#, "h_count 3", "h_sum 9"]),
+    ];
+    for (second, want) in histograms {
+        f(vec![h1(), second], &want);
+    }
 }
 
 #[test]
