@@ -28,6 +28,8 @@ mod error;
 mod instance_id;
 mod instrument;
 mod meter;
+#[cfg(feature = "observers")]
+mod observers;
 mod pipeline;
 pub mod prometheus;
 mod provider;
@@ -40,6 +42,8 @@ mod transport;
 
 pub use destination::Destination;
 pub use error::Error;
+#[cfg(feature = "observers")]
+pub use observers::{process, system};
 pub use provider::{MeterProvider, MeterProviderBuilder};
 pub use sdk_exporter::{RemoteWriteExporter, RemoteWriteExporterBuilder};
 pub use snapshot::{Attributes, Snapshot};
