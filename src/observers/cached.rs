@@ -34,8 +34,8 @@ struct State<R: Read> {
 }
 
 impl<R: Read> Cached<R> {
-    /// Wraps `reader`, and reads once now: the first collection's utilizations then
-    /// cover the time since registration.
+    /// Wraps `reader`, and reads once now as the utilizations' first baseline: the first
+    /// collection reads again, and its utilizations cover the time since registration.
     pub(crate) fn new(reader: R, max_age: Duration) -> Self {
         let cached = Cached {
             max_age,
@@ -46,7 +46,17 @@ impl<R: Read> Cached<R> {
             }),
         };
         cached.with(|_| ());
+        cached.state.lock().read_at = None;
         cached
+    }
+
+    /// Whether the latest read found nothing at all (every value left out). Reads
+    /// nothing itself.
+    pub(crate) fn found_nothing(&self) -> bool
+    where
+        R::Sample: PartialEq,
+    {
+        self.state.lock().sample == R::Sample::default()
     }
 
     /// Runs `f` on a sample at most `max_age` old, reading a new one if needed.
@@ -82,10 +92,14 @@ mod tests {
     #[test]
     fn a_fresh_sample_is_reused_and_a_stale_one_read_again() {
         let long = Cached::new(Counting, Duration::from_secs(3600));
-        assert_eq!(long.with(|n| *n), 1, "read once at registration");
-        assert_eq!(long.with(|n| *n), 1);
+        assert_eq!(
+            long.with(|n| *n),
+            2,
+            "once at registration, again at the first use"
+        );
+        assert_eq!(long.with(|n| *n), 2);
         let zero = Cached::new(Counting, Duration::ZERO);
-        assert_eq!(zero.with(|n| *n), 2, "max_age zero reads at every call");
-        assert_eq!(zero.with(|n| *n), 3);
+        assert_eq!(zero.with(|n| *n), 2);
+        assert_eq!(zero.with(|n| *n), 3, "max_age zero reads at every call");
     }
 }

@@ -132,8 +132,7 @@ impl<'a, R: Read> Observers<'a, R> {
         R::Sample: PartialEq,
     {
         let cached = Arc::new(Cached::new(reader, max_age));
-        let nothing = cached.with(|sample| *sample == R::Sample::default());
-        (!nothing).then(|| Observers {
+        (!cached.found_nothing()).then(|| Observers {
             meter,
             cached,
             kept: Vec::new(),

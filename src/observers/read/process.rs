@@ -14,6 +14,10 @@ use super::unix::{self, Usage};
 use super::{malformed, value_of, ProcFile, Warnings};
 use crate::observers::cached::Read;
 
+/// The shortest utilization window: CPU time is counted in microseconds, but the
+/// kernel updates it at scheduler ticks (1 to 10 ms).
+const MIN_WINDOW: Duration = Duration::from_millis(10);
+
 /// One read of the process. `None`: not readable (left out of the collection).
 #[derive(Debug, Clone, Copy, Default, PartialEq)]
 pub(crate) struct ProcessSample {
@@ -58,8 +62,8 @@ pub(crate) struct ProcessReader {
     cpus: f64,
     /// When the process started, on the monotonic clock.
     started: Option<Instant>,
-    /// The previous read's time and CPU seconds (user, system).
-    previous: Option<(Instant, [f64; 2])>,
+    /// The start of the utilization window: its time and CPU seconds (user, system).
+    window_start: Option<(Instant, [f64; 2])>,
     warnings: Warnings,
 }
 
@@ -74,7 +78,7 @@ impl ProcessReader {
             page_size: unix::page_size(),
             cpus: cpus.max(1) as f64,
             started: None,
-            previous: None,
+            window_start: None,
             warnings: Warnings::default(),
         };
         reader.started = reader.start_instant(&mut ProcFile::new(proc_root, "uptime"));
@@ -100,14 +104,25 @@ impl ProcessReader {
         Instant::now().checked_sub(Duration::try_from_secs_f64(age).ok()?)
     }
 
-    /// CPU seconds over the window since the previous read; remembers this read.
-    fn utilization(&mut self, now: Instant, cpu: [f64; 2]) -> [Option<f64>; 2] {
-        let previous = self.previous.replace((now, cpu));
-        let Some((then, before)) = previous else {
+    /// CPU seconds over the window since the previous read, which starts a new window;
+    /// `last` (the previous window's) when that read is less than [`MIN_WINDOW`] ago, so
+    /// reads in quick succession do not measure noise.
+    fn utilization(
+        &mut self,
+        now: Instant,
+        cpu: [f64; 2],
+        last: [Option<f64>; 2],
+    ) -> [Option<f64>; 2] {
+        let Some((then, before)) = self.window_start else {
+            self.window_start = Some((now, cpu));
             return [None; 2];
         };
-        let window = now.saturating_duration_since(then).as_secs_f64();
-        [0, 1].map(|i| utilization(cpu[i] - before[i], window, self.cpus))
+        let window = now.saturating_duration_since(then);
+        if window < MIN_WINDOW {
+            return last;
+        }
+        self.window_start = Some((now, cpu));
+        [0, 1].map(|i| utilization(cpu[i] - before[i], window.as_secs_f64(), self.cpus))
     }
 }
 
@@ -121,7 +136,7 @@ impl Read for ProcessReader {
         let cpu = usage.map(|u| [u.user, u.system]);
         sample.cpu_time = [cpu.map(|c| c[0]), cpu.map(|c| c[1])];
         sample.cpu_utilization = match cpu {
-            Some(cpu) => self.utilization(now, cpu),
+            Some(cpu) => self.utilization(now, cpu, sample.cpu_utilization),
             None => [None; 2],
         };
         sample.context_switches = [

@@ -74,10 +74,31 @@ fn fixture_values_are_read_and_missing_ones_left_out() {
     // Started 5 s after boot (500 ticks at 100 Hz), the host up 1000 s: 995 s old.
     let uptime = sample.uptime.unwrap();
     assert!((995.0..1000.0).contains(&uptime), "{uptime}");
-    // The first read has no window yet; the next one has.
-    assert_eq!(sample.cpu_utilization, [None, None]);
-    reader.read(&mut sample);
-    assert!(sample.cpu_utilization.iter().all(Option::is_some));
+    assert_eq!(
+        sample.cpu_utilization,
+        [None, None],
+        "no window at the first read"
+    );
+}
+
+#[test]
+fn a_read_within_the_shortest_window_keeps_the_previous_utilization() {
+    let root = tempfile::tempdir().unwrap();
+    let mut reader = ProcessReader::new(root.path(), 2);
+    let t0 = Instant::now();
+    assert_eq!(reader.utilization(t0, [1.0, 0.5], [None; 2]), [None; 2]);
+    let later = t0 + Duration::from_secs(1);
+    let first = reader.utilization(later, [1.5, 0.5], [None; 2]);
+    assert_eq!(first, [Some(0.25), Some(0.0)], "0.5 s of 2 CPUs over 1 s");
+    let soon = later + MIN_WINDOW / 2;
+    assert_eq!(reader.utilization(soon, [1.6, 0.5], first), first);
+    let next = later + Duration::from_secs(2);
+    let second = reader.utilization(next, [3.5, 1.5], first);
+    assert_eq!(
+        second,
+        [Some(0.5), Some(0.25)],
+        "measured from the last window's end"
+    );
 }
 
 #[test]
@@ -116,6 +137,9 @@ fn the_real_proc_gives_every_value() {
     assert!(sample.cpu_time[0].unwrap() > 0.0);
     assert!(sample.context_switches.iter().all(Option::is_some));
     assert!(sample.paging_faults[1].unwrap() > 0);
-    let utilization = sample.cpu_utilization.map(Option::unwrap);
-    assert!(utilization.iter().all(|u| *u >= 0.0), "{utilization:?}");
+    let utilization = sample.cpu_utilization;
+    assert!(
+        utilization.iter().flatten().all(|u| *u >= 0.0),
+        "{utilization:?}"
+    );
 }

@@ -36,10 +36,28 @@ pub(crate) struct CpuTimes {
     pub(crate) number: Option<i64>,
     /// Seconds per mode.
     pub(crate) seconds: [Option<f64>; 7],
-    /// Share of the window per mode; `None` on the first read, or for a CPU that was
-    /// not there at the previous one.
+    /// Share of the last window per mode; `None` until a window has passed.
     pub(crate) utilization: [Option<f64>; 7],
-    ticks: [u64; 7],
+    /// Ticks per mode at the start of the current window.
+    window_start: Option<[u64; 7]>,
+}
+
+impl CpuTimes {
+    /// Takes the CPU's `ticks` now. A read with no tick since the window's start keeps
+    /// the last window's shares, so reads in quick succession do not measure noise.
+    fn update(&mut self, ticks: [u64; 7], tick: f64) {
+        self.seconds = ticks.map(|t| Some(t as f64 * tick));
+        let Some(start) = self.window_start.replace(ticks) else {
+            return;
+        };
+        let delta = std::array::from_fn::<u64, 7, _>(|i| ticks[i].saturating_sub(start[i]));
+        let window: u64 = delta.iter().sum();
+        if window == 0 {
+            self.window_start = Some(start);
+            return;
+        }
+        self.utilization = delta.map(|d| Some(d as f64 / window as f64));
+    }
 }
 
 /// One read of the host. `None`: not readable (left out of the collection).
@@ -64,9 +82,6 @@ pub(crate) struct SystemReader {
     per_cpu: bool,
     /// Seconds per clock tick (`1 / USER_HZ`).
     tick: Option<f64>,
-    /// The previous read's CPUs (ticks, for the utilizations).
-    previous: Vec<CpuTimes>,
-    previous_total: Option<[u64; 7]>,
     warnings: Warnings,
 }
 
@@ -79,17 +94,14 @@ impl SystemReader {
             meminfo: ProcFile::new(proc_root, "meminfo"),
             per_cpu,
             tick: unix::clock_ticks().map(|hz| 1.0 / hz),
-            previous: Vec::new(),
-            previous_total: None,
             warnings: Warnings::default(),
         }
     }
 
+    /// Updates the CPUs of `sample`, which is the previous read's: its windows go on.
     fn read_cpus(&mut self, sample: &mut SystemSample) -> io::Result<()> {
         let tick = self.tick.ok_or_else(|| malformed("known clock tick"))?;
-        std::mem::swap(&mut self.previous, &mut sample.per_cpu);
-        sample.per_cpu.clear();
-        let mut total = None;
+        let mut total = false;
         let mut count = 0;
         // The cpu lines come first; the rest of the file is not needed.
         for line in self.stat.read()?.lines() {
@@ -97,21 +109,30 @@ impl SystemReader {
                 break;
             };
             let (number, ticks) = parse_cpu_line(rest)?;
-            match number {
-                None => total = Some(ticks),
-                Some(number) => {
-                    count += 1;
-                    if self.per_cpu {
-                        let before = self.previous.iter().find(|c| c.number == Some(number));
-                        let times = times(Some(number), ticks, before.map(|c| c.ticks), tick);
-                        sample.per_cpu.push(times);
-                    }
+            let Some(number) = number else {
+                sample.cpu.update(ticks, tick);
+                total = true;
+                continue;
+            };
+            if self.per_cpu {
+                // A CPU that went offline or came back starts its window anew.
+                if sample.per_cpu.get(count).map(|c| c.number) != Some(Some(number)) {
+                    sample.per_cpu.truncate(count);
+                    let number = Some(number);
+                    sample.per_cpu.push(CpuTimes {
+                        number,
+                        ..CpuTimes::default()
+                    });
                 }
+                sample.per_cpu[count].update(ticks, tick);
             }
+            count += 1;
         }
-        let total = total.ok_or_else(|| malformed("cpu line"))?;
-        sample.cpu = times(None, total, self.previous_total.replace(total), tick);
-        sample.logical_count = Some(count);
+        sample.per_cpu.truncate(count);
+        if !total {
+            return Err(malformed("cpu line"));
+        }
+        sample.logical_count = Some(count as i64);
         Ok(())
     }
 
@@ -142,31 +163,12 @@ impl Read for SystemReader {
             sample.cpu = CpuTimes::default();
             sample.per_cpu.clear();
             sample.logical_count = None;
-            self.previous_total = None;
         }
         if let Err(e) = self.read_memory(sample) {
             self.warnings.once("/proc/meminfo", "system.memory.*", e);
             sample.memory_usage = [None; 4];
             sample.memory_utilization = [None; 4];
         }
-    }
-}
-
-/// A CPU's times from its `ticks` now and, if known, at the previous read.
-fn times(number: Option<i64>, ticks: [u64; 7], before: Option<[u64; 7]>, tick: f64) -> CpuTimes {
-    let utilization = before.and_then(|before| {
-        let delta = std::array::from_fn::<u64, 7, _>(|i| ticks[i].saturating_sub(before[i]));
-        let window: u64 = delta.iter().sum();
-        (window > 0).then(|| delta.map(|d| d as f64 / window as f64))
-    });
-    CpuTimes {
-        number,
-        seconds: ticks.map(|t| Some(t as f64 * tick)),
-        utilization: match utilization {
-            Some(shares) => shares.map(Some),
-            None => [None; 7],
-        },
-        ticks,
     }
 }
 

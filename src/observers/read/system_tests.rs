@@ -77,6 +77,24 @@ fn utilization_is_each_modes_share_of_the_ticks_since_the_previous_read() {
     assert_eq!(sample.cpu.utilization, shares);
     assert_eq!(sample.per_cpu[1].number, Some(1));
     assert_eq!(sample.per_cpu[1].utilization, shares);
+
+    // No tick since: the last window's shares stand, and the window goes on.
+    read(
+        &mut reader,
+        &mut sample,
+        &stat_text(columns(107), columns(107)),
+        root.path(),
+    );
+    assert_eq!(sample.cpu.utilization, shares);
+    let idle_only = |n| std::array::from_fn(|i| 107 + 10 * i as u64 + if i == 3 { n } else { 0 });
+    read(
+        &mut reader,
+        &mut sample,
+        &stat_text(idle_only(4), idle_only(4)),
+        root.path(),
+    );
+    assert_eq!(sample.cpu.utilization[3], Some(1.0), "8 idle ticks of 8");
+    assert_eq!(sample.cpu.utilization[0], Some(0.0));
 }
 
 #[cfg(target_os = "linux")]
