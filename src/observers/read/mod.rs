@@ -79,7 +79,7 @@ impl Warnings {
         }
     }
 
-    /// Takes `value` if it was read; otherwise warns once (with `why`) and gives `None`.
+    /// Takes `value` if it was read; otherwise warns once and gives `None`.
     fn keep<T, E: Display>(
         &mut self,
         value: Result<T, E>,
@@ -97,7 +97,44 @@ fn malformed(what: &str) -> io::Error {
 
 #[cfg(test)]
 mod tests {
+    use std::sync::{Arc, Mutex};
+
     use super::*;
+
+    /// Log lines, shared with the subscriber that writes them.
+    #[derive(Clone, Default)]
+    struct Lines(Arc<Mutex<Vec<u8>>>);
+
+    impl io::Write for Lines {
+        fn write(&mut self, bytes: &[u8]) -> io::Result<usize> {
+            self.0.lock().unwrap().extend_from_slice(bytes);
+            Ok(bytes.len())
+        }
+        fn flush(&mut self) -> io::Result<()> {
+            Ok(())
+        }
+    }
+
+    #[test]
+    fn each_failing_source_is_logged_once() {
+        let lines = Lines::default();
+        let writer = lines.clone();
+        let subscriber = tracing_subscriber::fmt()
+            .with_writer(move || writer.clone())
+            .finish();
+        tracing::subscriber::with_default(subscriber, || {
+            let mut warnings = Warnings::default();
+            for _ in 0..3 {
+                warnings.once("getrusage", "process.cpu.time", "denied");
+                let failed: Result<u8, _> = Err("denied");
+                assert_eq!(warnings.keep(failed, "sysconf", "process.uptime"), None);
+            }
+        });
+        let text = String::from_utf8(lines.0.lock().unwrap().clone()).unwrap();
+        assert_eq!(text.matches("cannot read getrusage").count(), 1, "{text}");
+        assert_eq!(text.matches("cannot read sysconf").count(), 1, "{text}");
+        assert!(text.contains("process.cpu.time left out"), "{text}");
+    }
 
     #[test]
     fn value_of_finds_a_key_at_the_start_of_a_line_only() {
