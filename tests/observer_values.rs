@@ -6,7 +6,8 @@
 //! process's, so no other test may start or end threads or open files meanwhile (the
 //! test harness runs a binary's tests on parallel threads).
 
-#![cfg(all(feature = "observers", target_os = "linux"))]
+// The test support needs the default `receiver` feature.
+#![cfg(all(feature = "receiver", feature = "observers", target_os = "linux"))]
 
 mod support;
 
