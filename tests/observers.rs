@@ -13,154 +13,74 @@ mod support;
 use std::collections::BTreeSet;
 use std::time::Duration;
 
-use prompush::prometheus::translate::MetricType;
+use prompush::prometheus::translate::MetricType::{self, Counter, Gauge};
 use prompush::receiver::Receiver;
-use prompush::{process, system, Snapshot};
+use prompush::{process, system, MeterProvider, MeterProviderBuilder, Snapshot};
 use support::loopback::{app_values, next};
 use support::presets::{bare, flush, pushing_to, service_named, shutdown};
 use support::stored::query_until;
 use support::{single_value, Prometheus};
 
-/// Every series of both observers, by Prometheus name and label, and its family's type.
-const SERIES: &[(&str, MetricType)] = &[
-    (
-        "process_context_switches_total{process_context_switch_type=involuntary}",
-        MetricType::Counter,
-    ),
-    (
-        "process_context_switches_total{process_context_switch_type=voluntary}",
-        MetricType::Counter,
-    ),
-    (
-        "process_cpu_time_seconds_total{cpu_mode=system}",
-        MetricType::Counter,
-    ),
-    (
-        "process_cpu_time_seconds_total{cpu_mode=user}",
-        MetricType::Counter,
-    ),
-    (
-        "process_cpu_utilization_ratio{cpu_mode=system}",
-        MetricType::Gauge,
-    ),
-    (
-        "process_cpu_utilization_ratio{cpu_mode=user}",
-        MetricType::Gauge,
-    ),
-    (
-        "process_disk_io_bytes_total{disk_io_direction=read}",
-        MetricType::Counter,
-    ),
-    (
-        "process_disk_io_bytes_total{disk_io_direction=write}",
-        MetricType::Counter,
-    ),
-    ("process_memory_usage_bytes{}", MetricType::Gauge),
-    ("process_memory_virtual_bytes{}", MetricType::Gauge),
-    (
-        "process_paging_faults_total{system_paging_fault_type=major}",
-        MetricType::Counter,
-    ),
-    (
-        "process_paging_faults_total{system_paging_fault_type=minor}",
-        MetricType::Counter,
-    ),
-    ("process_thread_count{}", MetricType::Gauge),
-    ("process_unix_file_descriptor_count{}", MetricType::Gauge),
-    ("process_uptime_seconds{}", MetricType::Gauge),
-    ("system_cpu_logical_count{}", MetricType::Gauge),
-    (
-        "system_cpu_time_seconds_total{cpu_mode=idle}",
-        MetricType::Counter,
-    ),
-    (
-        "system_cpu_time_seconds_total{cpu_mode=interrupt}",
-        MetricType::Counter,
-    ),
-    (
-        "system_cpu_time_seconds_total{cpu_mode=iowait}",
-        MetricType::Counter,
-    ),
-    (
-        "system_cpu_time_seconds_total{cpu_mode=nice}",
-        MetricType::Counter,
-    ),
-    (
-        "system_cpu_time_seconds_total{cpu_mode=steal}",
-        MetricType::Counter,
-    ),
-    (
-        "system_cpu_time_seconds_total{cpu_mode=system}",
-        MetricType::Counter,
-    ),
-    (
-        "system_cpu_time_seconds_total{cpu_mode=user}",
-        MetricType::Counter,
-    ),
-    (
-        "system_cpu_utilization_ratio{cpu_mode=idle}",
-        MetricType::Gauge,
-    ),
-    (
-        "system_cpu_utilization_ratio{cpu_mode=interrupt}",
-        MetricType::Gauge,
-    ),
-    (
-        "system_cpu_utilization_ratio{cpu_mode=iowait}",
-        MetricType::Gauge,
-    ),
-    (
-        "system_cpu_utilization_ratio{cpu_mode=nice}",
-        MetricType::Gauge,
-    ),
-    (
-        "system_cpu_utilization_ratio{cpu_mode=steal}",
-        MetricType::Gauge,
-    ),
-    (
-        "system_cpu_utilization_ratio{cpu_mode=system}",
-        MetricType::Gauge,
-    ),
-    (
-        "system_cpu_utilization_ratio{cpu_mode=user}",
-        MetricType::Gauge,
-    ),
-    (
-        "system_memory_usage_bytes{system_memory_state=buffers}",
-        MetricType::Gauge,
-    ),
-    (
-        "system_memory_usage_bytes{system_memory_state=cached}",
-        MetricType::Gauge,
-    ),
-    (
-        "system_memory_usage_bytes{system_memory_state=free}",
-        MetricType::Gauge,
-    ),
-    (
-        "system_memory_usage_bytes{system_memory_state=used}",
-        MetricType::Gauge,
-    ),
-    (
-        "system_memory_utilization_ratio{system_memory_state=buffers}",
-        MetricType::Gauge,
-    ),
-    (
-        "system_memory_utilization_ratio{system_memory_state=cached}",
-        MetricType::Gauge,
-    ),
-    (
-        "system_memory_utilization_ratio{system_memory_state=free}",
-        MetricType::Gauge,
-    ),
-    (
-        "system_memory_utilization_ratio{system_memory_state=used}",
-        MetricType::Gauge,
-    ),
+const CPU_MODES: &[&str] = &[
+    "idle",
+    "interrupt",
+    "iowait",
+    "nice",
+    "steal",
+    "system",
+    "user",
 ];
+const MEMORY_STATES: &[&str] = &["buffers", "cached", "free", "used"];
+
+/// Every family of both observers: its Prometheus name and type, and its label with
+/// each value (none for a family of one unlabelled series).
+#[rustfmt::skip]
+const FAMILIES: &[(&str, MetricType, &str, &[&str])] = &[
+    ("process_context_switches_total", Counter, "process_context_switch_type", &["voluntary", "involuntary"]),
+    ("process_cpu_time_seconds_total", Counter, "cpu_mode", &["user", "system"]),
+    ("process_cpu_utilization_ratio", Gauge, "cpu_mode", &["user", "system"]),
+    ("process_disk_io_bytes_total", Counter, "disk_io_direction", &["read", "write"]),
+    ("process_memory_usage_bytes", Gauge, "", &[]),
+    ("process_memory_virtual_bytes", Gauge, "", &[]),
+    ("process_paging_faults_total", Counter, "system_paging_fault_type", &["major", "minor"]),
+    ("process_thread_count", Gauge, "", &[]),
+    ("process_unix_file_descriptor_count", Gauge, "", &[]),
+    ("process_uptime_seconds", Gauge, "", &[]),
+    ("system_cpu_logical_count", Gauge, "", &[]),
+    ("system_cpu_time_seconds_total", Counter, "cpu_mode", CPU_MODES),
+    ("system_cpu_utilization_ratio", Gauge, "cpu_mode", CPU_MODES),
+    ("system_memory_usage_bytes", Gauge, "system_memory_state", MEMORY_STATES),
+    ("system_memory_utilization_ratio", Gauge, "system_memory_state", MEMORY_STATES),
+];
+
+/// Every series of [`FAMILIES`] as `name{label=value}`, sorted.
+fn every_series() -> Vec<String> {
+    let mut series: Vec<String> = FAMILIES
+        .iter()
+        .flat_map(|(name, _, label, values)| match values {
+            [] => vec![format!("{name}{{}}")],
+            values => values
+                .iter()
+                .map(|v| format!("{name}{{{label}={v}}}"))
+                .collect(),
+        })
+        .collect();
+    series.sort();
+    series
+}
 
 /// Long enough for a utilization window: several clock ticks (10 ms) on every CPU.
 const WINDOW: Duration = Duration::from_millis(50);
+
+/// A provider from `builder` (without self-metrics) with both observers on one meter,
+/// and their handles.
+fn observed(builder: MeterProviderBuilder) -> (MeterProvider, impl std::fmt::Debug) {
+    let provider = builder.with_self_metrics(false).build().unwrap();
+    let meter = provider.meter("observers");
+    let process = process::register(&meter).unwrap();
+    let system = system::register(&meter).unwrap();
+    (provider, (process, system))
+}
 
 /// Reads at every collection, so that each collection has a utilization window.
 fn every_time() -> process::Options {
@@ -188,14 +108,7 @@ fn logical_cpus() -> usize {
 #[test]
 fn every_metric_arrives_under_its_prometheus_name_and_type() {
     let mut receiver = Receiver::start().unwrap();
-    let provider = bare()
-        .with_endpoint(receiver.url())
-        .with_self_metrics(false)
-        .build()
-        .unwrap();
-    let meter = provider.meter("observers");
-    let _process = process::register(&meter).unwrap();
-    let _system = system::register(&meter).unwrap();
+    let (provider, _observers) = observed(bare().with_endpoint(receiver.url()));
     // The utilizations need a window: the time from registration to the collection.
     std::thread::sleep(WINDOW);
     provider.force_flush().unwrap();
@@ -203,16 +116,13 @@ fn every_metric_arrives_under_its_prometheus_name_and_type() {
 
     let values = app_values(&received);
     let got: Vec<&str> = values.keys().map(|k| k.as_str()).collect();
-    let want: BTreeSet<&str> = SERIES.iter().map(|(series, _)| *series).collect();
-    let want: Vec<&str> = want.into_iter().collect();
-    assert_eq!(got, want, "every series, exactly");
-    for (series, kind) in SERIES {
-        let family = series.split('{').next().unwrap();
+    assert_eq!(got, every_series(), "every series, exactly");
+    for (family, kind, _, _) in FAMILIES {
         let metadata = received
             .request
             .metadata
             .iter()
-            .find(|m| m.family == family);
+            .find(|m| m.family == *family);
         assert_eq!(metadata.map(|m| m.kind), Some(*kind), "{family}");
     }
     assert!(values["process_memory_usage_bytes{}"] > 1e6);
@@ -328,14 +238,8 @@ fn burn_cpu(cpu: Duration) {
 #[ignore = "needs prometheus; run scripts/test"]
 async fn prometheus_stores_every_metric_under_its_name_with_plausible_values() {
     let prometheus = Prometheus::start().await;
-    let provider = pushing_to(prometheus.remote_write_url())
-        .with_resource(service_named("observers"))
-        .with_self_metrics(false)
-        .build()
-        .unwrap();
-    let meter = provider.meter("observers");
-    let _process = process::register(&meter).unwrap();
-    let _system = system::register(&meter).unwrap();
+    let builder = pushing_to(prometheus.remote_write_url());
+    let (provider, _observers) = observed(builder.with_resource(service_named("observers")));
     let resident = support::proc::resident_bytes().unwrap() as f64;
     tokio::time::sleep(WINDOW).await;
     flush(&provider).await.unwrap();
@@ -351,10 +255,7 @@ async fn prometheus_stores_every_metric_under_its_name_with_plausible_values() {
         .iter()
         .map(|s| s["metric"]["__name__"].as_str().unwrap())
         .collect();
-    let want: BTreeSet<&str> = SERIES
-        .iter()
-        .map(|(s, _)| s.split('{').next().unwrap())
-        .collect();
+    let want: BTreeSet<&str> = FAMILIES.iter().map(|(name, ..)| *name).collect();
     assert_eq!(got, want);
 
     let one = |promql: &'static str| {

@@ -3,7 +3,7 @@
 //!
 //! Map:
 //! - `process.rs`, `system.rs`: the public `register` functions, one line per
-//!   convention metric;
+//!   convention metric; `conventions.rs`: those metrics' names, units and descriptions;
 //! - this file: their [`Options`], and [`Observers`], which builds each instrument over
 //!   the registration's one reader;
 //! - `cached.rs`: one read serves every instrument of a registration (the OpenTelemetry
@@ -15,6 +15,8 @@
 //! the first failure of each source is logged.
 
 mod cached;
+#[rustfmt::skip]
+mod conventions;
 pub mod process;
 mod read;
 pub mod system;
@@ -105,7 +107,16 @@ type Pick<R, T, const N: usize> = fn(&<R as Read>::Sample) -> [Option<T>; N];
 struct Observers<'a, R: Read> {
     meter: &'a Meter,
     cached: Arc<Cached<R>>,
-    kept: Vec<Box<dyn Debug + Send + Sync>>,
+    kept: Kept,
+}
+
+/// The instruments a registration's handle keeps; `Debug` lists them.
+struct Kept(Vec<Box<dyn Debug + Send + Sync>>);
+
+impl Debug for Kept {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_list().entries(&self.0).finish()
+    }
 }
 
 /// One instrument kind's method of [`Observers`]: `$method(convention, attributes,
@@ -135,7 +146,7 @@ impl<'a, R: Read> Observers<'a, R> {
         (!cached.found_nothing()).then(|| Observers {
             meter,
             cached,
-            kept: Vec::new(),
+            kept: Kept(Vec::new()),
         })
     }
 
@@ -166,7 +177,7 @@ impl<'a, R: Read> Observers<'a, R> {
     }
 
     fn keep(&mut self, instrument: impl Debug + Send + Sync + 'static) {
-        self.kept.push(Box::new(instrument));
+        self.kept.0.push(Box::new(instrument));
     }
 }
 

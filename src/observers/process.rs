@@ -21,14 +21,14 @@
 //! first failure of each source is logged. `process.network.io` is not observed: Linux
 //! counts network bytes per network namespace, not per process.
 
-use std::fmt;
 use std::num::NonZeroUsize;
 use std::path::Path;
 
 use opentelemetry::metrics::Meter;
 
+use super::conventions::*;
 use super::read::process::ProcessReader;
-use super::{each, metric, Convention, Observers};
+use super::{each, Kept, Observers};
 use crate::Error;
 
 pub use super::Options;
@@ -36,14 +36,10 @@ pub use super::Options;
 /// Keeps the process's observable instruments. They observe for the provider's life
 /// whether this handle is kept or not (the OpenTelemetry API cannot unregister an
 /// observable instrument); `Debug` lists them.
+#[derive(Debug)]
 pub struct ProcessMetrics {
-    instruments: Vec<Box<dyn fmt::Debug + Send + Sync>>,
-}
-
-impl fmt::Debug for ProcessMetrics {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_list().entries(&self.instruments).finish()
-    }
+    // Held, never read: keeping the handles is the point.
+    _instruments: Kept,
 }
 
 /// Observes the current process on `meter` with the default [`Options`]: the metrics
@@ -72,47 +68,20 @@ pub fn register_with(meter: &Meter, options: Options) -> Result<ProcessMetrics, 
     let mut o = Observers::new(meter, reader, options.max_age)
         .ok_or(Error::ObserversUnavailable("process"))?;
     let cpu_mode = || each("cpu.mode", ["user", "system"]);
-    o.f64_counter(&CPU_TIME, cpu_mode(), |s| s.cpu_time);
-    o.f64_gauge(&CPU_UTILIZATION, cpu_mode(), |s| s.cpu_utilization);
-    o.i64_up_down(&MEMORY_USAGE, [None], |s| [s.memory_usage]);
-    o.i64_up_down(&MEMORY_VIRTUAL, [None], |s| [s.memory_virtual]);
-    o.i64_up_down(&THREAD_COUNT, [None], |s| [s.threads]);
-    o.i64_up_down(&FILE_DESCRIPTORS, [None], |s| [s.file_descriptors]);
+    o.f64_counter(&PROCESS_CPU_TIME, cpu_mode(), |s| s.cpu_time);
+    o.f64_gauge(&PROCESS_CPU_UTILIZATION, cpu_mode(), |s| s.cpu_utilization);
+    o.i64_up_down(&PROCESS_MEMORY_USAGE, [None], |s| [s.memory_usage]);
+    o.i64_up_down(&PROCESS_MEMORY_VIRTUAL, [None], |s| [s.memory_virtual]);
+    o.i64_up_down(&PROCESS_THREAD_COUNT, [None], |s| [s.threads]);
+    o.i64_up_down(&PROCESS_FILE_DESCRIPTORS, [None], |s| [s.file_descriptors]);
     let direction = each("disk.io.direction", ["read", "write"]);
-    o.u64_counter(&DISK_IO, direction, |s| s.disk_io);
+    o.u64_counter(&PROCESS_DISK_IO, direction, |s| s.disk_io);
     let switch = each("process.context_switch.type", ["voluntary", "involuntary"]);
-    o.u64_counter(&CONTEXT_SWITCHES, switch, |s| s.context_switches);
+    o.u64_counter(&PROCESS_CONTEXT_SWITCHES, switch, |s| s.context_switches);
     let fault = each("system.paging.fault.type", ["major", "minor"]);
-    o.u64_counter(&PAGING_FAULTS, fault, |s| s.paging_faults);
-    o.f64_gauge(&UPTIME, [None], |s| [s.uptime]);
+    o.u64_counter(&PROCESS_PAGING_FAULTS, fault, |s| s.paging_faults);
+    o.f64_gauge(&PROCESS_UPTIME, [None], |s| [s.uptime]);
     Ok(ProcessMetrics {
-        instruments: o.kept,
+        _instruments: o.kept,
     })
 }
-
-const CPU_TIME: Convention = metric("process.cpu.time", "s", "CPU seconds used, per mode");
-const CPU_UTILIZATION: Convention = metric(
-    "process.cpu.utilization",
-    "1",
-    "CPU time used since the previous read, over that time and the CPUs available",
-);
-const MEMORY_USAGE: Convention = metric("process.memory.usage", "By", "Resident memory");
-const MEMORY_VIRTUAL: Convention = metric("process.memory.virtual", "By", "Virtual memory");
-const THREAD_COUNT: Convention = metric("process.thread.count", "{thread}", "Threads");
-const FILE_DESCRIPTORS: Convention = metric(
-    "process.unix.file_descriptor.count",
-    "{file_descriptor}",
-    "Open file descriptors",
-);
-const DISK_IO: Convention = metric(
-    "process.disk.io",
-    "By",
-    "Bytes read from or written to storage",
-);
-const CONTEXT_SWITCHES: Convention = metric(
-    "process.context_switches",
-    "{context_switch}",
-    "Context switches",
-);
-const PAGING_FAULTS: Convention = metric("process.paging.faults", "{fault}", "Page faults");
-const UPTIME: Convention = metric("process.uptime", "s", "Seconds since the process started");

@@ -16,29 +16,25 @@
 //! only (`/proc/stat`, `/proc/meminfo`): elsewhere [`register`] fails with
 //! [`Error::ObserversUnavailable`].
 
-use std::fmt;
 use std::path::Path;
 use std::sync::Arc;
 
 use opentelemetry::metrics::{AsyncInstrument, AsyncInstrumentBuilder, Meter};
 use opentelemetry::KeyValue;
 
+use super::conventions::*;
 use super::read::system::{CpuTimes, SystemReader, CPU_MODES, MEMORY_STATES};
-use super::{described, each, metric, Convention, Observers};
+use super::{described, each, Convention, Kept, Observers};
 use crate::Error;
 
 pub use super::Options;
 
 /// Keeps the host's observable instruments. They observe for the provider's life
 /// whether this handle is kept or not; `Debug` lists them.
+#[derive(Debug)]
 pub struct SystemMetrics {
-    instruments: Vec<Box<dyn fmt::Debug + Send + Sync>>,
-}
-
-impl fmt::Debug for SystemMetrics {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_list().entries(&self.instruments).finish()
-    }
+    // Held, never read: keeping the handles is the point.
+    _instruments: Kept,
 }
 
 /// Observes the host on `meter` with the default [`Options`]: the metrics of the
@@ -65,19 +61,20 @@ pub fn register_with(meter: &Meter, options: Options) -> Result<SystemMetrics, E
     let reader = SystemReader::new(Path::new("/proc"), options.per_cpu);
     let mut o = Observers::new(meter, reader, options.max_age)
         .ok_or(Error::ObserversUnavailable("system"))?;
-    let time = meter.f64_observable_counter(CPU_TIME.name);
-    o.keep(o.cpu(time, &CPU_TIME, |t| &t.seconds).build());
-    let utilization = meter.f64_observable_gauge(CPU_UTILIZATION.name);
-    o.keep(
-        o.cpu(utilization, &CPU_UTILIZATION, |t| &t.utilization)
-            .build(),
-    );
-    o.i64_up_down(&LOGICAL_COUNT, [None], |s| [s.logical_count]);
+    let time = meter.f64_observable_counter(SYSTEM_CPU_TIME.name);
+    let time = o.cpu(time, &SYSTEM_CPU_TIME, |t| &t.seconds);
+    o.keep(time.build());
+    let share = meter.f64_observable_gauge(SYSTEM_CPU_UTILIZATION.name);
+    let share = o.cpu(share, &SYSTEM_CPU_UTILIZATION, |t| &t.utilization);
+    o.keep(share.build());
+    o.i64_up_down(&SYSTEM_LOGICAL_COUNT, [None], |s| [s.logical_count]);
     let state = || each("system.memory.state", MEMORY_STATES);
-    o.i64_up_down(&MEMORY_USAGE, state(), |s| s.memory_usage);
-    o.f64_gauge(&MEMORY_UTILIZATION, state(), |s| s.memory_utilization);
+    o.i64_up_down(&SYSTEM_MEMORY_USAGE, state(), |s| s.memory_usage);
+    o.f64_gauge(&SYSTEM_MEMORY_UTILIZATION, state(), |s| {
+        s.memory_utilization
+    });
     Ok(SystemMetrics {
-        instruments: o.kept,
+        _instruments: o.kept,
     })
 }
 
@@ -119,22 +116,3 @@ fn observe_modes(
         }
     }
 }
-
-const CPU_TIME: Convention = metric(
-    "system.cpu.time",
-    "s",
-    "Seconds the CPUs spent in each mode",
-);
-const CPU_UTILIZATION: Convention = metric(
-    "system.cpu.utilization",
-    "1",
-    "Share of the time since the previous read the CPUs spent in each mode",
-);
-const LOGICAL_COUNT: Convention =
-    metric("system.cpu.logical.count", "{cpu}", "Logical CPUs online");
-const MEMORY_USAGE: Convention = metric("system.memory.usage", "By", "Memory per state");
-const MEMORY_UTILIZATION: Convention = metric(
-    "system.memory.utilization",
-    "1",
-    "Share of the total memory per state",
-);

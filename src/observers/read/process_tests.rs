@@ -134,7 +134,7 @@ fn the_real_proc_gives_every_value() {
         "stdin, stdout, stderr"
     );
     assert!(sample.uptime.unwrap() > 0.0);
-    assert!(sample.cpu_time[0].unwrap() > 0.0);
+    assert!(sample.cpu_time.iter().all(|t| t.is_some_and(|t| t >= 0.0)));
     assert!(sample.context_switches.iter().all(Option::is_some));
     assert!(sample.paging_faults[1].unwrap() > 0);
     let utilization = sample.cpu_utilization;

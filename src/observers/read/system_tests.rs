@@ -27,16 +27,33 @@ fn columns(base: u64) -> [u64; 10] {
 const MEMINFO: &str = "MemTotal: 1000 kB\nMemFree: 100 kB\nMemAvailable: 600 kB\n\
                        Buffers: 50 kB\nCached: 300 kB\nSwapTotal: 0 kB\n";
 
-fn fixture(stat: &str, meminfo: &str) -> tempfile::TempDir {
-    let root = tempfile::tempdir().unwrap();
-    std::fs::write(root.path().join("stat"), stat).unwrap();
-    std::fs::write(root.path().join("meminfo"), meminfo).unwrap();
-    root
+/// A reader over a fake `/proc` with `stat` and `meminfo`, and the sample it has read
+/// once.
+struct Fixture {
+    root: tempfile::TempDir,
+    reader: SystemReader,
+    sample: SystemSample,
 }
 
-fn read(reader: &mut SystemReader, sample: &mut SystemSample, stat: &str, root: &Path) {
-    std::fs::write(root.join("stat"), stat).unwrap();
-    reader.read(sample);
+impl Fixture {
+    fn new(stat: &str, meminfo: &str, per_cpu: bool) -> Fixture {
+        let root = tempfile::tempdir().unwrap();
+        let mut fixture = Fixture {
+            reader: SystemReader::new(root.path(), per_cpu),
+            root,
+            sample: SystemSample::default(),
+        };
+        fixture.read("stat", stat);
+        fixture.read("meminfo", meminfo);
+        fixture
+    }
+
+    /// Writes `text` to the file `name` and reads everything again.
+    fn read(&mut self, name: &str, text: &str) -> &SystemSample {
+        std::fs::write(self.root.path().join(name), text).unwrap();
+        self.reader.read(&mut self.sample);
+        &self.sample
+    }
 }
 
 #[test]
@@ -53,46 +70,29 @@ fn cpu_lines_give_seven_modes_with_interrupts_summed_and_guest_left_out() {
 #[cfg(target_os = "linux")]
 #[test]
 fn utilization_is_each_modes_share_of_the_ticks_since_the_previous_read() {
-    let root = fixture(&stat_text(columns(100), columns(100)), MEMINFO);
-    let mut reader = SystemReader::new(root.path(), true);
-    let mut sample = SystemSample::default();
-    reader.read(&mut sample);
+    let mut fixture = Fixture::new(&stat_text(columns(100), columns(100)), MEMINFO, true);
+    let sample = fixture.read("stat", &stat_text(columns(100), columns(100)));
     assert_eq!(sample.logical_count, Some(2));
     assert_eq!(
         sample.cpu.utilization, [None; 7],
-        "no window at the first read"
+        "no window without a tick"
     );
     assert_eq!(sample.cpu.seconds[0], Some(2.0), "200 ticks at 100 Hz");
     assert_eq!(sample.per_cpu.len(), 2);
 
     // Every column grows by 7 ticks: each mode has 7 of the 56 ticks of the window
     // (guest columns excluded), interrupt 14 (irq and softirq).
-    read(
-        &mut reader,
-        &mut sample,
-        &stat_text(columns(107), columns(107)),
-        root.path(),
-    );
+    let sample = fixture.read("stat", &stat_text(columns(107), columns(107)));
     let shares = [1.0, 1.0, 1.0, 1.0, 1.0, 2.0, 1.0].map(|s| Some(s / 8.0));
     assert_eq!(sample.cpu.utilization, shares);
     assert_eq!(sample.per_cpu[1].number, Some(1));
     assert_eq!(sample.per_cpu[1].utilization, shares);
 
     // No tick since: the last window's shares stand, and the window goes on.
-    read(
-        &mut reader,
-        &mut sample,
-        &stat_text(columns(107), columns(107)),
-        root.path(),
-    );
+    let sample = fixture.read("stat", &stat_text(columns(107), columns(107)));
     assert_eq!(sample.cpu.utilization, shares);
-    let idle_only = |n| std::array::from_fn(|i| 107 + 10 * i as u64 + if i == 3 { n } else { 0 });
-    read(
-        &mut reader,
-        &mut sample,
-        &stat_text(idle_only(4), idle_only(4)),
-        root.path(),
-    );
+    let idle = |n| std::array::from_fn(|i| 107 + 10 * i as u64 + if i == 3 { n } else { 0 });
+    let sample = fixture.read("stat", &stat_text(idle(4), idle(4)));
     assert_eq!(sample.cpu.utilization[3], Some(1.0), "8 idle ticks of 8");
     assert_eq!(sample.cpu.utilization[0], Some(0.0));
 }
@@ -100,35 +100,26 @@ fn utilization_is_each_modes_share_of_the_ticks_since_the_previous_read() {
 #[cfg(target_os = "linux")]
 #[test]
 fn memory_used_is_total_less_available() {
-    let root = fixture(&stat_text(columns(1), columns(2)), MEMINFO);
-    let mut reader = SystemReader::new(root.path(), false);
-    let mut sample = SystemSample::default();
-    reader.read(&mut sample);
+    let mut fixture = Fixture::new(&stat_text(columns(1), columns(2)), MEMINFO, false);
     let kib = |k: i64| Some(k * 1024);
+    let sample = &fixture.sample;
     assert_eq!(sample.memory_usage, [kib(400), kib(100), kib(50), kib(300)]);
-    assert_eq!(
-        sample.memory_utilization,
-        [Some(0.4), Some(0.1), Some(0.05), Some(0.3)]
-    );
+    let shares = [Some(0.4), Some(0.1), Some(0.05), Some(0.3)];
+    assert_eq!(sample.memory_utilization, shares);
     assert!(sample.per_cpu.is_empty(), "per CPU only when asked");
 
     // Without MemAvailable (Linux before 3.14): total - free - buffers - cached.
     let old = MEMINFO.replace("MemAvailable: 600 kB\n", "");
-    std::fs::write(root.path().join("meminfo"), old).unwrap();
-    reader.read(&mut sample);
-    assert_eq!(sample.memory_usage[0], kib(550));
+    assert_eq!(fixture.read("meminfo", &old).memory_usage[0], kib(550));
 }
 
 #[test]
 fn missing_or_odd_files_leave_their_values_out_not_zero() {
-    let root = fixture("intr 1 2 3\n", "SwapTotal: 0 kB\n");
-    let mut reader = SystemReader::new(root.path(), true);
-    let mut sample = SystemSample::default();
-    reader.read(&mut sample);
-    assert_eq!(sample, SystemSample::default());
+    let fixture = Fixture::new("intr 1 2 3\n", "SwapTotal: 0 kB\n", true);
+    assert_eq!(fixture.sample, SystemSample::default());
     let empty = tempfile::tempdir().unwrap();
-    let mut reader = SystemReader::new(empty.path(), false);
-    reader.read(&mut sample);
+    let mut sample = SystemSample::default();
+    SystemReader::new(empty.path(), false).read(&mut sample);
     assert_eq!(sample, SystemSample::default());
 }
 
