@@ -10,6 +10,7 @@
 //! both.
 
 use std::collections::HashMap;
+use std::fmt::Write as _;
 
 use super::naming;
 use super::series::{Labels, Metadata, MetricType, SeriesSink};
@@ -181,12 +182,45 @@ struct Families {
     list: Vec<Family>,
     /// Series name → family index (a histogram's three series names lead to it).
     by_series_name: HashMap<String, usize>,
+    /// The previous series' name and family: consecutive series mostly share them.
+    last: Option<(String, usize)>,
 }
 
 impl Families {
     fn clear(&mut self) {
         self.list.clear();
         self.by_series_name.clear();
+        self.last = None;
+    }
+
+    fn family_of(&mut self, name: &str) -> usize {
+        if let Some((last, index)) = &self.last {
+            if last == name {
+                return *index;
+            }
+        }
+        let index = match self.by_series_name.get(name) {
+            Some(&index) => index,
+            // Never the case for a translator's output; kept renderable all the same.
+            None => {
+                self.metadata(&Metadata {
+                    kind: MetricType::Unknown,
+                    family: name,
+                    help: "",
+                    unit: "",
+                });
+                self.list.len() - 1
+            }
+        };
+        match &mut self.last {
+            Some((last, last_index)) => {
+                last.clear();
+                last.push_str(name);
+                *last_index = index;
+            }
+            None => self.last = Some((name.to_owned(), index)),
+        }
+        index
     }
 
     fn bytes(&self) -> usize {
@@ -216,19 +250,7 @@ impl SeriesSink for Families {
 
     fn series(&mut self, labels: &Labels<'_>, value: f64, _timestamp_ms: i64) {
         let name = labels.get("__name__").unwrap_or_default();
-        let index = match self.by_series_name.get(name) {
-            Some(&index) => index,
-            // Never the case for a translator's output; kept renderable all the same.
-            None => {
-                self.metadata(&Metadata {
-                    kind: MetricType::Unknown,
-                    family: name,
-                    help: "",
-                    unit: "",
-                });
-                self.list.len() - 1
-            }
-        };
+        let index = self.family_of(name);
         let out = &mut self.list[index].series;
         out.push_str(name);
         let mut first = true;
@@ -244,13 +266,27 @@ impl SeriesSink for Families {
             out.push('}');
         }
         out.push(' ');
-        naming::write_float(out, value);
+        write_value(out, value);
         out.push('\n');
+    }
+}
+
+/// A sample value as Go's shortest `'g'` form writes it (what Prometheus' own clients
+/// send), small integers, the most common values, without the general formatting.
+fn write_value(out: &mut String, value: f64) {
+    if value.fract() == 0.0 && value.abs() < 1e6 {
+        // Exact: |value| < 1e6 fits an i64, and Go writes such integers plainly.
+        let _ = write!(out, "{}", value as i64);
+    } else {
+        naming::write_float(out, value);
     }
 }
 
 /// `\`, `"` and line feeds escaped, as both formats want in label values.
 fn escape_label_value(out: &mut String, value: &str) {
+    if !value.contains(['\\', '"', '\n']) {
+        return out.push_str(value);
+    }
     for c in value.chars() {
         match c {
             '\\' => out.push_str("\\\\"),
