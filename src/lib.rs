@@ -36,6 +36,7 @@ mod provider;
 #[cfg(feature = "receiver")]
 pub mod receiver;
 mod runtime;
+pub mod scrape;
 mod sdk_exporter;
 pub mod snapshot;
 mod transport;
@@ -45,6 +46,7 @@ pub use error::Error;
 #[cfg(feature = "observers")]
 pub use observers::{process, system};
 pub use provider::{MeterProvider, MeterProviderBuilder};
+pub use scrape::RenderedMetrics;
 pub use sdk_exporter::{RemoteWriteExporter, RemoteWriteExporterBuilder};
 pub use snapshot::{Attributes, Snapshot};
 pub use transport::Protocol;
