@@ -136,8 +136,8 @@ macro_rules! kind {
 }
 
 impl<'a, R: Read> Observers<'a, R> {
-    /// Reads once at once: the first collection's utilizations then cover the time since
-    /// registration. `None` when nothing at all is readable.
+    /// Reads a first baseline now, so the first collection's utilizations cover the
+    /// time since registration. `None` when nothing at all is readable.
     fn new(meter: &'a Meter, reader: R, max_age: Duration) -> Option<Self>
     where
         R::Sample: PartialEq,
