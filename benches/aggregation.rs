@@ -10,8 +10,9 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Barrier};
 use std::time::{Duration, Instant};
 
-use criterion::{criterion_group, criterion_main, Criterion};
-use opentelemetry::metrics::{Meter, MeterProvider as _};
+use criterion::measurement::WallTime;
+use criterion::{criterion_group, criterion_main, BenchmarkGroup, Criterion};
+use opentelemetry::metrics::{Counter, Meter, MeterProvider as _};
 use opentelemetry::KeyValue;
 use opentelemetry_sdk::metrics::{ManualReader, SdkMeterProvider};
 
@@ -101,22 +102,39 @@ impl metrics::Recorder for RegistryRecorder {
     }
 }
 
+/// The prompush and SDK rows of a group: the counter `build` makes on each side's meter,
+/// fed `v` with the prebuilt attributes `a` (its series exists before the loop).
+fn prompush_and_sdk_rows<T: Copy>(
+    g: &mut BenchmarkGroup<'_, WallTime>,
+    build: impl Fn(&Meter) -> Counter<T>,
+    v: T,
+    a: &[KeyValue],
+) {
+    for (name, (_provider, meter)) in [
+        ("prompush", prompush_or_sdk(true)),
+        ("opentelemetry_sdk", prompush_or_sdk(false)),
+    ] {
+        let counter = build(&meter);
+        counter.add(v, a);
+        g.bench_function(name, |b| b.iter(|| counter.add(black_box(v), black_box(a))));
+    }
+}
+
+/// A meter of prompush or of the SDK, with what keeps it alive.
+fn prompush_or_sdk(prompush: bool) -> (Box<dyn std::any::Any>, Meter) {
+    if prompush {
+        let (p, m) = prompush_meter();
+        (Box::new(p), m)
+    } else {
+        let (p, m) = sdk_meter();
+        (Box::new(p), m)
+    }
+}
+
 fn counter_add(c: &mut Criterion) {
     let mut g = c.benchmark_group("counter_add_4_attrs");
     let a = attrs4();
-    let (_p, m) = prompush_meter();
-    let counter = m.u64_counter("requests").build();
-    counter.add(1, &a);
-    g.bench_function("prompush", |b| {
-        b.iter(|| counter.add(black_box(1), black_box(&a)))
-    });
-
-    let (_sp, sm) = sdk_meter();
-    let sdk_counter = sm.u64_counter("requests").build();
-    sdk_counter.add(1, &a);
-    g.bench_function("opentelemetry_sdk", |b| {
-        b.iter(|| sdk_counter.add(black_box(1), black_box(&a)))
-    });
+    prompush_and_sdk_rows(&mut g, |m| m.u64_counter("requests").build(), 1, &a);
 
     let prom =
         prometheus::IntCounterVec::new(prometheus::Opts::new("requests", "help"), &PROM_NAMES4)
@@ -140,19 +158,7 @@ fn counter_add(c: &mut Criterion) {
 
 fn f64_counter_add(c: &mut Criterion) {
     let mut g = c.benchmark_group("f64_counter_add_3_attrs");
-    let a = attrs3();
-    let (_p, m) = prompush_meter();
-    let counter = m.f64_counter("bytes").build();
-    counter.add(1.0, &a);
-    g.bench_function("prompush", |b| {
-        b.iter(|| counter.add(black_box(1.5), black_box(&a)))
-    });
-    let (_sp, sm) = sdk_meter();
-    let sdk_counter = sm.f64_counter("bytes").build();
-    sdk_counter.add(1.0, &a);
-    g.bench_function("opentelemetry_sdk", |b| {
-        b.iter(|| sdk_counter.add(black_box(1.5), black_box(&a)))
-    });
+    prompush_and_sdk_rows(&mut g, |m| m.f64_counter("bytes").build(), 1.5, &attrs3());
     g.finish();
 }
 

@@ -4,6 +4,10 @@
 //! the cardinality limit with its overflow series, and the count of rejected
 //! measurements. The kind of aggregation (sum, last value, histogram) is a type
 //! parameter, so the recording path is monomorphised and inlined.
+//!
+//! A lookup goes `recent` (the series this thread keeps finding) → `table` (the index,
+//! with `attrs` hashing and comparing sets exactly); a sum's cell is `striped`, which
+//! spreads over per-thread slots once threads collide on it.
 
 mod attrs;
 pub(crate) mod histogram;
