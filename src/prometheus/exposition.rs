@@ -9,13 +9,12 @@
 //! [`MeterProvider::render_metrics`](crate::MeterProvider::render_metrics), which does
 //! both.
 
-use std::collections::HashMap;
-use std::fmt::Write as _;
+mod sink;
 
-use super::naming;
-use super::series::{Labels, Metadata, MetricType, SeriesSink};
+use super::series::MetricType;
 use super::translate::Translator;
 use crate::Snapshot;
+use sink::{escape_help, Families};
 
 /// A text format a scraper can ask for.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -104,10 +103,11 @@ impl Exposition {
     /// family's series together under its `# HELP` and `# TYPE` (and `# UNIT`), no
     /// timestamps; OpenMetrics ends with `# EOF`.
     pub fn render(&mut self, snapshot: &Snapshot, format: Format) -> String {
-        self.families.clear();
+        self.families.start();
         self.translator.translate(snapshot, &mut self.families);
+        self.families.finish();
         let mut out = String::with_capacity(self.families.bytes() + 64);
-        for family in &self.families.list {
+        for family in self.families.list() {
             family.write_head(&mut out, format);
             out.push_str(&family.series);
         }
@@ -120,14 +120,14 @@ impl Exposition {
 
 /// One metric family as it is rendered.
 #[derive(Debug)]
-struct Family {
+pub(super) struct Family {
     /// As remote-write metadata names it (counters with `_total`).
-    name: String,
-    kind: MetricType,
-    help: String,
-    unit: String,
+    pub(super) name: String,
+    pub(super) kind: MetricType,
+    pub(super) help: String,
+    pub(super) unit: String,
     /// The series lines, ready.
-    series: String,
+    pub(super) series: String,
 }
 
 impl Family {
@@ -172,140 +172,6 @@ impl Family {
             out.push(' ');
             out.push_str(unit);
             out.push('\n');
-        }
-    }
-}
-
-/// The families of one render; a [`SeriesSink`].
-#[derive(Debug, Default)]
-struct Families {
-    list: Vec<Family>,
-    /// Series name → family index (a histogram's three series names lead to it).
-    by_series_name: HashMap<String, usize>,
-    /// The previous series' name and family: consecutive series mostly share them.
-    last: Option<(String, usize)>,
-}
-
-impl Families {
-    fn clear(&mut self) {
-        self.list.clear();
-        self.by_series_name.clear();
-        self.last = None;
-    }
-
-    fn family_of(&mut self, name: &str) -> usize {
-        if let Some((last, index)) = &self.last {
-            if last == name {
-                return *index;
-            }
-        }
-        let index = match self.by_series_name.get(name) {
-            Some(&index) => index,
-            // Never the case for a translator's output; kept renderable all the same.
-            None => {
-                self.metadata(&Metadata {
-                    kind: MetricType::Unknown,
-                    family: name,
-                    help: "",
-                    unit: "",
-                });
-                self.list.len() - 1
-            }
-        };
-        match &mut self.last {
-            Some((last, last_index)) => {
-                last.clear();
-                last.push_str(name);
-                *last_index = index;
-            }
-            None => self.last = Some((name.to_owned(), index)),
-        }
-        index
-    }
-
-    fn bytes(&self) -> usize {
-        self.list.iter().map(|f| f.series.len() + 128).sum()
-    }
-}
-
-impl SeriesSink for Families {
-    fn metadata(&mut self, m: &Metadata<'_>) {
-        let index = self.list.len();
-        self.list.push(Family {
-            name: m.family.to_owned(),
-            kind: m.kind,
-            help: m.help.to_owned(),
-            unit: m.unit.to_owned(),
-            series: String::new(),
-        });
-        if m.kind == MetricType::Histogram {
-            for suffix in ["_bucket", "_sum", "_count"] {
-                self.by_series_name
-                    .insert(format!("{}{suffix}", m.family), index);
-            }
-        } else {
-            self.by_series_name.insert(m.family.to_owned(), index);
-        }
-    }
-
-    fn series(&mut self, labels: &Labels<'_>, value: f64, _timestamp_ms: i64) {
-        let name = labels.get("__name__").unwrap_or_default();
-        let index = self.family_of(name);
-        let out = &mut self.list[index].series;
-        out.push_str(name);
-        let mut first = true;
-        for (label, label_value) in labels.iter().filter(|(n, _)| *n != "__name__") {
-            out.push(if first { '{' } else { ',' });
-            first = false;
-            out.push_str(label);
-            out.push_str("=\"");
-            escape_label_value(out, label_value);
-            out.push('"');
-        }
-        if !first {
-            out.push('}');
-        }
-        out.push(' ');
-        write_value(out, value);
-        out.push('\n');
-    }
-}
-
-/// A sample value as Go's shortest `'g'` form writes it (what Prometheus' own clients
-/// send), small integers, the most common values, without the general formatting.
-fn write_value(out: &mut String, value: f64) {
-    if value.fract() == 0.0 && value.abs() < 1e6 {
-        // Exact: |value| < 1e6 fits an i64, and Go writes such integers plainly.
-        let _ = write!(out, "{}", value as i64);
-    } else {
-        naming::write_float(out, value);
-    }
-}
-
-/// `\`, `"` and line feeds escaped, as both formats want in label values.
-fn escape_label_value(out: &mut String, value: &str) {
-    if !value.contains(['\\', '"', '\n']) {
-        return out.push_str(value);
-    }
-    for c in value.chars() {
-        match c {
-            '\\' => out.push_str("\\\\"),
-            '"' => out.push_str("\\\""),
-            '\n' => out.push_str("\\n"),
-            c => out.push(c),
-        }
-    }
-}
-
-/// `\` and line feeds escaped; `"` too in OpenMetrics, where HELP is a quoted-style
-/// string.
-fn escape_help(out: &mut String, help: &str, open_metrics: bool) {
-    for c in help.chars() {
-        match c {
-            '\\' => out.push_str("\\\\"),
-            '\n' => out.push_str("\\n"),
-            '"' if open_metrics => out.push_str("\\\""),
-            c => out.push(c),
         }
     }
 }

@@ -114,10 +114,9 @@ pub struct Translator {
 }
 
 /// Where the [`LabelsVersion`]s a translator hands out come from.
-#[derive(Debug)]
+#[derive(Debug, Default)]
 pub(super) struct Versions {
-    /// Process-unique, part of every [`LabelsVersion`].
-    pub(super) translator: u64,
+    pub(super) translator: TranslatorId,
     /// The last version handed out. Resource and name versions come from this one
     /// sequence, so the larger of the two changes whenever either does.
     pub(super) last: u64,
@@ -125,13 +124,13 @@ pub(super) struct Versions {
     pub(super) resource: u64,
 }
 
-impl Default for Versions {
+/// Process-unique, part of every [`LabelsVersion`]: a new one per translator.
+#[derive(Debug, Clone, Copy)]
+pub(super) struct TranslatorId(pub(super) u64);
+
+impl Default for TranslatorId {
     fn default() -> Self {
-        Self {
-            translator: TRANSLATOR_IDS.fetch_add(1, Ordering::Relaxed),
-            last: 0,
-            resource: 0,
-        }
+        Self(TRANSLATOR_IDS.fetch_add(1, Ordering::Relaxed))
     }
 }
 
@@ -342,7 +341,7 @@ impl Translator {
                 continue;
             }
             let version = LabelsVersion {
-                translator: versions.translator,
+                translator: versions.translator.0,
                 version: names.version.max(versions.resource),
             };
             if described.insert(names.family.as_str()) {

@@ -137,3 +137,42 @@ fn the_accept_header_picks_the_format_as_prometheus_negotiates() {
         assert_eq!(Format::negotiate(accept), want, "{accept:?}");
     }
 }
+
+#[test]
+fn a_reused_renderer_writes_what_a_fresh_one_does_as_values_and_series_change() {
+    let mut reused = Exposition::new();
+    let mut snap = sample_snapshot();
+    for format in [Format::Text, Format::OpenMetrics] {
+        assert_eq!(reused.render(&snap, format), render(&snap, format));
+    }
+    // New values on the same attribute sets: the kept heads are used.
+    for metric in snap.scopes[0].metrics.iter_mut() {
+        match &mut metric.data {
+            MetricData::Sum { points, .. } => points[0].value = Number::U64(1_000_000_123),
+            MetricData::Histogram { points, .. } => points[0].sum = 0.25,
+            MetricData::Gauge { .. } => {}
+        }
+    }
+    assert_eq!(
+        reused.render(&snap, Format::Text),
+        render(&snap, Format::Text)
+    );
+    assert!(reused
+        .render(&snap, Format::Text)
+        .contains("MyCounter_total{method=\"GET\",otel_scope_name=\"test\"} 1.000000123e+09\n"));
+    // A new set, a dropped metric and another resource.
+    let mut changed = bare(vec![counter(
+        1,
+        "MyCounter",
+        vec![number(&[KeyValue::new("method", "PUT")], Number::U64(2))],
+    )]);
+    assert_eq!(
+        reused.render(&changed, Format::Text),
+        render(&changed, Format::Text)
+    );
+    changed.resource = service();
+    assert_eq!(
+        reused.render(&changed, Format::Text),
+        render(&changed, Format::Text)
+    );
+}
