@@ -28,6 +28,8 @@ mod error;
 mod instance_id;
 mod instrument;
 mod meter;
+#[cfg(feature = "metrics")]
+mod metrics_facade;
 mod pipeline;
 pub mod prometheus;
 mod provider;
@@ -40,6 +42,8 @@ mod transport;
 
 pub use destination::Destination;
 pub use error::Error;
+#[cfg(feature = "metrics")]
+pub use metrics_facade::MetricsRecorder;
 pub use provider::{MeterProvider, MeterProviderBuilder};
 pub use sdk_exporter::{RemoteWriteExporter, RemoteWriteExporterBuilder};
 pub use snapshot::{Attributes, Snapshot};

@@ -243,6 +243,15 @@ impl MeterProvider {
     }
 }
 
+impl MeterProvider {
+    /// The instruments of one instrumentation scope, for entry points other than the
+    /// `opentelemetry` API (the `metrics` facade).
+    #[cfg(feature = "metrics")]
+    pub(crate) fn scope_registry(&self, scope: InstrumentationScope) -> Arc<Registry> {
+        self.shared.core.registry(scope)
+    }
+}
+
 impl opentelemetry::metrics::MeterProvider for MeterProvider {
     fn meter_with_scope(&self, scope: InstrumentationScope) -> Meter {
         self.shared.core.meter(scope)
