@@ -400,6 +400,53 @@ fn recording_during_collection(c: &mut Criterion) {
     g.finish();
 }
 
+/// The `metrics` facade (feature `metrics`): macros that look their key up at every call,
+/// and handles registered once, against `metrics-exporter-prometheus`'s recorder (no HTTP
+/// listener: recording only) in the same run.
+#[cfg(feature = "metrics")]
+fn metrics_facade(c: &mut Criterion) {
+    let mut g = c.benchmark_group("metrics_facade");
+    let provider = prompush::MeterProvider::builder()
+        .build()
+        .expect("provider");
+    let prompush_recorder = provider.metrics_recorder();
+    let exporter = metrics_exporter_prometheus::PrometheusBuilder::new().build_recorder();
+    let rows: [(&str, &dyn metrics::Recorder); 2] = [
+        ("prompush", &prompush_recorder),
+        ("metrics_exporter_prometheus", &exporter),
+    ];
+    for (name, recorder) in rows {
+        metrics::with_local_recorder(recorder, || {
+            g.bench_function(format!("counter_macro_3_labels/{name}"), |b| {
+                b.iter(|| {
+                    metrics::counter!("requests", "method" => "GET", "route" => "/api/users", "status" => "200")
+                        .increment(black_box(1))
+                })
+            });
+            let counter = metrics::counter!("requests", "method" => "GET", "route" => "/api/users", "status" => "200");
+            g.bench_function(format!("counter_handle/{name}"), |b| {
+                b.iter(|| counter.increment(black_box(1)))
+            });
+            let gauge = metrics::gauge!("inflight", "route" => "/api/users");
+            g.bench_function(format!("gauge_handle_increment/{name}"), |b| {
+                b.iter(|| gauge.increment(black_box(1.0)))
+            });
+            let histogram = metrics::histogram!("latency", "route" => "/api/users");
+            let mut i = 0u32;
+            g.bench_function(format!("histogram_handle/{name}"), |b| {
+                b.iter(|| {
+                    i = i.wrapping_add(1);
+                    histogram.record(black_box(f64::from(i % 1000)))
+                })
+            });
+        });
+    }
+    g.finish();
+}
+
+#[cfg(not(feature = "metrics"))]
+fn metrics_facade(_: &mut Criterion) {}
+
 criterion_group!(
     benches,
     counter_add,
@@ -408,6 +455,7 @@ criterion_group!(
     histogram_record,
     many_series,
     threads,
-    recording_during_collection
+    recording_during_collection,
+    metrics_facade
 );
 criterion_main!(benches);
