@@ -32,6 +32,7 @@ impl<A: Aggregation> Bound<A> {
     /// Runs a read-modify-write of the caller's own on this series' cell (gauge
     /// increments, counters set to an absolute value), unless the instrument was shut
     /// down.
+    #[cfg(feature = "metrics")]
     #[inline]
     pub(crate) fn modify(&self, op: impl FnOnce(&A::Cell)) {
         // SAFETY: see the `Send`/`Sync` impls.
