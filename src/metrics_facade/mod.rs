@@ -189,45 +189,35 @@ impl metrics::Recorder for MetricsRecorder {
     }
 
     fn register_counter(&self, key: &Key, _: &Metadata<'_>) -> Counter {
-        let register = || {
-            let sum = || Sum::<u64>::new(true);
-            self.bind(key, InstrumentKind::Counter, None, sum)
-                .map(FacadeCounter)
-        };
-        match self.counters.get_or_register(key, register) {
-            Some(handle) => Counter::from_arc(handle),
-            None => Counter::noop(),
-        }
+        let sum = || Sum::<u64>::new(true);
+        let bind = || self.bind(key, InstrumentKind::Counter, None, sum);
+        let handle = self
+            .counters
+            .get_or_register(key, || bind().map(FacadeCounter));
+        handle.map_or_else(Counter::noop, Counter::from_arc)
     }
 
     fn register_gauge(&self, key: &Key, _: &Metadata<'_>) -> Gauge {
-        let register = || {
-            let last = LastValue::<f64>::new;
-            self.bind(key, InstrumentKind::Gauge, None, last)
-                .map(FacadeGauge)
-        };
-        match self.gauges.get_or_register(key, register) {
-            Some(handle) => Gauge::from_arc(handle),
-            None => Gauge::noop(),
-        }
+        let bind = || self.bind(key, InstrumentKind::Gauge, None, LastValue::<f64>::new);
+        let handle = self.gauges.get_or_register(key, || bind().map(FacadeGauge));
+        handle.map_or_else(Gauge::noop, Gauge::from_arc)
     }
 
     fn register_histogram(&self, key: &Key, _: &Metadata<'_>) -> Histogram {
-        let register = || {
-            let bounds: Arc<[f64]> = DEFAULT_BOUNDS.into();
-            let histogram = || crate::aggregate::Histogram::<f64>::new(bounds.clone());
+        let bounds: Arc<[f64]> = DEFAULT_BOUNDS.into();
+        let histogram = || crate::aggregate::Histogram::<f64>::new(bounds.clone());
+        let bind = || {
             self.bind(
                 key,
                 InstrumentKind::Histogram,
                 Some(bounds.clone()),
                 histogram,
             )
-            .map(FacadeHistogram)
         };
-        match self.histograms.get_or_register(key, register) {
-            Some(handle) => Histogram::from_arc(handle),
-            None => Histogram::noop(),
-        }
+        let handle = self
+            .histograms
+            .get_or_register(key, || bind().map(FacadeHistogram));
+        handle.map_or_else(Histogram::noop, Histogram::from_arc)
     }
 }
 
