@@ -16,7 +16,7 @@ use super::deliver::{Deliver, Sending};
 use super::handle::{Command, Pipeline};
 use super::self_metrics::SelfMetrics;
 use super::task::Task;
-use super::Delivery;
+use super::{Delivery, SeriesOptions};
 use crate::transport::{Failure, FailureKind, Protocol, SendOutcome};
 use crate::{Error, Snapshot};
 
@@ -122,13 +122,14 @@ fn delivery() -> Delivery {
         protocol: Protocol::RemoteWrite,
         interval: Duration::from_secs(3600),
         max_body_bytes: 0,
-        external_labels: Vec::new(),
-        target_info: true,
-        scope_labels: true,
+        series: SeriesOptions {
+            external_labels: Vec::new(),
+            target_info: true,
+            scope_labels: true,
+        },
+        backoff: Duration::from_millis(30)..=Duration::from_secs(5),
         max_samples_per_send: 2000,
         max_pending_bytes: 1 << 20,
-        min_backoff: Duration::from_millis(30),
-        max_backoff: Duration::from_secs(5),
         shutdown_timeout: Duration::from_secs(10),
     }
 }

@@ -13,6 +13,7 @@ use crate::prometheus::translate::Translator;
 use crate::{Error, Snapshot};
 
 pub(super) struct Encoder {
+    translator: Translator,
     encoder: WriteRequestEncoder,
     snappy: snap::raw::Encoder,
     /// Compression scratch: each request is then copied out at its exact size, so the
@@ -21,8 +22,9 @@ pub(super) struct Encoder {
 }
 
 impl Encoder {
-    pub(super) fn new() -> Self {
+    pub(super) fn new(translator: Translator) -> Self {
         Encoder {
+            translator,
             encoder: WriteRequestEncoder::new(),
             snappy: snap::raw::Encoder::new(),
             scratch: Vec::new(),
@@ -31,14 +33,13 @@ impl Encoder {
 }
 
 impl super::Encode for Encoder {
-    fn values(
-        &mut self,
-        translator: &mut Translator,
-        snapshot: &Snapshot,
-        out: &mut Requests<'_>,
-    ) -> Result<usize, Error> {
+    fn translator(&self) -> &Translator {
+        &self.translator
+    }
+
+    fn values(&mut self, snapshot: &Snapshot, out: &mut Requests<'_>) -> Result<usize, Error> {
         self.encoder.clear();
-        if translator.translate(snapshot, &mut self.encoder) > 0 {
+        if self.translator.translate(snapshot, &mut self.encoder) > 0 {
             compress_into(out, &mut self.encoder, &mut self.snappy, &mut self.scratch)?;
         }
         Ok(0)
@@ -46,19 +47,13 @@ impl super::Encode for Encoder {
 
     /// A fresh encoder: the markers must not disturb the per-series caches, which hold
     /// the values' labels for the next push.
-    fn markers(
-        &mut self,
-        translator: &mut Translator,
-        of: &Snapshot,
-        part: bool,
-        out: &mut Requests<'_>,
-    ) -> Result<(), Error> {
+    fn markers(&mut self, of: &Snapshot, part: bool, out: &mut Requests<'_>) -> Result<(), Error> {
         let mut markers = WriteRequestEncoder::new();
         let sink = &mut StaleMarkers(&mut markers);
         let series = if part {
-            translator.translate_part(of, sink)
+            self.translator.translate_part(of, sink)
         } else {
-            translator.translate(of, sink)
+            self.translator.translate(of, sink)
         };
         if series > 0 {
             compress_into(out, &mut markers, &mut self.snappy, &mut self.scratch)?;
