@@ -204,9 +204,10 @@ impl metrics::Recorder for MetricsRecorder {
     }
 
     fn register_histogram(&self, key: &Key, _: &Metadata<'_>) -> Histogram {
-        let bounds: Arc<[f64]> = DEFAULT_BOUNDS.into();
-        let histogram = || crate::aggregate::Histogram::<f64>::new(bounds.clone());
+        // Made only when the key is new: a call on a known key allocates nothing.
         let bind = || {
+            let bounds: Arc<[f64]> = DEFAULT_BOUNDS.into();
+            let histogram = || crate::aggregate::Histogram::<f64>::new(bounds.clone());
             self.bind(
                 key,
                 InstrumentKind::Histogram,
