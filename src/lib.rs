@@ -41,6 +41,7 @@ mod provider;
 #[cfg(feature = "receiver")]
 pub mod receiver;
 mod runtime;
+pub mod scrape;
 mod sdk_exporter;
 pub mod snapshot;
 mod transport;
@@ -50,6 +51,7 @@ pub use error::Error;
 #[cfg(feature = "metrics")]
 pub use metrics_facade::MetricsRecorder;
 pub use provider::{MeterProvider, MeterProviderBuilder};
+pub use scrape::RenderedMetrics;
 pub use sdk_exporter::{RemoteWriteExporter, RemoteWriteExporterBuilder};
 pub use snapshot::{Attributes, Snapshot};
 pub use transport::Protocol;

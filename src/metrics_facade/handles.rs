@@ -25,10 +25,15 @@ impl CounterFn for FacadeCounter {
     }
 
     fn absolute(&self, value: u64) {
-        // A cumulative counter never goes down: a smaller absolute value is ignored,
-        // as by the `metrics` crate's own exporters.
+        // A cumulative counter never goes down: a smaller absolute value is ignored, as
+        // by the `metrics` crate's own exporters. The cell is a striped sum, so this
+        // adds the difference: exact when one thread mirrors the external total (what
+        // `absolute` is for); racing `absolute` calls on one series may overshoot.
         self.0.modify(|cell| {
-            cell.fetch_max(value, Ordering::Relaxed);
+            let total: u64 = cell.total();
+            if value > total {
+                cell.add(value - total);
+            }
         })
     }
 }
