@@ -130,6 +130,7 @@ fn delivery() -> Delivery {
         backoff: Duration::from_millis(30)..=Duration::from_secs(5),
         max_samples_per_send: 2000,
         max_pending_bytes: 1 << 20,
+        max_shards: 50,
         shutdown_timeout: Duration::from_secs(10),
     }
 }
