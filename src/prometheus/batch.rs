@@ -300,4 +300,55 @@ mod tests {
             assert!(split(garbage, 5, |_, _| Ok(())).is_err(), "{garbage:?}");
         }
     }
+
+    /// The shard of each request emitted for `req` over `n` shards, with its samples.
+    fn sharded(req: &[u8], max: usize, n: usize) -> Vec<(usize, usize)> {
+        let mut out = Vec::new();
+        split_sharded(
+            req,
+            max,
+            |_| n,
+            |shard, _, samples| {
+                out.push((shard, samples));
+                Ok(())
+            },
+        )
+        .unwrap();
+        out
+    }
+
+    #[test]
+    fn a_series_goes_to_the_shard_of_its_labels_whatever_its_samples() {
+        let labelled = |label: &[u8], samples: usize| {
+            let mut s = Vec::new();
+            put(&mut s, (1 << 3) | 2, label);
+            for _ in 0..samples {
+                put(&mut s, SAMPLE, &[0x10, samples as u8]);
+            }
+            let mut r = Vec::new();
+            put(&mut r, TIMESERIES, &s);
+            r
+        };
+        let names: Vec<Vec<u8>> = (0..64u8)
+            .map(|i| vec![0x0a, 0x01, b'a' + i % 26, 0x12, 0x01, i])
+            .collect();
+        let mut seen = std::collections::HashSet::new();
+        for name in &names {
+            let one = sharded(&labelled(name, 1), 10, 8);
+            let three = sharded(&labelled(name, 3), 10, 8);
+            assert_eq!((one.len(), three.len()), (1, 1));
+            assert_eq!(one[0].0, three[0].0, "same labels, same shard");
+            seen.insert(one[0].0);
+        }
+        assert!(seen.len() > 4, "64 series spread over 8 shards: {seen:?}");
+        // Every sample once, no request over the limit, one shard: the plain split.
+        let req = request(&[1, 2, 1, 3, 1, 1, 1]);
+        let requests = sharded(&req, 2, 3);
+        assert_eq!(requests.iter().map(|r| r.1).sum::<usize>(), 10);
+        assert!(requests.iter().all(|r| r.1 <= 3 && r.0 < 3));
+        assert_eq!(
+            sharded(&req, 2, 1).iter().map(|r| r.1).collect::<Vec<_>>(),
+            chunks(&req, 2)
+        );
+    }
 }
