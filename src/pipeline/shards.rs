@@ -6,7 +6,8 @@
 //! push's own; `t` is a moving average of accepted sends (until one is measured, a
 //! remote endpoint's 100 ms is assumed); `T` is half the push interval, at most 2 s,
 //! which leaves room for collection, encoding and a retry within the 5 s a large push
-//! is meant to take. The result is clamped to `1..=max`. A fast local endpoint stays
+//! is meant to take. The result is clamped to `1..=max`, and to at most `r`. A fast
+//! local endpoint stays
 //! at one or a few shards; a slow remote one grows to what it needs.
 //!
 //! The count changes only between pushes, and only when no older push has requests
@@ -51,11 +52,12 @@ impl ShardPlan {
             return n;
         }
         let own = samples.div_ceil(max_samples.max(1));
-        let requests = self.previous_requests.max(own) as f64;
+        let requests = self.previous_requests.max(own);
         let target = self.target.as_secs_f64().max(1e-3);
-        let n = (requests * self.send.as_secs_f64() / target).ceil();
-        // `as` saturates: an absurd ratio is still clamped below.
-        (n as usize).clamp(1, self.max.max(1))
+        let n = (requests as f64 * self.send.as_secs_f64() / target).ceil();
+        // `as` saturates: an absurd ratio is still clamped below. More shards than
+        // requests would only cut the requests smaller.
+        (n as usize).clamp(1, self.max.max(1)).min(requests.max(1))
     }
 }
 

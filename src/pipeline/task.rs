@@ -183,9 +183,17 @@ impl Task {
                 self.answer_waiters();
                 continue;
             }
-            let send_at = self.retry_at.unwrap_or_else(Instant::now);
+            // Sends start here rather than in a branch below: a push that takes longer
+            // to collect than the interval keeps the ticker ready, and must not keep
+            // the requests from going out.
+            let now = Instant::now();
+            let backing_off = self.retry_at.filter(|at| *at > now);
+            if backing_off.is_none() {
+                self.start_sends();
+            }
+            let send_at = backing_off.unwrap_or(now);
             let next_deadline = self.waiters.iter().map(|w| w.deadline).min();
-            let may_start = self.may_start();
+            let may_start = backing_off.is_some() && self.may_start();
             tokio::select! {
                 biased;
                 command = commands.recv() => {
@@ -196,13 +204,12 @@ impl Task {
                 (i, outcome) = landed(&mut self.sending) => {
                     self.land(i, outcome);
                 }
+                // The backoff is over: the loop starts the sends.
+                _ = time::sleep_until(send_at), if may_start => {}
                 _ = ticker.tick(), if collects => {
                     if let Err(e) = self.enqueue(None, false).await {
                         tracing::error!("cannot collect or encode a push: {e}");
                     }
-                }
-                _ = time::sleep_until(send_at), if may_start => {
-                    self.start_sends();
                 }
                 _ = time::sleep_until(next_deadline.unwrap_or(send_at)), if next_deadline.is_some() => {}
             }

@@ -59,31 +59,37 @@ pub(crate) fn split_sharded(
     let (metadata, series) = fields(request)?;
     let total: usize = series.iter().map(|s| s.samples).sum();
     let n = shards(total).max(1);
-    // One open request per shard: its bytes and samples.
-    let mut open: Vec<(Vec<u8>, usize)> = vec![(Vec::new(), 0); n];
+    // The series of each shard, in order, then one shard at a time through one buffer:
+    // the working memory is one request, whatever the shard count.
+    let mut by_shard: Vec<Vec<u32>> = vec![Vec::new(); n];
+    for (i, s) in series.iter().enumerate() {
+        by_shard[shard_of(s.hash, n)].push(i as u32);
+    }
+    let mut chunk: Vec<u8> = Vec::with_capacity(request.len().min(1 << 20));
+    let mut in_chunk = 0usize;
     let mut first = true;
-    let mut flush = |shard: usize, chunk: &mut (Vec<u8>, usize), first: &mut bool| {
+    let mut flush = |shard: usize, chunk: &mut Vec<u8>, samples: usize, first: &mut bool| {
         if *first {
-            metadata.iter().for_each(|m| chunk.0.extend_from_slice(m));
+            metadata.iter().for_each(|m| chunk.extend_from_slice(m));
             *first = false;
         }
-        let result = emit(shard, &chunk.0, chunk.1);
-        chunk.0.clear();
-        chunk.1 = 0;
+        let result = emit(shard, chunk, samples);
+        chunk.clear();
         result
     };
-    for s in &series {
-        let shard = shard_of(s.hash, n);
-        let chunk = &mut open[shard];
-        if chunk.1 > 0 && chunk.1 + s.samples > max_samples {
-            flush(shard, chunk, &mut first)?;
+    for (shard, members) in by_shard.iter().enumerate() {
+        for &i in members {
+            let s = &series[i as usize];
+            if in_chunk > 0 && in_chunk + s.samples > max_samples {
+                flush(shard, &mut chunk, in_chunk, &mut first)?;
+                in_chunk = 0;
+            }
+            chunk.extend_from_slice(s.field);
+            in_chunk += s.samples;
         }
-        chunk.0.extend_from_slice(s.field);
-        chunk.1 += s.samples;
-    }
-    for (shard, chunk) in open.iter_mut().enumerate() {
-        if chunk.1 > 0 {
-            flush(shard, chunk, &mut first)?;
+        if in_chunk > 0 {
+            flush(shard, &mut chunk, in_chunk, &mut first)?;
+            in_chunk = 0;
         }
     }
     Ok(())

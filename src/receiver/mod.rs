@@ -66,6 +66,8 @@ struct Refusal {
 struct Shared {
     script: Mutex<VecDeque<Reply>>,
     refusals: Mutex<Vec<Refusal>>,
+    /// How long every answer waits (a slow endpoint).
+    delay: Mutex<Duration>,
     tx: mpsc::UnboundedSender<Received>,
 }
 
@@ -152,6 +154,7 @@ impl Receiver {
         let shared = Arc::new(Shared {
             script: Mutex::new(VecDeque::new()),
             refusals: Mutex::new(Vec::new()),
+            delay: Mutex::new(Duration::ZERO),
             tx,
         });
         let accept = runtime.spawn(accept_loop(listener, shared.clone()));
@@ -206,6 +209,14 @@ impl Receiver {
     pub fn reply_next(&self, n: usize, reply: Reply) {
         let mut script = self.shared.script.lock();
         script.extend(std::iter::repeat_n(reply, n));
+    }
+
+    /// Answers every request `delay` after reading it, from now on, as a slow or far
+    /// endpoint does (each request on its own: many may wait at once);
+    /// `Duration::ZERO` answers at once again. Requests are handed to
+    /// [`recv`](Self::recv) when read, before the wait.
+    pub fn answer_after(&self, delay: Duration) {
+        *self.shared.delay.lock() = delay;
     }
 
     /// Drops all scripted replies: answers are `204` again (unless a refusal rule
@@ -387,6 +398,10 @@ async fn handle(
         status: response.status().as_u16(),
         received_at: std::time::Instant::now(),
     });
+    let delay = *shared.delay.lock();
+    if !delay.is_zero() {
+        tokio::time::sleep(delay).await;
+    }
     if reply.is_some_and(|reply| reply.hang) {
         // Dropping the receiver aborts this connection's task.
         std::future::pending::<()>().await;
