@@ -9,33 +9,19 @@ mod support;
 
 use std::time::Duration;
 
-use opentelemetry::KeyValue;
-use prompush::{Error, MeterProvider};
+use prompush::Error;
+use support::presets::{fifty_thousand_series, pushing_every_100ms};
 use support::proc::peak_growth;
 use support::self_metrics::dropped;
 
 #[test]
 fn a_60_second_outage_with_50000_series_stays_within_the_memory_cap() {
     const CAP: usize = 16 << 20;
-    let provider = MeterProvider::builder()
-        .with_endpoint(support::closed_loopback_endpoint())
-        .with_push_interval(Duration::from_millis(100))
+    let provider = pushing_every_100ms(support::closed_loopback_endpoint(), CAP)
         .with_retry_backoff(Duration::from_millis(30), Duration::from_secs(1))
-        .with_max_pending_bytes(CAP)
-        .with_cardinality_limit(60_000)
-        .with_shutdown_timeout(Duration::from_millis(200))
         .build()
         .unwrap();
-    let c = provider.meter("t").u64_counter("c").build();
-    for i in 0..50_000i64 {
-        c.add(
-            1,
-            &[
-                KeyValue::new("series", i),
-                KeyValue::new("route", "/api/items"),
-            ],
-        );
-    }
+    fifty_thousand_series(&provider);
     // The first pushes build the encoder's per-series caches (working memory that does
     // not grow with the outage); measure from there.
     std::thread::sleep(Duration::from_secs(1));

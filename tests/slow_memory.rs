@@ -13,9 +13,8 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
-use opentelemetry::KeyValue;
 use prompush::receiver::Receiver;
-use prompush::MeterProvider;
+use support::presets::{fifty_thousand_series, pushing_every_100ms};
 use support::proc::peak_growth;
 use support::self_metrics::dropped;
 
@@ -33,18 +32,11 @@ fn a_slow_receiver_keeps_getting_pushes_within_the_memory_cap() {
             counted.fetch_add(usize::from(r.is_accepted()), Ordering::Relaxed);
         }
     });
-    let provider = MeterProvider::builder()
-        .with_endpoint(url)
-        .with_push_interval(Duration::from_millis(100))
-        .with_max_pending_bytes(CAP)
-        .with_cardinality_limit(60_000)
+    let provider = pushing_every_100ms(url, CAP)
         .with_shutdown_timeout(Duration::from_secs(3))
         .build()
         .unwrap();
-    let c = provider.meter("t").u64_counter("c").build();
-    for i in 0..50_000i64 {
-        c.add(1, &[KeyValue::new("series", i)]);
-    }
+    fifty_thousand_series(&provider);
     std::thread::sleep(Duration::from_secs(2));
     let before = accepted.load(Ordering::Relaxed);
     let Some(growth) = peak_growth(Duration::from_secs(30)) else {

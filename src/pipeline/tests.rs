@@ -329,6 +329,30 @@ fn small_requests() -> Delivery {
     }
 }
 
+/// [`small_requests`] through one shard.
+fn one_shard() -> Delivery {
+    Delivery {
+        max_shards: 1,
+        ..small_requests()
+    }
+}
+
+/// Through an endpoint answering each request after 1 s, exports a counter of
+/// `sizes[0]` series, and `later` after it (while the first is still on its way) the
+/// same counter grown to `sizes[1]`; both flushes must succeed. Returns the endpoint.
+async fn overlapping(delivery: Delivery, sizes: [usize; 2], later: Duration) -> Arc<Scripted> {
+    let sender = Scripted::slow(Duration::from_secs(1));
+    let pipeline = start(sender.clone(), delivery);
+    let [one, two] = <[Snapshot; 2]>::try_from(growing(&sizes)).expect("two snapshots");
+    let (first, second) = tokio::join!(pipeline.export(one), async {
+        tokio::time::sleep(later).await;
+        pipeline.export(two).await
+    });
+    first.expect("the older push's flush is answered");
+    second.expect("delivered");
+    sender
+}
+
 #[tokio::test(start_paused = true)]
 async fn a_large_push_goes_out_through_several_shards_each_series_in_order() {
     let sender = Scripted::slow(Duration::from_millis(100));
@@ -369,13 +393,7 @@ async fn each_series_stays_in_order_through_retries_on_several_shards() {
 #[tokio::test(start_paused = true)]
 async fn one_shard_at_most_sends_one_request_at_a_time() {
     let sender = Scripted::slow(Duration::from_millis(10));
-    let pipeline = start(
-        sender.clone(),
-        Delivery {
-            max_shards: 1,
-            ..small_requests()
-        },
-    );
+    let pipeline = start(sender.clone(), one_shard());
     pipeline.export(snapshot(1500)).await.expect("delivered");
     assert_eq!(sender.most_at_once(), 1);
     assert_eq!(sender.assert_each_series_in_order(), 1500);
@@ -383,22 +401,9 @@ async fn one_shard_at_most_sends_one_request_at_a_time() {
 
 #[tokio::test(start_paused = true)]
 async fn a_newer_push_supersedes_the_unsent_requests_of_an_older_one_and_answers_its_flush() {
-    let sender = Scripted::slow(Duration::from_secs(1));
-    let pipeline = start(
-        sender.clone(),
-        Delivery {
-            max_shards: 1,
-            ..small_requests()
-        },
-    );
-    // Push 1 needs 15 s at one request a second; push 2 comes after 3.5 s.
-    let [one, two] = <[Snapshot; 2]>::try_from(growing(&[150, 150])).expect("two");
-    let (first, second) = tokio::join!(pipeline.export(one), async {
-        tokio::time::sleep(Duration::from_millis(3500)).await;
-        pipeline.export(two).await
-    });
-    first.expect("the older flush is answered by the newer push");
-    second.expect("delivered");
+    // Push 1 needs 15 s at one request a second; push 2 comes after 3.5 s, and the
+    // flush of push 1 is answered when push 2 is through.
+    let sender = overlapping(one_shard(), [150, 150], Duration::from_millis(3500)).await;
     // Push 1's first 4 requests (the 4th on the wire when push 2 came), then push 2's
     // 16 (150 series and target_info).
     assert_eq!(sender.landed.lock().unwrap().len(), 4 + 16);
@@ -408,18 +413,10 @@ async fn a_newer_push_supersedes_the_unsent_requests_of_an_older_one_and_answers
 
 #[tokio::test(start_paused = true)]
 async fn a_push_cut_for_another_shard_count_waits_for_the_older_one_on_the_wire() {
-    let sender = Scripted::slow(Duration::from_secs(1));
-    let pipeline = start(sender.clone(), small_requests());
     // Push 1: one request, one shard, on the wire for 1 s. Push 2 at 0.5 s: 150
     // requests, 8 shards; none may start before push 1's request is answered, since
     // its series sit in other shards now.
-    let [one, two] = <[Snapshot; 2]>::try_from(growing(&[5, 1500])).expect("two");
-    let (first, second) = tokio::join!(pipeline.export(one), async {
-        tokio::time::sleep(Duration::from_millis(500)).await;
-        pipeline.export(two).await
-    });
-    first.expect("delivered");
-    second.expect("delivered");
+    let sender = overlapping(small_requests(), [5, 1500], Duration::from_millis(500)).await;
     let sends = sender.times();
     // Push 2: 1501 samples in 8 shards, each shard's last request partly full.
     assert!(
