@@ -30,6 +30,7 @@ mod collide;
 pub(crate) mod custom_json;
 pub mod decode;
 pub mod encode;
+pub mod exposition;
 mod instruments;
 mod labels;
 pub mod naming;

@@ -83,12 +83,15 @@ impl Kind {
         match self {
             Kind::Prometheus => {
                 let config = dir.join("prometheus.yml");
-                // No scrape targets: the server only receives what the tests push.
-                std::fs::write(
-                    &config,
-                    "global:\n  scrape_interval: 1m\nscrape_configs: []\n",
-                )
-                .expect("write prometheus.yml");
+                // No scrape targets unless the test wrote its own: the server only
+                // receives what the tests push.
+                if !config.exists() {
+                    std::fs::write(
+                        &config,
+                        "global:\n  scrape_interval: 1m\nscrape_configs: []\n",
+                    )
+                    .expect("write prometheus.yml");
+                }
                 command.args([
                     format!("--config.file={}", config.display()),
                     format!("--storage.tsdb.path={}", data.display()),
@@ -116,7 +119,13 @@ impl Prometheus {
     /// Starts Prometheus on a free loopback port; panics with its log if it is not ready
     /// within 30 s.
     pub async fn start() -> Prometheus {
-        Prometheus(Server::start(Kind::Prometheus).await)
+        Prometheus(Server::start(Kind::Prometheus, None).await)
+    }
+
+    /// Starts Prometheus with this `prometheus.yml` (scrape jobs, say) in place of the
+    /// default one without targets.
+    pub async fn start_with_config(prometheus_yml: &str) -> Prometheus {
+        Prometheus(Server::start(Kind::Prometheus, Some(prometheus_yml)).await)
     }
 
     /// Stops the server (SIGKILL: nothing is flushed beyond what its WAL already has).
@@ -145,7 +154,7 @@ impl VictoriaMetrics {
     /// Starts VictoriaMetrics on a free loopback port; panics with its log if it is not
     /// ready within 30 s.
     pub async fn start() -> VictoriaMetrics {
-        VictoriaMetrics(Server::start(Kind::VictoriaMetrics).await)
+        VictoriaMetrics(Server::start(Kind::VictoriaMetrics, None).await)
     }
 
     /// Stops the server (SIGKILL).
@@ -284,12 +293,16 @@ impl Server {
         }
     }
 
-    async fn start(kind: Kind) -> Server {
+    async fn start(kind: Kind, prometheus_yml: Option<&str>) -> Server {
         let http = loopback_http_client();
         for _ in 0..PORT_ATTEMPTS {
             let dir = temp_dir(kind.name());
             let addr = free_loopback_addr();
             let log = dir.path().join(format!("{}.log", kind.name()));
+            if let Some(config) = prometheus_yml {
+                std::fs::write(dir.path().join("prometheus.yml"), config)
+                    .expect("write prometheus.yml");
+            }
             let mut command = kind.command(addr, &dir.path().join("data"), dir.path());
             let child = spawn_logged(&mut command, &log).unwrap_or_else(|e| {
                 panic!(

@@ -11,6 +11,7 @@
 
 mod attributes;
 mod encoding;
+mod exposition;
 mod kinds;
 mod merging;
 mod resource;
