@@ -35,7 +35,6 @@ enum Answer {
 /// One answered request, logged when its answer is given: whether it was accepted,
 /// and each series' `i` label with its sample timestamps.
 struct Landed {
-    at: Instant,
     accepted: bool,
     series: Vec<(String, Vec<i64>)>,
 }
@@ -160,7 +159,6 @@ impl Deliver for Scripted {
             tokio::time::sleep(delay).await;
             open.fetch_sub(1, Ordering::SeqCst);
             landed.lock().unwrap().push(Landed {
-                at: Instant::now(),
                 accepted: matches!(answer, Answer::Accept),
                 series,
             });
