@@ -1,5 +1,5 @@
 //! A 60-second outage with 50,000 series: resident memory stays within the pending-data
-//! cap. Its own test binary, so no other test's allocations show in the process's
+//! cap, each push superseding the older one still unsent. Its own test binary, so no other test's allocations show in the process's
 //! resident memory.
 
 // The loopback receiver and the test support need the default `receiver` feature.
@@ -7,61 +7,32 @@
 
 mod support;
 
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
-use opentelemetry::KeyValue;
-use prompush::snapshot::Number;
-use prompush::{Error, MeterProvider};
-use support::proc::resident_bytes;
+use prompush::Error;
+use support::presets::{fifty_thousand_series, pushing_every_100ms};
+use support::proc::peak_growth;
+use support::self_metrics::dropped;
 
 #[test]
 fn a_60_second_outage_with_50000_series_stays_within_the_memory_cap() {
     const CAP: usize = 16 << 20;
-    let provider = MeterProvider::builder()
-        .with_endpoint(support::closed_loopback_endpoint())
-        .with_push_interval(Duration::from_millis(100))
+    let provider = pushing_every_100ms(support::closed_loopback_endpoint(), CAP)
         .with_retry_backoff(Duration::from_millis(30), Duration::from_secs(1))
-        .with_max_pending_bytes(CAP)
-        .with_cardinality_limit(60_000)
-        .with_shutdown_timeout(Duration::from_millis(200))
         .build()
         .unwrap();
-    let c = provider.meter("t").u64_counter("c").build();
-    for i in 0..50_000i64 {
-        c.add(
-            1,
-            &[
-                KeyValue::new("series", i),
-                KeyValue::new("route", "/api/items"),
-            ],
-        );
-    }
+    fifty_thousand_series(&provider);
     // The first pushes build the encoder's per-series caches (working memory that does
     // not grow with the outage); measure from there.
     std::thread::sleep(Duration::from_secs(1));
-    let Some(baseline) = resident_bytes() else {
+    let Some(growth) = peak_growth(Duration::from_secs(60)) else {
         return; // no /proc: nothing to measure on this platform
     };
-    let started = Instant::now();
-    let mut peak = baseline;
-    while started.elapsed() < Duration::from_secs(60) {
-        std::thread::sleep(Duration::from_millis(500));
-        peak = peak.max(resident_bytes().unwrap_or(0));
-    }
-    let dropped = provider
-        .collect()
-        .metrics()
-        .filter(|m| m.descriptor.name == "prompush.samples.dropped")
-        .flat_map(|m| m.data.number_points().to_vec())
-        .find(|p| {
-            p.attributes.get("reason").map(|v| v.as_str().into_owned()) == Some("queue_full".into())
-        })
-        .map(|p| p.value);
-    assert!(
-        matches!(dropped, Some(Number::U64(n)) if n > 0),
-        "the cap was reached and counted: {dropped:?}"
-    );
-    let growth = peak.saturating_sub(baseline);
+    // Each push finds the older one still unsent and supersedes it (its cumulative
+    // values carry every total), so the queue holds about one push: the cap is never
+    // reached, and what is given up is counted as superseded.
+    let superseded = dropped(&provider, "superseded");
+    assert!(superseded > 0, "older pushes were superseded and counted");
     eprintln!("resident memory growth during the outage: {growth} bytes (cap {CAP})");
     // The queue's cap, plus one push's working buffers and allocator slack.
     let allowed = (CAP + (16 << 20)) as u64;

@@ -58,6 +58,7 @@ pub struct Destination {
     transport: TransportConfig,
     max_samples_per_send: usize,
     max_pending_bytes: usize,
+    max_shards: usize,
     min_backoff: Duration,
     max_backoff: Duration,
     shutdown_timeout: Duration,
@@ -80,6 +81,9 @@ impl Destination {
     pub const DEFAULT_MAX_SAMPLES_PER_SEND: usize = 2000;
     /// The default cap on data waiting for delivery: 64 MiB of encoded requests.
     pub const DEFAULT_MAX_PENDING_BYTES: usize = 64 << 20;
+    /// The default most shards (requests on the wire at once) of a remote-write
+    /// destination: 50, as Prometheus' `max_shards`.
+    pub const DEFAULT_MAX_SHARDS: usize = 50;
     /// The default first wait before a retry; it doubles per failure.
     pub const DEFAULT_MIN_BACKOFF: Duration = Duration::from_millis(30);
     /// The default longest wait between retries.
@@ -120,6 +124,7 @@ impl Destination {
             transport: TransportConfig::default(),
             max_samples_per_send: Self::DEFAULT_MAX_SAMPLES_PER_SEND,
             max_pending_bytes: Self::DEFAULT_MAX_PENDING_BYTES,
+            max_shards: Self::DEFAULT_MAX_SHARDS,
             min_backoff: Self::DEFAULT_MIN_BACKOFF,
             max_backoff: Self::DEFAULT_MAX_BACKOFF,
             shutdown_timeout: Self::DEFAULT_SHUTDOWN_TIMEOUT,
@@ -360,6 +365,27 @@ impl Destination {
     /// newest still carry every counter's cumulative total.
     pub fn with_max_pending_bytes(mut self, bytes: usize) -> Self {
         self.max_pending_bytes = bytes;
+        self
+    }
+
+    /// Most shards of a remote-write destination (default
+    /// [`DEFAULT_MAX_SHARDS`](Self::DEFAULT_MAX_SHARDS), 50): each shard sends one
+    /// request at a time, and every series always goes through the same shard, so its
+    /// samples arrive in time order. Between pushes the shard count adapts, from 1 up
+    /// to this, to what the last pushes measured: the requests a push needs times
+    /// their typical send time, over about 2 s (half the push interval if shorter). A
+    /// fast local endpoint stays at one or a few; a slow remote one grows. `1` sends
+    /// one request at a time. JSON destinations always use one.
+    ///
+    /// ```no_run
+    /// use prompush::Destination;
+    ///
+    /// // A vendor endpoint far away: let a large push use up to 100 connections.
+    /// let vendor = Destination::remote_write("vendor", "https://metrics.example.com/api/v1/push")
+    ///     .with_max_shards(100);
+    /// ```
+    pub fn with_max_shards(mut self, shards: usize) -> Self {
+        self.max_shards = shards;
         self
     }
 

@@ -49,6 +49,13 @@ impl Destination {
                 "with_max_samples_per_send(0): a request must carry at least one sample".into(),
             ));
         }
+        if self.max_shards == 0 {
+            return Err(Error::Config(
+                "with_max_shards(0): a destination needs at least one shard; give 1 to send \
+                 one request at a time"
+                    .into(),
+            ));
+        }
         let (min, max) = (self.min_backoff, self.max_backoff);
         if min.is_zero() || max < min {
             return Err(Error::Config(format!(
@@ -87,6 +94,7 @@ impl Destination {
             backoff: min..=max,
             max_samples_per_send: self.max_samples_per_send,
             max_pending_bytes: self.max_pending_bytes,
+            max_shards: self.max_shards,
             shutdown_timeout: self.shutdown_timeout,
         };
         Ok((transport, delivery))

@@ -13,6 +13,7 @@ use parking_lot::Mutex;
 
 use super::clock::{self, PushClock};
 use super::queue::Batch;
+use super::shards::ShardPlan;
 use super::wire::{self, Encode, Requests};
 use super::{CollectFn, Collected, Delivery};
 use crate::prometheus::stale;
@@ -45,6 +46,8 @@ pub(super) struct Encoded {
     /// Values the format could not carry.
     pub(super) unrepresentable: usize,
     pub(super) collisions: Collisions,
+    /// The shard count the push was cut for; `None` if nothing was sharded.
+    pub(super) shards: Option<usize>,
 }
 
 impl Encoding {
@@ -68,10 +71,15 @@ impl Encoding {
     /// an observable callback no longer reports, a deleted custom metric's) get their
     /// markers first. A pipeline fed by `export` ends its last export's series at the
     /// final push.
-    pub(super) fn encode_collection(&mut self, push: u64, last: bool) -> Result<Encoded, Error> {
+    pub(super) fn encode_collection(
+        &mut self,
+        push: u64,
+        plan: ShardPlan,
+        last: bool,
+    ) -> Result<Encoded, Error> {
         let Some(collect) = &self.collect else {
             return match self.last_export.take() {
-                Some(mut previous) if last => self.encode_stale(&mut previous, push),
+                Some(mut previous) if last => self.encode_stale(&mut previous, push, plan),
                 _ => Ok(Encoded::default()),
             };
         };
@@ -81,7 +89,7 @@ impl Encoding {
         } = collect();
         let vanished = stale::vanished_observations(&mut self.observed, &snapshot);
         let mut ending = stale::join(ending, vanished);
-        self.encode(&mut snapshot, ending.as_mut(), push, last)
+        self.encode(&mut snapshot, ending.as_mut(), push, plan, last)
     }
 
     /// Encodes a snapshot handed over by `export`; the series the previous export had
@@ -90,12 +98,13 @@ impl Encoding {
         &mut self,
         mut snapshot: Snapshot,
         push: u64,
+        plan: ShardPlan,
     ) -> Result<Encoded, Error> {
         let mut ending = self
             .last_export
             .replace(snapshot.clone())
             .and_then(|previous| stale::vanished(previous, &snapshot));
-        self.encode(&mut snapshot, ending.as_mut(), push, false)
+        self.encode(&mut snapshot, ending.as_mut(), push, plan, false)
     }
 
     /// Translates a snapshot into requests of at most `max_samples_per_send` samples;
@@ -108,48 +117,71 @@ impl Encoding {
         snapshot: &mut Snapshot,
         ending: Option<&mut Snapshot>,
         push: u64,
+        plan: ShardPlan,
         last: bool,
     ) -> Result<Encoded, Error> {
         let mut batches = Vec::new();
-        let mut out = Requests {
-            batches: &mut batches,
-            push,
-            max_samples: self.max_samples_per_send,
-        };
+        let mut out = self.requests(&mut batches, push, plan);
         // Ending series first, before this push's values: a series that comes back (a
         // custom metric deleted and created again) starts afresh after its marker.
         if let Some(ending) = ending {
             stamp(ending, self.clock.lock().next());
+            out.markers = true;
             self.wire.markers(ending, true, &mut out)?;
+            out.markers = false;
         }
         stamp(snapshot, self.clock.lock().next());
         let unrepresentable = self.wire.values(snapshot, &mut out)?;
         let collisions = self.wire.translator().collisions();
         if last {
             stamp(snapshot, self.clock.lock().next());
+            out.markers = true;
             self.wire.markers(snapshot, false, &mut out)?;
         }
+        let shards = out.shards;
         Ok(Encoded {
             batches,
             unrepresentable,
             collisions,
+            shards,
         })
     }
 
     /// Stale markers for every series of `of`.
-    pub(super) fn encode_stale(&mut self, of: &mut Snapshot, push: u64) -> Result<Encoded, Error> {
+    pub(super) fn encode_stale(
+        &mut self,
+        of: &mut Snapshot,
+        push: u64,
+        plan: ShardPlan,
+    ) -> Result<Encoded, Error> {
         let mut batches = Vec::new();
-        let mut out = Requests {
-            batches: &mut batches,
-            push,
-            max_samples: self.max_samples_per_send,
-        };
+        let mut out = self.requests(&mut batches, push, plan);
+        out.markers = true;
         stamp(of, self.clock.lock().next());
         self.wire.markers(of, false, &mut out)?;
+        let shards = out.shards;
         Ok(Encoded {
             batches,
+            shards,
             ..Encoded::default()
         })
+    }
+
+    /// Where push `push`'s requests go.
+    fn requests<'a>(
+        &self,
+        batches: &'a mut Vec<Batch>,
+        push: u64,
+        plan: ShardPlan,
+    ) -> Requests<'a> {
+        Requests {
+            batches,
+            push,
+            max_samples: self.max_samples_per_send,
+            markers: false,
+            plan,
+            shards: None,
+        }
     }
 }
 

@@ -2,21 +2,24 @@
 //!
 //! One task per destination runs on the shared background runtime (`crate::runtime`):
 //! each collects at its own interval and has its own queue, retries and connection
-//! state, so a slow or dead destination never delays another. A task owns a FIFO
-//! [`queue`] of encoded requests and sends strictly from its front, so a series'
-//! samples always reach the endpoint in timestamp order; failures are retried with
-//! [`backoff`], and the queue's memory is capped. The application talks to the task
-//! through a command channel: `force_flush` and `shutdown` send a command and wait,
-//! bounded, for the answer. Instruments never touch this module: recording cannot wait
-//! on the network.
+//! state, so a slow or dead destination never delays another. A task cuts each push
+//! into shards by a hash of each series' labels and owns a [`queue`] of one FIFO per
+//! shard; each shard sends strictly from its front, one request at a time, so a
+//! series' samples always reach the endpoint in timestamp order while the shards send
+//! in parallel. [`shards`] sizes the shard count between pushes; failures are retried
+//! with [`backoff`], and the queue's memory is capped. The application talks to the
+//! task through a command channel: `force_flush` and `shutdown` send a command and
+//! wait, bounded, for the answer. Instruments never touch this module: recording
+//! cannot wait on the network.
 //!
 //! One file per job: [`handle`] is what the application holds (commands and their
 //! answers), [`task`] the push task's loop, [`outcome`] what each answer does to the
 //! queue (a refused request is cut in halves to find what was refused), [`wire`] what
-//! each protocol does (encoding, cutting, reading refusals), [`encoding`] collection and encoding on a blocking thread, [`clock`] the push
-//! timestamps, [`deliver`] the one seam to the network, [`queue`] and [`backoff`] the delivery state, [`self_metrics`] the
-//! self-metrics. The options a destination is configured with, and their defaults, are
-//! [`Destination`](crate::Destination)'s.
+//! each protocol does (encoding, cutting, reading refusals), [`encoding`] collection
+//! and encoding on a blocking thread, [`clock`] the push timestamps, [`deliver`] the
+//! one seam to the network, [`queue`], [`shards`] and [`backoff`] the delivery state,
+//! [`self_metrics`] the self-metrics. The options a destination is configured with,
+//! and their defaults, are [`Destination`](crate::Destination)'s.
 
 mod backoff;
 mod clock;
@@ -26,6 +29,7 @@ mod handle;
 mod outcome;
 mod queue;
 pub(crate) mod self_metrics;
+mod shards;
 mod task;
 mod wire;
 
@@ -79,6 +83,8 @@ pub(crate) struct Delivery {
     pub(crate) series: SeriesOptions,
     pub(crate) max_samples_per_send: usize,
     pub(crate) max_pending_bytes: usize,
+    /// Most requests on the wire at once (remote write; JSON sends one at a time).
+    pub(crate) max_shards: usize,
     pub(crate) shutdown_timeout: Duration,
 }
 

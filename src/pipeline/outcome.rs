@@ -20,10 +20,12 @@ impl Task {
         started: Instant,
         outcome: SendOutcome,
     ) -> Completion {
-        let seconds = started.elapsed().as_secs_f64();
+        let took = started.elapsed();
+        let seconds = took.as_secs_f64();
+        let lane = batch.shard.index;
         let at_front = self
             .queue
-            .front()
+            .front(lane)
             .is_some_and(|b| b.body.as_ptr() == batch.body.as_ptr());
         let completion = match outcome {
             SendOutcome::Success { status } => {
@@ -31,10 +33,11 @@ impl Task {
                 self.metrics.sent(batch.samples, batch.body.len());
                 tracing::debug!(%status, samples = batch.samples, bytes = batch.body.len(), "pushed");
                 if at_front {
-                    self.queue.pop();
+                    self.queue.pop(lane);
                 }
+                self.sizing.sent(took);
+                // `retry_at` stays: another shard's failure may have set it.
                 self.backoff.reset();
-                self.retry_at = None;
                 self.last_failure = None;
                 if let Some(since) = self.failing_since.take() {
                     tracing::info!(
@@ -77,7 +80,6 @@ impl Task {
                     "the endpoint refused a request; sending it again in halves to find \
                      what it refuses: {failure}"
                 );
-                self.retry_at = None;
                 Completion::Retrying
             }
             SendOutcome::Permanent(failure) | SendOutcome::TooLarge(failure) => {
@@ -91,10 +93,9 @@ impl Task {
                 }
                 self.last_refusal = Some(message);
                 if at_front {
-                    self.queue.pop();
+                    self.queue.pop(lane);
                 }
                 self.backoff.reset();
-                self.retry_at = None;
                 Completion::Refused(batch.push)
             }
             SendOutcome::Retryable(failure) => {
@@ -162,9 +163,12 @@ impl Task {
             push: batch.push,
             cuts: h.cuts,
             bisect_budget: budget.clone(),
+            shard: batch.shard,
+            markers: batch.markers,
         };
         let [a, b] = halves;
-        self.queue.replace_front([half(a), half(b)]);
+        self.queue
+            .replace_front(batch.shard.index, [half(a), half(b)]);
         true
     }
 

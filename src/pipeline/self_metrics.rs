@@ -12,6 +12,8 @@ use opentelemetry::{InstrumentationScope, KeyValue};
 pub(crate) enum DropReason {
     /// The pending-data cap was reached; the oldest requests went.
     QueueFull,
+    /// A newer push was queued before they were sent; it carries their totals.
+    Superseded,
     /// The endpoint refused them (4xx other than 429, or an unusable request).
     Refused,
     /// Shutdown's deadline passed before they could be delivered.
@@ -28,6 +30,7 @@ impl DropReason {
     fn label(self) -> &'static str {
         match self {
             DropReason::QueueFull => "queue_full",
+            DropReason::Superseded => "superseded",
             DropReason::Refused => "refused",
             DropReason::Shutdown => "shutdown",
             DropReason::Unrepresentable => "unrepresentable",
@@ -55,6 +58,8 @@ pub(crate) struct SelfMetrics {
     pending: Gauge<u64>,
     last_success: Gauge<f64>,
     merged: Counter<u64>,
+    shards: Gauge<u64>,
+    lag: Gauge<f64>,
 }
 
 impl SelfMetrics {
@@ -116,6 +121,20 @@ impl SelfMetrics {
                      one Prometheus series, per push",
                 )
                 .build(),
+            shards: meter
+                .u64_gauge("prompush.shards")
+                .with_description(
+                    "Shards the latest push was cut for (requests on the wire at once)",
+                )
+                .build(),
+            lag: meter
+                .f64_gauge("prompush.delivery.lag")
+                .with_unit("s")
+                .with_description(
+                    "How long ago the oldest push still being delivered was collected (0 when \
+                     all are delivered)",
+                )
+                .build(),
         }
     }
 
@@ -171,6 +190,14 @@ impl SelfMetrics {
 
     pub(crate) fn pending(&self, samples: usize) {
         self.pending.record(samples as u64, &self.pending_attrs);
+    }
+
+    pub(crate) fn shards(&self, shards: usize) {
+        self.shards.record(shards as u64, &self.pending_attrs);
+    }
+
+    pub(crate) fn lag(&self, lag: std::time::Duration) {
+        self.lag.record(lag.as_secs_f64(), &self.pending_attrs);
     }
 }
 

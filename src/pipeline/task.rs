@@ -1,7 +1,12 @@
 //! The push task of one destination: its loop over commands, ticks, sends and
 //! deadlines; queuing pushes; answering flushes; the final push at shutdown.
+//!
+//! Up to one request per shard is on the wire at a time, all polled together; one
+//! backoff holds every shard back after a retryable failure, as it is the endpoint
+//! that is failing. A push that finds an older one's requests still waiting drops
+//! them (its cumulative values carry every total), keeping their stale markers.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, VecDeque};
 use std::future::Future;
 use std::sync::Arc;
 use std::task::Poll;
@@ -17,9 +22,10 @@ use super::encoding::{Encoded, Encoding};
 use super::handle::{AnswerTo, Command};
 use super::queue::{Batch, Queue};
 use super::self_metrics::{DropReason, SelfMetrics};
+use super::shards::{ShardPlan, Sizing};
 use super::{CollectFn, Delivery};
 use crate::prometheus::translate::Collisions;
-use crate::transport::SendOutcome;
+use crate::transport::{Protocol, SendOutcome};
 use crate::{Error, Snapshot};
 
 /// A `force_flush` caller waiting for its push to get through.
@@ -40,6 +46,14 @@ pub(super) struct Task {
     pub(super) collect: Option<CollectFn>,
     pub(super) metrics: SelfMetrics,
     pub(super) queue: Queue,
+    /// The requests on the wire, at most one per shard.
+    pub(super) sending: Vec<InFlight>,
+    pub(super) sizing: Sizing,
+    /// Whether a newer push drops an older one's waiting values (remote write, whose
+    /// values are cumulative and timestamped; JSON pushes stay one shard, in order).
+    pub(super) supersedes: bool,
+    /// When each push with requests still waiting was collected, oldest first.
+    pub(super) collected: VecDeque<(u64, Instant)>,
     pub(super) backoff: Backoff,
     /// Pushes enqueued so far; batches carry their push's number.
     pub(super) pushes: u64,
@@ -55,6 +69,7 @@ pub(super) struct Task {
     /// When a retryable failure or an eviction was last logged (once a minute each).
     pub(super) failure_logged: Option<Instant>,
     pub(super) eviction_logged: Option<Instant>,
+    pub(super) superseded_logged: Option<Instant>,
     pub(super) unrepresentable_logged: Option<Instant>,
     /// Since when pushes have been failing, for the recovery message.
     pub(super) failing_since: Option<Instant>,
@@ -77,11 +92,16 @@ pub(super) struct InFlight {
     send: Sending,
 }
 
-/// Resolves with the in-flight request's outcome; pending while there is none.
-fn landed(in_flight: &mut Option<InFlight>) -> impl Future<Output = SendOutcome> + '_ {
-    std::future::poll_fn(move |cx| match in_flight {
-        Some(f) => f.send.as_mut().poll(cx),
-        None => Poll::Pending,
+/// Resolves with the first request on the wire to land (its index in `sending`) and
+/// its outcome; pending while there is none.
+fn landed(sending: &mut [InFlight]) -> impl Future<Output = (usize, SendOutcome)> + '_ {
+    std::future::poll_fn(move |cx| {
+        for (i, f) in sending.iter_mut().enumerate() {
+            if let Poll::Ready(outcome) = f.send.as_mut().poll(cx) {
+                return Poll::Ready((i, outcome));
+            }
+        }
+        Poll::Pending
     })
 }
 
@@ -115,9 +135,15 @@ impl Task {
         flush_wait: Duration,
     ) -> Self {
         let clock = Arc::new(parking_lot::Mutex::new(PushClock::new()));
+        let supersedes = delivery.protocol == Protocol::RemoteWrite;
+        let max_shards = if supersedes { delivery.max_shards } else { 1 };
         Task {
             backoff: Backoff::new(*delivery.backoff.start(), *delivery.backoff.end()),
             queue: Queue::new(delivery.max_pending_bytes),
+            sending: Vec::new(),
+            sizing: Sizing::new(max_shards, delivery.interval),
+            supersedes,
+            collected: VecDeque::new(),
             encoding: Some(Encoding::new(collect.clone(), &delivery, clock.clone())),
             clock,
             delivery,
@@ -133,6 +159,7 @@ impl Task {
             refusals_logged: HashMap::new(),
             failure_logged: None,
             eviction_logged: None,
+            superseded_logged: None,
             unrepresentable_logged: None,
             failing_since: None,
         }
@@ -143,13 +170,12 @@ impl Task {
         let mut ticker = time::interval_at(after(interval), interval);
         ticker.set_missed_tick_behavior(MissedTickBehavior::Delay);
         let collects = self.collect.is_some();
-        let mut in_flight: Option<InFlight> = None;
         // A command read while coalescing flushes, handled next.
         let mut stashed: Option<Command> = None;
         loop {
             if let Some(command) = stashed.take() {
                 if self
-                    .handle(Some(command), &mut in_flight, &mut commands, &mut stashed)
+                    .handle(Some(command), &mut commands, &mut stashed)
                     .await
                 {
                     return;
@@ -157,27 +183,33 @@ impl Task {
                 self.answer_waiters();
                 continue;
             }
-            let send_at = self.retry_at.unwrap_or_else(Instant::now);
+            // Sends start here rather than in a branch below: a push that takes longer
+            // to collect than the interval keeps the ticker ready, and must not keep
+            // the requests from going out.
+            let now = Instant::now();
+            let backing_off = self.retry_at.filter(|at| *at > now);
+            if backing_off.is_none() {
+                self.start_sends();
+            }
+            let send_at = backing_off.unwrap_or(now);
             let next_deadline = self.waiters.iter().map(|w| w.deadline).min();
+            let may_start = backing_off.is_some() && self.may_start();
             tokio::select! {
                 biased;
                 command = commands.recv() => {
-                    if self.handle(command, &mut in_flight, &mut commands, &mut stashed).await {
+                    if self.handle(command, &mut commands, &mut stashed).await {
                         return;
                     }
                 }
-                outcome = landed(&mut in_flight) => {
-                    if let Some(f) = in_flight.take() {
-                        self.complete(f.batch, f.started, outcome);
-                    }
+                (i, outcome) = landed(&mut self.sending) => {
+                    self.land(i, outcome);
                 }
+                // The backoff is over: the loop starts the sends.
+                _ = time::sleep_until(send_at), if may_start => {}
                 _ = ticker.tick(), if collects => {
                     if let Err(e) = self.enqueue(None, false).await {
                         tracing::error!("cannot collect or encode a push: {e}");
                     }
-                }
-                _ = time::sleep_until(send_at), if in_flight.is_none() && !self.queue.is_empty() => {
-                    in_flight = self.start_send();
                 }
                 _ = time::sleep_until(next_deadline.unwrap_or(send_at)), if next_deadline.is_some() => {}
             }
@@ -191,7 +223,6 @@ impl Task {
     async fn handle(
         &mut self,
         command: Option<Command>,
-        in_flight: &mut Option<InFlight>,
         commands: &mut mpsc::UnboundedReceiver<Command>,
         stashed: &mut Option<Command>,
     ) -> bool {
@@ -229,13 +260,13 @@ impl Task {
                 false
             }
             Some(Command::Shutdown(reply)) => {
-                let result = self.finish(in_flight.take()).await;
+                let result = self.finish().await;
                 reply.send(result);
                 true
             }
             None => {
                 // Every handle on the provider was dropped without shutdown.
-                if let Err(e) = self.finish(in_flight.take()).await {
+                if let Err(e) = self.finish().await {
                     tracing::warn!("final push after the provider was dropped: {e}");
                 }
                 true
@@ -258,6 +289,8 @@ impl Task {
     async fn enqueue(&mut self, given: Option<Snapshot>, last: bool) -> Result<u64, Error> {
         self.pushes += 1;
         let push = self.pushes;
+        let collected_at = Instant::now();
+        let plan = self.shard_plan();
         let mut encoding = self.encoding.take().unwrap_or_else(|| {
             Encoding::new(self.collect.clone(), &self.delivery, self.clock.clone())
         });
@@ -265,8 +298,8 @@ impl Task {
         let work = tokio::task::spawn_blocking(move || {
             let _span = span.enter();
             let encoded = match given {
-                Some(snapshot) => encoding.encode_export(snapshot, push),
-                None => encoding.encode_collection(push, last),
+                Some(snapshot) => encoding.encode_export(snapshot, push, plan),
+                None => encoding.encode_collection(push, plan, last),
             };
             (encoding, encoded)
         });
@@ -285,8 +318,17 @@ impl Task {
             batches,
             unrepresentable,
             collisions,
+            shards,
         } = encoded;
         self.record_collisions(collisions);
+        self.sizing.pushed(shards, batches.len());
+        self.metrics.shards(self.sizing.current());
+        if self.supersedes && batches.iter().any(|b| !b.markers) {
+            self.supersede(push);
+        }
+        if !batches.is_empty() {
+            self.collected.push_back((push, collected_at));
+        }
         if unrepresentable > 0 {
             self.metrics
                 .dropped(unrepresentable, DropReason::Unrepresentable);
@@ -312,7 +354,67 @@ impl Task {
             self.metrics.dropped(evicted.samples, DropReason::QueueFull);
         }
         self.metrics.pending(self.queue.samples());
+        self.record_lag();
         Ok(push)
+    }
+
+    /// The shard plan of the next push: resharding only when no older request waits
+    /// but those on the wire (which the queue keeps the new cut behind) and the values
+    /// the new push supersedes.
+    fn shard_plan(&self) -> ShardPlan {
+        if !self.supersedes {
+            return ShardPlan::ONE;
+        }
+        let may_reshard = !self.queue.holds_unsent_markers(|b| self.is_sending(b));
+        self.sizing.plan(may_reshard)
+    }
+
+    fn is_sending(&self, batch: &Batch) -> bool {
+        self.sending
+            .iter()
+            .any(|f| f.batch.body.as_ptr() == batch.body.as_ptr())
+    }
+
+    /// Drops the values of older pushes that are not on the wire yet: push `push`
+    /// carries their totals. Their flushes now wait for `push`.
+    fn supersede(&mut self, push: u64) {
+        let on_wire: Vec<*const u8> = self.sending.iter().map(|f| f.batch.body.as_ptr()).collect();
+        let (dropped, pushes) = self
+            .queue
+            .supersede(push, |b| on_wire.contains(&b.body.as_ptr()));
+        if dropped.samples == 0 {
+            return;
+        }
+        for w in self.waiters.iter_mut().filter(|w| pushes.contains(&w.push)) {
+            w.push = push;
+        }
+        self.metrics
+            .dropped(dropped.samples, DropReason::Superseded);
+        if due(&mut self.superseded_logged) {
+            tracing::warn!(
+                samples = dropped.samples,
+                shards = self.sizing.current(),
+                "a push was not delivered before the next one: dropped its waiting \
+                 requests, the newer push carries every total (counted in \
+                 prompush_samples_dropped_total{{reason=\"superseded\"}}); the endpoint \
+                 is slow or failing"
+            );
+        }
+    }
+
+    /// Records how long ago the oldest push still waiting was collected (0 when
+    /// everything is delivered).
+    fn record_lag(&mut self) {
+        let oldest = self.queue.oldest_push();
+        while self
+            .collected
+            .front()
+            .is_some_and(|(p, _)| oldest.is_none_or(|o| *p < o))
+        {
+            self.collected.pop_front();
+        }
+        let lag = self.collected.front().map(|(_, at)| at.elapsed());
+        self.metrics.lag(lag.unwrap_or_default());
     }
 
     /// Counts what translation merged and dropped (it warns once per family itself).
@@ -324,19 +426,49 @@ impl Task {
             .dropped(c.unmergeable_series, DropReason::Unmergeable);
     }
 
-    /// Puts the front batch on the wire.
-    fn start_send(&self) -> Option<InFlight> {
-        let batch = self.queue.front()?.clone();
-        let send = self.sender.send(batch.body.clone());
-        Some(InFlight {
-            batch,
-            started: Instant::now(),
-            send,
+    /// The front batch of each lane that may go on the wire now: its lane has nothing
+    /// on the wire, and no older push cut for another shard count is still waiting
+    /// (its requests may hold the same series, in other lanes).
+    fn startable(&self) -> impl Iterator<Item = usize> + '_ {
+        (0..self.queue.lanes()).filter(|&lane| {
+            let Some(batch) = self.queue.front(lane) else {
+                return false;
+            };
+            !self.sending.iter().any(|f| {
+                f.batch.shard.index == lane
+                    || (f.batch.push < batch.push && f.batch.shard.of != batch.shard.of)
+            }) && !self.queue.behind_other_cut(batch)
         })
     }
 
-    /// Accounts for a request's outcome. The batch may have been evicted meanwhile (the
-    /// cap); then it is not taken off the queue again.
+    fn may_start(&self) -> bool {
+        self.startable().next().is_some()
+    }
+
+    /// Puts every startable front batch on the wire.
+    fn start_sends(&mut self) {
+        let lanes: Vec<usize> = self.startable().collect();
+        for lane in lanes {
+            let Some(batch) = self.queue.front(lane).cloned() else {
+                continue;
+            };
+            let send = self.sender.send(batch.body.clone());
+            self.sending.push(InFlight {
+                batch,
+                started: Instant::now(),
+                send,
+            });
+        }
+    }
+
+    /// Accounts for the outcome of request `i` on the wire.
+    fn land(&mut self, i: usize, outcome: SendOutcome) -> Completion {
+        let InFlight { batch, started, .. } = self.sending.swap_remove(i);
+        let completion = self.complete(batch, started, outcome);
+        self.record_lag();
+        completion
+    }
+
     /// Answers the flushes whose push is through, or whose wait is over.
     fn answer_waiters(&mut self) {
         let now = Instant::now();
@@ -362,8 +494,8 @@ impl Task {
     }
 
     /// The final push: queue it, then deliver until the queue is empty or the shutdown
-    /// deadline passes. A request already on the wire counts against the deadline too.
-    async fn finish(&mut self, mut in_flight: Option<InFlight>) -> Result<(), Error> {
+    /// deadline passes. Requests already on the wire count against the deadline too.
+    async fn finish(&mut self) -> Result<(), Error> {
         let deadline = after(self.delivery.shutdown_timeout);
         let push = match self.enqueue(None, true).await {
             Ok(push) => Some(push),
@@ -376,41 +508,31 @@ impl Task {
         self.retry_at = None;
         let mut refused = None;
         loop {
-            let flight = match in_flight.take() {
-                Some(f) => f,
-                None => {
-                    if self.queue.is_empty() || Instant::now() >= deadline {
-                        break;
-                    }
-                    if let Some(at) = self.retry_at.filter(|at| *at > Instant::now()) {
-                        time::sleep_until(at.min(deadline)).await;
-                        continue;
-                    }
-                    match self.start_send() {
-                        Some(f) => f,
-                        None => break,
-                    }
-                }
-            };
-            let InFlight {
-                batch,
-                started,
-                send,
-            } = flight;
-            // Not retried past the deadline: what is left is counted below.
-            let Ok(outcome) = time::timeout_at(deadline, send).await else {
-                break;
-            };
-            if let Completion::Refused(p) = self.complete(batch, started, outcome) {
-                if Some(p) == push {
-                    refused = self.last_refusal.clone();
-                }
+            let now = Instant::now();
+            let backing_off = self.retry_at.filter(|at| *at > now);
+            if backing_off.is_none() {
+                self.start_sends();
             }
-            self.answer_waiters();
+            if now >= deadline || (self.sending.is_empty() && backing_off.is_none()) {
+                break;
+            }
+            let wake = backing_off.map_or(deadline, |at| at.min(deadline));
+            tokio::select! {
+                (i, outcome) = landed(&mut self.sending) => {
+                    // Not retried past the deadline: what is left is counted below.
+                    if let Completion::Refused(p) = self.land(i, outcome) {
+                        if Some(p) == push {
+                            refused = self.last_refusal.clone();
+                        }
+                    }
+                    self.answer_waiters();
+                }
+                _ = time::sleep_until(wake) => {}
+            }
         }
-        let undelivered = self.queue.samples();
+        self.sending.clear();
         // Whatever is left is dropped with the task.
-        while self.queue.pop().is_some() {}
+        let undelivered = self.queue.clear();
         self.metrics.dropped(undelivered, DropReason::Shutdown);
         // Any flush still waiting learns the outcome now.
         for w in self.waiters.drain(..) {

@@ -1,9 +1,11 @@
 //! The push task on tokio's paused clock, with a scripted [`Deliver`]: retries and
-//! their backoff, `Retry-After`, flush and shutdown deadlines, and a refused series
-//! found by halving. Deterministic and instant: virtual time advances only when the
-//! task waits.
+//! their backoff, `Retry-After`, flush and shutdown deadlines, a refused series found
+//! by halving, and shards: parallel sends, each series in order, superseded pushes,
+//! resharding only between pushes. Deterministic and instant: virtual time advances
+//! only when the task waits.
 
-use std::collections::VecDeque;
+use std::collections::{HashMap, VecDeque};
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -30,30 +32,77 @@ enum Answer {
     Hang,
 }
 
-/// Answers from a script, then by a rule; records when each request came and what it
-/// held.
+/// One answered request, logged when its answer is given: whether it was accepted,
+/// and each series' `i` label with its sample timestamps.
+struct Landed {
+    accepted: bool,
+    series: Vec<(String, Vec<i64>)>,
+}
+
+/// Answers from a script, then by a rule, each after `delay`; records when each
+/// request came and what it held, and the most requests it had at once.
 struct Scripted {
     script: Mutex<VecDeque<Answer>>,
     /// Refuses (400) every request holding a series with this label value.
     refuse_label: Option<&'static str>,
     log: Mutex<Vec<(Instant, Vec<String>)>>,
+    delay: Duration,
+    landed: Arc<Mutex<Vec<Landed>>>,
+    open: Arc<AtomicUsize>,
+    most_open: Arc<AtomicUsize>,
 }
 
 impl Scripted {
     fn new(script: impl IntoIterator<Item = Answer>) -> Arc<Self> {
-        Arc::new(Scripted {
+        Arc::new(Self::answering(script, Duration::ZERO))
+    }
+
+    fn answering(script: impl IntoIterator<Item = Answer>, delay: Duration) -> Self {
+        Scripted {
             script: Mutex::new(script.into_iter().collect()),
             refuse_label: None,
             log: Mutex::new(Vec::new()),
-        })
+            delay,
+            landed: Arc::default(),
+            open: Arc::default(),
+            most_open: Arc::default(),
+        }
+    }
+
+    /// Accepts everything, each answer after `delay`.
+    fn slow(delay: Duration) -> Arc<Self> {
+        Arc::new(Self::answering([], delay))
     }
 
     fn refusing(value: &'static str) -> Arc<Self> {
         Arc::new(Scripted {
-            script: Mutex::new(VecDeque::new()),
             refuse_label: Some(value),
-            log: Mutex::new(Vec::new()),
+            ..Self::answering([], Duration::ZERO)
         })
+    }
+
+    /// Asserts that every series' accepted timestamps strictly increase in the order
+    /// the answers were given; returns how many samples were accepted.
+    fn assert_each_series_in_order(&self) -> usize {
+        let mut last: HashMap<String, i64> = HashMap::new();
+        let mut accepted = 0;
+        for landed in self.landed.lock().unwrap().iter().filter(|l| l.accepted) {
+            for (series, stamps) in &landed.series {
+                for &t in stamps {
+                    let before = last.insert(series.clone(), t);
+                    assert!(
+                        before.is_none_or(|b| b < t),
+                        "series {series}: {before:?} then {t}"
+                    );
+                    accepted += 1;
+                }
+            }
+        }
+        accepted
+    }
+
+    fn most_at_once(&self) -> usize {
+        self.most_open.load(Ordering::SeqCst)
     }
 
     fn times(&self) -> Vec<Instant> {
@@ -82,12 +131,18 @@ fn failure(kind: FailureKind, retry_after: Option<Duration>) -> Failure {
 impl Deliver for Scripted {
     fn send(&self, body: Bytes) -> Sending {
         let request = crate::prometheus::encode::decode(&body, 1 << 24).expect("a valid body");
-        let labels: Vec<String> = request
+        let series: Vec<(String, Vec<i64>)> = request
             .timeseries
             .iter()
-            .filter_map(|s| s.labels.iter().find(|l| l.name == "i"))
-            .map(|l| l.value.clone())
+            .filter_map(|s| {
+                let i = s.labels.iter().find(|l| l.name == "i")?;
+                Some((
+                    i.value.clone(),
+                    s.samples.iter().map(|x| x.timestamp).collect(),
+                ))
+            })
             .collect();
+        let labels: Vec<String> = series.iter().map(|(i, _)| i.clone()).collect();
         let refused = self
             .refuse_label
             .is_some_and(|v| labels.iter().any(|l| l == v));
@@ -97,7 +152,16 @@ impl Deliver for Scripted {
             None if refused => Answer::Refuse(400),
             None => Answer::Accept,
         };
+        let (delay, landed, open) = (self.delay, self.landed.clone(), self.open.clone());
+        let now_open = open.fetch_add(1, Ordering::SeqCst) + 1;
+        self.most_open.fetch_max(now_open, Ordering::SeqCst);
         Box::pin(async move {
+            tokio::time::sleep(delay).await;
+            open.fetch_sub(1, Ordering::SeqCst);
+            landed.lock().unwrap().push(Landed {
+                accepted: matches!(answer, Answer::Accept),
+                series,
+            });
             match answer {
                 Answer::Accept => SendOutcome::Success {
                     status: StatusCode::NO_CONTENT,
@@ -130,6 +194,7 @@ fn delivery() -> Delivery {
         backoff: Duration::from_millis(30)..=Duration::from_secs(5),
         max_samples_per_send: 2000,
         max_pending_bytes: 1 << 20,
+        max_shards: 50,
         shutdown_timeout: Duration::from_secs(10),
     }
 }
@@ -148,15 +213,29 @@ fn start(sender: Arc<Scripted>, delivery: Delivery) -> Pipeline {
 
 /// A snapshot of one counter with `series` attribute sets `i=0..series`.
 fn snapshot(series: usize) -> Snapshot {
+    growing(&[series]).remove(0)
+}
+
+/// Snapshots of one counter (so that their series are the same series) as it grows
+/// to `sizes[k]` attribute sets `i=0..sizes[k]`.
+fn growing(sizes: &[usize]) -> Vec<Snapshot> {
+    let most = sizes.iter().copied().max().unwrap_or(0);
     let provider = crate::MeterProvider::builder()
         .with_self_metrics(false)
+        .with_cardinality_limit(most + 2)
         .build()
         .expect("an aggregate-only provider");
     let c = provider.meter("t").u64_counter("c").build();
-    for i in 0..series {
-        c.add(1, &[KeyValue::new("i", i.to_string())]);
+    let mut added = 0;
+    let mut snapshots = Vec::new();
+    for &size in sizes {
+        for i in added..size {
+            c.add(1, &[KeyValue::new("i", i.to_string())]);
+        }
+        added = added.max(size);
+        snapshots.push(provider.collect());
     }
-    provider.collect()
+    snapshots
 }
 
 #[tokio::test(start_paused = true)]
@@ -237,4 +316,131 @@ async fn a_refused_series_is_found_by_halving_and_costs_only_itself() {
     assert!((3..=1 + 40).contains(&requests), "{requests} requests");
     // No wait between the halves.
     assert!(sender.times().iter().all(|t| *t == sender.times()[0]));
+}
+
+/// Delivery with requests of 10 samples: 1500 series make 150 requests, for which an
+/// endpoint assumed to take 100 ms per request gets 8 shards (150 × 0.1 s / 2 s).
+fn small_requests() -> Delivery {
+    Delivery {
+        max_samples_per_send: 10,
+        ..delivery()
+    }
+}
+
+/// [`small_requests`] through one shard.
+fn one_shard() -> Delivery {
+    Delivery {
+        max_shards: 1,
+        ..small_requests()
+    }
+}
+
+/// Through an endpoint answering each request after 1 s, exports a counter of
+/// `sizes[0]` series, and `later` after it (while the first is still on its way) the
+/// same counter grown to `sizes[1]`; both flushes must succeed. Returns the endpoint.
+async fn overlapping(delivery: Delivery, sizes: [usize; 2], later: Duration) -> Arc<Scripted> {
+    let sender = Scripted::slow(Duration::from_secs(1));
+    let pipeline = start(sender.clone(), delivery);
+    let [one, two] = <[Snapshot; 2]>::try_from(growing(&sizes)).expect("two snapshots");
+    let (first, second) = tokio::join!(pipeline.export(one), async {
+        tokio::time::sleep(later).await;
+        pipeline.export(two).await
+    });
+    first.expect("the older push's flush is answered");
+    second.expect("delivered");
+    sender
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_large_push_goes_out_through_several_shards_each_series_in_order() {
+    let sender = Scripted::slow(Duration::from_millis(100));
+    let pipeline = start(sender.clone(), small_requests());
+    let started = Instant::now();
+    for push in growing(&[1500; 3]) {
+        pipeline.export(push).await.expect("delivered");
+    }
+    assert_eq!(sender.assert_each_series_in_order(), 3 * 1500);
+    assert_eq!(sender.most_at_once(), 8);
+    // 3 pushes of 150 requests, 8 at a time: about 3 × 19 rounds of 100 ms.
+    assert!(
+        started.elapsed() < Duration::from_secs(7),
+        "{:?}",
+        started.elapsed()
+    );
+}
+
+#[tokio::test(start_paused = true)]
+async fn each_series_stays_in_order_through_retries_on_several_shards() {
+    let mut script = Vec::new();
+    for k in 0..200 {
+        script.push(if k % 3 == 0 {
+            Answer::Unavailable(None)
+        } else {
+            Answer::Accept
+        });
+    }
+    let sender = Arc::new(Scripted::answering(script, Duration::from_millis(100)));
+    let pipeline = start(sender.clone(), small_requests());
+    for push in growing(&[1500; 3]) {
+        pipeline.export(push).await.expect("delivered");
+    }
+    assert_eq!(sender.assert_each_series_in_order(), 3 * 1500);
+    assert!(sender.most_at_once() > 1);
+}
+
+#[tokio::test(start_paused = true)]
+async fn one_shard_at_most_sends_one_request_at_a_time() {
+    let sender = Scripted::slow(Duration::from_millis(10));
+    let pipeline = start(sender.clone(), one_shard());
+    pipeline.export(snapshot(1500)).await.expect("delivered");
+    assert_eq!(sender.most_at_once(), 1);
+    assert_eq!(sender.assert_each_series_in_order(), 1500);
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_newer_push_supersedes_the_unsent_requests_of_an_older_one_and_answers_its_flush() {
+    // Push 1 needs 15 s at one request a second; push 2 comes after 3.5 s, and the
+    // flush of push 1 is answered when push 2 is through.
+    let sender = overlapping(one_shard(), [150, 150], Duration::from_millis(3500)).await;
+    // Push 1's first 4 requests (the 4th on the wire when push 2 came), then push 2's
+    // 16 (150 series and target_info).
+    assert_eq!(sender.landed.lock().unwrap().len(), 4 + 16);
+    // The first request held target_info too.
+    assert_eq!(sender.assert_each_series_in_order(), 39 + 150);
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_push_cut_for_another_shard_count_waits_for_the_older_one_on_the_wire() {
+    // Push 1: one request, one shard, on the wire for 1 s. Push 2 at 0.5 s: 150
+    // requests, 8 shards; none may start before push 1's request is answered, since
+    // its series sit in other shards now.
+    let sender = overlapping(small_requests(), [5, 1500], Duration::from_millis(500)).await;
+    let sends = sender.times();
+    // Push 2: 1501 samples in 8 shards, each shard's last request partly full.
+    assert!(
+        (1 + 151..=1 + 151 + 8).contains(&sends.len()),
+        "{}",
+        sends.len()
+    );
+    assert!(sends[1] - sends[0] >= Duration::from_secs(1), "{sends:?}");
+    assert_eq!(sender.most_at_once(), 8);
+    assert_eq!(sender.assert_each_series_in_order(), 5 + 1500);
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_fast_endpoint_is_resharded_down_between_pushes_only() {
+    let sender = Scripted::slow(Duration::from_millis(1));
+    let pipeline = start(sender.clone(), small_requests());
+    let [one, two] = <[Snapshot; 2]>::try_from(growing(&[1500, 1500])).expect("two");
+    // The first push assumes 100 ms a request: 8 shards.
+    pipeline.export(one).await.expect("delivered");
+    assert_eq!(sender.most_at_once(), 8);
+    let first = sender.times().len();
+    // Measured at 1 ms: 150 × 0.001 s / 2 s rounds up to one shard.
+    sender.most_open.store(0, Ordering::SeqCst);
+    pipeline.export(two).await.expect("delivered");
+    assert_eq!(sender.most_at_once(), 1);
+    // 1500 series and target_info in requests of 10, one shard.
+    assert_eq!(sender.times().len(), first + 151);
+    assert_eq!(sender.assert_each_series_in_order(), 2 * 1500);
 }

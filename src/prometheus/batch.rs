@@ -1,9 +1,13 @@
-//! Splitting one encoded `WriteRequest` into requests of at most N samples.
+//! Splitting one encoded `WriteRequest` into requests of at most N samples, per shard.
 //!
 //! Receivers limit request sizes (Prometheus itself sends at most 2000 samples per
 //! request by default), so a large push goes out as several requests. The split works
 //! on the protobuf bytes: time series are copied whole, in order, and the metric
-//! metadata travels with the first request.
+//! metadata travels with the first request. With several shards, each series goes to
+//! the shard its label bytes hash to, so while the shard count is unchanged a series
+//! is always in the same shard's requests (which are sent one at a time, in order).
+
+use std::hash::{BuildHasher, Hasher};
 
 use prost::encoding::decode_varint;
 
@@ -12,6 +16,11 @@ use crate::Error;
 const TIMESERIES: u64 = (1 << 3) | 2;
 const METADATA: u64 = (3 << 3) | 2;
 const SAMPLE: u64 = (2 << 3) | 2;
+/// `TimeSeries.labels`.
+const LABEL: u64 = (1 << 3) | 2;
+/// Fixed, so a series keeps its shard for the life of the process.
+const LABEL_HASH: foldhash::fast::FixedState =
+    foldhash::fast::FixedState::with_seed(0x51_7cc1_b727_220a);
 
 /// Calls `emit(protobuf, samples)` for each request of at most `max_samples` samples
 /// (a single series with more samples goes alone). Nothing is emitted for a request
@@ -20,45 +29,92 @@ const SAMPLE: u64 = (2 << 3) | 2;
 /// # Errors
 /// [`Error::Encode`] if `request` is not a well-formed `WriteRequest`, or what `emit`
 /// returns.
+#[cfg(test)]
 pub(crate) fn split(
     request: &[u8],
     max_samples: usize,
     mut emit: impl FnMut(&[u8], usize) -> Result<(), Error>,
 ) -> Result<(), Error> {
+    split_sharded(
+        request,
+        max_samples,
+        |_| 1,
+        |_, body, samples| emit(body, samples),
+    )
+}
+
+/// As [`split`], over shards: `shards(samples)` gets the request's sample count and
+/// gives the number of shards (at least 1); `emit(shard, protobuf, samples)` gets each
+/// request with the shard of all its series. Each shard's requests come in series
+/// order; the metadata goes with the first request emitted.
+///
+/// # Errors
+/// As [`split`].
+pub(crate) fn split_sharded(
+    request: &[u8],
+    max_samples: usize,
+    shards: impl FnOnce(usize) -> usize,
+    mut emit: impl FnMut(usize, &[u8], usize) -> Result<(), Error>,
+) -> Result<(), Error> {
     let (metadata, series) = fields(request)?;
+    let total: usize = series.iter().map(|s| s.samples).sum();
+    let n = shards(total).max(1);
+    // The series of each shard, in order, then one shard at a time through one buffer:
+    // the working memory is one request, whatever the shard count.
+    let mut by_shard: Vec<Vec<u32>> = vec![Vec::new(); n];
+    for (i, s) in series.iter().enumerate() {
+        by_shard[shard_of(s.hash, n)].push(i as u32);
+    }
     let mut chunk: Vec<u8> = Vec::with_capacity(request.len().min(1 << 20));
     let mut in_chunk = 0usize;
     let mut first = true;
-    let mut flush = |chunk: &mut Vec<u8>, samples: usize, first: &mut bool| {
+    let mut flush = |shard: usize, chunk: &mut Vec<u8>, samples: usize, first: &mut bool| {
         if *first {
             metadata.iter().for_each(|m| chunk.extend_from_slice(m));
             *first = false;
         }
-        let result = emit(chunk, samples);
+        let result = emit(shard, chunk, samples);
         chunk.clear();
         result
     };
-    for (field, samples) in series {
-        if in_chunk > 0 && in_chunk + samples > max_samples {
-            flush(&mut chunk, in_chunk, &mut first)?;
+    for (shard, members) in by_shard.iter().enumerate() {
+        for &i in members {
+            let s = &series[i as usize];
+            if in_chunk > 0 && in_chunk + s.samples > max_samples {
+                flush(shard, &mut chunk, in_chunk, &mut first)?;
+                in_chunk = 0;
+            }
+            chunk.extend_from_slice(s.field);
+            in_chunk += s.samples;
+        }
+        if in_chunk > 0 {
+            flush(shard, &mut chunk, in_chunk, &mut first)?;
             in_chunk = 0;
         }
-        chunk.extend_from_slice(field);
-        in_chunk += samples;
-    }
-    if in_chunk > 0 {
-        flush(&mut chunk, in_chunk, &mut first)?;
     }
     Ok(())
 }
 
+/// The shard of a series whose labels hash to `hash`, among `n`: a multiply-shift,
+/// uniform over the hash's high bits.
+fn shard_of(hash: u64, n: usize) -> usize {
+    ((u128::from(hash) * n as u128) >> 64) as usize
+}
+
+/// One encoded time series: its field bytes, its samples, and the hash of its labels.
+struct SeriesField<'a> {
+    field: &'a [u8],
+    samples: usize,
+    hash: u64,
+}
+
 /// The metadata (and unknown) fields and the time series of a `WriteRequest`, each as
 /// its encoded bytes, series with their sample counts.
-type Fields<'a> = (Vec<&'a [u8]>, Vec<(&'a [u8], usize)>);
+type Fields<'a> = (Vec<&'a [u8]>, Vec<SeriesField<'a>>);
 
 fn fields(request: &[u8]) -> Result<Fields<'_>, Error> {
     let mut metadata: Vec<&[u8]> = Vec::new();
-    let mut series: Vec<(&[u8], usize)> = Vec::new();
+    let mut series: Vec<SeriesField<'_>> = Vec::new();
     let mut rest = request;
     while !rest.is_empty() {
         let start = rest;
@@ -70,7 +126,14 @@ fn fields(request: &[u8]) -> Result<Fields<'_>, Error> {
         let (body, tail) = rest.split_at(len);
         let field = &start[..start.len() - tail.len()];
         match tag {
-            TIMESERIES => series.push((field, samples_in(body)?)),
+            TIMESERIES => {
+                let (samples, hash) = samples_and_label_hash(body)?;
+                series.push(SeriesField {
+                    field,
+                    samples,
+                    hash,
+                });
+            }
             METADATA => metadata.push(field),
             // Fields this crate does not write travel with the first request.
             _ => metadata.push(field),
@@ -95,12 +158,12 @@ pub(crate) fn halves(request: &[u8]) -> Result<(usize, Option<[Half; 2]>), Error
         return Ok((series.len(), None));
     }
     let (first, second) = series.split_at(series.len() / 2);
-    let half = |with: &[&[u8]], series: &[(&[u8], usize)]| {
+    let half = |with: &[&[u8]], series: &[SeriesField<'_>]| {
         let mut out = Vec::new();
         let mut samples = 0;
-        for (field, n) in series {
-            out.extend_from_slice(field);
-            samples += n;
+        for s in series {
+            out.extend_from_slice(s.field);
+            samples += s.samples;
         }
         with.iter().for_each(|m| out.extend_from_slice(m));
         (out, samples)
@@ -111,8 +174,11 @@ pub(crate) fn halves(request: &[u8]) -> Result<(usize, Option<[Half; 2]>), Error
     ))
 }
 
-fn samples_in(mut series: &[u8]) -> Result<usize, Error> {
+/// The samples of one encoded time series, and a hash of its label fields: the same
+/// labels give the same hash in every push (and in stale markers), whatever the samples.
+fn samples_and_label_hash(mut series: &[u8]) -> Result<(usize, u64), Error> {
     let mut samples = 0;
+    let mut labels = LABEL_HASH.build_hasher();
     while !series.is_empty() {
         let tag = varint(&mut series)?;
         let skip = match tag & 7 {
@@ -130,10 +196,12 @@ fn samples_in(mut series: &[u8]) -> Result<usize, Error> {
         }
         if tag == SAMPLE {
             samples += 1;
+        } else if tag == LABEL {
+            labels.write(&series[..skip]);
         }
         series = &series[skip..];
     }
-    Ok(samples)
+    Ok((samples, labels.finish()))
 }
 
 fn varint(buf: &mut &[u8]) -> Result<u64, Error> {
@@ -237,5 +305,56 @@ mod tests {
         for garbage in [&b"\xff"[..], b"\x0a\x05ab", b"\x08\x01"] {
             assert!(split(garbage, 5, |_, _| Ok(())).is_err(), "{garbage:?}");
         }
+    }
+
+    /// The shard of each request emitted for `req` over `n` shards, with its samples.
+    fn sharded(req: &[u8], max: usize, n: usize) -> Vec<(usize, usize)> {
+        let mut out = Vec::new();
+        split_sharded(
+            req,
+            max,
+            |_| n,
+            |shard, _, samples| {
+                out.push((shard, samples));
+                Ok(())
+            },
+        )
+        .unwrap();
+        out
+    }
+
+    #[test]
+    fn a_series_goes_to_the_shard_of_its_labels_whatever_its_samples() {
+        let labelled = |label: &[u8], samples: usize| {
+            let mut s = Vec::new();
+            put(&mut s, (1 << 3) | 2, label);
+            for _ in 0..samples {
+                put(&mut s, SAMPLE, &[0x10, samples as u8]);
+            }
+            let mut r = Vec::new();
+            put(&mut r, TIMESERIES, &s);
+            r
+        };
+        let names: Vec<Vec<u8>> = (0..64u8)
+            .map(|i| vec![0x0a, 0x01, b'a' + i % 26, 0x12, 0x01, i])
+            .collect();
+        let mut seen = std::collections::HashSet::new();
+        for name in &names {
+            let one = sharded(&labelled(name, 1), 10, 8);
+            let three = sharded(&labelled(name, 3), 10, 8);
+            assert_eq!((one.len(), three.len()), (1, 1));
+            assert_eq!(one[0].0, three[0].0, "same labels, same shard");
+            seen.insert(one[0].0);
+        }
+        assert!(seen.len() > 4, "64 series spread over 8 shards: {seen:?}");
+        // Every sample once, no request over the limit, one shard: the plain split.
+        let req = request(&[1, 2, 1, 3, 1, 1, 1]);
+        let requests = sharded(&req, 2, 3);
+        assert_eq!(requests.iter().map(|r| r.1).sum::<usize>(), 10);
+        assert!(requests.iter().all(|r| r.1 <= 3 && r.0 < 3));
+        assert_eq!(
+            sharded(&req, 2, 1).iter().map(|r| r.1).collect::<Vec<_>>(),
+            chunks(&req, 2)
+        );
     }
 }

@@ -197,6 +197,12 @@ impl RemoteWriteExporterBuilder {
         self.on_destination(|d| d.with_proxy(url))
     }
 
+    /// [`Destination::with_max_shards`] (default
+    /// [`Destination::DEFAULT_MAX_SHARDS`]).
+    pub fn with_max_shards(self, shards: usize) -> Self {
+        self.on_destination(|d| d.with_max_shards(shards))
+    }
+
     /// [`Destination::with_scope_labels`] (default on).
     pub fn with_scope_labels(self, enabled: bool) -> Self {
         self.on_destination(|d| d.with_scope_labels(enabled))

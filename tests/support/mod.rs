@@ -11,7 +11,8 @@
 //! - [`vmauth`]: a real vmauth in front of one of them;
 //! - [`unleash`]: a real Unleash on a throwaway PostgreSQL;
 //! - [`logs`]: `tracing` output captured as text;
-//! - [`proc`]: the test process as `/proc` shows it.
+//! - [`proc`]: the test process as `/proc` shows it;
+//! - [`self_metrics`]: prompush's own delivery metrics, as the provider collects them.
 //!
 //! The common names are re-exported here, so call sites stay short.
 #![allow(dead_code)] // each test binary uses a different part of the helpers
@@ -22,6 +23,7 @@ pub mod loopback;
 pub mod presets;
 pub mod proc;
 pub mod real_servers;
+pub mod self_metrics;
 pub mod stored;
 pub mod tinyproxy;
 pub mod tls;

@@ -8,23 +8,38 @@ mod remote_write;
 
 use bytes::Bytes;
 
-use super::queue::{Batch, Cuts};
+use super::queue::{Batch, Cuts, Shard};
+use super::shards::ShardPlan;
 use super::Delivery;
 use crate::prometheus::translate::Translator;
 use crate::transport::Protocol;
 use crate::{Error, Snapshot};
 
-/// Where encoded requests go: push `push`'s requests, at most `max_samples` samples each.
+/// Where encoded requests go: push `push`'s requests, at most `max_samples` samples
+/// each, cut for the shard count that `plan` resolves to (once per push).
 pub(super) struct Requests<'a> {
     pub(super) batches: &'a mut Vec<Batch>,
     pub(super) push: u64,
     pub(super) max_samples: usize,
+    /// Whether what is written now is stale markers.
+    pub(super) markers: bool,
+    pub(super) plan: ShardPlan,
+    /// The shard count, once the push's first sharded request resolved it.
+    pub(super) shards: Option<usize>,
 }
 
 impl Requests<'_> {
+    /// Adds an unsharded request.
     fn add(&mut self, body: Bytes, samples: usize, cuts: Option<Cuts>) {
-        self.batches
-            .push(Batch::new(body, samples, self.push, cuts));
+        self.add_to(Shard::ONLY, body, samples, cuts);
+    }
+
+    fn add_to(&mut self, shard: Shard, body: Bytes, samples: usize, cuts: Option<Cuts>) {
+        self.batches.push(Batch {
+            shard,
+            markers: self.markers,
+            ..Batch::new(body, samples, self.push, cuts)
+        });
     }
 }
 

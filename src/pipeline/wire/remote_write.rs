@@ -5,7 +5,7 @@
 use bytes::Bytes;
 
 use super::{Half, Requests};
-use crate::pipeline::queue::Batch;
+use crate::pipeline::queue::{Batch, Shard};
 use crate::prometheus::batch;
 use crate::prometheus::encode::WriteRequestEncoder;
 use crate::prometheus::stale::StaleMarkers;
@@ -62,7 +62,7 @@ impl super::Encode for Encoder {
     }
 }
 
-/// Splits what `encoder` holds into snappy-compressed requests.
+/// Splits what `encoder` holds into snappy-compressed requests, per shard.
 fn compress_into(
     out: &mut Requests<'_>,
     encoder: &mut WriteRequestEncoder,
@@ -70,14 +70,30 @@ fn compress_into(
     scratch: &mut Vec<u8>,
 ) -> Result<(), Error> {
     let max_samples = out.max_samples;
-    batch::split(encoder.protobuf(), max_samples, |protobuf, samples| {
-        scratch.resize(snap::raw::max_compress_len(protobuf.len()), 0);
-        let n = snappy
-            .compress(protobuf, scratch)
-            .map_err(|e| Error::Encode(e.to_string()))?;
-        out.add(Bytes::copy_from_slice(&scratch[..n]), samples, None);
-        Ok(())
-    })
+    let (plan, resolved) = (out.plan, out.shards);
+    let chosen = std::cell::Cell::new(resolved);
+    let shards = |samples| {
+        let n = resolved.unwrap_or_else(|| plan.resolve(samples, max_samples));
+        chosen.set(Some(n));
+        n
+    };
+    batch::split_sharded(
+        encoder.protobuf(),
+        max_samples,
+        shards,
+        |index, protobuf, samples| {
+            scratch.resize(snap::raw::max_compress_len(protobuf.len()), 0);
+            let n = snappy
+                .compress(protobuf, scratch)
+                .map_err(|e| Error::Encode(e.to_string()))?;
+            let of = chosen.get().unwrap_or(1);
+            let body = Bytes::copy_from_slice(&scratch[..n]);
+            out.add_to(Shard { index, of }, body, samples, None);
+            Ok(())
+        },
+    )?;
+    out.shards = chosen.get();
+    Ok(())
 }
 
 pub(super) struct Refusals;
