@@ -15,6 +15,7 @@ use opentelemetry::metrics::{
     SyncInstrument, UpDownCounter,
 };
 
+use crate::aggregate::exponential::{ExponentialConfig, ExponentialHistogram};
 use crate::aggregate::histogram::{sanitize_bounds, DEFAULT_BOUNDS};
 use crate::aggregate::{number::Num, Aggregation, LastValue, Sum};
 use crate::instrument::registry::{Registry, Spec};
@@ -23,6 +24,8 @@ use crate::snapshot::InstrumentKind as Kind;
 /// The instrument provider behind every `Meter` of a scope.
 pub(crate) struct ScopeMeter {
     pub(crate) registry: Arc<Registry>,
+    /// Set: histograms created without boundaries are exponential ones.
+    pub(crate) exponential: Option<ExponentialConfig>,
 }
 
 /// What every builder names: the instrument's name, description and unit, and its kind.
@@ -69,8 +72,14 @@ impl ScopeMeter {
     }
 
     /// A histogram over the builder's boundaries (checked: finite, strictly
-    /// increasing), or the default ones.
+    /// increasing); without any, an exponential one when the provider chose those, else
+    /// one over the default boundaries.
     fn create_histogram<T: Num>(&self, b: HistogramBuilder<'_, Histogram<T>>) -> Histogram<T> {
+        if let (None, Some(config)) = (&b.boundaries, self.exponential) {
+            let spec = spec(b.name, b.description, b.unit, Kind::Histogram);
+            let aggregation = || ExponentialHistogram::<T>::new(config);
+            return Histogram::new(self.registry.sync(spec, aggregation));
+        }
         let bounds: Vec<f64> = match &b.boundaries {
             None => DEFAULT_BOUNDS.to_vec(),
             Some(given) => {

@@ -13,6 +13,10 @@ use std::time::SystemTime;
 use opentelemetry::{InstrumentationScope, KeyValue};
 use opentelemetry_sdk::Resource;
 
+mod exponential;
+
+pub use exponential::{bucket_upper_bound, ExponentialBuckets, ExponentialHistogramPoint};
+
 /// Everything one collection gathered from a provider.
 #[derive(Debug, Clone)]
 pub struct Snapshot {
@@ -55,7 +59,8 @@ pub enum InstrumentKind {
     Counter,
     /// Synchronous non-monotonic sum.
     UpDownCounter,
-    /// Synchronous explicit-bucket histogram.
+    /// Synchronous histogram (explicit buckets, or exponential ones where the provider
+    /// chose them: the data says which).
     Histogram,
     /// Synchronous last value.
     Gauge,
@@ -161,6 +166,11 @@ pub enum MetricData {
         /// One point per attribute set.
         points: Vec<HistogramPoint>,
     },
+    /// Exponential (base-2) histograms: each point has its own scale and buckets.
+    ExponentialHistogram {
+        /// One point per attribute set.
+        points: Vec<ExponentialHistogramPoint>,
+    },
 }
 
 impl MetricData {
@@ -169,6 +179,7 @@ impl MetricData {
         match self {
             Self::Sum { points, .. } | Self::Gauge { points } => points.len(),
             Self::Histogram { points, .. } => points.len(),
+            Self::ExponentialHistogram { points } => points.len(),
         }
     }
 
@@ -181,7 +192,7 @@ impl MetricData {
     pub fn number_points(&self) -> &[NumberPoint] {
         match self {
             Self::Sum { points, .. } | Self::Gauge { points } => points,
-            Self::Histogram { .. } => &[],
+            Self::Histogram { .. } | Self::ExponentialHistogram { .. } => &[],
         }
     }
 
@@ -189,6 +200,14 @@ impl MetricData {
     pub fn histogram_points(&self) -> &[HistogramPoint] {
         match self {
             Self::Histogram { points, .. } => points,
+            _ => &[],
+        }
+    }
+
+    /// The exponential histogram points; empty for the other kinds.
+    pub fn exponential_points(&self) -> &[ExponentialHistogramPoint] {
+        match self {
+            Self::ExponentialHistogram { points } => points,
             _ => &[],
         }
     }

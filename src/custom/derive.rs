@@ -17,8 +17,8 @@ use super::filter::{self, KeyRef};
 
 use crate::prometheus::naming;
 use crate::snapshot::{
-    Attributes, Descriptor, HistogramPoint, MetricData, MetricSnapshot, Number, NumberPoint,
-    Snapshot,
+    Attributes, Descriptor, ExponentialHistogramPoint, HistogramPoint, MetricData, MetricSnapshot,
+    Number, NumberPoint, Snapshot,
 };
 use crate::Error;
 
@@ -175,6 +175,9 @@ impl State {
                 bounds: bounds.clone(),
                 points: self.merge_histograms(custom, &bases, bounds, &mut seen),
             },
+            MetricData::ExponentialHistogram { .. } => MetricData::ExponentialHistogram {
+                points: self.merge_exponential(custom, &bases, &mut seen),
+            },
         };
         // Forget base series that are gone (observable ones that stopped reporting).
         self.groups.retain(|key, _| seen.contains(key));
@@ -283,8 +286,7 @@ impl State {
         bounds: &Arc<[f64]>,
         seen: &mut HashSet<(u64, Attributes)>,
     ) -> Vec<HistogramPoint> {
-        let mut order: Vec<Attributes> = Vec::new();
-        let mut merged: HashMap<Attributes, HistogramPoint> = HashMap::new();
+        let mut same_bounds = Vec::new();
         for metric in bases {
             let MetricData::Histogram {
                 bounds: own,
@@ -304,18 +306,62 @@ impl State {
                 }
                 continue;
             }
-            let id = metric.descriptor.id;
+            same_bounds.push((metric.descriptor.id, points.as_slice()));
+        }
+        self.merge_grouped(
+            custom,
+            same_bounds,
+            seen,
+            |group, p: &HistogramPoint| HistogramPoint::empty(group, p.bucket_counts.len()),
+            HistogramPoint::merge,
+            |p| &p.attributes,
+        )
+    }
+
+    /// Exponential histograms of any scales merge (at the coarser one).
+    fn merge_exponential(
+        &mut self,
+        custom: &CompiledMetric,
+        bases: &[&MetricSnapshot],
+        seen: &mut HashSet<(u64, Attributes)>,
+    ) -> Vec<ExponentialHistogramPoint> {
+        let points = bases
+            .iter()
+            .map(|m| (m.descriptor.id, m.data.exponential_points()))
+            .collect();
+        self.merge_grouped(
+            custom,
+            points,
+            seen,
+            |group, p: &ExponentialHistogramPoint| ExponentialHistogramPoint::empty(group, p.scale),
+            ExponentialHistogramPoint::merge,
+            |p| &p.attributes,
+        )
+    }
+
+    /// Merges each base point into its group's point (started by `start`), groups in
+    /// the order they first appear.
+    fn merge_grouped<P>(
+        &mut self,
+        custom: &CompiledMetric,
+        bases: Vec<(u64, &[P])>,
+        seen: &mut HashSet<(u64, Attributes)>,
+        start: impl Fn(Attributes, &P) -> P,
+        merge: impl Fn(&mut P, &P),
+        attributes: impl Fn(&P) -> &Attributes,
+    ) -> Vec<P> {
+        let mut order: Vec<Attributes> = Vec::new();
+        let mut merged: HashMap<Attributes, P> = HashMap::new();
+        for (id, points) in bases {
             for point in points {
-                let Some(group) = self.group(custom, id, &point.attributes, seen) else {
+                let Some(group) = self.group(custom, id, attributes(point), seen) else {
                     continue;
                 };
-                merged
-                    .entry(group.clone())
-                    .or_insert_with(|| {
-                        order.push(group.clone());
-                        HistogramPoint::empty(group, point.bucket_counts.len())
-                    })
-                    .merge(point);
+                let into = merged.entry(group.clone()).or_insert_with(|| {
+                    order.push(group.clone());
+                    start(group, point)
+                });
+                merge(into, point);
             }
         }
         order
@@ -332,6 +378,7 @@ fn alike(a: &MetricSnapshot, b: &MetricSnapshot) -> bool {
         (MetricData::Sum { monotonic: x, .. }, MetricData::Sum { monotonic: y, .. }) => x == y,
         (MetricData::Gauge { .. }, MetricData::Gauge { .. }) => true,
         (MetricData::Histogram { .. }, MetricData::Histogram { .. }) => true,
+        (MetricData::ExponentialHistogram { .. }, MetricData::ExponentialHistogram { .. }) => true,
         _ => false,
     };
     same_data && a.descriptor.unit == b.descriptor.unit

@@ -7,6 +7,7 @@
 
 use std::collections::{HashMap, HashSet};
 
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 
 use parking_lot::Mutex;
@@ -37,6 +38,8 @@ pub(super) struct Encoding {
     /// Shared with the task, so that an encoding rebuilt after a panic goes on from the
     /// last timestamp instead of starting a clock afresh.
     pub(super) clock: Arc<Mutex<PushClock>>,
+    /// The destination's choice, read at every push: a refusal may turn it off.
+    native_histograms: Arc<AtomicBool>,
 }
 
 /// What encoding one push produced.
@@ -65,6 +68,7 @@ impl Encoding {
             observed: HashMap::new(),
             last_export: None,
             clock,
+            native_histograms: delivery.native_histograms.clone(),
         }
     }
 
@@ -122,6 +126,7 @@ impl Encoding {
             max_samples: self.max_samples_per_send,
         };
         let translator = &mut self.translator;
+        translator.set_native_histograms(self.native_histograms.load(Ordering::Relaxed));
         // Ending series first, before this push's values: a series that comes back (a
         // custom metric deleted and created again) starts afresh after its marker.
         if let Some(ending) = ending {

@@ -32,6 +32,7 @@ mod wire;
 #[cfg(test)]
 mod tests;
 
+use std::sync::atomic::AtomicBool;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -80,6 +81,10 @@ pub(crate) struct Delivery {
     pub(crate) target_info: bool,
     /// Whether series carry `otel_scope_name` and `otel_scope_version`.
     pub(crate) scope_labels: bool,
+    /// Whether exponential histograms go out as native ones. Shared by the
+    /// destination's pipelines (its custom metrics' too): a receiver that refuses them
+    /// turns it off for all (see `outcome`).
+    pub(crate) native_histograms: Arc<AtomicBool>,
     pub(crate) max_samples_per_send: usize,
     pub(crate) max_pending_bytes: usize,
     pub(crate) min_backoff: Duration,

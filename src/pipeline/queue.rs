@@ -96,7 +96,7 @@ impl Queue {
     }
 
     /// Puts `pieces` in place of the front batch (the same data, cut smaller), in order.
-    pub(crate) fn replace_front(&mut self, pieces: [Batch; 2]) {
+    pub(crate) fn replace_front<const N: usize>(&mut self, pieces: [Batch; N]) {
         self.pop();
         for piece in pieces.into_iter().rev() {
             self.bytes += piece.body.len();

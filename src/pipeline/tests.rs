@@ -125,6 +125,7 @@ fn delivery() -> Delivery {
         external_labels: Vec::new(),
         target_info: true,
         scope_labels: true,
+        native_histograms: Default::default(),
         max_samples_per_send: 2000,
         max_pending_bytes: 1 << 20,
         min_backoff: Duration::from_millis(30),

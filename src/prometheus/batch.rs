@@ -12,6 +12,8 @@ use crate::Error;
 const TIMESERIES: u64 = (1 << 3) | 2;
 const METADATA: u64 = (3 << 3) | 2;
 const SAMPLE: u64 = (2 << 3) | 2;
+/// A native histogram counts as one sample, as Prometheus counts it.
+const HISTOGRAM: u64 = (4 << 3) | 2;
 
 /// Calls `emit(protobuf, samples)` for each request of at most `max_samples` samples
 /// (a single series with more samples goes alone). Nothing is emitted for a request
@@ -128,7 +130,7 @@ fn samples_in(mut series: &[u8]) -> Result<usize, Error> {
         if skip > series.len() {
             return Err(malformed());
         }
-        if tag == SAMPLE {
+        if tag == SAMPLE || tag == HISTOGRAM {
             samples += 1;
         }
         series = &series[skip..];

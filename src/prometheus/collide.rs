@@ -24,7 +24,7 @@
 use std::collections::{BTreeSet, HashMap, HashSet};
 use std::sync::Arc;
 
-use crate::snapshot::{HistogramPoint, MetricData};
+use crate::snapshot::{ExponentialHistogramPoint, HistogramPoint, MetricData};
 
 /// What each push merged and dropped, for the self-metrics.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
@@ -93,6 +93,8 @@ pub(super) enum Action {
     Number(f64),
     /// Send this histogram state instead of the point's own.
     Histogram(Box<HistogramPoint>),
+    /// Send this exponential histogram state instead of the point's own.
+    Exponential(Box<ExponentialHistogramPoint>),
 }
 
 /// The colliding points of one push and what to do with each.
@@ -262,6 +264,18 @@ impl Registry {
                         None => continue,
                     }
                 }
+                // Any two merge: the coarser scale wins.
+                MetricData::ExponentialHistogram { .. } => {
+                    let mut points = present
+                        .iter()
+                        .filter_map(|(_, m, d)| d.exponential_points().get(index(*m)));
+                    let Some(first) = points.next() else {
+                        continue;
+                    };
+                    let mut merged = first.clone();
+                    points.for_each(|p| merged.merge(p));
+                    Action::Exponential(Box::new(merged))
+                }
             };
             for (_, m, _) in &present[1..] {
                 if !matches!(plan.get(m), Some(Action::Skip)) {
@@ -283,6 +297,7 @@ pub(super) enum FamilyKind {
     UpDownCounter,
     Gauge,
     Histogram,
+    ExponentialHistogram,
     /// The translator's own `target_info`.
     TargetInfo,
 }
@@ -296,6 +311,7 @@ impl FamilyKind {
             MetricData::Sum { .. } => Self::UpDownCounter,
             MetricData::Gauge { .. } => Self::Gauge,
             MetricData::Histogram { .. } => Self::Histogram,
+            MetricData::ExponentialHistogram { .. } => Self::ExponentialHistogram,
         }
     }
 
@@ -305,6 +321,7 @@ impl FamilyKind {
             Self::UpDownCounter => "up-down counter",
             Self::Gauge => "gauge",
             Self::Histogram => "histogram",
+            Self::ExponentialHistogram => "exponential histogram",
             Self::TargetInfo => "target_info",
         }
     }

@@ -12,9 +12,9 @@ use std::collections::HashMap;
 use prost::encoding::encoded_len_varint;
 use prost::Message;
 
-use super::proto;
 use super::translate::{Labels, LabelsVersion, Metadata, SeriesSink};
-use crate::snapshot::Attributes;
+use super::{native, proto};
+use crate::snapshot::{Attributes, ExponentialHistogramPoint};
 use crate::Error;
 
 // Protobuf tags: (field number << 3) | wire type; 2 = length-delimited, 1 = 64-bit,
@@ -229,6 +229,29 @@ impl SeriesSink for WriteRequestEncoder {
             put_head(labels, tail.timestamp_len(), &mut self.scratch);
             put_series(&mut self.request, &self.scratch, value, tail);
         }
+    }
+
+    /// Written through the generated message: native histograms are few next to
+    /// samples, and their encoding changes with every bucket.
+    fn native_histogram(
+        &mut self,
+        labels: &Labels<'_>,
+        point: &ExponentialHistogramPoint,
+        timestamp_ms: i64,
+    ) {
+        self.series += 1;
+        let series = proto::TimeSeries {
+            labels: labels
+                .iter()
+                .map(|(name, value)| proto::Label {
+                    name: name.to_owned(),
+                    value: value.to_owned(),
+                })
+                .collect(),
+            histograms: vec![native::to_proto(point, timestamp_ms)],
+            ..Default::default()
+        };
+        prost::encoding::message::encode(1, &series, &mut self.request);
     }
 
     fn begin_metric(&mut self, metric: u64, points: usize, version: LabelsVersion) {

@@ -92,7 +92,10 @@ impl Translator {
             };
             let kind = naming_kind(&metric.data, d.kind);
             let family = naming::metric_name(&d.name, &d.unit, kind);
-            let histogram = if matches!(metric.data, MetricData::Histogram { .. }) {
+            let histogram = if matches!(
+                metric.data,
+                MetricData::Histogram { .. } | MetricData::ExponentialHistogram { .. }
+            ) {
                 ["_bucket", "_sum", "_count"].map(|s| format!("{family}{s}"))
             } else {
                 Default::default()
@@ -227,6 +230,7 @@ impl Translator {
                     base: &mut *base,
                     bucket: &mut *bucket,
                     samples: &mut *samples,
+                    native_histograms: false,
                 };
                 ctx.series_key(&mut key, n, set);
                 let hash = collide::key_of(&key);
@@ -304,6 +308,7 @@ impl Translator {
             base: &mut self.base,
             bucket: &mut self.bucket,
             samples: &mut self.samples,
+            native_histograms: false,
         };
         ctx.series_key(into, n, &set);
         Some(into)

@@ -10,6 +10,14 @@ use super::series::{put, Labels, SeriesSink, Slot, Span};
 use super::translate::{millis, SCOPE_NAME_LABEL, SCOPE_VERSION_LABEL};
 use crate::snapshot::{Attributes, HistogramPoint, MetricData, MetricSnapshot};
 
+/// Where the `le` label name and the `_sum` and `_count` series names are in the text
+/// buffer.
+pub(super) struct HistogramNames {
+    pub(super) le: Span,
+    pub(super) sum: Span,
+    pub(super) count: Span,
+}
+
 /// Borrowed translator state for the points of one metric.
 pub(super) struct PointContext<'t> {
     pub(super) job: &'t str,
@@ -21,6 +29,8 @@ pub(super) struct PointContext<'t> {
     pub(super) base: &'t mut Vec<Slot>,
     pub(super) bucket: &'t mut Vec<Slot>,
     pub(super) samples: &'t mut Vec<f64>,
+    /// Exponential histograms go out as native ones (scale −4 and up).
+    pub(super) native_histograms: bool,
 }
 
 impl PointContext<'_> {
@@ -103,46 +113,69 @@ impl PointContext<'_> {
                     }
                     self.text.truncate(mark);
                     self.point_labels(bucket_name, &point.attributes, true);
-                    // Bucket series: the point's labels plus `le`, in sorted position.
-                    self.bucket.clear();
-                    self.bucket.extend_from_slice(self.base);
-                    let text: &str = self.text;
-                    let at = self.bucket.partition_point(|s| s.name.get(text) < "le");
-                    self.bucket.insert(
-                        at,
-                        Slot {
-                            name: le_name,
-                            value: Span::default(),
-                        },
-                    );
-                    for (le, &value) in les.iter().zip(self.samples.iter()) {
-                        self.bucket[at].value = *le;
-                        sink.series(
-                            &Labels {
-                                text,
-                                slots: self.bucket,
-                            },
-                            value,
-                            ts,
-                        );
-                    }
-                    let name_at = self.base_name_index();
-                    self.base[name_at].value = sum_name;
-                    let labels = Labels {
-                        text,
-                        slots: self.base,
+                    let spans = HistogramNames {
+                        le: le_name,
+                        sum: sum_name,
+                        count: count_name,
                     };
-                    sink.series(&labels, point.sum, ts);
-                    self.base[name_at].value = count_name;
-                    let labels = Labels {
-                        text,
-                        slots: self.base,
-                    };
-                    sink.series(&labels, point.count as f64, ts);
+                    self.classic_series(&spans, &les, point.sum, point.count, ts, sink);
                 }
                 count
             }
+            MetricData::ExponentialHistogram { points } => {
+                self.exponential(points, names, &planned, ts, sink)
+            }
         }
+    }
+
+    /// Hands a classic histogram's series to `sink`, for the point whose labels are in
+    /// `base` (named `_bucket`): one `_bucket` series per `les` entry with the value
+    /// in `samples` at the same place, then `_sum` and `_count`.
+    pub(super) fn classic_series<S: SeriesSink>(
+        &mut self,
+        names: &HistogramNames,
+        les: &[Span],
+        sum: f64,
+        count: u64,
+        ts: i64,
+        sink: &mut S,
+    ) {
+        // Bucket series: the point's labels plus `le`, in sorted position.
+        self.bucket.clear();
+        self.bucket.extend_from_slice(self.base);
+        let text: &str = self.text;
+        let at = self.bucket.partition_point(|s| s.name.get(text) < "le");
+        self.bucket.insert(
+            at,
+            Slot {
+                name: names.le,
+                value: Span::default(),
+            },
+        );
+        for (le, &value) in les.iter().zip(self.samples.iter()) {
+            self.bucket[at].value = *le;
+            sink.series(
+                &Labels {
+                    text,
+                    slots: self.bucket,
+                },
+                value,
+                ts,
+            );
+        }
+        let name_at = self.base_name_index();
+        self.base[name_at].value = names.sum;
+        let labels = Labels {
+            text,
+            slots: self.base,
+        };
+        sink.series(&labels, sum, ts);
+        self.base[name_at].value = names.count;
+        let labels = Labels {
+            text,
+            slots: self.base,
+        };
+        sink.series(&labels, count as f64, ts);
     }
 
     /// Writes the identity of a point's series into `key`: the family, a NUL, then its
@@ -165,7 +198,7 @@ impl PointContext<'_> {
         }
     }
 
-    fn base_name_index(&self) -> usize {
+    pub(super) fn base_name_index(&self) -> usize {
         let text: &str = self.text;
         self.base
             .iter()

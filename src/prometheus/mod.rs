@@ -30,9 +30,11 @@ mod collide;
 pub(crate) mod custom_json;
 pub mod decode;
 pub mod encode;
+mod exponential;
 mod instruments;
 mod labels;
 pub mod naming;
+pub(crate) mod native;
 #[doc(hidden)]
 pub mod proto;
 mod series;

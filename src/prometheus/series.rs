@@ -4,7 +4,7 @@
 
 use std::sync::atomic::AtomicU64;
 
-use crate::snapshot::Attributes;
+use crate::snapshot::{Attributes, ExponentialHistogramPoint};
 
 /// A Prometheus metric type, as remote-write metadata carries it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -121,6 +121,19 @@ pub trait SeriesSink {
 
     /// One series with one sample.
     fn series(&mut self, labels: &Labels<'_>, value: f64, timestamp_ms: i64);
+
+    /// One native histogram series: the family's name and the point's labels, and the
+    /// point whose buckets it carries. Called only by a translator with native
+    /// histograms on ([`Translator::set_native_histograms`](super::translate::Translator::set_native_histograms));
+    /// the default writes nothing, for sinks that never get them.
+    fn native_histogram(
+        &mut self,
+        labels: &Labels<'_>,
+        point: &ExponentialHistogramPoint,
+        timestamp_ms: i64,
+    ) {
+        let _ = (labels, point, timestamp_ms);
+    }
 
     /// The points of metric `metric` (its [`Descriptor::id`](crate::snapshot::Descriptor::id))
     /// follow; there are `points` of them. Series made under another `version` must not be

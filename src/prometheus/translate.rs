@@ -118,6 +118,8 @@ pub struct Translator {
     pub(super) target_info_enabled: bool,
     /// Whether series carry `otel_scope_name` and `otel_scope_version`.
     pub(super) scope_labels: bool,
+    /// Whether exponential histograms go to the sink as native histograms.
+    pub(super) native_histograms: bool,
     /// The series key of every point seen, and which collide.
     pub(super) registry: Registry,
     pub(super) families: Families,
@@ -145,6 +147,7 @@ impl Default for Translator {
             external: Vec::new(),
             target_info_enabled: true,
             scope_labels: true,
+            native_histograms: false,
             registry: Registry::default(),
             families: Families::default(),
             families_dirty: false,
@@ -199,6 +202,14 @@ impl Translator {
         }
     }
 
+    /// Whether exponential histograms of scale −4 and up go to the sink as native
+    /// histograms ([`SeriesSink::native_histogram`]): off by default, for sinks and
+    /// receivers without them. Off, and below scale −4, they are classic `_bucket`,
+    /// `_sum` and `_count` series with the exponential buckets' upper bounds as `le`.
+    pub fn set_native_histograms(&mut self, enabled: bool) {
+        self.native_histograms = enabled;
+    }
+
     /// What the latest [`translate`](Self::translate) merged and dropped because
     /// points translated to one series or instruments to one family.
     pub fn collisions(&self) -> Collisions {
@@ -251,6 +262,7 @@ impl Translator {
                 base: &mut self.base,
                 bucket: &mut self.bucket,
                 samples: &mut self.samples,
+                native_histograms: self.native_histograms,
             };
             for (i, set) in point_attributes(&metric.data).enumerate() {
                 ctx.series_key(&mut key, n, set);
@@ -314,6 +326,7 @@ impl Translator {
             resource_version,
             external,
             collisions,
+            native_histograms,
             ..
         } = self;
         let mut ctx = PointContext {
@@ -325,6 +338,7 @@ impl Translator {
             base,
             bucket,
             samples,
+            native_histograms: *native_histograms,
         };
         let mut count = 0;
         for metric in snapshot.metrics() {
@@ -448,6 +462,9 @@ pub(super) fn point_attributes(data: &MetricData) -> Box<dyn Iterator<Item = &At
             Box::new(points.iter().map(|p| &p.attributes))
         }
         MetricData::Histogram { points, .. } => Box::new(points.iter().map(|p| &p.attributes)),
+        MetricData::ExponentialHistogram { points } => {
+            Box::new(points.iter().map(|p| &p.attributes))
+        }
     }
 }
 
@@ -455,6 +472,10 @@ pub(super) fn point_attributes(data: &MetricData) -> Box<dyn Iterator<Item = &At
 fn series_count(data: &MetricData) -> usize {
     match data {
         MetricData::Histogram { bounds, points } => points.len() * (bounds.len() + 3),
+        MetricData::ExponentialHistogram { points } => points
+            .iter()
+            .map(|p| p.positive.counts.len() + p.negative.counts.len() + 4)
+            .sum(),
         other => other.len(),
     }
 }
@@ -467,7 +488,9 @@ pub(super) fn naming_kind(data: &MetricData, kind: InstrumentKind) -> Instrument
             monotonic: true, ..
         } => InstrumentKind::Counter,
         MetricData::Sum { .. } => InstrumentKind::UpDownCounter,
-        MetricData::Histogram { .. } => InstrumentKind::Histogram,
+        MetricData::Histogram { .. } | MetricData::ExponentialHistogram { .. } => {
+            InstrumentKind::Histogram
+        }
         MetricData::Gauge { .. } if kind.is_observable() => InstrumentKind::ObservableGauge,
         MetricData::Gauge { .. } => InstrumentKind::Gauge,
     }
@@ -479,7 +502,9 @@ fn metric_type(data: &MetricData) -> MetricType {
             monotonic: true, ..
         } => MetricType::Counter,
         MetricData::Sum { .. } | MetricData::Gauge { .. } => MetricType::Gauge,
-        MetricData::Histogram { .. } => MetricType::Histogram,
+        MetricData::Histogram { .. } | MetricData::ExponentialHistogram { .. } => {
+            MetricType::Histogram
+        }
     }
 }
 

@@ -16,6 +16,7 @@ use opentelemetry_sdk::Resource;
 
 use super::collect::Core;
 use super::{MeterProvider, Shared};
+use crate::aggregate::exponential::{ExponentialConfig, MAX_SCALE, MIN_SCALE};
 use crate::aggregate::Limits;
 use crate::custom::file::Configured;
 use crate::custom::manage::{CustomMetrics, DestinationConfig};
@@ -54,6 +55,8 @@ pub struct MeterProviderBuilder {
     resource: Option<Resource>,
     instance_id: Option<String>,
     cardinality_limit: usize,
+    /// Set: histograms created without boundaries are exponential.
+    exponential: Option<ExponentialConfig>,
     /// The destination the push options configure; `None` until one of them is called.
     default_destination: Option<Destination>,
     destinations: Vec<Destination>,
@@ -71,6 +74,7 @@ impl Default for MeterProviderBuilder {
             resource: None,
             instance_id: None,
             cardinality_limit: Self::DEFAULT_CARDINALITY_LIMIT,
+            exponential: None,
             default_destination: None,
             destinations: Vec::new(),
             scope_labels: None,
@@ -141,6 +145,36 @@ impl MeterProviderBuilder {
     /// not created). Must be at least 1.
     pub fn with_cardinality_limit(mut self, limit: usize) -> Self {
         self.cardinality_limit = limit;
+        self
+    }
+
+    /// Makes every histogram created without explicit boundaries an exponential
+    /// (base-2) one, as the OpenTelemetry spec defines it: each series starts at scale
+    /// `max_scale` (at most 20; the base is `2^(2^-scale)`) and lowers it, merging
+    /// neighbouring buckets, whenever its positive or its negative values would need
+    /// more than `max_size` buckets (at least 2). OpenTelemetry's defaults are 160 and
+    /// 20. A histogram created with boundaries keeps them; without this option, every
+    /// histogram has explicit buckets (the default boundaries when none are given).
+    ///
+    /// Destinations that turn on [`Destination::with_native_histograms`] send them as
+    /// Prometheus native histograms; the others as classic `_bucket` series whose `le`
+    /// are the exponential buckets' upper bounds.
+    ///
+    /// ```
+    /// let provider = prompush::MeterProvider::builder()
+    ///     .with_exponential_histograms(160, 20)
+    ///     .build()?;
+    /// let latency = provider.meter("app").f64_histogram("latency").with_unit("s").build();
+    /// latency.record(0.25, &[]);
+    /// let point = &provider.collect().metric("latency").unwrap().data.exponential_points()[0];
+    /// assert_eq!((point.count, point.scale), (1, 20));
+    /// # Ok::<(), prompush::Error>(())
+    /// ```
+    pub fn with_exponential_histograms(mut self, max_size: u32, max_scale: i8) -> Self {
+        self.exponential = Some(ExponentialConfig {
+            max_size,
+            max_scale,
+        });
         self
     }
 
@@ -307,6 +341,7 @@ impl MeterProviderBuilder {
             resource,
             instance_id,
             cardinality_limit,
+            exponential,
             default_destination,
             destinations,
             push_interval,
@@ -320,12 +355,15 @@ impl MeterProviderBuilder {
         let destinations =
             validate_destinations(default_destination, destinations, scope_labels, interval)?;
         let configured = Configured::load(custom_metrics, &custom_metrics_files)?;
-        let core = Arc::new(Core::new(
-            resource_with_instance_id(resource, instance_id),
-            Limits {
-                cardinality: cardinality_limit,
-            },
-        ));
+        let core = Arc::new(Core {
+            exponential,
+            ..Core::new(
+                resource_with_instance_id(resource, instance_id),
+                Limits {
+                    cardinality: cardinality_limit,
+                },
+            )
+        });
         let meter = core.self_metrics_meter(self_metrics && !destinations.is_empty());
         let custom = CustomMetrics::new(
             destinations.clone(),
@@ -353,6 +391,19 @@ impl MeterProviderBuilder {
                  must be at least 1"
                     .into(),
             ));
+        }
+        if let Some(ExponentialConfig {
+            max_size,
+            max_scale,
+        }) = self.exponential
+        {
+            if max_size < 2 || !(MIN_SCALE..=MAX_SCALE).contains(&max_scale) {
+                return Err(Error::Config(format!(
+                    "with_exponential_histograms({max_size}, {max_scale}): max_size must be at \
+                     least 2 and max_scale within {MIN_SCALE}..={MAX_SCALE}; OpenTelemetry's \
+                     defaults are 160 and 20"
+                )));
+            }
         }
         if self.instance_id.as_deref().is_some_and(str::is_empty) {
             return Err(Error::Config(

@@ -13,6 +13,7 @@ use opentelemetry::InstrumentationScope;
 use opentelemetry_sdk::Resource;
 use parking_lot::Mutex;
 
+use crate::aggregate::exponential::ExponentialConfig;
 use crate::aggregate::Limits;
 use crate::custom::manage::CollectMatchingFn;
 use crate::instrument::registry::Registry;
@@ -26,6 +27,8 @@ use crate::Snapshot;
 pub(super) struct Core {
     pub(super) resource: Resource,
     pub(super) limits: Limits,
+    /// Set: histograms without boundaries are exponential.
+    pub(super) exponential: Option<ExponentialConfig>,
     pub(super) shut_down: Arc<AtomicBool>,
     pub(super) scopes: Mutex<Scopes>,
 }
@@ -42,6 +45,7 @@ impl Core {
         Core {
             resource,
             limits,
+            exponential: None,
             shut_down: Arc::new(AtomicBool::new(false)),
             scopes: Mutex::new(Scopes::default()),
         }
@@ -63,7 +67,10 @@ impl Core {
                 r
             }
         };
-        Meter::new(Arc::new(ScopeMeter { registry }))
+        Meter::new(Arc::new(ScopeMeter {
+            registry,
+            exponential: self.exponential,
+        }))
     }
 
     /// The meter of prompush's own delivery metrics: one of this provider's when

@@ -48,8 +48,9 @@ use convert::Converter;
 /// # Ok::<(), prompush::Error>(())
 /// ```
 ///
-/// Cumulative temporality only (remote write cannot carry deltas); exponential
-/// histograms are skipped with one warning. `export` resolves once the data is
+/// Cumulative temporality only (remote write cannot carry deltas). Exponential
+/// histograms go out as classic `_bucket` series, or as native histograms with
+/// [`with_native_histograms`](RemoteWriteExporterBuilder::with_native_histograms). `export` resolves once the data is
 /// delivered, refused, or still failing after the push timeout (it stays queued and
 /// is retried).
 ///
@@ -250,6 +251,12 @@ impl RemoteWriteExporterBuilder {
     /// [`Destination::with_retry_backoff`].
     pub fn with_retry_backoff(self, min: Duration, max: Duration) -> Self {
         self.on_destination(|d| d.with_retry_backoff(min, max))
+    }
+
+    /// Sends the SDK's exponential histograms as Prometheus native histograms:
+    /// [`Destination::with_native_histograms`] (default off: classic buckets).
+    pub fn with_native_histograms(self, enabled: bool) -> Self {
+        self.on_destination(|d| d.with_native_histograms(enabled))
     }
 
     /// [`Destination::with_scope_labels`] (default on).

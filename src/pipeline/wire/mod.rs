@@ -76,6 +76,22 @@ pub(super) fn encoder(delivery: &Delivery) -> Box<dyn Encode> {
     }
 }
 
+/// `batch` again with classic series instead of native histograms, when `failure` is
+/// the receiver refusing native histograms; `None` otherwise.
+pub(super) fn classic_instead(
+    protocol: Protocol,
+    batch: &Batch,
+    status: u16,
+    detail: &str,
+) -> Option<Half> {
+    match protocol {
+        Protocol::RemoteWrite if remote_write::refuses_native_histograms(status, detail) => {
+            remote_write::without_native_histograms(batch)
+        }
+        _ => None,
+    }
+}
+
 /// How a protocol's refusals are handled.
 pub(super) fn refusals(protocol: Protocol) -> &'static dyn Refusals {
     match protocol {

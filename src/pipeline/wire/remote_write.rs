@@ -6,10 +6,10 @@ use bytes::Bytes;
 
 use super::{Half, Requests};
 use crate::pipeline::queue::Batch;
-use crate::prometheus::batch;
 use crate::prometheus::encode::WriteRequestEncoder;
 use crate::prometheus::stale::StaleMarkers;
 use crate::prometheus::translate::Translator;
+use crate::prometheus::{batch, native};
 use crate::{Error, Snapshot};
 
 pub(super) struct Encoder {
@@ -82,6 +82,27 @@ fn compress_into(
             .map_err(|e| Error::Encode(e.to_string()))?;
         out.add(Bytes::copy_from_slice(&scratch[..n]), samples, None);
         Ok(())
+    })
+}
+
+/// What Prometheus answers (500, the whole request rolled back) when it was started
+/// without `--enable-feature=native-histograms`.
+const NATIVE_HISTOGRAMS_DISABLED: &str = "native histograms are disabled";
+
+/// Whether an answer is Prometheus refusing native histograms.
+pub(super) fn refuses_native_histograms(status: u16, detail: &str) -> bool {
+    status == 500 && detail.contains(NATIVE_HISTOGRAMS_DISABLED)
+}
+
+/// `batch` with its native histograms as classic series; `None` when it has none.
+pub(super) fn without_native_histograms(batch: &Batch) -> Option<Half> {
+    let protobuf = snap::raw::Decoder::new().decompress_vec(&batch.body).ok()?;
+    let (classic, samples) = native::to_classic(&protobuf).ok()??;
+    let body = snap::raw::Encoder::new().compress_vec(&classic).ok()?;
+    Some(Half {
+        body: Bytes::from(body),
+        samples,
+        cuts: None,
     })
 }
 
