@@ -132,7 +132,12 @@ pub(crate) fn from_proto(
         min: None,
         max: None,
         scale: h.schema.clamp(i8::MIN as i32, i8::MAX as i32) as i8,
-        zero_threshold: h.zero_threshold,
+        // What `to_proto` sends for an exact-zero bucket reads back as one.
+        zero_threshold: if h.zero_threshold == DEFAULT_ZERO_THRESHOLD {
+            0.0
+        } else {
+            h.zero_threshold
+        },
         zero_count,
         positive: unspan(
             &h.positive_spans,

@@ -11,6 +11,7 @@
 
 mod attributes;
 mod encoding;
+mod exponential;
 mod kinds;
 mod merging;
 mod resource;
@@ -38,6 +39,8 @@ struct Owned {
 #[derive(Default)]
 struct Collect {
     series: Vec<Owned>,
+    /// The native histograms, in order (each also in `series`, valued its count).
+    native: Vec<ExponentialHistogramPoint>,
     metadata: Vec<(MetricType, String, String, String)>,
 }
 
@@ -60,6 +63,16 @@ impl SeriesSink for Collect {
             value,
             timestamp: ts,
         });
+    }
+    /// Kept as a series whose value is the count, and whole in `native`.
+    fn native_histogram(
+        &mut self,
+        labels: &Labels<'_>,
+        point: &ExponentialHistogramPoint,
+        ts: i64,
+    ) {
+        self.series(labels, point.count as f64, ts);
+        self.native.push(point.clone());
     }
 }
 
