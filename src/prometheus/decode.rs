@@ -5,7 +5,9 @@
 use std::fmt;
 
 use super::naming::write_float;
+use super::native;
 use super::translate::MetricType;
+use crate::snapshot::{bucket_upper_bound, Attributes, ExponentialHistogramPoint};
 use crate::Error;
 
 /// The largest request accepted after snappy decompression (bigger ones get `400`).
@@ -24,6 +26,53 @@ pub struct Series {
     pub labels: Vec<(String, String)>,
     /// The samples, in the order sent.
     pub samples: Vec<Sample>,
+    /// The native histograms, in the order sent.
+    pub histograms: Vec<NativeHistogram>,
+}
+
+/// One native histogram of a received series.
+#[derive(Debug, Clone, PartialEq)]
+pub struct NativeHistogram {
+    /// Its buckets in OpenTelemetry terms (indexes shifted back by one; a zero threshold
+    /// of 1e-128 read as 0); without attributes, min or max, which the wire lacks.
+    pub point: ExponentialHistogramPoint,
+    /// Milliseconds since the Unix epoch.
+    pub timestamp_ms: i64,
+}
+
+impl fmt::Display for NativeHistogram {
+    /// `{count=5 sum=16.5 scale=3 zero=1 (0.917,1]=2 (1,1.091]=1} 1700000000123`: the
+    /// non-empty buckets by their bounds (to four digits), from the most negative up.
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let p = &self.point;
+        let float = |v: f64| {
+            let mut s = String::new();
+            write_float(&mut s, v);
+            s
+        };
+        write!(
+            f,
+            "{{count={} sum={} scale={} zero={}",
+            p.count,
+            float(p.sum),
+            p.scale,
+            p.zero_count
+        )?;
+        let bound = |i: i32| short(bucket_upper_bound(p.scale, i));
+        for (i, c) in p.negative.counts.iter().enumerate().rev() {
+            let i = p.negative.offset + i as i32;
+            if *c > 0 {
+                write!(f, " [-{},-{})={c}", bound(i), bound(i - 1))?;
+            }
+        }
+        for (i, c) in p.positive.counts.iter().enumerate() {
+            let i = p.positive.offset + i as i32;
+            if *c > 0 {
+                write!(f, " ({},{}]={c}", bound(i - 1), bound(i))?;
+            }
+        }
+        write!(f, "}} {}", self.timestamp_ms)
+    }
 }
 
 impl Series {
@@ -70,7 +119,7 @@ impl fmt::Display for Series {
             }
             head.push('}');
         }
-        if self.samples.is_empty() {
+        if self.samples.is_empty() && self.histograms.is_empty() {
             return f.write_str(&head);
         }
         for (i, sample) in self.samples.iter().enumerate() {
@@ -81,7 +130,30 @@ impl fmt::Display for Series {
             write_float(&mut value, sample.value);
             write!(f, "{head} {value} {}", sample.timestamp_ms)?;
         }
+        for (i, histogram) in self.histograms.iter().enumerate() {
+            if i > 0 || !self.samples.is_empty() {
+                f.write_str("\n")?;
+            }
+            write!(f, "{head} {histogram}")?;
+        }
         Ok(())
+    }
+}
+
+/// `v` to four significant digits, trailing zeros dropped: bucket bounds to read, not
+/// to parse.
+fn short(v: f64) -> String {
+    if !v.is_finite() || v == 0.0 {
+        let mut s = String::new();
+        write_float(&mut s, v);
+        return s;
+    }
+    let digits = (3 - v.abs().log10().floor() as i32).clamp(0, 17) as usize;
+    let s = format!("{v:.digits$}");
+    if s.contains('.') {
+        s.trim_end_matches('0').trim_end_matches('.').to_owned()
+    } else {
+        s
     }
 }
 
@@ -151,10 +223,19 @@ pub fn decode(body: &[u8]) -> Result<WriteRequest, Error> {
                     timestamp_ms: s.timestamp,
                 })
                 .collect();
+            let histograms = ts
+                .histograms
+                .iter()
+                .map(|h| NativeHistogram {
+                    point: native::from_proto(h, Attributes::default()),
+                    timestamp_ms: h.timestamp,
+                })
+                .collect();
             Series {
                 name,
                 labels,
                 samples,
+                histograms,
             }
         })
         .collect();
@@ -222,6 +303,7 @@ pub fn decode_custom_metrics(body: &[u8]) -> Result<WriteRequest, Error> {
                 value,
                 timestamp_ms: 0,
             }],
+            histograms: Vec::new(),
         });
     }
     Ok(WriteRequest {

@@ -45,7 +45,8 @@ use crate::Protocol;
 mod exchange;
 
 pub use crate::prometheus::decode::{
-    decode, decode_custom_metrics, Metadata, Sample, Series, WriteRequest, MAX_DECODED_BYTES,
+    decode, decode_custom_metrics, Metadata, NativeHistogram, Sample, Series, WriteRequest,
+    MAX_DECODED_BYTES,
 };
 pub use exchange::{Headers, Received, Reply};
 
@@ -423,6 +424,7 @@ mod tests {
                     timestamp_ms: 6,
                 },
             ],
+            histograms: Vec::new(),
         };
         assert_eq!(
             series.to_string(),
@@ -432,8 +434,40 @@ mod tests {
             name: "x".into(),
             labels: vec![],
             samples: vec![],
+            histograms: Vec::new(),
         };
         assert_eq!(bare.to_string(), "x");
+    }
+
+    #[test]
+    fn a_native_histogram_prints_its_non_empty_buckets_by_their_bounds() {
+        use crate::snapshot::{Attributes, ExponentialBuckets, ExponentialHistogramPoint};
+        let mut point = ExponentialHistogramPoint::empty(Attributes::default(), 1);
+        point.count = 4;
+        point.sum = 1.5;
+        point.zero_count = 1;
+        point.positive = ExponentialBuckets {
+            offset: 0,
+            counts: vec![2, 0, 1],
+        };
+        point.negative = ExponentialBuckets {
+            offset: -1,
+            counts: vec![1],
+        };
+        let series = Series {
+            name: "h".into(),
+            labels: vec![("a".into(), "b".into())],
+            samples: vec![],
+            histograms: vec![NativeHistogram {
+                point,
+                timestamp_ms: 9,
+            }],
+        };
+        assert_eq!(
+            series.to_string(),
+            "h{a=\"b\"} {count=4 sum=1.5 scale=1 zero=1 [-1,-0.7071)=1 (1,1.414]=2 \
+             (2,2.828]=1} 9"
+        );
     }
 
     /// A snappy-compressed request with one single-sample series per label set.
