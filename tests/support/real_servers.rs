@@ -78,7 +78,8 @@ impl Kind {
         }
     }
 
-    fn command(self, addr: SocketAddr, data: &Path, dir: &Path) -> Command {
+    /// The server's command line; `flags` come last.
+    fn command(self, addr: SocketAddr, data: &Path, dir: &Path, flags: &[String]) -> Command {
         let mut command = Command::new(self.binary());
         match self {
             Kind::Prometheus => {
@@ -105,6 +106,7 @@ impl Kind {
                 ]);
             }
         }
+        command.args(flags);
         command
     }
 }
@@ -116,7 +118,13 @@ impl Prometheus {
     /// Starts Prometheus on a free loopback port; panics with its log if it is not ready
     /// within 30 s.
     pub async fn start() -> Prometheus {
-        Prometheus(Server::start(Kind::Prometheus).await)
+        Prometheus(Server::start(Kind::Prometheus, &[]).await)
+    }
+
+    /// [`start`](Self::start) with extra command-line flags, such as
+    /// `--enable-feature=native-histograms,exemplar-storage`.
+    pub async fn start_with_flags(flags: &[&str]) -> Prometheus {
+        Prometheus(Server::start(Kind::Prometheus, flags).await)
     }
 
     /// Stops the server (SIGKILL: nothing is flushed beyond what its WAL already has).
@@ -145,7 +153,7 @@ impl VictoriaMetrics {
     /// Starts VictoriaMetrics on a free loopback port; panics with its log if it is not
     /// ready within 30 s.
     pub async fn start() -> VictoriaMetrics {
-        VictoriaMetrics(Server::start(Kind::VictoriaMetrics).await)
+        VictoriaMetrics(Server::start(Kind::VictoriaMetrics, &[]).await)
     }
 
     /// Stops the server (SIGKILL).
@@ -166,6 +174,8 @@ pub struct Server {
     kind: Kind,
     child: Child,
     addr: SocketAddr,
+    /// Extra command-line flags, kept for a restart.
+    flags: Vec<String>,
     log: PathBuf,
     http: reqwest::Client,
     // Last field: dropped after the child is gone.
@@ -262,7 +272,12 @@ impl Server {
         loop {
             self.child = self
                 .kind
-                .command(self.addr, &self.dir.path().join("data"), self.dir.path())
+                .command(
+                    self.addr,
+                    &self.dir.path().join("data"),
+                    self.dir.path(),
+                    &self.flags,
+                )
                 .stdin(Stdio::null())
                 .stdout(log_file.try_clone().expect("clone log handle"))
                 .stderr(log_file.try_clone().expect("clone log handle"))
@@ -284,13 +299,14 @@ impl Server {
         }
     }
 
-    async fn start(kind: Kind) -> Server {
+    async fn start(kind: Kind, flags: &[&str]) -> Server {
         let http = loopback_http_client();
+        let flags: Vec<String> = flags.iter().map(|f| (*f).to_owned()).collect();
         for _ in 0..PORT_ATTEMPTS {
             let dir = temp_dir(kind.name());
             let addr = free_loopback_addr();
             let log = dir.path().join(format!("{}.log", kind.name()));
-            let mut command = kind.command(addr, &dir.path().join("data"), dir.path());
+            let mut command = kind.command(addr, &dir.path().join("data"), dir.path(), &flags);
             let child = spawn_logged(&mut command, &log).unwrap_or_else(|e| {
                 panic!(
                     "cannot run {:?} ({e}); install it (scripts/test does) or set {}",
@@ -302,6 +318,7 @@ impl Server {
                 kind,
                 child,
                 addr,
+                flags: flags.clone(),
                 log,
                 http: http.clone(),
                 dir,
