@@ -38,6 +38,7 @@ mod sdk_exporter;
 pub mod snapshot;
 mod transport;
 
+pub use aggregate::exemplar::ExemplarFilter;
 pub use destination::Destination;
 pub use error::Error;
 pub use provider::{MeterProvider, MeterProviderBuilder};

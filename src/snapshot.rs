@@ -13,8 +13,10 @@ use std::time::SystemTime;
 use opentelemetry::{InstrumentationScope, KeyValue};
 use opentelemetry_sdk::Resource;
 
+mod exemplar;
 mod exponential;
 
+pub use exemplar::Exemplar;
 pub use exponential::{bucket_upper_bound, ExponentialBuckets, ExponentialHistogramPoint};
 
 /// Everything one collection gathered from a provider.
@@ -220,6 +222,9 @@ pub struct NumberPoint {
     pub attributes: Attributes,
     /// The value.
     pub value: Number,
+    /// Sampled measurements (monotonic sums only; see
+    /// [`MeterProviderBuilder::with_exemplar_filter`](crate::MeterProviderBuilder::with_exemplar_filter)).
+    pub exemplars: Vec<Exemplar>,
 }
 
 /// A value in the instrument's own numeric type.
@@ -291,6 +296,9 @@ pub struct HistogramPoint {
     /// Per-bucket (not cumulative) counts: `bounds.len() + 1` entries, bucket `i` holding
     /// values in `(bounds[i-1], bounds[i]]`, the last one the values above every bound.
     pub bucket_counts: Vec<u64>,
+    /// Sampled measurements, at most one per bucket (see
+    /// [`MeterProviderBuilder::with_exemplar_filter`](crate::MeterProviderBuilder::with_exemplar_filter)).
+    pub exemplars: Vec<Exemplar>,
 }
 
 impl HistogramPoint {
@@ -298,6 +306,7 @@ impl HistogramPoint {
     /// points starts.
     pub(crate) fn empty(attributes: Attributes, buckets: usize) -> Self {
         HistogramPoint {
+            exemplars: Vec::new(),
             attributes,
             count: 0,
             sum: 0.0,
@@ -315,6 +324,7 @@ impl HistogramPoint {
         self.sum += other.sum;
         self.min = widen(self.min, other.min, f64::min);
         self.max = widen(self.max, other.max, f64::max);
+        self.exemplars.extend(other.exemplars.iter().cloned());
         for (i, count) in other.bucket_counts.iter().enumerate() {
             match self.bucket_counts.get_mut(i) {
                 Some(total) => *total = total.saturating_add(*count),
@@ -429,6 +439,7 @@ mod tests {
     #[test]
     fn merged_histograms_add_counts_and_buckets_and_widen_min_and_max() {
         let point = |count, sum, min, max, buckets: &[u64]| HistogramPoint {
+            exemplars: Vec::new(),
             attributes: Attributes::default(),
             count,
             sum,

@@ -103,6 +103,7 @@ impl State {
     fn point(&self, attributes: Attributes) -> ExponentialHistogramPoint {
         let seen = self.count > 0;
         ExponentialHistogramPoint {
+            exemplars: Vec::new(),
             attributes,
             count: self.count,
             sum: self.sum,

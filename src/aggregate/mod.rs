@@ -6,6 +6,7 @@
 //! parameter, so the recording path is monomorphised and inlined.
 
 mod attrs;
+pub(crate) mod exemplar;
 pub(crate) mod exponential;
 pub(crate) mod histogram;
 mod last_value;

@@ -47,6 +47,7 @@ impl<T: Num> Aggregation for Sum<T> {
             monotonic: self.monotonic,
             points: series
                 .map(|(attributes, cell)| NumberPoint {
+                    exemplars: Vec::new(),
                     attributes,
                     value: T::from_bits(cell.load(Ordering::Relaxed)).to_number(),
                 })

@@ -272,6 +272,7 @@ impl State {
                     *sums.get(&group)?
                 };
                 Some(NumberPoint {
+                    exemplars: Vec::new(),
                     attributes: group,
                     value,
                 })

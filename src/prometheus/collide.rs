@@ -426,6 +426,7 @@ mod tests {
             points: values
                 .iter()
                 .map(|v| NumberPoint {
+                    exemplars: Vec::new(),
                     attributes: Attributes::default(),
                     value: Number::F64(*v),
                 })

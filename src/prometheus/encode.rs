@@ -13,8 +13,8 @@ use prost::encoding::encoded_len_varint;
 use prost::Message;
 
 use super::translate::{Labels, LabelsVersion, Metadata, SeriesSink};
-use super::{native, proto};
-use crate::snapshot::{Attributes, ExponentialHistogramPoint};
+use super::{proto, rich_series};
+use crate::snapshot::{Attributes, Exemplar, ExponentialHistogramPoint};
 use crate::Error;
 
 // Protobuf tags: (field number << 3) | wire type; 2 = length-delimited, 1 = 64-bit,
@@ -231,27 +231,31 @@ impl SeriesSink for WriteRequestEncoder {
         }
     }
 
-    /// Written through the generated message: native histograms are few next to
-    /// samples, and their encoding changes with every bucket.
     fn native_histogram(
         &mut self,
         labels: &Labels<'_>,
         point: &ExponentialHistogramPoint,
+        exemplars: &[Exemplar],
         timestamp_ms: i64,
     ) {
         self.series += 1;
-        let series = proto::TimeSeries {
-            labels: labels
-                .iter()
-                .map(|(name, value)| proto::Label {
-                    name: name.to_owned(),
-                    value: value.to_owned(),
-                })
-                .collect(),
-            histograms: vec![native::to_proto(point, timestamp_ms)],
-            ..Default::default()
-        };
-        prost::encoding::message::encode(1, &series, &mut self.request);
+        let histogram = Some((point, timestamp_ms));
+        rich_series::put(&mut self.request, labels, None, exemplars, histogram);
+    }
+
+    fn series_with_exemplars(
+        &mut self,
+        labels: &Labels<'_>,
+        value: f64,
+        timestamp_ms: i64,
+        exemplars: &[Exemplar],
+    ) {
+        if exemplars.is_empty() {
+            return self.series(labels, value, timestamp_ms);
+        }
+        self.series += 1;
+        let sample = Some((value, timestamp_ms));
+        rich_series::put(&mut self.request, labels, sample, exemplars, None);
     }
 
     fn begin_metric(&mut self, metric: u64, points: usize, version: LabelsVersion) {

@@ -10,7 +10,7 @@
 
 use super::collide::Action;
 use super::instruments::Names;
-use super::labels::{HistogramNames, PointContext};
+use super::labels::{ClassicPoint, HistogramNames, PointContext};
 use super::naming;
 use super::series::{put, Labels, SeriesSink, Span};
 use crate::snapshot::{bucket_upper_bound, ExponentialHistogramPoint};
@@ -25,6 +25,7 @@ impl PointContext<'_> {
         &mut self,
         points: &'p [ExponentialHistogramPoint],
         names: &Names,
+        id: u64,
         planned: &dyn Fn(usize) -> Option<&'p Action>,
         ts: i64,
         sink: &mut S,
@@ -41,6 +42,7 @@ impl PointContext<'_> {
         let mut count = 0;
         let mut les: Vec<Span> = Vec::new();
         let mut buckets: Vec<(f64, u64)> = Vec::new();
+        let mut bounds: Vec<f64> = Vec::new();
         for (index, point) in points.iter().enumerate() {
             let point: &ExponentialHistogramPoint = match planned(index) {
                 Some(Action::Skip) => continue,
@@ -48,13 +50,14 @@ impl PointContext<'_> {
                 _ => point,
             };
             self.text.truncate(mark);
+            let exemplars = self.fresh(id, &point.attributes, &point.exemplars);
             if self.native_histograms && point.scale >= MIN_NATIVE_SCALE {
                 self.point_labels(family, &point.attributes, true);
                 let labels = Labels {
                     text: self.text,
                     slots: self.base,
                 };
-                sink.native_histogram(&labels, point, ts);
+                sink.native_histogram(&labels, point, exemplars, ts);
                 count += 1;
                 continue;
             }
@@ -74,7 +77,18 @@ impl PointContext<'_> {
             les.push(put(self.text, "+Inf"));
             self.samples.push(point.count as f64);
             count += les.len() + 2;
-            self.classic_series(&spans, &les, point.sum, point.count, ts, sink);
+            bounds.clear();
+            if !exemplars.is_empty() {
+                bounds.extend(buckets.iter().map(|(le, _)| *le));
+            }
+            let classic = ClassicPoint {
+                les: &les,
+                bounds: &bounds,
+                sum: point.sum,
+                count: point.count,
+                exemplars,
+            };
+            self.classic_series(&spans, &classic, ts, sink);
         }
         count
     }

@@ -231,6 +231,7 @@ impl Translator {
                     bucket: &mut *bucket,
                     samples: &mut *samples,
                     native_histograms: false,
+                    marks: None,
                 };
                 ctx.series_key(&mut key, n, set);
                 let hash = collide::key_of(&key);
@@ -309,6 +310,7 @@ impl Translator {
             bucket: &mut self.bucket,
             samples: &mut self.samples,
             native_histograms: false,
+            marks: None,
         };
         ctx.series_key(into, n, &set);
         Some(into)

@@ -4,11 +4,12 @@
 use opentelemetry::KeyValue;
 
 use super::collide::{Action, Plan};
+use super::exemplars::{in_bucket, Marks};
 use super::instruments::Names;
 use super::naming;
 use super::series::{put, Labels, SeriesSink, Slot, Span};
 use super::translate::{millis, SCOPE_NAME_LABEL, SCOPE_VERSION_LABEL};
-use crate::snapshot::{Attributes, HistogramPoint, MetricData, MetricSnapshot};
+use crate::snapshot::{Attributes, Exemplar, HistogramPoint, MetricData, MetricSnapshot};
 
 /// Where the `le` label name and the `_sum` and `_count` series names are in the text
 /// buffer.
@@ -16,6 +17,16 @@ pub(super) struct HistogramNames {
     pub(super) le: Span,
     pub(super) sum: Span,
     pub(super) count: Span,
+}
+
+/// One histogram point's classic form: the `le` values (`+Inf` last), their upper
+/// bounds (`+Inf` left out), the sum and count, and the exemplars to send.
+pub(super) struct ClassicPoint<'a> {
+    pub(super) les: &'a [Span],
+    pub(super) bounds: &'a [f64],
+    pub(super) sum: f64,
+    pub(super) count: u64,
+    pub(super) exemplars: &'a [Exemplar],
 }
 
 /// Borrowed translator state for the points of one metric.
@@ -31,6 +42,8 @@ pub(super) struct PointContext<'t> {
     pub(super) samples: &'t mut Vec<f64>,
     /// Exponential histograms go out as native ones (scale −4 and up).
     pub(super) native_histograms: bool,
+    /// The newest exemplar sent per point; `None` where no series is sent (series keys).
+    pub(super) marks: Option<&'t mut Marks>,
 }
 
 impl PointContext<'_> {
@@ -64,19 +77,19 @@ impl PointContext<'_> {
                         _ => point.value.as_f64(),
                     };
                     count += 1;
-                    if sink.reuse_point(index, &point.attributes, &[value], ts) {
+                    let exemplars = self.fresh(id, &point.attributes, &point.exemplars);
+                    if exemplars.is_empty()
+                        && sink.reuse_point(index, &point.attributes, &[value], ts)
+                    {
                         continue;
                     }
                     self.text.truncate(mark);
                     self.point_labels(name, &point.attributes, false);
-                    sink.series(
-                        &Labels {
-                            text: self.text,
-                            slots: self.base,
-                        },
-                        value,
-                        ts,
-                    );
+                    let labels = Labels {
+                        text: self.text,
+                        slots: self.base,
+                    };
+                    sink.series_with_exemplars(&labels, value, ts, exemplars);
                 }
                 count
             }
@@ -108,7 +121,10 @@ impl PointContext<'_> {
                     }
                     self.samples.push(point.sum);
                     self.samples.push(point.count as f64);
-                    if sink.reuse_point(index, &point.attributes, self.samples, ts) {
+                    let exemplars = self.fresh(id, &point.attributes, &point.exemplars);
+                    if exemplars.is_empty()
+                        && sink.reuse_point(index, &point.attributes, self.samples, ts)
+                    {
                         continue;
                     }
                     self.text.truncate(mark);
@@ -118,12 +134,19 @@ impl PointContext<'_> {
                         sum: sum_name,
                         count: count_name,
                     };
-                    self.classic_series(&spans, &les, point.sum, point.count, ts, sink);
+                    let classic = ClassicPoint {
+                        les: &les,
+                        bounds: names.bounds.as_deref().unwrap_or_default(),
+                        sum: point.sum,
+                        count: point.count,
+                        exemplars,
+                    };
+                    self.classic_series(&spans, &classic, ts, sink);
                 }
                 count
             }
             MetricData::ExponentialHistogram { points } => {
-                self.exponential(points, names, &planned, ts, sink)
+                self.exponential(points, names, id, &planned, ts, sink)
             }
         }
     }
@@ -134,9 +157,7 @@ impl PointContext<'_> {
     pub(super) fn classic_series<S: SeriesSink>(
         &mut self,
         names: &HistogramNames,
-        les: &[Span],
-        sum: f64,
-        count: u64,
+        point: &ClassicPoint<'_>,
         ts: i64,
         sink: &mut S,
     ) {
@@ -152,16 +173,18 @@ impl PointContext<'_> {
                 value: Span::default(),
             },
         );
-        for (le, &value) in les.iter().zip(self.samples.iter()) {
+        for (i, (le, &value)) in point.les.iter().zip(self.samples.iter()).enumerate() {
             self.bucket[at].value = *le;
-            sink.series(
-                &Labels {
-                    text,
-                    slots: self.bucket,
-                },
-                value,
-                ts,
-            );
+            let labels = Labels {
+                text,
+                slots: self.bucket,
+            };
+            if point.exemplars.is_empty() {
+                sink.series(&labels, value, ts);
+            } else {
+                let exemplars = in_bucket(point.exemplars, point.bounds, i);
+                sink.series_with_exemplars(&labels, value, ts, &exemplars);
+            }
         }
         let name_at = self.base_name_index();
         self.base[name_at].value = names.sum;
@@ -169,13 +192,26 @@ impl PointContext<'_> {
             text,
             slots: self.base,
         };
-        sink.series(&labels, sum, ts);
+        sink.series(&labels, point.sum, ts);
         self.base[name_at].value = names.count;
         let labels = Labels {
             text,
             slots: self.base,
         };
-        sink.series(&labels, count as f64, ts);
+        sink.series(&labels, point.count as f64, ts);
+    }
+
+    /// The exemplars of a point not sent before (all of them where no marks are kept).
+    pub(super) fn fresh<'e>(
+        &mut self,
+        metric: u64,
+        attributes: &Attributes,
+        exemplars: &'e [Exemplar],
+    ) -> &'e [Exemplar] {
+        match &mut self.marks {
+            Some(marks) if !exemplars.is_empty() => marks.fresh(metric, attributes, exemplars),
+            _ => exemplars,
+        }
     }
 
     /// Writes the identity of a point's series into `key`: the family, a NUL, then its

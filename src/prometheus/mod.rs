@@ -30,6 +30,7 @@ mod collide;
 pub(crate) mod custom_json;
 pub mod decode;
 pub mod encode;
+mod exemplars;
 mod exponential;
 mod instruments;
 mod labels;
@@ -37,6 +38,7 @@ pub mod naming;
 pub(crate) mod native;
 #[doc(hidden)]
 pub mod proto;
+mod rich_series;
 mod series;
 pub mod stale;
 pub mod translate;

@@ -126,6 +126,7 @@ pub(crate) fn from_proto(
             .collect()
     };
     ExponentialHistogramPoint {
+        exemplars: Vec::new(),
         attributes,
         count,
         sum: h.sum,

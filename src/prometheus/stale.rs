@@ -16,8 +16,8 @@ use std::collections::{HashMap, HashSet};
 use crate::prometheus::encode::WriteRequestEncoder;
 use crate::prometheus::translate::{Labels, Metadata, SeriesSink};
 use crate::snapshot::{
-    Attributes, ExponentialHistogramPoint, MetricData, MetricSnapshot, Number, NumberPoint,
-    ScopeSnapshot, Snapshot,
+    Attributes, Exemplar, ExponentialHistogramPoint, MetricData, MetricSnapshot, Number,
+    NumberPoint, ScopeSnapshot, Snapshot,
 };
 
 /// The Prometheus stale marker: a NaN with exactly these bits tells the receiver that a
@@ -120,6 +120,7 @@ pub(crate) fn vanished_observations(
                     previous
                         .difference(&current)
                         .map(|attributes| NumberPoint {
+                            exemplars: Vec::new(),
                             attributes: attributes.clone(),
                             // Not sent: the marker replaces every value.
                             value: Number::F64(0.0),
@@ -183,7 +184,13 @@ impl SeriesSink for StaleMarkers<'_> {
 
     /// A float marker ends a native histogram series too (Prometheus appends it as a
     /// histogram whose sum is the marker).
-    fn native_histogram(&mut self, labels: &Labels<'_>, _: &ExponentialHistogramPoint, ts: i64) {
+    fn native_histogram(
+        &mut self,
+        labels: &Labels<'_>,
+        _: &ExponentialHistogramPoint,
+        _: &[Exemplar],
+        ts: i64,
+    ) {
         self.series(labels, 0.0, ts);
     }
 }

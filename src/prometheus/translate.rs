@@ -47,6 +47,7 @@ use std::time::{SystemTime, UNIX_EPOCH};
 use opentelemetry::KeyValue;
 
 use super::collide::{self, Action, Families, Key, Plan, Registry};
+use super::exemplars::Marks;
 use super::instruments::Names;
 use super::labels::{add_external, finish_labels, push_label, push_service_labels, PointContext};
 use super::naming;
@@ -120,6 +121,8 @@ pub struct Translator {
     pub(super) scope_labels: bool,
     /// Whether exponential histograms go to the sink as native histograms.
     pub(super) native_histograms: bool,
+    /// The newest exemplar handed over per point.
+    pub(super) exemplar_marks: Marks,
     /// The series key of every point seen, and which collide.
     pub(super) registry: Registry,
     pub(super) families: Families,
@@ -148,6 +151,7 @@ impl Default for Translator {
             target_info_enabled: true,
             scope_labels: true,
             native_histograms: false,
+            exemplar_marks: Marks::default(),
             registry: Registry::default(),
             families: Families::default(),
             families_dirty: false,
@@ -263,6 +267,7 @@ impl Translator {
                 bucket: &mut self.bucket,
                 samples: &mut self.samples,
                 native_histograms: self.native_histograms,
+                marks: None,
             };
             for (i, set) in point_attributes(&metric.data).enumerate() {
                 ctx.series_key(&mut key, n, set);
@@ -304,6 +309,8 @@ impl Translator {
                 keep
             });
             self.families_dirty = true;
+            let names = &self.names;
+            self.exemplar_marks.retain(|id| names.contains_key(&id));
         }
         if self.families_dirty {
             self.check_families();
@@ -327,6 +334,7 @@ impl Translator {
             external,
             collisions,
             native_histograms,
+            exemplar_marks,
             ..
         } = self;
         let mut ctx = PointContext {
@@ -339,6 +347,7 @@ impl Translator {
             bucket,
             samples,
             native_histograms: *native_histograms,
+            marks: Some(exemplar_marks),
         };
         let mut count = 0;
         for metric in snapshot.metrics() {

@@ -16,6 +16,7 @@ use opentelemetry_sdk::Resource;
 
 use super::collect::Core;
 use super::{MeterProvider, Shared};
+use crate::aggregate::exemplar::ExemplarFilter;
 use crate::aggregate::exponential::{ExponentialConfig, MAX_SCALE, MIN_SCALE};
 use crate::aggregate::Limits;
 use crate::custom::file::Configured;
@@ -57,6 +58,8 @@ pub struct MeterProviderBuilder {
     cardinality_limit: usize,
     /// Set: histograms created without boundaries are exponential.
     exponential: Option<ExponentialConfig>,
+    /// `None`: the environment's, else trace-based.
+    exemplar_filter: Option<ExemplarFilter>,
     /// The destination the push options configure; `None` until one of them is called.
     default_destination: Option<Destination>,
     destinations: Vec<Destination>,
@@ -75,6 +78,7 @@ impl Default for MeterProviderBuilder {
             instance_id: None,
             cardinality_limit: Self::DEFAULT_CARDINALITY_LIMIT,
             exponential: None,
+            exemplar_filter: None,
             default_destination: None,
             destinations: Vec::new(),
             scope_labels: None,
@@ -175,6 +179,51 @@ impl MeterProviderBuilder {
             max_size,
             max_scale,
         });
+        self
+    }
+
+    /// Which measurements of counters and histograms are kept as exemplars, sent with
+    /// their series (`TimeSeries.exemplars`) with the `trace_id` and `span_id` of the
+    /// span they were made in. Default: [`env::EXEMPLAR_FILTER`]
+    /// (`OTEL_METRICS_EXEMPLAR_FILTER`) when set, else
+    /// [`ExemplarFilter::TraceBased`]: measurements made while the current
+    /// `opentelemetry::Context` holds a sampled span. Gauges and up-down counters never
+    /// carry exemplars.
+    ///
+    /// Each explicit-bucket histogram series keeps the last sampled measurement of each
+    /// bucket, each exponential histogram series up to `min(20, max_size)` and each
+    /// counter series one, sampled uniformly since the previous collection. Their storage
+    /// is allocated at a series' first sampled measurement.
+    /// [`ExemplarFilter::AlwaysOff`] removes the check from recording altogether.
+    /// Prometheus stores exemplars only with `--enable-feature=exemplar-storage`.
+    ///
+    /// ```
+    /// use opentelemetry::trace::{SpanContext, SpanId, TraceContextExt, TraceFlags, TraceId};
+    ///
+    /// let provider = prompush::MeterProvider::builder()
+    ///     .with_exemplar_filter(prompush::ExemplarFilter::TraceBased)
+    ///     .build()?;
+    /// let requests = provider.meter("app").u64_counter("requests").build();
+    /// let span = SpanContext::new(
+    ///     TraceId::from_bytes([1; 16]),
+    ///     SpanId::from_bytes([2; 8]),
+    ///     TraceFlags::SAMPLED,
+    ///     false,
+    ///     Default::default(),
+    /// );
+    /// {
+    ///     let _in_span = opentelemetry::Context::current()
+    ///         .with_remote_span_context(span)
+    ///         .attach();
+    ///     requests.add(1, &[]);
+    /// }
+    /// let snapshot = provider.collect();
+    /// let point = &snapshot.metric("requests").unwrap().data.number_points()[0];
+    /// assert_eq!(point.exemplars[0].trace_id, [1; 16]);
+    /// # Ok::<(), prompush::Error>(())
+    /// ```
+    pub fn with_exemplar_filter(mut self, filter: ExemplarFilter) -> Self {
+        self.exemplar_filter = Some(filter);
         self
     }
 
@@ -342,6 +391,7 @@ impl MeterProviderBuilder {
             instance_id,
             cardinality_limit,
             exponential,
+            exemplar_filter,
             default_destination,
             destinations,
             push_interval,
@@ -351,12 +401,17 @@ impl MeterProviderBuilder {
             custom_metrics_files,
         } = self;
         let interval = resolve_interval(push_interval)?;
+        let exemplar_filter = match exemplar_filter {
+            Some(filter) => filter,
+            None => env::exemplar_filter()?.unwrap_or_default(),
+        };
         let default_destination = resolve_endpoint(default_destination, &destinations);
         let destinations =
             validate_destinations(default_destination, destinations, scope_labels, interval)?;
         let configured = Configured::load(custom_metrics, &custom_metrics_files)?;
         let core = Arc::new(Core {
             exponential,
+            exemplar_filter,
             ..Core::new(
                 resource_with_instance_id(resource, instance_id),
                 Limits {

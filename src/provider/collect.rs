@@ -13,6 +13,7 @@ use opentelemetry::InstrumentationScope;
 use opentelemetry_sdk::Resource;
 use parking_lot::Mutex;
 
+use crate::aggregate::exemplar::ExemplarFilter;
 use crate::aggregate::exponential::ExponentialConfig;
 use crate::aggregate::Limits;
 use crate::custom::manage::CollectMatchingFn;
@@ -29,6 +30,8 @@ pub(super) struct Core {
     pub(super) limits: Limits,
     /// Set: histograms without boundaries are exponential.
     pub(super) exponential: Option<ExponentialConfig>,
+    /// Which measurements become exemplars.
+    pub(super) exemplar_filter: ExemplarFilter,
     pub(super) shut_down: Arc<AtomicBool>,
     pub(super) scopes: Mutex<Scopes>,
 }
@@ -46,6 +49,7 @@ impl Core {
             resource,
             limits,
             exponential: None,
+            exemplar_filter: ExemplarFilter::AlwaysOff,
             shut_down: Arc::new(AtomicBool::new(false)),
             scopes: Mutex::new(Scopes::default()),
         }
@@ -70,6 +74,7 @@ impl Core {
         Meter::new(Arc::new(ScopeMeter {
             registry,
             exponential: self.exponential,
+            exemplar_filter: self.exemplar_filter,
         }))
     }
 

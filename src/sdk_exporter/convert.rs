@@ -175,6 +175,7 @@ impl Converter {
                     points: s
                         .data_points()
                         .map(|p| NumberPoint {
+                            exemplars: Vec::new(),
                             attributes: attributes(p.attributes().cloned().collect()),
                             value: p.value().to_number(),
                         })
@@ -188,6 +189,7 @@ impl Converter {
                     points: g
                         .data_points()
                         .map(|p| NumberPoint {
+                            exemplars: Vec::new(),
                             attributes: attributes(p.attributes().cloned().collect()),
                             value: p.value().to_number(),
                         })
@@ -204,6 +206,7 @@ impl Converter {
                             bounds = Some(b.into());
                         }
                         HistogramPoint {
+                            exemplars: Vec::new(),
                             attributes: attributes(p.attributes().cloned().collect()),
                             count: p.count(),
                             sum: p.sum().as_f64(),
@@ -230,6 +233,7 @@ impl Converter {
                 let points = h
                     .data_points()
                     .map(|p| ExponentialHistogramPoint {
+                        exemplars: Vec::new(),
                         attributes: attributes(p.attributes().cloned().collect()),
                         count: p.count() as u64,
                         sum: p.sum().as_f64(),

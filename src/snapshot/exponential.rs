@@ -5,7 +5,7 @@
 //! `(base^i, base^(i+1)]` (negative values mirror that by magnitude). Lowering the scale
 //! by one merges each pair of neighbouring buckets: index `i` becomes `i >> 1`.
 
-use super::{widen, Attributes};
+use super::{widen, Attributes, Exemplar};
 
 /// One range (positive or negative) of an exponential histogram: consecutive buckets
 /// from index `offset` on.
@@ -94,12 +94,16 @@ pub struct ExponentialHistogramPoint {
     pub positive: ExponentialBuckets,
     /// Buckets of the negative values, by magnitude.
     pub negative: ExponentialBuckets,
+    /// Sampled measurements (see
+    /// [`MeterProviderBuilder::with_exemplar_filter`](crate::MeterProviderBuilder::with_exemplar_filter)).
+    pub exemplars: Vec<Exemplar>,
 }
 
 impl ExponentialHistogramPoint {
     /// A point with nothing recorded at `scale`: where a merge of points starts.
     pub fn empty(attributes: Attributes, scale: i8) -> Self {
         ExponentialHistogramPoint {
+            exemplars: Vec::new(),
             attributes,
             count: 0,
             sum: 0.0,
@@ -140,6 +144,7 @@ impl ExponentialHistogramPoint {
         self.zero_count = self.zero_count.saturating_add(other.zero_count);
         self.positive.add(&other.positive);
         self.negative.add(&other.negative);
+        self.exemplars.extend(other.exemplars.iter().cloned());
     }
 }
 

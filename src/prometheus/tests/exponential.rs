@@ -12,6 +12,7 @@ use crate::prometheus::native;
 /// A point at scale 0 with `-3`, `-1.5`, `0`, `1`, `3` and `3` recorded.
 fn point(attributes: &[KeyValue]) -> ExponentialHistogramPoint {
     ExponentialHistogramPoint {
+        exemplars: Vec::new(),
         attributes: Attributes::new(attributes),
         count: 6,
         sum: 2.5,

@@ -149,6 +149,7 @@ fn histogram_buckets_are_cumulative_and_end_with_inf() {
             MetricData::Histogram {
                 bounds: Arc::from([0.005, 2.5, 1e6]),
                 points: vec![HistogramPoint {
+                    exemplars: Vec::new(),
                     attributes: Attributes::new(&[KeyValue::new("route", "/x")]),
                     count: 10,
                     sum: 7.25,
@@ -191,6 +192,7 @@ fn the_inf_bucket_is_the_count_even_if_the_buckets_disagree() {
             MetricData::Histogram {
                 bounds: Arc::from([1.0]),
                 points: vec![HistogramPoint {
+                    exemplars: Vec::new(),
                     attributes: Attributes::new(&[KeyValue::new("le", "user")]),
                     count: 5,
                     sum: 1.0,

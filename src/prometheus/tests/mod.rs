@@ -69,6 +69,7 @@ impl SeriesSink for Collect {
         &mut self,
         labels: &Labels<'_>,
         point: &ExponentialHistogramPoint,
+        _: &[Exemplar],
         ts: i64,
     ) {
         self.series(labels, point.count as f64, ts);
@@ -275,6 +276,7 @@ fn histogram(id: u64, name: &str, bounds: &[f64], counts: &[u64], sum: f64) -> M
         MetricData::Histogram {
             bounds: bounds.to_vec().into(),
             points: vec![HistogramPoint {
+                exemplars: Vec::new(),
                 attributes: Attributes::new(&[]),
                 count: counts.iter().sum(),
                 sum,
@@ -288,6 +290,7 @@ fn histogram(id: u64, name: &str, bounds: &[f64], counts: &[u64], sum: f64) -> M
 
 fn number(attrs: &[KeyValue], value: Number) -> NumberPoint {
     NumberPoint {
+        exemplars: Vec::new(),
         attributes: Attributes::new(attrs),
         value,
     }
@@ -363,6 +366,7 @@ fn sample_snapshot() -> Snapshot {
                 MetricData::Histogram {
                     bounds: Arc::from([10.0, 100.0]),
                     points: vec![HistogramPoint {
+                        exemplars: Vec::new(),
                         attributes: Attributes::new(&[KeyValue::new("path", "/ü")]),
                         count: 3,
                         sum: 120.5,
