@@ -1,8 +1,9 @@
-//! Exponential histograms against real servers: native histograms stored by a
-//! Prometheus 2.42 started with `--enable-feature=native-histograms,exemplar-storage`
-//! (exact count and sum, quantiles within a bucket), the same push resent as classic
-//! buckets when Prometheus runs without the flag, and the classic form's exact values in
-//! VictoriaMetrics 1.79 (which drops native histograms behind a 2xx). Run with
+//! Exponential histograms and exemplars against real servers: native histograms stored
+//! by a Prometheus 2.42 started with `--enable-feature=native-histograms,exemplar-storage`
+//! (exact count and sum, quantiles within a bucket), exemplars read back through its
+//! `/api/v1/query_exemplars` with the trace id that was active, the same push resent as
+//! classic buckets when Prometheus runs without the flag, and the classic form's exact
+//! values in VictoriaMetrics 1.79 (which drops native histograms behind a 2xx). Run with
 //! `scripts/test`, which installs both servers.
 
 // The loopback receiver and the test support need the default `receiver` feature.
@@ -14,6 +15,7 @@ use opentelemetry::KeyValue;
 use prompush::{Destination, MeterProvider};
 use support::logs::global_logs;
 use support::presets::{flush, service_named, HOUR};
+use support::spans::{in_span, TRACE_ID_HEX};
 use support::stored::{assert_stored, query_until};
 use support::{single_value, Prometheus, Server, VictoriaMetrics};
 
@@ -139,4 +141,50 @@ async fn victoria_metrics_stores_the_classic_buckets_exactly() {
     flush(&provider).await.expect("delivered");
     assert_classic(&vm).await;
     assert_median_in_bucket(&vm, "histogram_quantile(0.5, shop_latency_seconds_bucket)").await;
+}
+
+/// The `(value, trace_id)` of every exemplar stored for `selector`.
+async fn stored_exemplars(server: &Server, selector: &str) -> Vec<(f64, String)> {
+    let data = server.exemplars(selector).await;
+    let mut out = Vec::new();
+    for series in data.as_array().into_iter().flatten() {
+        for e in series["exemplars"].as_array().into_iter().flatten() {
+            let value = e["value"].as_str().and_then(|v| v.parse().ok());
+            let trace = e["labels"]["trace_id"].as_str().unwrap_or_default();
+            out.push((value.unwrap_or(f64::NAN), trace.to_owned()));
+        }
+    }
+    out
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "needs prometheus; run scripts/test"]
+async fn prometheus_with_the_feature_stores_exemplars_with_the_active_trace_id() {
+    let prometheus = Prometheus::start_with_flags(FEATURES).await;
+    let provider = recorded(prometheus.remote_write_url(), true);
+    let meter = provider.meter("shop");
+    let orders = meter.u64_counter("shop.orders").build();
+    let latency = meter.f64_histogram("shop.latency").with_unit("s").build();
+    in_span(true, || orders.add(2, &[]));
+    flush(&provider).await.expect("delivered");
+    // Prometheus 2.42 appends a series' exemplars before its histograms: a new native
+    // series' first exemplar finds no series and is lost. The second push has one.
+    in_span(true, || {
+        latency.record(0.75, &[KeyValue::new("route", "/a")])
+    });
+    flush(&provider).await.expect("delivered");
+    in_span(true, || {
+        latency.record(1.25, &[KeyValue::new("route", "/a")])
+    });
+    flush(&provider).await.expect("delivered");
+
+    let want = TRACE_ID_HEX.to_owned();
+    assert_eq!(
+        stored_exemplars(&prometheus, "shop_orders_total").await,
+        [(2.0, want.clone())]
+    );
+    let native = stored_exemplars(&prometheus, "shop_latency_seconds").await;
+    assert!(native.contains(&(1.25, want)), "{native:?}");
+    assert_stored(&prometheus, "shop_orders_total", 5.0).await;
+    assert_stored(&prometheus, "histogram_count(shop_latency_seconds)", 7.0).await;
 }

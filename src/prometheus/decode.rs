@@ -28,6 +28,38 @@ pub struct Series {
     pub samples: Vec<Sample>,
     /// The native histograms, in the order sent.
     pub histograms: Vec<NativeHistogram>,
+    /// The exemplars, in the order sent.
+    pub exemplars: Vec<ReceivedExemplar>,
+}
+
+/// One exemplar of a received series.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ReceivedExemplar {
+    /// Its labels (`trace_id`, `span_id`, …), in the order sent.
+    pub labels: Vec<(String, String)>,
+    /// The measurement.
+    pub value: f64,
+    /// Milliseconds since the Unix epoch.
+    pub timestamp_ms: i64,
+}
+
+impl fmt::Display for ReceivedExemplar {
+    /// `# {span_id="…",trace_id="…"} 0.25 1700000000123`, as OpenMetrics writes one.
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let labels: Vec<String> = self
+            .labels
+            .iter()
+            .map(|(n, v)| format!("{n}={v:?}"))
+            .collect();
+        let mut value = String::new();
+        write_float(&mut value, self.value);
+        write!(
+            f,
+            "# {{{}}} {value} {}",
+            labels.join(","),
+            self.timestamp_ms
+        )
+    }
 }
 
 /// One native histogram of a received series.
@@ -136,6 +168,9 @@ impl fmt::Display for Series {
             }
             write!(f, "{head} {histogram}")?;
         }
+        for exemplar in &self.exemplars {
+            write!(f, "\n  {exemplar}")?;
+        }
         Ok(())
     }
 }
@@ -231,11 +266,21 @@ pub fn decode(body: &[u8]) -> Result<WriteRequest, Error> {
                     timestamp_ms: h.timestamp,
                 })
                 .collect();
+            let exemplars = ts
+                .exemplars
+                .into_iter()
+                .map(|e| ReceivedExemplar {
+                    labels: e.labels.into_iter().map(|l| (l.name, l.value)).collect(),
+                    value: e.value,
+                    timestamp_ms: e.timestamp,
+                })
+                .collect();
             Series {
                 name,
                 labels,
                 samples,
                 histograms,
+                exemplars,
             }
         })
         .collect();
@@ -304,6 +349,7 @@ pub fn decode_custom_metrics(body: &[u8]) -> Result<WriteRequest, Error> {
                 timestamp_ms: 0,
             }],
             histograms: Vec::new(),
+            exemplars: Vec::new(),
         });
     }
     Ok(WriteRequest {

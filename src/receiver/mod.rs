@@ -45,8 +45,8 @@ use crate::Protocol;
 mod exchange;
 
 pub use crate::prometheus::decode::{
-    decode, decode_custom_metrics, Metadata, NativeHistogram, Sample, Series, WriteRequest,
-    MAX_DECODED_BYTES,
+    decode, decode_custom_metrics, Metadata, NativeHistogram, ReceivedExemplar, Sample, Series,
+    WriteRequest, MAX_DECODED_BYTES,
 };
 pub use exchange::{Headers, Received, Reply};
 
@@ -425,6 +425,7 @@ mod tests {
                 },
             ],
             histograms: Vec::new(),
+            exemplars: Vec::new(),
         };
         assert_eq!(
             series.to_string(),
@@ -435,12 +436,13 @@ mod tests {
             labels: vec![],
             samples: vec![],
             histograms: Vec::new(),
+            exemplars: Vec::new(),
         };
         assert_eq!(bare.to_string(), "x");
     }
 
     #[test]
-    fn a_native_histogram_prints_its_non_empty_buckets_by_their_bounds() {
+    fn a_native_histogram_prints_its_non_empty_buckets_by_their_bounds_and_exemplars_follow() {
         use crate::snapshot::{Attributes, ExponentialBuckets, ExponentialHistogramPoint};
         let mut point = ExponentialHistogramPoint::empty(Attributes::default(), 1);
         point.count = 4;
@@ -462,11 +464,16 @@ mod tests {
                 point,
                 timestamp_ms: 9,
             }],
+            exemplars: vec![ReceivedExemplar {
+                labels: vec![("trace_id".into(), "ab".into())],
+                value: 1.25,
+                timestamp_ms: 8,
+            }],
         };
         assert_eq!(
             series.to_string(),
             "h{a=\"b\"} {count=4 sum=1.5 scale=1 zero=1 [-1,-0.7071)=1 (1,1.414]=2 \
-             (2,2.828]=1} 9"
+             (2,2.828]=1} 9\n  # {trace_id=\"ab\"} 1.25 8"
         );
     }
 

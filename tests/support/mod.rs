@@ -11,6 +11,7 @@
 //! - [`vmauth`]: a real vmauth in front of one of them;
 //! - [`unleash`]: a real Unleash on a throwaway PostgreSQL;
 //! - [`logs`]: `tracing` output captured as text;
+//! - [`spans`]: a sampled span context to record exemplars in;
 //! - [`proc`]: the test process as `/proc` shows it.
 //!
 //! The common names are re-exported here, so call sites stay short.
@@ -22,6 +23,7 @@ pub mod loopback;
 pub mod presets;
 pub mod proc;
 pub mod real_servers;
+pub mod spans;
 pub mod stored;
 pub mod tinyproxy;
 pub mod tls;

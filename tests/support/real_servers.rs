@@ -426,6 +426,23 @@ impl Server {
             .unwrap_or_else(|e| panic!("series answer {data} is not a list of label sets: {e}"))
     }
 
+    /// The exemplars of the series `selector` selects, over the last hour (Prometheus
+    /// with `--enable-feature=exemplar-storage`): `data` of `/api/v1/query_exemplars`,
+    /// a list of `{"seriesLabels": {..}, "exemplars": [{"labels": {..}, "value": "..",
+    /// "timestamp": ..}]}`.
+    pub async fn exemplars(&self, selector: &str) -> Value {
+        let now = unix_seconds();
+        self.api(
+            "/api/v1/query_exemplars",
+            &[
+                ("query", selector.to_owned()),
+                ("start", format!("{:.3}", now - 3600.0)),
+                ("end", format!("{:.3}", now + 60.0)),
+            ],
+        )
+        .await
+    }
+
     /// Queries `promql` until `done(result)` holds, and returns that result; panics with
     /// the last result once `deadline` has passed.
     pub async fn wait_for(
