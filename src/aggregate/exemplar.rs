@@ -24,7 +24,37 @@ use super::number::Num;
 use super::Aggregation;
 use crate::snapshot::{Attributes, Exemplar, MetricData};
 
-/// Which measurements become exemplars (OpenTelemetry's `OTEL_METRICS_EXEMPLAR_FILTER`).
+/// Which measurements become exemplars (OpenTelemetry's `OTEL_METRICS_EXEMPLAR_FILTER`);
+/// see [`MeterProviderBuilder::with_exemplar_filter`](crate::MeterProviderBuilder::with_exemplar_filter).
+///
+/// ```
+/// use opentelemetry::trace::{SpanContext, SpanId, TraceContextExt, TraceFlags, TraceId};
+///
+/// let provider = prompush::MeterProvider::builder()
+///     .with_exemplar_filter(prompush::ExemplarFilter::TraceBased)
+///     .build()?;
+/// let requests = provider.meter("app").u64_counter("requests").build();
+/// // A sampled span, as a tracer would make current while a request is served.
+/// let span = SpanContext::new(
+///     TraceId::from_bytes([1; 16]),
+///     SpanId::from_bytes([2; 8]),
+///     TraceFlags::SAMPLED,
+///     false,
+///     Default::default(),
+/// );
+/// {
+///     let _in_span = opentelemetry::Context::current()
+///         .with_remote_span_context(span)
+///         .attach();
+///     requests.add(1, &[]);
+/// }
+/// requests.add(1, &[]); // no span: no exemplar
+/// let snapshot = provider.collect();
+/// let point = &snapshot.metric("requests").unwrap().data.number_points()[0];
+/// assert_eq!(point.exemplars.len(), 1);
+/// assert_eq!(point.exemplars[0].trace_id, [1; 16]);
+/// # Ok::<(), prompush::Error>(())
+/// ```
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub enum ExemplarFilter {
     /// Measurements made while the current `opentelemetry::Context` holds a sampled

@@ -239,8 +239,13 @@ impl SeriesSink for WriteRequestEncoder {
         timestamp_ms: i64,
     ) {
         self.series += 1;
-        let histogram = Some((point, timestamp_ms));
-        rich_series::put(&mut self.request, labels, None, exemplars, histogram);
+        rich_series::put(
+            &mut self.request,
+            labels,
+            None,
+            exemplars,
+            Some((point, timestamp_ms)),
+        );
     }
 
     fn series_with_exemplars(
@@ -254,8 +259,13 @@ impl SeriesSink for WriteRequestEncoder {
             return self.series(labels, value, timestamp_ms);
         }
         self.series += 1;
-        let sample = Some((value, timestamp_ms));
-        rich_series::put(&mut self.request, labels, sample, exemplars, None);
+        rich_series::put(
+            &mut self.request,
+            labels,
+            Some((value, timestamp_ms)),
+            exemplars,
+            None,
+        );
     }
 
     fn begin_metric(&mut self, metric: u64, points: usize, version: LabelsVersion) {

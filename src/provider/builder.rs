@@ -197,34 +197,16 @@ impl MeterProviderBuilder {
     /// [`ExemplarFilter::AlwaysOff`] removes the check from recording altogether.
     /// Prometheus stores exemplars only with `--enable-feature=exemplar-storage`.
     ///
-    /// ```
-    /// use opentelemetry::trace::{SpanContext, SpanId, TraceContextExt, TraceFlags, TraceId};
-    ///
-    /// let provider = prompush::MeterProvider::builder()
-    ///     .with_exemplar_filter(prompush::ExemplarFilter::TraceBased)
-    ///     .build()?;
-    /// let requests = provider.meter("app").u64_counter("requests").build();
-    /// let span = SpanContext::new(
-    ///     TraceId::from_bytes([1; 16]),
-    ///     SpanId::from_bytes([2; 8]),
-    ///     TraceFlags::SAMPLED,
-    ///     false,
-    ///     Default::default(),
-    /// );
-    /// {
-    ///     let _in_span = opentelemetry::Context::current()
-    ///         .with_remote_span_context(span)
-    ///         .attach();
-    ///     requests.add(1, &[]);
-    /// }
-    /// let snapshot = provider.collect();
-    /// let point = &snapshot.metric("requests").unwrap().data.number_points()[0];
-    /// assert_eq!(point.exemplars[0].trace_id, [1; 16]);
-    /// # Ok::<(), prompush::Error>(())
-    /// ```
+    /// See [`ExemplarFilter`] for an example.
     pub fn with_exemplar_filter(mut self, filter: ExemplarFilter) -> Self {
         self.exemplar_filter = Some(filter);
         self
+    }
+
+    /// Whether the default destination sends exponential histograms as native ones:
+    /// [`Destination::with_native_histograms`].
+    pub fn with_native_histograms(self, enabled: bool) -> Self {
+        self.on_default(|d| d.with_native_histograms(enabled))
     }
 
     /// Pushes to this Prometheus remote-write URL (for example
