@@ -211,7 +211,7 @@ impl<A: Aggregation> Sampled<A> {
                 Some(r) => {
                     r.seen = 0;
                     let mut kept: Vec<Exemplar> = r.slots.iter().flatten().cloned().collect();
-                    kept.sort_by(|a, b| a.time.cmp(&b.time));
+                    kept.sort_by_key(|e| e.time);
                     kept
                 }
                 None => Vec::new(),
