@@ -119,12 +119,18 @@ async fn garbage_gets_400_and_the_receiver_keeps_working() {
             "{text}"
         );
     }
+    // Each is handed over as it came, with why it did not decode.
+    for _ in 0..4 {
+        let refused = receiver.try_recv().expect("a bad request is handed over");
+        assert_eq!(refused.status, 400);
+        assert!(!refused.is_accepted());
+        assert!(refused.request.series.is_empty());
+        let reason = refused.decode_error.expect("the reason");
+        assert!(reason.contains("remote-write body"), "{reason}");
+    }
     let response = reqwest::get(receiver.url()).await.expect("GET");
     assert_eq!(response.status(), 405);
-    assert!(
-        receiver.try_recv().is_none(),
-        "bad requests are not delivered"
-    );
+    assert!(receiver.try_recv().is_none(), "a GET is not a push");
     // Still serving.
     assert_eq!(post(&receiver.url(), body()).await.status(), 204);
     assert!(receiver.recv_timeout(WAIT).await.is_some());

@@ -193,15 +193,15 @@ impl CustomMetrics {
                 "unknown destination {destination:?}"
             )));
         };
-        let delivery = Delivery {
+        let mut delivery = Delivery {
             interval,
-            // The destination's own pipeline sends it.
-            target_info: false,
-            // A custom metric has exactly its group-by labels; its names are unique
-            // (refused at creation), so no scope is needed to keep them apart.
-            scope_labels: false,
             ..delivery.clone()
         };
+        // The destination's own pipeline sends it.
+        delivery.series.target_info = false;
+        // A custom metric has exactly its group-by labels; its names are unique (refused
+        // at creation), so no scope is needed to keep them apart.
+        delivery.series.scope_labels = false;
         let collect = CustomCollect {
             active: self.active.clone(),
             collect_matching: self.collect_matching.clone(),

@@ -4,6 +4,7 @@
 //! exporter's builder configure a `Destination` of their own. The checks that turn it
 //! into a running pipeline's settings are in [`validate`].
 
+pub(crate) mod shorthand;
 mod validate;
 
 use std::path::PathBuf;

@@ -7,7 +7,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use super::Destination;
-use crate::pipeline::Delivery;
+use crate::pipeline::{Delivery, SeriesOptions};
 use crate::prometheus::naming;
 use crate::transport::{Protocol, ValidatedTransport};
 use crate::Error;
@@ -87,15 +87,16 @@ impl Destination {
             name: self.name,
             protocol: self.protocol,
             max_body_bytes,
-            external_labels: self.external_labels,
-            target_info: true,
-            scope_labels: self.scope_labels.unwrap_or(true),
-            native_histograms: Arc::new(AtomicBool::new(self.native_histograms)),
+            series: SeriesOptions {
+                external_labels: self.external_labels,
+                target_info: true,
+                scope_labels: self.scope_labels.unwrap_or(true),
+                native_histograms: Arc::new(AtomicBool::new(self.native_histograms)),
+            },
             interval,
+            backoff: min..=max,
             max_samples_per_send: self.max_samples_per_send,
             max_pending_bytes: self.max_pending_bytes,
-            min_backoff: min,
-            max_backoff: max,
             shutdown_timeout: self.shutdown_timeout,
         };
         Ok((transport, delivery))

@@ -7,7 +7,6 @@
 
 use std::collections::{HashMap, HashSet};
 
-use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 
 use parking_lot::Mutex;
@@ -17,14 +16,13 @@ use super::queue::Batch;
 use super::wire::{self, Encode, Requests};
 use super::{CollectFn, Collected, Delivery};
 use crate::prometheus::stale;
-use crate::prometheus::translate::{Collisions, Translator};
+use crate::prometheus::translate::Collisions;
 use crate::snapshot::Attributes;
 use crate::{Error, Snapshot};
 
 /// Collection and encoding: CPU work, run on a blocking thread so that one provider's
 /// large push never stalls the shared runtime (other providers' pushes, receivers).
 pub(super) struct Encoding {
-    translator: Translator,
     wire: Box<dyn Encode>,
     /// `None` for a pipeline fed by `export`.
     pub(super) collect: Option<CollectFn>,
@@ -38,8 +36,6 @@ pub(super) struct Encoding {
     /// Shared with the task, so that an encoding rebuilt after a panic goes on from the
     /// last timestamp instead of starting a clock afresh.
     pub(super) clock: Arc<Mutex<PushClock>>,
-    /// The destination's choice, read at every push: a refusal may turn it off.
-    native_histograms: Arc<AtomicBool>,
 }
 
 /// What encoding one push produced.
@@ -57,18 +53,13 @@ impl Encoding {
         delivery: &Delivery,
         clock: Arc<Mutex<PushClock>>,
     ) -> Self {
-        let mut translator = Translator::with_external_labels(delivery.external_labels.clone());
-        translator.set_target_info(delivery.target_info);
-        translator.set_scope_labels(delivery.scope_labels);
         Encoding {
-            translator,
             wire: wire::encoder(delivery),
             collect,
             max_samples_per_send: delivery.max_samples_per_send,
             observed: HashMap::new(),
             last_export: None,
             clock,
-            native_histograms: delivery.native_histograms.clone(),
         }
     }
 
@@ -125,20 +116,18 @@ impl Encoding {
             push,
             max_samples: self.max_samples_per_send,
         };
-        let translator = &mut self.translator;
-        translator.set_native_histograms(self.native_histograms.load(Ordering::Relaxed));
         // Ending series first, before this push's values: a series that comes back (a
         // custom metric deleted and created again) starts afresh after its marker.
         if let Some(ending) = ending {
             stamp(ending, self.clock.lock().next());
-            self.wire.markers(translator, ending, true, &mut out)?;
+            self.wire.markers(ending, true, &mut out)?;
         }
         stamp(snapshot, self.clock.lock().next());
-        let unrepresentable = self.wire.values(translator, snapshot, &mut out)?;
-        let collisions = translator.collisions();
+        let unrepresentable = self.wire.values(snapshot, &mut out)?;
+        let collisions = self.wire.translator().collisions();
         if last {
             stamp(snapshot, self.clock.lock().next());
-            self.wire.markers(translator, snapshot, false, &mut out)?;
+            self.wire.markers(snapshot, false, &mut out)?;
         }
         Ok(Encoded {
             batches,
@@ -156,8 +145,7 @@ impl Encoding {
             max_samples: self.max_samples_per_send,
         };
         stamp(of, self.clock.lock().next());
-        self.wire
-            .markers(&mut self.translator, of, false, &mut out)?;
+        self.wire.markers(of, false, &mut out)?;
         Ok(Encoded {
             batches,
             ..Encoded::default()

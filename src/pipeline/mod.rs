@@ -32,6 +32,7 @@ mod wire;
 #[cfg(test)]
 mod tests;
 
+use std::ops::RangeInclusive;
 use std::sync::atomic::AtomicBool;
 use std::sync::Arc;
 use std::time::Duration;
@@ -74,6 +75,17 @@ pub(crate) struct Delivery {
     pub(crate) interval: Duration,
     /// For protocols whose bodies are cut by size (JSON): the largest body.
     pub(crate) max_body_bytes: usize,
+    /// The wait before the first retry, and the longest wait.
+    pub(crate) backoff: RangeInclusive<Duration>,
+    pub(crate) series: SeriesOptions,
+    pub(crate) max_samples_per_send: usize,
+    pub(crate) max_pending_bytes: usize,
+    pub(crate) shutdown_timeout: Duration,
+}
+
+/// What a destination's series carry besides their own labels.
+#[derive(Debug, Clone)]
+pub(crate) struct SeriesOptions {
     /// Added to every series that lacks a label of the name.
     pub(crate) external_labels: Vec<(String, String)>,
     /// Whether pushes carry `target_info` (one pipeline per destination does: two
@@ -85,9 +97,4 @@ pub(crate) struct Delivery {
     /// destination's pipelines (its custom metrics' too): a receiver that refuses them
     /// turns it off for all (see `outcome`).
     pub(crate) native_histograms: Arc<AtomicBool>,
-    pub(crate) max_samples_per_send: usize,
-    pub(crate) max_pending_bytes: usize,
-    pub(crate) min_backoff: Duration,
-    pub(crate) max_backoff: Duration,
-    pub(crate) shutdown_timeout: Duration,
 }

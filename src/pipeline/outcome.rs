@@ -156,6 +156,7 @@ impl Task {
         };
         if self
             .delivery
+            .series
             .native_histograms
             .swap(false, Ordering::Relaxed)
         {

@@ -116,7 +116,7 @@ impl Task {
     ) -> Self {
         let clock = Arc::new(parking_lot::Mutex::new(PushClock::new()));
         Task {
-            backoff: Backoff::new(delivery.min_backoff, delivery.max_backoff),
+            backoff: Backoff::new(*delivery.backoff.start(), *delivery.backoff.end()),
             queue: Queue::new(delivery.max_pending_bytes),
             encoding: Some(Encoding::new(collect.clone(), &delivery, clock.clone())),
             clock,

@@ -16,7 +16,7 @@ use super::deliver::{Deliver, Sending};
 use super::handle::{Command, Pipeline};
 use super::self_metrics::SelfMetrics;
 use super::task::Task;
-use super::Delivery;
+use super::{Delivery, SeriesOptions};
 use crate::transport::{Failure, FailureKind, Protocol, SendOutcome};
 use crate::{Error, Snapshot};
 
@@ -141,14 +141,15 @@ fn delivery() -> Delivery {
         protocol: Protocol::RemoteWrite,
         interval: Duration::from_secs(3600),
         max_body_bytes: 0,
-        external_labels: Vec::new(),
-        target_info: true,
-        scope_labels: true,
-        native_histograms: Default::default(),
+        series: SeriesOptions {
+            external_labels: Vec::new(),
+            target_info: true,
+            scope_labels: true,
+            native_histograms: Default::default(),
+        },
+        backoff: Duration::from_millis(30)..=Duration::from_secs(5),
         max_samples_per_send: 2000,
         max_pending_bytes: 1 << 20,
-        min_backoff: Duration::from_millis(30),
-        max_backoff: Duration::from_secs(5),
         shutdown_timeout: Duration::from_secs(10),
     }
 }
@@ -278,11 +279,9 @@ fn exponential_histogram() -> crate::MeterProvider {
 #[tokio::test(start_paused = true)]
 async fn a_receiver_without_native_histograms_gets_the_same_push_again_as_classic_series() {
     let sender = Scripted::new([Answer::NativeHistogramsDisabled]);
-    let delivery = Delivery {
-        native_histograms: Arc::new(true.into()),
-        ..delivery()
-    };
-    let native = delivery.native_histograms.clone();
+    let mut delivery = delivery();
+    delivery.series.native_histograms = Arc::new(true.into());
+    let native = delivery.series.native_histograms.clone();
     let pipeline = start(sender.clone(), delivery);
     let provider = exponential_histogram();
     for _ in 0..2 {

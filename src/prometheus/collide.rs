@@ -24,7 +24,8 @@
 use std::collections::{BTreeSet, HashMap, HashSet};
 use std::sync::Arc;
 
-use crate::snapshot::{ExponentialHistogramPoint, HistogramPoint, MetricData};
+use super::translate::naming_kind;
+use crate::snapshot::{ExponentialHistogramPoint, HistogramPoint, InstrumentKind, MetricData};
 
 /// What each push merged and dropped, for the self-metrics.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
@@ -293,10 +294,9 @@ impl Registry {
 /// when these are equal.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub(super) enum FamilyKind {
-    Counter,
-    UpDownCounter,
-    Gauge,
-    Histogram,
+    /// An instrument of this kind (never an observable one: a gauge is a gauge).
+    Instrument(InstrumentKind),
+    /// A histogram with exponential buckets: its points cannot merge with explicit ones.
     ExponentialHistogram,
     /// The translator's own `target_info`.
     TargetInfo,
@@ -305,24 +305,19 @@ pub(super) enum FamilyKind {
 impl FamilyKind {
     pub(super) fn of(data: &MetricData) -> Self {
         match data {
-            MetricData::Sum {
-                monotonic: true, ..
-            } => Self::Counter,
-            MetricData::Sum { .. } => Self::UpDownCounter,
-            MetricData::Gauge { .. } => Self::Gauge,
-            MetricData::Histogram { .. } => Self::Histogram,
             MetricData::ExponentialHistogram { .. } => Self::ExponentialHistogram,
+            _ => Self::Instrument(naming_kind(data, InstrumentKind::Gauge)),
         }
     }
 
     fn word(self) -> &'static str {
         match self {
-            Self::Counter => "counter",
-            Self::UpDownCounter => "up-down counter",
-            Self::Gauge => "gauge",
-            Self::Histogram => "histogram",
-            Self::ExponentialHistogram => "exponential histogram",
             Self::TargetInfo => "target_info",
+            Self::ExponentialHistogram => "exponential histogram",
+            Self::Instrument(InstrumentKind::Counter) => "counter",
+            Self::Instrument(InstrumentKind::UpDownCounter) => "up-down counter",
+            Self::Instrument(InstrumentKind::Histogram) => "histogram",
+            Self::Instrument(_) => "gauge",
         }
     }
 }
@@ -483,31 +478,34 @@ mod tests {
         assert!(r.keys.is_empty());
     }
 
+    const COUNTER: FamilyKind = FamilyKind::Instrument(InstrumentKind::Counter);
+    const GAUGE: FamilyKind = FamilyKind::Instrument(InstrumentKind::Gauge);
+
     #[test]
     fn a_family_belongs_to_the_first_instrument_of_its_kind() {
         let mut f = Families::default();
         let claims = [
             Claim {
                 id: 1,
-                kind: FamilyKind::Counter,
+                kind: COUNTER,
                 names: &["jobs_total"],
                 instrument: "jobs",
             },
             Claim {
                 id: 2,
-                kind: FamilyKind::Gauge,
+                kind: GAUGE,
                 names: &["jobs_total"],
                 instrument: "jobs_total",
             },
             Claim {
                 id: 3,
-                kind: FamilyKind::Counter,
+                kind: COUNTER,
                 names: &["jobs_total"],
                 instrument: "jobs",
             },
             Claim {
                 id: 4,
-                kind: FamilyKind::Gauge,
+                kind: GAUGE,
                 names: &["target_info"],
                 instrument: "target.info",
             },

@@ -272,17 +272,11 @@ impl SeriesSink for WriteRequestEncoder {
         self.cache.begin_metric(metric, points, version);
     }
 
-    fn reuse_point(
-        &mut self,
-        index: usize,
-        attributes: &Attributes,
-        samples: &[f64],
-        timestamp_ms: i64,
-    ) -> bool {
-        let tail = self.tail.update(timestamp_ms);
+    fn reuse_point(&mut self, index: usize, set: &Attributes, samples: &[f64], ts_ms: i64) -> bool {
+        let tail = self.tail.update(ts_ms);
         let Some(point) = self
             .cache
-            .lookup(index, attributes, samples.len(), tail.timestamp_len())
+            .lookup(index, set, samples.len(), tail.timestamp_len())
         else {
             return false;
         };

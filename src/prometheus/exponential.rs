@@ -30,15 +30,17 @@ impl PointContext<'_> {
         ts: i64,
         sink: &mut S,
     ) -> usize {
-        let family = put(self.text, &names.family);
-        let [bucket_name, sum_name, count_name] =
-            names.histogram.each_ref().map(|n| put(self.text, n));
+        let family = put(&mut self.scratch.text, &names.family);
+        let [bucket_name, sum_name, count_name] = names
+            .histogram
+            .each_ref()
+            .map(|n| put(&mut self.scratch.text, n));
         let spans = HistogramNames {
-            le: put(self.text, "le"),
+            le: put(&mut self.scratch.text, "le"),
             sum: sum_name,
             count: count_name,
         };
-        let mark = self.text.len();
+        let mark = self.scratch.text.len();
         let mut count = 0;
         let mut les: Vec<Span> = Vec::new();
         let mut buckets: Vec<(f64, u64)> = Vec::new();
@@ -49,13 +51,13 @@ impl PointContext<'_> {
                 Some(Action::Exponential(merged)) => merged,
                 _ => point,
             };
-            self.text.truncate(mark);
+            self.scratch.text.truncate(mark);
             let exemplars = self.fresh(id, &point.attributes, &point.exemplars);
             if self.native_histograms && point.scale >= MIN_NATIVE_SCALE {
                 self.point_labels(family, &point.attributes, true);
                 let labels = Labels {
-                    text: self.text,
-                    slots: self.base,
+                    text: &self.scratch.text,
+                    slots: &self.scratch.base,
                 };
                 sink.native_histogram(&labels, point, exemplars, ts);
                 count += 1;
@@ -64,18 +66,18 @@ impl PointContext<'_> {
             self.point_labels(bucket_name, &point.attributes, true);
             classic_buckets(point, &mut buckets);
             les.clear();
-            self.samples.clear();
+            self.scratch.samples.clear();
             for &(le, cumulative) in &buckets {
-                let start = self.text.len();
-                naming::write_float(self.text, le);
+                let start = self.scratch.text.len();
+                naming::write_float(&mut self.scratch.text, le);
                 les.push(Span {
                     start: start as u32,
-                    end: self.text.len() as u32,
+                    end: self.scratch.text.len() as u32,
                 });
-                self.samples.push(cumulative as f64);
+                self.scratch.samples.push(cumulative as f64);
             }
-            les.push(put(self.text, "+Inf"));
-            self.samples.push(point.count as f64);
+            les.push(put(&mut self.scratch.text, "+Inf"));
+            self.scratch.samples.push(point.count as f64);
             count += les.len() + 2;
             bounds.clear();
             if !exemplars.is_empty() {

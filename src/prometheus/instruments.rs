@@ -29,8 +29,7 @@ pub(super) struct Names {
     /// The push that last saw this instrument; entries not seen are evicted.
     pub(super) generation: u64,
     /// The meter's name and version, as label values (empty: no label).
-    pub(super) scope_name: String,
-    pub(super) scope_version: String,
+    scope: [String; 2],
     pub(super) kind: FamilyKind,
     /// The OpenTelemetry name, for messages.
     pub(super) instrument: String,
@@ -53,6 +52,11 @@ pub(super) struct PointKey {
 }
 
 impl Names {
+    /// The scope labels' values (empty: no label).
+    pub(super) fn scope(&self) -> [&str; 2] {
+        [&self.scope[0], &self.scope[1]]
+    }
+
     /// Every series name this instrument produces.
     pub(super) fn series_names(&self) -> Vec<&str> {
         let mut out = vec![self.family.as_str()];
@@ -77,16 +81,12 @@ impl Translator {
         let d = &metric.descriptor;
         let generation = self.generation;
         let versions = &mut self.versions;
-        let scope_labels = self.scope_labels;
+        let scope_labels = self.options.scope_labels;
         let families_dirty = &mut self.families_dirty;
         let names = self.names.entry(d.id).or_insert_with(|| {
-            *versions += 1;
             *families_dirty = true;
-            let (scope_name, scope_version) = if scope_labels {
-                (
-                    scope.name().to_owned(),
-                    scope.version().unwrap_or_default().to_owned(),
-                )
+            let scope = if scope_labels {
+                [scope.name(), scope.version().unwrap_or_default()].map(str::to_owned)
             } else {
                 Default::default()
             };
@@ -106,10 +106,9 @@ impl Translator {
                 unit: naming::unit_suffix(&d.unit, kind),
                 le: Vec::new(),
                 bounds: None,
-                version: *versions,
+                version: versions.next(),
                 generation,
-                scope_name,
-                scope_version,
+                scope,
                 kind: FamilyKind::of(&metric.data),
                 instrument: d.name.to_string(),
                 conflict: false,
@@ -133,8 +132,7 @@ impl Translator {
                     .chain(["+Inf".to_owned()])
                     .collect();
                 names.bounds = Some(bounds.clone());
-                *versions += 1;
-                names.version = *versions;
+                names.version = versions.next();
             }
         }
     }
@@ -165,7 +163,7 @@ impl Translator {
             .collect();
         let lost = self.families.conflicts(
             &claims,
-            self.target_info_enabled && !self.target_info.is_empty(),
+            self.options.target_info && !self.target_info.is_empty(),
         );
         drop(claims);
         drop(series_names);
@@ -188,13 +186,8 @@ impl Translator {
         let Self {
             names,
             registry,
-            text,
-            base,
-            bucket,
-            samples,
-            job,
-            instance,
-            external,
+            scratch,
+            common,
             ..
         } = self;
         let mut key = String::new();
@@ -222,14 +215,9 @@ impl Translator {
                     continue;
                 }
                 let mut ctx = PointContext {
-                    job,
-                    instance,
-                    scope: [&n.scope_name, &n.scope_version],
-                    external,
-                    text: &mut *text,
-                    base: &mut *base,
-                    bucket: &mut *bucket,
-                    samples: &mut *samples,
+                    common,
+                    scope: n.scope(),
+                    scratch,
                     native_histograms: false,
                     marks: None,
                 };
@@ -301,14 +289,9 @@ impl Translator {
         let n = self.names.get(&member.0)?;
         let set = n.points.get(member.1 as usize)?.attributes.clone();
         let mut ctx = PointContext {
-            job: &self.job,
-            instance: &self.instance,
-            scope: [&n.scope_name, &n.scope_version],
-            external: &self.external,
-            text: &mut self.text,
-            base: &mut self.base,
-            bucket: &mut self.bucket,
-            samples: &mut self.samples,
+            common: &self.common,
+            scope: n.scope(),
+            scratch: &mut self.scratch,
             native_histograms: false,
             marks: None,
         };

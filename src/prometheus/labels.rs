@@ -11,6 +11,29 @@ use super::series::{put, Labels, SeriesSink, Slot, Span};
 use super::translate::{millis, SCOPE_NAME_LABEL, SCOPE_VERSION_LABEL};
 use crate::snapshot::{Attributes, Exemplar, HistogramPoint, MetricData, MetricSnapshot};
 
+/// The labels every series of a push carries (but for a point attribute's `exported_`
+/// rename): `job` and `instance` from the resource (empty: none), and the external ones,
+/// sorted by name.
+#[derive(Debug, Default)]
+pub(crate) struct CommonLabels {
+    pub(super) job: String,
+    pub(super) instance: String,
+    pub(super) external: Vec<(String, String)>,
+}
+
+/// Buffers reused for every point, so a warm translator allocates nothing.
+#[derive(Debug, Default)]
+pub(crate) struct Scratch {
+    /// Label strings of the metric being translated (names, values, `le`s).
+    pub(super) text: String,
+    /// The labels of the current point.
+    pub(super) base: Vec<Slot>,
+    /// The labels of the current point plus `le`, for histogram buckets.
+    pub(super) bucket: Vec<Slot>,
+    /// Sample values of the current point, one per series.
+    pub(super) samples: Vec<f64>,
+}
+
 /// Where the `le` label name and the `_sum` and `_count` series names are in the text
 /// buffer.
 pub(super) struct HistogramNames {
@@ -31,15 +54,10 @@ pub(super) struct ClassicPoint<'a> {
 
 /// Borrowed translator state for the points of one metric.
 pub(super) struct PointContext<'t> {
-    pub(super) job: &'t str,
-    pub(super) instance: &'t str,
+    pub(super) common: &'t CommonLabels,
     /// The current metric's scope name and version label values (empty: none).
     pub(super) scope: [&'t str; 2],
-    pub(super) external: &'t [(String, String)],
-    pub(super) text: &'t mut String,
-    pub(super) base: &'t mut Vec<Slot>,
-    pub(super) bucket: &'t mut Vec<Slot>,
-    pub(super) samples: &'t mut Vec<f64>,
+    pub(super) scratch: &'t mut Scratch,
     /// Exponential histograms go out as native ones (scale −4 and up).
     pub(super) native_histograms: bool,
     /// The newest exemplar sent per point; `None` where no series is sent (series keys).
@@ -64,12 +82,12 @@ impl PointContext<'_> {
                 plan.get(&(id, index as u32))
             }
         };
-        self.text.clear();
+        self.scratch.text.clear();
         let mut count = 0;
         match &metric.data {
             MetricData::Sum { points, .. } | MetricData::Gauge { points } => {
-                let name = put(self.text, &names.family);
-                let mark = self.text.len();
+                let name = put(&mut self.scratch.text, &names.family);
+                let mark = self.scratch.text.len();
                 for (index, point) in points.iter().enumerate() {
                     let value = match planned(index) {
                         Some(Action::Skip) => continue,
@@ -83,22 +101,28 @@ impl PointContext<'_> {
                     {
                         continue;
                     }
-                    self.text.truncate(mark);
+                    self.scratch.text.truncate(mark);
                     self.point_labels(name, &point.attributes, false);
                     let labels = Labels {
-                        text: self.text,
-                        slots: self.base,
+                        text: &self.scratch.text,
+                        slots: &self.scratch.base,
                     };
                     sink.series_with_exemplars(&labels, value, ts, exemplars);
                 }
                 count
             }
             MetricData::Histogram { points, .. } => {
-                let [bucket_name, sum_name, count_name] =
-                    names.histogram.each_ref().map(|n| put(self.text, n));
-                let le_name = put(self.text, "le");
-                let les: Vec<Span> = names.le.iter().map(|le| put(self.text, le)).collect();
-                let mark = self.text.len();
+                let [bucket_name, sum_name, count_name] = names
+                    .histogram
+                    .each_ref()
+                    .map(|n| put(&mut self.scratch.text, n));
+                let le_name = put(&mut self.scratch.text, "le");
+                let les: Vec<Span> = names
+                    .le
+                    .iter()
+                    .map(|le| put(&mut self.scratch.text, le))
+                    .collect();
+                let mark = self.scratch.text.len();
                 for (index, point) in points.iter().enumerate() {
                     let point: &HistogramPoint = match planned(index) {
                         Some(Action::Skip) => continue,
@@ -107,7 +131,7 @@ impl PointContext<'_> {
                     };
                     count += les.len() + 2;
                     // One value per series, in series order: the buckets, sum, count.
-                    self.samples.clear();
+                    self.scratch.samples.clear();
                     let mut cumulative = 0u64;
                     for i in 0..les.len() {
                         // The last bucket (+Inf) is the count, whatever the buckets say.
@@ -117,17 +141,17 @@ impl PointContext<'_> {
                             cumulative
                                 .saturating_add(point.bucket_counts.get(i).copied().unwrap_or(0))
                         };
-                        self.samples.push(cumulative as f64);
+                        self.scratch.samples.push(cumulative as f64);
                     }
-                    self.samples.push(point.sum);
-                    self.samples.push(point.count as f64);
+                    self.scratch.samples.push(point.sum);
+                    self.scratch.samples.push(point.count as f64);
                     let exemplars = self.fresh(id, &point.attributes, &point.exemplars);
                     if exemplars.is_empty()
-                        && sink.reuse_point(index, &point.attributes, self.samples, ts)
+                        && sink.reuse_point(index, &point.attributes, &self.scratch.samples, ts)
                     {
                         continue;
                     }
-                    self.text.truncate(mark);
+                    self.scratch.text.truncate(mark);
                     self.point_labels(bucket_name, &point.attributes, true);
                     let spans = HistogramNames {
                         le: le_name,
@@ -152,8 +176,9 @@ impl PointContext<'_> {
     }
 
     /// Hands a classic histogram's series to `sink`, for the point whose labels are in
-    /// `base` (named `_bucket`): one `_bucket` series per `les` entry with the value
-    /// in `samples` at the same place, then `_sum` and `_count`.
+    /// `base` (named `_bucket`): one `_bucket` series per `le` with the value in
+    /// `samples` at the same place (and the exemplars of its bucket), then `_sum` and
+    /// `_count`.
     pub(super) fn classic_series<S: SeriesSink>(
         &mut self,
         names: &HistogramNames,
@@ -162,22 +187,26 @@ impl PointContext<'_> {
         sink: &mut S,
     ) {
         // Bucket series: the point's labels plus `le`, in sorted position.
-        self.bucket.clear();
-        self.bucket.extend_from_slice(self.base);
-        let text: &str = self.text;
-        let at = self.bucket.partition_point(|s| s.name.get(text) < "le");
-        self.bucket.insert(
+        self.scratch.bucket.clear();
+        self.scratch.bucket.extend_from_slice(&self.scratch.base);
+        let text: &str = &self.scratch.text;
+        let at = self
+            .scratch
+            .bucket
+            .partition_point(|s| s.name.get(text) < "le");
+        self.scratch.bucket.insert(
             at,
             Slot {
                 name: names.le,
                 value: Span::default(),
             },
         );
-        for (i, (le, &value)) in point.les.iter().zip(self.samples.iter()).enumerate() {
-            self.bucket[at].value = *le;
+        let samples = self.scratch.samples.iter();
+        for (i, (le, &value)) in point.les.iter().zip(samples).enumerate() {
+            self.scratch.bucket[at].value = *le;
             let labels = Labels {
                 text,
-                slots: self.bucket,
+                slots: &self.scratch.bucket,
             };
             if point.exemplars.is_empty() {
                 sink.series(&labels, value, ts);
@@ -187,16 +216,16 @@ impl PointContext<'_> {
             }
         }
         let name_at = self.base_name_index();
-        self.base[name_at].value = names.sum;
+        self.scratch.base[name_at].value = names.sum;
         let labels = Labels {
             text,
-            slots: self.base,
+            slots: &self.scratch.base,
         };
         sink.series(&labels, point.sum, ts);
-        self.base[name_at].value = names.count;
+        self.scratch.base[name_at].value = names.count;
         let labels = Labels {
             text,
-            slots: self.base,
+            slots: &self.scratch.base,
         };
         sink.series(&labels, point.count as f64, ts);
     }
@@ -218,16 +247,16 @@ impl PointContext<'_> {
     /// labels (`le` aside), length-prefixed so that no value can fake a boundary.
     pub(super) fn series_key(&mut self, key: &mut String, names: &Names, attributes: &Attributes) {
         use std::fmt::Write as _;
-        self.text.clear();
-        let name = put(self.text, &names.family);
+        self.scratch.text.clear();
+        let name = put(&mut self.scratch.text, &names.family);
         let histogram = !names.histogram[0].is_empty();
         self.point_labels(name, attributes, histogram);
         key.clear();
         key.push_str(&names.family);
         key.push('\0');
         let labels = Labels {
-            text: self.text,
-            slots: self.base,
+            text: &self.scratch.text,
+            slots: &self.scratch.base,
         };
         for (label, value) in labels.iter() {
             let _ = write!(key, "{}:{label}{}:{value}", label.len(), value.len());
@@ -235,8 +264,9 @@ impl PointContext<'_> {
     }
 
     pub(super) fn base_name_index(&self) -> usize {
-        let text: &str = self.text;
-        self.base
+        let text: &str = &self.scratch.text;
+        self.scratch
+            .base
             .iter()
             .position(|s| s.name.get(text) == "__name__")
             .unwrap_or(0)
@@ -250,8 +280,8 @@ impl PointContext<'_> {
         attributes: &[KeyValue],
         histogram: bool,
     ) {
-        let text = &mut *self.text;
-        let base = &mut *self.base;
+        let text = &mut self.scratch.text;
+        let base = &mut self.scratch.base;
         base.clear();
         for kv in attributes {
             let start = text.len();
@@ -259,8 +289,8 @@ impl PointContext<'_> {
                 continue;
             }
             let taken = match &text[start..] {
-                "job" => !self.job.is_empty(),
-                "instance" => !self.instance.is_empty(),
+                "job" => !self.common.job.is_empty(),
+                "instance" => !self.common.instance.is_empty(),
                 "le" => histogram,
                 SCOPE_NAME_LABEL => !self.scope[0].is_empty(),
                 SCOPE_VERSION_LABEL => !self.scope[1].is_empty(),
@@ -299,17 +329,17 @@ impl PointContext<'_> {
                 value: metric_name,
             },
         );
-        if !self.job.is_empty() {
+        if !self.common.job.is_empty() {
             let slot = Slot {
                 name: put(text, "job"),
-                value: put(text, self.job),
+                value: put(text, &self.common.job),
             };
             insert_sorted(text, base, slot);
         }
-        if !self.instance.is_empty() {
+        if !self.common.instance.is_empty() {
             let slot = Slot {
                 name: put(text, "instance"),
-                value: put(text, self.instance),
+                value: put(text, &self.common.instance),
             };
             insert_sorted(text, base, slot);
         }
@@ -325,7 +355,7 @@ impl PointContext<'_> {
                 insert_sorted(text, base, slot);
             }
         }
-        add_external(text, base, self.external);
+        add_external(text, base, &self.common.external);
     }
 }
 

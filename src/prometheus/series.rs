@@ -161,19 +161,13 @@ pub trait SeriesSink {
     /// Offers point `index` of the current metric before its labels are built.
     ///
     /// A sink that still holds the series it made of this point in an earlier push (the
-    /// same metric, version and index, and [`Attributes::same_set`]) may write them now,
-    /// one per entry of `samples` and in that order, and return `true`: the translator
-    /// then skips the point. Returning `false` (the default) means the point's
+    /// same metric, version and index, and [`Attributes::same_set`] as `set`) may write
+    /// them now, one per entry of `samples` and in that order, at `ts_ms` (milliseconds),
+    /// and return `true`: the translator then skips the point. Returning `false` (the default) means the point's
     /// `samples.len()` series come next through [`series`](Self::series), with the same
     /// values.
-    fn reuse_point(
-        &mut self,
-        index: usize,
-        attributes: &Attributes,
-        samples: &[f64],
-        timestamp_ms: i64,
-    ) -> bool {
-        let _ = (index, attributes, samples, timestamp_ms);
+    fn reuse_point(&mut self, index: usize, set: &Attributes, samples: &[f64], ts_ms: i64) -> bool {
+        let _ = (index, set, samples, ts_ms);
         false
     }
 }

@@ -49,7 +49,10 @@ use opentelemetry::KeyValue;
 use super::collide::{self, Action, Families, Key, Plan, Registry};
 use super::exemplars::Marks;
 use super::instruments::Names;
-use super::labels::{add_external, finish_labels, push_label, push_service_labels, PointContext};
+use super::labels::{
+    add_external, finish_labels, push_label, push_service_labels, CommonLabels, PointContext,
+    Scratch,
+};
 use super::naming;
 use super::series::{put, Slot, TRANSLATOR_IDS};
 use crate::snapshot::{Attributes, InstrumentKind, MetricData, Snapshot};
@@ -90,37 +93,18 @@ const SERVICE_INSTANCE_ID: &str = "service.instance.id";
 /// let series_count = translator.translate(snapshot, &mut Print);
 /// # let _ = series_count; }
 /// ```
-#[derive(Debug)]
+#[derive(Debug, Default)]
 pub struct Translator {
     pub(super) names: HashMap<u64, Names, foldhash::fast::RandomState>,
+    /// The push count; instruments not seen in the latest push are evicted.
     pub(super) generation: u64,
-    /// Process-unique, part of every [`LabelsVersion`].
-    pub(super) id: u64,
-    /// The last version handed out. Resource and name versions come from this one
-    /// sequence, so the larger of the two changes whenever either does.
-    pub(super) versions: u64,
-    /// The version of `job` and `instance`.
-    pub(super) resource_version: u64,
-    /// Sample values of the current point, one per series.
-    pub(super) samples: Vec<f64>,
-    /// Label strings of the metric being translated (names, values, `le`s).
-    pub(super) text: String,
-    /// The labels of the current point.
-    pub(super) base: Vec<Slot>,
-    /// The labels of the current point plus `le`, for histogram buckets.
-    pub(super) bucket: Vec<Slot>,
-    /// Resource labels, rebuilt per push.
-    pub(super) job: String,
-    pub(super) instance: String,
+    pub(super) versions: Versions,
+    pub(super) scratch: Scratch,
+    /// `job`, `instance` (rebuilt per push) and the external labels.
+    pub(super) common: CommonLabels,
+    /// The other resource labels, rebuilt per push.
     pub(super) target_info: Vec<(String, String)>,
-    /// Labels added to every series that lacks them, sorted by name.
-    pub(super) external: Vec<(String, String)>,
-    /// Whether to produce the `target_info` series.
-    pub(super) target_info_enabled: bool,
-    /// Whether series carry `otel_scope_name` and `otel_scope_version`.
-    pub(super) scope_labels: bool,
-    /// Whether exponential histograms go to the sink as native histograms.
-    pub(super) native_histograms: bool,
+    pub(super) options: Options,
     /// The newest exemplar handed over per point.
     pub(super) exemplar_marks: Marks,
     /// The series key of every point seen, and which collide.
@@ -132,30 +116,52 @@ pub struct Translator {
     pub(super) collisions: Collisions,
 }
 
-impl Default for Translator {
+/// Where the [`LabelsVersion`]s a translator hands out come from.
+#[derive(Debug)]
+pub(super) struct Versions {
+    /// Process-unique, part of every [`LabelsVersion`].
+    pub(super) translator: u64,
+    /// The last version handed out. Resource and name versions come from this one
+    /// sequence, so the larger of the two changes whenever either does.
+    pub(super) last: u64,
+    /// The version of `job` and `instance` (0: not read yet).
+    pub(super) resource: u64,
+}
+
+impl Default for Versions {
     fn default() -> Self {
         Self {
-            names: HashMap::default(),
-            generation: 0,
-            id: TRANSLATOR_IDS.fetch_add(1, Ordering::Relaxed),
-            versions: 0,
-            resource_version: 0,
-            samples: Vec::new(),
-            text: String::new(),
-            base: Vec::new(),
-            bucket: Vec::new(),
-            job: String::new(),
-            instance: String::new(),
-            target_info: Vec::new(),
-            external: Vec::new(),
-            target_info_enabled: true,
+            translator: TRANSLATOR_IDS.fetch_add(1, Ordering::Relaxed),
+            last: 0,
+            resource: 0,
+        }
+    }
+}
+
+impl Versions {
+    pub(super) fn next(&mut self) -> u64 {
+        self.last += 1;
+        self.last
+    }
+}
+
+/// What a translator produces besides the points' own series and labels.
+#[derive(Debug)]
+pub(super) struct Options {
+    /// Whether to produce the `target_info` series.
+    pub(super) target_info: bool,
+    /// Whether series carry `otel_scope_name` and `otel_scope_version`.
+    pub(super) scope_labels: bool,
+    /// Whether exponential histograms go to the sink as native histograms.
+    pub(super) native_histograms: bool,
+}
+
+impl Default for Options {
+    fn default() -> Self {
+        Self {
+            target_info: true,
             scope_labels: true,
             native_histograms: false,
-            exemplar_marks: Marks::default(),
-            registry: Registry::default(),
-            families: Families::default(),
-            families_dirty: false,
-            collisions: Collisions::default(),
         }
     }
 }
@@ -181,16 +187,15 @@ impl Translator {
         // Stable: the first of a repeated name stays.
         external.sort_by(|a, b| a.0.cmp(&b.0));
         external.dedup_by(|b, a| a.0 == b.0);
-        Self {
-            external,
-            ..Self::default()
-        }
+        let mut translator = Self::default();
+        translator.common.external = external;
+        translator
     }
 
     /// Whether to produce the `target_info` series (on by default). Off for a second
     /// stream of series to a destination that already gets `target_info` from another.
     pub fn set_target_info(&mut self, enabled: bool) {
-        self.target_info_enabled = enabled;
+        self.options.target_info = enabled;
     }
 
     /// Whether series carry `otel_scope_name` and `otel_scope_version` (on by default,
@@ -198,8 +203,8 @@ impl Translator {
     /// same-named instruments of several meters make one series, merged as described
     /// in the module documentation.
     pub fn set_scope_labels(&mut self, enabled: bool) {
-        if enabled != self.scope_labels {
-            self.scope_labels = enabled;
+        if enabled != self.options.scope_labels {
+            self.options.scope_labels = enabled;
             // Every cached label set changes.
             self.names.clear();
             self.registry.clear();
@@ -211,7 +216,7 @@ impl Translator {
     /// receivers without them. Off, and below scale −4, they are classic `_bucket`,
     /// `_sum` and `_count` series with the exponential buckets' upper bounds as `le`.
     pub fn set_native_histograms(&mut self, enabled: bool) {
-        self.native_histograms = enabled;
+        self.options.native_histograms = enabled;
     }
 
     /// What the latest [`translate`](Self::translate) merged and dropped because
@@ -258,15 +263,10 @@ impl Translator {
                 continue;
             };
             let mut ctx = PointContext {
-                job: &self.job,
-                instance: &self.instance,
-                scope: [&n.scope_name, &n.scope_version],
-                external: &self.external,
-                text: &mut self.text,
-                base: &mut self.base,
-                bucket: &mut self.bucket,
-                samples: &mut self.samples,
-                native_histograms: self.native_histograms,
+                common: &self.common,
+                scope: n.scope(),
+                scratch: &mut self.scratch,
+                native_histograms: self.options.native_histograms,
                 marks: None,
             };
             for (i, set) in point_attributes(&metric.data).enumerate() {
@@ -323,30 +323,19 @@ impl Translator {
         let mut described: HashSet<&str, foldhash::fast::RandomState> = HashSet::default();
         let Self {
             names,
-            text,
-            base,
-            bucket,
-            samples,
-            job,
-            instance,
-            id,
-            resource_version,
-            external,
+            versions,
+            scratch,
+            common,
             collisions,
-            native_histograms,
+            options,
             exemplar_marks,
             ..
         } = self;
         let mut ctx = PointContext {
-            job,
-            instance,
+            common,
             scope: ["", ""],
-            external,
-            text,
-            base,
-            bucket,
-            samples,
-            native_histograms: *native_histograms,
+            scratch,
+            native_histograms: options.native_histograms,
             marks: Some(exemplar_marks),
         };
         let mut count = 0;
@@ -362,8 +351,8 @@ impl Translator {
                 continue;
             }
             let version = LabelsVersion {
-                translator: *id,
-                version: names.version.max(*resource_version),
+                translator: versions.translator,
+                version: names.version.max(versions.resource),
             };
             if described.insert(names.family.as_str()) {
                 sink.metadata(&Metadata {
@@ -374,7 +363,7 @@ impl Translator {
                 });
             }
             sink.begin_metric(metric.descriptor.id, metric.data.len(), version);
-            ctx.scope = [&names.scope_name, &names.scope_version];
+            ctx.scope = names.scope();
             count += ctx.metric(metric, names, plan, sink);
         }
         count
@@ -400,12 +389,13 @@ impl Translator {
         }
         let instance = get(SERVICE_INSTANCE_ID).unwrap_or_default();
         // Every series carries job and instance: a change invalidates sinks' caches.
-        let changed = self.resource_version == 0 || job != self.job || instance != self.instance;
+        let common = &mut self.common;
+        let changed =
+            self.versions.resource == 0 || job != common.job || instance != common.instance;
         if changed {
-            self.versions += 1;
-            self.resource_version = self.versions;
-            self.job = job;
-            self.instance = instance;
+            self.versions.resource = self.versions.next();
+            common.job = job;
+            common.instance = instance;
         }
         self.target_info.clear();
         let mut other: Vec<KeyValue> = resource
@@ -432,7 +422,7 @@ impl Translator {
     }
 
     fn emit_target_info<S: SeriesSink>(&mut self, timestamp_ms: i64, sink: &mut S) -> usize {
-        if self.target_info.is_empty() || !self.target_info_enabled {
+        if self.target_info.is_empty() || !self.options.target_info {
             return 0;
         }
         sink.metadata(&Metadata {
@@ -441,14 +431,14 @@ impl Translator {
             help: "Target metadata",
             unit: "",
         });
-        let text = &mut self.text;
-        let base = &mut self.base;
+        let text = &mut self.scratch.text;
+        let base = &mut self.scratch.base;
         text.clear();
         base.clear();
         let name = put(text, "__name__");
         let value = put(text, "target_info");
         base.push(Slot { name, value });
-        push_service_labels(text, base, &self.job, &self.instance);
+        push_service_labels(text, base, &self.common.job, &self.common.instance);
         for (name, value) in &self.target_info {
             // The resource's own job/instance win, as for points.
             let name = match name.as_str() {
@@ -458,7 +448,7 @@ impl Translator {
             push_label(text, base, &name, value);
         }
         finish_labels(text, base);
-        add_external(text, base, &self.external);
+        add_external(text, base, &self.common.external);
         sink.series(&Labels { text, slots: base }, 1.0, timestamp_ms);
         1
     }

@@ -203,12 +203,6 @@ impl MeterProviderBuilder {
         self
     }
 
-    /// Whether the default destination sends exponential histograms as native ones:
-    /// [`Destination::with_native_histograms`].
-    pub fn with_native_histograms(self, enabled: bool) -> Self {
-        self.on_default(|d| d.with_native_histograms(enabled))
-    }
-
     /// Pushes to this Prometheus remote-write URL (for example
     /// `http://127.0.0.1:9090/api/v1/write`): the default destination's endpoint, which
     /// the other push options of this builder configure. Checked by `build()`: it must
@@ -246,66 +240,7 @@ impl MeterProviderBuilder {
         self
     }
 
-    /// The default destination's bearer token: [`Destination::with_bearer_token`].
-    pub fn with_bearer_token(self, token: impl Into<String>) -> Self {
-        self.on_default(|d| d.with_bearer_token(token))
-    }
-
-    /// The default destination's basic auth: [`Destination::with_basic_auth`].
-    pub fn with_basic_auth(self, user: impl Into<String>, password: impl Into<String>) -> Self {
-        self.on_default(|d| d.with_basic_auth(user, password))
-    }
-
-    /// The default destination's `Authorization`: [`Destination::with_authorization`].
-    pub fn with_authorization(self, value: impl Into<String>) -> Self {
-        self.on_default(|d| d.with_authorization(value))
-    }
-
-    /// The default destination's tenant: [`Destination::with_tenant`].
-    pub fn with_tenant(self, tenant: impl Into<String>) -> Self {
-        self.on_default(|d| d.with_tenant(tenant))
-    }
-
-    /// An external label of the default destination: [`Destination::with_external_label`].
-    pub fn with_external_label(self, name: impl Into<String>, value: impl Into<String>) -> Self {
-        self.on_default(|d| d.with_external_label(name, value))
-    }
-
-    /// A header of the default destination: [`Destination::with_header`].
-    pub fn with_header(self, name: impl Into<String>, value: impl Into<String>) -> Self {
-        self.on_default(|d| d.with_header(name, value))
-    }
-
-    /// Credentials over `http://` for the default destination:
-    /// [`Destination::allow_credentials_over_http`].
-    pub fn allow_credentials_over_http(self, allow: bool) -> Self {
-        self.on_default(|d| d.allow_credentials_over_http(allow))
-    }
-
-    /// The default destination's push timeout: [`Destination::with_timeout`].
-    pub fn with_timeout(self, timeout: Duration) -> Self {
-        self.on_default(|d| d.with_timeout(timeout))
-    }
-
-    /// The default destination's request size: [`Destination::with_max_samples_per_send`].
-    pub fn with_max_samples_per_send(self, samples: usize) -> Self {
-        self.on_default(|d| d.with_max_samples_per_send(samples))
-    }
-
-    /// The default destination's queue cap: [`Destination::with_max_pending_bytes`].
-    pub fn with_max_pending_bytes(self, bytes: usize) -> Self {
-        self.on_default(|d| d.with_max_pending_bytes(bytes))
-    }
-
-    /// The default destination's retry waits: [`Destination::with_retry_backoff`].
-    pub fn with_retry_backoff(self, min: Duration, max: Duration) -> Self {
-        self.on_default(|d| d.with_retry_backoff(min, max))
-    }
-
-    /// The default destination's shutdown timeout: [`Destination::with_shutdown_timeout`].
-    pub fn with_shutdown_timeout(self, timeout: Duration) -> Self {
-        self.on_default(|d| d.with_shutdown_timeout(timeout))
-    }
+    crate::destination::shorthand::destination_shorthands!(on_default, "the default destination");
 
     /// Whether series carry `otel_scope_name` and `otel_scope_version` (see
     /// [`Destination::with_scope_labels`]), for every destination that does not set

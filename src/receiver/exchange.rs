@@ -4,6 +4,8 @@
 use std::fmt;
 use std::net::SocketAddr;
 
+use bytes::Bytes;
+
 use crate::prometheus::decode::WriteRequest;
 use crate::Protocol;
 
@@ -49,17 +51,33 @@ impl Headers {
     pub fn iter(&self) -> impl Iterator<Item = (&str, &str)> {
         self.0.iter().map(|(n, v)| (n.as_str(), v.as_str()))
     }
+
+    /// Every value of header `name` (case-insensitive), in the order received: a header
+    /// sent twice shows up twice.
+    pub fn get_all(&self, name: &str) -> Vec<&str> {
+        self.0
+            .iter()
+            .filter(|(n, _)| n.eq_ignore_ascii_case(name))
+            .map(|(_, v)| v.as_str())
+            .collect()
+    }
 }
 
-/// One request the receiver decoded, whatever it answered (see [`Received::status`]).
+/// One request the receiver read, whatever it answered (see [`Received::status`]).
 #[derive(Debug, Clone)]
+#[non_exhaustive]
 pub struct Received {
     /// The request headers.
     pub headers: Headers,
     /// The request path (`/api/v1/write` when sent to [`Receiver::url`](super::Receiver::url)).
     pub path: String,
-    /// The decoded body.
+    /// The decoded body; empty when it did not decode (see
+    /// [`decode_error`](Self::decode_error)).
     pub request: WriteRequest,
+    /// Why the body did not decode (it was answered `400` unless a reply was scripted).
+    pub decode_error: Option<String>,
+    /// The body as it arrived (compressed, for remote write).
+    pub body: Bytes,
     /// How the body was encoded: [`Protocol::CustomMetricsJson`] when it came with
     /// `Content-Type: application/json`, else [`Protocol::RemoteWrite`].
     pub protocol: Protocol,
@@ -92,6 +110,8 @@ pub struct Reply {
     pub(super) status: u16,
     pub(super) headers: Vec<(String, String)>,
     pub(super) body: String,
+    /// Never answer (see [`Reply::hang`]).
+    pub(super) hang: bool,
 }
 
 impl Reply {
@@ -101,6 +121,16 @@ impl Reply {
             status,
             headers: Vec::new(),
             body: String::new(),
+            hang: false,
+        }
+    }
+
+    /// Never answer: the request is handed to [`recv`](super::Receiver::recv) and its
+    /// connection stays open, silent, until the receiver is dropped. For timeout tests.
+    pub fn hang() -> Self {
+        Self {
+            hang: true,
+            ..Self::status(504)
         }
     }
 

@@ -3,10 +3,12 @@
 //! [`Receiver::bind`] listens on `127.0.0.1` on a free port, decodes every POST
 //! (snappy block + `prometheus.WriteRequest`, or with `Content-Type: application/json` a
 //! JSON custom-metrics body, see [`decode_custom_metrics`]) and queues it, with its
-//! headers, for [`Receiver::recv`]. It answers `204 No Content` (`202 Accepted` for
-//! JSON, as Unleash does), or `400 Bad Request` with a short reason when the body does
-//! not decode; tests can script other answers with [`Receiver::reply_next`] to exercise
-//! retries, and refuse every request that holds a chosen series with
+//! headers and raw body, for [`Receiver::recv`]. It answers `204 No Content` (`202
+//! Accepted` for JSON, as Unleash does), or `400 Bad Request` with a short reason when
+//! the body does not decode (that request is queued too, with
+//! [`Received::decode_error`]); tests can script other answers, or none at all
+//! ([`Reply::hang`]), with [`Receiver::reply_next`] to exercise retries and timeouts,
+//! and refuse every request that holds a chosen series with
 //! [`Receiver::refuse_series_where`], as Prometheus refuses a whole request for one
 //! out-of-order sample. Refused requests are handed to [`Receiver::recv`] too, with the
 //! status they got.
@@ -69,12 +71,8 @@ struct Shared {
 }
 
 impl Shared {
-    /// The answer for a decoded request other than the usual success: the next scripted
-    /// reply, else the first refusal rule that one of its series matches.
-    fn reply_for(&self, request: &WriteRequest) -> Option<Reply> {
-        if let Some(reply) = self.script.lock().pop_front() {
-            return Some(reply);
-        }
+    /// The answer of the first refusal rule that one of the request's series matches.
+    fn refusal_for(&self, request: &WriteRequest) -> Option<Reply> {
         self.refusals
             .lock()
             .iter()
@@ -202,9 +200,10 @@ impl Receiver {
         self.rx.try_recv().ok()
     }
 
-    /// Answers the next `n` decodable requests with `reply` instead of `204`, after the
-    /// replies already scripted. The requests are still decoded and handed to
-    /// [`recv`](Self::recv), with [`Received::status`] telling what they got.
+    /// Answers the next `n` requests with `reply` instead of `204`, after the replies
+    /// already scripted, whether their bodies decode or not. The requests are still
+    /// decoded and handed to [`recv`](Self::recv), with [`Received::status`] telling what
+    /// they got.
     pub fn reply_next(&self, n: usize, reply: Reply) {
         let mut script = self.shared.script.lock();
         script.extend(std::iter::repeat_n(reply, n));
@@ -364,24 +363,35 @@ async fn handle(
         Protocol::CustomMetricsJson => (decode_custom_metrics(&body), StatusCode::ACCEPTED),
         _ => (decode(&body), StatusCode::NO_CONTENT),
     };
-    let request = match decoded {
-        Ok(request) => request,
-        Err(error) => return Ok(plain(StatusCode::BAD_REQUEST, &format!("{error}\n"))),
+    // A scripted reply answers any request; refusal rules look at decoded series.
+    let scripted_reply = shared.script.lock().pop_front();
+    let (request, decode_error) = match decoded {
+        Ok(request) => (request, None),
+        Err(error) => (WriteRequest::default(), Some(error.to_string())),
     };
-    let response = match shared.reply_for(&request) {
-        None => plain(success, ""),
-        Some(reply) => scripted(&reply),
+    let reply = scripted_reply.or_else(|| shared.refusal_for(&request));
+    let response = match (&reply, &decode_error) {
+        (Some(reply), _) => scripted(reply),
+        (None, Some(error)) => plain(StatusCode::BAD_REQUEST, &format!("{error}\n")),
+        (None, None) => plain(success, ""),
     };
-    // A dropped Receiver only means nobody listens any more: still answer.
+    // Handed over before the answer is written, so once a sender's call returns, every
+    // request it made is there. A dropped Receiver only means nobody listens any more.
     let _ = shared.tx.send(Received {
         headers,
         path,
         request,
+        decode_error,
+        body,
         protocol,
         peer,
         status: response.status().as_u16(),
         received_at: std::time::Instant::now(),
     });
+    if reply.is_some_and(|reply| reply.hang) {
+        // Dropping the receiver aborts this connection's task.
+        std::future::pending::<()>().await;
+    }
     Ok(response)
 }
 
@@ -584,11 +594,44 @@ mod tests {
         assert_eq!(post(&receiver, body(&[a, b])).await.0, 204);
     }
 
+    #[tokio::test]
+    async fn undecodable_bodies_are_handed_over_with_the_reason_and_take_scripted_replies() {
+        let mut receiver = Receiver::bind().await.expect("binds");
+        let (status, reason) = post(&receiver, b"not snappy".to_vec()).await;
+        assert_eq!(status, 400);
+        let got = receiver.try_recv().expect("handed over");
+        assert_eq!(got.status, 400);
+        assert_eq!(got.body.as_ref(), b"not snappy");
+        assert_eq!(got.decode_error.as_deref(), Some(reason.trim_end()));
+        assert!(got.request.series.is_empty());
+
+        receiver.reply_next(1, Reply::status(503).body("busy"));
+        assert_eq!(
+            post(&receiver, b"junk".to_vec()).await,
+            (503, "busy".into())
+        );
+        assert_eq!(receiver.try_recv().expect("handed over").status, 503);
+    }
+
+    #[tokio::test]
+    async fn a_hang_reply_records_the_request_and_never_answers() {
+        let mut receiver = Receiver::bind().await.expect("binds");
+        receiver.reply_next(1, Reply::hang());
+        let posting = post(&receiver, body(&[&[("__name__", "a")]]));
+        assert!(tokio::time::timeout(Duration::from_millis(200), posting)
+            .await
+            .is_err());
+        let got = receiver.try_recv().expect("recorded before the silence");
+        assert_eq!(got.request.series.len(), 1);
+    }
+
     #[test]
     fn headers_lookup() {
         let h = Headers(vec![("authorization".into(), "Bearer  s3cret ".into())]);
         assert_eq!(h.get("Authorization"), Some("Bearer  s3cret "));
         assert_eq!(h.bearer_token(), Some("s3cret"));
         assert_eq!(Headers::default().bearer_token(), None);
+        let twice = Headers(vec![("a".into(), "1".into()), ("A".into(), "2".into())]);
+        assert_eq!(twice.get_all("a"), ["1", "2"]);
     }
 }

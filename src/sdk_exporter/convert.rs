@@ -166,19 +166,19 @@ impl Converter {
             seen_sets.insert(attrs, set.clone());
             set
         };
+        let mut number = |attrs: Vec<KeyValue>, value: T| NumberPoint {
+            exemplars: Vec::new(),
+            attributes: attributes(attrs),
+            value: value.to_number(),
+        };
         let (start_time, time, data) = match data {
             SdkData::Sum(s) => (
                 s.start_time(),
                 s.time(),
                 MetricData::Sum {
                     monotonic: s.is_monotonic(),
-                    points: s
-                        .data_points()
-                        .map(|p| NumberPoint {
-                            exemplars: Vec::new(),
-                            attributes: attributes(p.attributes().cloned().collect()),
-                            value: p.value().to_number(),
-                        })
+                    points: (s.data_points())
+                        .map(|p| number(p.attributes().cloned().collect(), p.value()))
                         .collect(),
                 },
             ),
@@ -186,13 +186,8 @@ impl Converter {
                 g.start_time().unwrap_or(g.time()),
                 g.time(),
                 MetricData::Gauge {
-                    points: g
-                        .data_points()
-                        .map(|p| NumberPoint {
-                            exemplars: Vec::new(),
-                            attributes: attributes(p.attributes().cloned().collect()),
-                            value: p.value().to_number(),
-                        })
+                    points: (g.data_points())
+                        .map(|p| number(p.attributes().cloned().collect(), p.value()))
                         .collect(),
                 },
             ),

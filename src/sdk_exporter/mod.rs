@@ -155,41 +155,6 @@ impl RemoteWriteExporterBuilder {
         self
     }
 
-    /// [`Destination::with_bearer_token`].
-    pub fn with_bearer_token(self, token: impl Into<String>) -> Self {
-        self.on_destination(|d| d.with_bearer_token(token))
-    }
-
-    /// [`Destination::with_basic_auth`].
-    pub fn with_basic_auth(self, user: impl Into<String>, password: impl Into<String>) -> Self {
-        self.on_destination(|d| d.with_basic_auth(user, password))
-    }
-
-    /// [`Destination::with_authorization`].
-    pub fn with_authorization(self, value: impl Into<String>) -> Self {
-        self.on_destination(|d| d.with_authorization(value))
-    }
-
-    /// [`Destination::with_tenant`].
-    pub fn with_tenant(self, tenant: impl Into<String>) -> Self {
-        self.on_destination(|d| d.with_tenant(tenant))
-    }
-
-    /// [`Destination::with_external_label`].
-    pub fn with_external_label(self, name: impl Into<String>, value: impl Into<String>) -> Self {
-        self.on_destination(|d| d.with_external_label(name, value))
-    }
-
-    /// [`Destination::with_header`].
-    pub fn with_header(self, name: impl Into<String>, value: impl Into<String>) -> Self {
-        self.on_destination(|d| d.with_header(name, value))
-    }
-
-    /// [`Destination::allow_credentials_over_http`].
-    pub fn allow_credentials_over_http(self, allow: bool) -> Self {
-        self.on_destination(|d| d.allow_credentials_over_http(allow))
-    }
-
     /// [`Destination::with_tls_ca_file`].
     pub fn with_tls_ca_file(self, path: impl Into<PathBuf>) -> Self {
         self.on_destination(|d| d.with_tls_ca_file(path))
@@ -233,41 +198,12 @@ impl RemoteWriteExporterBuilder {
         self.on_destination(|d| d.with_proxy(url))
     }
 
-    /// [`Destination::with_timeout`].
-    pub fn with_timeout(self, timeout: Duration) -> Self {
-        self.on_destination(|d| d.with_timeout(timeout))
-    }
-
-    /// [`Destination::with_max_samples_per_send`].
-    pub fn with_max_samples_per_send(self, samples: usize) -> Self {
-        self.on_destination(|d| d.with_max_samples_per_send(samples))
-    }
-
-    /// [`Destination::with_max_pending_bytes`].
-    pub fn with_max_pending_bytes(self, bytes: usize) -> Self {
-        self.on_destination(|d| d.with_max_pending_bytes(bytes))
-    }
-
-    /// [`Destination::with_retry_backoff`].
-    pub fn with_retry_backoff(self, min: Duration, max: Duration) -> Self {
-        self.on_destination(|d| d.with_retry_backoff(min, max))
-    }
-
-    /// Sends the SDK's exponential histograms as Prometheus native histograms:
-    /// [`Destination::with_native_histograms`] (default off: classic buckets).
-    pub fn with_native_histograms(self, enabled: bool) -> Self {
-        self.on_destination(|d| d.with_native_histograms(enabled))
-    }
-
     /// [`Destination::with_scope_labels`] (default on).
     pub fn with_scope_labels(self, enabled: bool) -> Self {
         self.on_destination(|d| d.with_scope_labels(enabled))
     }
 
-    /// [`Destination::with_shutdown_timeout`].
-    pub fn with_shutdown_timeout(self, timeout: Duration) -> Self {
-        self.on_destination(|d| d.with_shutdown_timeout(timeout))
-    }
+    crate::destination::shorthand::destination_shorthands!(on_destination, "this exporter");
 
     /// Applies a push option to the destination.
     fn on_destination(mut self, option: impl FnOnce(Destination) -> Destination) -> Self {

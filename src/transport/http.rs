@@ -66,7 +66,7 @@ impl fmt::Debug for HttpSender {
 impl HttpSender {
     /// A sender for one destination. Fails only if the TLS backend cannot be set up.
     pub(crate) fn new(config: ValidatedTransport, protocol: Protocol) -> Result<Self, Error> {
-        let route = server_name_route(&config.endpoint, config.tls.server_name.as_deref());
+        let route = server_name_route(&config.endpoint, config.tls.options.server_name.as_deref());
         let mut headers = HeaderMap::with_capacity(config.headers.len() + 4);
         // Extra headers first; validation guarantees they do not share a name with the
         // protocol headers, and `insert` below would replace them if they did.
@@ -102,17 +102,17 @@ impl HttpSender {
             None => config.endpoint.clone(),
         };
         let context = FailureContext {
-            insecure: config.tls.accept_invalid_certs,
-            has_client_cert: config.tls.client_cert.is_some(),
+            insecure: config.tls.options.accept_invalid_certs,
+            has_client_cert: config.tls.options.client_cert.is_some(),
             proxy: config.proxy.shown_for(&config.endpoint),
         };
         let key = ClientKey {
-            tls: config.tls,
+            tls: config.tls.options,
             proxy: config.proxy,
             route,
         };
         Ok(HttpSender {
-            client: clients::shared(key, &config.tls_loaded)?,
+            client: clients::shared(key, &config.tls.loaded)?,
             endpoint: config.endpoint,
             request_url,
             headers,
@@ -472,6 +472,29 @@ pub(crate) fn display_endpoint(url: &Url) -> String {
     shown.to_string()
 }
 
+/// Parses the `http(s)://host…` URL given to option `what`; errors show it with its
+/// credentials redacted, and `example`.
+pub(super) fn parse_http_url(raw: &str, what: &str, example: &str) -> Result<Url, Error> {
+    let shown = redact_raw_url(raw);
+    let url = Url::parse(raw).map_err(|e| {
+        Error::Config(format!(
+            "{what} {shown:?} is not a valid URL ({e}); give a full URL such as {example}"
+        ))
+    })?;
+    if !matches!(url.scheme(), "http" | "https") {
+        return Err(Error::Config(format!(
+            "{what} scheme {:?} is not supported ({shown:?}); use an http:// or https:// URL",
+            url.scheme()
+        )));
+    }
+    if url.host().is_none() {
+        return Err(Error::Config(format!(
+            "{what} {shown:?} has no host; give a full URL such as {example}"
+        )));
+    }
+    Ok(url)
+}
+
 /// A URL as the user typed it, fit for messages: cut before any query or fragment, and
 /// without anything before an `@` in the authority.
 pub(crate) fn redact_raw_url(raw: &str) -> String {
@@ -487,5 +510,15 @@ pub(crate) fn redact_raw_url(raw: &str) -> String {
     shown
 }
 
+/// A sender for `config`, for tests: panics if the configuration is refused.
 #[cfg(test)]
+pub(crate) fn test_sender(config: super::TransportConfig, protocol: Protocol) -> HttpSender {
+    let validated = config
+        .validate()
+        .expect("the test's configuration is valid");
+    HttpSender::new(validated, protocol).expect("the test's sender builds")
+}
+
+// The tests answer with the receiver's scripted replies.
+#[cfg(all(test, feature = "receiver"))]
 mod tests;

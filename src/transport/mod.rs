@@ -34,6 +34,4 @@ pub use protocol::Protocol;
 pub(crate) use secret::Secret;
 
 #[cfg(test)]
-mod test_server;
-#[cfg(test)]
 mod test_tls;

@@ -50,24 +50,11 @@ impl fmt::Debug for ProxyChoice {
 impl ProxyChoice {
     /// Checks a `with_proxy` URL: `http` or `https`, with a host.
     pub(crate) fn explicit(raw: &str) -> Result<Self, Error> {
-        let shown = super::http::redact_raw_url(raw);
-        let url = Url::parse(raw).map_err(|e| {
-            Error::Config(format!(
-                "with_proxy({shown:?}) is not a valid URL ({e}); give one such as \
-                 \"http://proxy.internal:3128\" (credentials as user:password@ if needed)"
-            ))
-        })?;
-        if url.scheme() != "http" && url.scheme() != "https" {
-            return Err(Error::Config(format!(
-                "with_proxy: scheme {:?} is not supported; give an http:// or https:// proxy",
-                url.scheme()
-            )));
-        }
-        if url.host().is_none() {
-            return Err(Error::Config(format!(
-                "with_proxy({shown:?}) has no host; give one such as \"http://proxy.internal:3128\""
-            )));
-        }
+        super::http::parse_http_url(
+            raw,
+            "with_proxy",
+            "\"http://proxy.internal:3128\" (credentials as user:password@ if needed)",
+        )?;
         Ok(ProxyChoice::Explicit(Secret::new(raw)))
     }
 

@@ -8,13 +8,15 @@ use crate::prometheus::translate::Translator;
 use crate::{Error, Snapshot};
 
 pub(super) struct Encoder {
+    translator: Translator,
     encoder: CustomMetricsEncoder,
     max_body_bytes: usize,
 }
 
 impl Encoder {
-    pub(super) fn new(max_body_bytes: usize) -> Self {
+    pub(super) fn new(translator: Translator, max_body_bytes: usize) -> Self {
         Encoder {
+            translator,
             encoder: CustomMetricsEncoder::new(),
             max_body_bytes,
         }
@@ -22,14 +24,13 @@ impl Encoder {
 }
 
 impl super::Encode for Encoder {
-    fn values(
-        &mut self,
-        translator: &mut Translator,
-        snapshot: &Snapshot,
-        out: &mut Requests<'_>,
-    ) -> Result<usize, Error> {
+    fn translator(&self) -> &Translator {
+        &self.translator
+    }
+
+    fn values(&mut self, snapshot: &Snapshot, out: &mut Requests<'_>) -> Result<usize, Error> {
         self.encoder.clear();
-        translator.translate(snapshot, &mut self.encoder);
+        self.translator.translate(snapshot, &mut self.encoder);
         let max_samples = out.max_samples;
         self.encoder
             .bodies(self.max_body_bytes, max_samples, |body, samples, starts| {
@@ -39,13 +40,7 @@ impl super::Encode for Encoder {
         Ok(self.encoder.unrepresentable())
     }
 
-    fn markers(
-        &mut self,
-        _: &mut Translator,
-        _: &Snapshot,
-        _: bool,
-        _: &mut Requests<'_>,
-    ) -> Result<(), Error> {
+    fn markers(&mut self, _: &Snapshot, _: bool, _: &mut Requests<'_>) -> Result<(), Error> {
         Ok(())
     }
 }

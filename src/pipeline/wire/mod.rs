@@ -28,26 +28,19 @@ impl Requests<'_> {
     }
 }
 
-/// Turns snapshots into request bodies; keeps its buffers between pushes.
+/// Turns snapshots into request bodies, through the destination's translator; keeps
+/// its buffers between pushes.
 pub(super) trait Encode: Send {
-    /// Writes the series of `snapshot` (translated by `translator`); returns how many
-    /// values the format cannot carry (left out).
-    fn values(
-        &mut self,
-        translator: &mut Translator,
-        snapshot: &Snapshot,
-        out: &mut Requests<'_>,
-    ) -> Result<usize, Error>;
+    /// The translator (what the latest push merged and dropped, say).
+    fn translator(&self) -> &Translator;
+
+    /// Writes the series of `snapshot`; returns how many values the format cannot carry
+    /// (left out).
+    fn values(&mut self, snapshot: &Snapshot, out: &mut Requests<'_>) -> Result<usize, Error>;
 
     /// Writes a stale marker for every series of `of` (with `part`, `of` holds only
     /// the series that end). A format without markers writes nothing.
-    fn markers(
-        &mut self,
-        translator: &mut Translator,
-        of: &Snapshot,
-        part: bool,
-        out: &mut Requests<'_>,
-    ) -> Result<(), Error>;
+    fn markers(&mut self, of: &Snapshot, part: bool, out: &mut Requests<'_>) -> Result<(), Error>;
 }
 
 /// One half of a request body.
@@ -70,9 +63,18 @@ pub(super) trait Refusals: Sync {
 
 /// The encoder for a destination's protocol.
 pub(super) fn encoder(delivery: &Delivery) -> Box<dyn Encode> {
+    let series = &delivery.series;
+    let mut translator = Translator::with_external_labels(series.external_labels.clone());
+    translator.set_target_info(series.target_info);
+    translator.set_scope_labels(series.scope_labels);
     match delivery.protocol {
-        Protocol::RemoteWrite => Box::new(remote_write::Encoder::new()),
-        Protocol::CustomMetricsJson => Box::new(json::Encoder::new(delivery.max_body_bytes)),
+        Protocol::RemoteWrite => Box::new(remote_write::Encoder::new(
+            translator,
+            series.native_histograms.clone(),
+        )),
+        Protocol::CustomMetricsJson => {
+            Box::new(json::Encoder::new(translator, delivery.max_body_bytes))
+        }
     }
 }
 

@@ -2,6 +2,9 @@
 //! stale markers, and halving by series (Prometheus refuses a whole request with 400
 //! for one out-of-order or duplicate sample).
 
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+
 use bytes::Bytes;
 
 use super::{Half, Requests};
@@ -13,6 +16,9 @@ use crate::prometheus::{batch, native};
 use crate::{Error, Snapshot};
 
 pub(super) struct Encoder {
+    translator: Translator,
+    /// The destination's choice, read at every push: a refusal may turn it off.
+    native_histograms: Arc<AtomicBool>,
     encoder: WriteRequestEncoder,
     snappy: snap::raw::Encoder,
     /// Compression scratch: each request is then copied out at its exact size, so the
@@ -21,8 +27,10 @@ pub(super) struct Encoder {
 }
 
 impl Encoder {
-    pub(super) fn new() -> Self {
+    pub(super) fn new(translator: Translator, native_histograms: Arc<AtomicBool>) -> Self {
         Encoder {
+            translator,
+            native_histograms,
             encoder: WriteRequestEncoder::new(),
             snappy: snap::raw::Encoder::new(),
             scratch: Vec::new(),
@@ -31,14 +39,15 @@ impl Encoder {
 }
 
 impl super::Encode for Encoder {
-    fn values(
-        &mut self,
-        translator: &mut Translator,
-        snapshot: &Snapshot,
-        out: &mut Requests<'_>,
-    ) -> Result<usize, Error> {
+    fn translator(&self) -> &Translator {
+        &self.translator
+    }
+
+    fn values(&mut self, snapshot: &Snapshot, out: &mut Requests<'_>) -> Result<usize, Error> {
+        let native = self.native_histograms.load(Ordering::Relaxed);
+        self.translator.set_native_histograms(native);
         self.encoder.clear();
-        if translator.translate(snapshot, &mut self.encoder) > 0 {
+        if self.translator.translate(snapshot, &mut self.encoder) > 0 {
             compress_into(out, &mut self.encoder, &mut self.snappy, &mut self.scratch)?;
         }
         Ok(0)
@@ -46,19 +55,13 @@ impl super::Encode for Encoder {
 
     /// A fresh encoder: the markers must not disturb the per-series caches, which hold
     /// the values' labels for the next push.
-    fn markers(
-        &mut self,
-        translator: &mut Translator,
-        of: &Snapshot,
-        part: bool,
-        out: &mut Requests<'_>,
-    ) -> Result<(), Error> {
+    fn markers(&mut self, of: &Snapshot, part: bool, out: &mut Requests<'_>) -> Result<(), Error> {
         let mut markers = WriteRequestEncoder::new();
         let sink = &mut StaleMarkers(&mut markers);
         let series = if part {
-            translator.translate_part(of, sink)
+            self.translator.translate_part(of, sink)
         } else {
-            translator.translate(of, sink)
+            self.translator.translate(of, sink)
         };
         if series > 0 {
             compress_into(out, &mut markers, &mut self.snappy, &mut self.scratch)?;

@@ -28,15 +28,7 @@ fn colliding_and_reserved_attribute_keys_become_distinct_valid_labels() {
         .build();
     let snap = snapshot(
         resource,
-        vec![metric(
-            5,
-            "g",
-            "",
-            InstrumentKind::Gauge,
-            MetricData::Gauge {
-                points: vec![number(&attrs, Number::F64(f64::NAN))],
-            },
-        )],
+        vec![gauge(5, "g", vec![number(&attrs, Number::F64(f64::NAN))])],
     );
     // `a_b` joins the values sorted by original key ("a-b" < "a.b" < "a_b"); the job
     // attribute gives way to the resource's; with no instance in the resource, the

@@ -70,7 +70,7 @@ fn negative_timestamps_and_special_values_round_trip() {
         },
     );
     m.time = UNIX_EPOCH - Duration::from_millis(5);
-    let snap = snapshot(Resource::builder_empty().build(), vec![m]);
+    let snap = bare(vec![m]);
     let mut enc = WriteRequestEncoder::new();
     Translator::new().translate(&snap, &mut enc);
     let got = decode(enc.finish().unwrap(), 1 << 20).unwrap();

@@ -1,10 +1,7 @@
 //! Each instrument kind translated: its Prometheus name (suffixes, units), its series
 //! and values, and its metadata (type, unit, help), described once per family.
 
-use std::sync::Arc;
-
 use opentelemetry::{InstrumentationScope, KeyValue};
-use opentelemetry_sdk::Resource;
 
 use super::*;
 
@@ -43,48 +40,19 @@ fn a_counter_gets_total_job_instance_and_its_time() {
 #[test]
 fn each_kind_gets_its_type_and_unit_and_a_metric_without_points_gets_nothing() {
     let p = || vec![number(&[], Number::I64(3))];
-    let snap = snapshot(
-        Resource::builder_empty().build(),
-        vec![
-            metric(
-                1,
-                "requests_active",
-                "{request}",
-                InstrumentKind::UpDownCounter,
-                sum(false, p()),
-            ),
-            metric(
-                2,
-                "cpu.utilization",
-                "1",
-                InstrumentKind::ObservableGauge,
-                MetricData::Gauge { points: p() },
-            ),
-            metric(
-                3,
-                "jobs_total",
-                "1",
-                InstrumentKind::ObservableCounter,
-                sum(true, p()),
-            ),
-            metric(
-                4,
-                "net.rate",
-                "By/s",
-                InstrumentKind::Gauge,
-                MetricData::Gauge { points: p() },
-            ),
-            metric(
-                5,
-                "process.memory.usage",
-                "By",
-                InstrumentKind::Gauge,
-                MetricData::Gauge { points: p() },
-            ),
-            // No points: no series and no metadata.
-            metric(6, "idle", "", InstrumentKind::Counter, sum(true, vec![])),
-        ],
-    );
+    let gauge = || MetricData::Gauge { points: p() };
+    use InstrumentKind::*;
+    #[rustfmt::skip]
+    let metrics = vec![
+        metric(1, "requests_active", "{request}", UpDownCounter, sum(false, p())),
+        metric(2, "cpu.utilization", "1", ObservableGauge, gauge()),
+        metric(3, "jobs_total", "1", ObservableCounter, sum(true, p())),
+        metric(4, "net.rate", "By/s", Gauge, gauge()),
+        metric(5, "process.memory.usage", "By", Gauge, gauge()),
+        // No points: no series and no metadata.
+        metric(6, "idle", "", Counter, sum(true, vec![])),
+    ];
+    let snap = bare(metrics);
     let c = translate(&snap);
     assert_eq!(
         metadata(&c),
@@ -121,7 +89,7 @@ fn one_family_is_described_once_across_scopes() {
             },
         )
     };
-    let mut snap = snapshot(Resource::builder_empty().build(), vec![m(1)]);
+    let mut snap = bare(vec![m(1)]);
     snap.scopes.push(ScopeSnapshot {
         scope: InstrumentationScope::builder("other").build(),
         metrics: vec![m(2)],
@@ -139,27 +107,13 @@ fn one_family_is_described_once_across_scopes() {
 
 #[test]
 fn histogram_buckets_are_cumulative_and_end_with_inf() {
-    let snap = snapshot(
-        Resource::builder_empty().build(),
-        vec![metric(
-            3,
-            "http.server.request.duration",
-            "s",
-            InstrumentKind::Histogram,
-            MetricData::Histogram {
-                bounds: Arc::from([0.005, 2.5, 1e6]),
-                points: vec![HistogramPoint {
-                    exemplars: Vec::new(),
-                    attributes: Attributes::new(&[KeyValue::new("route", "/x")]),
-                    count: 10,
-                    sum: 7.25,
-                    min: Some(0.001),
-                    max: Some(2e6),
-                    bucket_counts: vec![1, 2, 3, 4],
-                }],
-            },
-        )],
-    );
+    let snap = bare(vec![histogram_with(
+        3,
+        "http.server.request.duration",
+        "s",
+        &[0.005, 2.5, 1e6],
+        histogram_point(&[KeyValue::new("route", "/x")], &[1, 2, 3, 4], 7.25),
+    )]);
     let c = translate(&snap);
     assert_eq!(
         exposition(&c),
@@ -182,27 +136,16 @@ fn histogram_buckets_are_cumulative_and_end_with_inf() {
 
 #[test]
 fn the_inf_bucket_is_the_count_even_if_the_buckets_disagree() {
-    let snap = snapshot(
-        Resource::builder_empty().build(),
-        vec![metric(
-            4,
-            "h",
-            "",
-            InstrumentKind::Histogram,
-            MetricData::Histogram {
-                bounds: Arc::from([1.0]),
-                points: vec![HistogramPoint {
-                    exemplars: Vec::new(),
-                    attributes: Attributes::new(&[KeyValue::new("le", "user")]),
-                    count: 5,
-                    sum: 1.0,
-                    min: None,
-                    max: None,
-                    bucket_counts: vec![2], // malformed: one entry short
-                }],
-            },
-        )],
-    );
+    let snap = bare(vec![histogram_with(
+        4,
+        "h",
+        "",
+        &[1.0],
+        HistogramPoint {
+            count: 5, // malformed: the one bucket count is short of the +Inf one
+            ..histogram_point(&[KeyValue::new("le", "user")], &[2], 1.0)
+        },
+    )]);
     // A user `le` on a histogram does not fight the bucket label.
     assert_eq!(
         exposition(&translate(&snap)),

@@ -3,7 +3,6 @@
 //! sent twice; what cannot merge keeps the first registered.
 
 use opentelemetry::KeyValue;
-use opentelemetry_sdk::Resource;
 
 use super::*;
 use crate::prometheus::encode::{decode, WriteRequestEncoder};
@@ -12,7 +11,7 @@ use crate::prometheus::translate::Collisions;
 #[test]
 fn points_that_translate_to_one_series_are_merged() {
     let f = |metrics: Vec<MetricSnapshot>, want: &[&str]| {
-        let c = translate(&snapshot(Resource::builder_empty().build(), metrics));
+        let c = translate(&bare(metrics));
         assert_eq!(exposition(&c), want);
     };
     let empty = || vec![KeyValue::new("route", "")];
@@ -55,54 +54,37 @@ fn points_that_translate_to_one_series_are_merged() {
         ],
         &["d_seconds_total 3.5"],
     );
-    // Histograms of the same bounds add bucket by bucket.
-    f(
-        vec![
-            histogram(1, "h", &[1.0], &[1, 2], 9.0),
-            histogram(2, "h", &[1.0], &[3, 0], 1.0),
-        ],
-        &[
-            r#"h_bucket{le="1"} 4"#,
-            r#"h_bucket{le="+Inf"} 6"#,
-            "h_count 6",
-            "h_sum 10",
-        ],
-    );
-    // Other bounds cannot merge: the first registered is sent.
-    f(
-        vec![
-            histogram(1, "h", &[1.0], &[1, 2], 9.0),
-            histogram(2, "h", &[5.0], &[3, 0], 1.0),
-        ],
-        &[
-            r#"h_bucket{le="1"} 1"#,
-            r#"h_bucket{le="+Inf"} 3"#,
-            "h_count 3",
-            "h_sum 9",
-        ],
-    );
+    // Histograms of the same bounds add bucket by bucket; other bounds cannot merge, and
+    // the first registered is sent.
+    let h = |id, bounds: &[f64], counts: &[u64], sum| histogram(id, "h", bounds, counts, sum);
+    let h1 = || h(1, &[1.0], &[1, 2], 9.0);
+    #[rustfmt::skip]
+    let histograms: [(MetricSnapshot, [&str; 4]); 2] = [
+        (h(2, &[1.0], &[3, 0], 1.0), [r#"h_bucket{le="1"} 4"#, r#"h_bucket{le="+Inf"} 6"#, "h_count 6", "h_sum 10"]),
+        (h(2, &[5.0], &[3, 0], 1.0), [r#"h_bucket{le="1"} 1"#, r#"h_bucket{le="+Inf"} 3"#, "h_count 3", "h_sum 9"]),
+    ];
+    for (second, want) in histograms {
+        f(vec![h1(), second], &want);
+    }
 }
 
 #[test]
 fn collisions_are_counted_per_push() {
     let mut t = Translator::new();
-    let snap = snapshot(
-        Resource::builder_empty().build(),
-        vec![
-            counter(1, "jobs", vec![number(&[], Number::U64(1))]),
-            gauge(2, "jobs_total", vec![number(&[], Number::I64(9))]),
-            histogram(3, "h", &[1.0], &[1, 0], 0.5),
-            histogram(4, "h", &[2.0, 3.0], &[1, 0, 0], 0.5),
-            counter(
-                5,
-                "c",
-                vec![
-                    number(&[], Number::U64(1)),
-                    number(&[KeyValue::new("x", "")], Number::U64(1)),
-                ],
-            ),
-        ],
-    );
+    let snap = bare(vec![
+        counter(1, "jobs", vec![number(&[], Number::U64(1))]),
+        gauge(2, "jobs_total", vec![number(&[], Number::I64(9))]),
+        histogram(3, "h", &[1.0], &[1, 0], 0.5),
+        histogram(4, "h", &[2.0, 3.0], &[1, 0, 0], 0.5),
+        counter(
+            5,
+            "c",
+            vec![
+                number(&[], Number::U64(1)),
+                number(&[KeyValue::new("x", "")], Number::U64(1)),
+            ],
+        ),
+    ]);
     for _ in 0..2 {
         // The counter registered first keeps `jobs_total`; the gauge's point is dropped,
         // and so is the histogram of other bounds.
@@ -139,17 +121,14 @@ fn a_gauge_family_keeps_the_member_that_changed() {
         (1.0, 7.0, "temp 7"),
         (4.0, 7.0, "temp 4"),
     ] {
-        let snap = snapshot(
-            Resource::builder_empty().build(),
-            vec![gauge(
-                1,
-                "temp",
-                vec![
-                    number(&[], Number::F64(a)),
-                    number(&[KeyValue::new("room", "")], Number::F64(b)),
-                ],
-            )],
-        );
+        let snap = bare(vec![gauge(
+            1,
+            "temp",
+            vec![
+                number(&[], Number::F64(a)),
+                number(&[KeyValue::new("room", "")], Number::F64(b)),
+            ],
+        )]);
         assert_eq!(exposition(&translate_with(&mut t, &snap)), [want]);
     }
 }

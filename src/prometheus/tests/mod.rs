@@ -268,24 +268,36 @@ fn gauge(id: u64, name: &str, points: Vec<NumberPoint>) -> MetricSnapshot {
 
 /// A unitless histogram of one point without attributes; the count is the buckets' sum.
 fn histogram(id: u64, name: &str, bounds: &[f64], counts: &[u64], sum: f64) -> MetricSnapshot {
-    metric(
-        id,
-        name,
-        "",
-        InstrumentKind::Histogram,
-        MetricData::Histogram {
-            bounds: bounds.to_vec().into(),
-            points: vec![HistogramPoint {
-                exemplars: Vec::new(),
-                attributes: Attributes::new(&[]),
-                count: counts.iter().sum(),
-                sum,
-                min: None,
-                max: None,
-                bucket_counts: counts.to_vec(),
-            }],
-        },
-    )
+    histogram_with(id, name, "", bounds, histogram_point(&[], counts, sum))
+}
+
+/// A histogram of one point.
+fn histogram_with(
+    id: u64,
+    name: &str,
+    unit: &str,
+    bounds: &[f64],
+    point: HistogramPoint,
+) -> MetricSnapshot {
+    let data = MetricData::Histogram {
+        bounds: bounds.into(),
+        points: vec![point],
+    };
+    metric(id, name, unit, InstrumentKind::Histogram, data)
+}
+
+/// A histogram point whose count is the buckets' sum, without min and max (Prometheus
+/// has no place for them).
+fn histogram_point(attrs: &[KeyValue], counts: &[u64], sum: f64) -> HistogramPoint {
+    HistogramPoint {
+        exemplars: Vec::new(),
+        attributes: Attributes::new(attrs),
+        count: counts.iter().sum(),
+        sum,
+        min: None,
+        max: None,
+        bucket_counts: counts.to_vec(),
+    }
 }
 
 fn number(attrs: &[KeyValue], value: Number) -> NumberPoint {
@@ -310,6 +322,11 @@ fn snapshot(resource: Resource, metrics: Vec<MetricSnapshot>) -> Snapshot {
             metrics,
         }],
     }
+}
+
+/// A snapshot of one scope, `test`, without resource, taken 1 ms after [`T`].
+fn bare(metrics: Vec<MetricSnapshot>) -> Snapshot {
+    snapshot(Resource::builder_empty().build(), metrics)
 }
 
 /// A snapshot of several scopes without resource, taken at [`T`].
@@ -358,23 +375,12 @@ fn sample_snapshot() -> Snapshot {
                     ],
                 ),
             ),
-            metric(
+            histogram_with(
                 2,
                 "lat",
                 "ms",
-                InstrumentKind::Histogram,
-                MetricData::Histogram {
-                    bounds: Arc::from([10.0, 100.0]),
-                    points: vec![HistogramPoint {
-                        exemplars: Vec::new(),
-                        attributes: Attributes::new(&[KeyValue::new("path", "/ü")]),
-                        count: 3,
-                        sum: 120.5,
-                        min: Some(1.0),
-                        max: Some(110.0),
-                        bucket_counts: vec![1, 1, 1],
-                    }],
-                },
+                &[10.0, 100.0],
+                histogram_point(&[KeyValue::new("path", "/ü")], &[1, 1, 1], 120.5),
             ),
         ],
     )

@@ -12,24 +12,8 @@ fn target_info_carries_the_other_resource_attributes_once() {
     let snap = snapshot(
         service(),
         vec![
-            metric(
-                1,
-                "a",
-                "",
-                InstrumentKind::Gauge,
-                MetricData::Gauge {
-                    points: vec![number(&[], Number::I64(-1))],
-                },
-            ),
-            metric(
-                2,
-                "b",
-                "",
-                InstrumentKind::Gauge,
-                MetricData::Gauge {
-                    points: vec![number(&[], Number::I64(2))],
-                },
-            ),
+            gauge(1, "a", vec![number(&[], Number::I64(-1))]),
+            gauge(2, "b", vec![number(&[], Number::I64(2))]),
         ],
     );
     // target_info comes first, at the snapshot's time; only job and instance go on the
@@ -46,18 +30,7 @@ fn target_info_carries_the_other_resource_attributes_once() {
 
 #[test]
 fn without_a_service_there_is_no_job_instance_or_target_info() {
-    let snap = snapshot(
-        Resource::builder_empty().build(),
-        vec![metric(
-            1,
-            "g",
-            "",
-            InstrumentKind::Gauge,
-            MetricData::Gauge {
-                points: vec![number(&[], Number::F64(1.5))],
-            },
-        )],
-    );
+    let snap = bare(vec![gauge(1, "g", vec![number(&[], Number::F64(1.5))])]);
     // `__name__` and the scope.
     assert_eq!(
         exposition_timed(&translate(&snap)),

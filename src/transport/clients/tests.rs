@@ -6,7 +6,7 @@ use std::time::Duration;
 
 use super::*;
 use crate::transport::handshake::TlsProblem;
-use crate::transport::http::{FailureKind, HttpSender, SendOutcome};
+use crate::transport::http::{test_sender, FailureKind, HttpSender, SendOutcome};
 use crate::transport::test_tls::{der_of, Issued, KeyKind, TestCa, TlsServer};
 use crate::transport::tls::{ClientCertSource, PemBytes, PemSource};
 use crate::transport::{Protocol, TransportConfig};
@@ -18,11 +18,7 @@ fn sender(endpoint: &str, tls: TlsOptions) -> HttpSender {
         timeout: Duration::from_secs(10),
         ..TransportConfig::default()
     };
-    HttpSender::new(
-        config.validate().expect("valid config"),
-        Protocol::RemoteWrite,
-    )
-    .expect("sender")
+    test_sender(config, Protocol::RemoteWrite)
 }
 
 fn trusting(ca: &TestCa) -> TlsOptions {
@@ -204,19 +200,15 @@ async fn a_rewritten_client_certificate_is_presented_on_the_next_connection() {
     let second = client_ca.client(KeyKind::Ed25519);
     std::fs::write(&cert, &second.cert_pem).expect("write cert");
     push_ok(&sender).await;
-    assert_eq!(
-        server.next_seen().client_cert,
-        Some(der_of(&first.cert_pem))
-    );
+    let presented = server.next_seen().client_cert;
+    assert_eq!(presented, Some(der_of(&first.cert_pem)));
     assert_eq!(sender.shared_client().generation(), 1);
 
     // The key arrives: the next connection presents the new pair.
     std::fs::write(&key, &second.key_pem).expect("write key");
     push_ok(&sender).await;
-    assert_eq!(
-        server.next_seen().client_cert,
-        Some(der_of(&second.cert_pem))
-    );
+    let presented = server.next_seen().client_cert;
+    assert_eq!(presented, Some(der_of(&second.cert_pem)));
     assert_eq!(sender.shared_client().generation(), 2);
 }
 

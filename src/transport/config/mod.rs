@@ -13,7 +13,7 @@ use reqwest::header::{HeaderMap, HeaderName, HeaderValue};
 use reqwest::Url;
 
 use super::proxy::ProxyChoice;
-use super::tls::{LoadedTls, TlsMaterial, TlsOptions};
+use super::tls::{CheckedTls, LoadedTls, TlsMaterial, TlsOptions};
 use super::Secret;
 use crate::Error;
 
@@ -208,13 +208,15 @@ impl TransportConfig {
             Some(url) => ProxyChoice::explicit(url.expose())?,
             None => ProxyChoice::Environment,
         };
-        let tls_loaded = validate_tls(&self.tls, &endpoint, &proxy)?;
+        let loaded = validate_tls(&self.tls, &endpoint, &proxy)?;
         Ok(ValidatedTransport {
             endpoint,
             headers,
             timeout: self.timeout,
-            tls: self.tls,
-            tls_loaded,
+            tls: CheckedTls {
+                options: self.tls,
+                loaded,
+            },
             proxy,
         })
     }
@@ -260,11 +262,7 @@ pub(crate) struct ValidatedTransport {
     pub(crate) headers: HeaderMap,
     /// The limit for one push attempt.
     pub(crate) timeout: Duration,
-    /// The TLS options as given: part of the key that decides which destinations share
-    /// connections.
-    pub(crate) tls: TlsOptions,
-    /// The TLS files as read and checked at build.
-    pub(crate) tls_loaded: LoadedTls,
+    pub(crate) tls: CheckedTls,
     /// The proxy, checked.
     pub(crate) proxy: ProxyChoice,
 }
@@ -278,7 +276,7 @@ impl fmt::Debug for ValidatedTransport {
                 &RedactedHeaders(self.headers.keys().map(|n| n.as_str()).collect()),
             )
             .field("timeout", &self.timeout)
-            .field("tls", &self.tls)
+            .field("tls", &self.tls.options)
             .field("proxy", &self.proxy)
             .finish()
     }
@@ -315,24 +313,7 @@ fn validate_endpoint(endpoint: Option<&str>) -> Result<Url, Error> {
                 .to_owned(),
         ));
     };
-    let url = Url::parse(raw).map_err(|e| {
-        Error::Config(format!(
-            "endpoint {:?} is not a valid URL ({e}); give a full URL such as \
-             \"http://host:9090/api/v1/write\"",
-            super::http::redact_raw_url(raw)
-        ))
-    })?;
-    if url.scheme() != "http" && url.scheme() != "https" {
-        return Err(Error::Config(format!(
-            "endpoint scheme {:?} is not supported; use an http:// or https:// URL",
-            url.scheme()
-        )));
-    }
-    if url.host().is_none() {
-        return Err(Error::Config(format!(
-            "endpoint {raw:?} has no host; give a full URL such as \"http://host:9090/api/v1/write\""
-        )));
-    }
+    let url = super::http::parse_http_url(raw, "endpoint", "\"http://host:9090/api/v1/write\"")?;
     if !url.username().is_empty() || url.password().is_some() {
         // Not echoed: the URL holds a credential.
         return Err(Error::Config(

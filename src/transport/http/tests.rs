@@ -4,8 +4,8 @@ use reqwest::header::HeaderValue;
 use reqwest::StatusCode;
 
 use super::*;
+use crate::receiver::{Received, Receiver, Reply};
 use crate::transport::config::Auth;
-use crate::transport::test_server::{CannedServer, Reply};
 use crate::transport::{Protocol, Secret, TransportConfig};
 
 const TOKEN: &str = "tok-9f8e7d-SECRET";
@@ -18,11 +18,7 @@ fn sender(endpoint: &str, timeout: Duration) -> HttpSender {
         timeout,
         ..TransportConfig::default()
     };
-    HttpSender::new(
-        config.validate().expect("valid config"),
-        Protocol::RemoteWrite,
-    )
-    .expect("client builds")
+    test_sender(config, Protocol::RemoteWrite)
 }
 
 fn json_sender(endpoint: &str) -> HttpSender {
@@ -31,11 +27,7 @@ fn json_sender(endpoint: &str) -> HttpSender {
         auth: Some(Auth::Raw(Secret::new(TOKEN))),
         ..TransportConfig::default()
     };
-    HttpSender::new(
-        config.validate().expect("valid config"),
-        Protocol::CustomMetricsJson,
-    )
-    .expect("client builds")
+    test_sender(config, Protocol::CustomMetricsJson)
 }
 
 /// Every test is bounded even if the sender misbehaves.
@@ -43,6 +35,25 @@ async fn send(sender: &HttpSender, body: &'static [u8]) -> SendOutcome {
     tokio::time::timeout(Duration::from_secs(20), sender.send(body))
         .await
         .expect("send finished within 20 s")
+}
+
+/// A receiver answering `replies` in order (then its usual 204).
+async fn receiver(replies: impl IntoIterator<Item = Reply>) -> Receiver {
+    let receiver = Receiver::bind().await.expect("binds loopback");
+    for reply in replies {
+        receiver.reply_next(1, reply);
+    }
+    receiver
+}
+
+/// `http://<receiver>/<path>`.
+fn url(receiver: &Receiver, path: &str) -> String {
+    format!("http://{}{path}", receiver.addr())
+}
+
+/// Every request recorded so far (each is recorded before it is answered).
+fn take(receiver: &mut Receiver) -> Vec<Received> {
+    std::iter::from_fn(|| receiver.try_recv()).collect()
 }
 
 fn retryable(outcome: SendOutcome) -> Failure {
@@ -61,8 +72,8 @@ fn permanent(outcome: SendOutcome) -> Failure {
 
 #[tokio::test]
 async fn sends_protocol_auth_and_extra_headers_and_the_body() {
-    let mut server = CannedServer::start(vec![Reply::status("204 No Content", "")]).await;
-    let sender = sender(&server.url("/api/v1/write"), Duration::from_secs(10));
+    let mut server = receiver([Reply::status(204)]).await;
+    let sender = sender(&url(&server, "/api/v1/write"), Duration::from_secs(10));
 
     let outcome = send(&sender, b"\x01snappy-bytes").await;
 
@@ -70,33 +81,35 @@ async fn sends_protocol_auth_and_extra_headers_and_the_body() {
         matches!(outcome, SendOutcome::Success { status } if status == StatusCode::NO_CONTENT),
         "{outcome:?}"
     );
-    let requests = server.take_requests();
+    let requests = take(&mut server);
     assert_eq!(requests.len(), 1);
     let request = &requests[0];
-    assert_eq!(request.request_line, "POST /api/v1/write HTTP/1.1");
-    assert_eq!(request.header("content-encoding"), ["snappy"]);
-    assert_eq!(request.header("content-type"), ["application/x-protobuf"]);
+    assert_eq!(request.path, "/api/v1/write");
+    assert_eq!(request.headers.get_all("content-encoding"), ["snappy"]);
     assert_eq!(
-        request.header("x-prometheus-remote-write-version"),
+        request.headers.get_all("content-type"),
+        ["application/x-protobuf"]
+    );
+    assert_eq!(
+        request.headers.get_all("x-prometheus-remote-write-version"),
         ["0.1.0"]
     );
     assert_eq!(
-        request.header("user-agent"),
+        request.headers.get_all("user-agent"),
         [format!("prompush/{}", env!("CARGO_PKG_VERSION"))]
     );
-    assert_eq!(request.header("authorization"), [format!("Bearer {TOKEN}")]);
-    assert_eq!(request.header("x-scope-orgid"), ["tenant-a"]);
-    assert_eq!(request.body, b"\x01snappy-bytes");
+    assert_eq!(
+        request.headers.get_all("authorization"),
+        [format!("Bearer {TOKEN}")]
+    );
+    assert_eq!(request.headers.get_all("x-scope-orgid"), ["tenant-a"]);
+    assert_eq!(request.body.as_ref(), b"\x01snappy-bytes");
 }
 
 #[tokio::test]
 async fn reuses_the_connection_between_pushes() {
-    let mut server = CannedServer::start(vec![
-        Reply::status("200 OK", "ok"),
-        Reply::status("204 No Content", ""),
-    ])
-    .await;
-    let sender = sender(&server.url("/"), Duration::from_secs(10));
+    let mut server = receiver([Reply::status(200).body("ok"), Reply::status(204)]).await;
+    let sender = sender(&url(&server, "/"), Duration::from_secs(10));
 
     for _ in 0..2 {
         let outcome = send(&sender, b"x").await;
@@ -106,19 +119,16 @@ async fn reuses_the_connection_between_pushes() {
         );
     }
 
-    let connections: Vec<usize> = server
-        .take_requests()
-        .iter()
-        .map(|r| r.connection)
-        .collect();
-    assert_eq!(connections, [0, 0]);
+    // One connection: one client address.
+    let peers: Vec<_> = take(&mut server).iter().map(|r| r.peer).collect();
+    assert_eq!(peers.len(), 2);
+    assert_eq!(peers[0], peers[1]);
 }
 
 #[tokio::test]
 async fn server_errors_are_retryable_with_body_detail() {
-    let server =
-        CannedServer::start(vec![Reply::status("503 Service Unavailable", "tsdb busy")]).await;
-    let failure = retryable(send(&sender(&server.url("/"), Duration::from_secs(10)), b"x").await);
+    let server = receiver([Reply::status(503).body("tsdb busy")]).await;
+    let failure = retryable(send(&sender(&url(&server, "/"), Duration::from_secs(10)), b"x").await);
     assert_eq!(
         failure.kind,
         FailureKind::Status(StatusCode::SERVICE_UNAVAILABLE)
@@ -130,13 +140,11 @@ async fn server_errors_are_retryable_with_body_detail() {
 
 #[tokio::test]
 async fn too_many_requests_is_retryable_and_honours_retry_after() {
-    let server = CannedServer::start(vec![Reply::Respond {
-        status: "429 Too Many Requests",
-        headers: vec![("Retry-After", "7".to_owned())],
-        body: "slow down".to_owned(),
-    }])
+    let server = receiver([Reply::status(429)
+        .header("Retry-After", "7")
+        .body("slow down")])
     .await;
-    let failure = retryable(send(&sender(&server.url("/"), Duration::from_secs(10)), b"x").await);
+    let failure = retryable(send(&sender(&url(&server, "/"), Duration::from_secs(10)), b"x").await);
     assert_eq!(
         failure.kind,
         FailureKind::Status(StatusCode::TOO_MANY_REQUESTS)
@@ -147,13 +155,9 @@ async fn too_many_requests_is_retryable_and_honours_retry_after() {
 #[tokio::test]
 async fn retry_after_as_http_date_becomes_a_delay() {
     let at = SystemTime::now() + Duration::from_secs(120);
-    let server = CannedServer::start(vec![Reply::Respond {
-        status: "503 Service Unavailable",
-        headers: vec![("Retry-After", httpdate::fmt_http_date(at))],
-        body: String::new(),
-    }])
-    .await;
-    let failure = retryable(send(&sender(&server.url("/"), Duration::from_secs(10)), b"x").await);
+    let server =
+        receiver([Reply::status(503).header("Retry-After", httpdate::fmt_http_date(at))]).await;
+    let failure = retryable(send(&sender(&url(&server, "/"), Duration::from_secs(10)), b"x").await);
     let wait = failure.retry_after.expect("Retry-After parsed");
     // The date has one-second resolution and some time passed since `at` was computed.
     assert!(
@@ -165,8 +169,8 @@ async fn retry_after_as_http_date_becomes_a_delay() {
 #[tokio::test]
 async fn client_errors_are_permanent_with_the_first_kib_of_the_body() {
     let long_body = format!("out of order sample{}", "x".repeat(4000));
-    let server = CannedServer::start(vec![Reply::status("400 Bad Request", &long_body)]).await;
-    let failure = permanent(send(&sender(&server.url("/"), Duration::from_secs(10)), b"x").await);
+    let server = receiver([Reply::status(400).body(long_body.as_str())]).await;
+    let failure = permanent(send(&sender(&url(&server, "/"), Duration::from_secs(10)), b"x").await);
     assert_eq!(failure.kind, FailureKind::Status(StatusCode::BAD_REQUEST));
     assert_eq!(failure.detail.len(), 1024);
     assert!(failure.detail.starts_with("out of order sample"));
@@ -175,35 +179,27 @@ async fn client_errors_are_permanent_with_the_first_kib_of_the_body() {
 
 #[tokio::test]
 async fn redirects_are_not_followed() {
-    let mut server = CannedServer::start(vec![
-        Reply::Respond {
-            status: "307 Temporary Redirect",
-            headers: vec![("Location", "/elsewhere".to_owned())],
-            body: String::new(),
-        },
-        Reply::status("204 No Content", ""),
+    let mut server = receiver([
+        Reply::status(307).header("Location", "/elsewhere"),
+        Reply::status(204),
     ])
     .await;
-    let failure = permanent(send(&sender(&server.url("/"), Duration::from_secs(10)), b"x").await);
+    let failure = permanent(send(&sender(&url(&server, "/"), Duration::from_secs(10)), b"x").await);
     assert_eq!(
         failure.kind,
         FailureKind::Status(StatusCode::TEMPORARY_REDIRECT)
     );
     assert!(failure.detail.contains("/elsewhere"), "{failure}");
     // A followed redirect would have been recorded before `send` returned.
-    let paths: Vec<String> = server
-        .take_requests()
-        .into_iter()
-        .map(|r| r.request_line)
-        .collect();
-    assert_eq!(paths, ["POST / HTTP/1.1"]);
+    let paths: Vec<String> = take(&mut server).into_iter().map(|r| r.path).collect();
+    assert_eq!(paths, ["/"]);
 }
 
 #[tokio::test]
 async fn timeout_is_retryable() {
-    let server = CannedServer::start(vec![Reply::Hang]).await;
+    let server = receiver([Reply::hang()]).await;
     let limit = Duration::from_millis(300);
-    let failure = retryable(send(&sender(&server.url("/"), limit), b"x").await);
+    let failure = retryable(send(&sender(&url(&server, "/"), limit), b"x").await);
     assert_eq!(failure.kind, FailureKind::Timeout(limit));
     assert!(failure.to_string().contains("with_timeout"), "{failure}");
 }
@@ -261,36 +257,39 @@ fn parses_retry_after_forms() {
 
 #[tokio::test]
 async fn a_413_from_remote_write_is_permanent() {
-    let server = CannedServer::start(vec![Reply::status("413 Payload Too Large", "")]).await;
-    let sender = sender(&server.url("/api/v1/write"), Duration::from_secs(10));
+    let server = receiver([Reply::status(413)]).await;
+    let sender = sender(&url(&server, "/api/v1/write"), Duration::from_secs(10));
     let failure = permanent(send(&sender, b"x").await);
     assert!(failure.to_string().contains("413"), "{failure}");
 }
 
 #[tokio::test]
 async fn custom_metrics_json_headers_413_and_error_details() {
-    let mut server = CannedServer::start(vec![
-        Reply::status("202 Accepted", ""),
-        Reply::status("413 Payload Too Large", "request entity too large"),
-        Reply::status(
-            "400 Bad Request",
+    let mut server = receiver([
+        Reply::status(202),
+        Reply::status(413).body("request entity too large"),
+        Reply::status(400).body(
             r#"{"id":"x","name":"BadDataError","message":"Request validation failed","details":[{"message":"metrics[0].value must be a number"}]}"#,
         ),
-        Reply::status("401 Unauthorized", r#"{"message":"You must log in"}"#),
+        Reply::status(401).body(r#"{"message":"You must log in"}"#),
     ])
     .await;
-    let sender = json_sender(&server.url("/api/client/metrics/custom"));
+    let sender = json_sender(&url(&server, "/api/client/metrics/custom"));
     assert!(matches!(
         send(&sender, b"{\"metrics\":[]}").await,
         SendOutcome::Success { status } if status == StatusCode::ACCEPTED
     ));
-    let requests = server.take_requests();
+    let requests = take(&mut server);
     let request = &requests[0];
-    assert_eq!(request.header("authorization"), [TOKEN]);
-    assert_eq!(request.header("content-type"), ["application/json"]);
-    assert!(request.header("content-encoding").is_empty());
+    assert_eq!(request.headers.get_all("authorization"), [TOKEN]);
+    assert_eq!(
+        request.headers.get_all("content-type"),
+        ["application/json"]
+    );
+    assert!(request.headers.get_all("content-encoding").is_empty());
     assert!(request
-        .header("x-prometheus-remote-write-version")
+        .headers
+        .get_all("x-prometheus-remote-write-version")
         .is_empty());
     assert!(matches!(
         send(&sender, b"{}").await,
@@ -315,7 +314,7 @@ fn awkward_sender(endpoint: &str, auth: Auth, protocol: Protocol) -> HttpSender 
         auth: Some(auth),
         ..TransportConfig::default()
     };
-    HttpSender::new(config.validate().expect("valid config"), protocol).expect("client builds")
+    test_sender(config, protocol)
 }
 
 #[tokio::test]
@@ -334,12 +333,8 @@ async fn credentials_a_server_echoes_are_redacted_before_the_failure_is_made() {
     };
     let raw = || Auth::Raw(Secret::new(AWKWARD));
     let (rw, json) = (Protocol::RemoteWrite, Protocol::CustomMetricsJson);
-    let r = |body: String| Reply::status("400 Bad Request", &body);
-    let redirect = |to: String| Reply::Respond {
-        status: "307 Temporary Redirect",
-        headers: vec![("Location", to)],
-        body: String::new(),
-    };
+    let r = |body: String| Reply::status(400).body(body.as_str());
+    let redirect = |to: String| Reply::status(307).header("Location", to);
     // What vmauth answers for a token it does not know.
     let vmauth =
         |token: &str| format!(r#"cannot find the provided auth token "{token}" in config"#);
@@ -358,8 +353,8 @@ async fn credentials_a_server_echoes_are_redacted_before_the_failure_is_made() {
         (raw(), rw, redirect(format!("/denied/{AWKWARD}")), moved("/denied/<redacted>")),
     ];
     for (auth, protocol, reply, want) in cases {
-        let server = CannedServer::start(vec![reply]).await;
-        let sender = awkward_sender(&server.url("/"), auth, protocol);
+        let server = receiver([reply]).await;
+        let sender = awkward_sender(&url(&server, "/"), auth, protocol);
         let outcome = send(&sender, b"x").await;
         let outcome_debug = format!("{outcome:?}");
         let failure = permanent(outcome);
