@@ -323,6 +323,14 @@ mod tests {
         a.collect(cells.iter().map(|c| (Attributes::default(), *c)))
     }
 
+    /// The values of the exemplars one series keeps now.
+    fn kept_values<A: Aggregation>(a: &A, cell: &A::Cell) -> Vec<f64> {
+        exemplars_of(&collect(a, &[cell]))[0]
+            .iter()
+            .map(|e| e.value)
+            .collect()
+    }
+
     #[test]
     fn trace_based_keeps_measurements_of_sampled_spans_only() {
         let c = counter(ExemplarFilter::TraceBased);
@@ -369,11 +377,7 @@ mod tests {
         for v in [1000, 1001, 1002] {
             c.update(&cell, v);
         }
-        let values: Vec<f64> = exemplars_of(&collect(&c, &[&cell]))[0]
-            .iter()
-            .map(|e| e.value)
-            .collect();
-        assert_eq!(values, [1000.0, 1001.0, 1002.0]);
+        assert_eq!(kept_values(&c, &cell), [1000.0, 1001.0, 1002.0]);
     }
 
     #[test]
@@ -388,10 +392,6 @@ mod tests {
         for v in [0.5, 0.7, 5.0, 50.0, 60.0] {
             h.update(&cell, v);
         }
-        let values: Vec<f64> = exemplars_of(&collect(&h, &[&cell]))[0]
-            .iter()
-            .map(|e| e.value)
-            .collect();
-        assert_eq!(values, [0.7, 5.0, 60.0]);
+        assert_eq!(kept_values(&h, &cell), [0.7, 5.0, 60.0]);
     }
 }

@@ -5,8 +5,8 @@
 use std::fmt;
 
 use super::naming::write_float;
-use super::native;
 use super::translate::MetricType;
+use super::{native, proto};
 use crate::snapshot::{bucket_upper_bound, Attributes, ExponentialHistogramPoint};
 use crate::Error;
 
@@ -43,6 +43,16 @@ pub struct ReceivedExemplar {
     pub timestamp_ms: i64,
 }
 
+impl ReceivedExemplar {
+    fn read(e: proto::Exemplar) -> Self {
+        ReceivedExemplar {
+            labels: e.labels.into_iter().map(|l| (l.name, l.value)).collect(),
+            value: e.value,
+            timestamp_ms: e.timestamp,
+        }
+    }
+}
+
 impl fmt::Display for ReceivedExemplar {
     /// `# {span_id="…",trace_id="…"} 0.25 1700000000123`, as OpenMetrics writes one.
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
@@ -70,6 +80,15 @@ pub struct NativeHistogram {
     pub point: ExponentialHistogramPoint,
     /// Milliseconds since the Unix epoch.
     pub timestamp_ms: i64,
+}
+
+impl NativeHistogram {
+    fn read(h: &proto::Histogram) -> Self {
+        NativeHistogram {
+            point: native::from_proto(h, Attributes::default()),
+            timestamp_ms: h.timestamp,
+        }
+    }
 }
 
 impl fmt::Display for NativeHistogram {
@@ -258,22 +277,11 @@ pub fn decode(body: &[u8]) -> Result<WriteRequest, Error> {
                     timestamp_ms: s.timestamp,
                 })
                 .collect();
-            let histograms = ts
-                .histograms
-                .iter()
-                .map(|h| NativeHistogram {
-                    point: native::from_proto(h, Attributes::default()),
-                    timestamp_ms: h.timestamp,
-                })
-                .collect();
+            let histograms = ts.histograms.iter().map(NativeHistogram::read).collect();
             let exemplars = ts
                 .exemplars
                 .into_iter()
-                .map(|e| ReceivedExemplar {
-                    labels: e.labels.into_iter().map(|l| (l.name, l.value)).collect(),
-                    value: e.value,
-                    timestamp_ms: e.timestamp,
-                })
+                .map(ReceivedExemplar::read)
                 .collect();
             Series {
                 name,

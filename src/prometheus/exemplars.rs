@@ -14,17 +14,18 @@ pub(super) struct Marks(HashMap<(u64, Attributes), SystemTime, foldhash::fast::R
 
 impl Marks {
     /// The exemplars of `exemplars` (oldest first) newer than the mark of `metric`'s
-    /// point `attributes`, which moves to the newest of them.
+    /// point `attributes`, which moves to the newest of them; all of them without
+    /// `marks` (where no series is sent).
     pub(super) fn fresh<'e>(
-        &mut self,
+        marks: Option<&mut Marks>,
         metric: u64,
         attributes: &Attributes,
         exemplars: &'e [Exemplar],
     ) -> &'e [Exemplar] {
-        let Some(newest) = exemplars.last() else {
+        let (Some(marks), Some(newest)) = (marks, exemplars.last()) else {
             return exemplars;
         };
-        let mark = self
+        let mark = marks
             .0
             .entry((metric, attributes.clone()))
             .or_insert(SystemTime::UNIX_EPOCH);
@@ -77,12 +78,14 @@ mod tests {
         let mut marks = Marks::default();
         let set = Attributes::default();
         let first = [at(1, 1.0), at(2, 2.0)];
-        assert_eq!(marks.fresh(7, &set, &first).len(), 2);
-        assert!(marks.fresh(7, &set, &first).is_empty());
+        let mut fresh = |metric, exemplars| Marks::fresh(Some(&mut marks), metric, &set, exemplars);
+        assert_eq!(fresh(7, &first).len(), 2);
+        assert!(fresh(7, &first).is_empty());
         let later = [at(2, 2.0), at(5, 5.0)];
-        assert_eq!(marks.fresh(7, &set, &later), &[at(5, 5.0)]);
+        assert_eq!(fresh(7, &later), &[at(5, 5.0)]);
         // Another metric has marks of its own.
-        assert_eq!(marks.fresh(8, &set, &first).len(), 2);
+        assert_eq!(fresh(8, &first).len(), 2);
+        assert_eq!(Marks::fresh(None, 7, &set, &first).len(), 2);
     }
 
     #[test]

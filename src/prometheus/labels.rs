@@ -95,12 +95,13 @@ impl PointContext<'_> {
                         _ => point.value.as_f64(),
                     };
                     count += 1;
-                    let exemplars = self.fresh(id, &point.attributes, &point.exemplars);
-                    if exemplars.is_empty()
-                        && sink.reuse_point(index, &point.attributes, &[value], ts)
-                    {
+                    self.scratch.samples.clear();
+                    self.scratch.samples.push(value);
+                    let (attributes, exemplars) = (&point.attributes, &point.exemplars);
+                    let Some(exemplars) = self.unsent(sink, id, index, attributes, exemplars, ts)
+                    else {
                         continue;
-                    }
+                    };
                     self.scratch.text.truncate(mark);
                     self.point_labels(name, &point.attributes, false);
                     let labels = Labels {
@@ -145,12 +146,11 @@ impl PointContext<'_> {
                     }
                     self.scratch.samples.push(point.sum);
                     self.scratch.samples.push(point.count as f64);
-                    let exemplars = self.fresh(id, &point.attributes, &point.exemplars);
-                    if exemplars.is_empty()
-                        && sink.reuse_point(index, &point.attributes, &self.scratch.samples, ts)
-                    {
+                    let (attributes, exemplars) = (&point.attributes, &point.exemplars);
+                    let Some(exemplars) = self.unsent(sink, id, index, attributes, exemplars, ts)
+                    else {
                         continue;
-                    }
+                    };
                     self.scratch.text.truncate(mark);
                     self.point_labels(bucket_name, &point.attributes, true);
                     let spans = HistogramNames {
@@ -230,17 +230,22 @@ impl PointContext<'_> {
         sink.series(&labels, point.count as f64, ts);
     }
 
-    /// The exemplars of a point not sent before (all of them where no marks are kept).
-    pub(super) fn fresh<'e>(
+    /// The exemplars of point `index` not handed over before; `None` when there are none
+    /// and `sink` wrote the point's series from its cache (their values are in
+    /// `scratch.samples`), so the point is done.
+    fn unsent<'e, S: SeriesSink>(
         &mut self,
+        sink: &mut S,
         metric: u64,
+        index: usize,
         attributes: &Attributes,
         exemplars: &'e [Exemplar],
-    ) -> &'e [Exemplar] {
-        match &mut self.marks {
-            Some(marks) if !exemplars.is_empty() => marks.fresh(metric, attributes, exemplars),
-            _ => exemplars,
-        }
+        ts: i64,
+    ) -> Option<&'e [Exemplar]> {
+        let unsent = Marks::fresh(self.marks.as_deref_mut(), metric, attributes, exemplars);
+        let reused =
+            unsent.is_empty() && sink.reuse_point(index, attributes, &self.scratch.samples, ts);
+        (!reused).then_some(unsent)
     }
 
     /// Writes the identity of a point's series into `key`: the family, a NUL, then its
