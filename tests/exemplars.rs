@@ -125,3 +125,43 @@ fn always_on_keeps_measurements_without_a_span_and_always_off_none() {
     assert!(request.series.iter().all(|s| s.exemplars.is_empty()));
     off.shutdown().unwrap();
 }
+
+#[test]
+fn a_custom_metrics_exemplars_keep_the_attributes_its_grouping_drops() {
+    use prompush::custom::CustomMetric;
+    let mut receiver = Receiver::start().unwrap();
+    let provider = MeterProvider::builder()
+        .with_resource(service_named("shop"))
+        .with_push_interval(HOUR)
+        .with_self_metrics(false)
+        .with_destination(Destination::remote_write("metrics_api", receiver.url()))
+        .build()
+        .unwrap();
+    let definition = CustomMetric::new("orders_by_tier", "orders")
+        .with_destinations(["metrics_api"])
+        .with_group_by(["tier"]);
+    provider.create_custom_metric(definition).unwrap();
+    let orders = provider.meter("shop").u64_counter("orders").build();
+    in_span(true, || {
+        orders.add(
+            2,
+            &[KeyValue::new("tier", "gold"), KeyValue::new("user", "u7")],
+        );
+    });
+    provider.force_flush().unwrap();
+    let requests = support::loopback::drain(&mut receiver);
+    let carried: Vec<Vec<(&str, &str)>> = requests
+        .iter()
+        .flat_map(|r| exemplars(&r.request, "orders_by_tier_total", None))
+        .map(labels)
+        .collect();
+    assert_eq!(
+        carried,
+        [vec![
+            ("span_id", SPAN_ID_HEX),
+            ("trace_id", TRACE_ID_HEX),
+            ("user", "u7")
+        ]]
+    );
+    provider.shutdown().unwrap();
+}

@@ -261,7 +261,11 @@ impl Registry {
                         }
                     }
                     match merged {
-                        Some(point) => Action::Histogram(Box::new(point)),
+                        Some(mut point) => {
+                            // Each member's exemplars are in time order; the merge's too.
+                            point.exemplars.sort_by_key(|e| e.time);
+                            Action::Histogram(Box::new(point))
+                        }
                         None => continue,
                     }
                 }
@@ -275,6 +279,7 @@ impl Registry {
                     };
                     let mut merged = first.clone();
                     points.for_each(|p| merged.merge(p));
+                    merged.exemplars.sort_by_key(|e| e.time);
                     Action::Exponential(Box::new(merged))
                 }
             };
