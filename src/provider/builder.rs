@@ -170,7 +170,8 @@ impl MeterProviderBuilder {
     ///     .build()?;
     /// let latency = provider.meter("app").f64_histogram("latency").with_unit("s").build();
     /// latency.record(0.25, &[]);
-    /// let point = &provider.collect().metric("latency").unwrap().data.exponential_points()[0];
+    /// let snapshot = provider.collect();
+    /// let point = &snapshot.metric("latency").unwrap().data.exponential_points()[0];
     /// assert_eq!((point.count, point.scale), (1, 20));
     /// # Ok::<(), prompush::Error>(())
     /// ```
