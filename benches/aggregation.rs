@@ -1,6 +1,7 @@
 //! Recording cost: prompush against the peers, in one run so the ratios are fair.
 //!
-//! `cargo bench --bench aggregation` (add `-- --quick` for a fast pass). Every case
+//! `cargo bench --bench aggregation` (add `-- --quick` for a fast pass). The cases are
+//! the rows of issue 13, attribute slices built once outside the loop. Every case
 //! goes through the same `opentelemetry` API for prompush and `opentelemetry_sdk`; the
 //! `prometheus` and `metrics` rows use those crates' own idiomatic fast paths.
 
@@ -9,8 +10,9 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Barrier};
 use std::time::{Duration, Instant};
 
-use criterion::{criterion_group, criterion_main, Criterion};
-use opentelemetry::metrics::{Meter, MeterProvider as _};
+use criterion::measurement::WallTime;
+use criterion::{criterion_group, criterion_main, BenchmarkGroup, Criterion};
+use opentelemetry::metrics::{Counter, Meter, MeterProvider as _};
 use opentelemetry::KeyValue;
 use opentelemetry_sdk::metrics::{ManualReader, SdkMeterProvider};
 
@@ -31,12 +33,28 @@ fn sdk_meter() -> (SdkMeterProvider, Meter) {
     (p, m)
 }
 
-#[inline(always)]
-fn attrs() -> [KeyValue; 3] {
+/// The 4-attribute set of the issue-13 rows: two `&'static str` values, an `i64` and a
+/// `bool`. Built once, outside the measured loop, as a hot call site with constant
+/// attributes does.
+fn attrs4() -> [KeyValue; 4] {
     [
         KeyValue::new("method", "GET"),
         KeyValue::new("route", "/api/users"),
-        KeyValue::new("status", "200"),
+        KeyValue::new("status", 200i64),
+        KeyValue::new("cached", true),
+    ]
+}
+
+/// The `prometheus` crate's label values for the same set.
+const PROM_VALUES4: [&str; 4] = ["GET", "/api/users", "200", "true"];
+const PROM_NAMES4: [&str; 4] = ["method", "route", "status", "cached"];
+
+/// A 3-attribute set for the f64 counter and histogram rows.
+fn attrs3() -> [KeyValue; 3] {
+    [
+        KeyValue::new("method", "GET"),
+        KeyValue::new("route", "/api/users"),
+        KeyValue::new("status", 200i64),
     ]
 }
 
@@ -85,47 +103,63 @@ impl metrics::Recorder for RegistryRecorder {
     }
 }
 
+/// The prompush and SDK rows of a group: the counter `build` makes on each side's meter,
+/// fed `v` with the prebuilt attributes `a` (its series exists before the loop).
+fn prompush_and_sdk_rows<T: Copy>(
+    g: &mut BenchmarkGroup<'_, WallTime>,
+    build: impl Fn(&Meter) -> Counter<T>,
+    v: T,
+    a: &[KeyValue],
+) {
+    for (name, (_provider, meter)) in [
+        ("prompush", prompush_or_sdk(true)),
+        ("opentelemetry_sdk", prompush_or_sdk(false)),
+    ] {
+        let counter = build(&meter);
+        counter.add(v, a);
+        g.bench_function(name, |b| b.iter(|| counter.add(black_box(v), black_box(a))));
+    }
+}
+
+/// A meter of prompush or of the SDK, with what keeps it alive.
+fn prompush_or_sdk(prompush: bool) -> (Box<dyn std::any::Any>, Meter) {
+    if prompush {
+        let (p, m) = prompush_meter();
+        (Box::new(p), m)
+    } else {
+        let (p, m) = sdk_meter();
+        (Box::new(p), m)
+    }
+}
+
 fn counter_add(c: &mut Criterion) {
-    let mut g = c.benchmark_group("counter_add_3_attrs");
-    // The floor every `opentelemetry` row pays: building and dropping the attributes.
-    g.bench_function("baseline_build_attributes_only", |b| {
-        b.iter(|| drop(black_box(attrs())))
-    });
-    let (_p, m) = prompush_meter();
-    let counter = m.u64_counter("requests").build();
-    counter.add(1, &attrs());
-    g.bench_function("prompush", |b| {
-        b.iter(|| counter.add(black_box(1), &attrs()))
-    });
+    let mut g = c.benchmark_group("counter_add_4_attrs");
+    let a = attrs4();
+    prompush_and_sdk_rows(&mut g, |m| m.u64_counter("requests").build(), 1, &a);
 
-    let (_sp, sm) = sdk_meter();
-    let sdk_counter = sm.u64_counter("requests").build();
-    sdk_counter.add(1, &attrs());
-    g.bench_function("opentelemetry_sdk", |b| {
-        b.iter(|| sdk_counter.add(black_box(1), &attrs()))
-    });
-
-    let prom = prometheus::IntCounterVec::new(
-        prometheus::Opts::new("requests", "help"),
-        &["method", "route", "status"],
-    )
-    .expect("prometheus counter");
+    let prom =
+        prometheus::IntCounterVec::new(prometheus::Opts::new("requests", "help"), &PROM_NAMES4)
+            .expect("prometheus counter");
     g.bench_function("prometheus_with_label_values", |b| {
-        b.iter(|| {
-            prom.with_label_values(&[black_box("GET"), "/api/users", "200"])
-                .inc()
-        })
+        b.iter(|| prom.with_label_values(black_box(&PROM_VALUES4)).inc())
     });
 
     let recorder = RegistryRecorder(metrics_util::registry::Registry::atomic());
     metrics::with_local_recorder(&recorder, || {
         g.bench_function("metrics_registry", |b| {
             b.iter(|| {
-                metrics::counter!("requests", "method" => "GET", "route" => "/api/users", "status" => "200")
-                    .increment(black_box(1))
+                metrics::counter!("requests", "method" => "GET", "route" => "/api/users",
+                    "status" => "200", "cached" => "true")
+                .increment(black_box(1))
             })
         });
     });
+    g.finish();
+}
+
+fn f64_counter_add(c: &mut Criterion) {
+    let mut g = c.benchmark_group("f64_counter_add_3_attrs");
+    prompush_and_sdk_rows(&mut g, |m| m.f64_counter("bytes").build(), 1.5, &attrs3());
     g.finish();
 }
 
@@ -137,6 +171,7 @@ fn counter_add_with_custom_metric(c: &mut Criterion) {
     let closed = std::net::TcpListener::bind("127.0.0.1:0")
         .and_then(|l| l.local_addr())
         .expect("a loopback port");
+    let a = attrs4();
     let build = |custom: bool| {
         let mut builder = prompush::MeterProvider::builder()
             .with_push_interval(Duration::from_secs(3600))
@@ -154,16 +189,16 @@ fn counter_add_with_custom_metric(c: &mut Criterion) {
         }
         let provider = builder.build().expect("provider");
         let counter = provider.meter("bench").u64_counter("requests").build();
-        counter.add(1, &attrs());
+        counter.add(1, &a);
         (provider, counter)
     };
     let (without_p, without) = build(false);
     g.bench_function("prompush_without_custom_metric", |b| {
-        b.iter(|| without.add(black_box(1), &attrs()))
+        b.iter(|| without.add(black_box(1), black_box(&a)))
     });
     let (with_p, with) = build(true);
     g.bench_function("prompush_with_one_matching_custom_metric", |b| {
-        b.iter(|| with.add(black_box(1), &attrs()))
+        b.iter(|| with.add(black_box(1), black_box(&a)))
     });
     g.finish();
     let _ = without_p.shutdown();
@@ -173,11 +208,11 @@ fn counter_add_with_custom_metric(c: &mut Criterion) {
 fn bound_counter_add(c: &mut Criterion) {
     let mut g = c.benchmark_group("bound_counter_add");
     let (_p, m) = prompush_meter();
-    let bound = m.u64_counter("requests").build().bind(&attrs());
+    let bound = m.u64_counter("requests").build().bind(&attrs4());
     g.bench_function("prompush", |b| b.iter(|| bound.add(black_box(1))));
 
     let (_sp, sm) = sdk_meter();
-    let sdk_bound = sm.u64_counter("requests").build().bind(&attrs());
+    let sdk_bound = sm.u64_counter("requests").build().bind(&attrs4());
     g.bench_function("opentelemetry_sdk", |b| {
         b.iter(|| sdk_bound.add(black_box(1)))
     });
@@ -189,67 +224,86 @@ fn bound_counter_add(c: &mut Criterion) {
     g.finish();
 }
 
+/// Ten boundaries; values step through them so every bucket is hit.
+const BOUNDS10: [f64; 10] = [
+    5.0, 10.0, 25.0, 50.0, 75.0, 100.0, 250.0, 500.0, 750.0, 1000.0,
+];
+
 fn histogram_record(c: &mut Criterion) {
     let mut g = c.benchmark_group("histogram_record_3_attrs");
+    let a = attrs3();
+    // Precomputed values: the loop costs the same for every row and does no float `%`.
+    let values: Vec<f64> = (0..1024).map(|i| (i * 37 % 1200) as f64).collect();
     let (_p, m) = prompush_meter();
-    let h = m.f64_histogram("latency").build();
-    h.record(1.0, &attrs());
-    let mut x = 0.0f64;
+    let h = m
+        .f64_histogram("latency")
+        .with_boundaries(BOUNDS10.to_vec())
+        .build();
+    h.record(1.0, &a);
+    let mut i = 0usize;
     g.bench_function("prompush", |b| {
         b.iter(|| {
-            x = (x + 37.0) % 10_000.0;
-            h.record(black_box(x), &attrs())
+            i = (i + 1) & 1023;
+            h.record(black_box(values[i]), black_box(&a))
         })
     });
 
     let (_sp, sm) = sdk_meter();
-    let sh = sm.f64_histogram("latency").build();
-    sh.record(1.0, &attrs());
+    let sh = sm
+        .f64_histogram("latency")
+        .with_boundaries(BOUNDS10.to_vec())
+        .build();
+    sh.record(1.0, &a);
     g.bench_function("opentelemetry_sdk", |b| {
         b.iter(|| {
-            x = (x + 37.0) % 10_000.0;
-            sh.record(black_box(x), &attrs())
+            i = (i + 1) & 1023;
+            sh.record(black_box(values[i]), black_box(&a))
+        })
+    });
+
+    let prom = prometheus::HistogramVec::new(
+        prometheus::HistogramOpts::new("latency", "help").buckets(BOUNDS10.to_vec()),
+        &["method", "route", "status"],
+    )
+    .expect("prometheus histogram");
+    g.bench_function("prometheus_with_label_values", |b| {
+        b.iter(|| {
+            i = (i + 1) & 1023;
+            prom.with_label_values(black_box(&["GET", "/api/users", "200"]))
+                .observe(black_box(values[i]))
         })
     });
     g.finish();
 
     let mut g = c.benchmark_group("bound_histogram_record");
-    let bound = h.bind(&attrs());
+    let bound = h.bind(&a);
     g.bench_function("prompush", |b| {
         b.iter(|| {
-            x = (x + 37.0) % 10_000.0;
-            bound.record(black_box(x))
+            i = (i + 1) & 1023;
+            bound.record(black_box(values[i]))
         })
     });
-    let sdk_bound = sh.bind(&attrs());
+    let sdk_bound = sh.bind(&a);
     g.bench_function("opentelemetry_sdk", |b| {
         b.iter(|| {
-            x = (x + 37.0) % 10_000.0;
-            sdk_bound.record(black_box(x))
+            i = (i + 1) & 1023;
+            sdk_bound.record(black_box(values[i]))
         })
     });
-    let buckets = vec![
-        0.0, 5.0, 10.0, 25.0, 50.0, 75.0, 100.0, 250.0, 500.0, 750.0, 1000.0, 2500.0, 5000.0,
-        7500.0, 10000.0,
-    ];
-    let prom = prometheus::HistogramVec::new(
-        prometheus::HistogramOpts::new("latency", "help").buckets(buckets),
-        &["method", "route", "status"],
-    )
-    .expect("prometheus histogram");
     let child = prom.with_label_values(&["GET", "/api/users", "200"]);
     g.bench_function("prometheus_cached_child", |b| {
         b.iter(|| {
-            x = (x + 37.0) % 10_000.0;
-            child.observe(black_box(x))
+            i = (i + 1) & 1023;
+            child.observe(black_box(values[i]))
         })
     });
     g.finish();
 }
 
-/// 1,000 attribute sets, visited in a shuffled order: lookups that miss the caches.
+/// 500 attribute sets visited in a scattered order, 3 attributes one of which is an
+/// owned `String`: lookups that miss the caches.
 fn many_series(c: &mut Criterion) {
-    const N: usize = 1000;
+    const N: usize = 500;
     let routes: Vec<String> = (0..N).map(|i| format!("/api/items/{i}")).collect();
     let sets: Vec<[KeyValue; 3]> = routes
         .iter()
@@ -257,7 +311,7 @@ fn many_series(c: &mut Criterion) {
             [
                 KeyValue::new("method", "GET"),
                 KeyValue::new("route", r.clone()),
-                KeyValue::new("status", "200"),
+                KeyValue::new("status", 200i64),
             ]
         })
         .collect();
@@ -270,7 +324,7 @@ fn many_series(c: &mut Criterion) {
             .wrapping_add(1442695040888963407);
         order.swap(i, (seed >> 33) as usize % (i + 1));
     }
-    let mut g = c.benchmark_group("counter_add_1000_series_shuffled");
+    let mut g = c.benchmark_group("counter_add_500_series_scattered");
     let (_p, m) = prompush_meter();
     let counter = m.u64_counter("requests").build();
     let (_sp, sm) = sdk_meter();
@@ -283,13 +337,13 @@ fn many_series(c: &mut Criterion) {
     g.bench_function("prompush", |b| {
         b.iter(|| {
             i = (i + 1) % N;
-            counter.add(1, &sets[order[i]])
+            counter.add(1, black_box(&sets[order[i]]))
         })
     });
     g.bench_function("opentelemetry_sdk", |b| {
         b.iter(|| {
             i = (i + 1) % N;
-            sdk_counter.add(1, &sets[order[i]])
+            sdk_counter.add(1, black_box(&sets[order[i]]))
         })
     });
     let prom = prometheus::IntCounterVec::new(
@@ -300,7 +354,7 @@ fn many_series(c: &mut Criterion) {
     g.bench_function("prometheus_with_label_values", |b| {
         b.iter(|| {
             i = (i + 1) % N;
-            prom.with_label_values(&["GET", routes[order[i]].as_str(), "200"])
+            prom.with_label_values(black_box(&["GET", routes[order[i]].as_str(), "200"]))
                 .inc()
         })
     });
@@ -328,17 +382,18 @@ fn run_threads(threads: usize, ops: u64, add: impl Fn(usize) + Sync) -> Duration
     .elapsed()
 }
 
-/// Throughput with two threads: reported as time per add across all threads, so
-/// "2 threads" rows at half the "1 thread" time mean perfect scaling.
+/// Throughput with two threads, 4 attributes: reported as time per add across all
+/// threads, so "2 threads" rows at half the "1 thread" time mean perfect scaling.
 fn threads(c: &mut Criterion) {
     let mut g = c.benchmark_group("counter_add_threads");
     let (_p, m) = prompush_meter();
     let counter = m.u64_counter("requests").build();
-    let sets: Vec<[KeyValue; 3]> = (0..2)
+    let sets: Vec<[KeyValue; 4]> = (0..2)
         .map(|t| {
             [
                 KeyValue::new("method", "GET"),
                 KeyValue::new("route", "/api/users"),
+                KeyValue::new("status", 200i64),
                 KeyValue::new("thread", t as i64),
             ]
         })
@@ -347,18 +402,40 @@ fn threads(c: &mut Criterion) {
         counter.add(1, set);
     }
     g.bench_function("prompush_1_thread", |b| {
-        b.iter_custom(|iters| run_threads(1, iters, |t| counter.add(1, &sets[t])))
+        b.iter_custom(|iters| run_threads(1, iters, |t| counter.add(1, black_box(&sets[t]))))
     });
     g.bench_function("prompush_2_threads_distinct_series", |b| {
-        b.iter_custom(|iters| run_threads(2, iters / 2, |t| counter.add(1, &sets[t])))
+        b.iter_custom(|iters| run_threads(2, iters / 2, |t| counter.add(1, black_box(&sets[t]))))
     });
     g.bench_function("prompush_2_threads_shared_series", |b| {
-        b.iter_custom(|iters| run_threads(2, iters / 2, |_| counter.add(1, &sets[0])))
+        b.iter_custom(|iters| run_threads(2, iters / 2, |_| counter.add(1, black_box(&sets[0]))))
     });
     let (_sp, sm) = sdk_meter();
     let sdk_counter = sm.u64_counter("requests").build();
+    g.bench_function("opentelemetry_sdk_1_thread", |b| {
+        b.iter_custom(|iters| run_threads(1, iters, |_| sdk_counter.add(1, black_box(&sets[0]))))
+    });
     g.bench_function("opentelemetry_sdk_2_threads_shared_series", |b| {
-        b.iter_custom(|iters| run_threads(2, iters / 2, |_| sdk_counter.add(1, &sets[0])))
+        b.iter_custom(|iters| {
+            run_threads(2, iters / 2, |_| sdk_counter.add(1, black_box(&sets[0])))
+        })
+    });
+    let prom =
+        prometheus::IntCounterVec::new(prometheus::Opts::new("requests", "help"), &PROM_NAMES4)
+            .expect("prometheus counter");
+    g.bench_function("prometheus_1_thread", |b| {
+        b.iter_custom(|iters| {
+            run_threads(1, iters, |_| {
+                prom.with_label_values(black_box(&PROM_VALUES4)).inc()
+            })
+        })
+    });
+    g.bench_function("prometheus_2_threads_shared_series", |b| {
+        b.iter_custom(|iters| {
+            run_threads(2, iters / 2, |_| {
+                prom.with_label_values(black_box(&PROM_VALUES4)).inc()
+            })
+        })
     });
     g.finish();
 }
@@ -376,9 +453,10 @@ fn recording_during_collection(c: &mut Criterion) {
         wide.add(1, &[KeyValue::new("id", i), KeyValue::new("kind", "x")]);
     }
     let hot = big_meter.u64_counter("hot").build();
-    hot.add(1, &attrs());
+    let a = attrs4();
+    hot.add(1, &a);
     g.bench_function("prompush_idle", |b| {
-        b.iter(|| hot.add(black_box(1), &attrs()))
+        b.iter(|| hot.add(black_box(1), black_box(&a)))
     });
     let stop = AtomicBool::new(false);
     let collections = AtomicU64::new(0);
@@ -390,7 +468,7 @@ fn recording_during_collection(c: &mut Criterion) {
             }
         });
         g.bench_function("prompush_while_collecting_100k_series", |b| {
-            b.iter(|| hot.add(black_box(1), &attrs()))
+            b.iter(|| hot.add(black_box(1), black_box(&a)))
         });
         stop.store(true, Ordering::Relaxed);
     });
@@ -420,16 +498,16 @@ fn exemplar_filter(c: &mut Criterion) {
     let (_on, traced) = meter(ExemplarFilter::TraceBased);
     let off = off.u64_counter("c").build();
     let traced = traced.u64_counter("c").build();
-    off.add(1, &attrs());
-    traced.add(1, &attrs());
+    off.add(1, &attrs3());
+    traced.add(1, &attrs3());
     g.bench_function("prompush_filter_off", |b| {
-        b.iter(|| off.add(black_box(1), &attrs()))
+        b.iter(|| off.add(black_box(1), &attrs3()))
     });
     g.bench_function("prompush_trace_based_no_span", |b| {
-        b.iter(|| traced.add(black_box(1), &attrs()))
+        b.iter(|| traced.add(black_box(1), &attrs3()))
     });
-    let bound_off = off.bind(&attrs());
-    let bound_traced = traced.bind(&attrs());
+    let bound_off = off.bind(&attrs3());
+    let bound_traced = traced.bind(&attrs3());
     g.bench_function("prompush_bound_filter_off", |b| {
         b.iter(|| bound_off.add(black_box(1)))
     });
@@ -447,7 +525,7 @@ fn exemplar_filter(c: &mut Criterion) {
         .with_remote_span_context(span)
         .attach();
     g.bench_function("prompush_trace_based_sampled_span", |b| {
-        b.iter(|| traced.add(black_box(1), &attrs()))
+        b.iter(|| traced.add(black_box(1), &attrs3()))
     });
     g.finish();
 }
@@ -465,13 +543,13 @@ fn exponential_histogram_record(c: &mut Criterion) {
     let h = p.meter("bench").f64_histogram("latency").build();
     // Values spread over 0.001..10,000, the range each histogram has seen from the start.
     let mut row = |name: &str, h: &opentelemetry::metrics::Histogram<f64>| {
-        h.record(0.001, &attrs());
-        h.record(10_000.0, &attrs());
+        h.record(0.001, &attrs3());
+        h.record(10_000.0, &attrs3());
         let mut x = 1.0f64;
         g.bench_function(name, |b| {
             b.iter(|| {
                 x = (x + 37.0) % 10_000.0 + 0.001;
-                h.record(black_box(x), &attrs())
+                h.record(black_box(x), &attrs3())
             })
         });
     };
@@ -505,6 +583,7 @@ criterion_group!(
     counter_add,
     exemplar_filter,
     exponential_histogram_record,
+    f64_counter_add,
     counter_add_with_custom_metric,
     bound_counter_add,
     histogram_record,

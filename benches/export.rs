@@ -8,6 +8,8 @@
 //! - `export/…`: 100,000 series. `collect_translate_encode_snappy` is the whole push;
 //!   `snappy_alone` compresses the same protobuf bytes, the floor the push is compared to
 //!   (target: at most 100 ns per series and 3 × `snappy_alone`).
+//! - `export/collect_translate_render_*`: a scrape of the same 100,000 series, rendered
+//!   in the text format and in OpenMetrics.
 //! - `export_scaling/…`: the whole push at 10k, 100k and 1M series; time per series
 //!   should stay flat.
 
@@ -18,6 +20,7 @@ use criterion::{criterion_group, criterion_main, BenchmarkId, Criterion, Through
 use opentelemetry::KeyValue;
 use opentelemetry_sdk::Resource;
 use prompush::prometheus::encode::WriteRequestEncoder;
+use prompush::prometheus::exposition::{Exposition, Format};
 use prompush::prometheus::translate::Translator;
 use prompush::MeterProvider;
 
@@ -110,6 +113,17 @@ fn export(c: &mut Criterion) {
                 .unwrap_or(0)
         })
     });
+    // A scrape of the same provider: collect, translate and render as text, or as
+    // OpenMetrics (the remote-write row above is the comparison).
+    for (name, format) in [
+        ("collect_translate_render_text", Format::Text),
+        ("collect_translate_render_openmetrics", Format::OpenMetrics),
+    ] {
+        let mut exposition = Exposition::new();
+        group.bench_function(name, |b| {
+            b.iter(|| exposition.render(&provider.collect(), format).len())
+        });
+    }
     group.finish();
 }
 

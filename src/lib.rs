@@ -34,6 +34,7 @@ mod provider;
 #[cfg(feature = "receiver")]
 pub mod receiver;
 mod runtime;
+pub mod scrape;
 mod sdk_exporter;
 pub mod snapshot;
 mod transport;
@@ -42,6 +43,7 @@ pub use aggregate::exemplar::ExemplarFilter;
 pub use destination::Destination;
 pub use error::Error;
 pub use provider::{MeterProvider, MeterProviderBuilder};
+pub use scrape::RenderedMetrics;
 pub use sdk_exporter::{RemoteWriteExporter, RemoteWriteExporterBuilder};
 pub use snapshot::{Attributes, Snapshot};
 pub use transport::Protocol;

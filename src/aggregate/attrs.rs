@@ -36,13 +36,11 @@ fn half(b: &[u8], at: usize) -> u64 {
     u32::from_le_bytes(w) as u64
 }
 
+/// Two (overlapping) words that stand for a string of at most 16 bytes.
 #[inline(always)]
-fn hash_bytes(b: &[u8], seed: u64) -> u64 {
+fn short_words(b: &[u8]) -> (u64, u64) {
     let len = b.len();
-    let (lo, hi) = if len >= 8 {
-        if len > 16 {
-            return hash_long(b, seed);
-        }
+    if len >= 8 {
         (word(b, 0), word(b, len - 8))
     } else if len >= 4 {
         (half(b, 0), half(b, len - 4))
@@ -53,8 +51,16 @@ fn hash_bytes(b: &[u8], seed: u64) -> u64 {
         )
     } else {
         (0, 0)
-    };
-    fold(lo ^ seed ^ K1, hi ^ (len as u64) ^ K2)
+    }
+}
+
+#[inline(always)]
+fn hash_bytes(b: &[u8], seed: u64) -> u64 {
+    if b.len() > 16 {
+        return hash_long(b, seed);
+    }
+    let (lo, hi) = short_words(b);
+    fold(lo ^ seed ^ K1, hi ^ (b.len() as u64) ^ K2)
 }
 
 #[cold]
@@ -81,20 +87,30 @@ pub(crate) fn hash_set(attributes: &[KeyValue]) -> u64 {
     fold(sum ^ K0, K1)
 }
 
+/// One multiply mixes a short key's words with its value's hash: the key needs no
+/// multiply of its own, and a number or a bool none either.
 #[inline(always)]
 fn hash_pair(kv: &KeyValue) -> u64 {
-    let key = hash_bytes(kv.key.as_str().as_bytes(), K0);
-    // Offsets keep either side from being zero, which would annihilate the product.
-    fold(key ^ K1, hash_value(&kv.value) ^ K2)
+    let key = kv.key.as_str().as_bytes();
+    let value = hash_value(&kv.value);
+    if key.len() > 16 {
+        return fold(hash_long(key, K0) ^ K1, value ^ K2);
+    }
+    let (lo, hi) = short_words(key);
+    // Offsets keep either side from being zero for ordinary input, which would
+    // annihilate the product.
+    fold(lo ^ value ^ K1, hi ^ ((key.len() as u64) << 56) ^ K2)
 }
 
+/// A value's hash; numbers and bools are their bits under a per-type offset (the pair
+/// hash mixes them).
 #[inline(always)]
 fn hash_value(value: &Value) -> u64 {
     match value {
         Value::String(s) => hash_bytes(s.as_str().as_bytes(), K2 ^ 1),
-        Value::I64(i) => fold(*i as u64 ^ K2, K0 ^ 2),
-        Value::F64(f) => fold(f.to_bits() ^ K2, K0 ^ 3),
-        Value::Bool(b) => fold(*b as u64 ^ K2, K0 ^ 4),
+        Value::I64(i) => *i as u64 ^ K2 ^ 2,
+        Value::F64(f) => f.to_bits().rotate_left(32) ^ K2 ^ 3,
+        Value::Bool(b) => *b as u64 ^ K2 ^ 4,
         Value::Array(a) => hash_array(a),
         // Future variants: equality still decides, they just share a hash bucket.
         _ => K0 ^ 6,
@@ -127,10 +143,11 @@ fn str_eq(a: &str, b: &str) -> bool {
 /// series instead of creating a new one per measurement.
 #[inline]
 pub(crate) fn value_eq(a: &Value, b: &Value) -> bool {
-    // Dispatch on one side only: the common case (strings) is one branch per side.
+    // The common types inline; arrays and mismatched types out of line.
     match (a, b) {
         (Value::String(x), Value::String(y)) => str_eq(x.as_str(), y.as_str()),
-        (Value::String(_), _) | (_, Value::String(_)) => false,
+        (Value::I64(x), Value::I64(y)) => x == y,
+        (Value::Bool(x), Value::Bool(y)) => x == y,
         _ => value_eq_other(a, b),
     }
 }
@@ -138,8 +155,6 @@ pub(crate) fn value_eq(a: &Value, b: &Value) -> bool {
 #[inline(never)]
 fn value_eq_other(a: &Value, b: &Value) -> bool {
     match (a, b) {
-        (Value::I64(x), Value::I64(y)) => x == y,
-        (Value::Bool(x), Value::Bool(y)) => x == y,
         (Value::F64(x), Value::F64(y)) => x.to_bits() == y.to_bits(),
         (Value::Array(Array::F64(x)), Value::Array(Array::F64(y))) => {
             x.len() == y.len() && x.iter().zip(y).all(|(p, q)| p.to_bits() == q.to_bits())
@@ -156,16 +171,23 @@ pub(crate) const PERM_LEN: usize = 4;
 pub(crate) type Permutation = [u8; PERM_LEN];
 
 /// Builds the permutation for `given` (as passed by the caller) against `sorted`.
+///
+/// Always one-to-one on `0..sorted.len()` (what makes [`matches_in_order`] exact): the
+/// identity unless every key of `given` is found at a distinct place.
 pub(crate) fn permutation(given: &[KeyValue], sorted: &[KeyValue]) -> Permutation {
-    let mut perm = [0u8; PERM_LEN];
-    for (i, slot) in perm.iter_mut().enumerate() {
-        *slot = i as u8;
+    let identity: Permutation = std::array::from_fn(|i| i as u8);
+    if given.len() != sorted.len() || given.len() > PERM_LEN {
+        return identity;
     }
-    if given.len() == sorted.len() && given.len() <= PERM_LEN {
-        for (i, kv) in given.iter().enumerate() {
-            if let Ok(pos) = sorted.binary_search_by(|s| s.key.cmp(&kv.key)) {
-                perm[i] = pos as u8;
+    let mut perm = identity;
+    let mut taken = 0u8;
+    for (slot, kv) in perm.iter_mut().zip(given) {
+        match sorted.binary_search_by(|s| s.key.cmp(&kv.key)) {
+            Ok(pos) if taken & (1 << pos) == 0 => {
+                taken |= 1 << pos;
+                *slot = pos as u8;
             }
+            _ => return identity,
         }
     }
     perm
@@ -180,6 +202,37 @@ pub(crate) fn matches(given: &[KeyValue], stored: &[KeyValue], perm: &Permutatio
     if given.len() != stored.len() {
         return false;
     }
+    if given.len() <= PERM_LEN {
+        if let Some(answer) = matches_in_order(given, stored, perm) {
+            return answer;
+        }
+    }
+    matches_any_order(given, stored, perm)
+}
+
+/// The common case first: `given` in the order of the slice that created the series,
+/// compared pair by pair along the permutation. `None` when a key is elsewhere (another
+/// order: the caller searches). A key in its place with another value is a mismatch
+/// in any order, as stored keys are unique and a repeated given key never matches.
+///
+/// Exact because a permutation maps `0..len` one-to-one onto `0..len` (see
+/// [`permutation`]): every stored pair is matched exactly once.
+#[inline(always)]
+fn matches_in_order(given: &[KeyValue], stored: &[KeyValue], perm: &Permutation) -> Option<bool> {
+    for (kv, &at) in given.iter().zip(perm) {
+        let s = stored.get(at as usize)?;
+        if !str_eq(s.key.as_str(), kv.key.as_str()) {
+            return None;
+        }
+        if !value_eq(&s.value, &kv.value) {
+            return Some(false);
+        }
+    }
+    Some(true)
+}
+
+#[inline(never)]
+fn matches_any_order(given: &[KeyValue], stored: &[KeyValue], perm: &Permutation) -> bool {
     if stored.len() > 64 {
         return matches_large(given, stored);
     }
@@ -268,6 +321,46 @@ mod tests {
         ));
         assert!(has_repeated_key(&repeated));
         assert!(!has_repeated_key(&given));
+    }
+
+    #[test]
+    fn a_permutation_is_one_to_one_or_the_identity() {
+        let sorted = canonicalize(&[kv("a", 1), kv("b", 2), kv("c", 3)]);
+        assert_eq!(
+            permutation(&[kv("c", 3), kv("a", 1), kv("b", 2)], &sorted),
+            [2, 0, 1, 3]
+        );
+        // A repeated or unknown key cannot claim a place twice.
+        let identity = [0, 1, 2, 3];
+        assert_eq!(
+            permutation(&[kv("a", 1), kv("a", 1), kv("b", 2)], &sorted),
+            identity
+        );
+        assert_eq!(
+            permutation(&[kv("x", 1), kv("a", 1), kv("b", 2)], &sorted),
+            identity
+        );
+        let repeated = [kv("a", 1), kv("a", 1), kv("b", 2)];
+        assert!(!matches(&repeated, &sorted, &identity));
+    }
+
+    #[test]
+    fn a_value_mismatch_in_place_is_final_and_other_orders_are_searched() {
+        let given = [kv("m", "GET"), kv("r", "/a"), kv("s", 200), kv("c", true)];
+        let stored = canonicalize(&given);
+        let perm = permutation(&given, &stored);
+        assert!(matches(&given, &stored, &perm));
+        let other_value = [kv("m", "GET"), kv("r", "/b"), kv("s", 200), kv("c", true)];
+        assert!(!matches(&other_value, &stored, &perm));
+        let other_type = [kv("m", "GET"), kv("r", "/a"), kv("s", "200"), kv("c", true)];
+        assert!(!matches(&other_type, &stored, &perm));
+        let owned = [
+            kv("c", true),
+            kv("s", 200),
+            KeyValue::new(String::from("r"), String::from("/a")),
+            kv("m", "GET"),
+        ];
+        assert!(matches(&owned, &stored, &perm));
     }
 
     #[test]

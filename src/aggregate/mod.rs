@@ -4,6 +4,10 @@
 //! the cardinality limit with its overflow series, and the count of rejected
 //! measurements. The kind of aggregation (sum, last value, histogram) is a type
 //! parameter, so the recording path is monomorphised and inlined.
+//!
+//! A lookup goes `recent` (the series this thread keeps finding) → `table` (the index,
+//! with `attrs` hashing and comparing sets exactly); a sum's cell is `striped`, which
+//! spreads over per-thread slots once threads collide on it.
 
 mod attrs;
 pub(crate) mod exemplar;
@@ -12,6 +16,8 @@ pub(crate) mod histogram;
 mod last_value;
 pub(crate) mod number;
 mod observe;
+mod recent;
+mod striped;
 mod sum;
 mod table;
 
@@ -43,6 +49,11 @@ pub(crate) trait Aggregation: Send + Sync + 'static {
     /// Whether a measurement is acceptable (finite, non-negative for counters).
     fn is_valid(&self, v: Self::Input) -> bool;
     fn update(&self, cell: &Self::Cell, v: Self::Input);
+    /// `update` for a bound handle, where a cell may choose a cheaper atomic.
+    #[inline]
+    fn update_bound(&self, cell: &Self::Cell, v: Self::Input) {
+        self.update(cell, v)
+    }
     fn collect<'a>(&self, series: impl Iterator<Item = (Attributes, &'a Self::Cell)>)
         -> MetricData;
 }
@@ -130,8 +141,7 @@ impl<A: Aggregation> Aggregator<A> {
     /// The cell of an attribute set, created if need be.
     #[inline]
     pub(crate) fn cell(&self, attributes: &[KeyValue]) -> &A::Cell {
-        let hash = attrs::hash_set(attributes);
-        match self.map.get(hash, attributes) {
+        match self.map.find(attributes) {
             Some(series) => &series.cell,
             None => self.cell_slow(attributes),
         }
@@ -146,7 +156,7 @@ impl<A: Aggregation> Aggregator<A> {
         if !self.aggregation.is_valid(v) {
             return self.reject();
         }
-        self.aggregation.update(cell, v);
+        self.aggregation.update_bound(cell, v);
     }
 
     #[cold]

@@ -14,8 +14,21 @@ pub(crate) trait Num: Copy + Send + Sync + PartialOrd + 'static {
     fn as_f64(self) -> f64;
     /// Finite and, when `non_negative`, not below zero.
     fn is_valid(self, non_negative: bool) -> bool;
-    /// Adds with the cheapest atomic the type allows.
-    fn atomic_add(cell: &AtomicU64, v: Self);
+    /// The bits of `from_bits(bits) + v`, wrapping for integers (an atomic cell's add).
+    fn add_bits(bits: u64, v: Self) -> u64;
+    /// Adds with the cheapest atomic the type allows; integers override this
+    /// compare-and-swap loop with a single `fetch_add`.
+    #[inline]
+    fn atomic_add(cell: &AtomicU64, v: Self) {
+        let mut cur = cell.load(Ordering::Relaxed);
+        loop {
+            let new = Self::add_bits(cur, v);
+            match cell.compare_exchange_weak(cur, new, Ordering::Relaxed, Ordering::Relaxed) {
+                Ok(_) => return,
+                Err(actual) => cur = actual,
+            }
+        }
+    }
     /// Plain addition, saturating for integers.
     fn plus(self, other: Self) -> Self;
     /// The value, with any NaN replaced by the ordinary `f64::NAN`: a NaN carrying the
@@ -26,66 +39,49 @@ pub(crate) trait Num: Copy + Send + Sync + PartialOrd + 'static {
     }
 }
 
-impl Num for u64 {
-    const KIND: NumberKind = NumberKind::U64;
-    const ZERO: Self = 0;
-    #[inline]
-    fn to_bits(self) -> u64 {
-        self
-    }
-    #[inline]
-    fn from_bits(bits: u64) -> Self {
-        bits
-    }
-    fn to_number(self) -> Number {
-        Number::U64(self)
-    }
-    fn as_f64(self) -> f64 {
-        self as f64
-    }
-    #[inline]
-    fn is_valid(self, _: bool) -> bool {
-        true
-    }
-    #[inline]
-    fn atomic_add(cell: &AtomicU64, v: Self) {
-        cell.fetch_add(v, Ordering::Relaxed);
-    }
-    fn plus(self, other: Self) -> Self {
-        self.saturating_add(other)
-    }
+/// `u64` and `i64` differ only in their kind and validity: two's complement makes a
+/// wrapping add of the bits a signed add too.
+macro_rules! integer_num {
+    ($t:ty, $kind:ident, |$v:ident, $non_negative:ident| $valid:expr) => {
+        impl Num for $t {
+            const KIND: NumberKind = NumberKind::$kind;
+            const ZERO: Self = 0;
+            #[inline]
+            fn to_bits(self) -> u64 {
+                self as u64
+            }
+            #[inline]
+            fn from_bits(bits: u64) -> Self {
+                bits as $t
+            }
+            fn to_number(self) -> Number {
+                Number::$kind(self)
+            }
+            fn as_f64(self) -> f64 {
+                self as f64
+            }
+            #[inline]
+            fn is_valid(self, $non_negative: bool) -> bool {
+                let $v = self;
+                $valid
+            }
+            #[inline]
+            fn add_bits(bits: u64, v: Self) -> u64 {
+                bits.wrapping_add(v as u64)
+            }
+            #[inline]
+            fn atomic_add(cell: &AtomicU64, v: Self) {
+                cell.fetch_add(v as u64, Ordering::Relaxed);
+            }
+            fn plus(self, other: Self) -> Self {
+                self.saturating_add(other)
+            }
+        }
+    };
 }
 
-impl Num for i64 {
-    const KIND: NumberKind = NumberKind::I64;
-    const ZERO: Self = 0;
-    #[inline]
-    fn to_bits(self) -> u64 {
-        self as u64
-    }
-    #[inline]
-    fn from_bits(bits: u64) -> Self {
-        bits as i64
-    }
-    fn to_number(self) -> Number {
-        Number::I64(self)
-    }
-    fn as_f64(self) -> f64 {
-        self as f64
-    }
-    #[inline]
-    fn is_valid(self, non_negative: bool) -> bool {
-        !non_negative || self >= 0
-    }
-    #[inline]
-    fn atomic_add(cell: &AtomicU64, v: Self) {
-        // Two's complement: a wrapping add of the bits is a signed add.
-        cell.fetch_add(v as u64, Ordering::Relaxed);
-    }
-    fn plus(self, other: Self) -> Self {
-        self.saturating_add(other)
-    }
-}
+integer_num!(u64, U64, |_v, _non_negative| true);
+integer_num!(i64, I64, |v, non_negative| !non_negative || v >= 0);
 
 impl Num for f64 {
     const KIND: NumberKind = NumberKind::F64;
@@ -109,15 +105,8 @@ impl Num for f64 {
         self.is_finite() && (!non_negative || self >= 0.0)
     }
     #[inline]
-    fn atomic_add(cell: &AtomicU64, v: Self) {
-        let mut cur = cell.load(Ordering::Relaxed);
-        loop {
-            let new = (f64::from_bits(cur) + v).to_bits();
-            match cell.compare_exchange_weak(cur, new, Ordering::Relaxed, Ordering::Relaxed) {
-                Ok(_) => return,
-                Err(actual) => cur = actual,
-            }
-        }
+    fn add_bits(bits: u64, v: Self) -> u64 {
+        (f64::from_bits(bits) + v).to_bits()
     }
     fn plus(self, other: Self) -> Self {
         self + other

@@ -1,9 +1,9 @@
 //! Cumulative sums: counters (monotonic) and up-down counters.
 
 use std::marker::PhantomData;
-use std::sync::atomic::{AtomicU64, Ordering};
 
 use super::number::Num;
+use super::striped::SumCell;
 use super::Aggregation;
 use crate::snapshot::{Attributes, MetricData, NumberPoint};
 
@@ -24,10 +24,10 @@ impl<T> Sum<T> {
 
 impl<T: Num> Aggregation for Sum<T> {
     type Input = T;
-    type Cell = AtomicU64;
+    type Cell = SumCell;
 
-    fn new_cell(&self) -> AtomicU64 {
-        AtomicU64::new(T::ZERO.to_bits())
+    fn new_cell(&self) -> SumCell {
+        SumCell::new()
     }
 
     #[inline]
@@ -38,18 +38,23 @@ impl<T: Num> Aggregation for Sum<T> {
     }
 
     #[inline]
-    fn update(&self, cell: &AtomicU64, v: T) {
-        T::atomic_add(cell, v);
+    fn update(&self, cell: &SumCell, v: T) {
+        cell.add(v);
     }
 
-    fn collect<'a>(&self, series: impl Iterator<Item = (Attributes, &'a AtomicU64)>) -> MetricData {
+    #[inline]
+    fn update_bound(&self, cell: &SumCell, v: T) {
+        cell.add_bound(v);
+    }
+
+    fn collect<'a>(&self, series: impl Iterator<Item = (Attributes, &'a SumCell)>) -> MetricData {
         MetricData::Sum {
             monotonic: self.monotonic,
             points: series
                 .map(|(attributes, cell)| NumberPoint {
                     exemplars: Vec::new(),
                     attributes,
-                    value: T::from_bits(cell.load(Ordering::Relaxed)).to_number(),
+                    value: cell.total::<T>().to_number(),
                 })
                 .collect(),
         }

@@ -16,6 +16,10 @@
 //!
 //! Series are freed only when the map is dropped; handles that point at a series (bound
 //! instruments) keep the map alive through an `Arc`.
+//!
+//! Before the index, [`SeriesMap::find`] tries the series this thread found last in
+//! this map (see [`super::recent`]): a call site with constant attributes then pays one
+//! exact comparison and no hash.
 
 use std::ptr;
 use std::sync::atomic::{AtomicPtr, AtomicU32, AtomicUsize, Ordering};
@@ -25,6 +29,7 @@ use opentelemetry::KeyValue;
 use parking_lot::Mutex;
 
 use super::attrs::{self, Permutation};
+use super::recent;
 
 /// One attribute set and its aggregation cell.
 pub(crate) struct Series<C> {
@@ -78,6 +83,8 @@ impl Index {
 
 /// Lock-free lookup of series by attribute set, with locked insertion.
 pub(crate) struct SeriesMap<C> {
+    /// This map's key in each thread's memory of recent series.
+    id: u64,
     index: AtomicPtr<Index>,
     segments: [AtomicPtr<AtomicPtr<Series<C>>>; SEGMENTS],
     /// Published series; entries below it are set.
@@ -98,6 +105,7 @@ const INITIAL_SLOTS: usize = 8;
 impl<C> SeriesMap<C> {
     pub(crate) fn new() -> Self {
         SeriesMap {
+            id: recent::new_table_id(),
             index: AtomicPtr::new(Box::into_raw(Index::with_capacity(INITIAL_SLOTS))),
             segments: std::array::from_fn(|_| AtomicPtr::new(ptr::null_mut())),
             len: AtomicUsize::new(0),
@@ -123,6 +131,26 @@ impl<C> SeriesMap<C> {
             let segment = self.segments[k].load(Ordering::Acquire);
             &*(*segment.add(offset)).load(Ordering::Acquire)
         }
+    }
+
+    /// The series for `given` if it exists: first the one this thread keeps finding,
+    /// then the index.
+    #[inline]
+    pub(crate) fn find(&self, given: &[KeyValue]) -> Option<&Series<C>> {
+        let last = recent::recall_streak(self.id) as *const Series<C>;
+        if !last.is_null() {
+            // SAFETY: entries under this map's id are written only by this map, with
+            // pointers to its own series (ids are never reused); series live as long as
+            // the map, which `&self` keeps alive. This thread found the series itself,
+            // so its initialisation happened before.
+            let s = unsafe { &*last };
+            if attrs::matches(given, &s.attributes, &s.perm) {
+                return Some(s);
+            }
+        }
+        let found = self.get(attrs::hash_set(given), given)?;
+        recent::remember(self.id, found as *const Series<C> as *const ());
+        Some(found)
     }
 
     /// The series for `given` if it exists. `hash` is [`attrs::hash_set`] of `given`.

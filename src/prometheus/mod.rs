@@ -32,6 +32,7 @@ pub mod decode;
 pub mod encode;
 mod exemplars;
 mod exponential;
+pub mod exposition;
 mod instruments;
 mod labels;
 pub mod naming;

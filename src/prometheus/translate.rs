@@ -117,10 +117,9 @@ pub struct Translator {
 }
 
 /// Where the [`LabelsVersion`]s a translator hands out come from.
-#[derive(Debug)]
+#[derive(Debug, Default)]
 pub(super) struct Versions {
-    /// Process-unique, part of every [`LabelsVersion`].
-    pub(super) translator: u64,
+    pub(super) translator: TranslatorId,
     /// The last version handed out. Resource and name versions come from this one
     /// sequence, so the larger of the two changes whenever either does.
     pub(super) last: u64,
@@ -128,13 +127,13 @@ pub(super) struct Versions {
     pub(super) resource: u64,
 }
 
-impl Default for Versions {
+/// Process-unique, part of every [`LabelsVersion`]: a new one per translator.
+#[derive(Debug, Clone, Copy)]
+pub(super) struct TranslatorId(pub(super) u64);
+
+impl Default for TranslatorId {
     fn default() -> Self {
-        Self {
-            translator: TRANSLATOR_IDS.fetch_add(1, Ordering::Relaxed),
-            last: 0,
-            resource: 0,
-        }
+        Self(TRANSLATOR_IDS.fetch_add(1, Ordering::Relaxed))
     }
 }
 
@@ -154,6 +153,9 @@ pub(super) struct Options {
     pub(super) scope_labels: bool,
     /// Whether exponential histograms go to the sink as native histograms.
     pub(super) native_histograms: bool,
+    /// For a scraper (pull): no `job` and `instance` (the scraper sets its own), every
+    /// resource attribute on `target_info`.
+    pub(super) pull: bool,
 }
 
 impl Default for Options {
@@ -162,6 +164,7 @@ impl Default for Options {
             target_info: true,
             scope_labels: true,
             native_histograms: false,
+            pull: false,
         }
     }
 }
@@ -196,6 +199,15 @@ impl Translator {
     /// stream of series to a destination that already gets `target_info` from another.
     pub fn set_target_info(&mut self, enabled: bool) {
         self.options.target_info = enabled;
+    }
+
+    /// Translates for a scraper rather than for remote write, as the compatibility spec
+    /// says for pull: series carry no `job` or `instance` (the scraper adds its own) and
+    /// `target_info` carries every resource attribute, `service.*` included.
+    pub fn for_scraping() -> Self {
+        let mut translator = Self::default();
+        translator.options.pull = true;
+        translator
     }
 
     /// Whether series carry `otel_scope_name` and `otel_scope_version` (on by default,
@@ -351,7 +363,7 @@ impl Translator {
                 continue;
             }
             let version = LabelsVersion {
-                translator: versions.translator,
+                translator: versions.translator.0,
                 version: names.version.max(versions.resource),
             };
             if described.insert(names.family.as_str()) {
@@ -387,7 +399,11 @@ impl Translator {
             }
             job.push_str(&name);
         }
-        let instance = get(SERVICE_INSTANCE_ID).unwrap_or_default();
+        let mut instance = get(SERVICE_INSTANCE_ID).unwrap_or_default();
+        if self.options.pull {
+            job.clear();
+            instance.clear();
+        }
         // Every series carries job and instance: a change invalidates sinks' caches.
         let common = &mut self.common;
         let changed =
@@ -401,10 +417,11 @@ impl Translator {
         let mut other: Vec<KeyValue> = resource
             .iter()
             .filter(|(k, _)| {
-                !matches!(
-                    k.as_str(),
-                    SERVICE_NAME | SERVICE_NAMESPACE | SERVICE_INSTANCE_ID
-                )
+                self.options.pull
+                    || !matches!(
+                        k.as_str(),
+                        SERVICE_NAME | SERVICE_NAMESPACE | SERVICE_INSTANCE_ID
+                    )
             })
             .map(|(k, v)| KeyValue::new(k.clone(), v.clone()))
             .collect();

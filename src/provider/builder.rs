@@ -25,6 +25,7 @@ use crate::custom::CustomMetric;
 use crate::instance_id;
 use crate::pipeline::self_metrics::SelfMetrics;
 use crate::pipeline::Pipeline;
+use crate::scrape::Scrapes;
 use crate::{env, Destination, Error};
 
 /// Configures a [`MeterProvider`]; see [`MeterProvider::builder`].
@@ -69,6 +70,8 @@ pub struct MeterProviderBuilder {
     self_metrics: bool,
     custom_metrics: Vec<CustomMetric>,
     custom_metrics_files: Vec<PathBuf>,
+    /// Where the built-in scrape endpoint listens, if anywhere.
+    scrape_endpoint: Option<String>,
 }
 
 impl Default for MeterProviderBuilder {
@@ -86,6 +89,7 @@ impl Default for MeterProviderBuilder {
             custom_metrics_files: Vec::new(),
             push_interval: None,
             self_metrics: true,
+            scrape_endpoint: None,
         }
     }
 }
@@ -290,6 +294,27 @@ impl MeterProviderBuilder {
         self
     }
 
+    /// Serves the provider's metrics for scraping at `http://<addr>/metrics`, for
+    /// example `"127.0.0.1:9464"` (OpenTelemetry's conventional port; port 0 picks a
+    /// free one, see [`MeterProvider::scrape_addr`]), in the Prometheus text format or
+    /// OpenMetrics as the scraper's `Accept` header asks (`?format=text` or
+    /// `?format=openmetrics` overrides it), gzipped when it accepts gzip. Each scrape
+    /// collects; pushing, if configured, goes on unchanged. `build()` fails when the
+    /// address cannot be listened on. Feature `scrape` (on by default).
+    ///
+    /// ```no_run
+    /// let provider = prompush::MeterProvider::builder()
+    ///     .with_scrape_endpoint("127.0.0.1:9464")
+    ///     .build()?;
+    /// // curl http://127.0.0.1:9464/metrics
+    /// # Ok::<(), prompush::Error>(())
+    /// ```
+    #[cfg(feature = "scrape")]
+    pub fn with_scrape_endpoint(mut self, addr: impl Into<String>) -> Self {
+        self.scrape_endpoint = Some(addr.into());
+        self
+    }
+
     /// Builds the provider and starts pushing to every destination configured.
     ///
     /// The environment configures what the code left open: `PROMPUSH_ENDPOINT` (and
@@ -317,6 +342,7 @@ impl MeterProviderBuilder {
             self_metrics,
             custom_metrics,
             custom_metrics_files,
+            scrape_endpoint,
         } = self;
         let interval = resolve_interval(push_interval)?;
         let exemplar_filter = match exemplar_filter {
@@ -344,6 +370,8 @@ impl MeterProviderBuilder {
             meter.clone(),
         );
         configured.check(&custom)?;
+        let scrapes = Arc::new(Scrapes::new(core.collect_all_fn()));
+        let endpoint = start_endpoint(scrape_endpoint.as_deref(), &scrapes)?;
         let pipelines = start_pipelines(&core, destinations, &meter)?;
         configured.create(&custom)?;
         Ok(MeterProvider {
@@ -351,6 +379,8 @@ impl MeterProviderBuilder {
                 core,
                 pipelines,
                 custom,
+                scrapes,
+                endpoint: parking_lot::Mutex::new(endpoint),
             }),
         })
     }
@@ -502,4 +532,20 @@ fn start_pipelines(
             Ok((name, pipeline))
         })
         .collect()
+}
+
+/// Starts the scrape endpoint, if one was asked for.
+#[cfg(feature = "scrape")]
+fn start_endpoint(
+    addr: Option<&str>,
+    scrapes: &Arc<Scrapes>,
+) -> Result<Option<crate::scrape::server::Endpoint>, Error> {
+    addr.map(|addr| crate::scrape::server::Endpoint::start(addr, scrapes.clone()))
+        .transpose()
+}
+
+/// Without the `scrape` feature there is no endpoint to start.
+#[cfg(not(feature = "scrape"))]
+fn start_endpoint(_: Option<&str>, _: &Arc<Scrapes>) -> Result<Option<()>, Error> {
+    Ok(None)
 }

@@ -114,6 +114,12 @@ impl Core {
         Arc::new(move || core.collect_all().into())
     }
 
+    /// A scrape's view of the provider: everything, as a snapshot.
+    pub(super) fn collect_all_fn(self: &Arc<Self>) -> crate::scrape::CollectAll {
+        let core = self.clone();
+        Arc::new(move || core.collect_all())
+    }
+
     /// The custom metrics' view of the provider: the instruments their bases select.
     pub(super) fn collect_matching_fn(self: &Arc<Self>) -> CollectMatchingFn {
         let core = self.clone();

@@ -25,6 +25,8 @@ use crate::custom::CustomMetric;
 use crate::instrument::registry::Registry;
 use crate::pipeline::self_metrics::noop_meter;
 use crate::pipeline::{Pending, Pipeline};
+use crate::prometheus::exposition::Format;
+use crate::scrape::{RenderedMetrics, Scrapes};
 use crate::{Error, Snapshot};
 
 pub use builder::MeterProviderBuilder;
@@ -62,7 +64,17 @@ struct Shared {
     /// aggregates.
     pipelines: Vec<(String, Pipeline)>,
     custom: CustomMetrics,
+    scrapes: Arc<Scrapes>,
+    /// The built-in scrape endpoint, until shutdown.
+    endpoint: parking_lot::Mutex<Option<Endpoint>>,
 }
+
+/// The running scrape endpoint.
+#[cfg(feature = "scrape")]
+type Endpoint = crate::scrape::server::Endpoint;
+/// Without the `scrape` feature there is none.
+#[cfg(not(feature = "scrape"))]
+type Endpoint = ();
 
 impl MeterProvider {
     /// Starts configuring a provider.
@@ -87,6 +99,31 @@ impl MeterProvider {
     /// collects for itself.
     pub fn collect(&self) -> Snapshot {
         self.shared.core.collect_all()
+    }
+
+    /// Collects and renders every instrument for a scraper whose `Accept` header is
+    /// `accept` (`None`: the Prometheus text format), as the built-in endpoint does:
+    /// serve it from your own HTTP server, with your own TLS and auth. Scrapes that
+    /// arrive while another is rendered share its result.
+    ///
+    /// ```
+    /// let provider = prompush::MeterProvider::builder().build()?;
+    /// provider.meter("app").u64_counter("requests").build().add(2, &[]);
+    ///
+    /// let scrape = provider.render_metrics(Some("text/plain; version=0.0.4"));
+    /// assert_eq!(scrape.content_type, "text/plain; version=0.0.4; charset=utf-8");
+    /// assert!(scrape.body.contains("requests_total{otel_scope_name=\"app\"} 2\n"));
+    /// # Ok::<(), prompush::Error>(())
+    /// ```
+    pub fn render_metrics(&self, accept: Option<&str>) -> RenderedMetrics {
+        self.shared.scrapes.render(Format::negotiate(accept))
+    }
+
+    /// Where the built-in scrape endpoint listens (its port when `0` was given), or
+    /// `None` without one (or after shutdown).
+    #[cfg(feature = "scrape")]
+    pub fn scrape_addr(&self) -> Option<std::net::SocketAddr> {
+        self.shared.endpoint.lock().as_ref().map(|e| e.addr)
     }
 
     /// Whether this provider pushes (a destination was configured) or only aggregates.
@@ -202,6 +239,8 @@ impl MeterProvider {
             return Err(Error::AlreadyShutdown);
         }
         self.shared.custom.close();
+        // Scrapers get connection refused from now on.
+        *self.shared.endpoint.lock() = None;
         let registries: Vec<Arc<Registry>> = core.scopes.lock().ordered.clone();
         // Synchronous instruments stop first, so the final push holds everything they
         // recorded; observable callbacks run once more for it, then stop too.
@@ -235,9 +274,11 @@ impl MeterProvider {
         let custom = CustomMetrics::new(Vec::new(), core.collect_matching_fn(), noop_meter());
         MeterProvider {
             shared: Arc::new(Shared {
+                scrapes: Arc::new(Scrapes::new(core.collect_all_fn())),
                 core,
                 pipelines: Vec::new(),
                 custom,
+                endpoint: parking_lot::Mutex::new(None),
             }),
         }
     }

@@ -84,12 +84,15 @@ impl Kind {
         match self {
             Kind::Prometheus => {
                 let config = dir.join("prometheus.yml");
-                // No scrape targets: the server only receives what the tests push.
-                std::fs::write(
-                    &config,
-                    "global:\n  scrape_interval: 1m\nscrape_configs: []\n",
-                )
-                .expect("write prometheus.yml");
+                // No scrape targets unless the test wrote its own: the server only
+                // receives what the tests push.
+                if !config.exists() {
+                    std::fs::write(
+                        &config,
+                        "global:\n  scrape_interval: 1m\nscrape_configs: []\n",
+                    )
+                    .expect("write prometheus.yml");
+                }
                 command.args([
                     format!("--config.file={}", config.display()),
                     format!("--storage.tsdb.path={}", data.display()),
@@ -118,13 +121,19 @@ impl Prometheus {
     /// Starts Prometheus on a free loopback port; panics with its log if it is not ready
     /// within 30 s.
     pub async fn start() -> Prometheus {
-        Prometheus(Server::start(Kind::Prometheus, &[]).await)
+        Prometheus(Server::start(Kind::Prometheus, None, &[]).await)
+    }
+
+    /// Starts Prometheus with this `prometheus.yml` (scrape jobs, say) in place of the
+    /// default one without targets.
+    pub async fn start_with_config(prometheus_yml: &str) -> Prometheus {
+        Prometheus(Server::start(Kind::Prometheus, Some(prometheus_yml), &[]).await)
     }
 
     /// [`start`](Self::start) with extra command-line flags, such as
     /// `--enable-feature=native-histograms,exemplar-storage`.
     pub async fn start_with_flags(flags: &[&str]) -> Prometheus {
-        Prometheus(Server::start(Kind::Prometheus, flags).await)
+        Prometheus(Server::start(Kind::Prometheus, None, flags).await)
     }
 
     /// Stops the server (SIGKILL: nothing is flushed beyond what its WAL already has).
@@ -153,7 +162,7 @@ impl VictoriaMetrics {
     /// Starts VictoriaMetrics on a free loopback port; panics with its log if it is not
     /// ready within 30 s.
     pub async fn start() -> VictoriaMetrics {
-        VictoriaMetrics(Server::start(Kind::VictoriaMetrics, &[]).await)
+        VictoriaMetrics(Server::start(Kind::VictoriaMetrics, None, &[]).await)
     }
 
     /// Stops the server (SIGKILL).
@@ -299,13 +308,17 @@ impl Server {
         }
     }
 
-    async fn start(kind: Kind, flags: &[&str]) -> Server {
+    async fn start(kind: Kind, prometheus_yml: Option<&str>, flags: &[&str]) -> Server {
         let http = loopback_http_client();
         let flags: Vec<String> = flags.iter().map(|f| (*f).to_owned()).collect();
         for _ in 0..PORT_ATTEMPTS {
             let dir = temp_dir(kind.name());
             let addr = free_loopback_addr();
             let log = dir.path().join(format!("{}.log", kind.name()));
+            if let Some(config) = prometheus_yml {
+                std::fs::write(dir.path().join("prometheus.yml"), config)
+                    .expect("write prometheus.yml");
+            }
             let mut command = kind.command(addr, &dir.path().join("data"), dir.path(), &flags);
             let child = spawn_logged(&mut command, &log).unwrap_or_else(|e| {
                 panic!(

@@ -12,6 +12,7 @@
 mod attributes;
 mod encoding;
 mod exponential;
+mod exposition;
 mod kinds;
 mod merging;
 mod resource;

@@ -1,0 +1,280 @@
+//! The [`SeriesSink`] behind a render: series lines grouped by family, and each point's
+//! series heads (`name{labels} `) kept from one render to the next, so a steady-state
+//! scrape writes only values for the series it has seen, as a push does.
+
+use std::collections::HashMap;
+use std::fmt::Write as _;
+
+use super::Family;
+use crate::prometheus::naming;
+use crate::prometheus::series::{Labels, LabelsVersion, Metadata, MetricType, SeriesSink};
+use crate::snapshot::Attributes;
+
+/// The families of one render, and the heads cache.
+#[derive(Debug, Default)]
+pub(super) struct Families {
+    list: Vec<Family>,
+    /// Series name → family index (a histogram's three series names lead to it).
+    by_series_name: HashMap<String, usize>,
+    /// The previous series' name and family: consecutive series mostly share them.
+    last: Option<(String, usize)>,
+    heads: Heads,
+}
+
+/// Each point's series heads from earlier renders, by metric id.
+#[derive(Debug, Default)]
+struct Heads {
+    metrics: HashMap<u64, MetricHeads>,
+    /// The metric whose points are being rendered.
+    current: Option<u64>,
+    /// The point whose series are being built, to be kept once all have come.
+    building: Option<Building>,
+    /// Counts renders; metrics not seen in the latest one are dropped.
+    render: u64,
+    /// Scratch for one series head.
+    head: String,
+}
+
+#[derive(Debug)]
+struct MetricHeads {
+    version: LabelsVersion,
+    render: u64,
+    points: Vec<Option<PointHeads>>,
+}
+
+/// A point's attribute set (held, so its identity is not reused) and its series heads,
+/// each with the length of its name.
+#[derive(Debug)]
+struct PointHeads {
+    set: Attributes,
+    heads: Vec<(usize, String)>,
+}
+
+#[derive(Debug)]
+struct Building {
+    index: usize,
+    set: Attributes,
+    expected: usize,
+    heads: Vec<(usize, String)>,
+}
+
+impl Families {
+    /// Before a render: no families yet; the heads cache stays.
+    pub(super) fn start(&mut self) {
+        self.list.clear();
+        self.by_series_name.clear();
+        self.last = None;
+        self.heads.render += 1;
+        self.heads.current = None;
+        self.heads.building = None;
+    }
+
+    /// After a render: the heads of metrics it did not see are dropped.
+    pub(super) fn finish(&mut self) {
+        let render = self.heads.render;
+        self.heads.metrics.retain(|_, m| m.render == render);
+    }
+
+    pub(super) fn list(&self) -> &[Family] {
+        &self.list
+    }
+
+    pub(super) fn bytes(&self) -> usize {
+        self.list.iter().map(|f| f.series.len() + 128).sum()
+    }
+
+    fn family_of(&mut self, name: &str) -> usize {
+        if let Some((last, index)) = &self.last {
+            if last == name {
+                return *index;
+            }
+        }
+        let index = match self.by_series_name.get(name) {
+            Some(&index) => index,
+            // Never the case for a translator's output; kept renderable all the same.
+            None => {
+                self.metadata(&Metadata {
+                    kind: MetricType::Unknown,
+                    family: name,
+                    help: "",
+                    unit: "",
+                });
+                self.list.len() - 1
+            }
+        };
+        match &mut self.last {
+            Some((last, last_index)) => {
+                last.clear();
+                last.push_str(name);
+                *last_index = index;
+            }
+            None => self.last = Some((name.to_owned(), index)),
+        }
+        index
+    }
+
+    /// Appends `head` and `value` as one line to the family of series `name`.
+    fn line(&mut self, name: &str, head: &str, value: f64) {
+        let index = self.family_of(name);
+        let out = &mut self.list[index].series;
+        out.push_str(head);
+        write_value(out, value);
+        out.push('\n');
+    }
+}
+
+impl SeriesSink for Families {
+    fn metadata(&mut self, m: &Metadata<'_>) {
+        let index = self.list.len();
+        self.list.push(Family {
+            name: m.family.to_owned(),
+            kind: m.kind,
+            help: m.help.to_owned(),
+            unit: m.unit.to_owned(),
+            series: String::new(),
+        });
+        if m.kind == MetricType::Histogram {
+            for suffix in ["_bucket", "_sum", "_count"] {
+                self.by_series_name
+                    .insert(format!("{}{suffix}", m.family), index);
+            }
+        } else {
+            self.by_series_name.insert(m.family.to_owned(), index);
+        }
+    }
+
+    fn series(&mut self, labels: &Labels<'_>, value: f64, _timestamp_ms: i64) {
+        let name = labels.get("__name__").unwrap_or_default();
+        let mut head = std::mem::take(&mut self.heads.head);
+        head.clear();
+        head.push_str(name);
+        let mut first = true;
+        for (label, label_value) in labels.iter().filter(|(n, _)| *n != "__name__") {
+            head.push(if first { '{' } else { ',' });
+            first = false;
+            head.push_str(label);
+            head.push_str("=\"");
+            escape_label_value(&mut head, label_value);
+            head.push('"');
+        }
+        if !first {
+            head.push('}');
+        }
+        head.push(' ');
+        self.line(name, &head, value);
+        self.heads.keep(name.len(), &head);
+        self.heads.head = head;
+    }
+
+    fn begin_metric(&mut self, metric: u64, points: usize, version: LabelsVersion) {
+        let heads = &mut self.heads;
+        heads.current = Some(metric);
+        heads.building = None;
+        let render = heads.render;
+        let entry = heads.metrics.entry(metric).or_insert_with(|| MetricHeads {
+            version,
+            render,
+            points: Vec::new(),
+        });
+        if entry.version != version {
+            entry.version = version;
+            entry.points.clear();
+        }
+        entry.render = render;
+        entry.points.resize_with(points, || None);
+    }
+
+    fn reuse_point(&mut self, index: usize, set: &Attributes, samples: &[f64], _: i64) -> bool {
+        let cached = self.heads.current.and_then(|metric| {
+            let point = self.heads.metrics.get_mut(&metric)?.points.get_mut(index)?;
+            match point.take() {
+                Some(p) if p.set.same_set(set) && p.heads.len() == samples.len() => Some(p),
+                _ => None,
+            }
+        });
+        let Some(point) = cached else {
+            self.heads.building = Some(Building {
+                index,
+                set: set.clone(),
+                expected: samples.len(),
+                heads: Vec::with_capacity(samples.len()),
+            });
+            return false;
+        };
+        for ((name_len, head), &value) in point.heads.iter().zip(samples) {
+            self.line(&head[..*name_len], head, value);
+        }
+        self.heads.put_back(index, point);
+        true
+    }
+}
+
+impl Heads {
+    /// Records a series head of the point being built; keeps the point once all its
+    /// series have come.
+    fn keep(&mut self, name_len: usize, head: &str) {
+        let Some(building) = &mut self.building else {
+            return;
+        };
+        building.heads.push((name_len, head.to_owned()));
+        if building.heads.len() < building.expected {
+            return;
+        }
+        if let Some(done) = self.building.take() {
+            let point = PointHeads {
+                set: done.set,
+                heads: done.heads,
+            };
+            self.put_back(done.index, point);
+        }
+    }
+
+    fn put_back(&mut self, index: usize, point: PointHeads) {
+        let slot = self
+            .current
+            .and_then(|metric| self.metrics.get_mut(&metric))
+            .and_then(|m| m.points.get_mut(index));
+        if let Some(slot) = slot {
+            *slot = Some(point);
+        }
+    }
+}
+
+/// A sample value as Go's shortest `'g'` form writes it (what Prometheus' own clients
+/// send); small integers, the most common values, without the general formatting.
+fn write_value(out: &mut String, value: f64) {
+    if value.fract() == 0.0 && value.abs() < 1e6 {
+        // Exact: |value| < 1e6 fits an i64, and Go writes such integers plainly.
+        let _ = write!(out, "{}", value as i64);
+    } else {
+        naming::write_float(out, value);
+    }
+}
+
+/// `\`, `"` and line feeds escaped, as both formats want in label values.
+fn escape_label_value(out: &mut String, value: &str) {
+    if !value.contains(['\\', '"', '\n']) {
+        return out.push_str(value);
+    }
+    for c in value.chars() {
+        match c {
+            '\\' => out.push_str("\\\\"),
+            '"' => out.push_str("\\\""),
+            '\n' => out.push_str("\\n"),
+            c => out.push(c),
+        }
+    }
+}
+
+/// `\` and line feeds escaped; `"` too in OpenMetrics, where HELP is a quoted-style
+/// string.
+pub(super) fn escape_help(out: &mut String, help: &str, open_metrics: bool) {
+    for c in help.chars() {
+        match c {
+            '\\' => out.push_str("\\\\"),
+            '\n' => out.push_str("\\n"),
+            '"' if open_metrics => out.push_str("\\\""),
+            c => out.push(c),
+        }
+    }
+}
