@@ -17,7 +17,7 @@ use crate::Error;
 pub const MAX_DECODED_BYTES: usize = 32 << 20;
 
 /// One series as received: name, labels in the order sent, samples.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, Default, PartialEq)]
 pub struct Series {
     /// The `__name__` label (empty if the sender left it out).
     pub name: String,
@@ -364,4 +364,45 @@ pub fn decode_custom_metrics(body: &[u8]) -> Result<WriteRequest, Error> {
         series,
         metadata: Vec::new(),
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_native_histogram_prints_its_non_empty_buckets_by_their_bounds_and_exemplars_follow() {
+        use crate::snapshot::ExponentialBuckets;
+        let mut point = ExponentialHistogramPoint::empty(Attributes::default(), 1);
+        point.count = 4;
+        point.sum = 1.5;
+        point.zero_count = 1;
+        point.positive = ExponentialBuckets {
+            offset: 0,
+            counts: vec![2, 0, 1],
+        };
+        point.negative = ExponentialBuckets {
+            offset: -1,
+            counts: vec![1],
+        };
+        let series = Series {
+            name: "h".into(),
+            labels: vec![("a".into(), "b".into())],
+            samples: vec![],
+            histograms: vec![NativeHistogram {
+                point,
+                timestamp_ms: 9,
+            }],
+            exemplars: vec![ReceivedExemplar {
+                labels: vec![("trace_id".into(), "ab".into())],
+                value: 1.25,
+                timestamp_ms: 8,
+            }],
+        };
+        assert_eq!(
+            series.to_string(),
+            "h{a=\"b\"} {count=4 sum=1.5 scale=1 zero=1 [-1,-0.7071)=1 (1,1.414]=2 \
+             (2,2.828]=1} 9\n  # {trace_id=\"ab\"} 1.25 8"
+        );
+    }
 }

@@ -239,13 +239,8 @@ impl SeriesSink for WriteRequestEncoder {
         timestamp_ms: i64,
     ) {
         self.series += 1;
-        rich_series::put(
-            &mut self.request,
-            labels,
-            None,
-            exemplars,
-            Some((point, timestamp_ms)),
-        );
+        let histogram = Some((point, timestamp_ms));
+        rich_series::put(&mut self.request, labels, None, exemplars, histogram);
     }
 
     fn series_with_exemplars(
@@ -259,13 +254,8 @@ impl SeriesSink for WriteRequestEncoder {
             return self.series(labels, value, timestamp_ms);
         }
         self.series += 1;
-        rich_series::put(
-            &mut self.request,
-            labels,
-            Some((value, timestamp_ms)),
-            exemplars,
-            None,
-        );
+        let sample = Some((value, timestamp_ms));
+        rich_series::put(&mut self.request, labels, sample, exemplars, None);
     }
 
     fn begin_metric(&mut self, metric: u64, points: usize, version: LabelsVersion) {

@@ -434,8 +434,7 @@ mod tests {
                     timestamp_ms: 6,
                 },
             ],
-            histograms: Vec::new(),
-            exemplars: Vec::new(),
+            ..Series::default()
         };
         assert_eq!(
             series.to_string(),
@@ -445,46 +444,9 @@ mod tests {
             name: "x".into(),
             labels: vec![],
             samples: vec![],
-            histograms: Vec::new(),
-            exemplars: Vec::new(),
+            ..Series::default()
         };
         assert_eq!(bare.to_string(), "x");
-    }
-
-    #[test]
-    fn a_native_histogram_prints_its_non_empty_buckets_by_their_bounds_and_exemplars_follow() {
-        use crate::snapshot::{Attributes, ExponentialBuckets, ExponentialHistogramPoint};
-        let mut point = ExponentialHistogramPoint::empty(Attributes::default(), 1);
-        point.count = 4;
-        point.sum = 1.5;
-        point.zero_count = 1;
-        point.positive = ExponentialBuckets {
-            offset: 0,
-            counts: vec![2, 0, 1],
-        };
-        point.negative = ExponentialBuckets {
-            offset: -1,
-            counts: vec![1],
-        };
-        let series = Series {
-            name: "h".into(),
-            labels: vec![("a".into(), "b".into())],
-            samples: vec![],
-            histograms: vec![NativeHistogram {
-                point,
-                timestamp_ms: 9,
-            }],
-            exemplars: vec![ReceivedExemplar {
-                labels: vec![("trace_id".into(), "ab".into())],
-                value: 1.25,
-                timestamp_ms: 8,
-            }],
-        };
-        assert_eq!(
-            series.to_string(),
-            "h{a=\"b\"} {count=4 sum=1.5 scale=1 zero=1 [-1,-0.7071)=1 (1,1.414]=2 \
-             (2,2.828]=1} 9\n  # {trace_id=\"ab\"} 1.25 8"
-        );
     }
 
     /// A snappy-compressed request with one single-sample series per label set.
