@@ -9,7 +9,6 @@
 //! `PROMPUSH_BEARER_TOKEN` if the listener wants one) to push to a real backend
 //! instead. Either way it pushes twice and exits within a few seconds.
 
-use std::sync::Mutex;
 use std::time::Duration;
 
 use opentelemetry::trace::{SpanContext, SpanId, TraceContextExt, TraceFlags, TraceId};
@@ -84,47 +83,18 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         size.record(40_000, &[]);
     }
 
-    // 3. Observers: callbacks that run at every push.
-    let _memory = meter
-        .u64_observable_gauge("process.memory.usage")
-        .with_unit("By")
-        .with_description("Resident memory of this process")
-        .with_callback(|observer| {
-            if let Some(bytes) = resident_bytes() {
-                observer.observe(bytes, &[]);
-            }
-        })
-        .build();
-    // Per CPU: the ticks at the previous push and the share reported then (repeated
-    // when no tick has passed since, so the series does not end).
-    let previous: Mutex<Vec<(u64, u64, f64)>> = Mutex::new(Vec::new());
-    let _cpu = meter
-        .f64_observable_gauge("cpu.utilization")
-        .with_unit("1")
-        .with_description("Busy share of each CPU since the previous push")
-        .with_callback(move |observer| {
-            let now = cpu_times();
-            let mut before = previous.lock().unwrap_or_else(|e| e.into_inner());
-            let mut shares = Vec::with_capacity(now.len());
-            for (cpu, &(busy, total)) in now.iter().enumerate() {
-                let (busy0, total0, share0) = before.get(cpu).copied().unwrap_or((0, 0, 0.0));
-                let elapsed = total.saturating_sub(total0);
-                let share = if elapsed > 0 {
-                    busy.saturating_sub(busy0) as f64 / elapsed as f64
-                } else {
-                    share0
-                };
-                observer.observe(share, &[KeyValue::new("cpu", cpu as i64)]);
-                shares.push((busy, total, share));
-            }
-            *before = shares;
-        })
-        .build();
+    // 3. Process and host metrics (CPU, memory, threads, file descriptors, …) named as
+    //    the OpenTelemetry semantic conventions say, read once per push. The host ones
+    //    need Linux's /proc.
+    let _process = prompush::process::register(&meter)?;
+    let _host = prompush::system::register(&meter).ok();
 
     // 4. Push now (instead of waiting for the interval), then once more at shutdown.
     provider.force_flush()?;
     print_received(&mut local, "first push");
     counter.add(5, &[KeyValue::new("dimension", "value")]);
+    // A second of work: the CPU utilizations of the final push cover it.
+    std::thread::sleep(Duration::from_secs(1));
     provider.shutdown()?;
     print_received(&mut local, "final push at shutdown");
     Ok(())
@@ -144,38 +114,4 @@ fn print_received(local: &mut Option<Receiver>, what: &str) {
         }
         None => println!("{what}: nothing arrived"),
     }
-}
-
-/// Resident set size from /proc (Linux); `None` elsewhere.
-fn resident_bytes() -> Option<u64> {
-    let status = std::fs::read_to_string("/proc/self/status").ok()?;
-    let kib: u64 = status
-        .lines()
-        .find(|l| l.starts_with("VmRSS:"))?
-        .split_whitespace()
-        .nth(1)?
-        .parse()
-        .ok()?;
-    Some(kib * 1024)
-}
-
-/// (busy, total) clock ticks per CPU from /proc/stat (Linux); empty elsewhere.
-fn cpu_times() -> Vec<(u64, u64)> {
-    let Ok(stat) = std::fs::read_to_string("/proc/stat") else {
-        return Vec::new();
-    };
-    stat.lines()
-        .filter(|l| l.starts_with("cpu") && l.as_bytes().get(3).is_some_and(u8::is_ascii_digit))
-        .map(|l| {
-            let ticks: Vec<u64> = l
-                .split_whitespace()
-                .skip(1)
-                .filter_map(|t| t.parse().ok())
-                .collect();
-            let total: u64 = ticks.iter().sum();
-            // idle and iowait are the 4th and 5th fields.
-            let idle = ticks.get(3).copied().unwrap_or(0) + ticks.get(4).copied().unwrap_or(0);
-            (total - idle, total)
-        })
-        .collect()
 }

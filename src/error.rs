@@ -67,6 +67,10 @@ pub enum Error {
          or shutdown from outside the callback"
     )]
     CalledFromCallback,
+    /// `prompush::process::register` or `prompush::system::register` found nothing it can
+    /// read on this machine (another platform than Linux, or no `/proc`).
+    #[error("{0} metrics cannot be read here (no /proc, or not Linux); mount /proc, or leave out the {0} observers on this platform")]
+    ObserversUnavailable(&'static str),
     /// Some of a provider's several destinations failed a flush or shutdown: each
     /// failed destination's name and error. The others succeeded.
     #[error("{}", destinations_failed(.0))]

@@ -28,6 +28,8 @@ mod error;
 mod instance_id;
 mod instrument;
 mod meter;
+#[cfg(feature = "observers")]
+mod observers;
 mod pipeline;
 pub mod prometheus;
 mod provider;
@@ -42,6 +44,8 @@ mod transport;
 pub use aggregate::exemplar::ExemplarFilter;
 pub use destination::Destination;
 pub use error::Error;
+#[cfg(feature = "observers")]
+pub use observers::{process, system};
 pub use provider::{MeterProvider, MeterProviderBuilder};
 pub use scrape::RenderedMetrics;
 pub use sdk_exporter::{RemoteWriteExporter, RemoteWriteExporterBuilder};
