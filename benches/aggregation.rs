@@ -164,7 +164,8 @@ fn f64_counter_add(c: &mut Criterion) {
 }
 
 /// Custom metrics cost nothing per measurement: they are derived at collection. The
-/// acceptance bound is `with ≤ 1.5 × without`.
+/// acceptance bound is `with ≤ 1.5 × without`. Needs the feature `custom-metrics`.
+#[cfg(feature = "custom-metrics")]
 fn counter_add_with_custom_metric(c: &mut Criterion) {
     let mut g = c.benchmark_group("counter_add_custom_metric");
     // A destination on a closed loopback port that is never pushed to during the run.
@@ -204,6 +205,9 @@ fn counter_add_with_custom_metric(c: &mut Criterion) {
     let _ = without_p.shutdown();
     let _ = with_p.shutdown();
 }
+
+#[cfg(not(feature = "custom-metrics"))]
+fn counter_add_with_custom_metric(_: &mut Criterion) {}
 
 fn bound_counter_add(c: &mut Criterion) {
     let mut g = c.benchmark_group("bound_counter_add");
@@ -578,6 +582,53 @@ fn exponential_histogram_record(c: &mut Criterion) {
     g.finish();
 }
 
+/// The `metrics` facade (feature `metrics`): macros that look their key up at every call,
+/// and handles registered once, against `metrics-exporter-prometheus`'s recorder (no HTTP
+/// listener: recording only) in the same run.
+#[cfg(feature = "metrics")]
+fn metrics_facade(c: &mut Criterion) {
+    let mut g = c.benchmark_group("metrics_facade");
+    let provider = prompush::MeterProvider::builder()
+        .build()
+        .expect("provider");
+    let prompush_recorder = provider.metrics_recorder();
+    let exporter = metrics_exporter_prometheus::PrometheusBuilder::new().build_recorder();
+    let rows: [(&str, &dyn metrics::Recorder); 2] = [
+        ("prompush", &prompush_recorder),
+        ("metrics_exporter_prometheus", &exporter),
+    ];
+    for (name, recorder) in rows {
+        metrics::with_local_recorder(recorder, || {
+            g.bench_function(format!("counter_macro_3_labels/{name}"), |b| {
+                b.iter(|| {
+                    metrics::counter!("requests", "method" => "GET", "route" => "/api/users", "status" => "200")
+                        .increment(black_box(1))
+                })
+            });
+            let counter = metrics::counter!("requests", "method" => "GET", "route" => "/api/users", "status" => "200");
+            g.bench_function(format!("counter_handle/{name}"), |b| {
+                b.iter(|| counter.increment(black_box(1)))
+            });
+            let gauge = metrics::gauge!("inflight", "route" => "/api/users");
+            g.bench_function(format!("gauge_handle_increment/{name}"), |b| {
+                b.iter(|| gauge.increment(black_box(1.0)))
+            });
+            let histogram = metrics::histogram!("latency", "route" => "/api/users");
+            let mut i = 0u32;
+            g.bench_function(format!("histogram_handle/{name}"), |b| {
+                b.iter(|| {
+                    i = i.wrapping_add(1);
+                    histogram.record(black_box(f64::from(i % 1000)))
+                })
+            });
+        });
+    }
+    g.finish();
+}
+
+#[cfg(not(feature = "metrics"))]
+fn metrics_facade(_: &mut Criterion) {}
+
 criterion_group!(
     benches,
     counter_add,
@@ -589,6 +640,7 @@ criterion_group!(
     histogram_record,
     many_series,
     threads,
-    recording_during_collection
+    recording_during_collection,
+    metrics_facade
 );
 criterion_main!(benches);

@@ -249,6 +249,8 @@ impl Number {
     }
 }
 
+// The merge arithmetic of custom metrics' group-by.
+#[cfg(any(test, feature = "custom-metrics"))]
 impl Number {
     /// Zero in the same numeric type: where a sum of such values starts.
     pub(crate) fn zero_like(self) -> Number {
@@ -304,6 +306,7 @@ pub struct HistogramPoint {
 impl HistogramPoint {
     /// A point with nothing recorded yet and `buckets` empty buckets: where a merge of
     /// points starts.
+    #[cfg(any(test, feature = "custom-metrics"))]
     pub(crate) fn empty(attributes: Attributes, buckets: usize) -> Self {
         HistogramPoint {
             exemplars: Vec::new(),

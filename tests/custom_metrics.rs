@@ -4,7 +4,7 @@
 //! `tests/custom_metrics_real.rs`.
 
 // The loopback receiver and the test support need the default `receiver` feature.
-#![cfg(feature = "receiver")]
+#![cfg(all(feature = "receiver", feature = "custom-metrics"))]
 
 mod support;
 

@@ -5,7 +5,7 @@
 //! Run with `scripts/test`.
 
 // The loopback receiver and the test support need the default `receiver` feature.
-#![cfg(feature = "receiver")]
+#![cfg(all(feature = "receiver", feature = "custom-metrics"))]
 
 mod support;
 

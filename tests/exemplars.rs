@@ -126,6 +126,7 @@ fn always_on_keeps_measurements_without_a_span_and_always_off_none() {
     off.shutdown().unwrap();
 }
 
+#[cfg(feature = "custom-metrics")]
 #[test]
 fn a_custom_metrics_exemplars_keep_the_attributes_its_grouping_drops() {
     use prompush::custom::CustomMetric;

@@ -128,3 +128,30 @@ fn recording_inside_an_exponential_histograms_range_does_not_allocate() {
     let point = &s.metric("h").unwrap().data.exponential_points()[0];
     assert_eq!(point.count, 5 + 20_000);
 }
+
+/// The `metrics` facade: macros with static labels on a registered key, and handles.
+#[cfg(feature = "metrics")]
+#[test]
+fn facade_recording_on_existing_series_does_not_allocate() {
+    let provider = prompush::MeterProvider::builder().build().unwrap();
+    let recorder = provider.metrics_recorder();
+    metrics::with_local_recorder(&recorder, || {
+        let record = || {
+            metrics::counter!("c", "route" => "/a").increment(1);
+            metrics::gauge!("g", "route" => "/a").increment(1.0);
+            metrics::histogram!("h", "route" => "/a").record(2.0);
+        };
+        let created = allocations_during(record);
+        assert!(created > 0, "registering three keys allocated nothing");
+        let counter = metrics::counter!("c", "route" => "/a");
+        let n = allocations_during(|| {
+            for _ in 0..100 {
+                record();
+                counter.increment(1);
+            }
+        });
+        assert_eq!(n, 0, "allocations while recording on existing series");
+    });
+    let value = provider.collect().metric("c").unwrap().data.number_points()[0].value;
+    assert_eq!(value, prompush::snapshot::Number::U64(201));
+}

@@ -159,6 +159,17 @@ impl<A: Aggregation> Aggregator<A> {
         self.aggregation.update_bound(cell, v);
     }
 
+    /// Applies `op` to a cell found earlier, unless the instrument was shut down: for
+    /// updates other than the aggregation's own (the `metrics` facade's gauge
+    /// increments and absolute counter values).
+    #[cfg(feature = "metrics")]
+    #[inline]
+    pub(crate) fn modify_bound(&self, cell: &A::Cell, op: impl FnOnce(&A::Cell)) {
+        if self.active.load(Ordering::Relaxed) {
+            op(cell)
+        }
+    }
+
     #[cold]
     fn reject(&self) {
         let what = if self.descriptor.kind.is_monotonic() {

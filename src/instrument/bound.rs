@@ -28,6 +28,19 @@ impl<A: Aggregation> Bound<A> {
     }
 }
 
+impl<A: Aggregation> Bound<A> {
+    /// Runs a read-modify-write of the caller's own on this series' cell (gauge
+    /// increments, counters set to an absolute value), unless the instrument was shut
+    /// down.
+    #[cfg(feature = "metrics")]
+    #[inline]
+    pub(crate) fn modify(&self, op: impl FnOnce(&A::Cell)) {
+        // SAFETY: see the `Send`/`Sync` impls.
+        let cell = unsafe { self.cell.as_ref() };
+        self.aggregator.modify_bound(cell, op)
+    }
+}
+
 impl<A: Aggregation> BoundSyncInstrument<A::Input> for Bound<A> {
     #[inline]
     fn measure(&self, measurement: A::Input) {

@@ -13,6 +13,8 @@ use std::time::SystemTime;
 use crate::aggregate::{number::Num, Aggregation, Aggregator, ObservableAggregator};
 use crate::snapshot::{Descriptor, MetricSnapshot};
 
+#[cfg(feature = "metrics")]
+pub(crate) use bound::Bound;
 pub(crate) use disabled::Disabled;
 
 /// What the provider needs of every registered instrument.

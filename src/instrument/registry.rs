@@ -77,12 +77,22 @@ impl Registry {
         spec: Spec,
         aggregation: impl FnOnce() -> A,
     ) -> Arc<dyn SyncInstrument<A::Input> + Send + Sync> {
-        match self.register::<A::Input, Aggregator<A>>(spec, |d| {
-            Aggregator::new(d, aggregation(), self.limits)
-        }) {
+        match self.aggregator(spec, aggregation) {
             Some(aggregator) => aggregator,
             None => Arc::new(Disabled),
         }
+    }
+
+    /// [`sync`](Self::sync)'s aggregator itself (`None` when the name is invalid), for
+    /// entry points that drive the cells directly (the `metrics` facade).
+    pub(crate) fn aggregator<A: Aggregation>(
+        &self,
+        spec: Spec,
+        aggregation: impl FnOnce() -> A,
+    ) -> Option<Arc<Aggregator<A>>> {
+        self.register::<A::Input, Aggregator<A>>(spec, |d| {
+            Aggregator::new(d, aggregation(), self.limits)
+        })
     }
 
     /// An observable instrument; its callbacks are dropped when the name is invalid.

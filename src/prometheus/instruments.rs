@@ -103,7 +103,7 @@ impl Translator {
             Names {
                 family,
                 histogram,
-                unit: naming::unit_suffix(&d.unit, kind),
+                unit: naming::unit_suffix(&d.unit),
                 le: Vec::new(),
                 bounds: None,
                 version: versions.next(),

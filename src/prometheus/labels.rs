@@ -293,6 +293,12 @@ impl PointContext<'_> {
             if !naming::push_label_name(text, kv.key.as_str()) {
                 continue;
             }
+            // A `__name__` attribute gives way to the series' name, as in Prometheus'
+            // own OTLP receiver.
+            if &text[start..] == "__name__" {
+                text.truncate(start);
+                continue;
+            }
             let taken = match &text[start..] {
                 "job" => !self.common.job.is_empty(),
                 "instance" => !self.common.instance.is_empty(),

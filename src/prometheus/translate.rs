@@ -431,8 +431,12 @@ impl Translator {
         for kv in other.iter() {
             let mut value = String::new();
             naming::write_attribute_value(&mut value, &kv.value);
-            if let Some(name) = naming::sanitize_label_name(kv.key.as_str()) {
-                self.target_info.push((name.into_owned(), value));
+            match naming::sanitize_label_name(kv.key.as_str()) {
+                // The series' own name wins, as for points.
+                Some(name) if name != "__name__" => {
+                    self.target_info.push((name.into_owned(), value))
+                }
+                _ => {}
             }
         }
         changed

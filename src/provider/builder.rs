@@ -68,8 +68,8 @@ pub struct MeterProviderBuilder {
     /// `None`: on, unless a destination sets its own.
     scope_labels: Option<bool>,
     self_metrics: bool,
-    custom_metrics: Vec<CustomMetric>,
-    custom_metrics_files: Vec<PathBuf>,
+    pub(super) custom_metrics: Vec<CustomMetric>,
+    pub(super) custom_metrics_files: Vec<PathBuf>,
     /// Where the built-in scrape endpoint listens, if anywhere.
     scrape_endpoint: Option<String>,
 }
@@ -262,20 +262,6 @@ impl MeterProviderBuilder {
             .take()
             .unwrap_or_else(Destination::shorthand);
         self.default_destination = Some(option(destination));
-        self
-    }
-
-    /// Creates this custom metric when the provider is built (see [`crate::custom`]).
-    pub fn with_custom_metric(mut self, definition: CustomMetric) -> Self {
-        self.custom_metrics.push(definition);
-        self
-    }
-
-    /// Reads custom metric definitions from a JSON file when the provider is built: a
-    /// list of definitions, or an object with a `custom_metrics` list. Errors name the
-    /// file and the offending field (`[2].filters.field_op`).
-    pub fn with_custom_metrics_file(mut self, path: impl Into<PathBuf>) -> Self {
-        self.custom_metrics_files.push(path.into());
         self
     }
 

@@ -55,10 +55,20 @@ impl Core {
         }
     }
 
-    /// The meter of one instrumentation scope: its registry, created on first use.
+    /// The meter of one instrumentation scope, over [`registry`](Self::registry).
     pub(super) fn meter(&self, scope: InstrumentationScope) -> Meter {
+        let registry = self.registry(scope);
+        Meter::new(Arc::new(ScopeMeter {
+            registry,
+            exponential: self.exponential,
+            exemplar_filter: self.exemplar_filter,
+        }))
+    }
+
+    /// The instruments of one instrumentation scope, created on first use.
+    pub(super) fn registry(&self, scope: InstrumentationScope) -> Arc<Registry> {
         let mut scopes = self.scopes.lock();
-        let registry = match scopes.by_scope.get(&scope) {
+        match scopes.by_scope.get(&scope) {
             Some(r) => r.clone(),
             None => {
                 let r = Arc::new(Registry::new(
@@ -70,12 +80,7 @@ impl Core {
                 scopes.ordered.push(r.clone());
                 r
             }
-        };
-        Meter::new(Arc::new(ScopeMeter {
-            registry,
-            exponential: self.exponential,
-            exemplar_filter: self.exemplar_filter,
-        }))
+        }
     }
 
     /// The meter of prompush's own delivery metrics: one of this provider's when

@@ -2,13 +2,16 @@
 //! instrumentation scope), collects snapshots, runs one push pipeline per destination,
 //! flushes and shuts down.
 //!
-//! One file per job: this one is the provider the application holds (flush, shutdown,
-//! custom metrics); [`builder`] configures it and builds it step by step; [`collect`]
+//! One file per job: this one is the provider the application holds (flush, shutdown);
+//! `custom` its custom-metrics API (feature `custom-metrics`); [`builder`] configures
+//! it and builds it step by step; [`collect`]
 //! holds `Core`, what collection needs: the meters, their registries and the collect
 //! functions the pipelines and the custom metrics call.
 
 mod builder;
 mod collect;
+#[cfg(feature = "custom-metrics")]
+mod custom;
 
 use std::fmt;
 use std::sync::atomic::Ordering;
@@ -21,7 +24,6 @@ use opentelemetry_sdk::Resource;
 use self::collect::Core;
 use crate::aggregate::{in_callback, Limits};
 use crate::custom::manage::CustomMetrics;
-use crate::custom::CustomMetric;
 use crate::instrument::registry::Registry;
 use crate::pipeline::self_metrics::noop_meter;
 use crate::pipeline::{Pending, Pipeline};
@@ -190,37 +192,6 @@ impl MeterProvider {
         }
     }
 
-    /// Creates a custom metric (see [`crate::custom`]): from the next push of its
-    /// granularity on, its destinations receive it. It applies to the base instrument's
-    /// existing series and to instruments created later.
-    ///
-    /// # Errors
-    /// [`Error::CustomMetricExists`] when one of that name exists (skip it, or delete
-    /// it first); [`Error::InvalidCustomMetric`] for an invalid definition or a
-    /// destination this provider does not have; [`Error::AlreadyShutdown`] after
-    /// shutdown. Nothing is created then.
-    pub fn create_custom_metric(&self, definition: CustomMetric) -> Result<(), Error> {
-        if self.is_shut_down() {
-            return Err(Error::AlreadyShutdown);
-        }
-        self.shared.custom.create(definition)
-    }
-
-    /// Deletes a custom metric: its push tasks push at once, with stale markers that
-    /// end its series (remote write; a JSON destination keeps their last values), then
-    /// it is gone. A custom metric of the same name can be created again at once.
-    ///
-    /// # Errors
-    /// [`Error::UnknownCustomMetric`] when none has that name.
-    pub fn delete_custom_metric(&self, name: &str) -> Result<(), Error> {
-        self.shared.custom.delete(name)
-    }
-
-    /// The custom metrics, in creation order.
-    pub fn custom_metrics(&self) -> Vec<CustomMetric> {
-        self.shared.custom.list()
-    }
-
     /// Stops recording, makes a final push of everything recorded (when pushing), and
     /// stops the push task. Afterwards every instrument of this provider, existing or
     /// created later, records nothing. A second call returns
@@ -281,6 +252,15 @@ impl MeterProvider {
                 endpoint: parking_lot::Mutex::new(None),
             }),
         }
+    }
+}
+
+impl MeterProvider {
+    /// The instruments of one instrumentation scope, for entry points other than the
+    /// `opentelemetry` API (the `metrics` facade).
+    #[cfg(feature = "metrics")]
+    pub(crate) fn scope_registry(&self, scope: InstrumentationScope) -> Arc<Registry> {
+        self.shared.core.registry(scope)
     }
 }
 

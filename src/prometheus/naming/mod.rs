@@ -1,8 +1,10 @@
 //! OpenTelemetry names, units and attribute values → Prometheus names and label values.
 //!
-//! These are the rules of the OpenTelemetry ↔ Prometheus compatibility specification as
-//! the OpenTelemetry Collector applies them, written down once so that the translator,
-//! the text renderer and tests agree:
+//! Names are exactly what Prometheus' reference translator (`otlptranslator`, used by the
+//! OpenTelemetry Collector and by Prometheus' own OTLP receiver) gives with the
+//! underscore-escaping-with-suffixes strategy and `LabelNamer`'s zero-value options; the
+//! table test in `tests.rs` holds that translator's own test cases. Written down once so
+//! that the translator, the text renderer and tests agree:
 //!
 //! | OpenTelemetry instrument                  | unit       | Prometheus name                            |
 //! |-------------------------------------------|------------|--------------------------------------------|
@@ -14,12 +16,15 @@
 //! | UpDownCounter `requests_active`           | `{request}`| `requests_active`                          |
 //! | Gauge `net.rate`                          | `By/s`     | `net_rate_bytes_per_second`                |
 //!
-//! Metric names: every character outside `[a-zA-Z0-9_:]` becomes `_`, and a leading
-//! digit gets a `_` prefix. Label names: every character outside `[a-zA-Z0-9_]` becomes
-//! `_`; a leading digit gets a `key_` prefix; a name that would start with `__` (reserved
-//! for Prometheus itself, `__name__` would overwrite the metric name) gets a `key`
-//! prefix, so `__name__` becomes `key__name__`; an empty key has no name at all and is
-//! dropped.
+//! Metric names are built from tokens: the name is cut at every character outside
+//! `[a-zA-Z0-9:]` (so `_` too, and runs of separators collapse), the unit word is added
+//! unless it already is a token, `total` (counters) and `ratio` (gauges with unit `1`)
+//! move to the end, and the tokens are joined with `_`; a leading digit gets a `_`
+//! prefix. Label names: every run of characters outside `[a-zA-Z0-9]` becomes one `_`
+//! (`http..route` and `http__route` both give `http_route`); a reserved `__x__` name keeps
+//! its double underscores; a leading digit gets a `key_` prefix; a single leading `_` is
+//! kept. Where the reference translator gives an error (an empty result, or one made of
+//! underscores only), prompush names the metric `unnamed` and leaves the label out.
 
 use std::borrow::Cow;
 use std::fmt::{self, Write as _};
@@ -31,95 +36,139 @@ use crate::snapshot::InstrumentKind;
 /// The Prometheus metric name for an instrument, with unit suffix and, for counters,
 /// `_total`.
 ///
-/// `name` is sanitised (see the [module docs](self)); the unit suffix comes from
-/// [`unit_suffix`] and is not added when the name already ends with it; a monotonic
-/// counter gets `_total` last, once, even if the OpenTelemetry name already ended in it.
-///
 /// ```
 /// use prompush::prometheus::naming::metric_name;
 /// use prompush::snapshot::InstrumentKind;
 /// assert_eq!(metric_name("http.server.request.duration", "s", InstrumentKind::Histogram),
 ///            "http_server_request_duration_seconds");
 /// assert_eq!(metric_name("jobs_total", "1", InstrumentKind::Counter), "jobs_total");
-/// assert_eq!(metric_name("requests_total", "s", InstrumentKind::Counter),
-///            "requests_seconds_total");
+/// assert_eq!(metric_name("total.requests", "", InstrumentKind::Counter), "requests_total");
+/// assert_eq!(metric_name("kafka.bytes.sent", "By", InstrumentKind::Counter),
+///            "kafka_bytes_sent_total");
 /// ```
 pub fn metric_name(name: &str, unit: &str, kind: InstrumentKind) -> String {
-    let mut out = sanitize_metric_name(name).into_owned();
-    let counter = kind.is_monotonic();
-    // `_total` must stay the last suffix: take it off now, put it back at the end.
-    if counter && out.len() > "_total".len() && out.ends_with("_total") {
-        out.truncate(out.len() - "_total".len());
+    let mut tokens: Vec<Cow<'_, str>> = name
+        .split(|c: char| !is_metric_token_char(c))
+        .filter(|t| !t.is_empty())
+        .map(Cow::Borrowed)
+        .collect();
+    let (main, per) = unit_parts(unit);
+    let (mut main, mut per) = (clean_unit(&main), clean_unit(&per));
+    let has = |tokens: &[Cow<'_, str>], word: &str| tokens.iter().any(|t| t == word);
+    if has(&tokens, &main) {
+        main.clear();
     }
-    let (main, per) = unit_words(unit, kind);
-    match (main.is_empty(), per.is_empty()) {
-        (false, false) => {
-            let full = format!("{main}_per_{per}");
-            if !ends_with_word(&out, &full) {
-                // `net_bytes` with `By/s` becomes `net_bytes_per_second`, not
-                // `net_bytes_bytes_per_second`.
-                if !ends_with_word(&out, &main) {
-                    out.push('_');
-                    out.push_str(&main);
-                }
-                out.push_str("_per_");
-                out.push_str(&per);
-            }
+    if per == "per_" {
+        per.clear();
+    } else {
+        trim_one_trailing_underscore(&mut per);
+        if has(&tokens, &per) {
+            per.clear();
         }
-        (false, true) => push_word(&mut out, &main),
-        (true, false) => push_word(&mut out, &format!("per_{per}")),
-        (true, true) => {}
     }
-    if counter && !ends_with_word(&out, "total") {
-        out.push_str("_total");
+    if !per.is_empty() {
+        trim_one_trailing_underscore(&mut main);
     }
-    out
-}
-
-/// The unit part of a Prometheus name: `s` → `seconds`, `By/s` → `bytes_per_second`,
-/// `1` → `ratio` (gauges only), `{request}` → `` (annotations are dropped).
-///
-/// Also what [`translate`](super::translate) sends as the metadata unit. Unknown units are
-/// kept, sanitised to `[a-zA-Z0-9_]`.
-///
-/// ```
-/// use prompush::prometheus::naming::unit_suffix;
-/// use prompush::snapshot::InstrumentKind::{Counter, Gauge};
-/// assert_eq!(unit_suffix("By/s", Gauge), "bytes_per_second");
-/// assert_eq!(unit_suffix("1", Gauge), "ratio");
-/// assert_eq!(unit_suffix("1", Counter), "");
-/// assert_eq!(unit_suffix("{packet}/s", Counter), "per_second");
-/// ```
-pub fn unit_suffix(unit: &str, kind: InstrumentKind) -> String {
-    match unit_words(unit, kind) {
-        (main, per) if per.is_empty() => main,
-        (main, per) if main.is_empty() => format!("per_{per}"),
-        (main, per) => format!("{main}_per_{per}"),
+    for word in [main, per] {
+        if !word.is_empty() {
+            tokens.push(Cow::Owned(word));
+        }
     }
-}
-
-/// Splits a UCUM unit into its translated main and per-unit words (either may be empty).
-fn unit_words(unit: &str, kind: InstrumentKind) -> (String, String) {
-    let unit = strip_annotations(unit.trim());
-    let (main, per) = match unit.split_once('/') {
-        Some((main, per)) => (main.trim(), Some(per.trim())),
-        None => (unit.as_ref(), None),
+    let mut move_last = |word: &'static str| {
+        tokens.retain(|t| t != word);
+        tokens.push(Cow::Borrowed(word));
     };
+    if kind.is_monotonic() {
+        move_last("total");
+    }
+    // Exactly `1`, and gauges only: counts of things are often given unit `1` as well.
     let gauge = matches!(
         kind,
         InstrumentKind::Gauge | InstrumentKind::ObservableGauge
     );
-    let main = match main {
-        // `1` is "dimensionless": a ratio for a gauge, nothing for counts.
-        "1" if gauge && per.is_none() => "ratio".to_owned(),
-        "1" | "" => String::new(),
-        other => main_unit_word(other).map_or_else(|| sanitize_unit(other), str::to_owned),
+    if unit == "1" && gauge {
+        move_last("ratio");
+    }
+    let joined = tokens.join("_");
+    if joined.is_empty() {
+        return "unnamed".to_owned();
+    }
+    if joined.as_bytes()[0].is_ascii_digit() {
+        return format!("_{joined}");
+    }
+    joined
+}
+
+/// The unit as Prometheus metadata gives it, and as it appears in a metric name:
+/// `s` → `seconds`, `By/s` → `bytes_per_second`, `1` → `` (dimensionless), `{request}` →
+/// `` (annotations are dropped). Unknown units are kept, `[a-zA-Z0-9:]` runs joined by
+/// single `_`.
+///
+/// ```
+/// use prompush::prometheus::naming::unit_suffix;
+/// assert_eq!(unit_suffix("By/s"), "bytes_per_second");
+/// assert_eq!(unit_suffix("1"), "");
+/// assert_eq!(unit_suffix("{packet}/s"), "per_second");
+/// ```
+pub fn unit_suffix(unit: &str) -> String {
+    let (main, per) = unit_parts(unit);
+    let (main, per) = (clean_unit(&main), clean_unit(&per));
+    let mut out = match (main.is_empty(), per.is_empty()) {
+        (false, false) => format!("{main}_{per}"),
+        (false, true) => main,
+        _ => per,
     };
-    let per = match per {
-        None | Some("") | Some("1") => String::new(),
-        Some(other) => per_unit_word(other).map_or_else(|| sanitize_unit(other), str::to_owned),
+    if out.starts_with('_') {
+        out.remove(0);
+    }
+    trim_one_trailing_underscore(&mut out);
+    out
+}
+
+fn is_metric_token_char(c: char) -> bool {
+    c.is_ascii_alphanumeric() || c == ':'
+}
+
+fn trim_one_trailing_underscore(word: &mut String) {
+    if word.ends_with('_') {
+        word.pop();
+    }
+}
+
+/// Splits a UCUM unit at its first `/` into the main word and `per_<word>` (either may
+/// be empty), before cleaning. A part in braces is an annotation and gives nothing.
+fn unit_parts(unit: &str) -> (Cow<'_, str>, Cow<'_, str>) {
+    let (main, per) = match unit.split_once('/') {
+        Some((main, per)) => (main, per),
+        None => (unit, ""),
+    };
+    let annotated = |part: &str| part.contains(['{', '}']);
+    let main = main.trim();
+    let main = if main.is_empty() || annotated(main) {
+        Cow::Borrowed("")
+    } else {
+        Cow::Borrowed(main_unit_word(main).unwrap_or(main))
+    };
+    let per = per.trim();
+    let per = if per.is_empty() || annotated(per) {
+        Cow::Borrowed("")
+    } else {
+        Cow::Owned(format!("per_{}", per_unit_word(per).unwrap_or(per)))
     };
     (main, per)
+}
+
+/// A unit part as name characters: each character outside `[a-zA-Z0-9:]` becomes `_`,
+/// runs of `_` collapse to one, and a leading `_` is dropped (a trailing one stays).
+fn clean_unit(part: &str) -> String {
+    let mut out = String::with_capacity(part.len());
+    for c in part.chars() {
+        let c = if is_metric_token_char(c) { c } else { '_' };
+        if !(c == '_' && (out.is_empty() || out.ends_with('_'))) {
+            out.push(c);
+        }
+    }
+    out
 }
 
 /// UCUM unit → plural English word, for the main (numerator) unit.
@@ -150,110 +199,77 @@ fn main_unit_word(unit: &str) -> Option<&'static str> {
         "Cel" => "celsius",
         "Hz" => "hertz",
         "%" => "percent",
+        "1" => "",
         _ => return None,
     })
 }
 
 /// UCUM unit → singular English word, for the unit after `/`. Note `m` here is a minute,
-/// as in the Collector: "per meter" rates are rare, "per minute" ones are not.
+/// as in the reference translator: "per meter" rates are rare, "per minute" ones are not.
 fn per_unit_word(unit: &str) -> Option<&'static str> {
     Some(match unit {
         "s" => "second",
-        "m" | "min" => "minute",
+        "m" => "minute",
         "h" => "hour",
         "d" => "day",
         "w" => "week",
         "mo" => "month",
         "y" => "year",
-        "ms" => "millisecond",
-        "us" => "microsecond",
-        "ns" => "nanosecond",
         _ => return None,
     })
 }
 
-/// Removes `{…}` annotations, which UCUM defines as comments (`{request}/s` → `/s`).
-/// An unclosed `{` comments out the rest.
-fn strip_annotations(unit: &str) -> Cow<'_, str> {
-    if !unit.contains('{') {
-        return Cow::Borrowed(unit);
-    }
-    let mut out = String::with_capacity(unit.len());
-    let mut depth = 0usize;
-    for c in unit.chars() {
-        match c {
-            '{' => depth += 1,
-            '}' if depth > 0 => depth -= 1,
-            _ if depth == 0 => out.push(c),
-            _ => {}
-        }
-    }
-    Cow::Owned(out)
-}
-
-/// An unknown unit as a name word: invalid characters become `_`, with no `_` at the ends.
-fn sanitize_unit(unit: &str) -> String {
-    let mapped: String = unit
-        .chars()
-        .map(|c| if c.is_ascii_alphanumeric() { c } else { '_' })
-        .collect();
-    mapped.trim_matches('_').to_owned()
-}
-
-fn ends_with_word(name: &str, word: &str) -> bool {
-    name == word
-        || (name.len() > word.len()
-            && name.ends_with(word)
-            && name.as_bytes()[name.len() - word.len() - 1] == b'_')
-}
-
-fn push_word(name: &mut String, word: &str) {
-    if !ends_with_word(name, word) {
-        name.push('_');
-        name.push_str(word);
-    }
-}
-
-/// A valid Prometheus metric name (`[a-zA-Z_:][a-zA-Z0-9_:]*`) from any string.
+/// A valid Prometheus metric name from any string, without unit or type suffixes.
 ///
-/// Invalid characters (each one, also multi-byte ones) become `_`; a leading digit gets a
-/// `_` prefix; an empty name becomes `unnamed` (the OpenTelemetry API does not allow one,
-/// but a name must exist). Borrows when nothing changes.
+/// As the reference translator's underscore-escaping-without-suffixes strategy: every run
+/// of characters outside `[a-zA-Z0-9_:]` becomes one `_`, none at either end; a leading
+/// digit gets a `_` prefix; a name with nothing left becomes `unnamed`. Borrows when
+/// nothing changes.
+///
+/// ```
+/// use prompush::prometheus::naming::sanitize_metric_name;
+/// assert_eq!(sanitize_metric_name("metric@@##$$name"), "metric_name");
+/// assert_eq!(sanitize_metric_name("123metric"), "_123metric");
+/// ```
 pub fn sanitize_metric_name(name: &str) -> Cow<'_, str> {
-    let valid = |c: char| c.is_ascii_alphanumeric() || c == '_' || c == ':';
-    if name.is_empty() {
-        return Cow::Borrowed("unnamed");
-    }
-    let leading_digit = name.as_bytes()[0].is_ascii_digit();
-    if !leading_digit && name.chars().all(valid) {
+    let valid = |c: char| is_metric_token_char(c) || c == '_';
+    let leading_digit = name.as_bytes().first().is_some_and(u8::is_ascii_digit);
+    if !name.is_empty() && !leading_digit && name.chars().all(valid) {
         return Cow::Borrowed(name);
     }
     let mut out = String::with_capacity(name.len() + 1);
-    if leading_digit {
-        out.push('_');
+    for field in name.split(|c| !valid(c)).filter(|f| !f.is_empty()) {
+        if !out.is_empty() {
+            out.push('_');
+        }
+        out.push_str(field);
     }
-    out.extend(name.chars().map(|c| if valid(c) { c } else { '_' }));
-    Cow::Owned(out)
+    match out.as_bytes().first() {
+        None => Cow::Borrowed("unnamed"),
+        Some(b) if b.is_ascii_digit() => Cow::Owned(format!("_{out}")),
+        Some(_) => Cow::Owned(out),
+    }
 }
 
-/// A valid, non-reserved Prometheus label name (`[a-zA-Z_][a-zA-Z0-9_]*`, not starting
-/// with `__`) from an attribute key, or `None` for an empty key.
+/// A valid Prometheus label name (`[a-zA-Z_][a-zA-Z0-9_]*`) from an attribute key, or
+/// `None` when nothing is left of it (an empty key, or one of underscores and other
+/// invalid characters only).
 ///
 /// ```
 /// use prompush::prometheus::naming::sanitize_label_name;
 /// assert_eq!(sanitize_label_name("http.route").as_deref(), Some("http_route"));
+/// assert_eq!(sanitize_label_name("http__route").as_deref(), Some("http_route"));
 /// assert_eq!(sanitize_label_name("0day").as_deref(), Some("key_0day"));
-/// assert_eq!(sanitize_label_name("__name__").as_deref(), Some("key__name__"));
-/// assert_eq!(sanitize_label_name(""), None);
+/// assert_eq!(sanitize_label_name("__meta__").as_deref(), Some("__meta__"));
+/// assert_eq!(sanitize_label_name("_private").as_deref(), Some("_private"));
+/// assert_eq!(sanitize_label_name("..."), None);
 /// ```
 pub fn sanitize_label_name(key: &str) -> Option<Cow<'_, str>> {
-    let first = *key.as_bytes().first()?;
-    if !first.is_ascii_digit() && !key.starts_with("__") && key.bytes().all(valid_label_byte) {
+    if label_name_unchanged(key) {
         return Some(Cow::Borrowed(key));
     }
     let mut out = String::with_capacity(key.len() + 4);
-    push_label_name(&mut out, key);
-    Some(Cow::Owned(out))
+    push_label_name(&mut out, key).then_some(Cow::Owned(out))
 }
 
 /// Whether `name` can be used as a label name as it is: `[a-zA-Z_][a-zA-Z0-9_]*`, not
@@ -267,37 +283,68 @@ pub fn sanitize_label_name(key: &str) -> Option<Cow<'_, str>> {
 /// assert!(!is_valid_label_name(""));
 /// ```
 pub fn is_valid_label_name(name: &str) -> bool {
-    sanitize_label_name(name).is_some_and(|s| matches!(s, Cow::Borrowed(_)))
+    name.as_bytes().first().is_some_and(|b| !b.is_ascii_digit())
+        && !name.starts_with("__")
+        && name.bytes().all(valid_label_byte)
 }
 
 /// [`sanitize_label_name`] appending to `out`, without allocating; `false` (and nothing
-/// appended) for an empty key.
+/// appended) when there is no label name.
 pub(crate) fn push_label_name(out: &mut String, key: &str) -> bool {
     let Some(&first) = key.as_bytes().first() else {
         return false;
     };
-    let map = |c: char| {
-        if c.is_ascii_alphanumeric() || c == '_' {
-            c
-        } else {
-            '_'
-        }
+    let start = out.len();
+    // `__x__` names are Prometheus' reserved ones: their affixes stay as they are.
+    let reserved = key.len() >= 4 && key.starts_with("__") && key.ends_with("__");
+    let inner = if reserved {
+        &key[2..key.len() - 2]
+    } else {
+        key
     };
     if first.is_ascii_digit() {
         out.push_str("key_");
-    } else {
-        // Decided on the mapped name: `..x` is as reserved as `__x`.
-        let mut mapped = key.chars().map(map);
-        if mapped.next() == Some('_') && mapped.next() == Some('_') {
-            out.push_str("key");
+    }
+    if reserved {
+        out.push_str("__");
+    }
+    let mut after_underscore = false;
+    for c in inner.chars() {
+        if c.is_ascii_alphanumeric() {
+            out.push(c);
+            after_underscore = false;
+        } else if !after_underscore {
+            out.push('_');
+            after_underscore = true;
         }
     }
-    if key.bytes().all(valid_label_byte) {
-        out.push_str(key);
-    } else {
-        out.extend(key.chars().map(map));
+    if reserved {
+        out.push_str("__");
+    }
+    if out[start..].bytes().all(|b| b == b'_') {
+        out.truncate(start);
+        return false;
     }
     true
+}
+
+/// Whether [`push_label_name`] would give `key` back unchanged: checked without
+/// building anything, for the common already-valid key.
+fn label_name_unchanged(key: &str) -> bool {
+    let bytes = key.as_bytes();
+    let Some(first) = bytes.first() else {
+        return false;
+    };
+    let reserved = key.len() >= 4 && key.starts_with("__") && key.ends_with("__");
+    let inner = if reserved {
+        &bytes[2..bytes.len() - 2]
+    } else {
+        bytes
+    };
+    !first.is_ascii_digit()
+        && inner.iter().copied().all(valid_label_byte)
+        && !inner.windows(2).any(|w| w == b"__")
+        && inner.iter().any(|&b| b != b'_')
 }
 
 fn valid_label_byte(b: u8) -> bool {

@@ -1,5 +1,6 @@
 //! Label names from attribute keys: sanitised, colliding keys joined, reserved names
-//! (`job`, `instance`, `le`, `__name__`) kept apart, empty keys and values left out.
+//! (`job`, `instance`, `le`) kept apart, a `__name__` attribute giving way to the
+//! series' name, empty keys and values left out.
 
 use opentelemetry::KeyValue;
 use opentelemetry_sdk::Resource;
@@ -32,12 +33,12 @@ fn colliding_and_reserved_attribute_keys_become_distinct_valid_labels() {
     );
     // `a_b` joins the values sorted by original key ("a-b" < "a.b" < "a_b"); the job
     // attribute gives way to the resource's; with no instance in the resource, the
-    // attribute keeps its name. NaN is sent as is.
+    // attribute keeps its name; `__name__` is the series' own. NaN is sent as is.
     assert_eq!(
         exposition_timed(&translate(&snap)),
         [concat!(
-            r#"g{Zeta="upper",a_b="z;x;y",exported_job="mine",gr__e="1.5",instance="me","#,
-            r#"job="svc",key_9lives="true",key__name__="evil",le="0.5","#,
+            r#"g{Zeta="upper",a_b="z;x;y",exported_job="mine",gr_e="1.5",instance="me","#,
+            r#"job="svc",key_9lives="true",le="0.5","#,
             r#"otel_metric_overflow="true",otel_scope_name="test"} NaN 1700000000123"#
         )]
     );

@@ -58,7 +58,8 @@ fn each_kind_gets_its_type_and_unit_and_a_metric_without_points_gets_nothing() {
         metadata(&c),
         [
             r#"requests_active gauge "" "about requests_active""#,
-            r#"cpu_utilization_ratio gauge "ratio" "about cpu.utilization""#,
+            // The reference translator's metadata unit for `1` is empty, `ratio` or not.
+            r#"cpu_utilization_ratio gauge "" "about cpu.utilization""#,
             r#"jobs_total counter "" "about jobs_total""#,
             r#"net_rate_bytes_per_second gauge "bytes_per_second" "about net.rate""#,
             r#"process_memory_usage_bytes gauge "bytes" "about process.memory.usage""#,
