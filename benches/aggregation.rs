@@ -16,6 +16,7 @@ use opentelemetry::metrics::{Counter, Meter, MeterProvider as _};
 use opentelemetry::KeyValue;
 use opentelemetry_sdk::metrics::{ManualReader, SdkMeterProvider};
 
+/// The default provider: explicit buckets, trace-based exemplar filter.
 fn prompush_meter() -> (prompush::MeterProvider, Meter) {
     let p = prompush::MeterProvider::builder()
         .build()
@@ -482,6 +483,105 @@ fn recording_during_collection(c: &mut Criterion) {
     g.finish();
 }
 
+/// What the exemplar filter costs a counter: off (not wrapped), trace-based with no span
+/// active (the check alone), trace-based in a sampled span (every measurement kept:
+/// the slow path), and a bound counter with the check.
+fn exemplar_filter(c: &mut Criterion) {
+    use opentelemetry::trace::{SpanContext, SpanId, TraceContextExt, TraceFlags, TraceId};
+    use prompush::ExemplarFilter;
+    let mut g = c.benchmark_group("counter_add_exemplar_filter");
+    let meter = |filter| {
+        let p = prompush::MeterProvider::builder()
+            .with_exemplar_filter(filter)
+            .build()
+            .expect("provider");
+        let m = p.meter("bench");
+        (p, m)
+    };
+    let (_off, off) = meter(ExemplarFilter::AlwaysOff);
+    let (_on, traced) = meter(ExemplarFilter::TraceBased);
+    let off = off.u64_counter("c").build();
+    let traced = traced.u64_counter("c").build();
+    off.add(1, &attrs3());
+    traced.add(1, &attrs3());
+    g.bench_function("prompush_filter_off", |b| {
+        b.iter(|| off.add(black_box(1), &attrs3()))
+    });
+    g.bench_function("prompush_trace_based_no_span", |b| {
+        b.iter(|| traced.add(black_box(1), &attrs3()))
+    });
+    let bound_off = off.bind(&attrs3());
+    let bound_traced = traced.bind(&attrs3());
+    g.bench_function("prompush_bound_filter_off", |b| {
+        b.iter(|| bound_off.add(black_box(1)))
+    });
+    g.bench_function("prompush_bound_trace_based_no_span", |b| {
+        b.iter(|| bound_traced.add(black_box(1)))
+    });
+    let span = SpanContext::new(
+        TraceId::from_bytes([1; 16]),
+        SpanId::from_bytes([2; 8]),
+        TraceFlags::SAMPLED,
+        false,
+        Default::default(),
+    );
+    let _in_span = opentelemetry::Context::current()
+        .with_remote_span_context(span)
+        .attach();
+    g.bench_function("prompush_trace_based_sampled_span", |b| {
+        b.iter(|| traced.add(black_box(1), &attrs3()))
+    });
+    g.finish();
+}
+
+/// Exponential histograms against explicit buckets, and against the SDK's own
+/// exponential aggregation.
+fn exponential_histogram_record(c: &mut Criterion) {
+    use opentelemetry_sdk::metrics::{Aggregation, Instrument, Stream};
+    let mut g = c.benchmark_group("histogram_record_exponential_3_attrs");
+    let p = prompush::MeterProvider::builder()
+        .with_exponential_histograms(160, 20)
+        .with_exemplar_filter(prompush::ExemplarFilter::AlwaysOff)
+        .build()
+        .expect("provider");
+    let h = p.meter("bench").f64_histogram("latency").build();
+    // Values spread over 0.001..10,000, the range each histogram has seen from the start.
+    let mut row = |name: &str, h: &opentelemetry::metrics::Histogram<f64>| {
+        h.record(0.001, &attrs3());
+        h.record(10_000.0, &attrs3());
+        let mut x = 1.0f64;
+        g.bench_function(name, |b| {
+            b.iter(|| {
+                x = (x + 37.0) % 10_000.0 + 0.001;
+                h.record(black_box(x), &attrs3())
+            })
+        });
+    };
+    row("prompush_exponential", &h);
+    let explicit = p
+        .meter("bench")
+        .f64_histogram("explicit")
+        .with_boundaries(vec![0.0, 5.0, 10.0, 25.0, 50.0, 75.0, 100.0, 250.0, 500.0])
+        .build();
+    row("prompush_explicit_buckets", &explicit);
+    let sdk = SdkMeterProvider::builder()
+        .with_reader(ManualReader::builder().build())
+        .with_view(|_: &Instrument| {
+            let aggregation = Aggregation::Base2ExponentialHistogram {
+                max_size: 160,
+                max_scale: 20,
+                record_min_max: true,
+            };
+            Stream::builder().with_aggregation(aggregation).build().ok()
+        })
+        .build();
+    row(
+        "opentelemetry_sdk_exponential",
+        &sdk.meter("bench").f64_histogram("latency").build(),
+    );
+    g.finish();
+}
+
 /// The `metrics` facade (feature `metrics`): macros that look their key up at every call,
 /// and handles registered once, against `metrics-exporter-prometheus`'s recorder (no HTTP
 /// listener: recording only) in the same run.
@@ -532,6 +632,8 @@ fn metrics_facade(_: &mut Criterion) {}
 criterion_group!(
     benches,
     counter_add,
+    exemplar_filter,
+    exponential_histogram_record,
     f64_counter_add,
     counter_add_with_custom_metric,
     bound_counter_add,

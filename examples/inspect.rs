@@ -10,7 +10,10 @@
 //! The address comes from the first argument, else `PROMPUSH_INSPECT_ADDR`, else
 //! `127.0.0.1:9091` (the Pushgateway's port, familiar to people who push metrics; this
 //! is not a Pushgateway, only a remote-write endpoint at any path). Each series prints
-//! as `name{labels} value timestamp_ms`.
+//! as `name{labels} value timestamp_ms`; a native histogram as `name{labels} {count=…
+//! sum=… scale=… zero=… (lower,upper]=count …} timestamp_ms`, its non-empty buckets by
+//! their bounds; each exemplar on a line of its own under its series,
+//! `  # {span_id="…",trace_id="…"} value timestamp_ms`.
 
 use std::net::SocketAddr;
 

@@ -11,7 +11,8 @@
 
 use std::time::Duration;
 
-use opentelemetry::{global, KeyValue};
+use opentelemetry::trace::{SpanContext, SpanId, TraceContextExt, TraceFlags, TraceId};
+use opentelemetry::{global, Context, KeyValue};
 use prompush::receiver::Receiver;
 use prompush::MeterProvider;
 
@@ -39,9 +40,16 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
             Some(receiver)
         }
     };
-    let mut builder = MeterProvider::builder().with_push_interval(Duration::from_secs(10));
+    // Histograms without boundaries are exponential ones. The local receiver takes them
+    // as native histograms; elsewhere they go as classic `_bucket` series unless you turn
+    // native ones on (Prometheus needs --enable-feature=native-histograms).
+    let mut builder = MeterProvider::builder()
+        .with_push_interval(Duration::from_secs(10))
+        .with_exponential_histograms(160, 20);
     if let Some(receiver) = &local {
-        builder = builder.with_endpoint(receiver.url());
+        builder = builder
+            .with_endpoint(receiver.url())
+            .with_native_histograms(true);
     }
     let provider = builder.build()?;
     global::set_meter_provider(provider.clone());
@@ -59,6 +67,21 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
 
     let size = meter.u64_histogram("requests_size").with_unit("By").build();
     size.record(85, &[]);
+    size.record(1500, &[]);
+
+    // Exemplars: a measurement made while a sampled span is current carries its trace
+    // (a tracer makes its spans current; here a span context stands in for one).
+    let span = SpanContext::new(
+        TraceId::from_hex("4bf92f3577b34da6a3ce929d0e0e4736")?,
+        SpanId::from_hex("00f067aa0ba902b7")?,
+        TraceFlags::SAMPLED,
+        true,
+        Default::default(),
+    );
+    {
+        let _in_request = Context::current().with_remote_span_context(span).attach();
+        size.record(40_000, &[]);
+    }
 
     // 3. Process and host metrics (CPU, memory, threads, file descriptors, …) named as
     //    the OpenTelemetry semantic conventions say, read once per push. The host ones

@@ -15,7 +15,7 @@
 
 use std::time::Duration;
 
-use crate::Error;
+use crate::{Error, ExemplarFilter};
 
 /// The remote-write endpoint of the provider's default destination, when the code
 /// sets neither an endpoint nor a destination.
@@ -25,6 +25,9 @@ pub const BEARER_TOKEN: &str = "PROMPUSH_BEARER_TOKEN";
 /// The standard OpenTelemetry variable for the push interval, in milliseconds, when
 /// the code sets none.
 pub const EXPORT_INTERVAL: &str = "OTEL_METRIC_EXPORT_INTERVAL";
+/// The standard OpenTelemetry variable for the exemplar filter (`trace_based`,
+/// `always_on`, `always_off`), when the code sets none.
+pub const EXEMPLAR_FILTER: &str = "OTEL_METRICS_EXEMPLAR_FILTER";
 
 /// A set, non-empty environment variable.
 pub(crate) fn var(name: &str) -> Option<String> {
@@ -44,6 +47,21 @@ pub(crate) fn export_interval() -> Result<Option<Duration>, Error> {
                     "{EXPORT_INTERVAL}={ms:?} is not a whole number of milliseconds; \
                  set it to e.g. 60000 or unset it"
                 ))
+            }),
+    }
+}
+
+/// The exemplar filter [`EXEMPLAR_FILTER`] sets, if it is set.
+pub(crate) fn exemplar_filter() -> Result<Option<ExemplarFilter>, Error> {
+    match var(EXEMPLAR_FILTER) {
+        None => Ok(None),
+        Some(value) => ExemplarFilter::from_env_value(&value)
+            .map(Some)
+            .ok_or_else(|| {
+                Error::Config(format!(
+                "{EXEMPLAR_FILTER}={value:?} is not an exemplar filter; set it to trace_based, \
+                 always_on or always_off, or unset it"
+            ))
             }),
     }
 }

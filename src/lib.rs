@@ -33,10 +33,10 @@ mod error;
 mod instance_id;
 mod instrument;
 mod meter;
-#[cfg(feature = "observers")]
-mod observers;
 #[cfg(feature = "metrics")]
 mod metrics_facade;
+#[cfg(feature = "observers")]
+mod observers;
 mod pipeline;
 pub mod prometheus;
 mod provider;
@@ -48,12 +48,13 @@ mod sdk_exporter;
 pub mod snapshot;
 mod transport;
 
+pub use aggregate::exemplar::ExemplarFilter;
 pub use destination::Destination;
 pub use error::Error;
-#[cfg(feature = "observers")]
-pub use observers::{process, system};
 #[cfg(feature = "metrics")]
 pub use metrics_facade::MetricsRecorder;
+#[cfg(feature = "observers")]
+pub use observers::{process, system};
 pub use provider::{MeterProvider, MeterProviderBuilder};
 pub use scrape::RenderedMetrics;
 pub use sdk_exporter::{RemoteWriteExporter, RemoteWriteExporterBuilder};

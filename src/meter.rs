@@ -1,10 +1,11 @@
 //! `opentelemetry::metrics::InstrumentProvider` for one meter: maps each of the API's
 //! instrument constructors onto an aggregation.
 //!
-//! Every trait method is a one-line delegation to one of three generic helpers:
-//! `create_sync` (counters, up-down counters, gauges), `create_observable` (the three
-//! observable kinds, whose methods the `observable!` macro writes) and
-//! `create_histogram`.
+//! Every trait method is a one-line delegation to one of four generic helpers:
+//! `create_sync` (up-down counters, gauges), `create_counter`, `create_observable` (the
+//! three observable kinds, whose methods the `observable!` macro writes) and
+//! `create_histogram`. Counters and histograms keep exemplars unless the provider's
+//! exemplar filter is off (gauges and up-down counters carry none, as the spec says).
 
 use std::borrow::Cow;
 use std::sync::Arc;
@@ -15,6 +16,8 @@ use opentelemetry::metrics::{
     SyncInstrument, UpDownCounter,
 };
 
+use crate::aggregate::exemplar::{ExemplarFilter, ReservoirKind, Sampled};
+use crate::aggregate::exponential::{ExponentialConfig, ExponentialHistogram};
 use crate::aggregate::histogram::{sanitize_bounds, DEFAULT_BOUNDS};
 use crate::aggregate::{number::Num, Aggregation, LastValue, Sum};
 use crate::instrument::registry::{Registry, Spec};
@@ -23,6 +26,10 @@ use crate::snapshot::InstrumentKind as Kind;
 /// The instrument provider behind every `Meter` of a scope.
 pub(crate) struct ScopeMeter {
     pub(crate) registry: Arc<Registry>,
+    /// Set: histograms created without boundaries are exponential ones.
+    pub(crate) exponential: Option<ExponentialConfig>,
+    /// Which measurements of counters and histograms become exemplars.
+    pub(crate) exemplar_filter: ExemplarFilter,
 }
 
 /// What every builder names: the instrument's name, description and unit, and its kind.
@@ -54,6 +61,31 @@ impl ScopeMeter {
         self.registry.sync(spec, aggregation)
     }
 
+    /// [`create_sync`](Self::create_sync) for a monotonic sum, which keeps exemplars.
+    fn create_counter<T: Num, I>(
+        &self,
+        b: InstrumentBuilder<'_, I>,
+    ) -> Arc<dyn SyncInstrument<T> + Send + Sync> {
+        let spec = spec(b.name, b.description, b.unit, Kind::Counter);
+        self.sync_with_exemplars(spec, || Sum::<T>::new(true), ReservoirKind::FixedSize(1))
+    }
+
+    /// A synchronous instrument whose measurements the exemplar filter samples into
+    /// `reservoir`; with the filter off, the aggregation as it is.
+    fn sync_with_exemplars<A: Aggregation>(
+        &self,
+        spec: Spec,
+        aggregation: impl FnOnce() -> A,
+        reservoir: ReservoirKind,
+    ) -> Arc<dyn SyncInstrument<A::Input> + Send + Sync> {
+        match self.exemplar_filter {
+            ExemplarFilter::AlwaysOff => self.registry.sync(spec, aggregation),
+            filter => self
+                .registry
+                .sync(spec, || Sampled::new(aggregation(), filter, reservoir)),
+        }
+    }
+
     /// An observable instrument of `kind`: its callbacks join the registry, and the
     /// API's handle (`handle`, which holds nothing) is returned. The trait methods call
     /// it through `observable!`.
@@ -69,8 +101,16 @@ impl ScopeMeter {
     }
 
     /// A histogram over the builder's boundaries (checked: finite, strictly
-    /// increasing), or the default ones.
+    /// increasing); without any, an exponential one when the provider chose those, else
+    /// one over the default boundaries.
     fn create_histogram<T: Num>(&self, b: HistogramBuilder<'_, Histogram<T>>) -> Histogram<T> {
+        if let (None, Some(config)) = (&b.boundaries, self.exponential) {
+            let spec = spec(b.name, b.description, b.unit, Kind::Histogram);
+            let aggregation = || ExponentialHistogram::<T>::new(config);
+            // The spec's reservoir size: the smaller of the bucket count and 20.
+            let reservoir = ReservoirKind::FixedSize(config.max_size.min(20) as usize);
+            return Histogram::new(self.sync_with_exemplars(spec, aggregation, reservoir));
+        }
         let bounds: Vec<f64> = match &b.boundaries {
             None => DEFAULT_BOUNDS.to_vec(),
             Some(given) => {
@@ -93,8 +133,9 @@ impl ScopeMeter {
             bounds: Some(bounds.clone()),
             ..spec(b.name, b.description, b.unit, Kind::Histogram)
         };
+        let reservoir = ReservoirKind::Aligned(bounds.clone());
         let aggregation = || crate::aggregate::Histogram::<T>::new(bounds);
-        Histogram::new(self.registry.sync(spec, aggregation))
+        Histogram::new(self.sync_with_exemplars(spec, aggregation, reservoir))
     }
 }
 
@@ -115,11 +156,11 @@ macro_rules! observable {
 
 impl InstrumentProvider for ScopeMeter {
     fn u64_counter(&self, b: InstrumentBuilder<'_, Counter<u64>>) -> Counter<u64> {
-        Counter::new(self.create_sync(b, Kind::Counter, || Sum::new(true)))
+        Counter::new(self.create_counter(b))
     }
 
     fn f64_counter(&self, b: InstrumentBuilder<'_, Counter<f64>>) -> Counter<f64> {
-        Counter::new(self.create_sync(b, Kind::Counter, || Sum::new(true)))
+        Counter::new(self.create_counter(b))
     }
 
     observable!(u64_observable_counter -> ObservableCounter<u64>);

@@ -62,6 +62,7 @@ fn valid_body() -> Vec<u8> {
         data: MetricData::Histogram {
             bounds: vec![1.0, 5.0].into(),
             points: vec![HistogramPoint {
+                exemplars: Vec::new(),
                 attributes: Attributes::new(&[KeyValue::new("route", "/a")]),
                 count: 3,
                 sum: 7.5,

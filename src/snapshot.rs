@@ -13,6 +13,12 @@ use std::time::SystemTime;
 use opentelemetry::{InstrumentationScope, KeyValue};
 use opentelemetry_sdk::Resource;
 
+mod exemplar;
+mod exponential;
+
+pub use exemplar::Exemplar;
+pub use exponential::{bucket_upper_bound, ExponentialBuckets, ExponentialHistogramPoint};
+
 /// Everything one collection gathered from a provider.
 #[derive(Debug, Clone)]
 pub struct Snapshot {
@@ -55,7 +61,8 @@ pub enum InstrumentKind {
     Counter,
     /// Synchronous non-monotonic sum.
     UpDownCounter,
-    /// Synchronous explicit-bucket histogram.
+    /// Synchronous histogram (explicit buckets, or exponential ones where the provider
+    /// chose them: the data says which).
     Histogram,
     /// Synchronous last value.
     Gauge,
@@ -161,6 +168,11 @@ pub enum MetricData {
         /// One point per attribute set.
         points: Vec<HistogramPoint>,
     },
+    /// Exponential (base-2) histograms: each point has its own scale and buckets.
+    ExponentialHistogram {
+        /// One point per attribute set.
+        points: Vec<ExponentialHistogramPoint>,
+    },
 }
 
 impl MetricData {
@@ -169,6 +181,7 @@ impl MetricData {
         match self {
             Self::Sum { points, .. } | Self::Gauge { points } => points.len(),
             Self::Histogram { points, .. } => points.len(),
+            Self::ExponentialHistogram { points } => points.len(),
         }
     }
 
@@ -181,7 +194,7 @@ impl MetricData {
     pub fn number_points(&self) -> &[NumberPoint] {
         match self {
             Self::Sum { points, .. } | Self::Gauge { points } => points,
-            Self::Histogram { .. } => &[],
+            Self::Histogram { .. } | Self::ExponentialHistogram { .. } => &[],
         }
     }
 
@@ -189,6 +202,14 @@ impl MetricData {
     pub fn histogram_points(&self) -> &[HistogramPoint] {
         match self {
             Self::Histogram { points, .. } => points,
+            _ => &[],
+        }
+    }
+
+    /// The exponential histogram points; empty for the other kinds.
+    pub fn exponential_points(&self) -> &[ExponentialHistogramPoint] {
+        match self {
+            Self::ExponentialHistogram { points } => points,
             _ => &[],
         }
     }
@@ -201,6 +222,9 @@ pub struct NumberPoint {
     pub attributes: Attributes,
     /// The value.
     pub value: Number,
+    /// Sampled measurements (monotonic sums only; see
+    /// [`MeterProviderBuilder::with_exemplar_filter`](crate::MeterProviderBuilder::with_exemplar_filter)).
+    pub exemplars: Vec<Exemplar>,
 }
 
 /// A value in the instrument's own numeric type.
@@ -274,6 +298,9 @@ pub struct HistogramPoint {
     /// Per-bucket (not cumulative) counts: `bounds.len() + 1` entries, bucket `i` holding
     /// values in `(bounds[i-1], bounds[i]]`, the last one the values above every bound.
     pub bucket_counts: Vec<u64>,
+    /// Sampled measurements, at most one per bucket (see
+    /// [`MeterProviderBuilder::with_exemplar_filter`](crate::MeterProviderBuilder::with_exemplar_filter)).
+    pub exemplars: Vec<Exemplar>,
 }
 
 impl HistogramPoint {
@@ -282,6 +309,7 @@ impl HistogramPoint {
     #[cfg(any(test, feature = "custom-metrics"))]
     pub(crate) fn empty(attributes: Attributes, buckets: usize) -> Self {
         HistogramPoint {
+            exemplars: Vec::new(),
             attributes,
             count: 0,
             sum: 0.0,
@@ -299,6 +327,7 @@ impl HistogramPoint {
         self.sum += other.sum;
         self.min = widen(self.min, other.min, f64::min);
         self.max = widen(self.max, other.max, f64::max);
+        self.exemplars.extend(other.exemplars.iter().cloned());
         for (i, count) in other.bucket_counts.iter().enumerate() {
             match self.bucket_counts.get_mut(i) {
                 Some(total) => *total = total.saturating_add(*count),
@@ -413,6 +442,7 @@ mod tests {
     #[test]
     fn merged_histograms_add_counts_and_buckets_and_widen_min_and_max() {
         let point = |count, sum, min, max, buckets: &[u64]| HistogramPoint {
+            exemplars: Vec::new(),
             attributes: Attributes::default(),
             count,
             sum,

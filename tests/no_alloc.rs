@@ -97,6 +97,38 @@ fn recording_on_existing_series_does_not_allocate() {
     assert_eq!(total, 50 + 100 * 50 + 100);
 }
 
+/// An exponential histogram's bucket list grows only when a value falls outside its
+/// range; inside it, and with the exemplar filter's check on every measurement,
+/// recording allocates nothing.
+#[test]
+fn recording_inside_an_exponential_histograms_range_does_not_allocate() {
+    let provider = prompush::MeterProvider::builder()
+        .with_exponential_histograms(160, 20)
+        .with_exemplar_filter(prompush::ExemplarFilter::TraceBased)
+        .build()
+        .unwrap();
+    let histogram = provider.meter("t").f64_histogram("h").build();
+    let attrs = [KeyValue::new("route", "/api/users")];
+    // The extremes first: the range (and the scale) is settled.
+    let created = allocations_during(|| {
+        for v in [0.001, 1000.0, -1000.0, -0.001, 0.0] {
+            histogram.record(v, &attrs);
+        }
+    });
+    assert!(created > 0, "creating the series allocated nothing");
+    let n = allocations_during(|| {
+        for i in 0..10_000 {
+            let v = 0.001 + (i as f64) * 0.0999;
+            histogram.record(v, &attrs);
+            histogram.record(-v, &attrs);
+        }
+    });
+    assert_eq!(n, 0, "allocations while recording inside the range");
+    let s = provider.collect();
+    let point = &s.metric("h").unwrap().data.exponential_points()[0];
+    assert_eq!(point.count, 5 + 20_000);
+}
+
 /// The `metrics` facade: macros with static labels on a registered key, and handles.
 #[cfg(feature = "metrics")]
 #[test]

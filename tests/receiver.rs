@@ -38,6 +38,7 @@ fn snapshot() -> Snapshot {
                 data: MetricData::Sum {
                     monotonic: true,
                     points: vec![NumberPoint {
+                        exemplars: Vec::new(),
                         attributes: Attributes::new(&[KeyValue::new("queue", "q\"1")]),
                         value: Number::U64(12),
                     }],

@@ -15,7 +15,7 @@ use opentelemetry::KeyValue;
 use opentelemetry_sdk::metrics::SdkMeterProvider;
 use opentelemetry_sdk::Resource;
 use prompush::receiver::{Receiver, WriteRequest};
-use prompush::{Destination, RemoteWriteExporter, RemoteWriteExporterBuilder};
+use prompush::{Destination, MeterProvider, RemoteWriteExporter, RemoteWriteExporterBuilder};
 use support::loopback::{next, self_metrics};
 use support::presets::{blocking, pushing_to};
 use support::{single_value, Prometheus};
@@ -323,4 +323,69 @@ async fn the_sdk_exporter_pushes_exact_values_to_prometheus() {
         assert_eq!(single_value(&result), Some(want), "{query}");
     }
     blocking(move || sdk.shutdown()).await.expect("shutdown");
+}
+
+/// The SDK's exponential histograms arrive as native histograms (or classic buckets),
+/// with the buckets prompush's own exponential histograms send for the same values.
+#[test]
+fn the_sdk_exporter_sends_exponential_histograms_as_prompush_does() {
+    use opentelemetry_sdk::metrics::{Aggregation, Instrument, Stream};
+    let record = |meter: &Meter| {
+        let h = meter.f64_histogram("latency").with_unit("s").build();
+        for v in [0.5, 1.0, 2.0, 3.0, 10.0] {
+            h.record(v, &[KeyValue::new("route", "/r")]);
+        }
+    };
+    let exponential = |i: &Instrument| {
+        let aggregation = Aggregation::Base2ExponentialHistogram {
+            max_size: 160,
+            max_scale: 20,
+            record_min_max: true,
+        };
+        (i.name() == "latency")
+            .then(|| Stream::builder().with_aggregation(aggregation).build().ok())
+            .flatten()
+    };
+    let mut from_sdk = Receiver::start().unwrap();
+    let exporter = RemoteWriteExporter::builder()
+        .with_endpoint(from_sdk.url())
+        .with_native_histograms(true)
+        .with_self_metrics(false);
+    let sdk = SdkMeterProvider::builder()
+        .with_resource(resource())
+        .with_view(exponential)
+        .with_periodic_exporter(exporter.build().expect("exporter"))
+        .build();
+    record(&sdk.meter("app"));
+    sdk.force_flush().expect("the SDK exports through prompush");
+    let sdk_request = next(&mut from_sdk).request;
+
+    let mut from_prompush = Receiver::start().unwrap();
+    let ours = MeterProvider::builder()
+        .with_resource(resource())
+        .with_self_metrics(false)
+        .with_exponential_histograms(160, 20)
+        .with_destination(
+            Destination::remote_write("default", from_prompush.url()).with_native_histograms(true),
+        )
+        .build()
+        .unwrap();
+    record(&ours.meter("app"));
+    ours.force_flush().unwrap();
+    let our_request = next(&mut from_prompush).request;
+
+    let histogram = |r: &WriteRequest| {
+        let series = r
+            .series("latency_seconds")
+            .expect("a native histogram series");
+        let mut h = series.histograms[0].point.clone();
+        h.min = None;
+        h.max = None;
+        h
+    };
+    let (theirs, ours_point) = (histogram(&sdk_request), histogram(&our_request));
+    assert_eq!((theirs.count, theirs.sum, theirs.scale), (5, 16.5, 5));
+    assert_eq!(theirs, ours_point);
+    sdk.shutdown().unwrap();
+    ours.shutdown().unwrap();
 }

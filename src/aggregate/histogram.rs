@@ -42,7 +42,7 @@ pub(crate) struct HistogramCell {
 /// `x`. For the usual short lists, counting is branch-free (the compiler vectorises it),
 /// where a binary search would mispredict on every other level for scattered values.
 #[inline]
-fn bucket_index(bounds: &[f64], x: f64) -> usize {
+pub(crate) fn bucket_index(bounds: &[f64], x: f64) -> usize {
     if bounds.len() <= 32 {
         bounds.iter().map(|b| (*b < x) as usize).sum()
     } else {
@@ -104,6 +104,7 @@ impl<T: Num> Aggregation for Histogram<T> {
                 let extreme =
                     |a: &AtomicU64| (count > 0).then(|| f64::from_bits(a.load(Ordering::Relaxed)));
                 HistogramPoint {
+                    exemplars: Vec::new(),
                     attributes,
                     count,
                     sum: T::from_bits(cell.sum.load(Ordering::Relaxed)).as_f64(),

@@ -40,6 +40,7 @@ impl<T: Num> Aggregation for LastValue<T> {
         MetricData::Gauge {
             points: series
                 .map(|(attributes, cell)| NumberPoint {
+                    exemplars: Vec::new(),
                     attributes,
                     value: T::from_bits(cell.load(Ordering::Relaxed)).to_number(),
                 })

@@ -10,6 +10,8 @@
 //! spreads over per-thread slots once threads collide on it.
 
 mod attrs;
+pub(crate) mod exemplar;
+pub(crate) mod exponential;
 pub(crate) mod histogram;
 mod last_value;
 pub(crate) mod number;

@@ -111,6 +111,7 @@ impl<T: Num> ObservableAggregator<T> {
             .points
             .into_iter()
             .map(|(attrs, v)| NumberPoint {
+                exemplars: Vec::new(),
                 attributes: Attributes::from_canonical(attrs.into()),
                 value: v.to_number(),
             })

@@ -52,6 +52,7 @@ impl<T: Num> Aggregation for Sum<T> {
             monotonic: self.monotonic,
             points: series
                 .map(|(attributes, cell)| NumberPoint {
+                    exemplars: Vec::new(),
                     attributes,
                     value: cell.total::<T>().to_number(),
                 })

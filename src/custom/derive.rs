@@ -12,13 +12,15 @@ use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 
+use opentelemetry::KeyValue;
+
 use super::definition::CustomMetric;
 use super::filter::{self, KeyRef};
 
 use crate::prometheus::naming;
 use crate::snapshot::{
-    Attributes, Descriptor, HistogramPoint, MetricData, MetricSnapshot, Number, NumberPoint,
-    Snapshot,
+    Attributes, Descriptor, Exemplar, ExponentialHistogramPoint, HistogramPoint, MetricData,
+    MetricSnapshot, Number, NumberPoint, Snapshot,
 };
 use crate::Error;
 
@@ -175,6 +177,9 @@ impl State {
                 bounds: bounds.clone(),
                 points: self.merge_histograms(custom, &bases, bounds, &mut seen),
             },
+            MetricData::ExponentialHistogram { .. } => MetricData::ExponentialHistogram {
+                points: self.merge_exponential(custom, &bases, &mut seen),
+            },
         };
         // Forget base series that are gone (observable ones that stopped reporting).
         self.groups.retain(|key, _| seen.contains(key));
@@ -221,6 +226,7 @@ impl State {
         let mut order: Vec<Attributes> = Vec::new();
         let mut sums: HashMap<Attributes, Number> = HashMap::new();
         let mut changed: HashMap<Attributes, Number> = HashMap::new();
+        let mut exemplars: HashMap<Attributes, Vec<Exemplar>> = HashMap::new();
         for metric in bases {
             let (MetricData::Sum { points, .. } | MetricData::Gauge { points }) = &metric.data
             else {
@@ -243,6 +249,8 @@ impl State {
                     }
                     sums.entry(group).or_insert(point.value);
                 } else {
+                    let carried = carry(&point.exemplars, &point.attributes, &group);
+                    exemplars.entry(group.clone()).or_default().extend(carried);
                     let total = sums.entry(group).or_insert(point.value.zero_like());
                     *total = total.saturating_add(point.value);
                 }
@@ -268,7 +276,10 @@ impl State {
                 } else {
                     *sums.get(&group)?
                 };
+                let mut exemplars = exemplars.remove(&group).unwrap_or_default();
+                exemplars.sort_by_key(|e| e.time);
                 Some(NumberPoint {
+                    exemplars,
                     attributes: group,
                     value,
                 })
@@ -283,8 +294,7 @@ impl State {
         bounds: &Arc<[f64]>,
         seen: &mut HashSet<(u64, Attributes)>,
     ) -> Vec<HistogramPoint> {
-        let mut order: Vec<Attributes> = Vec::new();
-        let mut merged: HashMap<Attributes, HistogramPoint> = HashMap::new();
+        let mut same_bounds = Vec::new();
         for metric in bases {
             let MetricData::Histogram {
                 bounds: own,
@@ -304,26 +314,122 @@ impl State {
                 }
                 continue;
             }
-            let id = metric.descriptor.id;
+            same_bounds.push((metric.descriptor.id, points.as_slice()));
+        }
+        self.merge_grouped(
+            custom,
+            same_bounds,
+            seen,
+            |group, p: &HistogramPoint| HistogramPoint::empty(group, p.bucket_counts.len()),
+            HistogramPoint::merge,
+        )
+    }
+
+    /// Exponential histograms of any scales merge (at the coarser one).
+    fn merge_exponential(
+        &mut self,
+        custom: &CompiledMetric,
+        bases: &[&MetricSnapshot],
+        seen: &mut HashSet<(u64, Attributes)>,
+    ) -> Vec<ExponentialHistogramPoint> {
+        let points = bases
+            .iter()
+            .map(|m| (m.descriptor.id, m.data.exponential_points()))
+            .collect();
+        self.merge_grouped(
+            custom,
+            points,
+            seen,
+            |group, p: &ExponentialHistogramPoint| ExponentialHistogramPoint::empty(group, p.scale),
+            ExponentialHistogramPoint::merge,
+        )
+    }
+
+    /// Merges each base point into its group's point (started by `start`), groups in
+    /// the order they first appear; the members' exemplars keep the attributes the
+    /// group drops.
+    fn merge_grouped<P: GroupPoint>(
+        &mut self,
+        custom: &CompiledMetric,
+        bases: Vec<(u64, &[P])>,
+        seen: &mut HashSet<(u64, Attributes)>,
+        start: impl Fn(Attributes, &P) -> P,
+        merge: impl Fn(&mut P, &P),
+    ) -> Vec<P> {
+        let mut order: Vec<Attributes> = Vec::new();
+        let mut merged: HashMap<Attributes, P> = HashMap::new();
+        for (id, points) in bases {
             for point in points {
-                let Some(group) = self.group(custom, id, &point.attributes, seen) else {
+                let Some(group) = self.group(custom, id, point.attributes(), seen) else {
                     continue;
                 };
-                merged
-                    .entry(group.clone())
-                    .or_insert_with(|| {
-                        order.push(group.clone());
-                        HistogramPoint::empty(group, point.bucket_counts.len())
-                    })
-                    .merge(point);
+                let carried = carry(point.exemplars(), point.attributes(), &group);
+                let into = merged.entry(group.clone()).or_insert_with(|| {
+                    order.push(group.clone());
+                    start(group, point)
+                });
+                let before = into.exemplars().len();
+                merge(into, point);
+                into.exemplars_mut().truncate(before);
+                into.exemplars_mut().extend(carried);
             }
         }
         order
             .into_iter()
             .filter_map(|g| merged.remove(&g))
+            .map(|mut p| {
+                p.exemplars_mut().sort_by_key(|e| e.time);
+                p
+            })
             .collect()
     }
 }
+
+/// The exemplars of a member point with the attributes its group drops, which only
+/// they can still show.
+fn carry(exemplars: &[Exemplar], member: &Attributes, group: &Attributes) -> Vec<Exemplar> {
+    if exemplars.is_empty() {
+        return Vec::new();
+    }
+    let dropped: Vec<KeyValue> = member
+        .iter()
+        .filter(|kv| group.get(kv.key.as_str()).is_none())
+        .cloned()
+        .collect();
+    exemplars
+        .iter()
+        .map(|e| Exemplar {
+            filtered_attributes: dropped.clone(),
+            ..e.clone()
+        })
+        .collect()
+}
+
+/// A histogram point, as grouping sees it.
+trait GroupPoint {
+    fn attributes(&self) -> &Attributes;
+    fn exemplars(&self) -> &[Exemplar];
+    fn exemplars_mut(&mut self) -> &mut Vec<Exemplar>;
+}
+
+/// Both histogram point types: one-line accessors.
+macro_rules! group_point {
+    ($point:ty) => {
+        impl GroupPoint for $point {
+            fn attributes(&self) -> &Attributes {
+                &self.attributes
+            }
+            fn exemplars(&self) -> &[Exemplar] {
+                &self.exemplars
+            }
+            fn exemplars_mut(&mut self) -> &mut Vec<Exemplar> {
+                &mut self.exemplars
+            }
+        }
+    };
+}
+group_point!(HistogramPoint);
+group_point!(ExponentialHistogramPoint);
 
 /// Whether two base instruments can merge: the same kind of data (and monotonicity) and
 /// the same unit.
@@ -332,6 +438,7 @@ fn alike(a: &MetricSnapshot, b: &MetricSnapshot) -> bool {
         (MetricData::Sum { monotonic: x, .. }, MetricData::Sum { monotonic: y, .. }) => x == y,
         (MetricData::Gauge { .. }, MetricData::Gauge { .. }) => true,
         (MetricData::Histogram { .. }, MetricData::Histogram { .. }) => true,
+        (MetricData::ExponentialHistogram { .. }, MetricData::ExponentialHistogram { .. }) => true,
         _ => false,
     };
     same_data && a.descriptor.unit == b.descriptor.unit

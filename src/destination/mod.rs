@@ -67,6 +67,8 @@ pub struct Destination {
     max_body_bytes: Option<usize>,
     /// Whether series carry the scope labels; `None`: the provider's choice, else on.
     scope_labels: Option<bool>,
+    /// Whether exponential histograms go out as native histograms.
+    native_histograms: bool,
 }
 
 impl Destination {
@@ -131,6 +133,7 @@ impl Destination {
             external_labels: Vec::new(),
             max_body_bytes: None,
             scope_labels: None,
+            native_histograms: false,
         }
     }
 
@@ -407,6 +410,25 @@ impl Destination {
     /// ([`with_scope_labels`](crate::MeterProviderBuilder::with_scope_labels)), else on.
     pub fn with_scope_labels(mut self, enabled: bool) -> Self {
         self.scope_labels = Some(enabled);
+        self
+    }
+
+    /// Whether exponential histograms (see
+    /// [`with_exponential_histograms`](crate::MeterProviderBuilder::with_exponential_histograms))
+    /// go out as Prometheus native histograms: one series per point carrying its
+    /// scale (capped at 8), zero bucket and delta-encoded buckets. Default off: they go
+    /// out as classic `_bucket`/`_sum`/`_count` series whose `le` are the exponential
+    /// buckets' upper bounds, which every receiver stores (VictoriaMetrics 1.79 drops
+    /// native histograms without a word). A point below scale −4 always goes classic.
+    ///
+    /// Prometheus stores them only when started with
+    /// `--enable-feature=native-histograms`; without the flag it refuses the whole
+    /// request (500 "native histograms are disabled"). prompush then logs an error
+    /// naming the flag, turns native histograms off for this destination and sends
+    /// the same push again as classic series, so nothing is lost.
+    /// Remote-write destinations only.
+    pub fn with_native_histograms(mut self, enabled: bool) -> Self {
+        self.native_histograms = enabled;
         self
     }
 

@@ -19,6 +19,7 @@ macro_rules! destination_shorthands {
             with_max_pending_bytes(bytes: usize);
             with_retry_backoff(min: std::time::Duration, max: std::time::Duration);
             with_shutdown_timeout(timeout: std::time::Duration);
+            with_native_histograms(enabled: bool);
         );
     };
     (@each $apply:ident, $whose:literal; $($option:ident($($arg:ident: $ty:ty),*);)*) => {

@@ -2,6 +2,8 @@
 //! a running pipeline: its transport and its delivery. Errors name the option to change
 //! and, through the provider, the destination.
 
+use std::sync::atomic::AtomicBool;
+use std::sync::Arc;
 use std::time::Duration;
 
 use super::Destination;
@@ -79,6 +81,13 @@ impl Destination {
             }
             (_, bytes) => bytes.unwrap_or(Destination::DEFAULT_MAX_BODY_BYTES),
         };
+        if self.native_histograms && self.protocol != Protocol::RemoteWrite {
+            return Err(Error::Config(
+                "with_native_histograms(true) applies to remote-write destinations; JSON \
+                 destinations get exponential histograms as classic buckets"
+                    .into(),
+            ));
+        }
         validate_external_labels(&self.external_labels)?;
         let transport = self.transport.validate()?;
         let delivery = Delivery {
@@ -89,6 +98,7 @@ impl Destination {
                 external_labels: self.external_labels,
                 target_info: true,
                 scope_labels: self.scope_labels.unwrap_or(true),
+                native_histograms: Arc::new(AtomicBool::new(self.native_histograms)),
             },
             interval,
             backoff: min..=max,

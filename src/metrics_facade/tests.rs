@@ -32,6 +32,7 @@ fn value(snapshot: &Snapshot, name: &str, labels: &[(&str, &str)]) -> Option<Num
             .iter()
             .find(|p| matches(&p.attributes))
             .map(|p| Number::U64(p.count)),
+        MetricData::ExponentialHistogram { .. } => None,
     }
 }
 

@@ -37,6 +37,7 @@ mod wire;
 mod tests;
 
 use std::ops::RangeInclusive;
+use std::sync::atomic::AtomicBool;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -98,4 +99,8 @@ pub(crate) struct SeriesOptions {
     pub(crate) target_info: bool,
     /// Whether series carry `otel_scope_name` and `otel_scope_version`.
     pub(crate) scope_labels: bool,
+    /// Whether exponential histograms go out as native ones. Shared by the
+    /// destination's pipelines (its custom metrics' too): a receiver that refuses them
+    /// turns it off for all (see `outcome`).
+    pub(crate) native_histograms: Arc<AtomicBool>,
 }

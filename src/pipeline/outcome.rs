@@ -98,6 +98,13 @@ impl Task {
                 self.backoff.reset();
                 Completion::Refused(batch.push)
             }
+            SendOutcome::Retryable(failure)
+                if at_front && self.classic_instead(&batch, &failure) =>
+            {
+                self.metrics.request(status_class(failure.kind), seconds);
+                self.retry_at = None;
+                Completion::Retrying
+            }
             SendOutcome::Retryable(failure) => {
                 self.metrics.request(status_class(failure.kind), seconds);
                 self.metrics.failed(batch.samples, true);
@@ -130,6 +137,52 @@ impl Task {
             }
             _ => false,
         }
+    }
+
+    /// When the receiver refused native histograms (Prometheus without its feature
+    /// flag rolls back the whole request): turns them off for this destination, says
+    /// so once, and replaces the front batch (`batch`) with the same series, its native
+    /// histograms as classic ones, to go at once. `false` for any other answer.
+    fn classic_instead(&mut self, batch: &Batch, failure: &crate::transport::Failure) -> bool {
+        let FailureKind::Status(status) = failure.kind else {
+            return false;
+        };
+        let Some(classic) = wire::classic_instead(
+            self.delivery.protocol,
+            batch,
+            status.as_u16(),
+            &failure.detail,
+        ) else {
+            return false;
+        };
+        if self
+            .delivery
+            .series
+            .native_histograms
+            .swap(false, Ordering::Relaxed)
+        {
+            tracing::error!(
+                destination = %self.delivery.name,
+                "the endpoint refused native histograms (Prometheus answers so without \
+                 --enable-feature=native-histograms): this destination now sends exponential \
+                 histograms as classic _bucket series, and sends this push again that way. \
+                 Start Prometheus with --enable-feature=native-histograms, or leave \
+                 with_native_histograms off for it"
+            );
+        }
+        // The same series, so the same shard (classic series of a later push may hash to
+        // another one; this resend goes at once, long before that push).
+        let resend = Batch {
+            body: classic.body,
+            samples: classic.samples,
+            push: batch.push,
+            cuts: None,
+            bisect_budget: batch.bisect_budget.clone(),
+            shard: batch.shard,
+            markers: batch.markers,
+        };
+        self.queue.replace_front(batch.shard.index, [resend]);
+        true
     }
 
     /// Replaces the front batch (which is `batch`) with its two halves; `false` when it

@@ -163,9 +163,9 @@ impl Queue {
         Some(batch)
     }
 
-    /// Puts `pieces` in place of the front batch of `lane` (the same data, cut smaller),
-    /// in order.
-    pub(crate) fn replace_front(&mut self, lane: usize, pieces: [Batch; 2]) {
+    /// Puts `pieces` in place of the front batch of `lane` (the same data, cut smaller or
+    /// encoded again), in order.
+    pub(crate) fn replace_front<const N: usize>(&mut self, lane: usize, pieces: [Batch; N]) {
         self.pop(lane);
         for piece in pieces.into_iter().rev() {
             self.bytes += piece.body.len();

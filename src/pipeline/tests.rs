@@ -28,6 +28,8 @@ enum Answer {
     Accept,
     Unavailable(Option<Duration>),
     Refuse(u16),
+    /// Prometheus without `--enable-feature=native-histograms`.
+    NativeHistogramsDisabled,
     /// Never answers.
     Hang,
 }
@@ -50,6 +52,8 @@ struct Scripted {
     landed: Arc<Mutex<Vec<Landed>>>,
     open: Arc<AtomicUsize>,
     most_open: Arc<AtomicUsize>,
+    /// Per request, the name of every series (`name(histogram)` for native ones).
+    names: Mutex<Vec<Vec<String>>>,
 }
 
 impl Scripted {
@@ -66,6 +70,7 @@ impl Scripted {
             landed: Arc::default(),
             open: Arc::default(),
             most_open: Arc::default(),
+            names: Mutex::new(Vec::new()),
         }
     }
 
@@ -147,6 +152,15 @@ impl Deliver for Scripted {
             .refuse_label
             .is_some_and(|v| labels.iter().any(|l| l == v));
         self.log.lock().unwrap().push((Instant::now(), labels));
+        let names = request.timeseries.iter().map(|s| {
+            let name = s.labels.iter().find(|l| l.name == "__name__");
+            let name = name.map_or(String::new(), |l| l.value.clone());
+            match s.histograms.is_empty() {
+                true => name,
+                false => format!("{name}(histogram)"),
+            }
+        });
+        self.names.lock().unwrap().push(names.collect());
         let answer = match self.script.lock().unwrap().pop_front() {
             Some(answer) => answer,
             None if refused => Answer::Refuse(400),
@@ -174,6 +188,10 @@ impl Deliver for Scripted {
                     FailureKind::Status(StatusCode::from_u16(status).unwrap_or_default()),
                     None,
                 )),
+                Answer::NativeHistogramsDisabled => SendOutcome::Retryable(Failure {
+                    detail: "native histograms are disabled\n".into(),
+                    ..failure(FailureKind::Status(StatusCode::INTERNAL_SERVER_ERROR), None)
+                }),
                 Answer::Hang => std::future::pending().await,
             }
         })
@@ -190,6 +208,7 @@ fn delivery() -> Delivery {
             external_labels: Vec::new(),
             target_info: true,
             scope_labels: true,
+            native_histograms: Default::default(),
         },
         backoff: Duration::from_millis(30)..=Duration::from_secs(5),
         max_samples_per_send: 2000,
@@ -443,4 +462,53 @@ async fn a_fast_endpoint_is_resharded_down_between_pushes_only() {
     // 1500 series and target_info in requests of 10, one shard.
     assert_eq!(sender.times().len(), first + 151);
     assert_eq!(sender.assert_each_series_in_order(), 2 * 1500);
+}
+
+/// A provider with one exponential histogram `h` (seconds) holding 0.5 and 3.
+fn exponential_histogram() -> crate::MeterProvider {
+    let provider = crate::MeterProvider::builder()
+        .with_self_metrics(false)
+        .with_exponential_histograms(160, 20)
+        .build()
+        .expect("an aggregate-only provider");
+    let h = provider
+        .meter("t")
+        .f64_histogram("h")
+        .with_unit("s")
+        .build();
+    h.record(0.5, &[]);
+    h.record(3.0, &[]);
+    provider
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_receiver_without_native_histograms_gets_the_same_push_again_as_classic_series() {
+    let sender = Scripted::new([Answer::NativeHistogramsDisabled]);
+    let mut delivery = delivery();
+    delivery.series.native_histograms = Arc::new(true.into());
+    let native = delivery.series.native_histograms.clone();
+    let pipeline = start(sender.clone(), delivery);
+    let provider = exponential_histogram();
+    for _ in 0..2 {
+        pipeline
+            .export(provider.collect())
+            .await
+            .expect("delivered");
+    }
+    let names = sender.names.lock().unwrap().clone();
+    assert_eq!(names.len(), 3, "{names:?}");
+    assert_eq!(names[0], ["target_info", "h_seconds(histogram)"]);
+    // The refused request again at once, its buckets as classic series; the next push
+    // classic from the start.
+    for classic in &names[1..] {
+        assert!(
+            classic.iter().all(|n| !n.ends_with("(histogram)")),
+            "{classic:?}"
+        );
+        for name in ["h_seconds_bucket", "h_seconds_sum", "h_seconds_count"] {
+            assert!(classic.iter().any(|n| n == name), "{name} in {classic:?}");
+        }
+    }
+    assert_eq!(sender.times()[0], sender.times()[1]);
+    assert!(!native.load(std::sync::atomic::Ordering::Relaxed));
 }

@@ -21,6 +21,8 @@ const LABEL: u64 = (1 << 3) | 2;
 /// Fixed, so a series keeps its shard for the life of the process.
 const LABEL_HASH: foldhash::fast::FixedState =
     foldhash::fast::FixedState::with_seed(0x51_7cc1_b727_220a);
+/// A native histogram counts as one sample, as Prometheus counts it.
+const HISTOGRAM: u64 = (4 << 3) | 2;
 
 /// Calls `emit(protobuf, samples)` for each request of at most `max_samples` samples
 /// (a single series with more samples goes alone). Nothing is emitted for a request
@@ -194,7 +196,7 @@ fn samples_and_label_hash(mut series: &[u8]) -> Result<(usize, u64), Error> {
         if skip > series.len() {
             return Err(malformed());
         }
-        if tag == SAMPLE {
+        if tag == SAMPLE || tag == HISTOGRAM {
             samples += 1;
         } else if tag == LABEL {
             labels.write(&series[..skip]);

@@ -25,7 +25,7 @@ use std::collections::{BTreeSet, HashMap, HashSet};
 use std::sync::Arc;
 
 use super::translate::naming_kind;
-use crate::snapshot::{HistogramPoint, InstrumentKind, MetricData};
+use crate::snapshot::{ExponentialHistogramPoint, HistogramPoint, InstrumentKind, MetricData};
 
 /// What each push merged and dropped, for the self-metrics.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
@@ -94,6 +94,8 @@ pub(super) enum Action {
     Number(f64),
     /// Send this histogram state instead of the point's own.
     Histogram(Box<HistogramPoint>),
+    /// Send this exponential histogram state instead of the point's own.
+    Exponential(Box<ExponentialHistogramPoint>),
 }
 
 /// The colliding points of one push and what to do with each.
@@ -259,9 +261,26 @@ impl Registry {
                         }
                     }
                     match merged {
-                        Some(point) => Action::Histogram(Box::new(point)),
+                        Some(mut point) => {
+                            // Each member's exemplars are in time order; the merge's too.
+                            point.exemplars.sort_by_key(|e| e.time);
+                            Action::Histogram(Box::new(point))
+                        }
                         None => continue,
                     }
+                }
+                // Any two merge: the coarser scale wins.
+                MetricData::ExponentialHistogram { .. } => {
+                    let mut points = present
+                        .iter()
+                        .filter_map(|(_, m, d)| d.exponential_points().get(index(*m)));
+                    let Some(first) = points.next() else {
+                        continue;
+                    };
+                    let mut merged = first.clone();
+                    points.for_each(|p| merged.merge(p));
+                    merged.exemplars.sort_by_key(|e| e.time);
+                    Action::Exponential(Box::new(merged))
                 }
             };
             for (_, m, _) in &present[1..] {
@@ -282,18 +301,24 @@ impl Registry {
 pub(super) enum FamilyKind {
     /// An instrument of this kind (never an observable one: a gauge is a gauge).
     Instrument(InstrumentKind),
+    /// A histogram with exponential buckets: its points cannot merge with explicit ones.
+    ExponentialHistogram,
     /// The translator's own `target_info`.
     TargetInfo,
 }
 
 impl FamilyKind {
     pub(super) fn of(data: &MetricData) -> Self {
-        Self::Instrument(naming_kind(data, InstrumentKind::Gauge))
+        match data {
+            MetricData::ExponentialHistogram { .. } => Self::ExponentialHistogram,
+            _ => Self::Instrument(naming_kind(data, InstrumentKind::Gauge)),
+        }
     }
 
     fn word(self) -> &'static str {
         match self {
             Self::TargetInfo => "target_info",
+            Self::ExponentialHistogram => "exponential histogram",
             Self::Instrument(InstrumentKind::Counter) => "counter",
             Self::Instrument(InstrumentKind::UpDownCounter) => "up-down counter",
             Self::Instrument(InstrumentKind::Histogram) => "histogram",
@@ -401,6 +426,7 @@ mod tests {
             points: values
                 .iter()
                 .map(|v| NumberPoint {
+                    exemplars: Vec::new(),
                     attributes: Attributes::default(),
                     value: Number::F64(*v),
                 })

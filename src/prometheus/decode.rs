@@ -6,6 +6,8 @@ use std::fmt;
 
 use super::naming::write_float;
 use super::translate::MetricType;
+use super::{native, proto};
+use crate::snapshot::{bucket_upper_bound, Attributes, ExponentialHistogramPoint};
 use crate::Error;
 
 /// The largest request accepted after snappy decompression (bigger ones get `400`).
@@ -15,7 +17,7 @@ use crate::Error;
 pub const MAX_DECODED_BYTES: usize = 32 << 20;
 
 /// One series as received: name, labels in the order sent, samples.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, Default, PartialEq)]
 pub struct Series {
     /// The `__name__` label (empty if the sender left it out).
     pub name: String,
@@ -24,6 +26,104 @@ pub struct Series {
     pub labels: Vec<(String, String)>,
     /// The samples, in the order sent.
     pub samples: Vec<Sample>,
+    /// The native histograms, in the order sent.
+    pub histograms: Vec<NativeHistogram>,
+    /// The exemplars, in the order sent.
+    pub exemplars: Vec<ReceivedExemplar>,
+}
+
+/// One exemplar of a received series.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ReceivedExemplar {
+    /// Its labels (`trace_id`, `span_id`, …), in the order sent.
+    pub labels: Vec<(String, String)>,
+    /// The measurement.
+    pub value: f64,
+    /// Milliseconds since the Unix epoch.
+    pub timestamp_ms: i64,
+}
+
+impl ReceivedExemplar {
+    fn read(e: proto::Exemplar) -> Self {
+        ReceivedExemplar {
+            labels: e.labels.into_iter().map(|l| (l.name, l.value)).collect(),
+            value: e.value,
+            timestamp_ms: e.timestamp,
+        }
+    }
+}
+
+impl fmt::Display for ReceivedExemplar {
+    /// `# {span_id="…",trace_id="…"} 0.25 1700000000123`, as OpenMetrics writes one.
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let labels: Vec<String> = self
+            .labels
+            .iter()
+            .map(|(n, v)| format!("{n}={v:?}"))
+            .collect();
+        let mut value = String::new();
+        write_float(&mut value, self.value);
+        write!(
+            f,
+            "# {{{}}} {value} {}",
+            labels.join(","),
+            self.timestamp_ms
+        )
+    }
+}
+
+/// One native histogram of a received series.
+#[derive(Debug, Clone, PartialEq)]
+pub struct NativeHistogram {
+    /// Its buckets in OpenTelemetry terms (indexes shifted back by one; a zero threshold
+    /// of 1e-128 read as 0); without attributes, min or max, which the wire lacks.
+    pub point: ExponentialHistogramPoint,
+    /// Milliseconds since the Unix epoch.
+    pub timestamp_ms: i64,
+}
+
+impl NativeHistogram {
+    fn read(h: &proto::Histogram) -> Self {
+        NativeHistogram {
+            point: native::from_proto(h, Attributes::default()),
+            timestamp_ms: h.timestamp,
+        }
+    }
+}
+
+impl fmt::Display for NativeHistogram {
+    /// `{count=5 sum=16.5 scale=3 zero=1 (0.917,1]=2 (1,1.091]=1} 1700000000123`: the
+    /// non-empty buckets by their bounds (to four digits), from the most negative up.
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let p = &self.point;
+        let float = |v: f64| {
+            let mut s = String::new();
+            write_float(&mut s, v);
+            s
+        };
+        write!(
+            f,
+            "{{count={} sum={} scale={} zero={}",
+            p.count,
+            float(p.sum),
+            p.scale,
+            p.zero_count
+        )?;
+        let bound = |i: i32| short(bucket_upper_bound(p.scale, i));
+        for (i, c) in p.negative.counts.iter().enumerate().rev() {
+            let i = p.negative.offset + i as i32;
+            if *c > 0 {
+                write!(f, " [-{},-{})={c}", bound(i), bound(i - 1))?;
+            }
+        }
+        for (i, c) in p.positive.counts.iter().enumerate() {
+            let i = p.positive.offset + i as i32;
+            if *c > 0 {
+                write!(f, " ({},{}]={c}", bound(i - 1), bound(i))?;
+            }
+        }
+        write!(f, "}} {}", self.timestamp_ms)
+    }
 }
 
 impl Series {
@@ -70,7 +170,7 @@ impl fmt::Display for Series {
             }
             head.push('}');
         }
-        if self.samples.is_empty() {
+        if self.samples.is_empty() && self.histograms.is_empty() {
             return f.write_str(&head);
         }
         for (i, sample) in self.samples.iter().enumerate() {
@@ -81,7 +181,33 @@ impl fmt::Display for Series {
             write_float(&mut value, sample.value);
             write!(f, "{head} {value} {}", sample.timestamp_ms)?;
         }
+        for (i, histogram) in self.histograms.iter().enumerate() {
+            if i > 0 || !self.samples.is_empty() {
+                f.write_str("\n")?;
+            }
+            write!(f, "{head} {histogram}")?;
+        }
+        for exemplar in &self.exemplars {
+            write!(f, "\n  {exemplar}")?;
+        }
         Ok(())
+    }
+}
+
+/// `v` to four significant digits, trailing zeros dropped: bucket bounds to read, not
+/// to parse.
+fn short(v: f64) -> String {
+    if !v.is_finite() || v == 0.0 {
+        let mut s = String::new();
+        write_float(&mut s, v);
+        return s;
+    }
+    let digits = (3 - v.abs().log10().floor() as i32).clamp(0, 17) as usize;
+    let s = format!("{v:.digits$}");
+    if s.contains('.') {
+        s.trim_end_matches('0').trim_end_matches('.').to_owned()
+    } else {
+        s
     }
 }
 
@@ -151,10 +277,18 @@ pub fn decode(body: &[u8]) -> Result<WriteRequest, Error> {
                     timestamp_ms: s.timestamp,
                 })
                 .collect();
+            let histograms = ts.histograms.iter().map(NativeHistogram::read).collect();
+            let exemplars = ts
+                .exemplars
+                .into_iter()
+                .map(ReceivedExemplar::read)
+                .collect();
             Series {
                 name,
                 labels,
                 samples,
+                histograms,
+                exemplars,
             }
         })
         .collect();
@@ -222,10 +356,53 @@ pub fn decode_custom_metrics(body: &[u8]) -> Result<WriteRequest, Error> {
                 value,
                 timestamp_ms: 0,
             }],
+            histograms: Vec::new(),
+            exemplars: Vec::new(),
         });
     }
     Ok(WriteRequest {
         series,
         metadata: Vec::new(),
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_native_histogram_prints_its_non_empty_buckets_by_their_bounds_and_exemplars_follow() {
+        use crate::snapshot::ExponentialBuckets;
+        let mut point = ExponentialHistogramPoint::empty(Attributes::default(), 1);
+        point.count = 4;
+        point.sum = 1.5;
+        point.zero_count = 1;
+        point.positive = ExponentialBuckets {
+            offset: 0,
+            counts: vec![2, 0, 1],
+        };
+        point.negative = ExponentialBuckets {
+            offset: -1,
+            counts: vec![1],
+        };
+        let series = Series {
+            name: "h".into(),
+            labels: vec![("a".into(), "b".into())],
+            samples: vec![],
+            histograms: vec![NativeHistogram {
+                point,
+                timestamp_ms: 9,
+            }],
+            exemplars: vec![ReceivedExemplar {
+                labels: vec![("trace_id".into(), "ab".into())],
+                value: 1.25,
+                timestamp_ms: 8,
+            }],
+        };
+        assert_eq!(
+            series.to_string(),
+            "h{a=\"b\"} {count=4 sum=1.5 scale=1 zero=1 [-1,-0.7071)=1 (1,1.414]=2 \
+             (2,2.828]=1} 9\n  # {trace_id=\"ab\"} 1.25 8"
+        );
+    }
 }

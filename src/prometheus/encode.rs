@@ -12,9 +12,9 @@ use std::collections::HashMap;
 use prost::encoding::encoded_len_varint;
 use prost::Message;
 
-use super::proto;
 use super::translate::{Labels, LabelsVersion, Metadata, SeriesSink};
-use crate::snapshot::Attributes;
+use super::{proto, rich_series};
+use crate::snapshot::{Attributes, Exemplar, ExponentialHistogramPoint};
 use crate::Error;
 
 // Protobuf tags: (field number << 3) | wire type; 2 = length-delimited, 1 = 64-bit,
@@ -229,6 +229,33 @@ impl SeriesSink for WriteRequestEncoder {
             put_head(labels, tail.timestamp_len(), &mut self.scratch);
             put_series(&mut self.request, &self.scratch, value, tail);
         }
+    }
+
+    fn native_histogram(
+        &mut self,
+        labels: &Labels<'_>,
+        point: &ExponentialHistogramPoint,
+        exemplars: &[Exemplar],
+        timestamp_ms: i64,
+    ) {
+        self.series += 1;
+        let histogram = Some((point, timestamp_ms));
+        rich_series::put(&mut self.request, labels, None, exemplars, histogram);
+    }
+
+    fn series_with_exemplars(
+        &mut self,
+        labels: &Labels<'_>,
+        value: f64,
+        timestamp_ms: i64,
+        exemplars: &[Exemplar],
+    ) {
+        if exemplars.is_empty() {
+            return self.series(labels, value, timestamp_ms);
+        }
+        self.series += 1;
+        let sample = Some((value, timestamp_ms));
+        rich_series::put(&mut self.request, labels, sample, exemplars, None);
     }
 
     fn begin_metric(&mut self, metric: u64, points: usize, version: LabelsVersion) {

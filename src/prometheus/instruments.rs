@@ -92,7 +92,10 @@ impl Translator {
             };
             let kind = naming_kind(&metric.data, d.kind);
             let family = naming::metric_name(&d.name, &d.unit, kind);
-            let histogram = if matches!(metric.data, MetricData::Histogram { .. }) {
+            let histogram = if matches!(
+                metric.data,
+                MetricData::Histogram { .. } | MetricData::ExponentialHistogram { .. }
+            ) {
                 ["_bucket", "_sum", "_count"].map(|s| format!("{family}{s}"))
             } else {
                 Default::default()
@@ -215,6 +218,8 @@ impl Translator {
                     common,
                     scope: n.scope(),
                     scratch,
+                    native_histograms: false,
+                    marks: None,
                 };
                 ctx.series_key(&mut key, n, set);
                 let hash = collide::key_of(&key);
@@ -287,6 +292,8 @@ impl Translator {
             common: &self.common,
             scope: n.scope(),
             scratch: &mut self.scratch,
+            native_histograms: false,
+            marks: None,
         };
         ctx.series_key(into, n, &set);
         Some(into)

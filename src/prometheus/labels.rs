@@ -4,11 +4,12 @@
 use opentelemetry::KeyValue;
 
 use super::collide::{Action, Plan};
+use super::exemplars::{in_bucket, Marks};
 use super::instruments::Names;
 use super::naming;
 use super::series::{put, Labels, SeriesSink, Slot, Span};
 use super::translate::{millis, SCOPE_NAME_LABEL, SCOPE_VERSION_LABEL};
-use crate::snapshot::{Attributes, HistogramPoint, MetricData, MetricSnapshot};
+use crate::snapshot::{Attributes, Exemplar, HistogramPoint, MetricData, MetricSnapshot};
 
 /// The labels every series of a push carries (but for a point attribute's `exported_`
 /// rename): `job` and `instance` from the resource (empty: none), and the external ones,
@@ -33,12 +34,34 @@ pub(crate) struct Scratch {
     pub(super) samples: Vec<f64>,
 }
 
+/// Where the `le` label name and the `_sum` and `_count` series names are in the text
+/// buffer.
+pub(super) struct HistogramNames {
+    pub(super) le: Span,
+    pub(super) sum: Span,
+    pub(super) count: Span,
+}
+
+/// One histogram point's classic form: the `le` values (`+Inf` last), their upper
+/// bounds (`+Inf` left out), the sum and count, and the exemplars to send.
+pub(super) struct ClassicPoint<'a> {
+    pub(super) les: &'a [Span],
+    pub(super) bounds: &'a [f64],
+    pub(super) sum: f64,
+    pub(super) count: u64,
+    pub(super) exemplars: &'a [Exemplar],
+}
+
 /// Borrowed translator state for the points of one metric.
 pub(super) struct PointContext<'t> {
     pub(super) common: &'t CommonLabels,
     /// The current metric's scope name and version label values (empty: none).
     pub(super) scope: [&'t str; 2],
     pub(super) scratch: &'t mut Scratch,
+    /// Exponential histograms go out as native ones (scale −4 and up).
+    pub(super) native_histograms: bool,
+    /// The newest exemplar sent per point; `None` where no series is sent (series keys).
+    pub(super) marks: Option<&'t mut Marks>,
 }
 
 impl PointContext<'_> {
@@ -72,19 +95,20 @@ impl PointContext<'_> {
                         _ => point.value.as_f64(),
                     };
                     count += 1;
-                    if sink.reuse_point(index, &point.attributes, &[value], ts) {
+                    self.scratch.samples.clear();
+                    self.scratch.samples.push(value);
+                    let (attributes, exemplars) = (&point.attributes, &point.exemplars);
+                    let Some(exemplars) = self.unsent(sink, id, index, attributes, exemplars, ts)
+                    else {
                         continue;
-                    }
+                    };
                     self.scratch.text.truncate(mark);
                     self.point_labels(name, &point.attributes, false);
-                    sink.series(
-                        &Labels {
-                            text: &self.scratch.text,
-                            slots: &self.scratch.base,
-                        },
-                        value,
-                        ts,
-                    );
+                    let labels = Labels {
+                        text: &self.scratch.text,
+                        slots: &self.scratch.base,
+                    };
+                    sink.series_with_exemplars(&labels, value, ts, exemplars);
                 }
                 count
             }
@@ -122,54 +146,106 @@ impl PointContext<'_> {
                     }
                     self.scratch.samples.push(point.sum);
                     self.scratch.samples.push(point.count as f64);
-                    if sink.reuse_point(index, &point.attributes, &self.scratch.samples, ts) {
+                    let (attributes, exemplars) = (&point.attributes, &point.exemplars);
+                    let Some(exemplars) = self.unsent(sink, id, index, attributes, exemplars, ts)
+                    else {
                         continue;
-                    }
+                    };
                     self.scratch.text.truncate(mark);
                     self.point_labels(bucket_name, &point.attributes, true);
-                    // Bucket series: the point's labels plus `le`, in sorted position.
-                    self.scratch.bucket.clear();
-                    self.scratch.bucket.extend_from_slice(&self.scratch.base);
-                    let text: &str = &self.scratch.text;
-                    let at = self
-                        .scratch
-                        .bucket
-                        .partition_point(|s| s.name.get(text) < "le");
-                    self.scratch.bucket.insert(
-                        at,
-                        Slot {
-                            name: le_name,
-                            value: Span::default(),
-                        },
-                    );
-                    for (le, &value) in les.iter().zip(self.scratch.samples.iter()) {
-                        self.scratch.bucket[at].value = *le;
-                        sink.series(
-                            &Labels {
-                                text,
-                                slots: &self.scratch.bucket,
-                            },
-                            value,
-                            ts,
-                        );
-                    }
-                    let name_at = self.base_name_index();
-                    self.scratch.base[name_at].value = sum_name;
-                    let labels = Labels {
-                        text,
-                        slots: &self.scratch.base,
+                    let spans = HistogramNames {
+                        le: le_name,
+                        sum: sum_name,
+                        count: count_name,
                     };
-                    sink.series(&labels, point.sum, ts);
-                    self.scratch.base[name_at].value = count_name;
-                    let labels = Labels {
-                        text,
-                        slots: &self.scratch.base,
+                    let classic = ClassicPoint {
+                        les: &les,
+                        bounds: names.bounds.as_deref().unwrap_or_default(),
+                        sum: point.sum,
+                        count: point.count,
+                        exemplars,
                     };
-                    sink.series(&labels, point.count as f64, ts);
+                    self.classic_series(&spans, &classic, ts, sink);
                 }
                 count
             }
+            MetricData::ExponentialHistogram { points } => {
+                self.exponential(points, names, id, &planned, ts, sink)
+            }
         }
+    }
+
+    /// Hands a classic histogram's series to `sink`, for the point whose labels are in
+    /// `base` (named `_bucket`): one `_bucket` series per `le` with the value in
+    /// `samples` at the same place (and the exemplars of its bucket), then `_sum` and
+    /// `_count`.
+    pub(super) fn classic_series<S: SeriesSink>(
+        &mut self,
+        names: &HistogramNames,
+        point: &ClassicPoint<'_>,
+        ts: i64,
+        sink: &mut S,
+    ) {
+        // Bucket series: the point's labels plus `le`, in sorted position.
+        self.scratch.bucket.clear();
+        self.scratch.bucket.extend_from_slice(&self.scratch.base);
+        let text: &str = &self.scratch.text;
+        let at = self
+            .scratch
+            .bucket
+            .partition_point(|s| s.name.get(text) < "le");
+        self.scratch.bucket.insert(
+            at,
+            Slot {
+                name: names.le,
+                value: Span::default(),
+            },
+        );
+        let samples = self.scratch.samples.iter();
+        for (i, (le, &value)) in point.les.iter().zip(samples).enumerate() {
+            self.scratch.bucket[at].value = *le;
+            let labels = Labels {
+                text,
+                slots: &self.scratch.bucket,
+            };
+            if point.exemplars.is_empty() {
+                sink.series(&labels, value, ts);
+            } else {
+                let exemplars = in_bucket(point.exemplars, point.bounds, i);
+                sink.series_with_exemplars(&labels, value, ts, &exemplars);
+            }
+        }
+        let name_at = self.base_name_index();
+        self.scratch.base[name_at].value = names.sum;
+        let labels = Labels {
+            text,
+            slots: &self.scratch.base,
+        };
+        sink.series(&labels, point.sum, ts);
+        self.scratch.base[name_at].value = names.count;
+        let labels = Labels {
+            text,
+            slots: &self.scratch.base,
+        };
+        sink.series(&labels, point.count as f64, ts);
+    }
+
+    /// The exemplars of point `index` not handed over before; `None` when there are none
+    /// and `sink` wrote the point's series from its cache (their values are in
+    /// `scratch.samples`), so the point is done.
+    fn unsent<'e, S: SeriesSink>(
+        &mut self,
+        sink: &mut S,
+        metric: u64,
+        index: usize,
+        attributes: &Attributes,
+        exemplars: &'e [Exemplar],
+        ts: i64,
+    ) -> Option<&'e [Exemplar]> {
+        let unsent = Marks::fresh(self.marks.as_deref_mut(), metric, attributes, exemplars);
+        let reused =
+            unsent.is_empty() && sink.reuse_point(index, attributes, &self.scratch.samples, ts);
+        (!reused).then_some(unsent)
     }
 
     /// Writes the identity of a point's series into `key`: the family, a NUL, then its
@@ -192,7 +268,7 @@ impl PointContext<'_> {
         }
     }
 
-    fn base_name_index(&self) -> usize {
+    pub(super) fn base_name_index(&self) -> usize {
         let text: &str = &self.scratch.text;
         self.scratch
             .base

@@ -30,12 +30,16 @@ mod collide;
 pub(crate) mod custom_json;
 pub mod decode;
 pub mod encode;
+mod exemplars;
+mod exponential;
 pub mod exposition;
 mod instruments;
 mod labels;
 pub mod naming;
+pub(crate) mod native;
 #[doc(hidden)]
 pub mod proto;
+mod rich_series;
 mod series;
 pub mod stale;
 pub mod translate;

@@ -4,7 +4,7 @@
 
 use std::sync::atomic::AtomicU64;
 
-use crate::snapshot::Attributes;
+use crate::snapshot::{Attributes, Exemplar, ExponentialHistogramPoint};
 
 /// A Prometheus metric type, as remote-write metadata carries it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -121,6 +121,35 @@ pub trait SeriesSink {
 
     /// One series with one sample.
     fn series(&mut self, labels: &Labels<'_>, value: f64, timestamp_ms: i64);
+
+    /// One series with one sample and the exemplars that go with it (sampled
+    /// measurements of the point, oldest first, each newer than those handed over for it
+    /// before). The default drops the exemplars and calls [`series`](Self::series).
+    fn series_with_exemplars(
+        &mut self,
+        labels: &Labels<'_>,
+        value: f64,
+        timestamp_ms: i64,
+        exemplars: &[Exemplar],
+    ) {
+        let _ = exemplars;
+        self.series(labels, value, timestamp_ms);
+    }
+
+    /// One native histogram series, with the point's exemplars not handed over before:
+    /// the family's name and the point's labels, and the
+    /// point whose buckets it carries. Called only by a translator with native
+    /// histograms on ([`Translator::set_native_histograms`](super::translate::Translator::set_native_histograms));
+    /// the default writes nothing, for sinks that never get them.
+    fn native_histogram(
+        &mut self,
+        labels: &Labels<'_>,
+        point: &ExponentialHistogramPoint,
+        exemplars: &[Exemplar],
+        timestamp_ms: i64,
+    ) {
+        let _ = (labels, point, exemplars, timestamp_ms);
+    }
 
     /// The points of metric `metric` (its [`Descriptor::id`](crate::snapshot::Descriptor::id))
     /// follow; there are `points` of them. Series made under another `version` must not be

@@ -16,7 +16,8 @@ use std::collections::{HashMap, HashSet};
 use crate::prometheus::encode::WriteRequestEncoder;
 use crate::prometheus::translate::{Labels, Metadata, SeriesSink};
 use crate::snapshot::{
-    Attributes, MetricData, MetricSnapshot, Number, NumberPoint, ScopeSnapshot, Snapshot,
+    Attributes, Exemplar, ExponentialHistogramPoint, MetricData, MetricSnapshot, Number,
+    NumberPoint, ScopeSnapshot, Snapshot,
 };
 
 /// The Prometheus stale marker: a NaN with exactly these bits tells the receiver that a
@@ -56,6 +57,9 @@ pub(crate) fn vanished(previous: Snapshot, current: &Snapshot) -> Option<Snapsho
                     MetricData::Histogram { points, .. } => {
                         points.iter().map(|p| &p.attributes).collect()
                     }
+                    MetricData::ExponentialHistogram { points } => {
+                        points.iter().map(|p| &p.attributes).collect()
+                    }
                 },
                 None => HashSet::new(),
             };
@@ -64,6 +68,9 @@ pub(crate) fn vanished(previous: Snapshot, current: &Snapshot) -> Option<Snapsho
                     points.retain(|p| !kept.contains(&p.attributes))
                 }
                 MetricData::Histogram { points, .. } => {
+                    points.retain(|p| !kept.contains(&p.attributes))
+                }
+                MetricData::ExponentialHistogram { points } => {
                     points.retain(|p| !kept.contains(&p.attributes))
                 }
             }
@@ -103,7 +110,7 @@ pub(crate) fn vanished_observations(
             }
             let points = match &metric.data {
                 MetricData::Sum { points, .. } | MetricData::Gauge { points } => points,
-                MetricData::Histogram { .. } => continue,
+                MetricData::Histogram { .. } | MetricData::ExponentialHistogram { .. } => continue,
             };
             let current: HashSet<Attributes> =
                 points.iter().map(|p| p.attributes.clone()).collect();
@@ -113,6 +120,7 @@ pub(crate) fn vanished_observations(
                     previous
                         .difference(&current)
                         .map(|attributes| NumberPoint {
+                            exemplars: Vec::new(),
                             attributes: attributes.clone(),
                             // Not sent: the marker replaces every value.
                             value: Number::F64(0.0),
@@ -172,5 +180,17 @@ impl SeriesSink for StaleMarkers<'_> {
     fn series(&mut self, labels: &Labels<'_>, _: f64, timestamp_ms: i64) {
         self.0
             .series(labels, f64::from_bits(STALE_NAN_BITS), timestamp_ms);
+    }
+
+    /// A float marker ends a native histogram series too (Prometheus appends it as a
+    /// histogram whose sum is the marker).
+    fn native_histogram(
+        &mut self,
+        labels: &Labels<'_>,
+        _: &ExponentialHistogramPoint,
+        _: &[Exemplar],
+        ts: i64,
+    ) {
+        self.series(labels, 0.0, ts);
     }
 }

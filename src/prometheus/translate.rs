@@ -47,6 +47,7 @@ use std::time::{SystemTime, UNIX_EPOCH};
 use opentelemetry::KeyValue;
 
 use super::collide::{self, Action, Families, Key, Plan, Registry};
+use super::exemplars::Marks;
 use super::instruments::Names;
 use super::labels::{
     add_external, finish_labels, push_label, push_service_labels, CommonLabels, PointContext,
@@ -104,6 +105,8 @@ pub struct Translator {
     /// The other resource labels, rebuilt per push.
     pub(super) target_info: Vec<(String, String)>,
     pub(super) options: Options,
+    /// The newest exemplar handed over per point.
+    pub(super) exemplar_marks: Marks,
     /// The series key of every point seen, and which collide.
     pub(super) registry: Registry,
     pub(super) families: Families,
@@ -148,6 +151,8 @@ pub(super) struct Options {
     pub(super) target_info: bool,
     /// Whether series carry `otel_scope_name` and `otel_scope_version`.
     pub(super) scope_labels: bool,
+    /// Whether exponential histograms go to the sink as native histograms.
+    pub(super) native_histograms: bool,
     /// For a scraper (pull): no `job` and `instance` (the scraper sets its own), every
     /// resource attribute on `target_info`.
     pub(super) pull: bool,
@@ -158,6 +163,7 @@ impl Default for Options {
         Self {
             target_info: true,
             scope_labels: true,
+            native_histograms: false,
             pull: false,
         }
     }
@@ -217,6 +223,14 @@ impl Translator {
         }
     }
 
+    /// Whether exponential histograms of scale −4 and up go to the sink as native
+    /// histograms ([`SeriesSink::native_histogram`]): off by default, for sinks and
+    /// receivers without them. Off, and below scale −4, they are classic `_bucket`,
+    /// `_sum` and `_count` series with the exponential buckets' upper bounds as `le`.
+    pub fn set_native_histograms(&mut self, enabled: bool) {
+        self.options.native_histograms = enabled;
+    }
+
     /// What the latest [`translate`](Self::translate) merged and dropped because
     /// points translated to one series or instruments to one family.
     pub fn collisions(&self) -> Collisions {
@@ -264,6 +278,8 @@ impl Translator {
                 common: &self.common,
                 scope: n.scope(),
                 scratch: &mut self.scratch,
+                native_histograms: self.options.native_histograms,
+                marks: None,
             };
             for (i, set) in point_attributes(&metric.data).enumerate() {
                 ctx.series_key(&mut key, n, set);
@@ -305,6 +321,8 @@ impl Translator {
                 keep
             });
             self.families_dirty = true;
+            let names = &self.names;
+            self.exemplar_marks.retain(|id| names.contains_key(&id));
         }
         if self.families_dirty {
             self.check_families();
@@ -321,12 +339,16 @@ impl Translator {
             scratch,
             common,
             collisions,
+            options,
+            exemplar_marks,
             ..
         } = self;
         let mut ctx = PointContext {
             common,
             scope: ["", ""],
             scratch,
+            native_histograms: options.native_histograms,
+            marks: Some(exemplar_marks),
         };
         let mut count = 0;
         for metric in snapshot.metrics() {
@@ -460,6 +482,9 @@ pub(super) fn point_attributes(data: &MetricData) -> Box<dyn Iterator<Item = &At
             Box::new(points.iter().map(|p| &p.attributes))
         }
         MetricData::Histogram { points, .. } => Box::new(points.iter().map(|p| &p.attributes)),
+        MetricData::ExponentialHistogram { points } => {
+            Box::new(points.iter().map(|p| &p.attributes))
+        }
     }
 }
 
@@ -467,6 +492,10 @@ pub(super) fn point_attributes(data: &MetricData) -> Box<dyn Iterator<Item = &At
 fn series_count(data: &MetricData) -> usize {
     match data {
         MetricData::Histogram { bounds, points } => points.len() * (bounds.len() + 3),
+        MetricData::ExponentialHistogram { points } => points
+            .iter()
+            .map(|p| p.positive.counts.len() + p.negative.counts.len() + 4)
+            .sum(),
         other => other.len(),
     }
 }
@@ -479,7 +508,9 @@ pub(super) fn naming_kind(data: &MetricData, kind: InstrumentKind) -> Instrument
             monotonic: true, ..
         } => InstrumentKind::Counter,
         MetricData::Sum { .. } => InstrumentKind::UpDownCounter,
-        MetricData::Histogram { .. } => InstrumentKind::Histogram,
+        MetricData::Histogram { .. } | MetricData::ExponentialHistogram { .. } => {
+            InstrumentKind::Histogram
+        }
         MetricData::Gauge { .. } if kind.is_observable() => InstrumentKind::ObservableGauge,
         MetricData::Gauge { .. } => InstrumentKind::Gauge,
     }
@@ -491,7 +522,9 @@ fn metric_type(data: &MetricData) -> MetricType {
             monotonic: true, ..
         } => MetricType::Counter,
         MetricData::Sum { .. } | MetricData::Gauge { .. } => MetricType::Gauge,
-        MetricData::Histogram { .. } => MetricType::Histogram,
+        MetricData::Histogram { .. } | MetricData::ExponentialHistogram { .. } => {
+            MetricType::Histogram
+        }
     }
 }
 

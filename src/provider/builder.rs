@@ -16,6 +16,8 @@ use opentelemetry_sdk::Resource;
 
 use super::collect::Core;
 use super::{MeterProvider, Shared};
+use crate::aggregate::exemplar::ExemplarFilter;
+use crate::aggregate::exponential::{ExponentialConfig, MAX_SCALE, MIN_SCALE};
 use crate::aggregate::Limits;
 use crate::custom::file::Configured;
 use crate::custom::manage::{CustomMetrics, DestinationConfig};
@@ -55,6 +57,10 @@ pub struct MeterProviderBuilder {
     resource: Option<Resource>,
     instance_id: Option<String>,
     cardinality_limit: usize,
+    /// Set: histograms created without boundaries are exponential.
+    exponential: Option<ExponentialConfig>,
+    /// `None`: the environment's, else trace-based.
+    exemplar_filter: Option<ExemplarFilter>,
     /// The destination the push options configure; `None` until one of them is called.
     default_destination: Option<Destination>,
     destinations: Vec<Destination>,
@@ -74,6 +80,8 @@ impl Default for MeterProviderBuilder {
             resource: None,
             instance_id: None,
             cardinality_limit: Self::DEFAULT_CARDINALITY_LIMIT,
+            exponential: None,
+            exemplar_filter: None,
             default_destination: None,
             destinations: Vec::new(),
             scope_labels: None,
@@ -145,6 +153,58 @@ impl MeterProviderBuilder {
     /// not created). Must be at least 1.
     pub fn with_cardinality_limit(mut self, limit: usize) -> Self {
         self.cardinality_limit = limit;
+        self
+    }
+
+    /// Makes every histogram created without explicit boundaries an exponential
+    /// (base-2) one, as the OpenTelemetry spec defines it: each series starts at scale
+    /// `max_scale` (at most 20; the base is `2^(2^-scale)`) and lowers it, merging
+    /// neighbouring buckets, whenever its positive or its negative values would need
+    /// more than `max_size` buckets (at least 2). OpenTelemetry's defaults are 160 and
+    /// 20. A histogram created with boundaries keeps them; without this option, every
+    /// histogram has explicit buckets (the default boundaries when none are given).
+    ///
+    /// Destinations that turn on [`Destination::with_native_histograms`] send them as
+    /// Prometheus native histograms; the others as classic `_bucket` series whose `le`
+    /// are the exponential buckets' upper bounds.
+    ///
+    /// ```
+    /// let provider = prompush::MeterProvider::builder()
+    ///     .with_exponential_histograms(160, 20)
+    ///     .build()?;
+    /// let latency = provider.meter("app").f64_histogram("latency").with_unit("s").build();
+    /// latency.record(0.25, &[]);
+    /// let snapshot = provider.collect();
+    /// let point = &snapshot.metric("latency").unwrap().data.exponential_points()[0];
+    /// assert_eq!((point.count, point.scale), (1, 20));
+    /// # Ok::<(), prompush::Error>(())
+    /// ```
+    pub fn with_exponential_histograms(mut self, max_size: u32, max_scale: i8) -> Self {
+        self.exponential = Some(ExponentialConfig {
+            max_size,
+            max_scale,
+        });
+        self
+    }
+
+    /// Which measurements of counters and histograms are kept as exemplars, sent with
+    /// their series (`TimeSeries.exemplars`) with the `trace_id` and `span_id` of the
+    /// span they were made in. Default: [`env::EXEMPLAR_FILTER`]
+    /// (`OTEL_METRICS_EXEMPLAR_FILTER`) when set, else
+    /// [`ExemplarFilter::TraceBased`]: measurements made while the current
+    /// `opentelemetry::Context` holds a sampled span. Gauges and up-down counters never
+    /// carry exemplars.
+    ///
+    /// Each explicit-bucket histogram series keeps the last sampled measurement of each
+    /// bucket, each exponential histogram series up to `min(20, max_size)` and each
+    /// counter series one, sampled uniformly since the previous collection. Their storage
+    /// is allocated at a series' first sampled measurement.
+    /// [`ExemplarFilter::AlwaysOff`] removes the check from recording altogether.
+    /// Prometheus stores exemplars only with `--enable-feature=exemplar-storage`.
+    ///
+    /// See [`ExemplarFilter`] for an example.
+    pub fn with_exemplar_filter(mut self, filter: ExemplarFilter) -> Self {
+        self.exemplar_filter = Some(filter);
         self
     }
 
@@ -259,6 +319,8 @@ impl MeterProviderBuilder {
             resource,
             instance_id,
             cardinality_limit,
+            exponential,
+            exemplar_filter,
             default_destination,
             destinations,
             push_interval,
@@ -269,16 +331,24 @@ impl MeterProviderBuilder {
             scrape_endpoint,
         } = self;
         let interval = resolve_interval(push_interval)?;
+        let exemplar_filter = match exemplar_filter {
+            Some(filter) => filter,
+            None => env::exemplar_filter()?.unwrap_or_default(),
+        };
         let default_destination = resolve_endpoint(default_destination, &destinations);
         let destinations =
             validate_destinations(default_destination, destinations, scope_labels, interval)?;
         let configured = Configured::load(custom_metrics, &custom_metrics_files)?;
-        let core = Arc::new(Core::new(
-            resource_with_instance_id(resource, instance_id),
-            Limits {
-                cardinality: cardinality_limit,
-            },
-        ));
+        let core = Arc::new(Core {
+            exponential,
+            exemplar_filter,
+            ..Core::new(
+                resource_with_instance_id(resource, instance_id),
+                Limits {
+                    cardinality: cardinality_limit,
+                },
+            )
+        });
         let meter = core.self_metrics_meter(self_metrics && !destinations.is_empty());
         let custom = CustomMetrics::new(
             destinations.clone(),
@@ -310,6 +380,19 @@ impl MeterProviderBuilder {
                  must be at least 1"
                     .into(),
             ));
+        }
+        if let Some(ExponentialConfig {
+            max_size,
+            max_scale,
+        }) = self.exponential
+        {
+            if max_size < 2 || !(MIN_SCALE..=MAX_SCALE).contains(&max_scale) {
+                return Err(Error::Config(format!(
+                    "with_exponential_histograms({max_size}, {max_scale}): max_size must be at \
+                     least 2 and max_scale within {MIN_SCALE}..={MAX_SCALE}; OpenTelemetry's \
+                     defaults are 160 and 20"
+                )));
+            }
         }
         if self.instance_id.as_deref().is_some_and(str::is_empty) {
             return Err(Error::Config(

@@ -13,6 +13,8 @@ use opentelemetry::InstrumentationScope;
 use opentelemetry_sdk::Resource;
 use parking_lot::Mutex;
 
+use crate::aggregate::exemplar::ExemplarFilter;
+use crate::aggregate::exponential::ExponentialConfig;
 use crate::aggregate::Limits;
 use crate::custom::manage::CollectMatchingFn;
 use crate::instrument::registry::Registry;
@@ -26,6 +28,10 @@ use crate::Snapshot;
 pub(super) struct Core {
     pub(super) resource: Resource,
     pub(super) limits: Limits,
+    /// Set: histograms without boundaries are exponential.
+    pub(super) exponential: Option<ExponentialConfig>,
+    /// Which measurements become exemplars.
+    pub(super) exemplar_filter: ExemplarFilter,
     pub(super) shut_down: Arc<AtomicBool>,
     pub(super) scopes: Mutex<Scopes>,
 }
@@ -42,6 +48,8 @@ impl Core {
         Core {
             resource,
             limits,
+            exponential: None,
+            exemplar_filter: ExemplarFilter::AlwaysOff,
             shut_down: Arc::new(AtomicBool::new(false)),
             scopes: Mutex::new(Scopes::default()),
         }
@@ -50,7 +58,11 @@ impl Core {
     /// The meter of one instrumentation scope, over [`registry`](Self::registry).
     pub(super) fn meter(&self, scope: InstrumentationScope) -> Meter {
         let registry = self.registry(scope);
-        Meter::new(Arc::new(ScopeMeter { registry }))
+        Meter::new(Arc::new(ScopeMeter {
+            registry,
+            exponential: self.exponential,
+            exemplar_filter: self.exemplar_filter,
+        }))
     }
 
     /// The instruments of one instrumentation scope, created on first use.

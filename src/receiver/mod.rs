@@ -47,7 +47,8 @@ use crate::Protocol;
 mod exchange;
 
 pub use crate::prometheus::decode::{
-    decode, decode_custom_metrics, Metadata, Sample, Series, WriteRequest, MAX_DECODED_BYTES,
+    decode, decode_custom_metrics, Metadata, NativeHistogram, ReceivedExemplar, Sample, Series,
+    WriteRequest, MAX_DECODED_BYTES,
 };
 pub use exchange::{Headers, Received, Reply};
 

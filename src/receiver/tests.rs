@@ -18,6 +18,7 @@ fn display_escapes_and_formats() {
                 timestamp_ms: 6,
             },
         ],
+        ..Series::default()
     };
     assert_eq!(
         series.to_string(),
@@ -27,6 +28,7 @@ fn display_escapes_and_formats() {
         name: "x".into(),
         labels: vec![],
         samples: vec![],
+        ..Series::default()
     };
     assert_eq!(bare.to_string(), "x");
 }

@@ -17,8 +17,9 @@ use opentelemetry_sdk::Resource;
 
 use crate::instance_id;
 use crate::snapshot::{
-    Attributes, Descriptor, HistogramPoint, InstrumentKind, MetricData, MetricSnapshot, Number,
-    NumberKind, NumberPoint, ScopeSnapshot, Snapshot,
+    Attributes, Descriptor, ExponentialBuckets, ExponentialHistogramPoint, HistogramPoint,
+    InstrumentKind, MetricData, MetricSnapshot, Number, NumberKind, NumberPoint, ScopeSnapshot,
+    Snapshot,
 };
 
 /// What identifies one SDK metric stream across exports.
@@ -46,7 +47,6 @@ struct Stream {
 pub(crate) struct Converter {
     streams: HashMap<StreamKey, Stream>,
     exports: u64,
-    warned_exponential: bool,
     /// Given to a resource that has no `service.instance.id`; fixed for the exporter's
     /// life.
     instance_id: String,
@@ -60,7 +60,6 @@ impl Converter {
         Converter {
             streams: HashMap::new(),
             exports: 0,
-            warned_exponential: false,
             instance_id,
             resource: None,
         }
@@ -134,18 +133,7 @@ impl Converter {
             SdkData::Sum(s) if s.is_monotonic() => InstrumentKind::Counter,
             SdkData::Sum(_) => InstrumentKind::UpDownCounter,
             SdkData::Gauge(_) => InstrumentKind::Gauge,
-            SdkData::Histogram(_) => InstrumentKind::Histogram,
-            SdkData::ExponentialHistogram(_) => {
-                if !self.warned_exponential {
-                    self.warned_exponential = true;
-                    tracing::warn!(
-                        metric = metric.name(),
-                        "exponential histograms cannot be sent as remote-write 1.0 series \
-                         and are skipped; configure explicit-bucket histograms"
-                    );
-                }
-                return None;
-            }
+            SdkData::Histogram(_) | SdkData::ExponentialHistogram(_) => InstrumentKind::Histogram,
         };
         let key = StreamKey {
             scope: scope.name().to_owned(),
@@ -179,6 +167,7 @@ impl Converter {
             set
         };
         let mut number = |attrs: Vec<KeyValue>, value: T| NumberPoint {
+            exemplars: Vec::new(),
             attributes: attributes(attrs),
             value: value.to_number(),
         };
@@ -212,6 +201,7 @@ impl Converter {
                             bounds = Some(b.into());
                         }
                         HistogramPoint {
+                            exemplars: Vec::new(),
                             attributes: attributes(p.attributes().cloned().collect()),
                             count: p.count(),
                             sum: p.sum().as_f64(),
@@ -230,7 +220,33 @@ impl Converter {
                     },
                 )
             }
-            SdkData::ExponentialHistogram(_) => return None,
+            SdkData::ExponentialHistogram(h) => {
+                let bucket = |b: &data::ExponentialBucket| ExponentialBuckets {
+                    offset: b.offset(),
+                    counts: b.counts().collect(),
+                };
+                let points = h
+                    .data_points()
+                    .map(|p| ExponentialHistogramPoint {
+                        exemplars: Vec::new(),
+                        attributes: attributes(p.attributes().cloned().collect()),
+                        count: p.count() as u64,
+                        sum: p.sum().as_f64(),
+                        min: p.min().map(|v| v.as_f64()),
+                        max: p.max().map(|v| v.as_f64()),
+                        scale: p.scale(),
+                        zero_threshold: p.zero_threshold(),
+                        zero_count: p.zero_count(),
+                        positive: bucket(p.positive_bucket()),
+                        negative: bucket(p.negative_bucket()),
+                    })
+                    .collect();
+                (
+                    h.start_time(),
+                    h.time(),
+                    MetricData::ExponentialHistogram { points },
+                )
+            }
         };
         // Sets not reported this time are forgotten (the SDK drops them too).
         stream.sets = seen_sets;

@@ -48,8 +48,9 @@ use convert::Converter;
 /// # Ok::<(), prompush::Error>(())
 /// ```
 ///
-/// Cumulative temporality only (remote write cannot carry deltas); exponential
-/// histograms are skipped with one warning. `export` resolves once the data is
+/// Cumulative temporality only (remote write cannot carry deltas). Exponential
+/// histograms go out as classic `_bucket` series, or as native histograms with
+/// [`with_native_histograms`](RemoteWriteExporterBuilder::with_native_histograms). `export` resolves once the data is
 /// delivered, refused, or still failing after the push timeout (it stays queued and
 /// is retried).
 ///

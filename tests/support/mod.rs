@@ -11,6 +11,7 @@
 //! - [`vmauth`]: a real vmauth in front of one of them;
 //! - [`unleash`]: a real Unleash on a throwaway PostgreSQL;
 //! - [`logs`]: `tracing` output captured as text;
+//! - [`spans`]: a sampled span context to record exemplars in;
 //! - [`proc`]: the test process as `/proc` shows it;
 //! - [`self_metrics`]: prompush's own delivery metrics, as the provider collects them.
 //!
@@ -24,6 +25,7 @@ pub mod presets;
 pub mod proc;
 pub mod real_servers;
 pub mod self_metrics;
+pub mod spans;
 pub mod stored;
 pub mod tinyproxy;
 pub mod tls;

@@ -78,7 +78,8 @@ impl Kind {
         }
     }
 
-    fn command(self, addr: SocketAddr, data: &Path, dir: &Path) -> Command {
+    /// The server's command line; `flags` come last.
+    fn command(self, addr: SocketAddr, data: &Path, dir: &Path, flags: &[String]) -> Command {
         let mut command = Command::new(self.binary());
         match self {
             Kind::Prometheus => {
@@ -108,6 +109,7 @@ impl Kind {
                 ]);
             }
         }
+        command.args(flags);
         command
     }
 }
@@ -119,13 +121,19 @@ impl Prometheus {
     /// Starts Prometheus on a free loopback port; panics with its log if it is not ready
     /// within 30 s.
     pub async fn start() -> Prometheus {
-        Prometheus(Server::start(Kind::Prometheus, None).await)
+        Prometheus(Server::start(Kind::Prometheus, None, &[]).await)
     }
 
     /// Starts Prometheus with this `prometheus.yml` (scrape jobs, say) in place of the
     /// default one without targets.
     pub async fn start_with_config(prometheus_yml: &str) -> Prometheus {
-        Prometheus(Server::start(Kind::Prometheus, Some(prometheus_yml)).await)
+        Prometheus(Server::start(Kind::Prometheus, Some(prometheus_yml), &[]).await)
+    }
+
+    /// [`start`](Self::start) with extra command-line flags, such as
+    /// `--enable-feature=native-histograms,exemplar-storage`.
+    pub async fn start_with_flags(flags: &[&str]) -> Prometheus {
+        Prometheus(Server::start(Kind::Prometheus, None, flags).await)
     }
 
     /// Stops the server (SIGKILL: nothing is flushed beyond what its WAL already has).
@@ -154,7 +162,7 @@ impl VictoriaMetrics {
     /// Starts VictoriaMetrics on a free loopback port; panics with its log if it is not
     /// ready within 30 s.
     pub async fn start() -> VictoriaMetrics {
-        VictoriaMetrics(Server::start(Kind::VictoriaMetrics, None).await)
+        VictoriaMetrics(Server::start(Kind::VictoriaMetrics, None, &[]).await)
     }
 
     /// Stops the server (SIGKILL).
@@ -175,6 +183,8 @@ pub struct Server {
     kind: Kind,
     child: Child,
     addr: SocketAddr,
+    /// Extra command-line flags, kept for a restart.
+    flags: Vec<String>,
     log: PathBuf,
     http: reqwest::Client,
     // Last field: dropped after the child is gone.
@@ -271,7 +281,12 @@ impl Server {
         loop {
             self.child = self
                 .kind
-                .command(self.addr, &self.dir.path().join("data"), self.dir.path())
+                .command(
+                    self.addr,
+                    &self.dir.path().join("data"),
+                    self.dir.path(),
+                    &self.flags,
+                )
                 .stdin(Stdio::null())
                 .stdout(log_file.try_clone().expect("clone log handle"))
                 .stderr(log_file.try_clone().expect("clone log handle"))
@@ -293,8 +308,9 @@ impl Server {
         }
     }
 
-    async fn start(kind: Kind, prometheus_yml: Option<&str>) -> Server {
+    async fn start(kind: Kind, prometheus_yml: Option<&str>, flags: &[&str]) -> Server {
         let http = loopback_http_client();
+        let flags: Vec<String> = flags.iter().map(|f| (*f).to_owned()).collect();
         for _ in 0..PORT_ATTEMPTS {
             let dir = temp_dir(kind.name());
             let addr = free_loopback_addr();
@@ -303,7 +319,7 @@ impl Server {
                 std::fs::write(dir.path().join("prometheus.yml"), config)
                     .expect("write prometheus.yml");
             }
-            let mut command = kind.command(addr, &dir.path().join("data"), dir.path());
+            let mut command = kind.command(addr, &dir.path().join("data"), dir.path(), &flags);
             let child = spawn_logged(&mut command, &log).unwrap_or_else(|e| {
                 panic!(
                     "cannot run {:?} ({e}); install it (scripts/test does) or set {}",
@@ -315,6 +331,7 @@ impl Server {
                 kind,
                 child,
                 addr,
+                flags: flags.clone(),
                 log,
                 http: http.clone(),
                 dir,
@@ -420,6 +437,23 @@ impl Server {
             .await;
         serde_json::from_value(data.clone())
             .unwrap_or_else(|e| panic!("series answer {data} is not a list of label sets: {e}"))
+    }
+
+    /// The exemplars of the series `selector` selects, over the last hour (Prometheus
+    /// with `--enable-feature=exemplar-storage`): `data` of `/api/v1/query_exemplars`,
+    /// a list of `{"seriesLabels": {..}, "exemplars": [{"labels": {..}, "value": "..",
+    /// "timestamp": ..}]}`.
+    pub async fn exemplars(&self, selector: &str) -> Value {
+        let now = unix_seconds();
+        self.api(
+            "/api/v1/query_exemplars",
+            &[
+                ("query", selector.to_owned()),
+                ("start", format!("{:.3}", now - 3600.0)),
+                ("end", format!("{:.3}", now + 60.0)),
+            ],
+        )
+        .await
     }
 
     /// Queries `promql` until `done(result)` holds, and returns that result; panics with

@@ -83,10 +83,29 @@ pub(super) fn encoder(delivery: &Delivery) -> Box<dyn Encode> {
     translator.set_target_info(series.target_info);
     translator.set_scope_labels(series.scope_labels);
     match delivery.protocol {
-        Protocol::RemoteWrite => Box::new(remote_write::Encoder::new(translator)),
+        Protocol::RemoteWrite => Box::new(remote_write::Encoder::new(
+            translator,
+            series.native_histograms.clone(),
+        )),
         Protocol::CustomMetricsJson => {
             Box::new(json::Encoder::new(translator, delivery.max_body_bytes))
         }
+    }
+}
+
+/// `batch` again with classic series instead of native histograms, when `failure` is
+/// the receiver refusing native histograms; `None` otherwise.
+pub(super) fn classic_instead(
+    protocol: Protocol,
+    batch: &Batch,
+    status: u16,
+    detail: &str,
+) -> Option<Half> {
+    match protocol {
+        Protocol::RemoteWrite if remote_write::refuses_native_histograms(status, detail) => {
+            remote_write::without_native_histograms(batch)
+        }
+        _ => None,
     }
 }
 

@@ -2,18 +2,23 @@
 //! stale markers, and halving by series (Prometheus refuses a whole request with 400
 //! for one out-of-order or duplicate sample).
 
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+
 use bytes::Bytes;
 
 use super::{Half, Requests};
 use crate::pipeline::queue::{Batch, Shard};
-use crate::prometheus::batch;
 use crate::prometheus::encode::WriteRequestEncoder;
 use crate::prometheus::stale::StaleMarkers;
 use crate::prometheus::translate::Translator;
+use crate::prometheus::{batch, native};
 use crate::{Error, Snapshot};
 
 pub(super) struct Encoder {
     translator: Translator,
+    /// The destination's choice, read at every push: a refusal may turn it off.
+    native_histograms: Arc<AtomicBool>,
     encoder: WriteRequestEncoder,
     snappy: snap::raw::Encoder,
     /// Compression scratch: each request is then copied out at its exact size, so the
@@ -22,9 +27,10 @@ pub(super) struct Encoder {
 }
 
 impl Encoder {
-    pub(super) fn new(translator: Translator) -> Self {
+    pub(super) fn new(translator: Translator, native_histograms: Arc<AtomicBool>) -> Self {
         Encoder {
             translator,
+            native_histograms,
             encoder: WriteRequestEncoder::new(),
             snappy: snap::raw::Encoder::new(),
             scratch: Vec::new(),
@@ -38,6 +44,8 @@ impl super::Encode for Encoder {
     }
 
     fn values(&mut self, snapshot: &Snapshot, out: &mut Requests<'_>) -> Result<usize, Error> {
+        let native = self.native_histograms.load(Ordering::Relaxed);
+        self.translator.set_native_histograms(native);
         self.encoder.clear();
         if self.translator.translate(snapshot, &mut self.encoder) > 0 {
             compress_into(out, &mut self.encoder, &mut self.snappy, &mut self.scratch)?;
@@ -94,6 +102,27 @@ fn compress_into(
     )?;
     out.shards = chosen.get();
     Ok(())
+}
+
+/// What Prometheus answers (500, the whole request rolled back) when it was started
+/// without `--enable-feature=native-histograms`.
+const NATIVE_HISTOGRAMS_DISABLED: &str = "native histograms are disabled";
+
+/// Whether an answer is Prometheus refusing native histograms.
+pub(super) fn refuses_native_histograms(status: u16, detail: &str) -> bool {
+    status == 500 && detail.contains(NATIVE_HISTOGRAMS_DISABLED)
+}
+
+/// `batch` with its native histograms as classic series; `None` when it has none.
+pub(super) fn without_native_histograms(batch: &Batch) -> Option<Half> {
+    let protobuf = snap::raw::Decoder::new().decompress_vec(&batch.body).ok()?;
+    let (classic, samples) = native::to_classic(&protobuf).ok()??;
+    let body = snap::raw::Encoder::new().compress_vec(&classic).ok()?;
+    Some(Half {
+        body: Bytes::from(body),
+        samples,
+        cuts: None,
+    })
 }
 
 pub(super) struct Refusals;

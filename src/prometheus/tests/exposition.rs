@@ -150,7 +150,7 @@ fn a_reused_renderer_writes_what_a_fresh_one_does_as_values_and_series_change() 
         match &mut metric.data {
             MetricData::Sum { points, .. } => points[0].value = Number::U64(1_000_000_123),
             MetricData::Histogram { points, .. } => points[0].sum = 0.25,
-            MetricData::Gauge { .. } => {}
+            MetricData::Gauge { .. } | MetricData::ExponentialHistogram { .. } => {}
         }
     }
     assert_eq!(

@@ -11,6 +11,7 @@
 
 mod attributes;
 mod encoding;
+mod exponential;
 mod exposition;
 mod kinds;
 mod merging;
@@ -39,6 +40,8 @@ struct Owned {
 #[derive(Default)]
 struct Collect {
     series: Vec<Owned>,
+    /// The native histograms, in order (each also in `series`, valued its count).
+    native: Vec<ExponentialHistogramPoint>,
     metadata: Vec<(MetricType, String, String, String)>,
 }
 
@@ -61,6 +64,17 @@ impl SeriesSink for Collect {
             value,
             timestamp: ts,
         });
+    }
+    /// Kept as a series whose value is the count, and whole in `native`.
+    fn native_histogram(
+        &mut self,
+        labels: &Labels<'_>,
+        point: &ExponentialHistogramPoint,
+        _: &[Exemplar],
+        ts: i64,
+    ) {
+        self.series(labels, point.count as f64, ts);
+        self.native.push(point.clone());
     }
 }
 
@@ -277,6 +291,7 @@ fn histogram_with(
 /// has no place for them).
 fn histogram_point(attrs: &[KeyValue], counts: &[u64], sum: f64) -> HistogramPoint {
     HistogramPoint {
+        exemplars: Vec::new(),
         attributes: Attributes::new(attrs),
         count: counts.iter().sum(),
         sum,
@@ -288,6 +303,7 @@ fn histogram_point(attrs: &[KeyValue], counts: &[u64], sum: f64) -> HistogramPoi
 
 fn number(attrs: &[KeyValue], value: Number) -> NumberPoint {
     NumberPoint {
+        exemplars: Vec::new(),
         attributes: Attributes::new(attrs),
         value,
     }
