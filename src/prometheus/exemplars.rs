@@ -1,12 +1,60 @@
-//! Which exemplars a push sends: each point's sampled measurements newer than the
-//! newest one sent for it before (points keep their exemplars from push to push, and
-//! Prometheus wants each series' exemplar timestamps to increase), and, for a
-//! histogram's bucket series, those whose value falls in that bucket.
+//! Which exemplars a translation hands over, and their labels.
+//!
+//! A push sends each point's sampled measurements newer than the newest one sent for it
+//! before (points keep their exemplars from push to push, and Prometheus wants each
+//! series' exemplar timestamps to increase). A scrape shows every point's current
+//! exemplars at every render, as each of several scrapers (an HA pair) must see them,
+//! and only where OpenMetrics allows one: on counters and histograms. For a histogram's
+//! bucket series, the exemplars are those whose value falls in that bucket.
+//!
+//! Labels: `trace_id` and `span_id` (lower-case hex, when the measurement was made in a
+//! span), then the attributes the point does not carry (names made valid as for series
+//! labels, the first of a repeated name, no empty values), those only while the whole
+//! set stays within the 128 code points (names and values) that OpenMetrics and
+//! Prometheus allow; otherwise the ids alone.
 
 use std::collections::HashMap;
+use std::ops::Range;
 use std::time::SystemTime;
 
+use super::naming;
 use crate::snapshot::{Attributes, Exemplar};
+
+/// The most code points an exemplar's label names and values may have together.
+pub(super) const MAX_EXEMPLAR_RUNES: usize = 128;
+
+/// Which of a point's exemplars a translation hands over.
+#[derive(Debug)]
+pub(super) enum Handover<'m> {
+    /// Those newer than the point's mark, which moves (a push: each once).
+    Fresh(&'m mut Marks),
+    /// All of them at every translation, on counters and histograms only (a scrape in
+    /// OpenMetrics).
+    Scrape,
+    /// None (a scrape in the text format, which has no exemplars; series keys).
+    Off,
+}
+
+impl Handover<'_> {
+    /// The exemplars of `metric`'s point `attributes` to hand over, of `exemplars`
+    /// (oldest first); `counter_or_histogram` says whether OpenMetrics lets its series
+    /// carry them.
+    pub(super) fn select<'e>(
+        &mut self,
+        metric: u64,
+        attributes: &Attributes,
+        exemplars: &'e [Exemplar],
+        counter_or_histogram: bool,
+    ) -> &'e [Exemplar] {
+        match self {
+            Handover::Fresh(marks) => {
+                Marks::fresh(Some(&mut **marks), metric, attributes, exemplars)
+            }
+            Handover::Scrape if counter_or_histogram => exemplars,
+            Handover::Scrape | Handover::Off => &[],
+        }
+    }
+}
 
 /// The newest exemplar time sent, per metric and attribute set.
 #[derive(Debug, Default)]
@@ -39,6 +87,72 @@ impl Marks {
     /// Forgets the marks of metrics `keep` refuses.
     pub(super) fn retain(&mut self, keep: impl Fn(u64) -> bool) {
         self.0.retain(|(metric, _), _| keep(*metric));
+    }
+}
+
+/// An exemplar's labels (see the module documentation), built in reused buffers.
+#[derive(Debug, Default)]
+pub(super) struct ExemplarLabels {
+    text: String,
+    labels: Vec<(Range<usize>, Range<usize>)>,
+}
+
+impl ExemplarLabels {
+    /// Builds the labels of `e`.
+    pub(super) fn build(&mut self, e: &Exemplar) -> &Self {
+        self.text.clear();
+        self.labels.clear();
+        if e.has_trace() {
+            self.push_hex("trace_id", &e.trace_id);
+            self.push_hex("span_id", &e.span_id);
+        }
+        let ids = (self.labels.len(), self.text.len());
+        for kv in &e.filtered_attributes {
+            let start = self.text.len();
+            if !naming::push_label_name(&mut self.text, kv.key.as_str()) {
+                continue;
+            }
+            let name = start..self.text.len();
+            let taken = self
+                .labels
+                .iter()
+                .any(|(n, _)| self.text[n.clone()] == self.text[name.clone()]);
+            naming::write_attribute_value(&mut self.text, &kv.value);
+            let value = name.end..self.text.len();
+            if taken || value.is_empty() {
+                self.text.truncate(start);
+                continue;
+            }
+            self.labels.push((name, value));
+        }
+        if self
+            .iter()
+            .map(|(n, v)| n.chars().count() + v.chars().count())
+            .sum::<usize>()
+            > MAX_EXEMPLAR_RUNES
+        {
+            self.labels.truncate(ids.0);
+            self.text.truncate(ids.1);
+        }
+        self
+    }
+
+    /// The `(name, value)` pairs: the ids first, then the attributes in their order.
+    pub(super) fn iter(&self) -> impl Iterator<Item = (&str, &str)> {
+        self.labels
+            .iter()
+            .map(|(n, v)| (&self.text[n.clone()], &self.text[v.clone()]))
+    }
+
+    fn push_hex(&mut self, name: &str, bytes: &[u8]) {
+        use std::fmt::Write as _;
+        let start = self.text.len();
+        self.text.push_str(name);
+        let value = self.text.len();
+        for b in bytes {
+            let _ = write!(self.text, "{b:02x}");
+        }
+        self.labels.push((start..value, value..self.text.len()));
     }
 }
 

@@ -9,7 +9,6 @@
 //! then end, as in any classic histogram whose boundaries change.
 
 use super::collide::Action;
-use super::exemplars::Marks;
 use super::instruments::Names;
 use super::labels::{ClassicPoint, HistogramNames, PointContext};
 use super::naming;
@@ -53,12 +52,9 @@ impl PointContext<'_> {
                 _ => point,
             };
             self.scratch.text.truncate(mark);
-            let exemplars = Marks::fresh(
-                self.marks.as_deref_mut(),
-                id,
-                &point.attributes,
-                &point.exemplars,
-            );
+            let exemplars = self
+                .exemplars
+                .select(id, &point.attributes, &point.exemplars, true);
             if self.native_histograms && point.scale >= MIN_NATIVE_SCALE {
                 self.point_labels(family, &point.attributes, true);
                 let labels = Labels {

@@ -9,6 +9,7 @@
 //! [`MeterProvider::render_metrics`](crate::MeterProvider::render_metrics), which does
 //! both.
 
+mod exemplar;
 mod sink;
 
 use super::series::MetricType;
@@ -103,7 +104,8 @@ impl Exposition {
     /// family's series together under its `# HELP` and `# TYPE` (and `# UNIT`), no
     /// timestamps; OpenMetrics ends with `# EOF`.
     pub fn render(&mut self, snapshot: &Snapshot, format: Format) -> String {
-        self.families.start();
+        self.families.start(format);
+        self.translator.options.pull_exemplars = format == Format::OpenMetrics;
         self.translator.translate(snapshot, &mut self.families);
         self.families.finish();
         let mut out = String::with_capacity(self.families.bytes() + 64);

@@ -6,6 +6,7 @@
 use std::sync::Arc;
 
 use super::collide::{self, Claim, FamilyKind, Key, Member};
+use super::exemplars::Handover;
 use super::labels::PointContext;
 use super::naming;
 use super::translate::{naming_kind, point_attributes, Translator};
@@ -219,7 +220,7 @@ impl Translator {
                     scope: n.scope(),
                     scratch,
                     native_histograms: false,
-                    marks: None,
+                    exemplars: Handover::Off,
                 };
                 ctx.series_key(&mut key, n, set);
                 let hash = collide::key_of(&key);
@@ -293,7 +294,7 @@ impl Translator {
             scope: n.scope(),
             scratch: &mut self.scratch,
             native_histograms: false,
-            marks: None,
+            exemplars: Handover::Off,
         };
         ctx.series_key(into, n, &set);
         Some(into)

@@ -4,7 +4,7 @@
 use opentelemetry::KeyValue;
 
 use super::collide::{Action, Plan};
-use super::exemplars::{in_bucket, Marks};
+use super::exemplars::{in_bucket, Handover};
 use super::instruments::Names;
 use super::naming;
 use super::series::{put, Labels, Sample, SeriesSink, Slot, Span};
@@ -64,6 +64,8 @@ struct PointsOf {
     name: Span,
     /// Whether the series get an `le` label (classic histogram buckets).
     le: bool,
+    /// Whether OpenMetrics lets the series carry exemplars (counters, histograms).
+    exemplars_allowed: bool,
 }
 
 /// Borrowed translator state for the points of one metric.
@@ -74,8 +76,8 @@ pub(super) struct PointContext<'t> {
     pub(super) scratch: &'t mut Scratch,
     /// Exponential histograms go out as native ones (scale −4 and up).
     pub(super) native_histograms: bool,
-    /// The newest exemplar sent per point; `None` where no series is sent (series keys).
-    pub(super) marks: Option<&'t mut Marks>,
+    /// Which exemplars go with the series.
+    pub(super) exemplars: Handover<'t>,
 }
 
 impl PointContext<'_> {
@@ -107,6 +109,13 @@ impl PointContext<'_> {
                     names_end: self.scratch.text.len(),
                     name,
                     le: false,
+                    exemplars_allowed: matches!(
+                        metric.data,
+                        MetricData::Sum {
+                            monotonic: true,
+                            ..
+                        }
+                    ),
                 };
                 for (index, point) in points.iter().enumerate() {
                     let value = match planned(index) {
@@ -152,6 +161,7 @@ impl PointContext<'_> {
                     names_end: self.scratch.text.len(),
                     name: bucket_name,
                     le: true,
+                    exemplars_allowed: true,
                 };
                 for (index, point) in points.iter().enumerate() {
                     let point: &HistogramPoint = match planned(index) {
@@ -262,8 +272,8 @@ impl PointContext<'_> {
         sink.series(&labels, point.count as f64, ts);
     }
 
-    /// Builds point `index`'s labels in `scratch.base` and returns its exemplars not
-    /// handed over before; `None` when there are none and `sink` wrote the point's
+    /// Builds point `index`'s labels in `scratch.base` and returns its exemplars to
+    /// hand over; `None` when there are none and `sink` wrote the point's
     /// series from its cache (their values are in `scratch.samples`), so the point is
     /// done.
     fn start_point<'e, S: SeriesSink>(
@@ -274,7 +284,9 @@ impl PointContext<'_> {
         attributes: &Attributes,
         exemplars: &'e [Exemplar],
     ) -> Option<&'e [Exemplar]> {
-        let unsent = Marks::fresh(self.marks.as_deref_mut(), at.metric, attributes, exemplars);
+        let unsent = self
+            .exemplars
+            .select(at.metric, attributes, exemplars, at.exemplars_allowed);
         let samples = &self.scratch.samples;
         if unsent.is_empty() && sink.reuse_point(index, attributes, samples, at.ts) {
             return None;

@@ -2,16 +2,12 @@
 //! rather than its cached byte heads: native histograms and series with exemplars.
 //! Both are few next to plain samples, and their encoding changes at every push.
 //!
-//! Exemplar labels are `trace_id` and `span_id` (lower-case hex, when the measurement
-//! was made in a span), then the attributes the point does not carry, those only while
-//! the whole set stays within Prometheus' limit of 128 runes (names and values).
+//! Exemplar labels are built as [`ExemplarLabels`] says, sorted by name.
 
+use super::exemplars::ExemplarLabels;
 use super::translate::Labels;
-use super::{naming, native, proto};
+use super::{native, proto};
 use crate::snapshot::{Exemplar, ExponentialHistogramPoint};
-
-/// Prometheus refuses an exemplar whose label names and values are longer in all.
-const MAX_EXEMPLAR_RUNES: usize = 128;
 
 /// Appends one `WriteRequest.timeseries` entry: `labels`, then at most one sample, the
 /// exemplars and at most one native histogram.
@@ -47,42 +43,14 @@ fn label(name: &str, value: String) -> proto::Label {
     }
 }
 
-fn hex(bytes: &[u8]) -> String {
-    use std::fmt::Write as _;
-    bytes.iter().fold(String::new(), |mut s, b| {
-        let _ = write!(s, "{b:02x}");
-        s
-    })
-}
-
 fn exemplar(e: &Exemplar) -> proto::Exemplar {
-    let mut labels = Vec::new();
-    if e.has_trace() {
-        labels.push(label("span_id", hex(&e.span_id)));
-        labels.push(label("trace_id", hex(&e.trace_id)));
-    }
-    let runes = |labels: &[proto::Label]| -> usize {
-        labels
-            .iter()
-            .map(|l| l.name.chars().count() + l.value.chars().count())
-            .sum()
-    };
-    let mut extra = Vec::new();
-    for kv in &e.filtered_attributes {
-        let Some(name) = naming::sanitize_label_name(kv.key.as_str()) else {
-            continue;
-        };
-        let mut value = String::new();
-        naming::write_attribute_value(&mut value, &kv.value);
-        if !value.is_empty() && !labels.iter().any(|l| l.name == name) {
-            extra.push(label(&name, value));
-        }
-    }
-    if runes(&labels) + runes(&extra) <= MAX_EXEMPLAR_RUNES {
-        labels.extend(extra);
-    }
+    let mut built = ExemplarLabels::default();
+    let mut labels: Vec<proto::Label> = built
+        .build(e)
+        .iter()
+        .map(|(name, value)| label(name, value.to_owned()))
+        .collect();
     labels.sort_by(|a, b| a.name.cmp(&b.name));
-    labels.dedup_by(|b, a| a.name == b.name);
     proto::Exemplar {
         labels,
         value: e.value,

@@ -47,7 +47,7 @@ use std::time::{SystemTime, UNIX_EPOCH};
 use opentelemetry::KeyValue;
 
 use super::collide::{self, Action, Families, Key, Plan, Registry};
-use super::exemplars::Marks;
+use super::exemplars::{Handover, Marks};
 use super::instruments::Names;
 use super::labels::{
     add_external, finish_labels, push_label, push_service_labels, CommonLabels, PointContext,
@@ -156,8 +156,10 @@ pub(super) struct Options {
     /// Whether exponential histograms go to the sink as native histograms.
     pub(super) native_histograms: bool,
     /// For a scraper (pull): no `job` and `instance` (the scraper sets its own), every
-    /// resource attribute on `target_info`.
+    /// resource attribute on `target_info`, exemplars at every translation.
     pub(super) pull: bool,
+    /// In pull mode, whether series carry exemplars (OpenMetrics, not the text format).
+    pub(super) pull_exemplars: bool,
 }
 
 impl Default for Options {
@@ -167,6 +169,7 @@ impl Default for Options {
             scope_labels: true,
             native_histograms: false,
             pull: false,
+            pull_exemplars: true,
         }
     }
 }
@@ -281,7 +284,7 @@ impl Translator {
                 scope: n.scope(),
                 scratch: &mut self.scratch,
                 native_histograms: self.options.native_histograms,
-                marks: None,
+                exemplars: Handover::Off,
             };
             for (i, set) in point_attributes(&metric.data).enumerate() {
                 ctx.series_key(&mut key, n, set);
@@ -350,7 +353,11 @@ impl Translator {
             scope: ["", ""],
             scratch,
             native_histograms: options.native_histograms,
-            marks: Some(exemplar_marks),
+            exemplars: match (options.pull, options.pull_exemplars) {
+                (false, _) => Handover::Fresh(exemplar_marks),
+                (true, true) => Handover::Scrape,
+                (true, false) => Handover::Off,
+            },
         };
         let mut count = 0;
         for metric in snapshot.metrics() {

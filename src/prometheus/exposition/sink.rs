@@ -1,14 +1,17 @@
 //! The [`SeriesSink`] behind a render: series lines grouped by family, and each point's
 //! series heads (`name{labels} `) kept from one render to the next, so a steady-state
-//! scrape writes only values for the series it has seen, as a push does.
+//! scrape writes only values for the series it has seen, as a push does. In
+//! OpenMetrics, a counter's `_total` line and a histogram's `_bucket` lines end with
+//! their newest exemplar.
 
 use std::collections::HashMap;
 use std::fmt::Write as _;
 
-use super::Family;
+use super::{exemplar, Family, Format};
+use crate::prometheus::exemplars::ExemplarLabels;
 use crate::prometheus::naming;
-use crate::prometheus::series::{Labels, LabelsVersion, Metadata, MetricType, SeriesSink};
-use crate::snapshot::Attributes;
+use crate::prometheus::series::{Labels, LabelsVersion, Metadata, MetricType, Sample, SeriesSink};
+use crate::snapshot::{Attributes, Exemplar};
 
 /// The families of one render, and the heads cache.
 #[derive(Debug, Default)]
@@ -19,6 +22,9 @@ pub(super) struct Families {
     /// The previous series' name and family: consecutive series mostly share them.
     last: Option<(String, usize)>,
     heads: Heads,
+    /// Whether lines carry exemplars: OpenMetrics (the text format has none).
+    open_metrics: bool,
+    exemplar_labels: ExemplarLabels,
 }
 
 /// Each point's series heads from earlier renders, by metric id.
@@ -59,8 +65,9 @@ struct Building {
 }
 
 impl Families {
-    /// Before a render: no families yet; the heads cache stays.
-    pub(super) fn start(&mut self) {
+    /// Before a render in `format`: no families yet; the heads cache stays.
+    pub(super) fn start(&mut self, format: Format) {
+        self.open_metrics = format == Format::OpenMetrics;
         self.list.clear();
         self.by_series_name.clear();
         self.last = None;
@@ -113,13 +120,49 @@ impl Families {
         index
     }
 
-    /// Appends `head` and `value` as one line to the family of series `name`.
-    fn line(&mut self, name: &str, head: &str, value: f64) {
+    /// Appends `head` and `value` as one line to the family of series `name`, with
+    /// `exemplar` where OpenMetrics allows one.
+    fn line(&mut self, name: &str, head: &str, value: f64, exemplar: Option<&Exemplar>) {
         let index = self.family_of(name);
-        let out = &mut self.list[index].series;
+        let family = &mut self.list[index];
+        let out = &mut family.series;
         out.push_str(head);
         write_value(out, value);
+        if let Some(e) = exemplar {
+            let allowed = match family.kind {
+                MetricType::Counter => name.ends_with("_total"),
+                MetricType::Histogram => name.ends_with("_bucket"),
+                _ => false,
+            };
+            if allowed && self.open_metrics {
+                exemplar::write(out, self.exemplar_labels.build(e), e);
+            }
+        }
         out.push('\n');
+    }
+
+    /// One series' line from its labels; its head is kept for the next render.
+    fn sample(&mut self, labels: &Labels<'_>, value: f64, exemplar: Option<&Exemplar>) {
+        let name = labels.get("__name__").unwrap_or_default();
+        let mut head = std::mem::take(&mut self.heads.head);
+        head.clear();
+        head.push_str(name);
+        let mut first = true;
+        for (label, label_value) in labels.iter().filter(|(n, _)| *n != "__name__") {
+            head.push(if first { '{' } else { ',' });
+            first = false;
+            head.push_str(label);
+            head.push_str("=\"");
+            escape_label_value(&mut head, label_value);
+            head.push('"');
+        }
+        if !first {
+            head.push('}');
+        }
+        head.push(' ');
+        self.line(name, &head, value, exemplar);
+        self.heads.keep(name.len(), &head);
+        self.heads.head = head;
     }
 }
 
@@ -144,26 +187,12 @@ impl SeriesSink for Families {
     }
 
     fn series(&mut self, labels: &Labels<'_>, value: f64, _timestamp_ms: i64) {
-        let name = labels.get("__name__").unwrap_or_default();
-        let mut head = std::mem::take(&mut self.heads.head);
-        head.clear();
-        head.push_str(name);
-        let mut first = true;
-        for (label, label_value) in labels.iter().filter(|(n, _)| *n != "__name__") {
-            head.push(if first { '{' } else { ',' });
-            first = false;
-            head.push_str(label);
-            head.push_str("=\"");
-            escape_label_value(&mut head, label_value);
-            head.push('"');
-        }
-        if !first {
-            head.push('}');
-        }
-        head.push(' ');
-        self.line(name, &head, value);
-        self.heads.keep(name.len(), &head);
-        self.heads.head = head;
+        self.sample(labels, value, None);
+    }
+
+    /// Exemplars come oldest first: the newest is shown.
+    fn series_with_exemplars(&mut self, labels: &Labels<'_>, sample: Sample<'_>) {
+        self.sample(labels, sample.value, sample.exemplars.last());
     }
 
     fn begin_metric(&mut self, metric: u64, points: usize, version: LabelsVersion) {
@@ -202,7 +231,7 @@ impl SeriesSink for Families {
             return false;
         };
         for ((name_len, head), &value) in point.heads.iter().zip(samples) {
-            self.line(&head[..*name_len], head, value);
+            self.line(&head[..*name_len], head, value, None);
         }
         self.heads.put_back(index, point);
         true
@@ -242,7 +271,7 @@ impl Heads {
 
 /// A sample value as Go's shortest `'g'` form writes it (what Prometheus' own clients
 /// send); small integers, the most common values, without the general formatting.
-fn write_value(out: &mut String, value: f64) {
+pub(super) fn write_value(out: &mut String, value: f64) {
     if value.fract() == 0.0 && value.abs() < 1e6 {
         // Exact: |value| < 1e6 fits an i64, and Go writes such integers plainly.
         let _ = write!(out, "{}", value as i64);
@@ -252,7 +281,7 @@ fn write_value(out: &mut String, value: f64) {
 }
 
 /// `\`, `"` and line feeds escaped, as both formats want in label values.
-fn escape_label_value(out: &mut String, value: &str) {
+pub(super) fn escape_label_value(out: &mut String, value: &str) {
     if !value.contains(['\\', '"', '\n']) {
         return out.push_str(value);
     }

@@ -13,6 +13,7 @@ mod attributes;
 mod encoding;
 mod exponential;
 mod exposition;
+mod exposition_exemplars;
 mod kinds;
 mod merging;
 mod resource;
