@@ -9,7 +9,8 @@
 //!   `snappy_alone` compresses the same protobuf bytes, the floor the push is compared to
 //!   (target: at most 100 ns per series and 3 × `snappy_alone`).
 //! - `export/collect_translate_render_*`: a scrape of the same 100,000 series, rendered
-//!   in the text format and in OpenMetrics.
+//!   in the text format and in OpenMetrics; `…_openmetrics_exemplars` with an exemplar
+//!   on every series (the `AlwaysOn` filter), each shown at every scrape.
 //! - `export_scaling/…`: the whole push at 10k, 100k and 1M series; time per series
 //!   should stay flat.
 
@@ -22,14 +23,23 @@ use opentelemetry_sdk::Resource;
 use prompush::prometheus::encode::WriteRequestEncoder;
 use prompush::prometheus::exposition::{Exposition, Format};
 use prompush::prometheus::translate::Translator;
-use prompush::MeterProvider;
+use prompush::{ExemplarFilter, MeterProvider};
 
 const PER_COUNTER: usize = 10_000;
 const METHODS: [&str; 4] = ["GET", "POST", "PUT", "DELETE"];
 
 /// A provider with `counters` counters of `PER_COUNTER` series each.
 fn provider(counters: usize) -> MeterProvider {
-    let provider = MeterProvider::builder()
+    provider_sampling(counters, None)
+}
+
+/// [`provider`] whose measurements `filter` (else the default) samples as exemplars.
+fn provider_sampling(counters: usize, filter: Option<ExemplarFilter>) -> MeterProvider {
+    let mut builder = MeterProvider::builder();
+    if let Some(filter) = filter {
+        builder = builder.with_exemplar_filter(filter);
+    }
+    let provider = builder
         .with_resource(
             Resource::builder_empty()
                 .with_attributes([
@@ -124,6 +134,15 @@ fn export(c: &mut Criterion) {
             b.iter(|| exposition.render(&provider.collect(), format).len())
         });
     }
+    let sampled = provider_sampling(10, Some(ExemplarFilter::AlwaysOn));
+    let mut exposition = Exposition::new();
+    group.bench_function("collect_translate_render_openmetrics_exemplars", |b| {
+        b.iter(|| {
+            exposition
+                .render(&sampled.collect(), Format::OpenMetrics)
+                .len()
+        })
+    });
     group.finish();
 }
 

@@ -16,7 +16,7 @@ use prompush::{Destination, MeterProvider};
 use support::logs::global_logs;
 use support::presets::{flush, service_named, HOUR};
 use support::spans::{in_span, TRACE_ID_HEX};
-use support::stored::{assert_stored, query_until};
+use support::stored::{assert_stored, query_until, StoredExemplar};
 use support::{single_value, Prometheus, Server, VictoriaMetrics};
 
 /// Prometheus' flags for native histograms and exemplars.
@@ -145,16 +145,8 @@ async fn victoria_metrics_stores_the_classic_buckets_exactly() {
 
 /// The `(value, trace_id)` of every exemplar stored for `selector`.
 async fn stored_exemplars(server: &Server, selector: &str) -> Vec<(f64, String)> {
-    let data = server.exemplars(selector).await;
-    let mut out = Vec::new();
-    for series in data.as_array().into_iter().flatten() {
-        for e in series["exemplars"].as_array().into_iter().flatten() {
-            let value = e["value"].as_str().and_then(|v| v.parse().ok());
-            let trace = e["labels"]["trace_id"].as_str().unwrap_or_default();
-            out.push((value.unwrap_or(f64::NAN), trace.to_owned()));
-        }
-    }
-    out
+    let stored = support::stored::stored_exemplars(server, selector).await;
+    stored.iter().map(StoredExemplar::value_and_trace).collect()
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -1,6 +1,8 @@
 //! A real Prometheus 2.42 scraping the built-in endpoint, once per format: every
-//! instrument kind stored with its exact value; and `promtool check metrics` reading
-//! the text format without a parse error. Run with `scripts/test`, or
+//! instrument kind stored with its exact value, and the OpenMetrics exemplars with
+//! their trace ids; `promtool check metrics` reading the text format without a parse
+//! error; the reference strict OpenMetrics parser accepting the other, exemplars
+//! included. Run with `scripts/test`, or
 //! `cargo test --test scrape_real -- --include-ignored` when the servers are on `PATH`.
 
 #![cfg(all(feature = "scrape", feature = "receiver"))]
@@ -11,22 +13,30 @@ use std::io::Write as _;
 use std::process::{Command, Stdio};
 use std::time::Duration;
 
+use std::time::{SystemTime, UNIX_EPOCH};
+
 use opentelemetry::KeyValue;
-use prompush::MeterProvider;
+use prompush::{ExemplarFilter, MeterProvider};
 use support::presets::shutdown;
+use support::spans::{in_span, SPAN_ID_HEX, TRACE_ID_HEX};
+use support::stored::wait_for_exemplars;
 use support::{single_value, Prometheus};
 
 /// Prometheus hands new targets to its scrapers every 5 s, then scrapes each second.
 const STORED_WITHIN: Duration = Duration::from_secs(30);
 
+/// Every instrument kind, each measurement an exemplar: the order and the two lower
+/// latencies in a sampled span, the rest outside any (an exemplar without labels).
 fn recorded_provider() -> MeterProvider {
     let provider = MeterProvider::builder()
         .with_scrape_endpoint("127.0.0.1:0")
+        .with_exemplar_filter(ExemplarFilter::AlwaysOn)
         .build()
         .expect("provider");
     let meter = provider.meter("shop");
     let cart = [KeyValue::new("http.route", "/cart")];
-    meter.u64_counter("orders").build().add(7, &cart);
+    let orders = meter.u64_counter("orders").build();
+    in_span(true, || orders.add(7, &cart));
     meter.f64_gauge("temperature").build().record(-3.5, &[]);
     meter.i64_up_down_counter("queue").build().add(-4, &[]);
     let latency = meter
@@ -34,9 +44,11 @@ fn recorded_provider() -> MeterProvider {
         .with_unit("s")
         .with_boundaries(vec![0.1, 1.0])
         .build();
-    for v in [0.05, 0.5, 2.0] {
-        latency.record(v, &cart);
-    }
+    in_span(true, || {
+        latency.record(0.05, &cart);
+        latency.record(0.5, &cart);
+    });
+    latency.record(2.0, &cart);
     // The callback stays registered when the handle is dropped, as in the SDK.
     meter
         .u64_observable_counter("ticks")
@@ -55,7 +67,9 @@ async fn prometheus_stores_exact_values_scraped_in_both_formats() {
          - job_name: openmetrics\n  static_configs:\n  - targets: ['{target}']\n\
          - job_name: text\n  params:\n    format: ['text']\n  static_configs:\n  - targets: ['{target}']\n"
     );
-    let prometheus = Prometheus::start_with_config(&config).await;
+    let prometheus =
+        Prometheus::start_with_config_and_flags(&config, &["--enable-feature=exemplar-storage"])
+            .await;
     #[rustfmt::skip]
     let expected: [(&str, f64); 10] = [
         (r#"up"#, 1.0),
@@ -92,7 +106,71 @@ async fn prometheus_stores_exact_values_scraped_in_both_formats() {
             "{info:?}"
         );
     }
+    // Exemplars come in OpenMetrics only, with the ids of the span they were made in.
+    let times = exemplar_millis(&provider);
+    let traced = |value: f64, time_ms: i64| {
+        let ids = [("span_id", SPAN_ID_HEX), ("trace_id", TRACE_ID_HEX)];
+        let labels = ids.map(|(n, v)| (n.to_owned(), v.to_owned())).into();
+        (labels, value, time_ms)
+    };
+    for (selector, want) in [
+        (r#"orders_total{job="openmetrics"}"#, traced(7.0, times[0])),
+        (
+            r#"latency_seconds_bucket{job="openmetrics",le="0.1"}"#,
+            traced(0.05, times[1]),
+        ),
+        (
+            r#"latency_seconds_bucket{job="openmetrics",le="1"}"#,
+            traced(0.5, times[2]),
+        ),
+    ] {
+        let stored = wait_for_exemplars(&prometheus, selector).await;
+        let got: Vec<_> = stored
+            .iter()
+            .map(|e| {
+                (
+                    e.labels.clone(),
+                    e.value,
+                    (e.timestamp * 1000.0).round() as i64,
+                )
+            })
+            .collect();
+        assert_eq!(got, [want], "{selector}");
+    }
+    let text_job = prometheus
+        .exemplars(r#"{job="text",__name__=~"orders_total|latency_seconds_bucket"}"#)
+        .await;
+    assert_eq!(text_job, serde_json::json!([]));
     shutdown(&provider).await.expect("shutdown");
+}
+
+/// The times of the exemplars [`recorded_provider`] holds in span, in milliseconds as
+/// Prometheus reads them from the exposition (seconds to the nanosecond, parsed as a
+/// float64, times 1000, truncated): the order's, then the two latencies'.
+fn exemplar_millis(provider: &MeterProvider) -> [i64; 3] {
+    let snapshot = provider.collect();
+    let ms = |t: SystemTime| {
+        let d = t.duration_since(UNIX_EPOCH).unwrap_or_default();
+        let seconds: f64 = format!("{}.{:09}", d.as_secs(), d.subsec_nanos())
+            .parse()
+            .unwrap_or_default();
+        (seconds * 1000.0) as i64
+    };
+    let order = &snapshot
+        .metric("orders")
+        .expect("orders")
+        .data
+        .number_points()[0];
+    let latency = &snapshot
+        .metric("latency")
+        .expect("latency")
+        .data
+        .histogram_points()[0];
+    [
+        ms(order.exemplars[0].time),
+        ms(latency.exemplars[0].time),
+        ms(latency.exemplars[1].time),
+    ]
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -130,12 +208,19 @@ async fn promtool_parses_the_text_format_without_error() {
 }
 
 /// Parses OpenMetrics text from stdin with the reference client's strict parser and
-/// prints each family's name and type.
+/// prints each family's name, type and sample count, then each exemplar: its sample's
+/// name and `le`, value, timestamp (seconds and nanoseconds) and labels.
 const STRICT_OPENMETRICS: &str = r#"
-import sys
+import json, sys
 from prometheus_client.openmetrics.parser import text_string_to_metric_families
 for family in text_string_to_metric_families(sys.stdin.read()):
     print(family.name, family.type, len(family.samples))
+    for s in family.samples:
+        e = s.exemplar
+        if e:
+            ts = e.timestamp
+            print("exemplar", s.name, s.labels.get("le", "-"), float(e.value), ts.sec, ts.nsec,
+                  json.dumps(e.labels, sort_keys=True, separators=(",", ":")))
 "#;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -178,5 +263,52 @@ async fn the_reference_strict_parser_accepts_the_openmetrics_output() {
             "{want:?} in\n{families}"
         );
     }
+    // One exemplar per counter total and bucket, none on gauges, sums or counts.
+    let snapshot = provider.collect();
+    let order = &snapshot
+        .metric("orders")
+        .expect("orders")
+        .data
+        .number_points()[0];
+    let latency = &snapshot
+        .metric("latency")
+        .expect("latency")
+        .data
+        .histogram_points()[0];
+    let ids = format!(r#"{{"span_id":"{SPAN_ID_HEX}","trace_id":"{TRACE_ID_HEX}"}}"#);
+    let exemplar = |sample: &str, le: &str, value: f64, time: SystemTime, labels: &str| {
+        let d = time.duration_since(UNIX_EPOCH).unwrap_or_default();
+        let (secs, nanos) = (d.as_secs(), d.subsec_nanos());
+        format!("exemplar {sample} {le} {value:?} {secs} {nanos} {labels}")
+    };
+    let want = [
+        exemplar("orders_total", "-", 7.0, order.exemplars[0].time, &ids),
+        exemplar(
+            "latency_seconds_bucket",
+            "0.1",
+            0.05,
+            latency.exemplars[0].time,
+            &ids,
+        ),
+        exemplar(
+            "latency_seconds_bucket",
+            "1",
+            0.5,
+            latency.exemplars[1].time,
+            &ids,
+        ),
+        exemplar(
+            "latency_seconds_bucket",
+            "+Inf",
+            2.0,
+            latency.exemplars[2].time,
+            "{}",
+        ),
+    ];
+    let got: Vec<&str> = families
+        .lines()
+        .filter(|l| l.starts_with("exemplar "))
+        .collect();
+    assert_eq!(got, want, "{body}");
     shutdown(&provider).await.expect("shutdown");
 }

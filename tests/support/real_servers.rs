@@ -136,6 +136,11 @@ impl Prometheus {
         Prometheus(Server::start(Kind::Prometheus, None, flags).await)
     }
 
+    /// [`start_with_config`](Self::start_with_config) with extra command-line flags.
+    pub async fn start_with_config_and_flags(prometheus_yml: &str, flags: &[&str]) -> Prometheus {
+        Prometheus(Server::start(Kind::Prometheus, Some(prometheus_yml), flags).await)
+    }
+
     /// Stops the server (SIGKILL: nothing is flushed beyond what its WAL already has).
     pub fn stop(&mut self) {
         self.0.stop();

@@ -1,12 +1,13 @@
 //! What a real server stored, compared exactly: the one value of a query, or every
-//! series' value keyed by one label; and a hand-made remote-write body, for writing a
-//! sample that prompush itself would never send.
+//! series' value keyed by one label, or the exemplars of a series; and a hand-made
+//! remote-write body, for writing a sample that prompush itself would never send.
 //!
 //! The waits are bounded ([`STORED_DEADLINE`]): Prometheus answers from its head block as
 //! soon as a write returns, and [`Server::query`] flushes VictoriaMetrics first, so a
 //! correct value shows at once; the deadline only bounds how long a wrong one is polled
 //! before the test fails with what is stored.
 
+use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
 
 use prompush::prometheus::proto;
@@ -121,4 +122,52 @@ pub fn write_body<'a>(
     snap::raw::Encoder::new()
         .compress_vec(&request.encode_to_vec())
         .expect("snappy compress")
+}
+
+/// One exemplar as Prometheus stored it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct StoredExemplar {
+    pub labels: BTreeMap<String, String>,
+    pub value: f64,
+    /// Seconds since the epoch, as the API gives them (milliseconds kept).
+    pub timestamp: f64,
+}
+
+impl StoredExemplar {
+    /// The `(value, trace_id)` pair most assertions need.
+    pub fn value_and_trace(&self) -> (f64, String) {
+        let trace = self.labels.get("trace_id").cloned().unwrap_or_default();
+        (self.value, trace)
+    }
+}
+
+/// Every exemplar stored for the series `selector` selects (Prometheus with
+/// `--enable-feature=exemplar-storage`), series after series.
+pub async fn stored_exemplars(server: &Server, selector: &str) -> Vec<StoredExemplar> {
+    let data = server.exemplars(selector).await;
+    let mut out = Vec::new();
+    for series in data.as_array().into_iter().flatten() {
+        for e in series["exemplars"].as_array().into_iter().flatten() {
+            let value = e["value"].as_str().and_then(|v| v.parse().ok());
+            let labels = serde_json::from_value(e["labels"].clone()).unwrap_or_default();
+            out.push(StoredExemplar {
+                labels,
+                value: value.unwrap_or(f64::NAN),
+                timestamp: e["timestamp"].as_f64().unwrap_or(f64::NAN),
+            });
+        }
+    }
+    out
+}
+
+/// Polls [`stored_exemplars`] until there are some or [`STORED_DEADLINE`] has passed.
+pub async fn wait_for_exemplars(server: &Server, selector: &str) -> Vec<StoredExemplar> {
+    let started = Instant::now();
+    loop {
+        let stored = stored_exemplars(server, selector).await;
+        if !stored.is_empty() || started.elapsed() > STORED_DEADLINE {
+            return stored;
+        }
+        tokio::time::sleep(POLL).await;
+    }
 }
