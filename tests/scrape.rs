@@ -1,5 +1,6 @@
 //! The built-in scrape endpoint over loopback: both formats as the scraper's `Accept`
-//! asks, gzip, 404 and 405, scrapes that arrive together, and pull next to push.
+//! asks, gzip, 404 and 405, scrapes that arrive together, pull next to push, and
+//! exemplars at every OpenMetrics scrape.
 
 #![cfg(all(feature = "scrape", feature = "receiver"))]
 
@@ -12,6 +13,7 @@ use opentelemetry::KeyValue;
 use prompush::receiver::Receiver;
 use prompush::MeterProvider;
 use support::presets::{flush, shutdown};
+use support::spans::{in_span, SPAN_ID_HEX, TRACE_ID_HEX};
 
 const PROMETHEUS_ACCEPT: &str = "application/openmetrics-text;version=1.0.0,application/openmetrics-text;version=0.0.1;q=0.75,text/plain;version=0.0.4;q=0.5,*/*;q=0.1";
 
@@ -249,4 +251,85 @@ async fn a_taken_address_is_a_build_error_that_says_so() {
         .build()
         .expect_err("no port");
     assert!(error.to_string().contains("127.0.0.1:9464"), "{error}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn every_openmetrics_scrape_shows_the_exemplars_and_a_push_still_sends_each_once() {
+    let mut receiver = Receiver::bind().await.expect("receiver");
+    let provider = MeterProvider::builder()
+        .with_endpoint(receiver.url())
+        .with_self_metrics(false)
+        .with_push_interval(Duration::from_secs(3600))
+        .with_scrape_endpoint("127.0.0.1:0")
+        .build()
+        .expect("provider");
+    let url = format!(
+        "http://{}/metrics",
+        provider.scrape_addr().expect("listening")
+    );
+    let meter = provider.meter("m");
+    let jobs = meter.u64_counter("jobs").build();
+    let latency = meter
+        .f64_histogram("latency")
+        .with_boundaries(vec![1.0])
+        .build();
+    in_span(true, || {
+        jobs.add(2, &[]);
+        latency.record(0.5, &[]);
+        latency.record(3.0, &[]);
+    });
+    meter.f64_gauge("load").build().record(0.7, &[]);
+    let ids = format!(r#"{{trace_id="{TRACE_ID_HEX}",span_id="{SPAN_ID_HEX}"}}"#);
+    let scrape = |accept: &'static str| {
+        let url = url.clone();
+        async move {
+            let response = client().get(&url).header("Accept", accept).send().await;
+            response.expect("scrape").text().await.expect("body")
+        }
+    };
+    // Two scrapers (an HA pair) each see every exemplar.
+    let first = scrape(PROMETHEUS_ACCEPT).await;
+    let second = scrape(PROMETHEUS_ACCEPT).await;
+    for (series, value) in [
+        (r#"jobs_total{otel_scope_name="m"} 2"#, "2"),
+        (r#"latency_bucket{le="1",otel_scope_name="m"} 1"#, "0.5"),
+        (r#"latency_bucket{le="+Inf",otel_scope_name="m"} 2"#, "3"),
+    ] {
+        let prefix = format!("{series} # {ids} {value} ");
+        for body in [&first, &second] {
+            let line = body.lines().find(|l| l.starts_with(&prefix));
+            let seconds = line.and_then(|l| l[prefix.len()..].parse::<f64>().ok());
+            assert!(seconds.is_some_and(|s| s > 1e9), "{prefix:?} in\n{body}");
+        }
+    }
+    assert_eq!(first, second);
+    for body in [&first, &second] {
+        assert!(
+            body.contains("\nload{otel_scope_name=\"m\"} 0.7\n"),
+            "{body}"
+        );
+        assert_eq!(body.matches(" # {").count(), 3, "{body}");
+    }
+    assert!(!scrape("text/plain").await.contains(" # {"));
+
+    // The push sends each exemplar once, scrapes or not.
+    flush(&provider).await.expect("push");
+    let pushed = receiver
+        .recv_timeout(Duration::from_secs(10))
+        .await
+        .expect("a push");
+    let sent = |name: &str| -> usize {
+        let series = pushed.request.series.iter().filter(|s| s.name == name);
+        series.map(|s| s.exemplars.len()).sum()
+    };
+    assert_eq!((sent("jobs_total"), sent("latency_bucket")), (1, 2));
+    scrape(PROMETHEUS_ACCEPT).await;
+    flush(&provider).await.expect("push");
+    let again = receiver
+        .recv_timeout(Duration::from_secs(10))
+        .await
+        .expect("a push");
+    assert!(again.request.series.iter().all(|s| s.exemplars.is_empty()));
+    assert_eq!(scrape(PROMETHEUS_ACCEPT).await, first);
+    shutdown(&provider).await.expect("shutdown");
 }
