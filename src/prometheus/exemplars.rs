@@ -145,12 +145,13 @@ impl ExemplarLabels {
     }
 
     fn push_hex(&mut self, name: &str, bytes: &[u8]) {
-        use std::fmt::Write as _;
+        const DIGITS: &[u8; 16] = b"0123456789abcdef";
         let start = self.text.len();
         self.text.push_str(name);
         let value = self.text.len();
         for b in bytes {
-            let _ = write!(self.text, "{b:02x}");
+            self.text.push(char::from(DIGITS[usize::from(b >> 4)]));
+            self.text.push(char::from(DIGITS[usize::from(b & 0xf)]));
         }
         self.labels.push((start..value, value..self.text.len()));
     }
@@ -159,16 +160,28 @@ impl ExemplarLabels {
 /// The exemplars (of `exemplars`) of bucket `i` of a histogram whose upper bounds are
 /// `bounds` (`+Inf` past the end): those in `(bounds[i-1], bounds[i]]`.
 pub(super) fn in_bucket(exemplars: &[Exemplar], bounds: &[f64], i: usize) -> Vec<Exemplar> {
+    let within = bucket(bounds, i);
+    exemplars.iter().filter(|e| within(e)).cloned().collect()
+}
+
+/// The newest of [`in_bucket`]'s exemplars (`exemplars` come oldest first).
+pub(super) fn newest_in_bucket<'e>(
+    exemplars: &'e [Exemplar],
+    bounds: &[f64],
+    i: usize,
+) -> Option<&'e Exemplar> {
+    let within = bucket(bounds, i);
+    exemplars.iter().rev().find(|e| within(e))
+}
+
+/// Whether an exemplar falls in bucket `i` of `bounds` (see [`in_bucket`]).
+fn bucket(bounds: &[f64], i: usize) -> impl Fn(&Exemplar) -> bool {
     let upper = bounds.get(i).copied().unwrap_or(f64::INFINITY);
     let lower = match i {
         0 => f64::NEG_INFINITY,
         _ => bounds.get(i - 1).copied().unwrap_or(f64::INFINITY),
     };
-    exemplars
-        .iter()
-        .filter(|e| e.value > lower && e.value <= upper)
-        .cloned()
-        .collect()
+    move |e| e.value > lower && e.value <= upper
 }
 
 #[cfg(test)]

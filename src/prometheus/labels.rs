@@ -7,7 +7,7 @@ use super::collide::{Action, Plan};
 use super::exemplars::{in_bucket, Handover};
 use super::instruments::Names;
 use super::naming;
-use super::series::{put, Labels, Sample, SeriesSink, Slot, Span};
+use super::series::{put, Labels, ReusedPoint, Sample, SeriesSink, Slot, Span};
 use super::translate::{millis, SCOPE_NAME_LABEL, SCOPE_VERSION_LABEL};
 use crate::snapshot::{Attributes, Exemplar, HistogramPoint, MetricData, MetricSnapshot};
 
@@ -53,7 +53,7 @@ pub(super) struct ClassicPoint<'a> {
 }
 
 /// What every point of the metric being translated shares.
-struct PointsOf {
+struct PointsOf<'b> {
     /// The metric's [`Descriptor::id`](crate::snapshot::Descriptor::id).
     metric: u64,
     /// The push's time, milliseconds.
@@ -66,6 +66,8 @@ struct PointsOf {
     le: bool,
     /// Whether OpenMetrics lets the series carry exemplars (counters, histograms).
     exemplars_allowed: bool,
+    /// A classic histogram's bucket upper bounds; `None` for number points.
+    bounds: Option<&'b [f64]>,
 }
 
 /// Borrowed translator state for the points of one metric.
@@ -116,6 +118,7 @@ impl PointContext<'_> {
                             ..
                         }
                     ),
+                    bounds: None,
                 };
                 for (index, point) in points.iter().enumerate() {
                     let value = match planned(index) {
@@ -162,6 +165,7 @@ impl PointContext<'_> {
                     name: bucket_name,
                     le: true,
                     exemplars_allowed: true,
+                    bounds: Some(names.bounds.as_deref().unwrap_or_default()),
                 };
                 for (index, point) in points.iter().enumerate() {
                     let point: &HistogramPoint = match planned(index) {
@@ -273,13 +277,12 @@ impl PointContext<'_> {
     }
 
     /// Builds point `index`'s labels in `scratch.base` and returns its exemplars to
-    /// hand over; `None` when there are none and `sink` wrote the point's
-    /// series from its cache (their values are in `scratch.samples`), so the point is
-    /// done.
+    /// hand over; `None` when `sink` wrote the point's series (and exemplars) from its
+    /// cache (their values are in `scratch.samples`), so the point is done.
     fn start_point<'e, S: SeriesSink>(
         &mut self,
         sink: &mut S,
-        at: &PointsOf,
+        at: &PointsOf<'_>,
         index: usize,
         attributes: &Attributes,
         exemplars: &'e [Exemplar],
@@ -288,7 +291,19 @@ impl PointContext<'_> {
             .exemplars
             .select(at.metric, attributes, exemplars, at.exemplars_allowed);
         let samples = &self.scratch.samples;
-        if unsent.is_empty() && sink.reuse_point(index, attributes, samples, at.ts) {
+        let reused = if unsent.is_empty() {
+            sink.reuse_point(index, attributes, samples, at.ts)
+        } else {
+            sink.reuse_point_with_exemplars(ReusedPoint {
+                index,
+                set: attributes,
+                samples,
+                exemplars: unsent,
+                bounds: at.bounds,
+                ts_ms: at.ts,
+            })
+        };
+        if reused {
             return None;
         }
         self.scratch.text.truncate(at.names_end);

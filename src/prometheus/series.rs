@@ -155,6 +155,36 @@ pub trait SeriesSink {
         let _ = (index, set, samples, ts_ms);
         false
     }
+
+    /// [`reuse_point`](Self::reuse_point) for a point with exemplars to hand over:
+    /// `exemplars` (oldest first) go with its series as
+    /// [`series_with_exemplars`](Self::series_with_exemplars) would get them: all with
+    /// a number point's one series; for a classic histogram, whose `bounds` are its
+    /// buckets' upper bounds (`+Inf` left out), those within each `_bucket` series'
+    /// bounds, none with `_sum` and `_count`. Returning `false` (the default) means the
+    /// series come next through `series_with_exemplars` and `series`.
+    fn reuse_point_with_exemplars(&mut self, point: ReusedPoint<'_>) -> bool {
+        let _ = point;
+        false
+    }
+}
+
+/// A point with exemplars offered to [`SeriesSink::reuse_point_with_exemplars`].
+#[derive(Debug, Clone, Copy)]
+pub struct ReusedPoint<'a> {
+    /// The point's index in its metric.
+    pub index: usize,
+    /// Its attribute set.
+    pub set: &'a Attributes,
+    /// One value per series, in series order.
+    pub samples: &'a [f64],
+    /// Its exemplars to hand over, oldest first.
+    pub exemplars: &'a [Exemplar],
+    /// A classic histogram's bucket upper bounds (`+Inf` left out); `None` for a
+    /// number point.
+    pub bounds: Option<&'a [f64]>,
+    /// The series' time, milliseconds since the epoch.
+    pub ts_ms: i64,
 }
 
 /// A series' one sample, with its exemplars.

@@ -59,7 +59,7 @@ use crate::snapshot::{Attributes, InstrumentKind, MetricData, Snapshot};
 
 pub use super::collide::Collisions;
 pub use super::series::{
-    Labels, LabelsVersion, Metadata, MetricType, NativeSample, Sample, SeriesSink,
+    Labels, LabelsVersion, Metadata, MetricType, NativeSample, ReusedPoint, Sample, SeriesSink,
 };
 
 /// The labels that name a point's instrumentation scope (the compatibility spec's

@@ -8,9 +8,11 @@ use std::collections::HashMap;
 use std::fmt::Write as _;
 
 use super::{exemplar, Family, Format};
-use crate::prometheus::exemplars::ExemplarLabels;
+use crate::prometheus::exemplars::{newest_in_bucket, ExemplarLabels};
 use crate::prometheus::naming;
-use crate::prometheus::series::{Labels, LabelsVersion, Metadata, MetricType, Sample, SeriesSink};
+use crate::prometheus::series::{
+    Labels, LabelsVersion, Metadata, MetricType, ReusedPoint, Sample, SeriesSink,
+};
 use crate::snapshot::{Attributes, Exemplar};
 
 /// The families of one render, and the heads cache.
@@ -214,6 +216,31 @@ impl SeriesSink for Families {
     }
 
     fn reuse_point(&mut self, index: usize, set: &Attributes, samples: &[f64], _: i64) -> bool {
+        self.reuse(index, set, samples, |_| None)
+    }
+
+    fn reuse_point_with_exemplars(&mut self, point: ReusedPoint<'_>) -> bool {
+        let exemplars = point.exemplars;
+        let newest = |series: usize| match point.bounds {
+            None => exemplars.last(),
+            // The bucket series come first; `_sum` and `_count` after them have none.
+            Some(bounds) if series <= bounds.len() => newest_in_bucket(exemplars, bounds, series),
+            Some(_) => None,
+        };
+        self.reuse(point.index, point.set, point.samples, newest)
+    }
+}
+
+impl Families {
+    /// Writes the point's series from the heads cache, each with `exemplar(i)`; `false`
+    /// (and the point's heads to be kept as they come) when the cache does not hold it.
+    fn reuse<'e>(
+        &mut self,
+        index: usize,
+        set: &Attributes,
+        samples: &[f64],
+        exemplar: impl Fn(usize) -> Option<&'e Exemplar>,
+    ) -> bool {
         let cached = self.heads.current.and_then(|metric| {
             let point = self.heads.metrics.get_mut(&metric)?.points.get_mut(index)?;
             match point.take() {
@@ -230,8 +257,8 @@ impl SeriesSink for Families {
             });
             return false;
         };
-        for ((name_len, head), &value) in point.heads.iter().zip(samples) {
-            self.line(&head[..*name_len], head, value, None);
+        for (i, ((name_len, head), &value)) in point.heads.iter().zip(samples).enumerate() {
+            self.line(&head[..*name_len], head, value, exemplar(i));
         }
         self.heads.put_back(index, point);
         true

@@ -111,15 +111,27 @@ fn the_text_format_has_no_exemplars() {
 }
 
 #[test]
-fn every_render_shows_the_exemplar_again_whatever_the_format_in_between() {
-    let snapshot = bare(vec![orders()]);
+fn every_render_shows_the_exemplars_again_whatever_the_format_in_between() {
+    let mut point = histogram_point(&[], &[1, 1], 3.5);
+    point.exemplars = vec![sampled(0.5, 0, &[]), sampled(3.0, 1, &[])];
+    let mut snapshot = bare(vec![orders(), histogram_with(2, "lat", "", &[1.0], point)]);
     let mut exposition = Exposition::new();
     let first = exposition.render(&snapshot, Format::OpenMetrics);
-    assert!(first.contains(" # {trace_id="), "{first}");
+    assert_eq!(first.matches(" # {trace_id=").count(), 3, "{first}");
     assert!(!exposition.render(&snapshot, Format::Text).contains(" # {"));
-    // A second scraper (an HA pair) sees what the first saw.
+    // A second scraper (an HA pair) sees what the first saw, from the cached heads.
     assert_eq!(exposition.render(&snapshot, Format::OpenMetrics), first);
     assert_eq!(exposition.render(&snapshot, Format::OpenMetrics), first);
+    // A newer exemplar takes the place of the one shown.
+    if let MetricData::Sum { points, .. } = &mut snapshot.scopes[0].metrics[0].data {
+        points[0].exemplars.push(sampled(4.0, 20, &[]));
+    }
+    let newer = exposition.render(&snapshot, Format::OpenMetrics);
+    let want = format!(
+        r#"orders_total{{otel_scope_name="test",route="/cart"}} 7 # {{{TRACE}}} 4 1700000000.143"#
+    );
+    assert_eq!(lines(&newer, "orders"), [want.as_str()]);
+    assert_eq!(lines(&newer, "lat_"), lines(&first, "lat_"));
 }
 
 #[test]
