@@ -45,6 +45,7 @@ pub mod receiver;
 mod runtime;
 pub mod scrape;
 mod sdk_exporter;
+mod setters;
 pub mod snapshot;
 mod transport;
 

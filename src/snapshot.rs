@@ -287,6 +287,9 @@ impl fmt::Display for Number {
 pub struct HistogramPoint {
     /// The attribute set.
     pub attributes: Attributes,
+    /// Per-bucket (not cumulative) counts: `bounds.len() + 1` entries, bucket `i` holding
+    /// values in `(bounds[i-1], bounds[i]]`, the last one the values above every bound.
+    pub bucket_counts: Vec<u64>,
     /// Number of recorded values; always the sum of `bucket_counts`.
     pub count: u64,
     /// Sum of recorded values.
@@ -295,9 +298,6 @@ pub struct HistogramPoint {
     pub min: Option<f64>,
     /// Largest recorded value, `None` before the first.
     pub max: Option<f64>,
-    /// Per-bucket (not cumulative) counts: `bounds.len() + 1` entries, bucket `i` holding
-    /// values in `(bounds[i-1], bounds[i]]`, the last one the values above every bound.
-    pub bucket_counts: Vec<u64>,
     /// Sampled measurements, at most one per bucket (see
     /// [`MeterProviderBuilder::with_exemplar_filter`](crate::MeterProviderBuilder::with_exemplar_filter)).
     pub exemplars: Vec<Exemplar>,

@@ -10,6 +10,7 @@ mod validate;
 use std::path::PathBuf;
 use std::time::Duration;
 
+use crate::setters::setters;
 use crate::transport::tls::{ClientCertSource, PemBytes, PemSource};
 use crate::transport::{config, Auth, Protocol, Secret, TransportConfig};
 
@@ -163,12 +164,12 @@ impl Destination {
         self.protocol
     }
 
-    /// Sends `Authorization: Bearer <token>` with every push. The token never
-    /// appears in logs, errors or `Debug` output. Replaces any auth set before
-    /// (`with_basic_auth`, `with_authorization`).
-    pub fn with_bearer_token(mut self, token: impl Into<String>) -> Self {
-        self.transport.auth = Some(Auth::Bearer(Secret::new(token)));
-        self
+    setters! {
+        /// Sends `Authorization: Bearer <token>` with every push. The token never
+        /// appears in logs, errors or `Debug` output. Replaces any auth set before
+        /// (`with_basic_auth`, `with_authorization`).
+        pub fn with_bearer_token(token: impl Into<String>)
+            => transport.auth = Some(Auth::Bearer(Secret::new(token)));
     }
 
     /// Sends `Authorization: Basic …` with every push: HTTP basic auth, as Grafana
@@ -183,12 +184,12 @@ impl Destination {
         self
     }
 
-    /// Sends `Authorization: <value>` exactly as given, as Unleash expects its API
-    /// tokens (no `Bearer` prefix). Never appears in logs, errors or `Debug`
-    /// output. Replaces any auth set before.
-    pub fn with_authorization(mut self, value: impl Into<String>) -> Self {
-        self.transport.auth = Some(Auth::Raw(Secret::new(value)));
-        self
+    setters! {
+        /// Sends `Authorization: <value>` exactly as given, as Unleash expects its API
+        /// tokens (no `Bearer` prefix). Never appears in logs, errors or `Debug`
+        /// output. Replaces any auth set before.
+        pub fn with_authorization(value: impl Into<String>)
+            => transport.auth = Some(Auth::Raw(Secret::new(value)));
     }
 
     /// Sends `X-Scope-OrgID: <tenant>` with every push: the tenant of a
@@ -218,12 +219,12 @@ impl Destination {
         self
     }
 
-    /// Allows credentials (any auth, an `Authorization` or API-key header) over
-    /// plain `http://` to a host other than this machine. Off by default: `build()`
-    /// refuses such a configuration, since anyone on the path could read the token.
-    pub fn allow_credentials_over_http(mut self, allow: bool) -> Self {
-        self.transport.allow_plaintext_credentials = allow;
-        self
+    setters! {
+        /// Allows credentials (any auth, an `Authorization` or API-key header) over
+        /// plain `http://` to a host other than this machine. Off by default: `build()`
+        /// refuses such a configuration, since anyone on the path could read the token.
+        pub fn allow_credentials_over_http(allow: bool)
+            => transport.allow_plaintext_credentials = allow;
     }
 
     /// Trusts the CA certificates in this PEM file (one or more) for the server's
@@ -307,89 +308,72 @@ impl Destination {
         self
     }
 
-    /// The name sent to the server as SNI and checked in its certificate, instead
-    /// of the URL's host: for an endpoint reached by IP address, through a tunnel
-    /// or a port forward. The `Host` header still names the URL's host and port.
-    /// Prometheus' `tls_config.server_name`. Must be a DNS name. Requests of such a
-    /// destination use HTTP/1.1 and connect directly: a proxy (from `with_proxy` or
-    /// the environment) that would apply to the endpoint is an error at `build()`.
-    ///
-    /// ```no_run
-    /// # let builder = prompush::Destination::remote_write("mimir", "https://10.0.3.7/api/v1/push");
-    /// let destination = builder.with_tls_server_name("mimir.internal");
-    /// ```
-    pub fn with_tls_server_name(mut self, name: impl Into<String>) -> Self {
-        self.transport.tls.server_name = Some(name.into());
-        self
-    }
+    setters! {
+        /// The name sent to the server as SNI and checked in its certificate, instead
+        /// of the URL's host: for an endpoint reached by IP address, through a tunnel
+        /// or a port forward. The `Host` header still names the URL's host and port.
+        /// Prometheus' `tls_config.server_name`. Must be a DNS name. Requests of such a
+        /// destination use HTTP/1.1 and connect directly: a proxy (from `with_proxy` or
+        /// the environment) that would apply to the endpoint is an error at `build()`.
+        ///
+        /// ```no_run
+        /// # let builder = prompush::Destination::remote_write("mimir", "https://10.0.3.7/api/v1/push");
+        /// let destination = builder.with_tls_server_name("mimir.internal");
+        /// ```
+        pub fn with_tls_server_name(name: impl Into<String>)
+            => transport.tls.server_name = Some(name.into());
 
-    /// Accepts any server certificate: self-signed, expired, issued for another
-    /// name, by any CA. Prometheus' `tls_config.insecure_skip_verify`. Off by
-    /// default. With it on, anyone on the network path can read and change what is
-    /// pushed, credentials included, so `build()` logs a warning and every failure
-    /// message says that it is on. Prefer giving the server's CA with
-    /// [`with_tls_ca_file`](Self::with_tls_ca_file).
-    pub fn danger_accept_invalid_certs(mut self, accept: bool) -> Self {
-        self.transport.tls.accept_invalid_certs = accept;
-        self
-    }
+        /// Accepts any server certificate: self-signed, expired, issued for another
+        /// name, by any CA. Prometheus' `tls_config.insecure_skip_verify`. Off by
+        /// default. With it on, anyone on the network path can read and change what is
+        /// pushed, credentials included, so `build()` logs a warning and every failure
+        /// message says that it is on. Prefer giving the server's CA with
+        /// [`with_tls_ca_file`](Self::with_tls_ca_file).
+        pub fn danger_accept_invalid_certs(accept: bool)
+            => transport.tls.accept_invalid_certs = accept;
 
-    /// Sends every request of this destination through this HTTP proxy (`http://`
-    /// or `https://`), loopback endpoints included; `https://` endpoints are
-    /// tunnelled with `CONNECT`. Credentials go in the URL
-    /// (`http://user:password@proxy.internal:3128`, percent-encoded) and are kept
-    /// secret like other credentials: never in logs, errors or `Debug` output, and
-    /// scrubbed from answers. Prometheus' `proxy_url`.
-    ///
-    /// Without it the environment decides, as reqwest reads it: `HTTPS_PROXY`,
-    /// `HTTP_PROXY`, `ALL_PROXY` (or their lower-case forms) and `NO_PROXY`; as Go
-    /// does, loopback (`localhost`, 127.0.0.0/8, `::1`) is never proxied by the
-    /// environment.
-    pub fn with_proxy(mut self, url: impl Into<String>) -> Self {
-        self.transport.proxy = Some(Secret::new(url));
-        self
-    }
+        /// Sends every request of this destination through this HTTP proxy (`http://`
+        /// or `https://`), loopback endpoints included; `https://` endpoints are
+        /// tunnelled with `CONNECT`. Credentials go in the URL
+        /// (`http://user:password@proxy.internal:3128`, percent-encoded) and are kept
+        /// secret like other credentials: never in logs, errors or `Debug` output, and
+        /// scrubbed from answers. Prometheus' `proxy_url`.
+        ///
+        /// Without it the environment decides, as reqwest reads it: `HTTPS_PROXY`,
+        /// `HTTP_PROXY`, `ALL_PROXY` (or their lower-case forms) and `NO_PROXY`; as Go
+        /// does, loopback (`localhost`, 127.0.0.0/8, `::1`) is never proxied by the
+        /// environment.
+        pub fn with_proxy(url: impl Into<String>) => transport.proxy = Some(Secret::new(url));
 
-    /// The limit for one push attempt, connecting included (default 30 s).
-    pub fn with_timeout(mut self, timeout: Duration) -> Self {
-        self.transport.timeout = timeout;
-        self
-    }
+        /// The limit for one push attempt, connecting included (default 30 s).
+        pub fn with_timeout(timeout: Duration) => transport.timeout = timeout;
 
-    /// Most samples in one request (default 2000); a larger push is split, and the
-    /// requests are sent in order.
-    pub fn with_max_samples_per_send(mut self, samples: usize) -> Self {
-        self.max_samples_per_send = samples;
-        self
-    }
+        /// Most samples in one request (default 2000); a larger push is split, and the
+        /// requests are sent in order.
+        pub fn with_max_samples_per_send(samples: usize) => max_samples_per_send = samples;
 
-    /// Cap on encoded data waiting for delivery while the endpoint is failing
-    /// (default 64 MiB). Past it the oldest requests are dropped and counted; the
-    /// newest still carry every counter's cumulative total.
-    pub fn with_max_pending_bytes(mut self, bytes: usize) -> Self {
-        self.max_pending_bytes = bytes;
-        self
-    }
+        /// Cap on encoded data waiting for delivery while the endpoint is failing
+        /// (default 64 MiB). Past it the oldest requests are dropped and counted; the
+        /// newest still carry every counter's cumulative total.
+        pub fn with_max_pending_bytes(bytes: usize) => max_pending_bytes = bytes;
 
-    /// Most shards of a remote-write destination (default
-    /// [`DEFAULT_MAX_SHARDS`](Self::DEFAULT_MAX_SHARDS), 50): each shard sends one
-    /// request at a time, and every series always goes through the same shard, so its
-    /// samples arrive in time order. Between pushes the shard count adapts, from 1 up
-    /// to this, to what the last pushes measured: the requests a push needs times
-    /// their typical send time, over about 2 s (half the push interval if shorter). A
-    /// fast local endpoint stays at one or a few; a slow remote one grows. `1` sends
-    /// one request at a time. JSON destinations always use one.
-    ///
-    /// ```no_run
-    /// use prompush::Destination;
-    ///
-    /// // A vendor endpoint far away: let a large push use up to 100 connections.
-    /// let vendor = Destination::remote_write("vendor", "https://metrics.example.com/api/v1/push")
-    ///     .with_max_shards(100);
-    /// ```
-    pub fn with_max_shards(mut self, shards: usize) -> Self {
-        self.max_shards = shards;
-        self
+        /// Most shards of a remote-write destination (default
+        /// [`DEFAULT_MAX_SHARDS`](Self::DEFAULT_MAX_SHARDS), 50): each shard sends one
+        /// request at a time, and every series always goes through the same shard, so its
+        /// samples arrive in time order. Between pushes the shard count adapts, from 1 up
+        /// to this, to what the last pushes measured: the requests a push needs times
+        /// their typical send time, over about 2 s (half the push interval if shorter). A
+        /// fast local endpoint stays at one or a few; a slow remote one grows. `1` sends
+        /// one request at a time. JSON destinations always use one.
+        ///
+        /// ```no_run
+        /// use prompush::Destination;
+        ///
+        /// // A vendor endpoint far away: let a large push use up to 100 connections.
+        /// let vendor = Destination::remote_write("vendor", "https://metrics.example.com/api/v1/push")
+        ///     .with_max_shards(100);
+        /// ```
+        pub fn with_max_shards(shards: usize) => max_shards = shards;
     }
 
     /// Retry waits: the first is about `min`, doubling per failure up to `max`, with
@@ -401,55 +385,42 @@ impl Destination {
         self
     }
 
-    /// Whether every series carries `otel_scope_name` (and `otel_scope_version` when
-    /// the meter has a version): on by default, as the OpenTelemetry–Prometheus
-    /// compatibility spec requires, so that two libraries' instruments of one name
-    /// stay two series. Off gives the shape without them; same-named instruments
-    /// of several meters then merge into one series (sums add).
-    /// Without it, the provider builder's choice applies
-    /// ([`with_scope_labels`](crate::MeterProviderBuilder::with_scope_labels)), else on.
-    pub fn with_scope_labels(mut self, enabled: bool) -> Self {
-        self.scope_labels = Some(enabled);
-        self
-    }
+    setters! {
+        /// Whether every series carries `otel_scope_name` (and `otel_scope_version` when
+        /// the meter has a version): on by default, as the OpenTelemetry–Prometheus
+        /// compatibility spec requires, so that two libraries' instruments of one name
+        /// stay two series. Off gives the shape without them; same-named instruments
+        /// of several meters then merge into one series (sums add).
+        /// Without it, the provider builder's choice applies
+        /// ([`with_scope_labels`](crate::MeterProviderBuilder::with_scope_labels)), else on.
+        pub fn with_scope_labels(enabled: bool) => scope_labels = Some(enabled);
 
-    /// Whether exponential histograms (see
-    /// [`with_exponential_histograms`](crate::MeterProviderBuilder::with_exponential_histograms))
-    /// go out as Prometheus native histograms: one series per point carrying its
-    /// scale (capped at 8), zero bucket and delta-encoded buckets. Default off: they go
-    /// out as classic `_bucket`/`_sum`/`_count` series whose `le` are the exponential
-    /// buckets' upper bounds, which every receiver stores (VictoriaMetrics 1.79 drops
-    /// native histograms without a word). A point below scale −4 always goes classic.
-    ///
-    /// Prometheus stores them only when started with
-    /// `--enable-feature=native-histograms`; without the flag it refuses the whole
-    /// request (500 "native histograms are disabled"). prompush then logs an error
-    /// naming the flag, turns native histograms off for this destination and sends
-    /// the same push again as classic series, so nothing is lost.
-    /// Remote-write destinations only.
-    pub fn with_native_histograms(mut self, enabled: bool) -> Self {
-        self.native_histograms = enabled;
-        self
-    }
+        /// Whether exponential histograms (see
+        /// [`with_exponential_histograms`](crate::MeterProviderBuilder::with_exponential_histograms))
+        /// go out as Prometheus native histograms: one series per point carrying its
+        /// scale (capped at 8), zero bucket and delta-encoded buckets. Default off: they go
+        /// out as classic `_bucket`/`_sum`/`_count` series whose `le` are the exponential
+        /// buckets' upper bounds, which every receiver stores (VictoriaMetrics 1.79 drops
+        /// native histograms without a word). A point below scale −4 always goes classic.
+        ///
+        /// Prometheus stores them only when started with
+        /// `--enable-feature=native-histograms`; without the flag it refuses the whole
+        /// request (500 "native histograms are disabled"). prompush then logs an error
+        /// naming the flag, turns native histograms off for this destination and sends
+        /// the same push again as classic series, so nothing is lost.
+        /// Remote-write destinations only.
+        pub fn with_native_histograms(enabled: bool) => native_histograms = enabled;
 
-    /// How long shutdown keeps trying to deliver the final push (default 10 s).
-    pub fn with_shutdown_timeout(mut self, timeout: Duration) -> Self {
-        self.shutdown_timeout = timeout;
-        self
-    }
+        /// How long shutdown keeps trying to deliver the final push (default 10 s).
+        pub fn with_shutdown_timeout(timeout: Duration) => shutdown_timeout = timeout;
 
-    /// How often to push to this destination (default: the provider's push interval).
-    pub fn with_push_interval(mut self, interval: Duration) -> Self {
-        self.interval = Some(interval);
-        self
-    }
+        /// How often to push to this destination (default: the provider's push interval).
+        pub fn with_push_interval(interval: Duration) => interval = Some(interval);
 
-    /// The largest body of a JSON destination (default
-    /// [`DEFAULT_MAX_BODY_BYTES`](Self::DEFAULT_MAX_BODY_BYTES), 100,000 bytes); a push
-    /// is cut into as many bodies as it needs. An entry larger than this alone is sent
-    /// alone. Not for remote-write destinations.
-    pub fn with_max_body_bytes(mut self, bytes: usize) -> Self {
-        self.max_body_bytes = Some(bytes);
-        self
+        /// The largest body of a JSON destination (default
+        /// [`DEFAULT_MAX_BODY_BYTES`](Self::DEFAULT_MAX_BODY_BYTES), 100,000 bytes); a push
+        /// is cut into as many bodies as it needs. An entry larger than this alone is sent
+        /// alone. Not for remote-write destinations.
+        pub fn with_max_body_bytes(bytes: usize) => max_body_bytes = Some(bytes);
     }
 }

@@ -28,6 +28,7 @@ use std::time::Duration;
 use opentelemetry::metrics::{AsyncInstrumentBuilder, Meter};
 use opentelemetry::KeyValue;
 
+use crate::setters::setters;
 use cached::{Cached, Read};
 
 /// How the process and host observers read.
@@ -51,22 +52,18 @@ impl Options {
     /// How old a read may be and still serve a collection: 1 s.
     pub const DEFAULT_MAX_AGE: Duration = Duration::from_secs(1);
 
-    /// A read serves every collection within `max_age` of it; a collection after that
-    /// reads again. Utilizations cover the time since the previous read: at least
-    /// `max_age`, and otherwise the time since the previous collection of any
-    /// destination or `collect()` call.
-    pub fn with_max_age(mut self, max_age: Duration) -> Self {
-        self.max_age = max_age;
-        self
-    }
+    setters! {
+        /// A read serves every collection within `max_age` of it; a collection after that
+        /// reads again. Utilizations cover the time since the previous read: at least
+        /// `max_age`, and otherwise the time since the previous collection of any
+        /// destination or `collect()` call.
+        pub fn with_max_age(max_age: Duration) => max_age = max_age;
 
-    /// Host metrics only: with `true`, `system.cpu.time` and `system.cpu.utilization`
-    /// are reported per logical CPU (attribute `cpu.logical_number`) instead of for all
-    /// CPUs together, 7 series per CPU each. Off by default: the conventions make the
-    /// attribute opt-in.
-    pub fn with_per_cpu(mut self, per_cpu: bool) -> Self {
-        self.per_cpu = per_cpu;
-        self
+        /// Host metrics only: with `true`, `system.cpu.time` and `system.cpu.utilization`
+        /// are reported per logical CPU (attribute `cpu.logical_number`) instead of for all
+        /// CPUs together, 7 series per CPU each. Off by default: the conventions make the
+        /// attribute opt-in.
+        pub fn with_per_cpu(per_cpu: bool) => per_cpu = per_cpu;
     }
 }
 

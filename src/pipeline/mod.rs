@@ -74,19 +74,19 @@ impl From<Snapshot> for Collected {
 #[derive(Debug, Clone)]
 pub(crate) struct Delivery {
     /// The destination's name, for logs and the `prompush_*` metrics.
-    pub(crate) name: String,
-    pub(crate) protocol: Protocol,
-    pub(crate) interval: Duration,
+    pub name: String,
+    pub protocol: Protocol,
+    pub interval: Duration,
     /// For protocols whose bodies are cut by size (JSON): the largest body.
-    pub(crate) max_body_bytes: usize,
+    pub max_body_bytes: usize,
     /// The wait before the first retry, and the longest wait.
-    pub(crate) backoff: RangeInclusive<Duration>,
-    pub(crate) series: SeriesOptions,
-    pub(crate) max_samples_per_send: usize,
-    pub(crate) max_pending_bytes: usize,
+    pub backoff: RangeInclusive<Duration>,
+    pub series: SeriesOptions,
+    pub max_samples_per_send: usize,
+    pub max_pending_bytes: usize,
     /// Most requests on the wire at once (remote write; JSON sends one at a time).
-    pub(crate) max_shards: usize,
-    pub(crate) shutdown_timeout: Duration,
+    pub max_shards: usize,
+    pub shutdown_timeout: Duration,
 }
 
 /// What a destination's series carry besides their own labels.

@@ -12,9 +12,9 @@ use std::collections::HashMap;
 use prost::encoding::encoded_len_varint;
 use prost::Message;
 
-use super::translate::{Labels, LabelsVersion, Metadata, SeriesSink};
+use super::translate::{Labels, LabelsVersion, Metadata, NativeSample, Sample, SeriesSink};
 use super::{proto, rich_series};
-use crate::snapshot::{Attributes, Exemplar, ExponentialHistogramPoint};
+use crate::snapshot::Attributes;
 use crate::Error;
 
 // Protobuf tags: (field number << 3) | wire type; 2 = length-delimited, 1 = 64-bit,
@@ -231,31 +231,19 @@ impl SeriesSink for WriteRequestEncoder {
         }
     }
 
-    fn native_histogram(
-        &mut self,
-        labels: &Labels<'_>,
-        point: &ExponentialHistogramPoint,
-        exemplars: &[Exemplar],
-        timestamp_ms: i64,
-    ) {
+    fn native_histogram(&mut self, labels: &Labels<'_>, sample: NativeSample<'_>) {
         self.series += 1;
-        let histogram = Some((point, timestamp_ms));
-        rich_series::put(&mut self.request, labels, None, exemplars, histogram);
+        let histogram = Some((sample.point, sample.timestamp_ms));
+        rich_series::put(&mut self.request, labels, None, sample.exemplars, histogram);
     }
 
-    fn series_with_exemplars(
-        &mut self,
-        labels: &Labels<'_>,
-        value: f64,
-        timestamp_ms: i64,
-        exemplars: &[Exemplar],
-    ) {
-        if exemplars.is_empty() {
-            return self.series(labels, value, timestamp_ms);
+    fn series_with_exemplars(&mut self, labels: &Labels<'_>, sample: Sample<'_>) {
+        if sample.exemplars.is_empty() {
+            return self.series(labels, sample.value, sample.timestamp_ms);
         }
         self.series += 1;
-        let sample = Some((value, timestamp_ms));
-        rich_series::put(&mut self.request, labels, sample, exemplars, None);
+        let value = Some((sample.value, sample.timestamp_ms));
+        rich_series::put(&mut self.request, labels, value, sample.exemplars, None);
     }
 
     fn begin_metric(&mut self, metric: u64, points: usize, version: LabelsVersion) {

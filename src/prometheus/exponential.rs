@@ -13,7 +13,7 @@ use super::exemplars::Marks;
 use super::instruments::Names;
 use super::labels::{ClassicPoint, HistogramNames, PointContext};
 use super::naming;
-use super::series::{put, Labels, SeriesSink, Span};
+use super::series::{put, Labels, NativeSample, SeriesSink, Span};
 use crate::snapshot::{bucket_upper_bound, ExponentialHistogramPoint};
 
 /// Prometheus' lowest native-histogram schema.
@@ -65,7 +65,12 @@ impl PointContext<'_> {
                     text: &self.scratch.text,
                     slots: &self.scratch.base,
                 };
-                sink.native_histogram(&labels, point, exemplars, ts);
+                let sample = NativeSample {
+                    point,
+                    exemplars,
+                    timestamp_ms: ts,
+                };
+                sink.native_histogram(&labels, sample);
                 count += 1;
                 continue;
             }

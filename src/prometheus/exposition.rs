@@ -122,12 +122,12 @@ impl Exposition {
 #[derive(Debug)]
 pub(super) struct Family {
     /// As remote-write metadata names it (counters with `_total`).
-    pub(super) name: String,
-    pub(super) kind: MetricType,
-    pub(super) help: String,
-    pub(super) unit: String,
+    name: String,
+    kind: MetricType,
+    help: String,
+    unit: String,
     /// The series lines, ready.
-    pub(super) series: String,
+    series: String,
 }
 
 impl Family {

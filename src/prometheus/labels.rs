@@ -7,7 +7,7 @@ use super::collide::{Action, Plan};
 use super::exemplars::{in_bucket, Marks};
 use super::instruments::Names;
 use super::naming;
-use super::series::{put, Labels, SeriesSink, Slot, Span};
+use super::series::{put, Labels, Sample, SeriesSink, Slot, Span};
 use super::translate::{millis, SCOPE_NAME_LABEL, SCOPE_VERSION_LABEL};
 use crate::snapshot::{Attributes, Exemplar, HistogramPoint, MetricData, MetricSnapshot};
 
@@ -52,6 +52,20 @@ pub(super) struct ClassicPoint<'a> {
     pub(super) exemplars: &'a [Exemplar],
 }
 
+/// What every point of the metric being translated shares.
+struct PointsOf {
+    /// The metric's [`Descriptor::id`](crate::snapshot::Descriptor::id).
+    metric: u64,
+    /// The push's time, milliseconds.
+    ts: i64,
+    /// The end of the metric's names in `scratch.text`; each point's own strings follow.
+    names_end: usize,
+    /// The name of the point's first series.
+    name: Span,
+    /// Whether the series get an `le` label (classic histogram buckets).
+    le: bool,
+}
+
 /// Borrowed translator state for the points of one metric.
 pub(super) struct PointContext<'t> {
     pub(super) common: &'t CommonLabels,
@@ -87,7 +101,13 @@ impl PointContext<'_> {
         match &metric.data {
             MetricData::Sum { points, .. } | MetricData::Gauge { points } => {
                 let name = put(&mut self.scratch.text, &names.family);
-                let mark = self.scratch.text.len();
+                let at = PointsOf {
+                    metric: id,
+                    ts,
+                    names_end: self.scratch.text.len(),
+                    name,
+                    le: false,
+                };
                 for (index, point) in points.iter().enumerate() {
                     let value = match planned(index) {
                         Some(Action::Skip) => continue,
@@ -97,18 +117,21 @@ impl PointContext<'_> {
                     count += 1;
                     self.scratch.samples.clear();
                     self.scratch.samples.push(value);
-                    let (attributes, exemplars) = (&point.attributes, &point.exemplars);
-                    let Some(exemplars) = self.unsent(sink, id, index, attributes, exemplars, ts)
+                    let Some(exemplars) =
+                        self.start_point(sink, &at, index, &point.attributes, &point.exemplars)
                     else {
                         continue;
                     };
-                    self.scratch.text.truncate(mark);
-                    self.point_labels(name, &point.attributes, false);
                     let labels = Labels {
                         text: &self.scratch.text,
                         slots: &self.scratch.base,
                     };
-                    sink.series_with_exemplars(&labels, value, ts, exemplars);
+                    let sample = Sample {
+                        value,
+                        timestamp_ms: ts,
+                        exemplars,
+                    };
+                    sink.series_with_exemplars(&labels, sample);
                 }
                 count
             }
@@ -123,7 +146,13 @@ impl PointContext<'_> {
                     .iter()
                     .map(|le| put(&mut self.scratch.text, le))
                     .collect();
-                let mark = self.scratch.text.len();
+                let at = PointsOf {
+                    metric: id,
+                    ts,
+                    names_end: self.scratch.text.len(),
+                    name: bucket_name,
+                    le: true,
+                };
                 for (index, point) in points.iter().enumerate() {
                     let point: &HistogramPoint = match planned(index) {
                         Some(Action::Skip) => continue,
@@ -146,13 +175,11 @@ impl PointContext<'_> {
                     }
                     self.scratch.samples.push(point.sum);
                     self.scratch.samples.push(point.count as f64);
-                    let (attributes, exemplars) = (&point.attributes, &point.exemplars);
-                    let Some(exemplars) = self.unsent(sink, id, index, attributes, exemplars, ts)
+                    let Some(exemplars) =
+                        self.start_point(sink, &at, index, &point.attributes, &point.exemplars)
                     else {
                         continue;
                     };
-                    self.scratch.text.truncate(mark);
-                    self.point_labels(bucket_name, &point.attributes, true);
                     let spans = HistogramNames {
                         le: le_name,
                         sum: sum_name,
@@ -212,7 +239,12 @@ impl PointContext<'_> {
                 sink.series(&labels, value, ts);
             } else {
                 let exemplars = in_bucket(point.exemplars, point.bounds, i);
-                sink.series_with_exemplars(&labels, value, ts, &exemplars);
+                let sample = Sample {
+                    value,
+                    timestamp_ms: ts,
+                    exemplars: &exemplars,
+                };
+                sink.series_with_exemplars(&labels, sample);
             }
         }
         let name_at = self.base_name_index();
@@ -230,22 +262,26 @@ impl PointContext<'_> {
         sink.series(&labels, point.count as f64, ts);
     }
 
-    /// The exemplars of point `index` not handed over before; `None` when there are none
-    /// and `sink` wrote the point's series from its cache (their values are in
-    /// `scratch.samples`), so the point is done.
-    fn unsent<'e, S: SeriesSink>(
+    /// Builds point `index`'s labels in `scratch.base` and returns its exemplars not
+    /// handed over before; `None` when there are none and `sink` wrote the point's
+    /// series from its cache (their values are in `scratch.samples`), so the point is
+    /// done.
+    fn start_point<'e, S: SeriesSink>(
         &mut self,
         sink: &mut S,
-        metric: u64,
+        at: &PointsOf,
         index: usize,
         attributes: &Attributes,
         exemplars: &'e [Exemplar],
-        ts: i64,
     ) -> Option<&'e [Exemplar]> {
-        let unsent = Marks::fresh(self.marks.as_deref_mut(), metric, attributes, exemplars);
-        let reused =
-            unsent.is_empty() && sink.reuse_point(index, attributes, &self.scratch.samples, ts);
-        (!reused).then_some(unsent)
+        let unsent = Marks::fresh(self.marks.as_deref_mut(), at.metric, attributes, exemplars);
+        let samples = &self.scratch.samples;
+        if unsent.is_empty() && sink.reuse_point(index, attributes, samples, at.ts) {
+            return None;
+        }
+        self.scratch.text.truncate(at.names_end);
+        self.point_labels(at.name, attributes, at.le);
+        Some(unsent)
     }
 
     /// Writes the identity of a point's series into `key`: the family, a NUL, then its

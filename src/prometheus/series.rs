@@ -122,33 +122,18 @@ pub trait SeriesSink {
     /// One series with one sample.
     fn series(&mut self, labels: &Labels<'_>, value: f64, timestamp_ms: i64);
 
-    /// One series with one sample and the exemplars that go with it (sampled
-    /// measurements of the point, oldest first, each newer than those handed over for it
-    /// before). The default drops the exemplars and calls [`series`](Self::series).
-    fn series_with_exemplars(
-        &mut self,
-        labels: &Labels<'_>,
-        value: f64,
-        timestamp_ms: i64,
-        exemplars: &[Exemplar],
-    ) {
-        let _ = exemplars;
-        self.series(labels, value, timestamp_ms);
+    /// One series with one sample and the exemplars that go with it. The default
+    /// drops the exemplars and calls [`series`](Self::series).
+    fn series_with_exemplars(&mut self, labels: &Labels<'_>, sample: Sample<'_>) {
+        self.series(labels, sample.value, sample.timestamp_ms);
     }
 
-    /// One native histogram series, with the point's exemplars not handed over before:
-    /// the family's name and the point's labels, and the
-    /// point whose buckets it carries. Called only by a translator with native
-    /// histograms on ([`Translator::set_native_histograms`](super::translate::Translator::set_native_histograms));
+    /// One native histogram series: the family's name and the point's labels, and the
+    /// sample. Called only by a translator with native histograms on
+    /// ([`Translator::set_native_histograms`](super::translate::Translator::set_native_histograms));
     /// the default writes nothing, for sinks that never get them.
-    fn native_histogram(
-        &mut self,
-        labels: &Labels<'_>,
-        point: &ExponentialHistogramPoint,
-        exemplars: &[Exemplar],
-        timestamp_ms: i64,
-    ) {
-        let _ = (labels, point, exemplars, timestamp_ms);
+    fn native_histogram(&mut self, labels: &Labels<'_>, sample: NativeSample<'_>) {
+        let _ = (labels, sample);
     }
 
     /// The points of metric `metric` (its [`Descriptor::id`](crate::snapshot::Descriptor::id))
@@ -170,6 +155,29 @@ pub trait SeriesSink {
         let _ = (index, set, samples, ts_ms);
         false
     }
+}
+
+/// A series' one sample, with its exemplars.
+#[derive(Debug, Clone, Copy)]
+pub struct Sample<'a> {
+    /// The value.
+    pub value: f64,
+    /// The sample's time, milliseconds since the epoch.
+    pub timestamp_ms: i64,
+    /// Sampled measurements of the point, oldest first, each newer than those handed
+    /// over for it before.
+    pub exemplars: &'a [Exemplar],
+}
+
+/// A native histogram series' one sample.
+#[derive(Debug, Clone, Copy)]
+pub struct NativeSample<'a> {
+    /// The point whose buckets it carries.
+    pub point: &'a ExponentialHistogramPoint,
+    /// The point's exemplars not handed over before, oldest first.
+    pub exemplars: &'a [Exemplar],
+    /// The sample's time, milliseconds since the epoch.
+    pub timestamp_ms: i64,
 }
 
 /// What, besides a point's attributes, its labels were made from: the translator that

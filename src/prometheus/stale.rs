@@ -14,10 +14,9 @@
 use std::collections::{HashMap, HashSet};
 
 use crate::prometheus::encode::WriteRequestEncoder;
-use crate::prometheus::translate::{Labels, Metadata, SeriesSink};
+use crate::prometheus::translate::{Labels, Metadata, NativeSample, SeriesSink};
 use crate::snapshot::{
-    Attributes, Exemplar, ExponentialHistogramPoint, MetricData, MetricSnapshot, Number,
-    NumberPoint, ScopeSnapshot, Snapshot,
+    Attributes, MetricData, MetricSnapshot, Number, NumberPoint, ScopeSnapshot, Snapshot,
 };
 
 /// The Prometheus stale marker: a NaN with exactly these bits tells the receiver that a
@@ -184,13 +183,7 @@ impl SeriesSink for StaleMarkers<'_> {
 
     /// A float marker ends a native histogram series too (Prometheus appends it as a
     /// histogram whose sum is the marker).
-    fn native_histogram(
-        &mut self,
-        labels: &Labels<'_>,
-        _: &ExponentialHistogramPoint,
-        _: &[Exemplar],
-        ts: i64,
-    ) {
-        self.series(labels, 0.0, ts);
+    fn native_histogram(&mut self, labels: &Labels<'_>, sample: NativeSample<'_>) {
+        self.series(labels, 0.0, sample.timestamp_ms);
     }
 }

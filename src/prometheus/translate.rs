@@ -58,7 +58,9 @@ use super::series::{put, Slot, TRANSLATOR_IDS};
 use crate::snapshot::{Attributes, InstrumentKind, MetricData, Snapshot};
 
 pub use super::collide::Collisions;
-pub use super::series::{Labels, LabelsVersion, Metadata, MetricType, SeriesSink};
+pub use super::series::{
+    Labels, LabelsVersion, Metadata, MetricType, NativeSample, Sample, SeriesSink,
+};
 
 /// The labels that name a point's instrumentation scope (the compatibility spec's
 /// MUST): two libraries' same-named instruments stay two series.

@@ -26,6 +26,7 @@ use crate::instance_id;
 use crate::pipeline::self_metrics::SelfMetrics;
 use crate::pipeline::Pipeline;
 use crate::scrape::Scrapes;
+use crate::setters::setters;
 use crate::{env, Destination, Error};
 
 /// Configures a [`MeterProvider`]; see [`MeterProvider::builder`].
@@ -100,60 +101,53 @@ impl MeterProviderBuilder {
     /// The default push interval (the OpenTelemetry default export interval).
     pub const DEFAULT_PUSH_INTERVAL: Duration = Duration::from_secs(60);
 
-    /// Sets the resource. Without one, the standard detection applies:
-    /// `OTEL_SERVICE_NAME`, `OTEL_RESOURCE_ATTRIBUTES`, else
-    /// `service.name=unknown_service:<executable>`, plus the SDK's telemetry attributes.
-    ///
-    /// A resource without `service.instance.id` gets a random one at `build()`; see
-    /// [`with_instance_id`](Self::with_instance_id).
-    pub fn with_resource(mut self, resource: Resource) -> Self {
-        self.resource = Some(resource);
-        self
-    }
+    setters! {
+        /// Sets the resource. Without one, the standard detection applies:
+        /// `OTEL_SERVICE_NAME`, `OTEL_RESOURCE_ATTRIBUTES`, else
+        /// `service.name=unknown_service:<executable>`, plus the SDK's telemetry attributes.
+        ///
+        /// A resource without `service.instance.id` gets a random one at `build()`; see
+        /// [`with_instance_id`](Self::with_instance_id).
+        pub fn with_resource(resource: Resource) => resource = Some(resource);
 
-    /// Sets `service.instance.id`, which becomes the `instance` label of every series,
-    /// without building a resource. It replaces the resource's own id, if any.
-    ///
-    /// Without it, the resource's `service.instance.id` applies (set in code or through
-    /// `OTEL_RESOURCE_ATTRIBUTES`), and when the resource has none, `build()` gives the
-    /// provider a random UUID v4, as the OpenTelemetry semantic conventions recommend:
-    /// replicas of one service then never write the same series, which would overwrite
-    /// each other's values. The id is the same for every destination and for the
-    /// provider's whole life; [`MeterProvider::resource`] shows it.
-    ///
-    /// The cost of the random id: every restart starts new series, so a receiver that
-    /// keeps series forever (Unleash, say) grows by one set of series per process start.
-    /// Where that matters, set a stable id per replica: a pod name, a host name and
-    /// port, a slot number.
-    ///
-    /// ```
-    /// use opentelemetry::{Key, Value};
-    ///
-    /// let provider = prompush::MeterProvider::builder()
-    ///     .with_instance_id("checkout-0")
-    ///     .build()?;
-    /// let id = provider.resource().get(&Key::from_static_str("service.instance.id"));
-    /// assert_eq!(id, Some(Value::from("checkout-0")));
-    ///
-    /// // Without one: a random UUID v4, fixed for the provider's life.
-    /// let provider = prompush::MeterProvider::builder().build()?;
-    /// let id = provider.resource().get(&Key::from_static_str("service.instance.id"));
-    /// assert_eq!(id.map(|v| v.as_str().len()), Some(36));
-    /// # Ok::<(), prompush::Error>(())
-    /// ```
-    pub fn with_instance_id(mut self, id: impl Into<String>) -> Self {
-        self.instance_id = Some(id.into());
-        self
-    }
+        /// Sets `service.instance.id`, which becomes the `instance` label of every series,
+        /// without building a resource. It replaces the resource's own id, if any.
+        ///
+        /// Without it, the resource's `service.instance.id` applies (set in code or through
+        /// `OTEL_RESOURCE_ATTRIBUTES`), and when the resource has none, `build()` gives the
+        /// provider a random UUID v4, as the OpenTelemetry semantic conventions recommend:
+        /// replicas of one service then never write the same series, which would overwrite
+        /// each other's values. The id is the same for every destination and for the
+        /// provider's whole life; [`MeterProvider::resource`] shows it.
+        ///
+        /// The cost of the random id: every restart starts new series, so a receiver that
+        /// keeps series forever (Unleash, say) grows by one set of series per process start.
+        /// Where that matters, set a stable id per replica: a pod name, a host name and
+        /// port, a slot number.
+        ///
+        /// ```
+        /// use opentelemetry::{Key, Value};
+        ///
+        /// let provider = prompush::MeterProvider::builder()
+        ///     .with_instance_id("checkout-0")
+        ///     .build()?;
+        /// let id = provider.resource().get(&Key::from_static_str("service.instance.id"));
+        /// assert_eq!(id, Some(Value::from("checkout-0")));
+        ///
+        /// // Without one: a random UUID v4, fixed for the provider's life.
+        /// let provider = prompush::MeterProvider::builder().build()?;
+        /// let id = provider.resource().get(&Key::from_static_str("service.instance.id"));
+        /// assert_eq!(id.map(|v| v.as_str().len()), Some(36));
+        /// # Ok::<(), prompush::Error>(())
+        /// ```
+        pub fn with_instance_id(id: impl Into<String>) => instance_id = Some(id.into());
 
-    /// Sets how many points one instrument may export, the overflow point included
-    /// (default [`DEFAULT_CARDINALITY_LIMIT`](Self::DEFAULT_CARDINALITY_LIMIT)). Once an instrument has `limit - 1`
-    /// attribute sets, measurements with a new set go to one series carrying
-    /// `otel.metric.overflow=true` (totals stay right; the new sets' own series are
-    /// not created). Must be at least 1.
-    pub fn with_cardinality_limit(mut self, limit: usize) -> Self {
-        self.cardinality_limit = limit;
-        self
+        /// Sets how many points one instrument may export, the overflow point included
+        /// (default [`DEFAULT_CARDINALITY_LIMIT`](Self::DEFAULT_CARDINALITY_LIMIT)). Once an instrument has `limit - 1`
+        /// attribute sets, measurements with a new set go to one series carrying
+        /// `otel.metric.overflow=true` (totals stay right; the new sets' own series are
+        /// not created). Must be at least 1.
+        pub fn with_cardinality_limit(limit: usize) => cardinality_limit = limit;
     }
 
     /// Makes every histogram created without explicit boundaries an exponential
@@ -187,25 +181,24 @@ impl MeterProviderBuilder {
         self
     }
 
-    /// Which measurements of counters and histograms are kept as exemplars, sent with
-    /// their series (`TimeSeries.exemplars`) with the `trace_id` and `span_id` of the
-    /// span they were made in. Default: [`env::EXEMPLAR_FILTER`]
-    /// (`OTEL_METRICS_EXEMPLAR_FILTER`) when set, else
-    /// [`ExemplarFilter::TraceBased`]: measurements made while the current
-    /// `opentelemetry::Context` holds a sampled span. Gauges and up-down counters never
-    /// carry exemplars.
-    ///
-    /// Each explicit-bucket histogram series keeps the last sampled measurement of each
-    /// bucket, each exponential histogram series up to `min(20, max_size)` and each
-    /// counter series one, sampled uniformly since the previous collection. Their storage
-    /// is allocated at a series' first sampled measurement.
-    /// [`ExemplarFilter::AlwaysOff`] removes the check from recording altogether.
-    /// Prometheus stores exemplars only with `--enable-feature=exemplar-storage`.
-    ///
-    /// See [`ExemplarFilter`] for an example.
-    pub fn with_exemplar_filter(mut self, filter: ExemplarFilter) -> Self {
-        self.exemplar_filter = Some(filter);
-        self
+    setters! {
+        /// Which measurements of counters and histograms are kept as exemplars, sent with
+        /// their series (`TimeSeries.exemplars`) with the `trace_id` and `span_id` of the
+        /// span they were made in. Default: [`env::EXEMPLAR_FILTER`]
+        /// (`OTEL_METRICS_EXEMPLAR_FILTER`) when set, else
+        /// [`ExemplarFilter::TraceBased`]: measurements made while the current
+        /// `opentelemetry::Context` holds a sampled span. Gauges and up-down counters never
+        /// carry exemplars.
+        ///
+        /// Each explicit-bucket histogram series keeps the last sampled measurement of each
+        /// bucket, each exponential histogram series up to `min(20, max_size)` and each
+        /// counter series one, sampled uniformly since the previous collection. Their storage
+        /// is allocated at a series' first sampled measurement.
+        /// [`ExemplarFilter::AlwaysOff`] removes the check from recording altogether.
+        /// Prometheus stores exemplars only with `--enable-feature=exemplar-storage`.
+        ///
+        /// See [`ExemplarFilter`] for an example.
+        pub fn with_exemplar_filter(filter: ExemplarFilter) => exemplar_filter = Some(filter);
     }
 
     /// Pushes to this Prometheus remote-write URL (for example
@@ -216,25 +209,25 @@ impl MeterProviderBuilder {
         self.on_default(|d| d.with_endpoint(endpoint))
     }
 
-    /// Makes `destination` the default one, whole: the one this builder's push options
-    /// configure from then on (options set on the builder before are replaced). For
-    /// options that have no shorthand here, such as TLS:
-    ///
-    /// ```no_run
-    /// use prompush::{Destination, MeterProvider};
-    ///
-    /// let provider = MeterProvider::builder()
-    ///     .with_default_destination(
-    ///         Destination::remote_write("default", "https://mimir.internal/api/v1/push")
-    ///             .with_tls_ca_file("/etc/pki/company-ca.pem"),
-    ///     )
-    ///     .with_bearer_token("my-token")
-    ///     .build()?;
-    /// # Ok::<(), prompush::Error>(())
-    /// ```
-    pub fn with_default_destination(mut self, destination: Destination) -> Self {
-        self.default_destination = Some(destination);
-        self
+    setters! {
+        /// Makes `destination` the default one, whole: the one this builder's push options
+        /// configure from then on (options set on the builder before are replaced). For
+        /// options that have no shorthand here, such as TLS:
+        ///
+        /// ```no_run
+        /// use prompush::{Destination, MeterProvider};
+        ///
+        /// let provider = MeterProvider::builder()
+        ///     .with_default_destination(
+        ///         Destination::remote_write("default", "https://mimir.internal/api/v1/push")
+        ///             .with_tls_ca_file("/etc/pki/company-ca.pem"),
+        ///     )
+        ///     .with_bearer_token("my-token")
+        ///     .build()?;
+        /// # Ok::<(), prompush::Error>(())
+        /// ```
+        pub fn with_default_destination(destination: Destination)
+            => default_destination = Some(destination);
     }
 
     /// Adds a destination; call it once per destination. Names must be unique (the
@@ -247,12 +240,11 @@ impl MeterProviderBuilder {
 
     crate::destination::shorthand::destination_shorthands!(on_default, "the default destination");
 
-    /// Whether series carry `otel_scope_name` and `otel_scope_version` (see
-    /// [`Destination::with_scope_labels`]), for every destination that does not set
-    /// its own, the default one included. Default: on.
-    pub fn with_scope_labels(mut self, enabled: bool) -> Self {
-        self.scope_labels = Some(enabled);
-        self
+    setters! {
+        /// Whether series carry `otel_scope_name` and `otel_scope_version` (see
+        /// [`Destination::with_scope_labels`]), for every destination that does not set
+        /// its own, the default one included. Default: on.
+        pub fn with_scope_labels(enabled: bool) => scope_labels = Some(enabled);
     }
 
     /// Applies a push option to the default destination, which the first one creates.
@@ -265,19 +257,15 @@ impl MeterProviderBuilder {
         self
     }
 
-    /// How often to push (every destination without its own interval). Default:
-    /// [`env::EXPORT_INTERVAL`] (milliseconds) when set, else
-    /// [`DEFAULT_PUSH_INTERVAL`](Self::DEFAULT_PUSH_INTERVAL) (60 s).
-    pub fn with_push_interval(mut self, interval: Duration) -> Self {
-        self.push_interval = Some(interval);
-        self
-    }
+    setters! {
+        /// How often to push (every destination without its own interval). Default:
+        /// [`env::EXPORT_INTERVAL`] (milliseconds) when set, else
+        /// [`DEFAULT_PUSH_INTERVAL`](Self::DEFAULT_PUSH_INTERVAL) (60 s).
+        pub fn with_push_interval(interval: Duration) => push_interval = Some(interval);
 
-    /// Whether to push prompush's own delivery metrics (`prompush_*`) with the
-    /// application's (default on).
-    pub fn with_self_metrics(mut self, enabled: bool) -> Self {
-        self.self_metrics = enabled;
-        self
+        /// Whether to push prompush's own delivery metrics (`prompush_*`) with the
+        /// application's (default on).
+        pub fn with_self_metrics(enabled: bool) => self_metrics = enabled;
     }
 
     /// Serves the provider's metrics for scraping at `http://<addr>/metrics`, for

@@ -76,6 +76,12 @@ impl ExponentialBuckets {
 pub struct ExponentialHistogramPoint {
     /// The attribute set.
     pub attributes: Attributes,
+    /// The resolution: the base is `2^(2^-scale)`.
+    pub scale: i8,
+    /// Values whose magnitude is at most this are counted in `zero_count`.
+    pub zero_threshold: f64,
+    /// Values in the zero bucket.
+    pub zero_count: u64,
     /// Number of recorded values: the zero count plus both ranges' counts.
     pub count: u64,
     /// Sum of recorded values.
@@ -84,12 +90,6 @@ pub struct ExponentialHistogramPoint {
     pub min: Option<f64>,
     /// Largest recorded value, `None` before the first.
     pub max: Option<f64>,
-    /// The resolution: the base is `2^(2^-scale)`.
-    pub scale: i8,
-    /// Values whose magnitude is at most this are counted in `zero_count`.
-    pub zero_threshold: f64,
-    /// Values in the zero bucket.
-    pub zero_count: u64,
     /// Buckets of the positive values.
     pub positive: ExponentialBuckets,
     /// Buckets of the negative values, by magnitude.
@@ -103,15 +103,15 @@ impl ExponentialHistogramPoint {
     /// A point with nothing recorded at `scale`: where a merge of points starts.
     pub fn empty(attributes: Attributes, scale: i8) -> Self {
         ExponentialHistogramPoint {
-            exemplars: Vec::new(),
             attributes,
+            scale,
+            zero_threshold: 0.0,
+            zero_count: 0,
             count: 0,
             sum: 0.0,
             min: None,
             max: None,
-            scale,
-            zero_threshold: 0.0,
-            zero_count: 0,
+            exemplars: Vec::new(),
             positive: ExponentialBuckets::default(),
             negative: ExponentialBuckets::default(),
         }
@@ -136,12 +136,12 @@ impl ExponentialHistogramPoint {
         let scale = self.scale.min(other.scale);
         self.downscale_to(scale);
         other.downscale_to(scale);
+        self.zero_threshold = self.zero_threshold.max(other.zero_threshold);
+        self.zero_count = self.zero_count.saturating_add(other.zero_count);
         self.count = self.count.saturating_add(other.count);
         self.sum += other.sum;
         self.min = widen(self.min, other.min, f64::min);
         self.max = widen(self.max, other.max, f64::max);
-        self.zero_threshold = self.zero_threshold.max(other.zero_threshold);
-        self.zero_count = self.zero_count.saturating_add(other.zero_count);
         self.positive.add(&other.positive);
         self.negative.add(&other.negative);
         self.exemplars.extend(other.exemplars.iter().cloned());

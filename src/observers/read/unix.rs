@@ -11,17 +11,17 @@ use std::io;
 #[derive(Debug, Clone, Copy, Default, PartialEq)]
 pub(crate) struct Usage {
     /// CPU time in user mode, seconds.
-    pub(crate) user: f64,
+    pub user: f64,
     /// CPU time in kernel mode, seconds.
-    pub(crate) system: f64,
+    pub system: f64,
     /// Page faults served without I/O.
-    pub(crate) minor_faults: u64,
+    pub minor_faults: u64,
     /// Page faults that needed I/O.
-    pub(crate) major_faults: u64,
+    pub major_faults: u64,
     /// Context switches the process asked for (waiting for I/O, a lock, a sleep).
-    pub(crate) voluntary_switches: u64,
+    pub voluntary_switches: u64,
     /// Context switches forced on it (time slice over, a higher-priority task).
-    pub(crate) involuntary_switches: u64,
+    pub involuntary_switches: u64,
 }
 
 /// The resource usage of this process, all threads together.

@@ -25,7 +25,7 @@ use opentelemetry_sdk::Resource;
 
 use super::naming::write_float;
 use super::proto;
-use super::translate::{Labels, Metadata, MetricType, SeriesSink, Translator};
+use super::translate::{Labels, Metadata, MetricType, NativeSample, SeriesSink, Translator};
 use crate::snapshot::*;
 
 /// One translated series: its labels (`__name__` among them) in the order given, its
@@ -66,15 +66,9 @@ impl SeriesSink for Collect {
         });
     }
     /// Kept as a series whose value is the count, and whole in `native`.
-    fn native_histogram(
-        &mut self,
-        labels: &Labels<'_>,
-        point: &ExponentialHistogramPoint,
-        _: &[Exemplar],
-        ts: i64,
-    ) {
-        self.series(labels, point.count as f64, ts);
-        self.native.push(point.clone());
+    fn native_histogram(&mut self, labels: &Labels<'_>, sample: NativeSample<'_>) {
+        self.series(labels, sample.point.count as f64, sample.timestamp_ms);
+        self.native.push(sample.point.clone());
     }
 }
 

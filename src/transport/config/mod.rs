@@ -256,15 +256,15 @@ fn validate_tls(tls: &TlsOptions, endpoint: &Url, proxy: &ProxyChoice) -> Result
 #[derive(Clone)]
 pub(crate) struct ValidatedTransport {
     /// The parsed URL (http or https, no credentials).
-    pub(crate) endpoint: Url,
+    pub endpoint: Url,
     /// The extra headers, checked against the protocol headers, and `Authorization`
     /// (marked sensitive) when auth is set.
-    pub(crate) headers: HeaderMap,
+    pub headers: HeaderMap,
     /// The limit for one push attempt.
-    pub(crate) timeout: Duration,
-    pub(crate) tls: CheckedTls,
+    pub timeout: Duration,
+    pub tls: CheckedTls,
     /// The proxy, checked.
-    pub(crate) proxy: ProxyChoice,
+    pub proxy: ProxyChoice,
 }
 
 impl fmt::Debug for ValidatedTransport {
