@@ -4,8 +4,7 @@
 //! OpenTelemetry Collector and by Prometheus' own OTLP receiver) gives with the
 //! underscore-escaping-with-suffixes strategy and `LabelNamer`'s zero-value options; the
 //! case files in `cases/` (read by `tests.rs`) hold that translator's own test cases.
-//! Written down once so
-//! that the translator, the text renderer and tests agree:
+//! Written down once so that the translator, the text renderer and tests agree:
 //!
 //! | OpenTelemetry instrument                  | unit       | Prometheus name                            |
 //! |-------------------------------------------|------------|--------------------------------------------|
