@@ -1,8 +1,9 @@
 //! The facade's semantics on a provider's snapshot: each kind's operations, units from
-//! `describe_*`, handles as bound series, invalid names.
+//! `describe_*`, handles as bound series, names outside the OpenTelemetry rule.
 
 use metrics::{Key, Label, Recorder as _, Unit};
 
+use crate::prometheus::naming::metric_name;
 use crate::snapshot::{MetricData, Number};
 use crate::{MeterProvider, MetricsRecorder, Snapshot};
 
@@ -151,16 +152,47 @@ fn gauge_increments_from_many_threads_all_count() {
 }
 
 #[test]
-fn an_invalid_name_records_nothing_and_a_nan_gauge_stays_an_ordinary_nan() {
+fn names_outside_the_opentelemetry_rule_still_record_and_translate_to_valid_names() {
     let (provider, recorder) = provider_and_recorder();
     metrics::with_local_recorder(&recorder, || {
         metrics::counter!("9lives").increment(1);
+        metrics::counter!("my_crate::retries", "kind" => "io").increment(4);
+        metrics::gauge!("queue depth (items)").set(3.0);
+        // The one name left out: there is nothing to translate.
         metrics::counter!("").increment(1);
+    });
+    let snapshot = provider.collect();
+    assert_value(&snapshot, "9lives", &[], Number::U64(1));
+    assert_value(
+        &snapshot,
+        "my_crate::retries",
+        &[("kind", "io")],
+        Number::U64(4),
+    );
+    assert_value(&snapshot, "queue depth (items)", &[], Number::F64(3.0));
+    assert_eq!(snapshot.metrics().count(), 3);
+    let names: Vec<String> = snapshot
+        .metrics()
+        .map(|m| metric_name(&m.descriptor.name, &m.descriptor.unit, m.descriptor.kind))
+        .collect();
+    assert_eq!(
+        names,
+        [
+            "_9lives_total",
+            "my_crate::retries_total",
+            "queue_depth_items"
+        ]
+    );
+}
+
+#[test]
+fn a_nan_gauge_stays_an_ordinary_nan() {
+    let (provider, recorder) = provider_and_recorder();
+    metrics::with_local_recorder(&recorder, || {
         metrics::gauge!("g").set(f64::from_bits(0x7ff0_0000_0000_0002));
         metrics::gauge!("h").increment(f64::from_bits(0x7ff0_0000_0000_0002));
     });
     let snapshot = provider.collect();
-    assert!(snapshot.metric("9lives").is_none());
     for name in ["g", "h"] {
         let Some(Number::F64(v)) = value(&snapshot, name, &[]) else {
             panic!("{name} is an f64 gauge");
