@@ -58,6 +58,7 @@ pub(crate) enum Naming {
     OpenTelemetry,
     /// Any name but the empty one: for the `metrics` facade, whose names follow no rule
     /// (`my_crate::requests`, `9lives`). Translation makes them valid Prometheus names.
+    #[cfg(feature = "metrics")]
     Any,
 }
 
@@ -125,7 +126,9 @@ impl Registry {
     ) -> Option<Arc<I>> {
         let checked = match spec.naming {
             Naming::OpenTelemetry => validate_name(&spec.name),
+            #[cfg(feature = "metrics")]
             Naming::Any if spec.name.is_empty() => Err("the name is empty"),
+            #[cfg(feature = "metrics")]
             Naming::Any => Ok(()),
         };
         if let Err(why) = checked {
