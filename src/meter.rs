@@ -20,7 +20,7 @@ use crate::aggregate::exemplar::{ExemplarFilter, ReservoirKind, Sampled};
 use crate::aggregate::exponential::{ExponentialConfig, ExponentialHistogram};
 use crate::aggregate::histogram::{sanitize_bounds, DEFAULT_BOUNDS};
 use crate::aggregate::{number::Num, Aggregation, LastValue, Sum};
-use crate::instrument::registry::{Registry, Spec};
+use crate::instrument::registry::{Naming, Registry, Spec};
 use crate::snapshot::InstrumentKind as Kind;
 
 /// The instrument provider behind every `Meter` of a scope.
@@ -45,6 +45,7 @@ fn spec(
         unit,
         kind,
         bounds: None,
+        naming: Naming::OpenTelemetry,
     }
 }
 

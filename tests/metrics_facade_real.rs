@@ -32,6 +32,9 @@ async fn facade_measurements_are_stored_exactly_in_prometheus() {
         mail.increment(2);
         metrics::counter!("facade.jobs", "queue" => "sms").absolute(7);
         metrics::counter!("http_requests_total", "http.route" => "/a").increment(1);
+        // Names the OpenTelemetry API would refuse: the translation makes them valid.
+        metrics::counter!("my_crate::retries", "kind" => "io").increment(4);
+        metrics::counter!("9lives").increment(2);
         let depth = metrics::gauge!("facade.depth");
         depth.set(10.0);
         depth.increment(0.75);
@@ -57,6 +60,13 @@ async fn facade_measurements_are_stored_exactly_in_prometheus() {
         1.0,
     )
     .await;
+    assert_stored(
+        &prometheus,
+        &format!(r#"my_crate::retries_total{{{job},kind="io"}}"#),
+        4.0,
+    )
+    .await;
+    assert_stored(&prometheus, &format!("_9lives_total{{{job}}}"), 2.0).await;
     assert_stored(&prometheus, &format!("facade_depth{{{job}}}"), 6.5).await;
     assert_stored(&prometheus, &format!("facade_memory_bytes{{{job}}}"), 1.5e6).await;
     assert_stored(

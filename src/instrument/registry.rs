@@ -46,6 +46,20 @@ pub(crate) struct Spec {
     pub(crate) kind: InstrumentKind,
     /// A histogram's boundaries (checked, as used); `None` for other kinds.
     pub(crate) bounds: Option<Arc<[f64]>>,
+    /// Which names are accepted.
+    pub(crate) naming: Naming,
+}
+
+/// Which names an instrument may have.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Naming {
+    /// The OpenTelemetry API's rule: a letter, then at most 254 of
+    /// `A-Z a-z 0-9 _ . - /`.
+    OpenTelemetry,
+    /// Any name but the empty one: for the `metrics` facade, whose names follow no rule
+    /// (`my_crate::requests`, `9lives`). Translation makes them valid Prometheus names.
+    #[cfg(feature = "metrics")]
+    Any,
 }
 
 /// The instruments of one scope.
@@ -110,7 +124,14 @@ impl Registry {
         spec: Spec,
         make: impl FnOnce(Arc<Descriptor>) -> Arc<I>,
     ) -> Option<Arc<I>> {
-        if let Err(why) = validate_name(&spec.name) {
+        let checked = match spec.naming {
+            Naming::OpenTelemetry => validate_name(&spec.name),
+            #[cfg(feature = "metrics")]
+            Naming::Any if spec.name.is_empty() => Err("the name is empty"),
+            #[cfg(feature = "metrics")]
+            Naming::Any => Ok(()),
+        };
+        if let Err(why) = checked {
             tracing::error!(
                 instrument = %spec.name,
                 scope = self.scope.name(),

@@ -23,7 +23,7 @@ use parking_lot::{Mutex, RwLock};
 use self::handles::{FacadeCounter, FacadeGauge, FacadeHistogram};
 use crate::aggregate::histogram::DEFAULT_BOUNDS;
 use crate::aggregate::{Aggregation, LastValue, Sum};
-use crate::instrument::registry::{Registry, Spec};
+use crate::instrument::registry::{Naming, Registry, Spec};
 use crate::instrument::Bound;
 use crate::snapshot::InstrumentKind;
 use crate::MeterProvider;
@@ -126,6 +126,7 @@ impl MetricsRecorder {
             unit: unit.map(Into::into),
             kind,
             bounds,
+            naming: Naming::Any,
         };
         let aggregator = self.registry.aggregator(spec, aggregation)?;
         let attributes: Vec<KeyValue> = key

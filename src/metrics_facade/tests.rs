@@ -1,15 +1,19 @@
 //! The facade's semantics on a provider's snapshot: each kind's operations, units from
-//! `describe_*`, handles as bound series, invalid names.
+//! `describe_*`, handles as bound series, names outside the OpenTelemetry rule.
 
 use metrics::{Key, Label, Recorder as _, Unit};
 
+use crate::prometheus::naming::metric_name;
 use crate::snapshot::{MetricData, Number};
-use crate::{MeterProvider, Snapshot};
+use crate::{MeterProvider, MetricsRecorder, Snapshot};
 
-fn provider() -> MeterProvider {
-    MeterProvider::builder()
+/// An aggregating provider and a facade recorder over it.
+fn provider_and_recorder() -> (MeterProvider, MetricsRecorder) {
+    let provider = MeterProvider::builder()
         .build()
-        .expect("an aggregating provider")
+        .expect("an aggregating provider");
+    let recorder = provider.metrics_recorder();
+    (provider, recorder)
 }
 
 /// The value of the point of `name` whose attributes are exactly `labels`.
@@ -36,10 +40,19 @@ fn value(snapshot: &Snapshot, name: &str, labels: &[(&str, &str)]) -> Option<Num
     }
 }
 
+/// Asserts the value of the point of `name` whose attributes are exactly `labels`.
+#[track_caller]
+fn assert_value(snapshot: &Snapshot, name: &str, labels: &[(&str, &str)], want: Number) {
+    assert_eq!(
+        value(snapshot, name, labels),
+        Some(want),
+        "{name} {labels:?}"
+    );
+}
+
 #[test]
 fn macros_record_into_the_provider_under_the_metrics_scope() {
-    let provider = provider();
-    let recorder = provider.metrics_recorder();
+    let (provider, recorder) = provider_and_recorder();
     metrics::with_local_recorder(&recorder, || {
         metrics::counter!("jobs", "queue" => "mail").increment(2);
         metrics::counter!("jobs", "queue" => "mail").increment(3);
@@ -53,15 +66,9 @@ fn macros_record_into_the_provider_under_the_metrics_scope() {
     let snapshot = provider.collect();
     let scope = &snapshot.scopes[0];
     assert_eq!(scope.scope.name(), "metrics");
-    assert_eq!(
-        value(&snapshot, "jobs", &[("queue", "mail")]),
-        Some(Number::U64(5))
-    );
-    assert_eq!(
-        value(&snapshot, "jobs", &[("queue", "sms")]),
-        Some(Number::U64(1))
-    );
-    assert_eq!(value(&snapshot, "depth", &[]), Some(Number::F64(12.0)));
+    assert_value(&snapshot, "jobs", &[("queue", "mail")], Number::U64(5));
+    assert_value(&snapshot, "jobs", &[("queue", "sms")], Number::U64(1));
+    assert_value(&snapshot, "depth", &[], Number::F64(12.0));
     let latency = snapshot.metric("latency").expect("histogram");
     let MetricData::Histogram { bounds, points } = &latency.data else {
         panic!("latency is a histogram: {:?}", latency.data);
@@ -75,23 +82,19 @@ fn macros_record_into_the_provider_under_the_metrics_scope() {
 
 #[test]
 fn an_absolute_counter_value_only_raises_the_total() {
-    let provider = provider();
-    let recorder = provider.metrics_recorder();
+    let (provider, recorder) = provider_and_recorder();
     let key = Key::from_parts("bytes", vec![Label::new("dir", "rx")]);
     let counter = recorder.register_counter(&key, &metadata());
     counter.absolute(100);
     counter.absolute(40);
     counter.increment(1);
-    assert_eq!(
-        value(&provider.collect(), "bytes", &[("dir", "rx")]),
-        Some(Number::U64(101))
-    );
+    let snapshot = provider.collect();
+    assert_value(&snapshot, "bytes", &[("dir", "rx")], Number::U64(101));
 }
 
 #[test]
 fn a_unit_described_before_the_first_registration_is_the_instruments() {
-    let provider = provider();
-    let recorder = provider.metrics_recorder();
+    let (provider, recorder) = provider_and_recorder();
     metrics::with_local_recorder(&recorder, || {
         metrics::describe_histogram!("wait", Unit::Milliseconds, "time in queue");
         metrics::histogram!("wait").record(3.0);
@@ -106,7 +109,7 @@ fn a_unit_described_before_the_first_registration_is_the_instruments() {
     let wait = &snapshot.metric("wait").expect("wait").descriptor;
     assert_eq!((&*wait.unit, &*wait.description), ("ms", "time in queue"));
     assert_eq!(snapshot.metric("late").expect("late").descriptor.unit, "");
-    assert_eq!(value(&snapshot, "late", &[]), Some(Number::F64(2.0)));
+    assert_value(&snapshot, "late", &[], Number::F64(2.0));
     assert_eq!(
         snapshot.metric("busy").expect("busy").descriptor.unit,
         "{count}"
@@ -116,8 +119,7 @@ fn a_unit_described_before_the_first_registration_is_the_instruments() {
 
 #[test]
 fn handles_are_bound_series_shared_by_every_registration_of_a_key() {
-    let provider = provider();
-    let recorder = provider.metrics_recorder();
+    let (provider, recorder) = provider_and_recorder();
     let key = Key::from_parts("depth", vec![Label::new("q", "a")]);
     let first = recorder.register_gauge(&key, &metadata());
     let second = recorder.register_gauge(&key, &metadata());
@@ -128,17 +130,13 @@ fn handles_are_bound_series_shared_by_every_registration_of_a_key() {
     let other = provider.metrics_recorder();
     other.register_gauge(&key, &metadata()).increment(1.0);
     let snapshot = provider.collect();
-    assert_eq!(
-        value(&snapshot, "depth", &[("q", "a")]),
-        Some(Number::F64(6.75))
-    );
+    assert_value(&snapshot, "depth", &[("q", "a")], Number::F64(6.75));
     assert_eq!(snapshot.metrics().count(), 1);
 }
 
 #[test]
 fn gauge_increments_from_many_threads_all_count() {
-    let provider = provider();
-    let recorder = provider.metrics_recorder();
+    let (provider, recorder) = provider_and_recorder();
     let gauge = recorder.register_gauge(&Key::from_name("inflight"), &metadata());
     std::thread::scope(|s| {
         for _ in 0..4 {
@@ -150,24 +148,51 @@ fn gauge_increments_from_many_threads_all_count() {
             });
         }
     });
+    assert_value(&provider.collect(), "inflight", &[], Number::F64(20_000.0));
+}
+
+#[test]
+fn names_outside_the_opentelemetry_rule_still_record_and_translate_to_valid_names() {
+    let (provider, recorder) = provider_and_recorder();
+    metrics::with_local_recorder(&recorder, || {
+        metrics::counter!("9lives").increment(1);
+        metrics::counter!("my_crate::retries", "kind" => "io").increment(4);
+        metrics::gauge!("queue depth (items)").set(3.0);
+        // The one name left out: there is nothing to translate.
+        metrics::counter!("").increment(1);
+    });
+    let snapshot = provider.collect();
+    assert_value(&snapshot, "9lives", &[], Number::U64(1));
+    assert_value(
+        &snapshot,
+        "my_crate::retries",
+        &[("kind", "io")],
+        Number::U64(4),
+    );
+    assert_value(&snapshot, "queue depth (items)", &[], Number::F64(3.0));
+    assert_eq!(snapshot.metrics().count(), 3);
+    let names: Vec<String> = snapshot
+        .metrics()
+        .map(|m| metric_name(&m.descriptor.name, &m.descriptor.unit, m.descriptor.kind))
+        .collect();
     assert_eq!(
-        value(&provider.collect(), "inflight", &[]),
-        Some(Number::F64(20_000.0))
+        names,
+        [
+            "_9lives_total",
+            "my_crate::retries_total",
+            "queue_depth_items"
+        ]
     );
 }
 
 #[test]
-fn an_invalid_name_records_nothing_and_a_nan_gauge_stays_an_ordinary_nan() {
-    let provider = provider();
-    let recorder = provider.metrics_recorder();
+fn a_nan_gauge_stays_an_ordinary_nan() {
+    let (provider, recorder) = provider_and_recorder();
     metrics::with_local_recorder(&recorder, || {
-        metrics::counter!("9lives").increment(1);
-        metrics::counter!("").increment(1);
         metrics::gauge!("g").set(f64::from_bits(0x7ff0_0000_0000_0002));
         metrics::gauge!("h").increment(f64::from_bits(0x7ff0_0000_0000_0002));
     });
     let snapshot = provider.collect();
-    assert!(snapshot.metric("9lives").is_none());
     for name in ["g", "h"] {
         let Some(Number::F64(v)) = value(&snapshot, name, &[]) else {
             panic!("{name} is an f64 gauge");
@@ -178,8 +203,7 @@ fn an_invalid_name_records_nothing_and_a_nan_gauge_stays_an_ordinary_nan() {
 
 #[test]
 fn after_shutdown_the_facade_records_nothing() {
-    let provider = provider();
-    let recorder = provider.metrics_recorder();
+    let (provider, recorder) = provider_and_recorder();
     let key = Key::from_name("c");
     let counter = recorder.register_counter(&key, &metadata());
     let gauge = recorder.register_gauge(&key, &metadata());

@@ -235,6 +235,19 @@ mod tests {
         Batch::new(Bytes::from(vec![0u8; bytes]), samples, push, None)
     }
 
+    /// A queue of `cap_bytes` that `batches` were pushed to, in order.
+    fn queue(cap_bytes: usize, batches: impl IntoIterator<Item = Batch>) -> Queue {
+        let mut q = Queue::new(cap_bytes);
+        for batch in batches {
+            q.push(batch);
+        }
+        q
+    }
+
+    fn evicted(batches: usize, samples: usize) -> Evicted {
+        Evicted { batches, samples }
+    }
+
     #[test]
     fn fifo_with_counts() {
         let mut q = Queue::new(1000);
@@ -249,35 +262,17 @@ mod tests {
 
     #[test]
     fn over_the_cap_the_oldest_go() {
-        let mut q = Queue::new(250);
-        q.push(batch(100, 1, 1));
-        q.push(batch(100, 2, 2));
-        let evicted = q.push(batch(100, 3, 3));
-        assert_eq!(
-            evicted,
-            Evicted {
-                batches: 1,
-                samples: 1
-            }
-        );
+        let mut q = queue(250, [batch(100, 1, 1), batch(100, 2, 2)]);
+        assert_eq!(q.push(batch(100, 3, 3)), evicted(1, 1));
         assert_eq!(q.front(0).map(|b| b.push), Some(2));
         // A single batch over the cap stays: it is the newest data.
-        let evicted = q.push(batch(1000, 4, 4));
-        assert_eq!(
-            evicted,
-            Evicted {
-                batches: 2,
-                samples: 5
-            }
-        );
+        assert_eq!(q.push(batch(1000, 4, 4)), evicted(2, 5));
         assert_eq!(q.samples(), 4);
     }
 
     #[test]
     fn the_front_can_be_replaced_by_its_pieces() {
-        let mut q = Queue::new(1000);
-        q.push(batch(100, 10, 1));
-        q.push(batch(100, 3, 2));
+        let mut q = queue(1000, [batch(100, 10, 1), batch(100, 3, 2)]);
         q.replace_front(0, [batch(60, 4, 1), batch(50, 6, 1)]);
         assert_eq!(q.samples(), 13);
         assert_eq!(q.pop(0).map(|b| b.samples), Some(4));
@@ -296,9 +291,10 @@ mod tests {
 
     #[test]
     fn the_cap_covers_every_lane_and_evicts_the_oldest_push_first() {
-        let mut q = Queue::new(250);
-        q.push(in_lane(100, 1, 1, 1, false));
-        q.push(in_lane(100, 2, 2, 0, false));
+        let mut q = queue(
+            250,
+            [in_lane(100, 1, 1, 1, false), in_lane(100, 2, 2, 0, false)],
+        );
         let evicted = q.push(in_lane(100, 3, 3, 1, false));
         assert_eq!(evicted.samples, 1, "push 1, from lane 1");
         assert_eq!(q.oldest_push(), Some(2));
@@ -307,12 +303,14 @@ mod tests {
 
     #[test]
     fn superseding_drops_older_values_but_keeps_markers_and_what_is_on_the_wire() {
-        let mut q = Queue::new(1 << 20);
-        q.push(in_lane(10, 1, 1, 0, false)); // on the wire
-        q.push(in_lane(10, 2, 1, 0, false));
-        q.push(in_lane(10, 4, 1, 1, true));
-        q.push(in_lane(10, 8, 1, 1, false));
-        q.push(in_lane(10, 16, 2, 0, false));
+        let batches = [
+            in_lane(10, 1, 1, 0, false), // on the wire
+            in_lane(10, 2, 1, 0, false),
+            in_lane(10, 4, 1, 1, true),
+            in_lane(10, 8, 1, 1, false),
+            in_lane(10, 16, 2, 0, false),
+        ];
+        let mut q = queue(1 << 20, batches);
         let (dropped, pushes) = q.supersede(2, |b| b.samples == 1);
         assert_eq!((dropped.samples, pushes), (2 + 8, vec![1]));
         assert_eq!(q.samples(), 1 + 4 + 16);

@@ -369,22 +369,12 @@ pub fn decode_custom_metrics(body: &[u8]) -> Result<WriteRequest, Error> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::prometheus::tests::exponential_point;
 
     #[test]
     fn a_native_histogram_prints_its_non_empty_buckets_by_their_bounds_and_exemplars_follow() {
-        use crate::snapshot::ExponentialBuckets;
-        let mut point = ExponentialHistogramPoint::empty(Attributes::default(), 1);
-        point.count = 4;
+        let mut point = exponential_point(1, 1, (-1, &[1]), (0, &[2, 0, 1]));
         point.sum = 1.5;
-        point.zero_count = 1;
-        point.positive = ExponentialBuckets {
-            offset: 0,
-            counts: vec![2, 0, 1],
-        };
-        point.negative = ExponentialBuckets {
-            offset: -1,
-            counts: vec![1],
-        };
         let series = Series {
             name: "h".into(),
             labels: vec![("a".into(), "b".into())],
@@ -401,7 +391,7 @@ mod tests {
         };
         assert_eq!(
             series.to_string(),
-            "h{a=\"b\"} {count=4 sum=1.5 scale=1 zero=1 [-1,-0.7071)=1 (1,1.414]=2 \
+            "h{a=\"b\"} {count=5 sum=1.5 scale=1 zero=1 [-1,-0.7071)=1 (1,1.414]=2 \
              (2,2.828]=1} 9\n  # {trace_id=\"ab\"} 1.25 8"
         );
     }

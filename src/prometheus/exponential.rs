@@ -134,21 +134,11 @@ pub(crate) fn classic_buckets(point: &ExponentialHistogramPoint, out: &mut Vec<(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::snapshot::{Attributes, ExponentialBuckets};
+    use crate::prometheus::tests::exponential_point;
 
     #[test]
     fn classic_buckets_run_from_the_most_negative_up_and_accumulate() {
-        let mut point = ExponentialHistogramPoint::empty(Attributes::default(), 0);
-        point.count = 7;
-        point.zero_count = 1;
-        point.negative = ExponentialBuckets {
-            offset: 0,
-            counts: vec![1, 2],
-        };
-        point.positive = ExponentialBuckets {
-            offset: -1,
-            counts: vec![3, 0],
-        };
+        let point = exponential_point(0, 1, (0, &[1, 2]), (-1, &[3, 0]));
         let mut out = Vec::new();
         classic_buckets(&point, &mut out);
         // Negative bucket 1 holds (-4, -2], bucket 0 (-2, -1]; positive -1 holds (0.5, 1].

@@ -271,7 +271,9 @@ mod tests {
         Scrubber::new(secrets.iter().map(|s| Secret::new(*s)))
     }
 
-    fn check(scrubber: &Scrubber, cases: &[(&str, &str)]) {
+    /// Scrubs the text of each `(text, want)` case with a scrubber of `secrets`.
+    fn check(secrets: &[&str], cases: &[(&str, &str)]) {
+        let scrubber = scrubber(secrets);
         for (text, want) in cases {
             assert_eq!(scrubber.scrub(text), *want, "scrubbing {text}");
         }
@@ -279,9 +281,8 @@ mod tests {
 
     #[test]
     fn every_spelling_of_an_echoed_secret_is_redacted() {
-        let secrets = [AWKWARD, "pässwörd😀"];
         #[rustfmt::skip]
-        let cases = [
+        check(&[AWKWARD, "pässwörd😀"], &[
             ("raw s3\"\\<&>/\tx.", "raw <redacted>."),
             (r#"Go %q "s3\"\\<&>/\tx""#, r#"Go %q "<redacted>""#),
             (r#"Go JSON "s3\"\\\u003c\u0026\u003e/\tx""#, r#"Go JSON "<redacted>""#),
@@ -292,15 +293,13 @@ mod tests {
             ("raw pässwörd😀.", "raw <redacted>."),
             (r#"Go %+q "p\u00e4ssw\u00f6rd\U0001f600""#, r#"Go %+q "<redacted>""#),
             (r#"JSON "p\u00E4ssw\u00F6rd\ud83d\ude00""#, r#"JSON "<redacted>""#),
-        ];
-        check(&scrubber(&secrets), &cases);
+        ]);
     }
 
     #[test]
     fn text_that_only_resembles_a_secret_is_kept() {
-        let secrets = [AWKWARD, "abcd1234"];
         #[rustfmt::skip]
-        let cases = [
+        check(&[AWKWARD, "abcd1234"], &[
             ("abcd123", "abcd123"),
             ("ABCD1234", "ABCD1234"),
             ("s3\"\\<&>/ x", "s3\"\\<&>/ x"),
@@ -308,31 +307,26 @@ mod tests {
             (r"\x61\x62\x63\x64\x31\x32\x33\x35", r"\x61\x62\x63\x64\x31\x32\x33\x35"),
             (r"\u00zz \x4 \U0001 \ud83d \", r"\u00zz \x4 \U0001 \ud83d \"),
             ("", ""),
-        ];
-        check(&scrubber(&secrets), &cases);
+        ]);
     }
 
     #[test]
     fn secrets_shorter_than_the_minimum_are_not_scrubbed() {
-        let secrets = ["abc", "pw", "x", "abcd"];
         #[rustfmt::skip]
-        let cases = [
+        check(&["abc", "pw", "x", "abcd"], &[
             ("abc pw x", "abc pw x"),
             ("abcd", "<redacted>"),
             ("xabcdx", "x<redacted>x"),
-        ];
-        check(&scrubber(&secrets), &cases);
+        ]);
     }
 
     #[test]
     fn overlapping_echoes_of_two_secrets_are_redacted_as_one() {
-        let secrets = ["xyzab", "abcd1234"];
         #[rustfmt::skip]
-        let cases = [
+        check(&["xyzab", "abcd1234"], &[
             ("<xyzabcd1234>", "<<redacted>>"),
             ("<abcd1234xyzab>", "<<redacted><redacted>>"),
-        ];
-        check(&scrubber(&secrets), &cases);
+        ]);
     }
 
     #[test]

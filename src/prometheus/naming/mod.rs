@@ -3,8 +3,8 @@
 //! Names are exactly what Prometheus' reference translator (`otlptranslator`, used by the
 //! OpenTelemetry Collector and by Prometheus' own OTLP receiver) gives with the
 //! underscore-escaping-with-suffixes strategy and `LabelNamer`'s zero-value options; the
-//! table test in `tests.rs` holds that translator's own test cases. Written down once so
-//! that the translator, the text renderer and tests agree:
+//! case files in `cases/` (read by `tests.rs`) hold that translator's own test cases.
+//! Written down once so that the translator, the text renderer and tests agree:
 //!
 //! | OpenTelemetry instrument                  | unit       | Prometheus name                            |
 //! |-------------------------------------------|------------|--------------------------------------------|

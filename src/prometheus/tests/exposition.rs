@@ -1,4 +1,5 @@
-//! Scrape rendering: the text format and OpenMetrics, one expected body per case.
+//! Scrape rendering: the text format and OpenMetrics, one expected body per case
+//! (those of [`sample_snapshot`] in `expected/`, a file per format).
 
 use opentelemetry::KeyValue;
 
@@ -11,43 +12,13 @@ fn render(snapshot: &Snapshot, format: Format) -> String {
 
 #[test]
 fn the_text_format_has_no_job_instance_or_timestamps_and_target_info_holds_the_resource() {
-    let want = r#"# HELP target_info Target metadata
-# TYPE target_info gauge
-target_info{host_name="h1",k8s_pod_uid="42",service_instance_id="pod-1",service_name="checkout",service_namespace="shop"} 1
-# HELP MyCounter_total about MyCounter
-# TYPE MyCounter_total counter
-MyCounter_total{method="GET",otel_scope_name="test"} 7
-MyCounter_total{method="POST",ok="false",otel_scope_name="test"} 1
-# HELP lat_milliseconds about lat
-# TYPE lat_milliseconds histogram
-lat_milliseconds_bucket{le="10",otel_scope_name="test",path="/ü"} 1
-lat_milliseconds_bucket{le="100",otel_scope_name="test",path="/ü"} 2
-lat_milliseconds_bucket{le="+Inf",otel_scope_name="test",path="/ü"} 3
-lat_milliseconds_sum{otel_scope_name="test",path="/ü"} 120.5
-lat_milliseconds_count{otel_scope_name="test",path="/ü"} 3
-"#;
+    let want = include_str!("expected/sample_snapshot.text.txt");
     assert_eq!(render(&sample_snapshot(), Format::Text), want);
 }
 
 #[test]
 fn open_metrics_names_counter_families_without_total_gives_units_and_ends_with_eof() {
-    let want = r#"# HELP target Target metadata
-# TYPE target info
-target_info{host_name="h1",k8s_pod_uid="42",service_instance_id="pod-1",service_name="checkout",service_namespace="shop"} 1
-# HELP MyCounter about MyCounter
-# TYPE MyCounter counter
-MyCounter_total{method="GET",otel_scope_name="test"} 7
-MyCounter_total{method="POST",ok="false",otel_scope_name="test"} 1
-# HELP lat_milliseconds about lat
-# TYPE lat_milliseconds histogram
-# UNIT lat_milliseconds milliseconds
-lat_milliseconds_bucket{le="10",otel_scope_name="test",path="/ü"} 1
-lat_milliseconds_bucket{le="100",otel_scope_name="test",path="/ü"} 2
-lat_milliseconds_bucket{le="+Inf",otel_scope_name="test",path="/ü"} 3
-lat_milliseconds_sum{otel_scope_name="test",path="/ü"} 120.5
-lat_milliseconds_count{otel_scope_name="test",path="/ü"} 3
-# EOF
-"#;
+    let want = include_str!("expected/sample_snapshot.openmetrics.txt");
     assert_eq!(render(&sample_snapshot(), Format::OpenMetrics), want);
 }
 

@@ -296,6 +296,27 @@ fn histogram_point(attrs: &[KeyValue], counts: &[u64], sum: f64) -> HistogramPoi
     }
 }
 
+/// An exponential histogram point without attributes at `scale`: `zero_count` values in
+/// the zero bucket, the `negative` and `positive` buckets as `(offset, counts)`, its count
+/// all of them together, its sum 0. Shared with the unit tests of the modules beside.
+pub(super) fn exponential_point(
+    scale: i8,
+    zero_count: u64,
+    negative: (i32, &[u64]),
+    positive: (i32, &[u64]),
+) -> ExponentialHistogramPoint {
+    let buckets = |(offset, counts): (i32, &[u64])| ExponentialBuckets {
+        offset,
+        counts: counts.to_vec(),
+    };
+    let mut point = ExponentialHistogramPoint::empty(Attributes::default(), scale);
+    point.zero_count = zero_count;
+    point.negative = buckets(negative);
+    point.positive = buckets(positive);
+    point.count = zero_count + negative.1.iter().chain(positive.1).sum::<u64>();
+    point
+}
+
 fn number(attrs: &[KeyValue], value: Number) -> NumberPoint {
     NumberPoint {
         exemplars: Vec::new(),
