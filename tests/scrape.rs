@@ -26,6 +26,19 @@ fn scraped() -> (MeterProvider, String) {
     (provider, format!("http://{addr}/metrics"))
 }
 
+/// A provider that pushes to `receiver` when flushed, and serves scrapes.
+fn pushed_and_scraped(receiver: &Receiver) -> (MeterProvider, String) {
+    let provider = MeterProvider::builder()
+        .with_endpoint(receiver.url())
+        .with_self_metrics(false)
+        .with_push_interval(Duration::from_secs(3600))
+        .with_scrape_endpoint("127.0.0.1:0")
+        .build()
+        .expect("provider");
+    let addr = provider.scrape_addr().expect("listening");
+    (provider, format!("http://{addr}/metrics"))
+}
+
 fn client() -> reqwest::Client {
     reqwest::Client::builder()
         .no_proxy()
@@ -195,17 +208,7 @@ async fn scrapes_that_arrive_together_share_one_collection() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn pushing_goes_on_unchanged_while_scraped() {
     let mut receiver = Receiver::bind().await.expect("receiver");
-    let provider = MeterProvider::builder()
-        .with_endpoint(receiver.url())
-        .with_self_metrics(false)
-        .with_push_interval(Duration::from_secs(3600))
-        .with_scrape_endpoint("127.0.0.1:0")
-        .build()
-        .expect("provider");
-    let url = format!(
-        "http://{}/metrics",
-        provider.scrape_addr().expect("listening")
-    );
+    let (provider, url) = pushed_and_scraped(&receiver);
     let c = provider.meter("m").u64_counter("jobs").build();
     c.add(2, &[]);
     for _ in 0..3 {
@@ -256,17 +259,7 @@ async fn a_taken_address_is_a_build_error_that_says_so() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn every_openmetrics_scrape_shows_the_exemplars_and_a_push_still_sends_each_once() {
     let mut receiver = Receiver::bind().await.expect("receiver");
-    let provider = MeterProvider::builder()
-        .with_endpoint(receiver.url())
-        .with_self_metrics(false)
-        .with_push_interval(Duration::from_secs(3600))
-        .with_scrape_endpoint("127.0.0.1:0")
-        .build()
-        .expect("provider");
-    let url = format!(
-        "http://{}/metrics",
-        provider.scrape_addr().expect("listening")
-    );
+    let (provider, url) = pushed_and_scraped(&receiver);
     let meter = provider.meter("m");
     let jobs = meter.u64_counter("jobs").build();
     let latency = meter

@@ -107,7 +107,7 @@ async fn prometheus_stores_exact_values_scraped_in_both_formats() {
         );
     }
     // Exemplars come in OpenMetrics only, with the ids of the span they were made in.
-    let times = exemplar_millis(&provider);
+    let times = exemplar_times(&provider).map(as_prometheus_reads);
     let traced = |value: f64, time_ms: i64| {
         let ids = [("span_id", SPAN_ID_HEX), ("trace_id", TRACE_ID_HEX)];
         let labels = ids.map(|(n, v)| (n.to_owned(), v.to_owned())).into();
@@ -144,33 +144,29 @@ async fn prometheus_stores_exact_values_scraped_in_both_formats() {
     shutdown(&provider).await.expect("shutdown");
 }
 
-/// The times of the exemplars [`recorded_provider`] holds in span, in milliseconds as
-/// Prometheus reads them from the exposition (seconds to the nanosecond, parsed as a
-/// float64, times 1000, truncated): the order's, then the two latencies'.
-fn exemplar_millis(provider: &MeterProvider) -> [i64; 3] {
+/// The times of the exemplars [`recorded_provider`] holds: the order's, then the
+/// latencies' (0.05, 0.5, 2.0).
+fn exemplar_times(provider: &MeterProvider) -> [SystemTime; 4] {
     let snapshot = provider.collect();
-    let ms = |t: SystemTime| {
-        let d = t.duration_since(UNIX_EPOCH).unwrap_or_default();
-        let seconds: f64 = format!("{}.{:09}", d.as_secs(), d.subsec_nanos())
-            .parse()
-            .unwrap_or_default();
-        (seconds * 1000.0) as i64
-    };
-    let order = &snapshot
-        .metric("orders")
-        .expect("orders")
-        .data
-        .number_points()[0];
-    let latency = &snapshot
-        .metric("latency")
-        .expect("latency")
-        .data
-        .histogram_points()[0];
+    let data = |name: &str| &snapshot.metric(name).expect("recorded").data;
+    let order = &data("orders").number_points()[0].exemplars;
+    let latency = &data("latency").histogram_points()[0].exemplars;
     [
-        ms(order.exemplars[0].time),
-        ms(latency.exemplars[0].time),
-        ms(latency.exemplars[1].time),
+        order[0].time,
+        latency[0].time,
+        latency[1].time,
+        latency[2].time,
     ]
+}
+
+/// `time` in milliseconds as Prometheus reads it from the exposition: seconds to the
+/// nanosecond, parsed as a float64, times 1000, truncated.
+fn as_prometheus_reads(time: SystemTime) -> i64 {
+    let d = time.duration_since(UNIX_EPOCH).unwrap_or_default();
+    let seconds: f64 = format!("{}.{:09}", d.as_secs(), d.subsec_nanos())
+        .parse()
+        .unwrap_or_default();
+    (seconds * 1000.0) as i64
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -264,46 +260,19 @@ async fn the_reference_strict_parser_accepts_the_openmetrics_output() {
         );
     }
     // One exemplar per counter total and bucket, none on gauges, sums or counts.
-    let snapshot = provider.collect();
-    let order = &snapshot
-        .metric("orders")
-        .expect("orders")
-        .data
-        .number_points()[0];
-    let latency = &snapshot
-        .metric("latency")
-        .expect("latency")
-        .data
-        .histogram_points()[0];
+    let times = exemplar_times(&provider);
     let ids = format!(r#"{{"span_id":"{SPAN_ID_HEX}","trace_id":"{TRACE_ID_HEX}"}}"#);
     let exemplar = |sample: &str, le: &str, value: f64, time: SystemTime, labels: &str| {
         let d = time.duration_since(UNIX_EPOCH).unwrap_or_default();
         let (secs, nanos) = (d.as_secs(), d.subsec_nanos());
         format!("exemplar {sample} {le} {value:?} {secs} {nanos} {labels}")
     };
+    let bucket = "latency_seconds_bucket";
     let want = [
-        exemplar("orders_total", "-", 7.0, order.exemplars[0].time, &ids),
-        exemplar(
-            "latency_seconds_bucket",
-            "0.1",
-            0.05,
-            latency.exemplars[0].time,
-            &ids,
-        ),
-        exemplar(
-            "latency_seconds_bucket",
-            "1",
-            0.5,
-            latency.exemplars[1].time,
-            &ids,
-        ),
-        exemplar(
-            "latency_seconds_bucket",
-            "+Inf",
-            2.0,
-            latency.exemplars[2].time,
-            "{}",
-        ),
+        exemplar("orders_total", "-", 7.0, times[0], &ids),
+        exemplar(bucket, "0.1", 0.05, times[1], &ids),
+        exemplar(bucket, "1", 0.5, times[2], &ids),
+        exemplar(bucket, "+Inf", 2.0, times[3], "{}"),
     ];
     let got: Vec<&str> = families
         .lines()

@@ -136,12 +136,10 @@ fn every_render_shows_the_exemplars_again_whatever_the_format_in_between() {
 
 #[test]
 fn filtered_attributes_follow_the_ids_with_valid_names_and_escaped_values() {
-    let filtered = [
-        KeyValue::new("user.id", "u\"7\\"),
-        KeyValue::new("user_id", "repeated name"),
-        KeyValue::new("empty", ""),
-        KeyValue::new("2fa", true),
-    ];
+    // A name that repeats once valid, an empty value, a name that starts with a digit.
+    let mut filtered = vec![KeyValue::new("user.id", "u\"7\\")];
+    filtered.push(KeyValue::new("user_id", "repeated name"));
+    filtered.extend([KeyValue::new("empty", ""), KeyValue::new("2fa", true)]);
     let point = number(&[], Number::U64(1));
     let exemplars = vec![sampled(1.0, 0, &filtered)];
     let snapshot = bare(vec![counter(
