@@ -21,7 +21,7 @@ use super::naming;
 use crate::snapshot::{Attributes, Exemplar};
 
 /// The most code points an exemplar's label names and values may have together.
-pub(super) const MAX_EXEMPLAR_RUNES: usize = 128;
+const MAX_EXEMPLAR_RUNES: usize = 128;
 
 /// Which of a point's exemplars a translation hands over.
 #[derive(Debug)]

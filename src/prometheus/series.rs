@@ -194,8 +194,8 @@ pub struct Sample<'a> {
     pub value: f64,
     /// The sample's time, milliseconds since the epoch.
     pub timestamp_ms: i64,
-    /// Sampled measurements of the point, oldest first, each newer than those handed
-    /// over for it before.
+    /// Sampled measurements of the point, oldest first: each newer than those handed
+    /// over for it before, or, from a translator for scraping, all it holds.
     pub exemplars: &'a [Exemplar],
 }
 
@@ -204,7 +204,8 @@ pub struct Sample<'a> {
 pub struct NativeSample<'a> {
     /// The point whose buckets it carries.
     pub point: &'a ExponentialHistogramPoint,
-    /// The point's exemplars not handed over before, oldest first.
+    /// The point's exemplars not handed over before (all of them, from a translator for
+    /// scraping), oldest first.
     pub exemplars: &'a [Exemplar],
     /// The sample's time, milliseconds since the epoch.
     pub timestamp_ms: i64,

@@ -208,7 +208,9 @@ impl Translator {
 
     /// Translates for a scraper rather than for remote write, as the compatibility spec
     /// says for pull: series carry no `job` or `instance` (the scraper adds its own) and
-    /// `target_info` carries every resource attribute, `service.*` included.
+    /// `target_info` carries every resource attribute, `service.*` included. Exemplars
+    /// go with counters' and histograms' series only, and all of them at every
+    /// translation, so that every scraper sees them (a push hands each over once).
     pub fn for_scraping() -> Self {
         let mut translator = Self::default();
         translator.options.pull = true;
