@@ -210,3 +210,31 @@ fn exemplar_timestamps_are_seconds_with_the_digits_they_need() {
     );
     assert_eq!(at(UNIX_EPOCH - Duration::from_millis(1_500)), "-1.5");
 }
+
+#[test]
+fn an_exponential_histogram_scraped_as_classic_buckets_carries_them_too() {
+    let mut point = ExponentialHistogramPoint::empty(Attributes::default(), 0);
+    // 1.5 in (1, 2], 3 in (2, 4].
+    point.count = 2;
+    point.sum = 4.5;
+    point.positive = ExponentialBuckets {
+        offset: 0,
+        counts: vec![1, 1],
+    };
+    point.exemplars = vec![sampled(3.0, 0, &[]), sampled(1.5, 1, &[])];
+    let data = MetricData::ExponentialHistogram {
+        points: vec![point],
+    };
+    let m = metric(3, "size", "", InstrumentKind::Histogram, data);
+    let body = Exposition::new().render(&bare(vec![m]), Format::OpenMetrics);
+    let want = [
+        format!(
+            r#"size_bucket{{le="2",otel_scope_name="test"}} 1 # {{{TRACE}}} 1.5 1700000000.124"#
+        ),
+        format!(r#"size_bucket{{le="4",otel_scope_name="test"}} 2 # {{{TRACE}}} 3 1700000000.123"#),
+        r#"size_bucket{le="+Inf",otel_scope_name="test"} 2"#.to_owned(),
+        r#"size_sum{otel_scope_name="test"} 4.5"#.to_owned(),
+        r#"size_count{otel_scope_name="test"} 2"#.to_owned(),
+    ];
+    assert_eq!(lines(&body, "size_"), want, "{body}");
+}
