@@ -119,7 +119,13 @@ fn delivery(c: &mut Criterion) {
             .sample_size(10)
             .warm_up_time(Duration::from_millis(500))
             .measurement_time(Duration::from_secs(5));
-        for series in [100_000usize, 1_000_000] {
+        // `cargo test --benches` runs each case once, unoptimized: small pushes there.
+        let sizes = if std::env::args().any(|a| a == "--bench") {
+            [100_000usize, 1_000_000]
+        } else {
+            [4_000, 20_000]
+        };
+        for series in sizes {
             group.throughput(Throughput::Elements(series as u64));
             let requests = series / 2000;
             for (peer, max_shards) in [
