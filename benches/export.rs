@@ -134,7 +134,13 @@ fn export(c: &mut Criterion) {
             b.iter(|| exposition.render(&provider.collect(), format).len())
         });
     }
-    let sampled = provider_sampling(10, Some(ExemplarFilter::AlwaysOn));
+    // `cargo test --benches` runs each case once, unoptimized: a tenth of the series.
+    let counters = if std::env::args().any(|a| a == "--bench") {
+        10
+    } else {
+        1
+    };
+    let sampled = provider_sampling(counters, Some(ExemplarFilter::AlwaysOn));
     let mut exposition = Exposition::new();
     group.bench_function("collect_translate_render_openmetrics_exemplars", |b| {
         b.iter(|| {
