@@ -111,8 +111,8 @@ impl<A: Aggregation> Sampled<A> {
 
 #[derive(Default)]
 struct Reservoirs {
-    /// By cell address.
-    by_cell: HashMap<usize, Reservoir>,
+    /// By cell address (a fast hash: the keys are addresses, not attacker-chosen).
+    by_cell: HashMap<usize, Reservoir, foldhash::fast::RandomState>,
     /// splitmix64 state, for the uniform sampling.
     random: u64,
 }
@@ -210,8 +210,11 @@ impl<A: Aggregation> Sampled<A> {
             .map(|key| match reservoirs.by_cell.get_mut(key) {
                 Some(r) => {
                     r.seen = 0;
-                    let mut kept: Vec<Exemplar> = r.slots.iter().flatten().cloned().collect();
-                    kept.sort_by_key(|e| e.time);
+                    let mut kept = Vec::with_capacity(r.slots.iter().flatten().count());
+                    kept.extend(r.slots.iter().flatten().cloned());
+                    if kept.len() > 1 {
+                        kept.sort_by_key(|e| e.time);
+                    }
                     kept
                 }
                 None => Vec::new(),
