@@ -47,6 +47,7 @@ pub mod scrape;
 mod sdk_exporter;
 mod setters;
 pub mod snapshot;
+mod sync;
 mod transport;
 
 pub use aggregate::exemplar::ExemplarFilter;

@@ -17,12 +17,12 @@ use std::time::SystemTime;
 
 use opentelemetry::trace::TraceContextExt;
 use opentelemetry::Context;
-use parking_lot::Mutex;
 
 use super::histogram::bucket_index;
 use super::number::Num;
 use super::Aggregation;
 use crate::snapshot::{Attributes, Exemplar, MetricData};
+use crate::sync::Mutex;
 
 /// Which measurements become exemplars (OpenTelemetry's `OTEL_METRICS_EXEMPLAR_FILTER`);
 /// see [`MeterProviderBuilder::with_exemplar_filter`](crate::MeterProviderBuilder::with_exemplar_filter).

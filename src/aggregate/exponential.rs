@@ -9,11 +9,10 @@
 
 use std::marker::PhantomData;
 
-use parking_lot::Mutex;
-
 use super::number::Num;
 use super::Aggregation;
 use crate::snapshot::{Attributes, ExponentialBuckets, ExponentialHistogramPoint, MetricData};
+use crate::sync::Mutex;
 
 /// The scales the spec allows: at −10 three buckets span every `f64`.
 pub(crate) const MIN_SCALE: i8 = -10;

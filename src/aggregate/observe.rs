@@ -13,13 +13,13 @@ use std::time::SystemTime;
 
 use opentelemetry::metrics::{AsyncInstrument, Callback};
 use opentelemetry::KeyValue;
-use parking_lot::Mutex;
 
 use super::number::Num;
 use super::{Limits, Rejections, OVERFLOW_KEY};
 use crate::snapshot::{
     canonicalize, Attributes, Descriptor, InstrumentKind, MetricData, MetricSnapshot, NumberPoint,
 };
+use crate::sync::Mutex;
 
 thread_local! {
     /// How deep this thread is in observable callbacks (a callback may collect, and so

@@ -26,10 +26,10 @@ use std::sync::atomic::{AtomicPtr, AtomicU32, AtomicUsize, Ordering};
 use std::sync::Arc;
 
 use opentelemetry::KeyValue;
-use parking_lot::Mutex;
 
 use super::attrs::{self, Permutation};
 use super::recent;
+use crate::sync::Mutex;
 
 /// One attribute set and its aggregation cell.
 pub(crate) struct Series<C> {

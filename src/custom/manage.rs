@@ -6,13 +6,13 @@ use std::time::Duration;
 
 use opentelemetry::metrics::Meter;
 use opentelemetry::InstrumentationScope;
-use parking_lot::{Mutex, RwLock};
 
 use super::definition::CustomMetric;
 use super::derive::{CompiledMetric, Deriver};
 use crate::pipeline::self_metrics::SelfMetrics;
 use crate::pipeline::{Collected, Delivery, Pending, Pipeline};
 use crate::snapshot::{Descriptor, ScopeSnapshot, Snapshot};
+use crate::sync::{Mutex, RwLock};
 use crate::transport::ValidatedTransport;
 use crate::Error;
 

@@ -17,11 +17,11 @@ use std::time::SystemTime;
 
 use opentelemetry::metrics::{Callback, SyncInstrument};
 use opentelemetry::InstrumentationScope;
-use parking_lot::Mutex;
 
 use super::{validate_name, Collect, Disabled};
 use crate::aggregate::{number::Num, Aggregation, Aggregator, Limits, ObservableAggregator};
 use crate::snapshot::{Descriptor, InstrumentKind, MetricSnapshot, ScopeSnapshot};
+use crate::sync::Mutex;
 
 #[derive(PartialEq, Eq)]
 struct Identity {

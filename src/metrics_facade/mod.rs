@@ -18,7 +18,6 @@ use std::sync::Arc;
 
 use metrics::{Counter, Gauge, Histogram, Key, KeyName, Metadata, SharedString, Unit};
 use opentelemetry::{InstrumentationScope, KeyValue};
-use parking_lot::{Mutex, RwLock};
 
 use self::handles::{FacadeCounter, FacadeGauge, FacadeHistogram};
 use crate::aggregate::histogram::DEFAULT_BOUNDS;
@@ -26,6 +25,7 @@ use crate::aggregate::{Aggregation, LastValue, Sum};
 use crate::instrument::registry::{Naming, Registry, Spec};
 use crate::instrument::Bound;
 use crate::snapshot::InstrumentKind;
+use crate::sync::{Mutex, RwLock};
 use crate::MeterProvider;
 
 /// The instrumentation scope of everything recorded through the facade.

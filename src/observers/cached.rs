@@ -9,7 +9,7 @@
 
 use std::time::{Duration, Instant};
 
-use parking_lot::Mutex;
+use crate::sync::Mutex;
 
 /// A source of samples, read into the same sample each time (no allocation once its
 /// buffers have grown).

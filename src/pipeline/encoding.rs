@@ -9,8 +9,6 @@ use std::collections::{HashMap, HashSet};
 
 use std::sync::Arc;
 
-use parking_lot::Mutex;
-
 use super::clock::{self, PushClock};
 use super::queue::Batch;
 use super::shards::ShardPlan;
@@ -19,6 +17,7 @@ use super::{CollectFn, Collected, Delivery};
 use crate::prometheus::stale;
 use crate::prometheus::translate::Collisions;
 use crate::snapshot::Attributes;
+use crate::sync::Mutex;
 use crate::{Error, Snapshot};
 
 /// Collection and encoding: CPU work, run on a blocking thread so that one provider's

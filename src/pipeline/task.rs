@@ -74,7 +74,7 @@ pub(super) struct Task {
     /// Since when pushes have been failing, for the recovery message.
     pub(super) failing_since: Option<Instant>,
     /// The destination's push timestamps; see [`Encoding::clock`].
-    pub(super) clock: Arc<parking_lot::Mutex<PushClock>>,
+    pub(super) clock: Arc<crate::sync::Mutex<PushClock>>,
 }
 
 /// `now + d`, saturating far in the future for absurd durations instead of panicking.
@@ -134,7 +134,7 @@ impl Task {
         metrics: SelfMetrics,
         flush_wait: Duration,
     ) -> Self {
-        let clock = Arc::new(parking_lot::Mutex::new(PushClock::new()));
+        let clock = Arc::new(crate::sync::Mutex::new(PushClock::new()));
         let supersedes = delivery.protocol == Protocol::RemoteWrite;
         let max_shards = if supersedes { delivery.max_shards } else { 1 };
         Task {

@@ -354,7 +354,7 @@ impl MeterProviderBuilder {
                 pipelines,
                 custom,
                 scrapes,
-                endpoint: parking_lot::Mutex::new(endpoint),
+                endpoint: crate::sync::Mutex::new(endpoint),
             }),
         })
     }

@@ -11,7 +11,6 @@ use std::time::SystemTime;
 use opentelemetry::metrics::Meter;
 use opentelemetry::InstrumentationScope;
 use opentelemetry_sdk::Resource;
-use parking_lot::Mutex;
 
 use crate::aggregate::exemplar::ExemplarFilter;
 use crate::aggregate::exponential::ExponentialConfig;
@@ -22,6 +21,7 @@ use crate::meter::ScopeMeter;
 use crate::pipeline::self_metrics::{noop_meter, self_metrics_scope};
 use crate::pipeline::CollectFn;
 use crate::snapshot::Descriptor;
+use crate::sync::Mutex;
 use crate::Snapshot;
 
 /// What collection needs; the push tasks hold it too.

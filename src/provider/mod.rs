@@ -68,7 +68,7 @@ struct Shared {
     custom: CustomMetrics,
     scrapes: Arc<Scrapes>,
     /// The built-in scrape endpoint, until shutdown.
-    endpoint: parking_lot::Mutex<Option<Endpoint>>,
+    endpoint: crate::sync::Mutex<Option<Endpoint>>,
 }
 
 /// The running scrape endpoint.
@@ -249,7 +249,7 @@ impl MeterProvider {
                 core,
                 pipelines: Vec::new(),
                 custom,
-                endpoint: parking_lot::Mutex::new(None),
+                endpoint: crate::sync::Mutex::new(None),
             }),
         }
     }

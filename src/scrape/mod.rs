@@ -15,9 +15,8 @@ pub(crate) mod server;
 use std::sync::Arc;
 use std::time::Instant;
 
-use parking_lot::Mutex;
-
 use crate::prometheus::exposition::{Exposition, Format};
+use crate::sync::Mutex;
 use crate::Snapshot;
 
 /// Collects the provider's instruments for a scrape.

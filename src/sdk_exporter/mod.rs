@@ -21,12 +21,12 @@ use opentelemetry_sdk::error::{OTelSdkError, OTelSdkResult};
 use opentelemetry_sdk::metrics::data::ResourceMetrics;
 use opentelemetry_sdk::metrics::exporter::PushMetricExporter;
 use opentelemetry_sdk::metrics::Temporality;
-use parking_lot::Mutex;
 
 use crate::instance_id;
 use crate::pipeline::self_metrics::SelfMetrics;
 use crate::pipeline::self_metrics::{noop_meter, self_metrics_scope};
 use crate::pipeline::Pipeline;
+use crate::sync::Mutex;
 use crate::transport::Protocol;
 use crate::{Destination, Error, MeterProvider};
 use convert::Converter;

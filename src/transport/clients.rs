@@ -33,12 +33,12 @@
 use std::collections::HashMap;
 use std::sync::{Arc, OnceLock, Weak};
 
-use parking_lot::Mutex;
 use reqwest::dns::{Addrs, Name, Resolve, Resolving};
 use reqwest::{redirect, Client};
 
 use super::proxy::ProxyChoice;
 use super::tls::{self, LoadedTls, TlsMaterial, TlsOptions, WatchedFile};
+use crate::sync::Mutex;
 use crate::Error;
 
 /// Everything that decides how a connection is made.
