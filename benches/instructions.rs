@@ -73,10 +73,10 @@ fn run(case: &str, calls: u64) {
     }
     // Every call was counted.
     let total: u64 = provider.collect().metric("requests").map_or(0, |m| {
-        m.data
+        m.data()
             .number_points()
             .iter()
-            .map(|p| match p.value {
+            .map(|p| match p.value() {
                 prompush::snapshot::Number::U64(v) => v,
                 _ => 0,
             })

@@ -84,7 +84,10 @@ fn main() {
             (rss - string_bytes as i64) as f64 / n
         );
     }
-    let points = provider.collect().metric("requests").map(|m| m.data.len());
+    let points = provider
+        .collect()
+        .metric("requests")
+        .map(|m| m.data().len());
     assert_eq!(points, Some(series), "every series was created");
     assert!(beyond > 0.0, "the counting allocator saw the series");
 }

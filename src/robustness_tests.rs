@@ -64,6 +64,7 @@ fn valid_body() -> Vec<u8> {
             points: vec![HistogramPoint {
                 exemplars: Vec::new(),
                 attributes: Attributes::new(&[KeyValue::new("route", "/a")]),
+                start_time: SystemTime::UNIX_EPOCH,
                 count: 3,
                 sum: 7.5,
                 min: Some(0.5),

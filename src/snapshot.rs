@@ -21,16 +21,35 @@ pub use exponential::{bucket_upper_bound, ExponentialBuckets, ExponentialHistogr
 
 /// Everything one collection gathered from a provider.
 #[derive(Debug, Clone)]
+#[non_exhaustive]
 pub struct Snapshot {
     /// The provider's resource (service name, instance, …).
-    pub resource: Resource,
+    pub(crate) resource: Resource,
     /// When the collection ran.
-    pub time: SystemTime,
+    pub(crate) time: SystemTime,
     /// One entry per instrumentation scope (meter) that has instruments.
-    pub scopes: Vec<ScopeSnapshot>,
+    pub(crate) scopes: Vec<ScopeSnapshot>,
 }
 
 impl Snapshot {
+    /// The provider's resource (service name, instance, …).
+    #[must_use]
+    pub fn resource(&self) -> &Resource {
+        &self.resource
+    }
+
+    /// When the collection ran.
+    #[must_use]
+    pub fn time(&self) -> SystemTime {
+        self.time
+    }
+
+    /// One entry per instrumentation scope (meter) that has instruments.
+    #[must_use]
+    pub fn scopes(&self) -> &[ScopeSnapshot] {
+        &self.scopes
+    }
+
     /// Iterates over every metric of every scope.
     pub fn metrics(&self) -> impl Iterator<Item = &MetricSnapshot> {
         self.scopes.iter().flat_map(|s| s.metrics.iter())
@@ -40,6 +59,7 @@ impl Snapshot {
     ///
     /// Convenient in tests; a name can exist more than once (different kinds or units
     /// registered under one name, or several scopes), see [`Snapshot::metrics`].
+    #[must_use]
     pub fn metric(&self, name: &str) -> Option<&MetricSnapshot> {
         self.metrics().find(|m| m.descriptor.name == name)
     }
@@ -47,11 +67,26 @@ impl Snapshot {
 
 /// The metrics of one instrumentation scope (one `Meter`).
 #[derive(Debug, Clone)]
+#[non_exhaustive]
 pub struct ScopeSnapshot {
     /// The scope the meter was created with.
-    pub scope: InstrumentationScope,
+    pub(crate) scope: InstrumentationScope,
     /// The scope's instruments, in creation order.
-    pub metrics: Vec<MetricSnapshot>,
+    pub(crate) metrics: Vec<MetricSnapshot>,
+}
+
+impl ScopeSnapshot {
+    /// The scope the meter was created with (name, version, schema URL, attributes).
+    #[must_use]
+    pub fn scope(&self) -> &InstrumentationScope {
+        &self.scope
+    }
+
+    /// The scope's instruments, in creation order.
+    #[must_use]
+    pub fn metrics(&self) -> &[MetricSnapshot] {
+        &self.metrics
+    }
 }
 
 /// The kind of instrument a metric came from.
@@ -76,11 +111,13 @@ pub enum InstrumentKind {
 
 impl InstrumentKind {
     /// Whether the instrument reports a monotonic sum (Prometheus counter).
+    #[must_use]
     pub fn is_monotonic(self) -> bool {
         matches!(self, Self::Counter | Self::ObservableCounter)
     }
 
     /// Whether values come from callbacks at collection time.
+    #[must_use]
     pub fn is_observable(self) -> bool {
         matches!(
             self,
@@ -105,23 +142,54 @@ static NEXT_DESCRIPTOR_ID: std::sync::atomic::AtomicU64 = std::sync::atomic::Ato
 
 /// What identifies an instrument: fixed when it is created.
 #[derive(Debug, Clone)]
+#[non_exhaustive]
 pub struct Descriptor {
     /// Unique within the process; exporters key per-instrument caches by it (for example
     /// the translated Prometheus name, computed once per instrument).
-    pub id: u64,
+    pub(crate) id: u64,
     /// The OpenTelemetry instrument name, as given.
-    pub name: Cow<'static, str>,
+    pub(crate) name: Cow<'static, str>,
     /// The description, empty when none was given.
-    pub description: Cow<'static, str>,
+    pub(crate) description: Cow<'static, str>,
     /// The UCUM unit, empty when none was given.
-    pub unit: Cow<'static, str>,
+    pub(crate) unit: Cow<'static, str>,
     /// The instrument kind.
-    pub kind: InstrumentKind,
+    pub(crate) kind: InstrumentKind,
     /// The numeric type.
-    pub number: NumberKind,
+    pub(crate) number: NumberKind,
 }
 
 impl Descriptor {
+    /// The OpenTelemetry instrument name, as given (or as a view renamed it).
+    #[must_use]
+    pub fn name(&self) -> &str {
+        &self.name
+    }
+
+    /// The description, empty when none was given.
+    #[must_use]
+    pub fn description(&self) -> &str {
+        &self.description
+    }
+
+    /// The UCUM unit, empty when none was given.
+    #[must_use]
+    pub fn unit(&self) -> &str {
+        &self.unit
+    }
+
+    /// The instrument kind.
+    #[must_use]
+    pub fn kind(&self) -> InstrumentKind {
+        self.kind
+    }
+
+    /// The numeric type the instrument was created with.
+    #[must_use]
+    pub fn number(&self) -> NumberKind {
+        self.number
+    }
+
     /// A fresh process-unique id, in creation order (the order that decides which of
     /// two colliding instruments wins).
     pub(crate) fn next_id() -> u64 {
@@ -131,22 +199,57 @@ impl Descriptor {
 
 /// One instrument's collected state.
 #[derive(Debug, Clone)]
+#[non_exhaustive]
 pub struct MetricSnapshot {
     /// Name, unit, kind: shared with the instrument, cheap to clone.
-    pub descriptor: Arc<Descriptor>,
+    pub(crate) descriptor: Arc<Descriptor>,
     /// Start of the cumulative interval (when the instrument was created).
-    pub start_time: SystemTime,
+    pub(crate) start_time: SystemTime,
     /// When this metric was collected.
-    pub time: SystemTime,
+    pub(crate) time: SystemTime,
     /// The points.
-    pub data: MetricData,
+    pub(crate) data: MetricData,
     /// Measurements rejected since the instrument was created (negative counter
     /// increments, NaN or infinite values). Cumulative.
-    pub rejected_measurements: u64,
+    pub(crate) rejected_measurements: u64,
+}
+
+impl MetricSnapshot {
+    /// Name, description, unit and kind of the instrument.
+    #[must_use]
+    pub fn descriptor(&self) -> &Descriptor {
+        &self.descriptor
+    }
+
+    /// The instrument's name: `self.descriptor().name()`.
+    #[must_use]
+    pub fn name(&self) -> &str {
+        &self.descriptor.name
+    }
+
+    /// When this metric was collected.
+    #[must_use]
+    pub fn time(&self) -> SystemTime {
+        self.time
+    }
+
+    /// The points, by aggregation.
+    #[must_use]
+    pub fn data(&self) -> &MetricData {
+        &self.data
+    }
+
+    /// Measurements rejected since the instrument was created (negative counter
+    /// increments, NaN or infinite values). Cumulative.
+    #[must_use]
+    pub fn rejected_measurements(&self) -> u64 {
+        self.rejected_measurements
+    }
 }
 
 /// The points of a metric, by aggregation.
 #[derive(Debug, Clone)]
+#[non_exhaustive]
 pub enum MetricData {
     /// Cumulative sums: counters (monotonic) and up-down counters.
     Sum {
@@ -177,6 +280,7 @@ pub enum MetricData {
 
 impl MetricData {
     /// The number of points (series before translation).
+    #[must_use]
     pub fn len(&self) -> usize {
         match self {
             Self::Sum { points, .. } | Self::Gauge { points } => points.len(),
@@ -186,11 +290,13 @@ impl MetricData {
     }
 
     /// Whether there are no points.
+    #[must_use]
     pub fn is_empty(&self) -> bool {
         self.len() == 0
     }
 
     /// The number points, for sums and gauges; empty for histograms.
+    #[must_use]
     pub fn number_points(&self) -> &[NumberPoint] {
         match self {
             Self::Sum { points, .. } | Self::Gauge { points } => points,
@@ -199,6 +305,7 @@ impl MetricData {
     }
 
     /// The histogram points; empty for sums and gauges.
+    #[must_use]
     pub fn histogram_points(&self) -> &[HistogramPoint] {
         match self {
             Self::Histogram { points, .. } => points,
@@ -207,6 +314,7 @@ impl MetricData {
     }
 
     /// The exponential histogram points; empty for the other kinds.
+    #[must_use]
     pub fn exponential_points(&self) -> &[ExponentialHistogramPoint] {
         match self {
             Self::ExponentialHistogram { points } => points,
@@ -217,14 +325,45 @@ impl MetricData {
 
 /// A sum or gauge value for one attribute set.
 #[derive(Debug, Clone, PartialEq)]
+#[non_exhaustive]
 pub struct NumberPoint {
     /// The attribute set.
-    pub attributes: Attributes,
+    pub(crate) attributes: Attributes,
+    /// When this point's series started counting.
+    pub(crate) start_time: SystemTime,
     /// The value.
-    pub value: Number,
+    pub(crate) value: Number,
     /// Sampled measurements (monotonic sums only; see
     /// [`MeterProviderBuilder::with_exemplar_filter`](crate::MeterProviderBuilder::with_exemplar_filter)).
-    pub exemplars: Vec<Exemplar>,
+    pub(crate) exemplars: Vec<Exemplar>,
+}
+
+impl NumberPoint {
+    /// The attribute set.
+    #[must_use]
+    pub fn attributes(&self) -> &Attributes {
+        &self.attributes
+    }
+
+    /// The value: a cumulative sum, or the last value of a gauge.
+    #[must_use]
+    pub fn value(&self) -> Number {
+        self.value
+    }
+
+    /// Start of the cumulative interval this point's value covers: when its series
+    /// started counting.
+    #[must_use]
+    pub fn start_time(&self) -> SystemTime {
+        self.start_time
+    }
+
+    /// Sampled measurements (monotonic sums only; see
+    /// [`MeterProviderBuilder::with_exemplar_filter`](crate::MeterProviderBuilder::with_exemplar_filter)).
+    #[must_use]
+    pub fn exemplars(&self) -> &[Exemplar] {
+        &self.exemplars
+    }
 }
 
 /// A value in the instrument's own numeric type.
@@ -240,6 +379,7 @@ pub enum Number {
 
 impl Number {
     /// The value as `f64` (Prometheus samples are floats).
+    #[must_use]
     pub fn as_f64(self) -> f64 {
         match self {
             Self::U64(v) => v as f64,
@@ -284,33 +424,87 @@ impl fmt::Display for Number {
 
 /// A histogram's state for one attribute set.
 #[derive(Debug, Clone, PartialEq)]
+#[non_exhaustive]
 pub struct HistogramPoint {
     /// The attribute set.
-    pub attributes: Attributes,
+    pub(crate) attributes: Attributes,
+    /// When this point's series started counting.
+    pub(crate) start_time: SystemTime,
     /// Per-bucket (not cumulative) counts: `bounds.len() + 1` entries, bucket `i` holding
     /// values in `(bounds[i-1], bounds[i]]`, the last one the values above every bound.
-    pub bucket_counts: Vec<u64>,
+    pub(crate) bucket_counts: Vec<u64>,
     /// Number of recorded values; always the sum of `bucket_counts`.
-    pub count: u64,
+    pub(crate) count: u64,
     /// Sum of recorded values.
-    pub sum: f64,
+    pub(crate) sum: f64,
     /// Smallest recorded value, `None` before the first.
-    pub min: Option<f64>,
+    pub(crate) min: Option<f64>,
     /// Largest recorded value, `None` before the first.
-    pub max: Option<f64>,
+    pub(crate) max: Option<f64>,
     /// Sampled measurements, at most one per bucket (see
     /// [`MeterProviderBuilder::with_exemplar_filter`](crate::MeterProviderBuilder::with_exemplar_filter)).
-    pub exemplars: Vec<Exemplar>,
+    pub(crate) exemplars: Vec<Exemplar>,
 }
 
 impl HistogramPoint {
+    /// The attribute set.
+    #[must_use]
+    pub fn attributes(&self) -> &Attributes {
+        &self.attributes
+    }
+
+    /// Start of the cumulative interval: when this point's series started counting.
+    #[must_use]
+    pub fn start_time(&self) -> SystemTime {
+        self.start_time
+    }
+
+    /// Per-bucket (not cumulative) counts: one more than the metric's bounds, bucket `i`
+    /// holding values in `(bounds[i-1], bounds[i]]`, the last one the values above every
+    /// bound.
+    #[must_use]
+    pub fn bucket_counts(&self) -> &[u64] {
+        &self.bucket_counts
+    }
+
+    /// Number of recorded values; always the sum of the bucket counts.
+    #[must_use]
+    pub fn count(&self) -> u64 {
+        self.count
+    }
+
+    /// Sum of recorded values.
+    #[must_use]
+    pub fn sum(&self) -> f64 {
+        self.sum
+    }
+
+    /// Smallest recorded value, `None` before the first.
+    #[must_use]
+    pub fn min(&self) -> Option<f64> {
+        self.min
+    }
+
+    /// Largest recorded value, `None` before the first.
+    #[must_use]
+    pub fn max(&self) -> Option<f64> {
+        self.max
+    }
+
+    /// Sampled measurements, at most one per bucket.
+    #[must_use]
+    pub fn exemplars(&self) -> &[Exemplar] {
+        &self.exemplars
+    }
+
     /// A point with nothing recorded yet and `buckets` empty buckets: where a merge of
     /// points starts.
     #[cfg(any(test, feature = "custom-metrics"))]
-    pub(crate) fn empty(attributes: Attributes, buckets: usize) -> Self {
+    pub(crate) fn empty(attributes: Attributes, start_time: SystemTime, buckets: usize) -> Self {
         HistogramPoint {
             exemplars: Vec::new(),
             attributes,
+            start_time,
             count: 0,
             sum: 0.0,
             min: None,
@@ -321,8 +515,10 @@ impl HistogramPoint {
 
     /// Adds `other`'s recordings into this point, as if one histogram had recorded
     /// both: counts and sums add (counts saturate), min and max widen, buckets add one
-    /// by one. Both must come from the same bounds; the attributes stay this point's.
+    /// by one, the earlier start is kept. Both must come from the same bounds; the
+    /// attributes stay this point's.
     pub(crate) fn merge(&mut self, other: &HistogramPoint) {
+        self.start_time = self.start_time.min(other.start_time);
         self.count = self.count.saturating_add(other.count);
         self.sum += other.sum;
         self.min = widen(self.min, other.min, f64::min);
@@ -364,6 +560,7 @@ impl Attributes {
     /// assert_eq!(set.get("b"), Some(&opentelemetry::Value::I64(2)));
     /// assert_eq!(set.len(), 2);
     /// ```
+    #[must_use]
     pub fn new(attributes: &[KeyValue]) -> Self {
         Self(canonicalize(attributes).into())
     }
@@ -376,11 +573,13 @@ impl Attributes {
     /// shared set for its whole life, so exporters can cache per-series work (encoded
     /// labels, say) and recognise the series in the next snapshot with one compare.
     /// Holding a clone keeps the identity from being reused.
+    #[must_use]
     pub fn same_set(&self, other: &Attributes) -> bool {
         Arc::ptr_eq(&self.0, &other.0)
     }
 
     /// The value of `key`, if the set has it.
+    #[must_use]
     pub fn get(&self, key: &str) -> Option<&opentelemetry::Value> {
         self.0
             .binary_search_by(|kv| kv.key.as_str().cmp(key))
@@ -444,13 +643,14 @@ mod tests {
         let point = |count, sum, min, max, buckets: &[u64]| HistogramPoint {
             exemplars: Vec::new(),
             attributes: Attributes::default(),
+            start_time: SystemTime::UNIX_EPOCH,
             count,
             sum,
             min,
             max,
             bucket_counts: buckets.to_vec(),
         };
-        let mut merged = HistogramPoint::empty(Attributes::default(), 3);
+        let mut merged = HistogramPoint::empty(Attributes::default(), SystemTime::UNIX_EPOCH, 3);
         merged.merge(&point(2, 3.0, Some(1.0), Some(2.0), &[1, 1, 0]));
         merged.merge(&point(1, 9.0, Some(9.0), Some(9.0), &[0, 0, 1]));
         assert_eq!(merged, point(3, 12.0, Some(1.0), Some(9.0), &[1, 1, 1]));

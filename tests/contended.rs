@@ -24,10 +24,10 @@ fn only_value(snapshot: &Snapshot, name: &str) -> Number {
     let points = snapshot
         .metric(name)
         .unwrap_or_else(|| panic!("{name} collected"))
-        .data
+        .data()
         .number_points();
     assert_eq!(points.len(), 1, "{name}: one series");
-    points[0].value
+    points[0].value()
 }
 
 #[test]

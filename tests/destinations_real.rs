@@ -22,17 +22,17 @@ const DEADLINE: Duration = Duration::from_secs(20);
 /// A self-metric's value for one destination, from the provider's own snapshot.
 fn self_metric(provider: &MeterProvider, name: &str, labels: &[(&str, &str)]) -> Option<f64> {
     let snapshot = provider.collect();
-    let points = snapshot.metric(name)?.data.number_points();
+    let points = snapshot.metric(name)?.data().number_points();
     points
         .iter()
         .find(|p| {
             labels.iter().all(|(k, v)| {
-                p.attributes
+                p.attributes()
                     .iter()
                     .any(|kv| kv.key.as_str() == *k && kv.value.as_str() == *v)
             })
         })
-        .map(|p| match p.value {
+        .map(|p| match p.value() {
             Number::U64(v) => v as f64,
             Number::I64(v) => v as f64,
             Number::F64(v) => v,

@@ -86,10 +86,10 @@ fn recording_on_existing_series_does_not_allocate() {
     let total: u64 = s
         .metric("c")
         .unwrap()
-        .data
+        .data()
         .number_points()
         .iter()
-        .map(|p| match p.value {
+        .map(|p| match p.value() {
             prompush::snapshot::Number::U64(v) => v,
             _ => 0,
         })
@@ -125,8 +125,8 @@ fn recording_inside_an_exponential_histograms_range_does_not_allocate() {
     });
     assert_eq!(n, 0, "allocations while recording inside the range");
     let s = provider.collect();
-    let point = &s.metric("h").unwrap().data.exponential_points()[0];
-    assert_eq!(point.count, 5 + 20_000);
+    let point = &s.metric("h").unwrap().data().exponential_points()[0];
+    assert_eq!(point.count(), 5 + 20_000);
 }
 
 /// The `metrics` facade: macros with static labels on a registered key, and handles.
@@ -152,6 +152,12 @@ fn facade_recording_on_existing_series_does_not_allocate() {
         });
         assert_eq!(n, 0, "allocations while recording on existing series");
     });
-    let value = provider.collect().metric("c").unwrap().data.number_points()[0].value;
+    let value = provider
+        .collect()
+        .metric("c")
+        .unwrap()
+        .data()
+        .number_points()[0]
+        .value();
     assert_eq!(value, prompush::snapshot::Number::U64(201));
 }

@@ -21,17 +21,17 @@ fn value(snapshot: &Snapshot, name: &str, mode: Option<&str>) -> f64 {
     let metric = snapshot
         .metric(name)
         .unwrap_or_else(|| panic!("{name} reported"));
-    let points = metric.data.number_points();
+    let points = metric.data().number_points();
     let point = points.iter().find(|p| match mode {
         Some(mode) => p
-            .attributes
+            .attributes()
             .get("cpu.mode")
             .is_some_and(|v| v.as_str() == mode),
         None => true,
     });
     point
         .unwrap_or_else(|| panic!("{name} {mode:?}"))
-        .value
+        .value()
         .as_f64()
 }
 

@@ -90,12 +90,12 @@ fn every_time() -> process::Options {
 /// The value of `name`'s point with `attribute` (or its only point) in `snapshot`.
 fn value(snapshot: &Snapshot, name: &str, attribute: Option<(&str, &str)>) -> Option<f64> {
     let metric = snapshot.metric(name)?;
-    let points = metric.data.number_points();
+    let points = metric.data().number_points();
     let point = points.iter().find(|p| match attribute {
-        Some((key, value)) => p.attributes.get(key).is_some_and(|v| v.as_str() == value),
+        Some((key, value)) => p.attributes().get(key).is_some_and(|v| v.as_str() == value),
         None => true,
     })?;
-    Some(point.value.as_f64())
+    Some(point.value().as_f64())
 }
 
 /// The logical CPUs `/proc/stat` lists.
@@ -140,11 +140,11 @@ fn per_cpu_reports_each_logical_cpu_instead_of_the_total() {
     let points = snapshot
         .metric("system.cpu.time")
         .unwrap()
-        .data
+        .data()
         .number_points();
     let cpus: BTreeSet<i64> = points
         .iter()
-        .map(|p| match p.attributes.get("cpu.logical_number") {
+        .map(|p| match p.attributes().get("cpu.logical_number") {
             Some(opentelemetry::Value::I64(n)) => *n,
             other => panic!("a point without a CPU number: {other:?}"),
         })
@@ -172,16 +172,16 @@ fn collections_within_the_max_age_share_one_read() {
     );
     let fresh = |s: &Snapshot| {
         let scope = s
-            .scopes
+            .scopes()
             .iter()
-            .find(|sc| sc.scope.name() == "fresh")
+            .find(|sc| sc.scope().name() == "fresh")
             .unwrap();
         let metric = scope
-            .metrics
+            .metrics()
             .iter()
-            .find(|m| m.descriptor.name == "process.cpu.time");
-        let points = metric.unwrap().data.number_points();
-        points.iter().map(|p| p.value.as_f64()).sum::<f64>()
+            .find(|m| m.descriptor().name() == "process.cpu.time");
+        let points = metric.unwrap().data().number_points();
+        points.iter().map(|p| p.value().as_f64()).sum::<f64>()
     };
     assert!(
         fresh(&second) > fresh(&first),
@@ -199,14 +199,14 @@ fn utilizations_are_shares_between_zero_and_one() {
     burn_cpu(Duration::from_millis(50));
     let snapshot = provider.collect();
     let share = |name: &str| -> f64 {
-        let points = snapshot.metric(name).unwrap().data.number_points();
+        let points = snapshot.metric(name).unwrap().data().number_points();
         assert!(
             points
                 .iter()
-                .all(|p| (0.0..=1.0).contains(&p.value.as_f64())),
+                .all(|p| (0.0..=1.0).contains(&p.value().as_f64())),
             "{name}"
         );
-        points.iter().map(|p| p.value.as_f64()).sum()
+        points.iter().map(|p| p.value().as_f64()).sum()
     };
     let process = share("process.cpu.utilization");
     assert!(process > 0.0 && process <= 1.0 + 1e-9, "{process}");

@@ -271,7 +271,13 @@ fn an_unreachable_endpoint_is_an_error_not_a_hang() {
     assert!(!format!("{err:?}").contains("tok-123"));
     // Recording is unaffected.
     c.add(1, &[]);
-    let total = provider.collect().metric("c").unwrap().data.number_points()[0].value;
+    let total = provider
+        .collect()
+        .metric("c")
+        .unwrap()
+        .data()
+        .number_points()[0]
+        .value();
     assert_eq!(total, prompush::snapshot::Number::U64(2));
     // Shutdown gives up at its deadline and says how much was not delivered.
     assert_shutdown_gives_up_undelivered(&provider);

@@ -5,53 +5,45 @@
 
 use std::time::{Duration, UNIX_EPOCH};
 
+use opentelemetry::metrics::MeterProvider as _;
 use opentelemetry::{InstrumentationScope, KeyValue};
 use opentelemetry_sdk::Resource;
 use prompush::prometheus::encode::WriteRequestEncoder;
 use prompush::prometheus::translate::{MetricType, Translator};
 use prompush::receiver::{Receiver, Reply};
 use prompush::snapshot::*;
-use std::sync::Arc;
 
 const WAIT: Duration = Duration::from_secs(5);
 
+/// One counter, `jobs.done{queue="q\"1"}` = 12, collected by a provider of its own.
 fn snapshot() -> Snapshot {
-    let descriptor = Arc::new(Descriptor {
-        id: 1,
-        name: "jobs.done".into(),
-        description: "Jobs finished".into(),
-        unit: "{job}".into(),
-        kind: InstrumentKind::Counter,
-        number: NumberKind::U64,
-    });
-    Snapshot {
-        resource: Resource::builder_empty()
-            .with_attribute(KeyValue::new("service.name", "worker"))
-            .build(),
-        time: UNIX_EPOCH + Duration::from_secs(1_700_000_000),
-        scopes: vec![ScopeSnapshot {
-            scope: InstrumentationScope::builder("test").build(),
-            metrics: vec![MetricSnapshot {
-                descriptor,
-                start_time: UNIX_EPOCH,
-                time: UNIX_EPOCH + Duration::from_secs(1_700_000_000),
-                data: MetricData::Sum {
-                    monotonic: true,
-                    points: vec![NumberPoint {
-                        exemplars: Vec::new(),
-                        attributes: Attributes::new(&[KeyValue::new("queue", "q\"1")]),
-                        value: Number::U64(12),
-                    }],
-                },
-                rejected_measurements: 0,
-            }],
-        }],
-    }
+    let provider = prompush::MeterProvider::builder()
+        .with_resource(
+            Resource::builder_empty()
+                .with_attribute(KeyValue::new("service.name", "worker"))
+                .with_attribute(KeyValue::new("service.instance.id", "w1"))
+                .build(),
+        )
+        .with_self_metrics(false)
+        .build()
+        .expect("builds");
+    let jobs = provider
+        .meter_with_scope(InstrumentationScope::builder("test").build())
+        .u64_counter("jobs.done")
+        .with_description("Jobs finished")
+        .with_unit("{job}")
+        .build();
+    jobs.add(12, &[KeyValue::new("queue", "q\"1")]);
+    provider.collect()
 }
 
 fn body() -> Vec<u8> {
+    body_of(&snapshot())
+}
+
+fn body_of(snapshot: &Snapshot) -> Vec<u8> {
     let mut encoder = WriteRequestEncoder::new();
-    Translator::new().translate(&snapshot(), &mut encoder);
+    Translator::new().translate(snapshot, &mut encoder);
     encoder.finish().expect("encodes").to_vec()
 }
 
@@ -72,7 +64,8 @@ async fn post(url: &str, body: Vec<u8>) -> reqwest::Response {
 async fn the_receiver_decodes_the_series_and_headers_it_gets() {
     let mut receiver = Receiver::bind().await.expect("binds");
     assert!(receiver.addr().ip().is_loopback());
-    let response = post(&receiver.url(), body()).await;
+    let snapshot = snapshot();
+    let response = post(&receiver.url(), body_of(&snapshot)).await;
     assert_eq!(response.status(), 204);
 
     let got = receiver.recv_timeout(WAIT).await.expect("a request");
@@ -88,11 +81,23 @@ async fn the_receiver_decodes_the_series_and_headers_it_gets() {
     let series = got.request.series("jobs_done_total").expect("the counter");
     assert_eq!(series.label("job"), Some("worker"));
     assert_eq!(series.value(), Some(12.0));
+    let millis = snapshot
+        .time()
+        .duration_since(UNIX_EPOCH)
+        .expect("after the epoch")
+        .as_millis();
     assert_eq!(
         series.to_string(),
-        r#"jobs_done_total{job="worker",otel_scope_name="test",queue="q\"1"} 12 1700000000000"#
+        format!(
+            r#"jobs_done_total{{instance="w1",job="worker",otel_scope_name="test",queue="q\"1"}} 12 {millis}"#
+        )
     );
-    let meta = &got.request.metadata[0];
+    let meta = got
+        .request
+        .metadata
+        .iter()
+        .find(|m| m.family == "jobs_done_total")
+        .expect("the counter's metadata");
     assert_eq!(meta.kind, MetricType::Counter);
     assert_eq!(meta.family, "jobs_done_total");
     assert_eq!(meta.help, "Jobs finished");

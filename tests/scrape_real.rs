@@ -148,14 +148,14 @@ async fn prometheus_stores_exact_values_scraped_in_both_formats() {
 /// latencies' (0.05, 0.5, 2.0).
 fn exemplar_times(provider: &MeterProvider) -> [SystemTime; 4] {
     let snapshot = provider.collect();
-    let data = |name: &str| &snapshot.metric(name).expect("recorded").data;
-    let order = &data("orders").number_points()[0].exemplars;
-    let latency = &data("latency").histogram_points()[0].exemplars;
+    let data = |name: &str| snapshot.metric(name).expect("recorded").data();
+    let order = &data("orders").number_points()[0].exemplars();
+    let latency = &data("latency").histogram_points()[0].exemplars();
     [
-        order[0].time,
-        latency[0].time,
-        latency[1].time,
-        latency[2].time,
+        order[0].time(),
+        latency[0].time(),
+        latency[1].time(),
+        latency[2].time(),
     ]
 }
 

@@ -31,21 +31,21 @@ fn metric<'a>(s: &'a Snapshot, name: &str) -> &'a MetricSnapshot {
 fn value(s: &Snapshot, name: &str, attrs: &[KeyValue]) -> Number {
     let want = Attributes::new(attrs);
     let m = metric(s, name);
-    m.data
+    m.data()
         .number_points()
         .iter()
-        .find(|p| p.attributes == want)
-        .unwrap_or_else(|| panic!("{name}{want:?} missing from {:#?}", m.data))
-        .value
+        .find(|p| *p.attributes() == want)
+        .unwrap_or_else(|| panic!("{name}{want:?} missing from {:#?}", m.data()))
+        .value()
 }
 
 fn histogram<'a>(s: &'a Snapshot, name: &str, attrs: &[KeyValue]) -> &'a HistogramPoint {
     let want = Attributes::new(attrs);
     metric(s, name)
-        .data
+        .data()
         .histogram_points()
         .iter()
-        .find(|p| p.attributes == want)
+        .find(|p| *p.attributes() == want)
         .unwrap_or_else(|| panic!("{name}{want:?} missing"))
 }
 
@@ -73,19 +73,20 @@ fn counters_add_up_per_attribute_set() {
     assert_eq!(value(&s, "u", &[kv("a", "y")]), Number::U64(7));
     assert_eq!(value(&s, "f", &[]), Number::F64(0.75));
     let fm = metric(&s, "f");
-    assert_eq!(fm.descriptor.kind, InstrumentKind::Counter);
+    assert_eq!(fm.descriptor().kind(), InstrumentKind::Counter);
     assert_eq!(
-        (&*fm.descriptor.unit, &*fm.descriptor.description),
+        (fm.descriptor().unit(), fm.descriptor().description()),
         ("s", "d")
     );
     assert!(matches!(
-        fm.data,
+        fm.data(),
         MetricData::Sum {
             monotonic: true,
             ..
         }
     ));
-    assert!(fm.start_time <= fm.time);
+    let points = fm.data().number_points();
+    assert!(points.iter().all(|p| p.start_time() <= fm.time()));
 }
 
 #[test]
@@ -101,7 +102,7 @@ fn up_down_counters_go_both_ways() {
     assert_eq!(value(&s, "i", &[]), Number::I64(-3));
     assert_eq!(value(&s, "f", &[]), Number::F64(-1.5));
     assert!(matches!(
-        metric(&s, "i").data,
+        metric(&s, "i").data(),
         MetricData::Sum {
             monotonic: false,
             ..
@@ -125,7 +126,7 @@ fn gauges_keep_the_last_value() {
     assert_eq!(value(&s, "u", &[]), Number::U64(1));
     assert_eq!(value(&s, "i", &[kv("k", 1)]), Number::I64(-4));
     assert_eq!(value(&s, "f", &[]), Number::F64(-0.5));
-    assert!(matches!(metric(&s, "f").data, MetricData::Gauge { .. }));
+    assert!(matches!(metric(&s, "f").data(), MetricData::Gauge { .. }));
 }
 
 #[test]
@@ -144,11 +145,11 @@ fn histograms_keep_count_sum_min_max_and_buckets() {
     d.record(5000, &[]);
     let s = p.collect();
     let hp = histogram(&s, "h", &[kv("r", "/")]);
-    assert_eq!(hp.bucket_counts, vec![2, 2, 2]);
-    assert_eq!(hp.count, 6);
-    assert_eq!(hp.sum, 125.5);
-    assert_eq!((hp.min, hp.max), (Some(0.5), Some(100.0)));
-    let MetricData::Histogram { bounds, .. } = &metric(&s, "d").data else {
+    assert_eq!(hp.bucket_counts(), vec![2, 2, 2]);
+    assert_eq!(hp.count(), 6);
+    assert_eq!(hp.sum(), 125.5);
+    assert_eq!((hp.min(), hp.max()), (Some(0.5), Some(100.0)));
+    let MetricData::Histogram { bounds, .. } = &metric(&s, "d").data() else {
         panic!("not a histogram")
     };
     // The OpenTelemetry default boundaries.
@@ -160,10 +161,10 @@ fn histograms_keep_count_sum_min_max_and_buckets() {
         ]
     );
     let dp = histogram(&s, "d", &[]);
-    assert_eq!(dp.count, 2);
-    assert_eq!(dp.sum, 5007.0);
-    assert_eq!(dp.bucket_counts[2], 1); // (5, 10]
-    assert_eq!(dp.bucket_counts[12], 1); // (2500, 5000]
+    assert_eq!(dp.count(), 2);
+    assert_eq!(dp.sum(), 5007.0);
+    assert_eq!(dp.bucket_counts()[2], 1); // (5, 10]
+    assert_eq!(dp.bucket_counts()[12], 1); // (2500, 5000]
 }
 
 #[test]
@@ -178,11 +179,11 @@ fn invalid_histogram_boundaries_are_repaired_with_a_warning() {
     assert!(logs.contains("strictly increasing"), "{logs}");
     h.record(5.0, &[]);
     let s = p.collect();
-    let MetricData::Histogram { bounds, points } = &metric(&s, "h").data else {
+    let MetricData::Histogram { bounds, points } = &metric(&s, "h").data() else {
         panic!()
     };
     assert_eq!(&bounds[..], &[1.0, 10.0]);
-    assert_eq!(points[0].bucket_counts, vec![0, 1, 0]);
+    assert_eq!(points[0].bucket_counts(), vec![0, 1, 0]);
 }
 
 #[test]
@@ -234,28 +235,28 @@ fn observable_instruments_report_at_each_collection() {
     assert_eq!(value(&s2, "oi", &[]), Number::I64(-3));
     assert_eq!(value(&s2, "of", &[]), Number::F64(2.5));
     assert_eq!(value(&s2, "gu", &[kv("k", "a")]), Number::U64(2));
-    assert_eq!(metric(&s2, "gu").data.len(), 1);
+    assert_eq!(metric(&s2, "gu").data().len(), 1);
     assert_eq!(value(&s2, "gi", &[]), Number::I64(-9));
     assert_eq!(value(&s2, "gf", &[]), Number::F64(0.25));
     assert_eq!(
-        metric(&s2, "oc").descriptor.kind,
+        metric(&s2, "oc").descriptor().kind(),
         InstrumentKind::ObservableCounter
     );
     assert!(matches!(
-        metric(&s2, "oc").data,
+        metric(&s2, "oc").data(),
         MetricData::Sum {
             monotonic: true,
             ..
         }
     ));
     assert!(matches!(
-        metric(&s2, "oi").data,
+        metric(&s2, "oi").data(),
         MetricData::Sum {
             monotonic: false,
             ..
         }
     ));
-    assert!(matches!(metric(&s2, "gf").data, MetricData::Gauge { .. }));
+    assert!(matches!(metric(&s2, "gf").data(), MetricData::Gauge { .. }));
 }
 
 #[test]
@@ -273,8 +274,8 @@ fn observable_series_not_reported_disappear() {
             }
         })
         .build();
-    assert_eq!(metric(&p.collect(), "g").data.len(), 2);
-    assert_eq!(metric(&p.collect(), "g").data.len(), 1);
+    assert_eq!(metric(&p.collect(), "g").data().len(), 2);
+    assert_eq!(metric(&p.collect(), "g").data().len(), 1);
 }
 
 #[test]
@@ -291,7 +292,7 @@ fn a_panicking_callback_is_contained() {
         .build();
     let (s, logs) = capture_logs(|| p.collect());
     assert!(logs.contains("panicked"), "{logs}");
-    assert!(metric(&s, "bad").data.is_empty());
+    assert!(metric(&s, "bad").data().is_empty());
     assert_eq!(value(&s, "good", &[]), Number::U64(1));
 }
 
@@ -347,7 +348,7 @@ fn attribute_order_and_repeated_keys_do_not_make_new_series() {
     c.add(1, &[]);
     c.add(1, &[kv("a", "1"), kv("b", "x")]); // a string "1" is not the integer 1
     let s = p.collect();
-    assert_eq!(metric(&s, "c").data.len(), 3);
+    assert_eq!(metric(&s, "c").data().len(), 3);
     assert_eq!(value(&s, "c", &[kv("a", 1), kv("b", "x")]), Number::U64(3));
     assert_eq!(value(&s, "c", &[]), Number::U64(2));
     assert_eq!(
@@ -355,8 +356,8 @@ fn attribute_order_and_repeated_keys_do_not_make_new_series() {
         Number::U64(1)
     );
     // Snapshot attributes are sorted by key.
-    for p in metric(&s, "c").data.number_points() {
-        let keys: Vec<&str> = p.attributes.iter().map(|kv| kv.key.as_str()).collect();
+    for p in metric(&s, "c").data().number_points() {
+        let keys: Vec<&str> = p.attributes().iter().map(|kv| kv.key.as_str()).collect();
         let mut sorted = keys.clone();
         sorted.sort();
         assert_eq!(keys, sorted);
@@ -383,7 +384,7 @@ fn cardinality_limit_overflows_into_one_series_with_one_warning() {
         "{logs}"
     );
     let s = p.collect();
-    let points = metric(&s, "c").data.number_points();
+    let points = metric(&s, "c").data().number_points();
     // limit 5 = 4 attribute sets + the overflow series.
     assert_eq!(points.len(), 5);
     assert_eq!(value(&s, "c", &[kv("i", 0)]), Number::U64(11));
@@ -393,7 +394,7 @@ fn cardinality_limit_overflows_into_one_series_with_one_warning() {
     );
     let total: u64 = points
         .iter()
-        .map(|p| match p.value {
+        .map(|p| match p.value() {
             Number::U64(v) => v,
             _ => 0,
         })
@@ -417,7 +418,7 @@ fn observable_callbacks_respect_the_cardinality_limit() {
         })
         .build();
     let s = p.collect();
-    assert_eq!(metric(&s, "c").data.len(), 3);
+    assert_eq!(metric(&s, "c").data().len(), 3);
     assert_eq!(
         value(&s, "c", &[kv("otel.metric.overflow", true)]),
         Number::U64(8)
@@ -455,12 +456,12 @@ fn bad_measurements_are_dropped_counted_and_warned_once() {
     assert_eq!(logs.matches("dropped a measurement").count(), 3, "{logs}");
     let s = p.collect();
     assert_eq!(value(&s, "c", &[]), Number::F64(1.0));
-    assert_eq!(metric(&s, "c").rejected_measurements, 3);
+    assert_eq!(metric(&s, "c").rejected_measurements(), 3);
     let hp = histogram(&s, "h", &[]);
-    assert_eq!((hp.count, hp.sum), (1, 2.0));
-    assert_eq!(metric(&s, "h").rejected_measurements, 2);
+    assert_eq!((hp.count(), hp.sum()), (1, 2.0));
+    assert_eq!(metric(&s, "h").rejected_measurements(), 2);
     assert_eq!(value(&s, "u", &[]), Number::F64(-2.0));
-    assert_eq!(metric(&s, "u").rejected_measurements, 1);
+    assert_eq!(metric(&s, "u").rejected_measurements(), 1);
 }
 
 #[test]
@@ -502,7 +503,7 @@ fn the_same_instrument_built_twice_shares_its_data() {
     let s = p.collect();
     assert_eq!(s.metrics().count(), 2);
     assert_eq!(value(&s, "requests", &[]), Number::U64(3));
-    assert_eq!(metric(&s, "g").data.len(), 2);
+    assert_eq!(metric(&s, "g").data().len(), 2);
 }
 
 #[test]
@@ -524,17 +525,24 @@ fn same_name_other_kind_or_unit_is_warned_and_kept_apart() {
     g.record(5, &[]);
     s_unit.add(7, &[]);
     let s = p.collect();
-    let dups: Vec<_> = s.metrics().filter(|m| m.descriptor.name == "dup").collect();
+    let dups: Vec<_> = s
+        .metrics()
+        .filter(|m| m.descriptor().name() == "dup")
+        .collect();
     assert_eq!(dups.len(), 3);
-    let ids: std::collections::HashSet<u64> = dups.iter().map(|m| m.descriptor.id).collect();
-    assert_eq!(ids.len(), 3);
+    // Three instruments, not one reused: each has its own descriptor.
+    for (i, a) in dups.iter().enumerate() {
+        for b in &dups[i + 1..] {
+            assert!(!std::ptr::eq(a.descriptor(), b.descriptor()));
+        }
+    }
     let find = |kind, unit: &str| {
         dups.iter()
-            .find(|m| m.descriptor.kind == kind && m.descriptor.unit == unit)
+            .find(|m| m.descriptor().kind() == kind && m.descriptor().unit() == unit)
             .unwrap()
-            .data
+            .data()
             .number_points()[0]
-            .value
+            .value()
     };
     assert_eq!(find(InstrumentKind::Counter, "By"), Number::U64(1));
     assert_eq!(find(InstrumentKind::Gauge, "By"), Number::U64(5));
@@ -556,10 +564,10 @@ fn scopes_are_separate() {
     a.add(1, &[]);
     b.add(2, &[]);
     let s = p.collect();
-    assert_eq!(s.scopes.len(), 2);
-    assert_eq!(s.scopes[1].scope.version(), Some("1.0"));
+    assert_eq!(s.scopes().len(), 2);
+    assert_eq!(s.scopes()[1].scope().version(), Some("1.0"));
     assert_eq!(
-        s.scopes[1].metrics[0].data.number_points()[0].value,
+        s.scopes()[1].metrics()[0].data().number_points()[0].value(),
         Number::U64(2)
     );
 }
@@ -592,7 +600,7 @@ fn bound_instruments_record_into_their_series() {
         value(&s, "c", &[kv("otel.metric.overflow", true)]),
         Number::U64(5)
     );
-    assert_eq!(histogram(&s, "h", &[]).count, 1);
+    assert_eq!(histogram(&s, "h", &[]).count(), 1);
     assert_eq!(value(&s, "u", &[]), Number::I64(-2));
     assert_eq!(value(&s, "g", &[]), Number::F64(9.5));
 }
@@ -642,14 +650,14 @@ fn threads_adding_to_shared_and_distinct_series_get_exact_totals() {
             Number::U64(THREADS * ADDS / 50)
         );
     }
-    assert_eq!(metric(&s, "c").data.len(), 1 + THREADS as usize + 50);
+    assert_eq!(metric(&s, "c").data().len(), 1 + THREADS as usize + 50);
     assert_eq!(
         value(&s, "f", &[]),
         Number::F64(0.5 * (THREADS * ADDS) as f64)
     );
     let hp = histogram(&s, "h", &[]);
-    assert_eq!(hp.count, THREADS * ADDS);
-    assert_eq!(hp.sum, (THREADS * ADDS / 10 * 45) as f64);
+    assert_eq!(hp.count(), THREADS * ADDS);
+    assert_eq!(hp.sum(), (THREADS * ADDS / 10 * 45) as f64);
 }
 
 #[test]
@@ -670,10 +678,10 @@ fn collection_while_recording_sees_monotonic_totals() {
         let total: u64 = s
             .metric("c")
             .map(|m| {
-                m.data
+                m.data()
                     .number_points()
                     .iter()
-                    .map(|p| match p.value {
+                    .map(|p| match p.value() {
                         Number::U64(v) => v,
                         _ => 0,
                     })
@@ -685,7 +693,7 @@ fn collection_while_recording_sees_monotonic_totals() {
     }
     writer.join().unwrap();
     let s = p.collect();
-    assert_eq!(metric(&s, "c").data.len(), 100);
+    assert_eq!(metric(&s, "c").data().len(), 100);
 }
 
 #[test]
@@ -712,9 +720,9 @@ fn shutdown_stops_recording_and_is_not_repeatable() {
     late.add(1, &[]);
     let s = p.collect();
     assert_eq!(value(&s, "c", &[]), Number::U64(1));
-    assert_eq!(metric(&s, "c").data.len(), 1);
-    assert!(metric(&s, "late").data.is_empty());
-    assert!(metric(&s, "g").data.is_empty());
+    assert_eq!(metric(&s, "c").data().len(), 1);
+    assert!(metric(&s, "late").data().is_empty());
+    assert!(metric(&s, "g").data().is_empty());
     assert_eq!(calls.load(Ordering::SeqCst), 0);
     assert!(p.is_shut_down());
     let again = p.shutdown().unwrap_err();
@@ -752,7 +760,7 @@ fn resource_defaults_to_detection_and_can_be_set() {
     let p = MeterProvider::builder().with_resource(r).build().unwrap();
     let s = p.collect();
     assert_eq!(
-        s.resource
+        s.resource()
             .get(&opentelemetry::Key::from_static_str("service.name"))
             .map(|v| v.as_str().into_owned()),
         Some("checkout".to_string())
@@ -803,7 +811,7 @@ fn providers_of_one_service_get_distinct_random_instance_ids_fixed_for_their_lif
     assert_ne!(Some(&id), instance_id(b.resource()).as_ref());
     a.meter("t").u64_counter("c").build().add(1, &[]);
     for _ in 0..3 {
-        assert_eq!(instance_id(&a.collect().resource), Some(id.clone()));
+        assert_eq!(instance_id(a.collect().resource()), Some(id.clone()));
     }
     assert_eq!(
         instance_id(a.resource()).as_deref(),
@@ -831,7 +839,7 @@ fn a_resource_instance_id_or_with_instance_id_wins_over_the_random_one() {
         .with_instance_id("slot-4")
         .build()
         .unwrap();
-    let id = |p: &MeterProvider| instance_id(&p.collect().resource);
+    let id = |p: &MeterProvider| instance_id(p.collect().resource());
     assert_eq!(id(&from_resource).as_deref(), Some("pod-1"));
     assert_eq!(id(&from_builder).as_deref(), Some("slot-3"));
     assert_eq!(id(&both).as_deref(), Some("slot-4"));
@@ -877,8 +885,8 @@ fn a_nan_with_the_stale_marker_bits_is_recorded_as_an_ordinary_nan() {
         );
     }
     // Up-down counters take no NaN at all: dropped and counted, never sent.
-    assert_eq!(metric(&s, "oud").data.len(), 0);
-    assert_eq!(metric(&s, "oud").rejected_measurements, 1);
+    assert_eq!(metric(&s, "oud").data().len(), 0);
+    assert_eq!(metric(&s, "oud").rejected_measurements(), 1);
 }
 
 #[test]
@@ -918,11 +926,11 @@ fn a_histogram_registered_again_with_other_boundaries_keeps_the_first_and_logs_a
     first.record(0.05, &[]);
     other.record(0.7, &[]);
     let s = p.collect();
-    let ours = &s.scopes[0].metrics;
+    let ours = &s.scopes()[0].metrics();
     assert_eq!(ours.len(), 1, "one instrument");
-    let MetricData::Histogram { bounds, points } = &ours[0].data else {
+    let MetricData::Histogram { bounds, points } = &ours[0].data() else {
         panic!("not a histogram");
     };
     assert_eq!(&bounds[..], &[0.1, 1.0]);
-    assert_eq!(points[0].bucket_counts, vec![1, 1, 0]);
+    assert_eq!(points[0].bucket_counts(), vec![1, 1, 0]);
 }

@@ -20,8 +20,8 @@ use opentelemetry::Context;
 
 use super::histogram::bucket_index;
 use super::number::Num;
-use super::Aggregation;
-use crate::snapshot::{Attributes, Exemplar, MetricData};
+use super::{Aggregation, Collected};
+use crate::snapshot::{Exemplar, MetricData};
 use crate::sync::Mutex;
 
 /// Which measurements become exemplars (OpenTelemetry's `OTEL_METRICS_EXEMPLAR_FILTER`);
@@ -249,14 +249,14 @@ impl<A: Aggregation> Aggregation for Sampled<A> {
         }
     }
 
-    fn collect<'a>(&self, series: impl Iterator<Item = (Attributes, &'a A::Cell)>) -> MetricData {
+    fn collect<'a>(&self, series: impl Iterator<Item = Collected<'a, A::Cell>>) -> MetricData {
         if self.reservoirs.lock().by_cell.is_empty() {
             return self.inner.collect(series);
         }
-        let series: Vec<(Attributes, &A::Cell)> = series.collect();
+        let series: Vec<Collected<'a, A::Cell>> = series.collect();
         let cells: Vec<usize> = series
             .iter()
-            .map(|(_, cell)| *cell as *const A::Cell as usize)
+            .map(|s| s.cell as *const A::Cell as usize)
             .collect();
         let mut data = self.inner.collect(series.into_iter());
         let exemplars = self.take_round(&cells);
@@ -323,7 +323,7 @@ mod tests {
     }
 
     fn collect<A: Aggregation>(a: &A, cells: &[&A::Cell]) -> MetricData {
-        a.collect(cells.iter().map(|c| (Attributes::default(), *c)))
+        a.collect(cells.iter().map(|c| Collected::bare(*c)))
     }
 
     /// The values of the exemplars one series keeps now.

@@ -9,8 +9,10 @@
 
 use std::marker::PhantomData;
 
+use std::time::SystemTime;
+
 use super::number::Num;
-use super::Aggregation;
+use super::{Aggregation, Collected};
 use crate::snapshot::{Attributes, ExponentialBuckets, ExponentialHistogramPoint, MetricData};
 use crate::sync::Mutex;
 
@@ -99,11 +101,12 @@ impl State {
         increment(range, index);
     }
 
-    fn point(&self, attributes: Attributes) -> ExponentialHistogramPoint {
+    fn point(&self, attributes: Attributes, start_time: SystemTime) -> ExponentialHistogramPoint {
         let seen = self.count > 0;
         ExponentialHistogramPoint {
             exemplars: Vec::new(),
             attributes,
+            start_time,
             count: self.count,
             sum: self.sum,
             min: seen.then_some(self.min),
@@ -200,13 +203,10 @@ impl<T: Num> Aggregation for ExponentialHistogram<T> {
         cell.lock().record(v.as_f64(), self.config.max_size);
     }
 
-    fn collect<'a>(
-        &self,
-        series: impl Iterator<Item = (Attributes, &'a Mutex<State>)>,
-    ) -> MetricData {
+    fn collect<'a>(&self, series: impl Iterator<Item = Collected<'a, Mutex<State>>>) -> MetricData {
         MetricData::ExponentialHistogram {
             points: series
-                .map(|(attributes, cell)| cell.lock().point(attributes))
+                .map(|s| s.cell.lock().point(s.attributes, s.start_time))
                 .collect(),
         }
     }
@@ -223,7 +223,7 @@ mod tests {
         for &v in values {
             h.update(&cell, v);
         }
-        let data = h.collect(std::iter::once((Attributes::default(), &cell)));
+        let data = h.collect(std::iter::once(Collected::bare(&cell)));
         data.exponential_points()[0].clone()
     }
 

@@ -5,8 +5,8 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 
 use super::number::{atomic_extreme, Num};
-use super::Aggregation;
-use crate::snapshot::{Attributes, HistogramPoint, MetricData};
+use super::{Aggregation, Collected};
+use crate::snapshot::{HistogramPoint, MetricData};
 
 /// The OpenTelemetry default boundaries, used when an instrument gives none.
 pub(crate) const DEFAULT_BOUNDS: [f64; 15] = [
@@ -91,10 +91,11 @@ impl<T: Num> Aggregation for Histogram<T> {
 
     fn collect<'a>(
         &self,
-        series: impl Iterator<Item = (Attributes, &'a HistogramCell)>,
+        series: impl Iterator<Item = Collected<'a, HistogramCell>>,
     ) -> MetricData {
         let points = series
-            .map(|(attributes, cell)| {
+            .map(|s| {
+                let cell = s.cell;
                 let bucket_counts: Vec<u64> = cell
                     .buckets
                     .iter()
@@ -105,7 +106,8 @@ impl<T: Num> Aggregation for Histogram<T> {
                     |a: &AtomicU64| (count > 0).then(|| f64::from_bits(a.load(Ordering::Relaxed)));
                 HistogramPoint {
                     exemplars: Vec::new(),
-                    attributes,
+                    attributes: s.attributes,
+                    start_time: s.start_time,
                     count,
                     sum: T::from_bits(cell.sum.load(Ordering::Relaxed)).as_f64(),
                     min: extreme(&cell.min),
@@ -132,7 +134,7 @@ mod tests {
         for v in [0.5, 1.0, 1.5, 5.0, 7.0] {
             h.update(&cell, v);
         }
-        let data = h.collect(std::iter::once((Attributes::default(), &cell)));
+        let data = h.collect(std::iter::once(Collected::bare(&cell)));
         let p = &data.histogram_points()[0];
         assert_eq!(p.bucket_counts, vec![2, 2, 1]);
         assert_eq!(p.count, 5);
@@ -159,7 +161,7 @@ mod tests {
     fn empty_has_no_extremes() {
         let h = Histogram::<u64>::new(DEFAULT_BOUNDS.to_vec().into());
         let cell = h.new_cell();
-        let data = h.collect(std::iter::once((Attributes::default(), &cell)));
+        let data = h.collect(std::iter::once(Collected::bare(&cell)));
         let p = &data.histogram_points()[0];
         assert_eq!((p.count, p.min, p.max), (0, None, None));
     }

@@ -4,8 +4,8 @@ use std::marker::PhantomData;
 use std::sync::atomic::{AtomicU64, Ordering};
 
 use super::number::Num;
-use super::Aggregation;
-use crate::snapshot::{Attributes, MetricData, NumberPoint};
+use super::{Aggregation, Collected};
+use crate::snapshot::{MetricData, NumberPoint};
 
 /// Keeps the most recent measurement. Every value is accepted, NaN included: a gauge
 /// reports a state, and the next measurement replaces it. A NaN is stored as the
@@ -36,13 +36,14 @@ impl<T: Num> Aggregation for LastValue<T> {
         cell.store(v.without_stale_bits().to_bits(), Ordering::Relaxed);
     }
 
-    fn collect<'a>(&self, series: impl Iterator<Item = (Attributes, &'a AtomicU64)>) -> MetricData {
+    fn collect<'a>(&self, series: impl Iterator<Item = Collected<'a, AtomicU64>>) -> MetricData {
         MetricData::Gauge {
             points: series
-                .map(|(attributes, cell)| NumberPoint {
+                .map(|s| NumberPoint {
                     exemplars: Vec::new(),
-                    attributes,
-                    value: T::from_bits(cell.load(Ordering::Relaxed)).to_number(),
+                    attributes: s.attributes,
+                    start_time: s.start_time,
+                    value: T::from_bits(s.cell.load(Ordering::Relaxed)).to_number(),
                 })
                 .collect(),
         }

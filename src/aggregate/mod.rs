@@ -54,8 +54,27 @@ pub(crate) trait Aggregation: Send + Sync + 'static {
     fn update_bound(&self, cell: &Self::Cell, v: Self::Input) {
         self.update(cell, v)
     }
-    fn collect<'a>(&self, series: impl Iterator<Item = (Attributes, &'a Self::Cell)>)
-        -> MetricData;
+    fn collect<'a>(&self, series: impl Iterator<Item = Collected<'a, Self::Cell>>) -> MetricData;
+}
+
+/// One series as a collection reads it.
+pub(crate) struct Collected<'a, C> {
+    pub(crate) attributes: Attributes,
+    /// When the series started counting: the start of its cumulative interval.
+    pub(crate) start_time: SystemTime,
+    pub(crate) cell: &'a C,
+}
+
+#[cfg(test)]
+impl<'a, C> Collected<'a, C> {
+    /// A series without attributes that started at the epoch.
+    pub(crate) fn bare(cell: &'a C) -> Self {
+        Collected {
+            attributes: Attributes::default(),
+            start_time: SystemTime::UNIX_EPOCH,
+            cell,
+        }
+    }
 }
 
 /// Settings shared by every instrument of a provider.
@@ -232,14 +251,18 @@ impl<A: Aggregation> Aggregator<A> {
 
     /// The instrument's current cumulative state.
     pub(crate) fn collect(&self, time: SystemTime) -> MetricSnapshot {
-        let series = self
-            .map
-            .series()
-            .map(|s| (Attributes::from_canonical(s.attributes().clone()), &s.cell));
-        let overflow = self
-            .overflow
-            .get()
-            .map(|(a, cell)| (Attributes::from_canonical(a.clone()), cell));
+        // Series live as long as their instrument, so each starts with it.
+        let start_time = self.start_time;
+        let series = self.map.series().map(|s| Collected {
+            attributes: Attributes::from_canonical(s.attributes().clone()),
+            start_time,
+            cell: &s.cell,
+        });
+        let overflow = self.overflow.get().map(|(a, cell)| Collected {
+            attributes: Attributes::from_canonical(a.clone()),
+            start_time,
+            cell,
+        });
         MetricSnapshot {
             descriptor: self.descriptor.clone(),
             start_time: self.start_time,

@@ -113,6 +113,8 @@ impl<T: Num> ObservableAggregator<T> {
             .map(|(attrs, v)| NumberPoint {
                 exemplars: Vec::new(),
                 attributes: Attributes::from_canonical(attrs.into()),
+                // A callback reports totals kept since the instrument was created.
+                start_time: self.start_time,
                 value: v.to_number(),
             })
             .collect();

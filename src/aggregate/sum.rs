@@ -4,8 +4,8 @@ use std::marker::PhantomData;
 
 use super::number::Num;
 use super::striped::SumCell;
-use super::Aggregation;
-use crate::snapshot::{Attributes, MetricData, NumberPoint};
+use super::{Aggregation, Collected};
+use crate::snapshot::{MetricData, NumberPoint};
 
 /// Adds measurements; a monotonic sum refuses negative ones.
 pub(crate) struct Sum<T> {
@@ -47,14 +47,15 @@ impl<T: Num> Aggregation for Sum<T> {
         cell.add_bound(v);
     }
 
-    fn collect<'a>(&self, series: impl Iterator<Item = (Attributes, &'a SumCell)>) -> MetricData {
+    fn collect<'a>(&self, series: impl Iterator<Item = Collected<'a, SumCell>>) -> MetricData {
         MetricData::Sum {
             monotonic: self.monotonic,
             points: series
-                .map(|(attributes, cell)| NumberPoint {
+                .map(|s| NumberPoint {
                     exemplars: Vec::new(),
-                    attributes,
-                    value: cell.total::<T>().to_number(),
+                    attributes: s.attributes,
+                    start_time: s.start_time,
+                    value: s.cell.total::<T>().to_number(),
                 })
                 .collect(),
         }

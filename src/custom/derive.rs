@@ -227,6 +227,8 @@ impl State {
         let mut sums: HashMap<Attributes, Number> = HashMap::new();
         let mut changed: HashMap<Attributes, Number> = HashMap::new();
         let mut exemplars: HashMap<Attributes, Vec<Exemplar>> = HashMap::new();
+        // A group's interval starts with its earliest member's.
+        let mut starts: HashMap<Attributes, SystemTime> = HashMap::new();
         for metric in bases {
             let (MetricData::Sum { points, .. } | MetricData::Gauge { points }) = &metric.data
             else {
@@ -240,6 +242,10 @@ impl State {
                 if !sums.contains_key(&group) && !changed.contains_key(&group) {
                     order.push(group.clone());
                 }
+                starts
+                    .entry(group.clone())
+                    .and_modify(|start| *start = (*start).min(point.start_time))
+                    .or_insert(point.start_time);
                 if gauge {
                     // The member that changed since the last collection is the latest.
                     let key = (id, point.attributes.clone());
@@ -280,6 +286,10 @@ impl State {
                 exemplars.sort_by_key(|e| e.time);
                 Some(NumberPoint {
                     exemplars,
+                    start_time: starts
+                        .get(&group)
+                        .copied()
+                        .unwrap_or(SystemTime::UNIX_EPOCH),
                     attributes: group,
                     value,
                 })
@@ -320,7 +330,9 @@ impl State {
             custom,
             same_bounds,
             seen,
-            |group, p: &HistogramPoint| HistogramPoint::empty(group, p.bucket_counts.len()),
+            |group, p: &HistogramPoint| {
+                HistogramPoint::empty(group, p.start_time, p.bucket_counts.len())
+            },
             HistogramPoint::merge,
         )
     }
@@ -340,7 +352,9 @@ impl State {
             custom,
             points,
             seen,
-            |group, p: &ExponentialHistogramPoint| ExponentialHistogramPoint::empty(group, p.scale),
+            |group, p: &ExponentialHistogramPoint| {
+                ExponentialHistogramPoint::empty(group, p.start_time, p.scale)
+            },
             ExponentialHistogramPoint::merge,
         )
     }

@@ -428,6 +428,7 @@ mod tests {
                 .map(|v| NumberPoint {
                     exemplars: Vec::new(),
                     attributes: Attributes::default(),
+                    start_time: std::time::UNIX_EPOCH,
                     value: Number::F64(*v),
                 })
                 .collect(),

@@ -128,6 +128,8 @@ pub(crate) fn from_proto(
     ExponentialHistogramPoint {
         exemplars: Vec::new(),
         attributes,
+        // Remote write 1.0 carries no start time.
+        start_time: std::time::SystemTime::UNIX_EPOCH,
         count,
         sum: h.sum,
         min: None,
@@ -263,7 +265,8 @@ mod tests {
     use super::*;
 
     fn point(scale: i8, offset: i32, counts: &[u64]) -> ExponentialHistogramPoint {
-        let mut p = ExponentialHistogramPoint::empty(Attributes::default(), scale);
+        let mut p =
+            ExponentialHistogramPoint::empty(Attributes::default(), std::time::UNIX_EPOCH, scale);
         p.positive = ExponentialBuckets {
             offset,
             counts: counts.to_vec(),

@@ -121,6 +121,7 @@ pub(crate) fn vanished_observations(
                         .map(|attributes| NumberPoint {
                             exemplars: Vec::new(),
                             attributes: attributes.clone(),
+                            start_time: metric.start_time,
                             // Not sent: the marker replaces every value.
                             value: Number::F64(0.0),
                         })

@@ -166,14 +166,21 @@ impl Converter {
             seen_sets.insert(attrs, set.clone());
             set
         };
+        // The SDK keeps one start per metric; every point shares it.
+        let start_time = match data {
+            SdkData::Sum(s) => s.start_time(),
+            SdkData::Gauge(g) => g.start_time().unwrap_or(g.time()),
+            SdkData::Histogram(h) => h.start_time(),
+            SdkData::ExponentialHistogram(h) => h.start_time(),
+        };
         let mut number = |attrs: Vec<KeyValue>, value: T| NumberPoint {
             exemplars: Vec::new(),
             attributes: attributes(attrs),
+            start_time,
             value: value.to_number(),
         };
-        let (start_time, time, data) = match data {
+        let (time, data) = match data {
             SdkData::Sum(s) => (
-                s.start_time(),
                 s.time(),
                 MetricData::Sum {
                     monotonic: s.is_monotonic(),
@@ -183,7 +190,6 @@ impl Converter {
                 },
             ),
             SdkData::Gauge(g) => (
-                g.start_time().unwrap_or(g.time()),
                 g.time(),
                 MetricData::Gauge {
                     points: (g.data_points())
@@ -203,6 +209,7 @@ impl Converter {
                         HistogramPoint {
                             exemplars: Vec::new(),
                             attributes: attributes(p.attributes().cloned().collect()),
+                            start_time,
                             count: p.count(),
                             sum: p.sum().as_f64(),
                             min: p.min().map(|v| v.as_f64()),
@@ -212,7 +219,6 @@ impl Converter {
                     })
                     .collect();
                 (
-                    h.start_time(),
                     h.time(),
                     MetricData::Histogram {
                         bounds: bounds.unwrap_or_else(|| Arc::from(Vec::new())),
@@ -230,6 +236,7 @@ impl Converter {
                     .map(|p| ExponentialHistogramPoint {
                         exemplars: Vec::new(),
                         attributes: attributes(p.attributes().cloned().collect()),
+                        start_time,
                         count: p.count() as u64,
                         sum: p.sum().as_f64(),
                         min: p.min().map(|v| v.as_f64()),
@@ -241,11 +248,7 @@ impl Converter {
                         negative: bucket(p.negative_bucket()),
                     })
                     .collect();
-                (
-                    h.start_time(),
-                    h.time(),
-                    MetricData::ExponentialHistogram { points },
-                )
+                (h.time(), MetricData::ExponentialHistogram { points })
             }
         };
         // Sets not reported this time are forgotten (the SDK drops them too).

@@ -5,21 +5,36 @@
 //! `(base^i, base^(i+1)]` (negative values mirror that by magnitude). Lowering the scale
 //! by one merges each pair of neighbouring buckets: index `i` becomes `i >> 1`.
 
+use std::time::SystemTime;
+
 use super::{widen, Attributes, Exemplar};
 
 /// One range (positive or negative) of an exponential histogram: consecutive buckets
 /// from index `offset` on.
 #[derive(Debug, Clone, Default, PartialEq)]
+#[non_exhaustive]
 pub struct ExponentialBuckets {
     /// The index of the first bucket in `counts`.
-    pub offset: i32,
+    pub(crate) offset: i32,
     /// Per-bucket (not cumulative) counts.
-    pub counts: Vec<u64>,
+    pub(crate) counts: Vec<u64>,
 }
 
 impl ExponentialBuckets {
+    /// The index of the first bucket in [`counts`](Self::counts).
+    #[must_use]
+    pub fn offset(&self) -> i32 {
+        self.offset
+    }
+
+    /// Per-bucket (not cumulative) counts, from index [`offset`](Self::offset) on.
+    #[must_use]
+    pub fn counts(&self) -> &[u64] {
+        &self.counts
+    }
+
     /// Merges buckets as if the scale were `by` lower: index `i` becomes `i >> by`.
-    pub fn downscale(&mut self, by: u32) {
+    pub(crate) fn downscale(&mut self, by: u32) {
         if by == 0 || self.counts.is_empty() {
             return;
         }
@@ -61,11 +76,13 @@ impl ExponentialBuckets {
     }
 
     /// One past the last bucket's index.
+    #[must_use]
     pub fn end(&self) -> i32 {
         self.offset.saturating_add(self.counts.len() as i32)
     }
 
     /// The total of the counts.
+    #[must_use]
     pub fn total(&self) -> u64 {
         self.counts.iter().fold(0u64, |a, c| a.saturating_add(*c))
     }
@@ -73,37 +90,113 @@ impl ExponentialBuckets {
 
 /// An exponential histogram's state for one attribute set.
 #[derive(Debug, Clone, PartialEq)]
+#[non_exhaustive]
 pub struct ExponentialHistogramPoint {
     /// The attribute set.
-    pub attributes: Attributes,
+    pub(crate) attributes: Attributes,
+    /// When this point's series started counting.
+    pub(crate) start_time: SystemTime,
     /// The resolution: the base is `2^(2^-scale)`.
-    pub scale: i8,
+    pub(crate) scale: i8,
     /// Values whose magnitude is at most this are counted in `zero_count`.
-    pub zero_threshold: f64,
+    pub(crate) zero_threshold: f64,
     /// Values in the zero bucket.
-    pub zero_count: u64,
+    pub(crate) zero_count: u64,
     /// Number of recorded values: the zero count plus both ranges' counts.
-    pub count: u64,
+    pub(crate) count: u64,
     /// Sum of recorded values.
-    pub sum: f64,
+    pub(crate) sum: f64,
     /// Smallest recorded value, `None` before the first.
-    pub min: Option<f64>,
+    pub(crate) min: Option<f64>,
     /// Largest recorded value, `None` before the first.
-    pub max: Option<f64>,
+    pub(crate) max: Option<f64>,
     /// Buckets of the positive values.
-    pub positive: ExponentialBuckets,
+    pub(crate) positive: ExponentialBuckets,
     /// Buckets of the negative values, by magnitude.
-    pub negative: ExponentialBuckets,
+    pub(crate) negative: ExponentialBuckets,
     /// Sampled measurements (see
     /// [`MeterProviderBuilder::with_exemplar_filter`](crate::MeterProviderBuilder::with_exemplar_filter)).
-    pub exemplars: Vec<Exemplar>,
+    pub(crate) exemplars: Vec<Exemplar>,
 }
 
 impl ExponentialHistogramPoint {
+    /// The attribute set.
+    #[must_use]
+    pub fn attributes(&self) -> &Attributes {
+        &self.attributes
+    }
+
+    /// Start of the cumulative interval: when this point's series started counting.
+    #[must_use]
+    pub fn start_time(&self) -> SystemTime {
+        self.start_time
+    }
+
+    /// The resolution: the base is `2^(2^-scale)`.
+    #[must_use]
+    pub fn scale(&self) -> i8 {
+        self.scale
+    }
+
+    /// Values whose magnitude is at most this are counted in the zero bucket.
+    #[must_use]
+    pub fn zero_threshold(&self) -> f64 {
+        self.zero_threshold
+    }
+
+    /// Values in the zero bucket.
+    #[must_use]
+    pub fn zero_count(&self) -> u64 {
+        self.zero_count
+    }
+
+    /// Number of recorded values: the zero count plus both ranges' counts.
+    #[must_use]
+    pub fn count(&self) -> u64 {
+        self.count
+    }
+
+    /// Sum of recorded values.
+    #[must_use]
+    pub fn sum(&self) -> f64 {
+        self.sum
+    }
+
+    /// Smallest recorded value, `None` before the first.
+    #[must_use]
+    pub fn min(&self) -> Option<f64> {
+        self.min
+    }
+
+    /// Largest recorded value, `None` before the first.
+    #[must_use]
+    pub fn max(&self) -> Option<f64> {
+        self.max
+    }
+
+    /// Buckets of the positive values.
+    #[must_use]
+    pub fn positive(&self) -> &ExponentialBuckets {
+        &self.positive
+    }
+
+    /// Buckets of the negative values, by magnitude.
+    #[must_use]
+    pub fn negative(&self) -> &ExponentialBuckets {
+        &self.negative
+    }
+
+    /// Sampled measurements.
+    #[must_use]
+    pub fn exemplars(&self) -> &[Exemplar] {
+        &self.exemplars
+    }
+
     /// A point with nothing recorded at `scale`: where a merge of points starts.
-    pub fn empty(attributes: Attributes, scale: i8) -> Self {
+    pub(crate) fn empty(attributes: Attributes, start_time: SystemTime, scale: i8) -> Self {
         ExponentialHistogramPoint {
             attributes,
+            start_time,
             scale,
             zero_threshold: 0.0,
             zero_count: 0,
@@ -118,7 +211,7 @@ impl ExponentialHistogramPoint {
     }
 
     /// Lowers the scale to `scale` (no-op when it is not lower), merging buckets.
-    pub fn downscale_to(&mut self, scale: i8) {
+    pub(crate) fn downscale_to(&mut self, scale: i8) {
         if scale >= self.scale {
             return;
         }
@@ -130,8 +223,9 @@ impl ExponentialHistogramPoint {
 
     /// Adds `other`'s recordings into this point, as if one histogram had recorded
     /// both: the lower of the two scales is kept, counts and sums add, min and max
-    /// widen, the wider zero threshold is kept. The attributes stay this point's.
-    pub fn merge(&mut self, other: &ExponentialHistogramPoint) {
+    /// widen, the wider zero threshold and the earlier start are kept. The attributes stay this point's.
+    pub(crate) fn merge(&mut self, other: &ExponentialHistogramPoint) {
+        self.start_time = self.start_time.min(other.start_time);
         let mut other = other.clone();
         let scale = self.scale.min(other.scale);
         self.downscale_to(scale);
@@ -150,6 +244,7 @@ impl ExponentialHistogramPoint {
 
 /// The upper bound of positive bucket `index` at `scale`: `2^((index + 1) · 2^-scale)`,
 /// exact for scales at or below zero.
+#[must_use]
 pub fn bucket_upper_bound(scale: i8, index: i32) -> f64 {
     let exponent = index as i64 + 1;
     if scale <= 0 {
@@ -200,13 +295,15 @@ mod tests {
 
     #[test]
     fn merged_points_meet_at_the_lower_scale() {
-        let mut a = ExponentialHistogramPoint::empty(Attributes::default(), 1);
+        let mut a =
+            ExponentialHistogramPoint::empty(Attributes::default(), SystemTime::UNIX_EPOCH, 1);
         a.count = 2;
         a.sum = 5.0;
         a.min = Some(2.0);
         a.max = Some(3.0);
         a.positive = buckets(2, &[1, 1]);
-        let mut b = ExponentialHistogramPoint::empty(Attributes::default(), 0);
+        let mut b =
+            ExponentialHistogramPoint::empty(Attributes::default(), SystemTime::UNIX_EPOCH, 0);
         b.count = 2;
         b.sum = -1.0;
         b.min = Some(-1.0);

@@ -9,12 +9,15 @@ pub fn dropped(provider: &MeterProvider, reason: &str) -> u64 {
     provider
         .collect()
         .metrics()
-        .filter(|m| m.descriptor.name == "prompush.samples.dropped")
-        .flat_map(|m| m.data.number_points().to_vec())
+        .filter(|m| m.descriptor().name() == "prompush.samples.dropped")
+        .flat_map(|m| m.data().number_points().to_vec())
         .filter(|p| {
-            p.attributes.get("reason").map(|v| v.as_str().into_owned()) == Some(reason.into())
+            p.attributes()
+                .get("reason")
+                .map(|v| v.as_str().into_owned())
+                == Some(reason.into())
         })
-        .map(|p| match p.value {
+        .map(|p| match p.value() {
             Number::U64(n) => n,
             _ => 0,
         })

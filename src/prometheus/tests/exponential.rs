@@ -14,6 +14,7 @@ fn point(attributes: &[KeyValue]) -> ExponentialHistogramPoint {
     ExponentialHistogramPoint {
         exemplars: Vec::new(),
         attributes: Attributes::new(attributes),
+        start_time: std::time::UNIX_EPOCH,
         count: 6,
         sum: 2.5,
         min: Some(-3.0),

@@ -213,7 +213,8 @@ fn exemplar_timestamps_are_seconds_with_the_digits_they_need() {
 
 #[test]
 fn an_exponential_histogram_scraped_as_classic_buckets_carries_them_too() {
-    let mut point = ExponentialHistogramPoint::empty(Attributes::default(), 0);
+    let mut point =
+        ExponentialHistogramPoint::empty(Attributes::default(), std::time::UNIX_EPOCH, 0);
     // 1.5 in (1, 2], 3 in (2, 4].
     point.count = 2;
     point.sum = 4.5;

@@ -288,6 +288,7 @@ fn histogram_point(attrs: &[KeyValue], counts: &[u64], sum: f64) -> HistogramPoi
     HistogramPoint {
         exemplars: Vec::new(),
         attributes: Attributes::new(attrs),
+        start_time: UNIX_EPOCH,
         count: counts.iter().sum(),
         sum,
         min: None,
@@ -309,7 +310,7 @@ pub(super) fn exponential_point(
         offset,
         counts: counts.to_vec(),
     };
-    let mut point = ExponentialHistogramPoint::empty(Attributes::default(), scale);
+    let mut point = ExponentialHistogramPoint::empty(Attributes::default(), UNIX_EPOCH, scale);
     point.zero_count = zero_count;
     point.negative = buckets(negative);
     point.positive = buckets(positive);
@@ -321,6 +322,7 @@ fn number(attrs: &[KeyValue], value: Number) -> NumberPoint {
     NumberPoint {
         exemplars: Vec::new(),
         attributes: Attributes::new(attrs),
+        start_time: UNIX_EPOCH,
         value,
     }
 }
