@@ -45,7 +45,6 @@ pub mod receiver;
 mod runtime;
 pub mod scrape;
 mod sdk_exporter;
-mod setters;
 pub mod snapshot;
 mod transport;
 

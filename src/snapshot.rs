@@ -40,6 +40,7 @@ impl Snapshot {
     ///
     /// Convenient in tests; a name can exist more than once (different kinds or units
     /// registered under one name, or several scopes), see [`Snapshot::metrics`].
+    #[must_use]
     pub fn metric(&self, name: &str) -> Option<&MetricSnapshot> {
         self.metrics().find(|m| m.descriptor.name == name)
     }
@@ -76,11 +77,13 @@ pub enum InstrumentKind {
 
 impl InstrumentKind {
     /// Whether the instrument reports a monotonic sum (Prometheus counter).
+    #[must_use]
     pub fn is_monotonic(self) -> bool {
         matches!(self, Self::Counter | Self::ObservableCounter)
     }
 
     /// Whether values come from callbacks at collection time.
+    #[must_use]
     pub fn is_observable(self) -> bool {
         matches!(
             self,
@@ -177,6 +180,7 @@ pub enum MetricData {
 
 impl MetricData {
     /// The number of points (series before translation).
+    #[must_use]
     pub fn len(&self) -> usize {
         match self {
             Self::Sum { points, .. } | Self::Gauge { points } => points.len(),
@@ -186,11 +190,13 @@ impl MetricData {
     }
 
     /// Whether there are no points.
+    #[must_use]
     pub fn is_empty(&self) -> bool {
         self.len() == 0
     }
 
     /// The number points, for sums and gauges; empty for histograms.
+    #[must_use]
     pub fn number_points(&self) -> &[NumberPoint] {
         match self {
             Self::Sum { points, .. } | Self::Gauge { points } => points,
@@ -199,6 +205,7 @@ impl MetricData {
     }
 
     /// The histogram points; empty for sums and gauges.
+    #[must_use]
     pub fn histogram_points(&self) -> &[HistogramPoint] {
         match self {
             Self::Histogram { points, .. } => points,
@@ -207,6 +214,7 @@ impl MetricData {
     }
 
     /// The exponential histogram points; empty for the other kinds.
+    #[must_use]
     pub fn exponential_points(&self) -> &[ExponentialHistogramPoint] {
         match self {
             Self::ExponentialHistogram { points } => points,
@@ -240,6 +248,7 @@ pub enum Number {
 
 impl Number {
     /// The value as `f64` (Prometheus samples are floats).
+    #[must_use]
     pub fn as_f64(self) -> f64 {
         match self {
             Self::U64(v) => v as f64,
@@ -364,6 +373,7 @@ impl Attributes {
     /// assert_eq!(set.get("b"), Some(&opentelemetry::Value::I64(2)));
     /// assert_eq!(set.len(), 2);
     /// ```
+    #[must_use]
     pub fn new(attributes: &[KeyValue]) -> Self {
         Self(canonicalize(attributes).into())
     }
@@ -376,11 +386,13 @@ impl Attributes {
     /// shared set for its whole life, so exporters can cache per-series work (encoded
     /// labels, say) and recognise the series in the next snapshot with one compare.
     /// Holding a clone keeps the identity from being reused.
+    #[must_use]
     pub fn same_set(&self, other: &Attributes) -> bool {
         Arc::ptr_eq(&self.0, &other.0)
     }
 
     /// The value of `key`, if the set has it.
+    #[must_use]
     pub fn get(&self, key: &str) -> Option<&opentelemetry::Value> {
         self.0
             .binary_search_by(|kv| kv.key.as_str().cmp(key))

@@ -80,17 +80,20 @@ type Endpoint = ();
 
 impl MeterProvider {
     /// Starts configuring a provider.
+    #[must_use = "a builder does nothing until `build()` is called"]
     pub fn builder() -> MeterProviderBuilder {
         MeterProviderBuilder::default()
     }
 
     /// A meter for the named instrumentation scope: the same as
     /// [`opentelemetry::metrics::MeterProvider::meter`], without importing the trait.
+    #[must_use]
     pub fn meter(&self, name: &'static str) -> Meter {
         opentelemetry::metrics::MeterProvider::meter(self, name)
     }
 
     /// The resource every snapshot carries.
+    #[must_use]
     pub fn resource(&self) -> &Resource {
         &self.shared.core.resource
     }
@@ -99,6 +102,7 @@ impl MeterProvider {
     /// cumulative state of the synchronous instruments. Recording continues meanwhile;
     /// it never waits on a collection. Pushing does not depend on it: the pipeline
     /// collects for itself.
+    #[must_use]
     pub fn collect(&self) -> Snapshot {
         self.shared.core.collect_all()
     }
@@ -117,18 +121,21 @@ impl MeterProvider {
     /// assert!(scrape.body.contains("requests_total{otel_scope_name=\"app\"} 2\n"));
     /// # Ok::<(), prompush::Error>(())
     /// ```
+    #[must_use]
     pub fn render_metrics(&self, accept: Option<&str>) -> RenderedMetrics {
         self.shared.scrapes.render(Format::negotiate(accept))
     }
 
     /// Where the built-in scrape endpoint listens (its port when `0` was given), or
     /// `None` without one (or after shutdown).
+    #[must_use]
     #[cfg(feature = "scrape")]
     pub fn scrape_addr(&self) -> Option<std::net::SocketAddr> {
         self.shared.endpoint.lock().as_ref().map(|e| e.addr)
     }
 
     /// Whether this provider pushes (a destination was configured) or only aggregates.
+    #[must_use]
     pub fn is_pushing(&self) -> bool {
         !self.shared.pipelines.is_empty()
     }
@@ -226,6 +233,7 @@ impl MeterProvider {
     }
 
     /// Whether [`MeterProvider::shutdown`] was called.
+    #[must_use]
     pub fn is_shut_down(&self) -> bool {
         self.shared.core.shut_down.load(Ordering::SeqCst)
     }

@@ -23,6 +23,7 @@ pub struct Exemplar {
 
 impl Exemplar {
     /// Whether it was recorded in a span (its trace id is not all zeros).
+    #[must_use]
     pub fn has_trace(&self) -> bool {
         self.trace_id != [0; 16]
     }

@@ -61,11 +61,13 @@ impl ExponentialBuckets {
     }
 
     /// One past the last bucket's index.
+    #[must_use]
     pub fn end(&self) -> i32 {
         self.offset.saturating_add(self.counts.len() as i32)
     }
 
     /// The total of the counts.
+    #[must_use]
     pub fn total(&self) -> u64 {
         self.counts.iter().fold(0u64, |a, c| a.saturating_add(*c))
     }
@@ -101,6 +103,7 @@ pub struct ExponentialHistogramPoint {
 
 impl ExponentialHistogramPoint {
     /// A point with nothing recorded at `scale`: where a merge of points starts.
+    #[must_use]
     pub fn empty(attributes: Attributes, scale: i8) -> Self {
         ExponentialHistogramPoint {
             attributes,
@@ -150,6 +153,7 @@ impl ExponentialHistogramPoint {
 
 /// The upper bound of positive bucket `index` at `scale`: `2^((index + 1) · 2^-scale)`,
 /// exact for scales at or below zero.
+#[must_use]
 pub fn bucket_upper_bound(scale: i8, index: i32) -> f64 {
     let exponent = index as i64 + 1;
     if scale <= 0 {
