@@ -7,6 +7,7 @@
 //! the pipelines, create the custom metrics. Everything that can fail on the options
 //! is checked before anything starts, so a bad option never leaves a task behind.
 
+#[cfg(feature = "custom-metrics")]
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
@@ -19,13 +20,13 @@ use super::{MeterProvider, Shared};
 use crate::aggregate::exemplar::ExemplarFilter;
 use crate::aggregate::exponential::{ExponentialConfig, MAX_SCALE, MIN_SCALE};
 use crate::aggregate::Limits;
-use crate::custom::file::Configured;
-use crate::custom::manage::{CustomMetrics, DestinationConfig};
-use crate::custom::CustomMetric;
+#[cfg(feature = "custom-metrics")]
+use crate::custom::{file::Configured, manage::CustomMetrics, CustomMetric};
 use crate::instance_id;
 use crate::pipeline::self_metrics::SelfMetrics;
-use crate::pipeline::Pipeline;
+use crate::pipeline::{Delivery, Pipeline};
 use crate::scrape::Scrapes;
+use crate::transport::ValidatedTransport;
 use crate::{env, Destination, Error};
 
 /// Configures a [`MeterProvider`]; see [`MeterProvider::builder`].
@@ -69,7 +70,11 @@ pub struct MeterProviderBuilder {
     /// `None`: on, unless a destination sets its own.
     scope_labels: Option<bool>,
     self_metrics: bool,
+    /// Created at `build()`.
+    #[cfg(feature = "custom-metrics")]
     pub(super) custom_metrics: Vec<CustomMetric>,
+    /// Read at `build()`.
+    #[cfg(feature = "custom-metrics")]
     pub(super) custom_metrics_files: Vec<PathBuf>,
     /// Where the built-in scrape endpoint listens, if anywhere.
     scrape_endpoint: Option<String>,
@@ -86,7 +91,9 @@ impl Default for MeterProviderBuilder {
             default_destination: None,
             destinations: Vec::new(),
             scope_labels: None,
+            #[cfg(feature = "custom-metrics")]
             custom_metrics: Vec::new(),
+            #[cfg(feature = "custom-metrics")]
             custom_metrics_files: Vec::new(),
             push_interval: None,
             self_metrics: true,
@@ -516,7 +523,9 @@ impl MeterProviderBuilder {
             push_interval,
             scope_labels,
             self_metrics,
+            #[cfg(feature = "custom-metrics")]
             custom_metrics,
+            #[cfg(feature = "custom-metrics")]
             custom_metrics_files,
             scrape_endpoint,
         } = self;
@@ -528,6 +537,7 @@ impl MeterProviderBuilder {
         let default_destination = resolve_endpoint(default_destination, &destinations);
         let destinations =
             validate_destinations(default_destination, destinations, scope_labels, interval)?;
+        #[cfg(feature = "custom-metrics")]
         let configured = Configured::load(custom_metrics, &custom_metrics_files)?;
         let core = Arc::new(Core {
             exponential,
@@ -540,20 +550,24 @@ impl MeterProviderBuilder {
             )
         });
         let meter = core.self_metrics_meter(self_metrics && !destinations.is_empty());
+        #[cfg(feature = "custom-metrics")]
         let custom = CustomMetrics::new(
             destinations.clone(),
             core.collect_matching_fn(),
             meter.clone(),
         );
+        #[cfg(feature = "custom-metrics")]
         configured.check(&custom)?;
         let scrapes = Arc::new(Scrapes::new(core.collect_all_fn()));
         let endpoint = start_endpoint(scrape_endpoint.as_deref(), &scrapes)?;
         let pipelines = start_pipelines(&core, destinations, &meter)?;
+        #[cfg(feature = "custom-metrics")]
         configured.create(&custom)?;
         Ok(MeterProvider {
             shared: Arc::new(Shared {
                 core,
                 pipelines,
+                #[cfg(feature = "custom-metrics")]
                 custom,
                 scrapes,
                 endpoint: parking_lot::Mutex::new(endpoint),
@@ -594,6 +608,10 @@ impl MeterProviderBuilder {
         Ok(())
     }
 }
+
+/// A destination's checked settings: what starts its pipeline (and, with the feature
+/// `custom-metrics`, those of its custom metrics).
+type Validated = (ValidatedTransport, Delivery);
 
 /// The default destination, its endpoint (and its token) from the environment when
 /// the code set neither an endpoint nor a destination.
@@ -656,12 +674,12 @@ fn validate_destinations(
     added: Vec<Destination>,
     scope_labels: Option<bool>,
     interval: Duration,
-) -> Result<Vec<DestinationConfig>, Error> {
+) -> Result<Vec<Validated>, Error> {
     let shorthand = default
         .as_ref()
         .is_some_and(|d| d.has_endpoint() && d.name() == Destination::DEFAULT_NAME);
     let destinations = with_default(default, added)?;
-    let mut validated: Vec<DestinationConfig> = Vec::with_capacity(destinations.len());
+    let mut validated: Vec<Validated> = Vec::with_capacity(destinations.len());
     for (i, destination) in destinations.into_iter().enumerate() {
         let destination = destination.with_default_scope_labels(scope_labels);
         let (transport, delivery) = destination.validate(interval)?;
@@ -694,7 +712,7 @@ fn resource_with_instance_id(resource: Option<Resource>, instance_id: Option<Str
 /// Starts one push pipeline per destination, each collecting the whole provider.
 fn start_pipelines(
     core: &Arc<Core>,
-    destinations: Vec<DestinationConfig>,
+    destinations: Vec<Validated>,
     meter: &Meter,
 ) -> Result<Vec<(String, Pipeline)>, Error> {
     // A pipeline that fails to start drops those started before it: they make their

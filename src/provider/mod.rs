@@ -23,8 +23,10 @@ use opentelemetry_sdk::Resource;
 
 use self::collect::Core;
 use crate::aggregate::{in_callback, Limits};
+#[cfg(feature = "custom-metrics")]
 use crate::custom::manage::CustomMetrics;
 use crate::instrument::registry::Registry;
+#[cfg(feature = "custom-metrics")]
 use crate::pipeline::self_metrics::noop_meter;
 use crate::pipeline::{Pending, Pipeline};
 use crate::prometheus::exposition::Format;
@@ -65,6 +67,7 @@ struct Shared {
     /// One per destination, in the order configured; none: the provider only
     /// aggregates.
     pipelines: Vec<(String, Pipeline)>,
+    #[cfg(feature = "custom-metrics")]
     custom: CustomMetrics,
     scrapes: Arc<Scrapes>,
     /// The built-in scrape endpoint, until shutdown.
@@ -172,13 +175,18 @@ impl MeterProvider {
     /// Sends a command to every push task at once (the destinations' and the custom
     /// metrics'), then collects the answers.
     fn on_every_destination(&self, begin: fn(&Pipeline) -> Pending) -> Result<(), Error> {
-        let mut pending: Vec<(String, Pending)> = self
+        let pending: Vec<(String, Pending)> = self
             .shared
             .pipelines
             .iter()
             .map(|(name, p)| (name.clone(), begin(p)))
             .collect();
-        pending.extend(self.shared.custom.begin_all(begin));
+        #[cfg(feature = "custom-metrics")]
+        let pending = {
+            let mut pending = pending;
+            pending.extend(self.shared.custom.begin_all(begin));
+            pending
+        };
         // One entry per failed destination (its first failure: its own queue's, or a
         // custom-metrics queue's).
         let mut failures: Vec<(String, Error)> = Vec::new();
@@ -216,6 +224,7 @@ impl MeterProvider {
         if core.shut_down.swap(true, Ordering::SeqCst) {
             return Err(Error::AlreadyShutdown);
         }
+        #[cfg(feature = "custom-metrics")]
         self.shared.custom.close();
         // Scrapers get connection refused from now on.
         *self.shared.endpoint.lock() = None;
@@ -250,13 +259,13 @@ impl MeterProvider {
                 cardinality: MeterProviderBuilder::DEFAULT_CARDINALITY_LIMIT,
             },
         ));
-        let custom = CustomMetrics::new(Vec::new(), core.collect_matching_fn(), noop_meter());
         MeterProvider {
             shared: Arc::new(Shared {
                 scrapes: Arc::new(Scrapes::new(core.collect_all_fn())),
+                #[cfg(feature = "custom-metrics")]
+                custom: CustomMetrics::new(Vec::new(), core.collect_matching_fn(), noop_meter()),
                 core,
                 pipelines: Vec::new(),
-                custom,
                 endpoint: parking_lot::Mutex::new(None),
             }),
         }
