@@ -411,13 +411,13 @@ impl Destination {
     /// destination use HTTP/1.1 and connect directly: a proxy (from `with_proxy` or
     /// the environment) that would apply to the endpoint is an error at `build()`.
     ///
+    /// Default: the URL's host. An IP address, a name that is not a valid DNS name, or TLS
+    /// options on a plain `http://` endpoint are errors at `build()`.
+    ///
     /// ```no_run
     /// # let builder = prompush::Destination::remote_write("mimir", "https://10.0.3.7/api/v1/push");
     /// let destination = builder.with_tls_server_name("mimir.internal");
     /// ```
-    ///
-    /// Default: the URL's host. An IP address, a name that is not a valid DNS name, or TLS
-    /// options on a plain `http://` endpoint are errors at `build()`.
     #[must_use = "builder methods return the changed builder, which must be used"]
     pub fn with_tls_server_name(mut self, name: impl Into<String>) -> Self {
         self.transport.tls.server_name = Some(name.into());
@@ -518,7 +518,7 @@ impl Destination {
     /// to this, to what the last pushes measured: the requests a push needs times
     /// their typical send time, over about 2 s (half the push interval if shorter). A
     /// fast local endpoint stays at one or a few; a slow remote one grows. `1` sends
-    /// one request at a time. JSON destinations always use one.
+    /// one request at a time. JSON destinations always use one. Zero is an error at `build()`.
     ///
     /// ```no_run
     /// use prompush::Destination;
@@ -527,8 +527,6 @@ impl Destination {
     /// let vendor = Destination::remote_write("vendor", "https://metrics.example.com/api/v1/push")
     ///     .with_max_shards(100);
     /// ```
-    ///
-    /// Zero is an error at `build()`.
     #[must_use = "builder methods return the changed builder, which must be used"]
     pub fn with_max_shards(mut self, shards: usize) -> Self {
         self.max_shards = shards;

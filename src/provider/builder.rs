@@ -165,16 +165,17 @@ impl MeterProviderBuilder {
         self
     }
 
-    /// Sets how many points one instrument may export, the overflow point included
-    /// (default [`DEFAULT_CARDINALITY_LIMIT`](Self::DEFAULT_CARDINALITY_LIMIT)). Once an instrument has `limit - 1`
-    /// attribute sets, measurements with a new set go to one series carrying
-    /// `otel.metric.overflow=true` (totals stay right; the new sets' own series are
-    /// not created). Must be at least 1.
+    /// Sets how many points one instrument may export, the overflow point included (default
+    /// [`DEFAULT_CARDINALITY_LIMIT`](Self::DEFAULT_CARDINALITY_LIMIT)). Once an instrument
+    /// has `limit - 1` attribute sets, measurements with a new set go to one series
+    /// carrying `otel.metric.overflow=true` (totals stay right; the new sets' own series
+    /// are not created). Must be at least 1.
     ///
     /// Zero is an error at `build()`.
     ///
     /// ```
-    /// let provider = prompush::MeterProvider::builder().with_cardinality_limit(500).build()?;
+    /// let provider =
+    /// prompush::MeterProvider::builder().with_cardinality_limit(500).build()?;
     /// # Ok::<(), prompush::Error>(())
     /// ```
     #[must_use = "builder methods return the changed builder, which must be used"]
@@ -250,8 +251,10 @@ impl MeterProviderBuilder {
     }
 
     /// Makes `destination` the default one, whole: the one this builder's push options
-    /// configure from then on (options set on the builder before are replaced). For
-    /// options that have no shorthand here, such as TLS:
+    /// configure from then on (options set on the builder before are replaced). Without
+    /// it, the first push option creates a remote-write destination named
+    /// [`Destination::DEFAULT_NAME`] with every default. For options that have no
+    /// shorthand here, such as TLS:
     ///
     /// ```no_run
     /// use prompush::{Destination, MeterProvider};
@@ -265,9 +268,6 @@ impl MeterProviderBuilder {
     ///     .build()?;
     /// # Ok::<(), prompush::Error>(())
     /// ```
-    ///
-    /// Without it, the first push option creates a remote-write destination named
-    /// [`Destination::DEFAULT_NAME`] with every default.
     #[must_use = "builder methods return the changed builder, which must be used"]
     pub fn with_default_destination(mut self, destination: Destination) -> Self {
         self.default_destination = Some(destination);
@@ -283,10 +283,11 @@ impl MeterProviderBuilder {
         self
     }
 
-    /// Sends `Authorization: Bearer <token>` with every push to the default destination (the one [`with_endpoint`](Self::with_endpoint) configures); see
-    /// [`Destination::with_bearer_token`]. Default: no auth. Replaces any auth set before; the
-    /// token never appears in logs, errors or `Debug` output, and `build()` refuses it over
-    /// plain `http://` to another host (see
+    /// Sends `Authorization: Bearer <token>` with every push to the default destination
+    /// (the one [`with_endpoint`](Self::with_endpoint) configures); see
+    /// [`Destination::with_bearer_token`]. Default: no auth. Replaces any auth set before;
+    /// the token never appears in logs, errors or `Debug` output, and `build()` refuses it
+    /// over plain `http://` to another host (see
     /// [`allow_credentials_over_http`](Self::allow_credentials_over_http)).
     ///
     /// ```
@@ -300,9 +301,10 @@ impl MeterProviderBuilder {
         self.on_default(|d| d.with_bearer_token(token))
     }
 
-    /// Sends HTTP basic auth with every push to the default destination (the one [`with_endpoint`](Self::with_endpoint) configures) (Grafana Cloud: the numeric instance id
-    /// and an access token); see [`Destination::with_basic_auth`]. Default: no auth. Replaces
-    /// any auth set before; a user containing `:` is an error at `build()`.
+    /// Sends HTTP basic auth with every push to the default destination (the one
+    /// [`with_endpoint`](Self::with_endpoint) configures) (Grafana Cloud: the numeric
+    /// instance id and an access token); see [`Destination::with_basic_auth`]. Default: no
+    /// auth. Replaces any auth set before; a user containing `:` is an error at `build()`.
     ///
     /// ```
     /// let builder = prompush::MeterProvider::builder()
@@ -315,7 +317,8 @@ impl MeterProviderBuilder {
         self.on_default(|d| d.with_basic_auth(user, password))
     }
 
-    /// Sends `Authorization: <value>` exactly as given with every push to the default destination (the one [`with_endpoint`](Self::with_endpoint) configures); see
+    /// Sends `Authorization: <value>` exactly as given with every push to the default
+    /// destination (the one [`with_endpoint`](Self::with_endpoint) configures); see
     /// [`Destination::with_authorization`]. Default: no auth. Replaces any auth set before;
     /// a value with characters an HTTP header cannot carry is an error at `build()`.
     #[must_use = "builder methods return the changed builder, which must be used"]
@@ -323,7 +326,8 @@ impl MeterProviderBuilder {
         self.on_default(|d| d.with_authorization(value))
     }
 
-    /// Sends `X-Scope-OrgID: <tenant>` with every push to the default destination (the one [`with_endpoint`](Self::with_endpoint) configures): the tenant of a multi-tenant
+    /// Sends `X-Scope-OrgID: <tenant>` with every push to the default destination (the one
+    /// [`with_endpoint`](Self::with_endpoint) configures): the tenant of a multi-tenant
     /// Mimir or Cortex; see [`Destination::with_tenant`]. Default: no tenant header.
     ///
     /// ```
@@ -337,10 +341,11 @@ impl MeterProviderBuilder {
         self.on_default(|d| d.with_tenant(tenant))
     }
 
-    /// Adds `name="value"` to every series pushed to the default destination (the one [`with_endpoint`](Self::with_endpoint) configures), unless the series has a label of
-    /// that name already; see [`Destination::with_external_label`]. Default: none; call it once
-    /// per label. An invalid or reserved name, `le`, an empty value or a name given twice is
-    /// an error at `build()`.
+    /// Adds `name="value"` to every series pushed to the default destination (the one
+    /// [`with_endpoint`](Self::with_endpoint) configures), unless the series has a label of
+    /// that name already; see [`Destination::with_external_label`]. Default: none; call it
+    /// once per label. An invalid or reserved name, `le`, an empty value or a name given
+    /// twice is an error at `build()`.
     ///
     /// ```
     /// let builder = prompush::MeterProvider::builder()
@@ -353,39 +358,46 @@ impl MeterProviderBuilder {
         self.on_default(|d| d.with_external_label(name, value))
     }
 
-    /// Adds a header to every push to the default destination (the one [`with_endpoint`](Self::with_endpoint) configures); see [`Destination::with_header`]. Default: none.
-    /// An invalid name or value, a header given twice, or one the protocol sets itself, is an
-    /// error at `build()`. Values never appear in logs, errors or `Debug` output.
+    /// Adds a header to every push to the default destination (the one
+    /// [`with_endpoint`](Self::with_endpoint) configures); see
+    /// [`Destination::with_header`]. Default: none. An invalid name or value, a header
+    /// given twice, or one the protocol sets itself, is an error at `build()`. Values never
+    /// appear in logs, errors or `Debug` output.
     #[must_use = "builder methods return the changed builder, which must be used"]
     pub fn with_header(self, name: impl Into<String>, value: impl Into<String>) -> Self {
         self.on_default(|d| d.with_header(name, value))
     }
 
-    /// Allows credentials over plain `http://` to a host other than this machine for the default destination (the one [`with_endpoint`](Self::with_endpoint) configures);
-    /// see [`Destination::allow_credentials_over_http`]. Default off: `build()` refuses such a
+    /// Allows credentials over plain `http://` to a host other than this machine for the
+    /// default destination (the one [`with_endpoint`](Self::with_endpoint) configures); see
+    /// [`Destination::allow_credentials_over_http`]. Default off: `build()` refuses such a
     /// configuration, since anyone on the path could read them.
     #[must_use = "builder methods return the changed builder, which must be used"]
     pub fn allow_credentials_over_http(self, allow: bool) -> Self {
         self.on_default(|d| d.allow_credentials_over_http(allow))
     }
 
-    /// The limit for one push attempt to the default destination (the one [`with_endpoint`](Self::with_endpoint) configures), connecting included; see
-    /// [`Destination::with_timeout`]. Default [`Destination::DEFAULT_TIMEOUT`] (30 s). A slower
-    /// attempt fails and is retried with backoff; zero is an error at `build()`.
+    /// The limit for one push attempt to the default destination (the one
+    /// [`with_endpoint`](Self::with_endpoint) configures), connecting included; see
+    /// [`Destination::with_timeout`]. Default [`Destination::DEFAULT_TIMEOUT`] (30 s). A
+    /// slower attempt fails and is retried with backoff; zero is an error at `build()`.
     #[must_use = "builder methods return the changed builder, which must be used"]
     pub fn with_timeout(self, timeout: Duration) -> Self {
         self.on_default(|d| d.with_timeout(timeout))
     }
 
-    /// Most samples in one request to the default destination (the one [`with_endpoint`](Self::with_endpoint) configures); see [`Destination::with_max_samples_per_send`].
-    /// Default [`Destination::DEFAULT_MAX_SAMPLES_PER_SEND`] (2000); a larger push is split
-    /// into requests sent in order. Zero is an error at `build()`.
+    /// Most samples in one request to the default destination (the one
+    /// [`with_endpoint`](Self::with_endpoint) configures); see
+    /// [`Destination::with_max_samples_per_send`]. Default
+    /// [`Destination::DEFAULT_MAX_SAMPLES_PER_SEND`] (2000); a larger push is split into
+    /// requests sent in order. Zero is an error at `build()`.
     #[must_use = "builder methods return the changed builder, which must be used"]
     pub fn with_max_samples_per_send(self, samples: usize) -> Self {
         self.on_default(|d| d.with_max_samples_per_send(samples))
     }
 
-    /// Cap on encoded data waiting for delivery to the default destination (the one [`with_endpoint`](Self::with_endpoint) configures) while it fails; see
+    /// Cap on encoded data waiting for delivery to the default destination (the one
+    /// [`with_endpoint`](Self::with_endpoint) configures) while it fails; see
     /// [`Destination::with_max_pending_bytes`]. Default
     /// [`Destination::DEFAULT_MAX_PENDING_BYTES`] (64 MiB). Past it the oldest pushes are
     /// dropped and counted; the newest still carry every counter's cumulative total.
@@ -394,26 +406,30 @@ impl MeterProviderBuilder {
         self.on_default(|d| d.with_max_pending_bytes(bytes))
     }
 
-    /// Retry waits for the default destination (the one [`with_endpoint`](Self::with_endpoint) configures): about `min` first, doubling per failure up to `max`, with
-    /// jitter; see [`Destination::with_retry_backoff`]. Defaults 30 ms and 5 s. A zero `min`,
-    /// or a `max` shorter than `min`, is an error at `build()`.
+    /// Retry waits for the default destination (the one
+    /// [`with_endpoint`](Self::with_endpoint) configures): about `min` first, doubling per
+    /// failure up to `max`, with jitter; see [`Destination::with_retry_backoff`]. Defaults
+    /// 30 ms and 5 s. A zero `min`, or a `max` shorter than `min`, is an error at
+    /// `build()`.
     #[must_use = "builder methods return the changed builder, which must be used"]
     pub fn with_retry_backoff(self, min: Duration, max: Duration) -> Self {
         self.on_default(|d| d.with_retry_backoff(min, max))
     }
 
-    /// How long shutdown keeps trying to deliver the final push to the default destination (the one [`with_endpoint`](Self::with_endpoint) configures); see
+    /// How long shutdown keeps trying to deliver the final push to the default destination
+    /// (the one [`with_endpoint`](Self::with_endpoint) configures); see
     /// [`Destination::with_shutdown_timeout`]. Default
-    /// [`Destination::DEFAULT_SHUTDOWN_TIMEOUT`] (10 s); what is undelivered then is dropped
-    /// and counted.
+    /// [`Destination::DEFAULT_SHUTDOWN_TIMEOUT`] (10 s); what is undelivered then is
+    /// dropped and counted.
     #[must_use = "builder methods return the changed builder, which must be used"]
     pub fn with_shutdown_timeout(self, timeout: Duration) -> Self {
         self.on_default(|d| d.with_shutdown_timeout(timeout))
     }
 
-    /// Whether exponential histograms go to the default destination (the one [`with_endpoint`](Self::with_endpoint) configures) as Prometheus native histograms rather than
-    /// classic `_bucket` series; see [`Destination::with_native_histograms`], which says what
-    /// Prometheus needs for them. Default off.
+    /// Whether exponential histograms go to the default destination (the one
+    /// [`with_endpoint`](Self::with_endpoint) configures) as Prometheus native histograms
+    /// rather than classic `_bucket` series; see [`Destination::with_native_histograms`],
+    /// which says what Prometheus needs for them. Default off.
     #[must_use = "builder methods return the changed builder, which must be used"]
     pub fn with_native_histograms(self, enabled: bool) -> Self {
         self.on_default(|d| d.with_native_histograms(enabled))
@@ -448,7 +464,8 @@ impl MeterProviderBuilder {
     /// [`DEFAULT_PUSH_INTERVAL`](Self::DEFAULT_PUSH_INTERVAL) (60 s).
     ///
     /// A destination's own [`Destination::with_push_interval`] wins. Zero is an error at
-    /// `build()`, as is an unparsable `OTEL_METRIC_EXPORT_INTERVAL` when none is set in code.
+    /// `build()`, as is an unparsable `OTEL_METRIC_EXPORT_INTERVAL` when none is set in
+    /// code.
     ///
     /// ```
     /// use std::time::Duration;

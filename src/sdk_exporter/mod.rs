@@ -48,18 +48,18 @@ use convert::Converter;
 /// # Ok::<(), prompush::Error>(())
 /// ```
 ///
-/// Cumulative temporality only (remote write cannot carry deltas). Exponential
-/// histograms go out as classic `_bucket` series, or as native histograms with
-/// [`with_native_histograms`](RemoteWriteExporterBuilder::with_native_histograms). `export` resolves once the data is
-/// delivered, refused, or still failing after the push timeout (it stays queued and
-/// is retried).
+/// Cumulative temporality only (remote write cannot carry deltas). Exponential histograms
+/// go out as classic `_bucket` series, or as native histograms with
+/// [`with_native_histograms`](RemoteWriteExporterBuilder::with_native_histograms). `export`
+/// resolves once the data is delivered, refused, or still failing after the push timeout
+/// (it stays queued and is retried).
 ///
-/// When the SDK's resource has no `service.instance.id`, the exporter adds a random
-/// UUID v4 of its own, fixed for its life, so that replicas write distinct series (see
+/// When the SDK's resource has no `service.instance.id`, the exporter adds a random UUID v4
+/// of its own, fixed for its life, so that replicas write distinct series (see
 /// [`MeterProviderBuilder::with_instance_id`](crate::MeterProviderBuilder::with_instance_id)
 /// for what that costs). Every export also carries prompush's delivery metrics
-/// (`prompush_samples_sent_total{destination="default"}`, …) under the scope
-/// `prompush`, unless [`with_self_metrics(false)`](RemoteWriteExporterBuilder::with_self_metrics).
+/// (`prompush_samples_sent_total{destination="default"}`, …) under the scope `prompush`,
+/// unless [`with_self_metrics(false)`](RemoteWriteExporterBuilder::with_self_metrics).
 pub struct RemoteWriteExporter {
     pipeline: Pipeline,
     converter: Mutex<Converter>,
@@ -258,10 +258,10 @@ impl RemoteWriteExporterBuilder {
         self.on_destination(|d| d.with_scope_labels(enabled))
     }
 
-    /// Sends `Authorization: Bearer <token>` with every push to this exporter's destination; see
-    /// [`Destination::with_bearer_token`]. Default: no auth. Replaces any auth set before; the
-    /// token never appears in logs, errors or `Debug` output, and `build()` refuses it over
-    /// plain `http://` to another host (see
+    /// Sends `Authorization: Bearer <token>` with every push to this exporter's
+    /// destination; see [`Destination::with_bearer_token`]. Default: no auth. Replaces any
+    /// auth set before; the token never appears in logs, errors or `Debug` output, and
+    /// `build()` refuses it over plain `http://` to another host (see
     /// [`allow_credentials_over_http`](Self::allow_credentials_over_http)).
     ///
     /// ```
@@ -275,9 +275,10 @@ impl RemoteWriteExporterBuilder {
         self.on_destination(|d| d.with_bearer_token(token))
     }
 
-    /// Sends HTTP basic auth with every push to this exporter's destination (Grafana Cloud: the numeric instance id
-    /// and an access token); see [`Destination::with_basic_auth`]. Default: no auth. Replaces
-    /// any auth set before; a user containing `:` is an error at `build()`.
+    /// Sends HTTP basic auth with every push to this exporter's destination (Grafana Cloud:
+    /// the numeric instance id and an access token); see [`Destination::with_basic_auth`].
+    /// Default: no auth. Replaces any auth set before; a user containing `:` is an error at
+    /// `build()`.
     ///
     /// ```
     /// let builder = prompush::RemoteWriteExporter::builder()
@@ -290,16 +291,18 @@ impl RemoteWriteExporterBuilder {
         self.on_destination(|d| d.with_basic_auth(user, password))
     }
 
-    /// Sends `Authorization: <value>` exactly as given with every push to this exporter's destination; see
-    /// [`Destination::with_authorization`]. Default: no auth. Replaces any auth set before;
-    /// a value with characters an HTTP header cannot carry is an error at `build()`.
+    /// Sends `Authorization: <value>` exactly as given with every push to this exporter's
+    /// destination; see [`Destination::with_authorization`]. Default: no auth. Replaces any
+    /// auth set before; a value with characters an HTTP header cannot carry is an error at
+    /// `build()`.
     #[must_use = "builder methods return the changed builder, which must be used"]
     pub fn with_authorization(self, value: impl Into<String>) -> Self {
         self.on_destination(|d| d.with_authorization(value))
     }
 
-    /// Sends `X-Scope-OrgID: <tenant>` with every push to this exporter's destination: the tenant of a multi-tenant
-    /// Mimir or Cortex; see [`Destination::with_tenant`]. Default: no tenant header.
+    /// Sends `X-Scope-OrgID: <tenant>` with every push to this exporter's destination: the
+    /// tenant of a multi-tenant Mimir or Cortex; see [`Destination::with_tenant`]. Default:
+    /// no tenant header.
     ///
     /// ```
     /// let builder = prompush::RemoteWriteExporter::builder()
@@ -312,10 +315,11 @@ impl RemoteWriteExporterBuilder {
         self.on_destination(|d| d.with_tenant(tenant))
     }
 
-    /// Adds `name="value"` to every series pushed to this exporter's destination, unless the series has a label of
-    /// that name already; see [`Destination::with_external_label`]. Default: none; call it once
-    /// per label. An invalid or reserved name, `le`, an empty value or a name given twice is
-    /// an error at `build()`.
+    /// Adds `name="value"` to every series pushed to this exporter's destination, unless
+    /// the series has a label of that name already; see
+    /// [`Destination::with_external_label`]. Default: none; call it once per label. An
+    /// invalid or reserved name, `le`, an empty value or a name given twice is an error at
+    /// `build()`.
     ///
     /// ```
     /// let builder = prompush::RemoteWriteExporter::builder()
@@ -328,40 +332,43 @@ impl RemoteWriteExporterBuilder {
         self.on_destination(|d| d.with_external_label(name, value))
     }
 
-    /// Adds a header to every push to this exporter's destination; see [`Destination::with_header`]. Default: none.
-    /// An invalid name or value, a header given twice, or one the protocol sets itself, is an
-    /// error at `build()`. Values never appear in logs, errors or `Debug` output.
+    /// Adds a header to every push to this exporter's destination; see
+    /// [`Destination::with_header`]. Default: none. An invalid name or value, a header
+    /// given twice, or one the protocol sets itself, is an error at `build()`. Values never
+    /// appear in logs, errors or `Debug` output.
     #[must_use = "builder methods return the changed builder, which must be used"]
     pub fn with_header(self, name: impl Into<String>, value: impl Into<String>) -> Self {
         self.on_destination(|d| d.with_header(name, value))
     }
 
-    /// Allows credentials over plain `http://` to a host other than this machine for this exporter's destination;
-    /// see [`Destination::allow_credentials_over_http`]. Default off: `build()` refuses such a
-    /// configuration, since anyone on the path could read them.
+    /// Allows credentials over plain `http://` to a host other than this machine for this
+    /// exporter's destination; see [`Destination::allow_credentials_over_http`]. Default
+    /// off: `build()` refuses such a configuration, since anyone on the path could read
+    /// them.
     #[must_use = "builder methods return the changed builder, which must be used"]
     pub fn allow_credentials_over_http(self, allow: bool) -> Self {
         self.on_destination(|d| d.allow_credentials_over_http(allow))
     }
 
-    /// The limit for one push attempt to this exporter's destination, connecting included; see
-    /// [`Destination::with_timeout`]. Default [`Destination::DEFAULT_TIMEOUT`] (30 s). A slower
-    /// attempt fails and is retried with backoff; zero is an error at `build()`.
+    /// The limit for one push attempt to this exporter's destination, connecting included;
+    /// see [`Destination::with_timeout`]. Default [`Destination::DEFAULT_TIMEOUT`] (30 s).
+    /// A slower attempt fails and is retried with backoff; zero is an error at `build()`.
     #[must_use = "builder methods return the changed builder, which must be used"]
     pub fn with_timeout(self, timeout: Duration) -> Self {
         self.on_destination(|d| d.with_timeout(timeout))
     }
 
-    /// Most samples in one request to this exporter's destination; see [`Destination::with_max_samples_per_send`].
-    /// Default [`Destination::DEFAULT_MAX_SAMPLES_PER_SEND`] (2000); a larger push is split
-    /// into requests sent in order. Zero is an error at `build()`.
+    /// Most samples in one request to this exporter's destination; see
+    /// [`Destination::with_max_samples_per_send`]. Default
+    /// [`Destination::DEFAULT_MAX_SAMPLES_PER_SEND`] (2000); a larger push is split into
+    /// requests sent in order. Zero is an error at `build()`.
     #[must_use = "builder methods return the changed builder, which must be used"]
     pub fn with_max_samples_per_send(self, samples: usize) -> Self {
         self.on_destination(|d| d.with_max_samples_per_send(samples))
     }
 
-    /// Cap on encoded data waiting for delivery to this exporter's destination while it fails; see
-    /// [`Destination::with_max_pending_bytes`]. Default
+    /// Cap on encoded data waiting for delivery to this exporter's destination while it
+    /// fails; see [`Destination::with_max_pending_bytes`]. Default
     /// [`Destination::DEFAULT_MAX_PENDING_BYTES`] (64 MiB). Past it the oldest pushes are
     /// dropped and counted; the newest still carry every counter's cumulative total.
     #[must_use = "builder methods return the changed builder, which must be used"]
@@ -369,26 +376,28 @@ impl RemoteWriteExporterBuilder {
         self.on_destination(|d| d.with_max_pending_bytes(bytes))
     }
 
-    /// Retry waits for this exporter's destination: about `min` first, doubling per failure up to `max`, with
-    /// jitter; see [`Destination::with_retry_backoff`]. Defaults 30 ms and 5 s. A zero `min`,
-    /// or a `max` shorter than `min`, is an error at `build()`.
+    /// Retry waits for this exporter's destination: about `min` first, doubling per failure
+    /// up to `max`, with jitter; see [`Destination::with_retry_backoff`]. Defaults 30 ms
+    /// and 5 s. A zero `min`, or a `max` shorter than `min`, is an error at `build()`.
     #[must_use = "builder methods return the changed builder, which must be used"]
     pub fn with_retry_backoff(self, min: Duration, max: Duration) -> Self {
         self.on_destination(|d| d.with_retry_backoff(min, max))
     }
 
-    /// How long shutdown keeps trying to deliver what is queued for this exporter's destination when the SDK shuts the exporter down; see
+    /// How long shutdown keeps trying to deliver what is queued for this exporter's
+    /// destination when the SDK shuts the exporter down; see
     /// [`Destination::with_shutdown_timeout`]. Default
-    /// [`Destination::DEFAULT_SHUTDOWN_TIMEOUT`] (10 s); what is undelivered then is dropped
-    /// and counted.
+    /// [`Destination::DEFAULT_SHUTDOWN_TIMEOUT`] (10 s); what is undelivered then is
+    /// dropped and counted.
     #[must_use = "builder methods return the changed builder, which must be used"]
     pub fn with_shutdown_timeout(self, timeout: Duration) -> Self {
         self.on_destination(|d| d.with_shutdown_timeout(timeout))
     }
 
-    /// Whether exponential histograms go to this exporter's destination as Prometheus native histograms rather than
-    /// classic `_bucket` series; see [`Destination::with_native_histograms`], which says what
-    /// Prometheus needs for them. Default off.
+    /// Whether exponential histograms go to this exporter's destination as Prometheus
+    /// native histograms rather than classic `_bucket` series; see
+    /// [`Destination::with_native_histograms`], which says what Prometheus needs for them.
+    /// Default off.
     #[must_use = "builder methods return the changed builder, which must be used"]
     pub fn with_native_histograms(self, enabled: bool) -> Self {
         self.on_destination(|d| d.with_native_histograms(enabled))
