@@ -44,6 +44,7 @@ pub enum Error {
     },
     /// A custom metric definition is invalid: `field` is the path of the offending field
     /// (`filters.children[2].field_op`), empty for the document as a whole.
+    #[cfg(feature = "custom-metrics")]
     #[error("invalid custom metric definition: {}{message}", if .field.is_empty() { String::new() } else { format!("{}: ", .field) })]
     InvalidCustomMetric {
         /// The path of the offending field.
@@ -53,9 +54,11 @@ pub enum Error {
     },
     /// A custom metric of this name exists already (what a 409 would say): skip it, or
     /// delete it first to replace it.
+    #[cfg(feature = "custom-metrics")]
     #[error("a custom metric named {0:?} exists already; delete it first to replace it")]
     CustomMetricExists(String),
     /// No custom metric of this name exists.
+    #[cfg(feature = "custom-metrics")]
     #[error("no custom metric named {0:?}; list them with custom_metrics()")]
     UnknownCustomMetric(String),
     /// `force_flush` or `shutdown` was called from inside an observable instrument's

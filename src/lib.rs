@@ -23,10 +23,6 @@
 mod aggregate;
 #[cfg(feature = "custom-metrics")]
 pub mod custom;
-// Without the feature, the provider's custom-metrics runtime is a stand-in that has none.
-#[cfg(not(feature = "custom-metrics"))]
-#[path = "custom/disabled.rs"]
-mod custom;
 mod destination;
 pub mod env;
 mod error;
@@ -45,7 +41,6 @@ pub mod receiver;
 mod runtime;
 pub mod scrape;
 mod sdk_exporter;
-mod setters;
 pub mod snapshot;
 mod sync;
 mod transport;

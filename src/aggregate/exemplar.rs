@@ -70,6 +70,7 @@ pub enum ExemplarFilter {
 impl ExemplarFilter {
     /// The filter of an `OTEL_METRICS_EXEMPLAR_FILTER` value: `trace_based`,
     /// `always_on`, `always_off` (case-insensitive).
+    #[must_use]
     pub fn from_env_value(value: &str) -> Option<Self> {
         match value.trim().to_ascii_lowercase().as_str() {
             "trace_based" => Some(Self::TraceBased),

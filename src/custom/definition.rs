@@ -69,6 +69,7 @@ pub enum Granularity {
 
 impl Granularity {
     /// The push interval it stands for.
+    #[must_use]
     pub fn interval(self) -> Duration {
         match self {
             Granularity::FiveMinute => Duration::from_secs(300),
@@ -130,6 +131,7 @@ impl Filter {
     }
 
     /// `{"op":"not","children":[child]}`.
+    #[must_use]
     #[allow(clippy::should_implement_trait)] // a constructor, not negation of a value
     pub fn not(child: Filter) -> Self {
         Filter::Not(Box::new(child))
@@ -177,6 +179,7 @@ impl Filter {
 impl CustomMetric {
     /// A definition of `name` over the base instrument `metric`, pushed every five
     /// minutes, to no destination yet, with no filter and no group-by keys.
+    #[must_use]
     pub fn new(name: impl Into<String>, metric: impl Into<String>) -> Self {
         CustomMetric {
             name: name.into(),
@@ -189,12 +192,14 @@ impl CustomMetric {
     }
 
     /// Sets the granularities (the finest is used).
+    #[must_use = "builder methods return the changed builder, which must be used"]
     pub fn with_granularity(mut self, granularity: impl IntoIterator<Item = Granularity>) -> Self {
         self.time_granularity = granularity.into_iter().collect();
         self
     }
 
     /// Sets the destinations, by name.
+    #[must_use = "builder methods return the changed builder, which must be used"]
     pub fn with_destinations<S: Into<String>>(
         mut self,
         destinations: impl IntoIterator<Item = S>,
@@ -204,18 +209,21 @@ impl CustomMetric {
     }
 
     /// Sets the filter.
+    #[must_use = "builder methods return the changed builder, which must be used"]
     pub fn with_filter(mut self, filter: Filter) -> Self {
         self.filters = Some(filter);
         self
     }
 
     /// Sets the group-by keys.
+    #[must_use = "builder methods return the changed builder, which must be used"]
     pub fn with_group_by<S: Into<String>>(mut self, keys: impl IntoIterator<Item = S>) -> Self {
         self.group_by = keys.into_iter().map(Into::into).collect();
         self
     }
 
     /// The push interval: the finest granularity.
+    #[must_use]
     pub fn interval(&self) -> Duration {
         self.time_granularity
             .iter()

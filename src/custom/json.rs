@@ -115,6 +115,7 @@ impl CustomMetric {
     }
 
     /// The JSON form.
+    #[must_use]
     pub fn to_json(&self) -> String {
         self.to_value().to_string()
     }

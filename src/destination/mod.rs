@@ -4,13 +4,11 @@
 //! exporter's builder configure a `Destination` of their own. The checks that turn it
 //! into a running pipeline's settings are in [`validate`].
 
-pub(crate) mod shorthand;
 mod validate;
 
 use std::path::PathBuf;
 use std::time::Duration;
 
-use crate::setters::setters;
 use crate::transport::tls::{ClientCertSource, PemBytes, PemSource};
 use crate::transport::{config, Auth, Protocol, Secret, TransportConfig};
 
@@ -50,6 +48,7 @@ use crate::transport::{config, Auth, Protocol, Secret, TransportConfig};
 ///     .build()?;
 /// # Ok::<(), prompush::Error>(())
 /// ```
+#[must_use = "a destination is pushed to only once given to a provider or exporter builder"]
 #[derive(Debug, Clone)]
 pub struct Destination {
     name: String,
@@ -101,6 +100,7 @@ impl Destination {
     /// Cortex (`/api/v1/push`), VictoriaMetrics (`/api/v1/write`), Grafana Cloud,
     /// vendors' listeners. `name` identifies it in logs, errors and the `destination`
     /// label of the `prompush_*` metrics.
+    #[must_use = "a destination is pushed to only once given to a provider or exporter builder"]
     pub fn remote_write(name: impl Into<String>, endpoint: impl Into<String>) -> Self {
         Self::unaddressed(name, Protocol::RemoteWrite).with_endpoint(endpoint)
     }
@@ -108,6 +108,7 @@ impl Destination {
     /// A JSON custom-metrics destination, such as Unleash's
     /// `/api/client/metrics/custom` (see [`Protocol::CustomMetricsJson`]). Unleash
     /// takes its API token with [`with_authorization`](Self::with_authorization).
+    #[must_use = "a destination is pushed to only once given to a provider or exporter builder"]
     pub fn custom_metrics_json(name: impl Into<String>, endpoint: impl Into<String>) -> Self {
         Self::unaddressed(name, Protocol::CustomMetricsJson).with_endpoint(endpoint)
     }
@@ -155,27 +156,58 @@ impl Destination {
     }
 
     /// Its name.
+    #[must_use]
     pub fn name(&self) -> &str {
         &self.name
     }
 
     /// Its protocol.
+    #[must_use]
     pub fn protocol(&self) -> Protocol {
         self.protocol
     }
 
-    setters! {
-        /// Sends `Authorization: Bearer <token>` with every push. The token never
-        /// appears in logs, errors or `Debug` output. Replaces any auth set before
-        /// (`with_basic_auth`, `with_authorization`).
-        pub fn with_bearer_token(token: impl Into<String>)
-            => transport.auth = Some(Auth::Bearer(Secret::new(token)));
+    /// Sends `Authorization: Bearer <token>` with every push. The token never
+    /// appears in logs, errors or `Debug` output. Replaces any auth set before
+    /// (`with_basic_auth`, `with_authorization`).
+    ///
+    /// Default: no auth. A token with characters an HTTP header cannot carry (control
+    /// characters, non-ASCII) is an error at `build()`, as is any credential sent over plain
+    /// `http://` to another host unless
+    /// [`allow_credentials_over_http`](Self::allow_credentials_over_http) allows it.
+    ///
+    /// ```
+    /// use prompush::Destination;
+    ///
+    /// let mimir = Destination::remote_write("mimir", "https://mimir.internal/api/v1/push")
+    ///     .with_bearer_token("my-token");
+    /// # let _ = mimir;
+    /// ```
+    #[must_use = "builder methods return the changed builder, which must be used"]
+    pub fn with_bearer_token(mut self, token: impl Into<String>) -> Self {
+        self.transport.auth = Some(Auth::Bearer(Secret::new(token)));
+        self
     }
 
     /// Sends `Authorization: Basic …` with every push: HTTP basic auth, as Grafana
     /// Cloud takes it (the user is the numeric instance id, the password an access
     /// token). Neither appears in logs, errors or `Debug` output. Replaces any auth
     /// set before.
+    ///
+    /// Default: no auth. A user containing `:` (which basic auth cannot carry) or a value
+    /// with characters an HTTP header cannot carry is an error at `build()`; so is sending
+    /// it over plain `http://` to another host, unless
+    /// [`allow_credentials_over_http`](Self::allow_credentials_over_http) allows it.
+    ///
+    /// ```
+    /// use prompush::Destination;
+    ///
+    /// let grafana =
+    ///     Destination::remote_write("grafana", "https://prometheus-prod-01.grafana.net/api/prom/push")
+    ///         .with_basic_auth("123456", "glc_…");
+    /// # let _ = grafana;
+    /// ```
+    #[must_use = "builder methods return the changed builder, which must be used"]
     pub fn with_basic_auth(mut self, user: impl Into<String>, password: impl Into<String>) -> Self {
         self.transport.auth = Some(Auth::Basic {
             user: user.into(),
@@ -184,16 +216,35 @@ impl Destination {
         self
     }
 
-    setters! {
-        /// Sends `Authorization: <value>` exactly as given, as Unleash expects its API
-        /// tokens (no `Bearer` prefix). Never appears in logs, errors or `Debug`
-        /// output. Replaces any auth set before.
-        pub fn with_authorization(value: impl Into<String>)
-            => transport.auth = Some(Auth::Raw(Secret::new(value)));
+    /// Sends `Authorization: <value>` exactly as given, as Unleash expects its API
+    /// tokens (no `Bearer` prefix). Never appears in logs, errors or `Debug`
+    /// output. Replaces any auth set before.
+    ///
+    /// Default: no auth. A value with characters an HTTP header cannot carry is an error at
+    /// `build()`, as is sending it over plain `http://` to another host unless
+    /// [`allow_credentials_over_http`](Self::allow_credentials_over_http) allows it.
+    ///
+    /// ```
+    /// use prompush::Destination;
+    ///
+    /// let unleash =
+    ///     Destination::custom_metrics_json("unleash", "https://unleash.internal/api/client/metrics/custom")
+    ///         .with_authorization("default:production.abc123");
+    /// # let _ = unleash;
+    /// ```
+    #[must_use = "builder methods return the changed builder, which must be used"]
+    pub fn with_authorization(mut self, value: impl Into<String>) -> Self {
+        self.transport.auth = Some(Auth::Raw(Secret::new(value)));
+        self
     }
 
     /// Sends `X-Scope-OrgID: <tenant>` with every push: the tenant of a
     /// multi-tenant Mimir, Cortex or Loki-style backend.
+    ///
+    /// The same as `with_header("X-Scope-OrgID", tenant)`, with that method's checks at
+    /// `build()`; default: no tenant header. Calling it twice names the header twice, which
+    /// `build()` refuses.
+    #[must_use = "builder methods return the changed builder, which must be used"]
     pub fn with_tenant(self, tenant: impl Into<String>) -> Self {
         self.with_header("X-Scope-OrgID", tenant)
     }
@@ -201,6 +252,19 @@ impl Destination {
     /// Adds `name="value"` to every series pushed, unless the series already has a
     /// label of that name (its own label wins): an application id, a vendor's
     /// account label, a region. The name must be a valid Prometheus label name.
+    ///
+    /// Default: none. Call it once per label. At `build()`, a name that is not a valid label
+    /// name, a name starting with `__`, `le` (the bucket label of histograms), an empty
+    /// value or a name given twice is an error naming the label.
+    ///
+    /// ```
+    /// use prompush::{Destination, MeterProvider};
+    ///
+    /// let bad = Destination::remote_write("mimir", "https://mimir.internal/api/v1/push")
+    ///     .with_external_label("app-id", "checkout");
+    /// assert!(MeterProvider::builder().with_destination(bad).build().is_err());
+    /// ```
+    #[must_use = "builder methods return the changed builder, which must be used"]
     pub fn with_external_label(
         mut self,
         name: impl Into<String>,
@@ -214,17 +278,45 @@ impl Destination {
     /// headers (`Content-Encoding`, `Content-Type`,
     /// `X-Prometheus-Remote-Write-Version`, `User-Agent`, and `Authorization` when
     /// auth is set) cannot be overridden: naming one is an error at `build()`.
+    ///
+    /// Default: no extra header. A name that is not a valid HTTP header name, a value with
+    /// control or non-ASCII characters, a header given twice, or an `Authorization` header
+    /// next to auth set with `with_bearer_token` and the like, is an error at `build()`.
+    /// Header values are kept secret like credentials: never in logs, errors or `Debug`
+    /// output.
+    ///
+    /// ```
+    /// use prompush::Destination;
+    ///
+    /// let vendor = Destination::remote_write("vendor", "https://metrics.example.com/api/v1/push")
+    ///     .with_header("X-Api-Key", "k-123");
+    /// # let _ = vendor;
+    /// ```
+    #[must_use = "builder methods return the changed builder, which must be used"]
     pub fn with_header(mut self, name: impl Into<String>, value: impl Into<String>) -> Self {
         self.transport.headers.push((name.into(), value.into()));
         self
     }
 
-    setters! {
-        /// Allows credentials (any auth, an `Authorization` or API-key header) over
-        /// plain `http://` to a host other than this machine. Off by default: `build()`
-        /// refuses such a configuration, since anyone on the path could read the token.
-        pub fn allow_credentials_over_http(allow: bool)
-            => transport.allow_plaintext_credentials = allow;
+    /// Allows credentials (any auth, an `Authorization` or API-key header) over
+    /// plain `http://` to a host other than this machine. Off by default: `build()`
+    /// refuses such a configuration, since anyone on the path could read the token.
+    ///
+    /// Loopback endpoints (`localhost`, 127.0.0.0/8, `::1`) never need it.
+    ///
+    /// ```
+    /// use prompush::Destination;
+    ///
+    /// // A sidecar on a trusted pod network.
+    /// let sidecar = Destination::remote_write("sidecar", "http://10.0.0.5:9090/api/v1/write")
+    ///     .with_bearer_token("my-token")
+    ///     .allow_credentials_over_http(true);
+    /// # let _ = sidecar;
+    /// ```
+    #[must_use = "builder methods return the changed builder, which must be used"]
+    pub fn allow_credentials_over_http(mut self, allow: bool) -> Self {
+        self.transport.allow_plaintext_credentials = allow;
+        self
     }
 
     /// Trusts the CA certificates in this PEM file (one or more) for the server's
@@ -242,6 +334,7 @@ impl Destination {
     /// # let builder = prompush::Destination::remote_write("mimir", "https://mimir.internal/api/v1/push");
     /// let destination = builder.with_tls_ca_file("/etc/pki/company-ca.pem");
     /// ```
+    #[must_use = "builder methods return the changed builder, which must be used"]
     pub fn with_tls_ca_file(mut self, path: impl Into<PathBuf>) -> Self {
         self.transport.tls.ca.push(PemSource::File(path.into()));
         self
@@ -250,6 +343,7 @@ impl Destination {
     /// Trusts the CA certificates in this PEM text, as
     /// [`with_tls_ca_file`](Self::with_tls_ca_file) does for a file: for a CA held
     /// in memory (from a secret store, say). Checked at `build()`.
+    #[must_use = "builder methods return the changed builder, which must be used"]
     pub fn with_tls_ca_pem(mut self, pem: impl Into<Vec<u8>>) -> Self {
         self.transport
             .tls
@@ -279,6 +373,7 @@ impl Destination {
     ///     .with_tls_ca_file("/etc/tls/ca.crt")
     ///     .with_tls_client_cert_files("/etc/tls/tls.crt", "/etc/tls/tls.key");
     /// ```
+    #[must_use = "builder methods return the changed builder, which must be used"]
     pub fn with_tls_client_cert_files(
         mut self,
         cert_path: impl Into<PathBuf>,
@@ -296,6 +391,7 @@ impl Destination {
     /// does for files: for a pair held in memory. Checked at `build()`. The key never
     /// appears in logs, errors or `Debug` output. Replaces a client certificate set
     /// before.
+    #[must_use = "builder methods return the changed builder, which must be used"]
     pub fn with_tls_client_cert_pem(
         mut self,
         cert_pem: impl Into<Vec<u8>>,
@@ -308,119 +404,266 @@ impl Destination {
         self
     }
 
-    setters! {
-        /// The name sent to the server as SNI and checked in its certificate, instead
-        /// of the URL's host: for an endpoint reached by IP address, through a tunnel
-        /// or a port forward. The `Host` header still names the URL's host and port.
-        /// Prometheus' `tls_config.server_name`. Must be a DNS name. Requests of such a
-        /// destination use HTTP/1.1 and connect directly: a proxy (from `with_proxy` or
-        /// the environment) that would apply to the endpoint is an error at `build()`.
-        ///
-        /// ```no_run
-        /// # let builder = prompush::Destination::remote_write("mimir", "https://10.0.3.7/api/v1/push");
-        /// let destination = builder.with_tls_server_name("mimir.internal");
-        /// ```
-        pub fn with_tls_server_name(name: impl Into<String>)
-            => transport.tls.server_name = Some(name.into());
+    /// The name sent to the server as SNI and checked in its certificate, instead
+    /// of the URL's host: for an endpoint reached by IP address, through a tunnel
+    /// or a port forward. The `Host` header still names the URL's host and port.
+    /// Prometheus' `tls_config.server_name`. Must be a DNS name. Requests of such a
+    /// destination use HTTP/1.1 and connect directly: a proxy (from `with_proxy` or
+    /// the environment) that would apply to the endpoint is an error at `build()`.
+    ///
+    /// Default: the URL's host. An IP address, a name that is not a valid DNS name, or TLS
+    /// options on a plain `http://` endpoint are errors at `build()`.
+    ///
+    /// ```no_run
+    /// # let builder = prompush::Destination::remote_write("mimir", "https://10.0.3.7/api/v1/push");
+    /// let destination = builder.with_tls_server_name("mimir.internal");
+    /// ```
+    #[must_use = "builder methods return the changed builder, which must be used"]
+    pub fn with_tls_server_name(mut self, name: impl Into<String>) -> Self {
+        self.transport.tls.server_name = Some(name.into());
+        self
+    }
 
-        /// Accepts any server certificate: self-signed, expired, issued for another
-        /// name, by any CA. Prometheus' `tls_config.insecure_skip_verify`. Off by
-        /// default. With it on, anyone on the network path can read and change what is
-        /// pushed, credentials included, so `build()` logs a warning and every failure
-        /// message says that it is on. Prefer giving the server's CA with
-        /// [`with_tls_ca_file`](Self::with_tls_ca_file).
-        pub fn danger_accept_invalid_certs(accept: bool)
-            => transport.tls.accept_invalid_certs = accept;
+    /// Accepts any server certificate: self-signed, expired, issued for another
+    /// name, by any CA. Prometheus' `tls_config.insecure_skip_verify`. Off by
+    /// default. With it on, anyone on the network path can read and change what is
+    /// pushed, credentials included, so `build()` logs a warning and every failure
+    /// message says that it is on. Prefer giving the server's CA with
+    /// [`with_tls_ca_file`](Self::with_tls_ca_file).
+    ///
+    /// Giving it on a plain `http://` endpoint is an error at `build()` (it only applies to
+    /// TLS).
+    #[must_use = "builder methods return the changed builder, which must be used"]
+    pub fn danger_accept_invalid_certs(mut self, accept: bool) -> Self {
+        self.transport.tls.accept_invalid_certs = accept;
+        self
+    }
 
-        /// Sends every request of this destination through this HTTP proxy (`http://`
-        /// or `https://`), loopback endpoints included; `https://` endpoints are
-        /// tunnelled with `CONNECT`. Credentials go in the URL
-        /// (`http://user:password@proxy.internal:3128`, percent-encoded) and are kept
-        /// secret like other credentials: never in logs, errors or `Debug` output, and
-        /// scrubbed from answers. Prometheus' `proxy_url`.
-        ///
-        /// Without it the environment decides, as reqwest reads it: `HTTPS_PROXY`,
-        /// `HTTP_PROXY`, `ALL_PROXY` (or their lower-case forms) and `NO_PROXY`; as Go
-        /// does, loopback (`localhost`, 127.0.0.0/8, `::1`) is never proxied by the
-        /// environment.
-        pub fn with_proxy(url: impl Into<String>) => transport.proxy = Some(Secret::new(url));
+    /// Sends every request of this destination through this HTTP proxy (`http://`
+    /// or `https://`), loopback endpoints included; `https://` endpoints are
+    /// tunnelled with `CONNECT`. Credentials go in the URL
+    /// (`http://user:password@proxy.internal:3128`, percent-encoded) and are kept
+    /// secret like other credentials: never in logs, errors or `Debug` output, and
+    /// scrubbed from answers. Prometheus' `proxy_url`.
+    ///
+    /// Without it the environment decides, as reqwest reads it: `HTTPS_PROXY`,
+    /// `HTTP_PROXY`, `ALL_PROXY` (or their lower-case forms) and `NO_PROXY`; as Go
+    /// does, loopback (`localhost`, 127.0.0.0/8, `::1`) is never proxied by the
+    /// environment.
+    ///
+    /// A URL that is not `http://` or `https://` is an error at `build()`, as is a proxy
+    /// that would carry a destination with [`with_tls_server_name`](Self::with_tls_server_name).
+    ///
+    /// ```
+    /// use prompush::Destination;
+    ///
+    /// let mimir = Destination::remote_write("mimir", "https://mimir.internal/api/v1/push")
+    ///     .with_proxy("http://proxy.internal:3128");
+    /// # let _ = mimir;
+    /// ```
+    #[must_use = "builder methods return the changed builder, which must be used"]
+    pub fn with_proxy(mut self, url: impl Into<String>) -> Self {
+        self.transport.proxy = Some(Secret::new(url));
+        self
+    }
 
-        /// The limit for one push attempt, connecting included (default 30 s).
-        pub fn with_timeout(timeout: Duration) => transport.timeout = timeout;
+    /// The limit for one push attempt, connecting included (default 30 s).
+    ///
+    /// ([`DEFAULT_TIMEOUT`](Self::DEFAULT_TIMEOUT), as Prometheus' `remote_timeout`). An
+    /// attempt that takes longer fails and is retried with backoff. Zero is an
+    /// error at `build()`.
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use prompush::Destination;
+    ///
+    /// let nearby = Destination::remote_write("local", "http://127.0.0.1:9090/api/v1/write")
+    ///     .with_timeout(Duration::from_secs(5));
+    /// # let _ = nearby;
+    /// ```
+    #[must_use = "builder methods return the changed builder, which must be used"]
+    pub fn with_timeout(mut self, timeout: Duration) -> Self {
+        self.transport.timeout = timeout;
+        self
+    }
 
-        /// Most samples in one request (default 2000); a larger push is split, and the
-        /// requests are sent in order.
-        pub fn with_max_samples_per_send(samples: usize) => max_samples_per_send = samples;
+    /// Most samples in one request (default 2000); a larger push is split, and the
+    /// requests are sent in order.
+    ///
+    /// See [`DEFAULT_MAX_SAMPLES_PER_SEND`](Self::DEFAULT_MAX_SAMPLES_PER_SEND). Zero is an
+    /// error at `build()`. JSON destinations are sized with
+    /// [`with_max_body_bytes`](Self::with_max_body_bytes) instead.
+    #[must_use = "builder methods return the changed builder, which must be used"]
+    pub fn with_max_samples_per_send(mut self, samples: usize) -> Self {
+        self.max_samples_per_send = samples;
+        self
+    }
 
-        /// Cap on encoded data waiting for delivery while the endpoint is failing
-        /// (default 64 MiB). Past it the oldest requests are dropped and counted; the
-        /// newest still carry every counter's cumulative total.
-        pub fn with_max_pending_bytes(bytes: usize) => max_pending_bytes = bytes;
+    /// Cap on encoded data waiting for delivery while the endpoint is failing
+    /// (default 64 MiB). Past it the oldest requests are dropped and counted; the
+    /// newest still carry every counter's cumulative total.
+    ///
+    /// See [`DEFAULT_MAX_PENDING_BYTES`](Self::DEFAULT_MAX_PENDING_BYTES). A small cap drops
+    /// sooner; the newest push is always kept, whatever its size.
+    #[must_use = "builder methods return the changed builder, which must be used"]
+    pub fn with_max_pending_bytes(mut self, bytes: usize) -> Self {
+        self.max_pending_bytes = bytes;
+        self
+    }
 
-        /// Most shards of a remote-write destination (default
-        /// [`DEFAULT_MAX_SHARDS`](Self::DEFAULT_MAX_SHARDS), 50): each shard sends one
-        /// request at a time, and every series always goes through the same shard, so its
-        /// samples arrive in time order. Between pushes the shard count adapts, from 1 up
-        /// to this, to what the last pushes measured: the requests a push needs times
-        /// their typical send time, over about 2 s (half the push interval if shorter). A
-        /// fast local endpoint stays at one or a few; a slow remote one grows. `1` sends
-        /// one request at a time. JSON destinations always use one.
-        ///
-        /// ```no_run
-        /// use prompush::Destination;
-        ///
-        /// // A vendor endpoint far away: let a large push use up to 100 connections.
-        /// let vendor = Destination::remote_write("vendor", "https://metrics.example.com/api/v1/push")
-        ///     .with_max_shards(100);
-        /// ```
-        pub fn with_max_shards(shards: usize) => max_shards = shards;
+    /// Most shards of a remote-write destination (default
+    /// [`DEFAULT_MAX_SHARDS`](Self::DEFAULT_MAX_SHARDS), 50): each shard sends one
+    /// request at a time, and every series always goes through the same shard, so its
+    /// samples arrive in time order. Between pushes the shard count adapts, from 1 up
+    /// to this, to what the last pushes measured: the requests a push needs times
+    /// their typical send time, over about 2 s (half the push interval if shorter). A
+    /// fast local endpoint stays at one or a few; a slow remote one grows. `1` sends
+    /// one request at a time. JSON destinations always use one. Zero is an error at `build()`.
+    ///
+    /// ```no_run
+    /// use prompush::Destination;
+    ///
+    /// // A vendor endpoint far away: let a large push use up to 100 connections.
+    /// let vendor = Destination::remote_write("vendor", "https://metrics.example.com/api/v1/push")
+    ///     .with_max_shards(100);
+    /// ```
+    #[must_use = "builder methods return the changed builder, which must be used"]
+    pub fn with_max_shards(mut self, shards: usize) -> Self {
+        self.max_shards = shards;
+        self
     }
 
     /// Retry waits: the first is about `min`, doubling per failure up to `max`, with
     /// jitter (defaults 30 ms and 5 s). A server's `Retry-After` is honoured as a
     /// floor.
+    ///
+    /// See [`DEFAULT_MIN_BACKOFF`](Self::DEFAULT_MIN_BACKOFF) and
+    /// [`DEFAULT_MAX_BACKOFF`](Self::DEFAULT_MAX_BACKOFF). A zero `min`, or a `max` shorter
+    /// than `min`, is an error at `build()`.
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use prompush::Destination;
+    ///
+    /// let patient = Destination::remote_write("mimir", "https://mimir.internal/api/v1/push")
+    ///     .with_retry_backoff(Duration::from_millis(100), Duration::from_secs(30));
+    /// # let _ = patient;
+    /// ```
+    #[must_use = "builder methods return the changed builder, which must be used"]
     pub fn with_retry_backoff(mut self, min: Duration, max: Duration) -> Self {
         self.min_backoff = min;
         self.max_backoff = max;
         self
     }
 
-    setters! {
-        /// Whether every series carries `otel_scope_name` (and `otel_scope_version` when
-        /// the meter has a version): on by default, as the OpenTelemetry–Prometheus
-        /// compatibility spec requires, so that two libraries' instruments of one name
-        /// stay two series. Off gives the shape without them; same-named instruments
-        /// of several meters then merge into one series (sums add).
-        /// Without it, the provider builder's choice applies
-        /// ([`with_scope_labels`](crate::MeterProviderBuilder::with_scope_labels)), else on.
-        pub fn with_scope_labels(enabled: bool) => scope_labels = Some(enabled);
+    /// Whether every series carries `otel_scope_name` (and `otel_scope_version` when
+    /// the meter has a version): on by default, as the OpenTelemetry–Prometheus
+    /// compatibility spec requires, so that two libraries' instruments of one name
+    /// stay two series. Off gives the shape without them; same-named instruments
+    /// of several meters then merge into one series (sums add).
+    /// Without it, the provider builder's choice applies
+    /// ([`with_scope_labels`](crate::MeterProviderBuilder::with_scope_labels)), else on.
+    ///
+    /// ```
+    /// use prompush::Destination;
+    ///
+    /// let lean = Destination::remote_write("mimir", "https://mimir.internal/api/v1/push")
+    ///     .with_scope_labels(false);
+    /// # let _ = lean;
+    /// ```
+    #[must_use = "builder methods return the changed builder, which must be used"]
+    pub fn with_scope_labels(mut self, enabled: bool) -> Self {
+        self.scope_labels = Some(enabled);
+        self
+    }
 
-        /// Whether exponential histograms (see
-        /// [`with_exponential_histograms`](crate::MeterProviderBuilder::with_exponential_histograms))
-        /// go out as Prometheus native histograms: one series per point carrying its
-        /// scale (capped at 8), zero bucket and delta-encoded buckets. Default off: they go
-        /// out as classic `_bucket`/`_sum`/`_count` series whose `le` are the exponential
-        /// buckets' upper bounds, which every receiver stores (VictoriaMetrics 1.79 drops
-        /// native histograms without a word). A point below scale −4 always goes classic.
-        ///
-        /// Prometheus stores them only when started with
-        /// `--enable-feature=native-histograms`; without the flag it refuses the whole
-        /// request (500 "native histograms are disabled"). prompush then logs an error
-        /// naming the flag, turns native histograms off for this destination and sends
-        /// the same push again as classic series, so nothing is lost.
-        /// Remote-write destinations only.
-        pub fn with_native_histograms(enabled: bool) => native_histograms = enabled;
+    /// Whether exponential histograms (see
+    /// [`with_exponential_histograms`](crate::MeterProviderBuilder::with_exponential_histograms))
+    /// go out as Prometheus native histograms: one series per point carrying its
+    /// scale (capped at 8), zero bucket and delta-encoded buckets. Default off: they go
+    /// out as classic `_bucket`/`_sum`/`_count` series whose `le` are the exponential
+    /// buckets' upper bounds, which every receiver stores (VictoriaMetrics 1.79 drops
+    /// native histograms without a word). A point below scale −4 always goes classic.
+    ///
+    /// Prometheus stores them only when started with
+    /// `--enable-feature=native-histograms`; without the flag it refuses the whole
+    /// request (500 "native histograms are disabled"). prompush then logs an error
+    /// naming the flag, turns native histograms off for this destination and sends
+    /// the same push again as classic series, so nothing is lost.
+    /// Remote-write destinations only.
+    ///
+    /// Turning it on for a JSON destination is an error at `build()`.
+    ///
+    /// ```
+    /// use prompush::{Destination, MeterProvider};
+    ///
+    /// let provider = MeterProvider::builder()
+    ///     .with_exponential_histograms(160, 20)
+    ///     .with_destination(
+    ///         Destination::remote_write("prometheus", "http://127.0.0.1:9090/api/v1/write")
+    ///             .with_native_histograms(true),
+    ///     );
+    /// # let _ = provider;
+    /// ```
+    #[must_use = "builder methods return the changed builder, which must be used"]
+    pub fn with_native_histograms(mut self, enabled: bool) -> Self {
+        self.native_histograms = enabled;
+        self
+    }
 
-        /// How long shutdown keeps trying to deliver the final push (default 10 s).
-        pub fn with_shutdown_timeout(timeout: Duration) => shutdown_timeout = timeout;
+    /// How long shutdown keeps trying to deliver the final push (default 10 s).
+    ///
+    /// See [`DEFAULT_SHUTDOWN_TIMEOUT`](Self::DEFAULT_SHUTDOWN_TIMEOUT). What is still
+    /// undelivered when it passes is dropped and counted (drop reason `shutdown`), and
+    /// `shutdown()` returns [`Error::Undelivered`](crate::Error::Undelivered).
+    #[must_use = "builder methods return the changed builder, which must be used"]
+    pub fn with_shutdown_timeout(mut self, timeout: Duration) -> Self {
+        self.shutdown_timeout = timeout;
+        self
+    }
 
-        /// How often to push to this destination (default: the provider's push interval).
-        pub fn with_push_interval(interval: Duration) => interval = Some(interval);
+    /// How often to push to this destination (default: the provider's push interval).
+    ///
+    /// Each destination pushes on its own schedule, so a short interval on one does not
+    /// change the others. Zero is an error at `build()`. The SDK exporter ignores it: the
+    /// SDK's reader decides when to export.
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use prompush::Destination;
+    ///
+    /// let frequent = Destination::remote_write("mimir", "https://mimir.internal/api/v1/push")
+    ///     .with_push_interval(Duration::from_secs(15));
+    /// # let _ = frequent;
+    /// ```
+    #[must_use = "builder methods return the changed builder, which must be used"]
+    pub fn with_push_interval(mut self, interval: Duration) -> Self {
+        self.interval = Some(interval);
+        self
+    }
 
-        /// The largest body of a JSON destination (default
-        /// [`DEFAULT_MAX_BODY_BYTES`](Self::DEFAULT_MAX_BODY_BYTES), 100,000 bytes); a push
-        /// is cut into as many bodies as it needs. An entry larger than this alone is sent
-        /// alone. Not for remote-write destinations.
-        pub fn with_max_body_bytes(bytes: usize) => max_body_bytes = Some(bytes);
+    /// The largest body of a JSON destination (default
+    /// [`DEFAULT_MAX_BODY_BYTES`](Self::DEFAULT_MAX_BODY_BYTES), 100,000 bytes); a push
+    /// is cut into as many bodies as it needs. An entry larger than this alone is sent
+    /// alone. Not for remote-write destinations.
+    ///
+    /// Setting it on a remote-write destination, or below 1024 bytes, is an error at
+    /// `build()`.
+    ///
+    /// ```
+    /// use prompush::{Destination, MeterProvider};
+    ///
+    /// let unleash =
+    ///     Destination::custom_metrics_json("unleash", "https://unleash.internal/api/client/metrics/custom")
+    ///         .with_max_body_bytes(50_000);
+    /// # let _ = unleash;
+    /// let wrong = Destination::remote_write("mimir", "https://mimir.internal/api/v1/push")
+    ///     .with_max_body_bytes(50_000);
+    /// assert!(MeterProvider::builder().with_destination(wrong).build().is_err());
+    /// ```
+    #[must_use = "builder methods return the changed builder, which must be used"]
+    pub fn with_max_body_bytes(mut self, bytes: usize) -> Self {
+        self.max_body_bytes = Some(bytes);
+        self
     }
 }

@@ -51,6 +51,7 @@ impl MeterProvider {
     /// assert_eq!(snapshot.metric("job.duration").unwrap().descriptor.unit, "s");
     /// # Ok::<(), prompush::Error>(())
     /// ```
+    #[must_use]
     pub fn metrics_recorder(&self) -> MetricsRecorder {
         let scope = InstrumentationScope::builder(METRICS_SCOPE).build();
         MetricsRecorder {

@@ -28,7 +28,6 @@ use std::time::Duration;
 use opentelemetry::metrics::{AsyncInstrumentBuilder, Meter};
 use opentelemetry::KeyValue;
 
-use crate::setters::setters;
 use cached::{Cached, Read};
 
 /// How the process and host observers read.
@@ -42,6 +41,7 @@ use cached::{Cached, Read};
 ///     .with_per_cpu(true);
 /// # let _ = options;
 /// ```
+#[must_use = "options apply only once passed to `register_with`"]
 #[derive(Debug, Clone)]
 pub struct Options {
     max_age: Duration,
@@ -52,18 +52,44 @@ impl Options {
     /// How old a read may be and still serve a collection: 1 s.
     pub const DEFAULT_MAX_AGE: Duration = Duration::from_secs(1);
 
-    setters! {
-        /// A read serves every collection within `max_age` of it; a collection after that
-        /// reads again. Utilizations cover the time since the previous read: at least
-        /// `max_age`, and otherwise the time since the previous collection of any
-        /// destination or `collect()` call.
-        pub fn with_max_age(max_age: Duration) => max_age = max_age;
+    /// A read serves every collection within `max_age` of it; a collection after that
+    /// reads again. Utilizations cover the time since the previous read: at least
+    /// `max_age`, and otherwise the time since the previous collection of any
+    /// destination or `collect()` call.
+    ///
+    /// Default [`DEFAULT_MAX_AGE`](Self::DEFAULT_MAX_AGE) (1 s). Any value works: zero reads
+    /// at every collection.
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use prompush::process::Options;
+    ///
+    /// let options = Options::default().with_max_age(Duration::from_millis(200));
+    /// # let _ = options;
+    /// ```
+    #[must_use = "builder methods return the changed builder, which must be used"]
+    pub fn with_max_age(mut self, max_age: Duration) -> Self {
+        self.max_age = max_age;
+        self
+    }
 
-        /// Host metrics only: with `true`, `system.cpu.time` and `system.cpu.utilization`
-        /// are reported per logical CPU (attribute `cpu.logical_number`) instead of for all
-        /// CPUs together, 7 series per CPU each. Off by default: the conventions make the
-        /// attribute opt-in.
-        pub fn with_per_cpu(per_cpu: bool) => per_cpu = per_cpu;
+    /// Host metrics only: with `true`, `system.cpu.time` and `system.cpu.utilization`
+    /// are reported per logical CPU (attribute `cpu.logical_number`) instead of for all
+    /// CPUs together, 7 series per CPU each. Off by default: the conventions make the
+    /// attribute opt-in.
+    ///
+    /// The process observers ignore it.
+    ///
+    /// ```
+    /// use prompush::system::Options;
+    ///
+    /// let options = Options::default().with_per_cpu(true);
+    /// # let _ = options;
+    /// ```
+    #[must_use = "builder methods return the changed builder, which must be used"]
+    pub fn with_per_cpu(mut self, per_cpu: bool) -> Self {
+        self.per_cpu = per_cpu;
+        self
     }
 }
 

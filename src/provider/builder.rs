@@ -7,6 +7,7 @@
 //! the pipelines, create the custom metrics. Everything that can fail on the options
 //! is checked before anything starts, so a bad option never leaves a task behind.
 
+#[cfg(feature = "custom-metrics")]
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
@@ -19,14 +20,13 @@ use super::{MeterProvider, Shared};
 use crate::aggregate::exemplar::ExemplarFilter;
 use crate::aggregate::exponential::{ExponentialConfig, MAX_SCALE, MIN_SCALE};
 use crate::aggregate::Limits;
-use crate::custom::file::Configured;
-use crate::custom::manage::{CustomMetrics, DestinationConfig};
-use crate::custom::CustomMetric;
+#[cfg(feature = "custom-metrics")]
+use crate::custom::{file::Configured, manage::CustomMetrics, CustomMetric};
 use crate::instance_id;
 use crate::pipeline::self_metrics::SelfMetrics;
-use crate::pipeline::Pipeline;
+use crate::pipeline::{Delivery, Pipeline};
 use crate::scrape::Scrapes;
-use crate::setters::setters;
+use crate::transport::ValidatedTransport;
 use crate::{env, Destination, Error};
 
 /// Configures a [`MeterProvider`]; see [`MeterProvider::builder`].
@@ -53,6 +53,7 @@ use crate::{env, Destination, Error};
 ///     .build()?;
 /// # Ok::<(), prompush::Error>(())
 /// ```
+#[must_use = "a builder does nothing until `build()` is called"]
 #[derive(Debug)]
 pub struct MeterProviderBuilder {
     resource: Option<Resource>,
@@ -69,7 +70,11 @@ pub struct MeterProviderBuilder {
     /// `None`: on, unless a destination sets its own.
     scope_labels: Option<bool>,
     self_metrics: bool,
+    /// Created at `build()`.
+    #[cfg(feature = "custom-metrics")]
     pub(super) custom_metrics: Vec<CustomMetric>,
+    /// Read at `build()`.
+    #[cfg(feature = "custom-metrics")]
     pub(super) custom_metrics_files: Vec<PathBuf>,
     /// Where the built-in scrape endpoint listens, if anywhere.
     scrape_endpoint: Option<String>,
@@ -86,7 +91,9 @@ impl Default for MeterProviderBuilder {
             default_destination: None,
             destinations: Vec::new(),
             scope_labels: None,
+            #[cfg(feature = "custom-metrics")]
             custom_metrics: Vec::new(),
+            #[cfg(feature = "custom-metrics")]
             custom_metrics_files: Vec::new(),
             push_interval: None,
             self_metrics: true,
@@ -101,53 +108,80 @@ impl MeterProviderBuilder {
     /// The default push interval (the OpenTelemetry default export interval).
     pub const DEFAULT_PUSH_INTERVAL: Duration = Duration::from_secs(60);
 
-    setters! {
-        /// Sets the resource. Without one, the standard detection applies:
-        /// `OTEL_SERVICE_NAME`, `OTEL_RESOURCE_ATTRIBUTES`, else
-        /// `service.name=unknown_service:<executable>`, plus the SDK's telemetry attributes.
-        ///
-        /// A resource without `service.instance.id` gets a random one at `build()`; see
-        /// [`with_instance_id`](Self::with_instance_id).
-        pub fn with_resource(resource: Resource) => resource = Some(resource);
+    /// Sets the resource. Without one, the standard detection applies:
+    /// `OTEL_SERVICE_NAME`, `OTEL_RESOURCE_ATTRIBUTES`, else
+    /// `service.name=unknown_service:<executable>`, plus the SDK's telemetry attributes.
+    ///
+    /// A resource without `service.instance.id` gets a random one at `build()`; see
+    /// [`with_instance_id`](Self::with_instance_id).
+    ///
+    /// ```
+    /// use opentelemetry_sdk::Resource;
+    ///
+    /// let provider = prompush::MeterProvider::builder()
+    ///     .with_resource(Resource::builder().with_service_name("checkout").build())
+    ///     .build()?;
+    /// # Ok::<(), prompush::Error>(())
+    /// ```
+    #[must_use = "builder methods return the changed builder, which must be used"]
+    pub fn with_resource(mut self, resource: Resource) -> Self {
+        self.resource = Some(resource);
+        self
+    }
 
-        /// Sets `service.instance.id`, which becomes the `instance` label of every series,
-        /// without building a resource. It replaces the resource's own id, if any.
-        ///
-        /// Without it, the resource's `service.instance.id` applies (set in code or through
-        /// `OTEL_RESOURCE_ATTRIBUTES`), and when the resource has none, `build()` gives the
-        /// provider a random UUID v4, as the OpenTelemetry semantic conventions recommend:
-        /// replicas of one service then never write the same series, which would overwrite
-        /// each other's values. The id is the same for every destination and for the
-        /// provider's whole life; [`MeterProvider::resource`] shows it.
-        ///
-        /// The cost of the random id: every restart starts new series, so a receiver that
-        /// keeps series forever (Unleash, say) grows by one set of series per process start.
-        /// Where that matters, set a stable id per replica: a pod name, a host name and
-        /// port, a slot number.
-        ///
-        /// ```
-        /// use opentelemetry::{Key, Value};
-        ///
-        /// let provider = prompush::MeterProvider::builder()
-        ///     .with_instance_id("checkout-0")
-        ///     .build()?;
-        /// let id = provider.resource().get(&Key::from_static_str("service.instance.id"));
-        /// assert_eq!(id, Some(Value::from("checkout-0")));
-        ///
-        /// // Without one: a random UUID v4, fixed for the provider's life.
-        /// let provider = prompush::MeterProvider::builder().build()?;
-        /// let id = provider.resource().get(&Key::from_static_str("service.instance.id"));
-        /// assert_eq!(id.map(|v| v.as_str().len()), Some(36));
-        /// # Ok::<(), prompush::Error>(())
-        /// ```
-        pub fn with_instance_id(id: impl Into<String>) => instance_id = Some(id.into());
+    /// Sets `service.instance.id`, which becomes the `instance` label of every series,
+    /// without building a resource. It replaces the resource's own id, if any.
+    ///
+    /// Without it, the resource's `service.instance.id` applies (set in code or through
+    /// `OTEL_RESOURCE_ATTRIBUTES`), and when the resource has none, `build()` gives the
+    /// provider a random UUID v4, as the OpenTelemetry semantic conventions recommend:
+    /// replicas of one service then never write the same series, which would overwrite
+    /// each other's values. The id is the same for every destination and for the
+    /// provider's whole life; [`MeterProvider::resource`] shows it.
+    ///
+    /// The cost of the random id: every restart starts new series, so a receiver that
+    /// keeps series forever (Unleash, say) grows by one set of series per process start.
+    /// Where that matters, set a stable id per replica: a pod name, a host name and
+    /// port, a slot number.
+    ///
+    /// ```
+    /// use opentelemetry::{Key, Value};
+    ///
+    /// let provider = prompush::MeterProvider::builder()
+    ///     .with_instance_id("checkout-0")
+    ///     .build()?;
+    /// let id = provider.resource().get(&Key::from_static_str("service.instance.id"));
+    /// assert_eq!(id, Some(Value::from("checkout-0")));
+    ///
+    /// // Without one: a random UUID v4, fixed for the provider's life.
+    /// let provider = prompush::MeterProvider::builder().build()?;
+    /// let id = provider.resource().get(&Key::from_static_str("service.instance.id"));
+    /// assert_eq!(id.map(|v| v.as_str().len()), Some(36));
+    /// # Ok::<(), prompush::Error>(())
+    /// ```
+    #[must_use = "builder methods return the changed builder, which must be used"]
+    pub fn with_instance_id(mut self, id: impl Into<String>) -> Self {
+        self.instance_id = Some(id.into());
+        self
+    }
 
-        /// Sets how many points one instrument may export, the overflow point included
-        /// (default [`DEFAULT_CARDINALITY_LIMIT`](Self::DEFAULT_CARDINALITY_LIMIT)). Once an instrument has `limit - 1`
-        /// attribute sets, measurements with a new set go to one series carrying
-        /// `otel.metric.overflow=true` (totals stay right; the new sets' own series are
-        /// not created). Must be at least 1.
-        pub fn with_cardinality_limit(limit: usize) => cardinality_limit = limit;
+    /// Sets how many points one instrument may export, the overflow point included (default
+    /// [`DEFAULT_CARDINALITY_LIMIT`](Self::DEFAULT_CARDINALITY_LIMIT)). Once an instrument
+    /// has `limit - 1` attribute sets, measurements with a new set go to one series
+    /// carrying `otel.metric.overflow=true` (totals stay right; the new sets' own series
+    /// are not created). Must be at least 1.
+    ///
+    /// Zero is an error at `build()`.
+    ///
+    /// ```
+    /// let provider =
+    /// prompush::MeterProvider::builder().with_cardinality_limit(500).build()?;
+    /// # Ok::<(), prompush::Error>(())
+    /// ```
+    #[must_use = "builder methods return the changed builder, which must be used"]
+    pub fn with_cardinality_limit(mut self, limit: usize) -> Self {
+        self.cardinality_limit = limit;
+        self
     }
 
     /// Makes every histogram created without explicit boundaries an exponential
@@ -173,6 +207,7 @@ impl MeterProviderBuilder {
     /// assert_eq!((point.count, point.scale), (1, 20));
     /// # Ok::<(), prompush::Error>(())
     /// ```
+    #[must_use = "builder methods return the changed builder, which must be used"]
     pub fn with_exponential_histograms(mut self, max_size: u32, max_scale: i8) -> Self {
         self.exponential = Some(ExponentialConfig {
             max_size,
@@ -181,70 +216,237 @@ impl MeterProviderBuilder {
         self
     }
 
-    setters! {
-        /// Which measurements of counters and histograms are kept as exemplars, sent with
-        /// their series (`TimeSeries.exemplars`) with the `trace_id` and `span_id` of the
-        /// span they were made in. Default: [`env::EXEMPLAR_FILTER`]
-        /// (`OTEL_METRICS_EXEMPLAR_FILTER`) when set, else
-        /// [`ExemplarFilter::TraceBased`]: measurements made while the current
-        /// `opentelemetry::Context` holds a sampled span. Gauges and up-down counters never
-        /// carry exemplars.
-        ///
-        /// Each explicit-bucket histogram series keeps the last sampled measurement of each
-        /// bucket, each exponential histogram series up to `min(20, max_size)` and each
-        /// counter series one, sampled uniformly since the previous collection. Their storage
-        /// is allocated at a series' first sampled measurement.
-        /// [`ExemplarFilter::AlwaysOff`] removes the check from recording altogether.
-        /// Prometheus stores exemplars only with `--enable-feature=exemplar-storage`.
-        ///
-        /// See [`ExemplarFilter`] for an example.
-        pub fn with_exemplar_filter(filter: ExemplarFilter) => exemplar_filter = Some(filter);
+    /// Which measurements of counters and histograms are kept as exemplars, sent with
+    /// their series (`TimeSeries.exemplars`) with the `trace_id` and `span_id` of the
+    /// span they were made in. Default: [`env::EXEMPLAR_FILTER`]
+    /// (`OTEL_METRICS_EXEMPLAR_FILTER`) when set, else
+    /// [`ExemplarFilter::TraceBased`]: measurements made while the current
+    /// `opentelemetry::Context` holds a sampled span. Gauges and up-down counters never
+    /// carry exemplars.
+    ///
+    /// Each explicit-bucket histogram series keeps the last sampled measurement of each
+    /// bucket, each exponential histogram series up to `min(20, max_size)` and each
+    /// counter series one, sampled uniformly since the previous collection. Their storage
+    /// is allocated at a series' first sampled measurement.
+    /// [`ExemplarFilter::AlwaysOff`] removes the check from recording altogether.
+    /// Prometheus stores exemplars only with `--enable-feature=exemplar-storage`.
+    ///
+    /// See [`ExemplarFilter`] for an example.
+    ///
+    /// An `OTEL_METRICS_EXEMPLAR_FILTER` value other than `always_on`, `always_off` or
+    /// `trace_based` is an error at `build()` when no filter is set in code.
+    #[must_use = "builder methods return the changed builder, which must be used"]
+    pub fn with_exemplar_filter(mut self, filter: ExemplarFilter) -> Self {
+        self.exemplar_filter = Some(filter);
+        self
     }
 
     /// Pushes to this Prometheus remote-write URL (for example
     /// `http://127.0.0.1:9090/api/v1/write`): the default destination's endpoint, which
     /// the other push options of this builder configure. Checked by `build()`: it must
     /// parse and use `http` or `https`.
+    #[must_use = "builder methods return the changed builder, which must be used"]
     pub fn with_endpoint(self, endpoint: impl Into<String>) -> Self {
         self.on_default(|d| d.with_endpoint(endpoint))
     }
 
-    setters! {
-        /// Makes `destination` the default one, whole: the one this builder's push options
-        /// configure from then on (options set on the builder before are replaced). For
-        /// options that have no shorthand here, such as TLS:
-        ///
-        /// ```no_run
-        /// use prompush::{Destination, MeterProvider};
-        ///
-        /// let provider = MeterProvider::builder()
-        ///     .with_default_destination(
-        ///         Destination::remote_write("default", "https://mimir.internal/api/v1/push")
-        ///             .with_tls_ca_file("/etc/pki/company-ca.pem"),
-        ///     )
-        ///     .with_bearer_token("my-token")
-        ///     .build()?;
-        /// # Ok::<(), prompush::Error>(())
-        /// ```
-        pub fn with_default_destination(destination: Destination)
-            => default_destination = Some(destination);
+    /// Makes `destination` the default one, whole: the one this builder's push options
+    /// configure from then on (options set on the builder before are replaced). Without
+    /// it, the first push option creates a remote-write destination named
+    /// [`Destination::DEFAULT_NAME`] with every default. For options that have no
+    /// shorthand here, such as TLS:
+    ///
+    /// ```no_run
+    /// use prompush::{Destination, MeterProvider};
+    ///
+    /// let provider = MeterProvider::builder()
+    ///     .with_default_destination(
+    ///         Destination::remote_write("default", "https://mimir.internal/api/v1/push")
+    ///             .with_tls_ca_file("/etc/pki/company-ca.pem"),
+    ///     )
+    ///     .with_bearer_token("my-token")
+    ///     .build()?;
+    /// # Ok::<(), prompush::Error>(())
+    /// ```
+    #[must_use = "builder methods return the changed builder, which must be used"]
+    pub fn with_default_destination(mut self, destination: Destination) -> Self {
+        self.default_destination = Some(destination);
+        self
     }
 
     /// Adds a destination; call it once per destination. Names must be unique (the
     /// default destination's is [`Destination::DEFAULT_NAME`] unless it was given
     /// whole).
+    #[must_use = "builder methods return the changed builder, which must be used"]
     pub fn with_destination(mut self, destination: Destination) -> Self {
         self.destinations.push(destination);
         self
     }
 
-    crate::destination::shorthand::destination_shorthands!(on_default, "the default destination");
+    /// Sends `Authorization: Bearer <token>` with every push to the default destination
+    /// (the one [`with_endpoint`](Self::with_endpoint) configures); see
+    /// [`Destination::with_bearer_token`]. Default: no auth. Replaces any auth set before;
+    /// the token never appears in logs, errors or `Debug` output, and `build()` refuses it
+    /// over plain `http://` to another host (see
+    /// [`allow_credentials_over_http`](Self::allow_credentials_over_http)).
+    ///
+    /// ```
+    /// let builder = prompush::MeterProvider::builder()
+    ///     .with_endpoint("https://mimir.internal/api/v1/push")
+    ///     .with_bearer_token("my-token");
+    /// # let _ = builder;
+    /// ```
+    #[must_use = "builder methods return the changed builder, which must be used"]
+    pub fn with_bearer_token(self, token: impl Into<String>) -> Self {
+        self.on_default(|d| d.with_bearer_token(token))
+    }
 
-    setters! {
-        /// Whether series carry `otel_scope_name` and `otel_scope_version` (see
-        /// [`Destination::with_scope_labels`]), for every destination that does not set
-        /// its own, the default one included. Default: on.
-        pub fn with_scope_labels(enabled: bool) => scope_labels = Some(enabled);
+    /// Sends HTTP basic auth with every push to the default destination (the one
+    /// [`with_endpoint`](Self::with_endpoint) configures) (Grafana Cloud: the numeric
+    /// instance id and an access token); see [`Destination::with_basic_auth`]. Default: no
+    /// auth. Replaces any auth set before; a user containing `:` is an error at `build()`.
+    ///
+    /// ```
+    /// let builder = prompush::MeterProvider::builder()
+    ///     .with_endpoint("https://mimir.internal/api/v1/push")
+    ///     .with_basic_auth("123456", "glc_…");
+    /// # let _ = builder;
+    /// ```
+    #[must_use = "builder methods return the changed builder, which must be used"]
+    pub fn with_basic_auth(self, user: impl Into<String>, password: impl Into<String>) -> Self {
+        self.on_default(|d| d.with_basic_auth(user, password))
+    }
+
+    /// Sends `Authorization: <value>` exactly as given with every push to the default
+    /// destination (the one [`with_endpoint`](Self::with_endpoint) configures); see
+    /// [`Destination::with_authorization`]. Default: no auth. Replaces any auth set before;
+    /// a value with characters an HTTP header cannot carry is an error at `build()`.
+    #[must_use = "builder methods return the changed builder, which must be used"]
+    pub fn with_authorization(self, value: impl Into<String>) -> Self {
+        self.on_default(|d| d.with_authorization(value))
+    }
+
+    /// Sends `X-Scope-OrgID: <tenant>` with every push to the default destination (the one
+    /// [`with_endpoint`](Self::with_endpoint) configures): the tenant of a multi-tenant
+    /// Mimir or Cortex; see [`Destination::with_tenant`]. Default: no tenant header.
+    ///
+    /// ```
+    /// let builder = prompush::MeterProvider::builder()
+    ///     .with_endpoint("https://mimir.internal/api/v1/push")
+    ///     .with_tenant("team-checkout");
+    /// # let _ = builder;
+    /// ```
+    #[must_use = "builder methods return the changed builder, which must be used"]
+    pub fn with_tenant(self, tenant: impl Into<String>) -> Self {
+        self.on_default(|d| d.with_tenant(tenant))
+    }
+
+    /// Adds `name="value"` to every series pushed to the default destination (the one
+    /// [`with_endpoint`](Self::with_endpoint) configures), unless the series has a label of
+    /// that name already; see [`Destination::with_external_label`]. Default: none; call it
+    /// once per label. An invalid or reserved name, `le`, an empty value or a name given
+    /// twice is an error at `build()`.
+    ///
+    /// ```
+    /// let builder = prompush::MeterProvider::builder()
+    ///     .with_endpoint("https://mimir.internal/api/v1/push")
+    ///     .with_external_label("region", "eu-west-1");
+    /// # let _ = builder;
+    /// ```
+    #[must_use = "builder methods return the changed builder, which must be used"]
+    pub fn with_external_label(self, name: impl Into<String>, value: impl Into<String>) -> Self {
+        self.on_default(|d| d.with_external_label(name, value))
+    }
+
+    /// Adds a header to every push to the default destination (the one
+    /// [`with_endpoint`](Self::with_endpoint) configures); see
+    /// [`Destination::with_header`]. Default: none. An invalid name or value, a header
+    /// given twice, or one the protocol sets itself, is an error at `build()`. Values never
+    /// appear in logs, errors or `Debug` output.
+    #[must_use = "builder methods return the changed builder, which must be used"]
+    pub fn with_header(self, name: impl Into<String>, value: impl Into<String>) -> Self {
+        self.on_default(|d| d.with_header(name, value))
+    }
+
+    /// Allows credentials over plain `http://` to a host other than this machine for the
+    /// default destination (the one [`with_endpoint`](Self::with_endpoint) configures); see
+    /// [`Destination::allow_credentials_over_http`]. Default off: `build()` refuses such a
+    /// configuration, since anyone on the path could read them.
+    #[must_use = "builder methods return the changed builder, which must be used"]
+    pub fn allow_credentials_over_http(self, allow: bool) -> Self {
+        self.on_default(|d| d.allow_credentials_over_http(allow))
+    }
+
+    /// The limit for one push attempt to the default destination (the one
+    /// [`with_endpoint`](Self::with_endpoint) configures), connecting included; see
+    /// [`Destination::with_timeout`]. Default [`Destination::DEFAULT_TIMEOUT`] (30 s). A
+    /// slower attempt fails and is retried with backoff; zero is an error at `build()`.
+    #[must_use = "builder methods return the changed builder, which must be used"]
+    pub fn with_timeout(self, timeout: Duration) -> Self {
+        self.on_default(|d| d.with_timeout(timeout))
+    }
+
+    /// Most samples in one request to the default destination (the one
+    /// [`with_endpoint`](Self::with_endpoint) configures); see
+    /// [`Destination::with_max_samples_per_send`]. Default
+    /// [`Destination::DEFAULT_MAX_SAMPLES_PER_SEND`] (2000); a larger push is split into
+    /// requests sent in order. Zero is an error at `build()`.
+    #[must_use = "builder methods return the changed builder, which must be used"]
+    pub fn with_max_samples_per_send(self, samples: usize) -> Self {
+        self.on_default(|d| d.with_max_samples_per_send(samples))
+    }
+
+    /// Cap on encoded data waiting for delivery to the default destination (the one
+    /// [`with_endpoint`](Self::with_endpoint) configures) while it fails; see
+    /// [`Destination::with_max_pending_bytes`]. Default
+    /// [`Destination::DEFAULT_MAX_PENDING_BYTES`] (64 MiB). Past it the oldest pushes are
+    /// dropped and counted; the newest still carry every counter's cumulative total.
+    #[must_use = "builder methods return the changed builder, which must be used"]
+    pub fn with_max_pending_bytes(self, bytes: usize) -> Self {
+        self.on_default(|d| d.with_max_pending_bytes(bytes))
+    }
+
+    /// Retry waits for the default destination (the one
+    /// [`with_endpoint`](Self::with_endpoint) configures): about `min` first, doubling per
+    /// failure up to `max`, with jitter; see [`Destination::with_retry_backoff`]. Defaults
+    /// 30 ms and 5 s. A zero `min`, or a `max` shorter than `min`, is an error at
+    /// `build()`.
+    #[must_use = "builder methods return the changed builder, which must be used"]
+    pub fn with_retry_backoff(self, min: Duration, max: Duration) -> Self {
+        self.on_default(|d| d.with_retry_backoff(min, max))
+    }
+
+    /// How long shutdown keeps trying to deliver the final push to the default destination
+    /// (the one [`with_endpoint`](Self::with_endpoint) configures); see
+    /// [`Destination::with_shutdown_timeout`]. Default
+    /// [`Destination::DEFAULT_SHUTDOWN_TIMEOUT`] (10 s); what is undelivered then is
+    /// dropped and counted.
+    #[must_use = "builder methods return the changed builder, which must be used"]
+    pub fn with_shutdown_timeout(self, timeout: Duration) -> Self {
+        self.on_default(|d| d.with_shutdown_timeout(timeout))
+    }
+
+    /// Whether exponential histograms go to the default destination (the one
+    /// [`with_endpoint`](Self::with_endpoint) configures) as Prometheus native histograms
+    /// rather than classic `_bucket` series; see [`Destination::with_native_histograms`],
+    /// which says what Prometheus needs for them. Default off.
+    #[must_use = "builder methods return the changed builder, which must be used"]
+    pub fn with_native_histograms(self, enabled: bool) -> Self {
+        self.on_default(|d| d.with_native_histograms(enabled))
+    }
+
+    /// Whether series carry `otel_scope_name` and `otel_scope_version` (see
+    /// [`Destination::with_scope_labels`]), for every destination that does not set
+    /// its own, the default one included. Default: on.
+    ///
+    /// ```
+    /// let provider = prompush::MeterProvider::builder().with_scope_labels(false).build()?;
+    /// # Ok::<(), prompush::Error>(())
+    /// ```
+    #[must_use = "builder methods return the changed builder, which must be used"]
+    pub fn with_scope_labels(mut self, enabled: bool) -> Self {
+        self.scope_labels = Some(enabled);
+        self
     }
 
     /// Applies a push option to the default destination, which the first one creates.
@@ -257,15 +459,38 @@ impl MeterProviderBuilder {
         self
     }
 
-    setters! {
-        /// How often to push (every destination without its own interval). Default:
-        /// [`env::EXPORT_INTERVAL`] (milliseconds) when set, else
-        /// [`DEFAULT_PUSH_INTERVAL`](Self::DEFAULT_PUSH_INTERVAL) (60 s).
-        pub fn with_push_interval(interval: Duration) => push_interval = Some(interval);
+    /// How often to push (every destination without its own interval). Default:
+    /// [`env::EXPORT_INTERVAL`] (milliseconds) when set, else
+    /// [`DEFAULT_PUSH_INTERVAL`](Self::DEFAULT_PUSH_INTERVAL) (60 s).
+    ///
+    /// A destination's own [`Destination::with_push_interval`] wins. Zero is an error at
+    /// `build()`, as is an unparsable `OTEL_METRIC_EXPORT_INTERVAL` when none is set in
+    /// code.
+    ///
+    /// ```
+    /// use std::time::Duration;
+    ///
+    /// let provider = prompush::MeterProvider::builder()
+    ///     .with_endpoint("http://127.0.0.1:9090/api/v1/write")
+    ///     .with_push_interval(Duration::from_secs(15));
+    /// # let _ = provider;
+    /// ```
+    #[must_use = "builder methods return the changed builder, which must be used"]
+    pub fn with_push_interval(mut self, interval: Duration) -> Self {
+        self.push_interval = Some(interval);
+        self
+    }
 
-        /// Whether to push prompush's own delivery metrics (`prompush_*`) with the
-        /// application's (default on).
-        pub fn with_self_metrics(enabled: bool) => self_metrics = enabled;
+    /// Whether to push prompush's own delivery metrics (`prompush_*`) with the
+    /// application's (default on).
+    ///
+    /// They go to every destination under the scope `prompush`, with a `destination` label
+    /// (`prompush_samples_sent_total{destination="default"}`, …); a provider without
+    /// destinations records none.
+    #[must_use = "builder methods return the changed builder, which must be used"]
+    pub fn with_self_metrics(mut self, enabled: bool) -> Self {
+        self.self_metrics = enabled;
+        self
     }
 
     /// Serves the provider's metrics for scraping at `http://<addr>/metrics`, for
@@ -283,6 +508,7 @@ impl MeterProviderBuilder {
     /// // curl http://127.0.0.1:9464/metrics
     /// # Ok::<(), prompush::Error>(())
     /// ```
+    #[must_use = "builder methods return the changed builder, which must be used"]
     #[cfg(feature = "scrape")]
     pub fn with_scrape_endpoint(mut self, addr: impl Into<String>) -> Self {
         self.scrape_endpoint = Some(addr.into());
@@ -314,7 +540,9 @@ impl MeterProviderBuilder {
             push_interval,
             scope_labels,
             self_metrics,
+            #[cfg(feature = "custom-metrics")]
             custom_metrics,
+            #[cfg(feature = "custom-metrics")]
             custom_metrics_files,
             scrape_endpoint,
         } = self;
@@ -326,6 +554,7 @@ impl MeterProviderBuilder {
         let default_destination = resolve_endpoint(default_destination, &destinations);
         let destinations =
             validate_destinations(default_destination, destinations, scope_labels, interval)?;
+        #[cfg(feature = "custom-metrics")]
         let configured = Configured::load(custom_metrics, &custom_metrics_files)?;
         let core = Arc::new(Core {
             exponential,
@@ -338,20 +567,24 @@ impl MeterProviderBuilder {
             )
         });
         let meter = core.self_metrics_meter(self_metrics && !destinations.is_empty());
+        #[cfg(feature = "custom-metrics")]
         let custom = CustomMetrics::new(
             destinations.clone(),
             core.collect_matching_fn(),
             meter.clone(),
         );
+        #[cfg(feature = "custom-metrics")]
         configured.check(&custom)?;
         let scrapes = Arc::new(Scrapes::new(core.collect_all_fn()));
         let endpoint = start_endpoint(scrape_endpoint.as_deref(), &scrapes)?;
         let pipelines = start_pipelines(&core, destinations, &meter)?;
+        #[cfg(feature = "custom-metrics")]
         configured.create(&custom)?;
         Ok(MeterProvider {
             shared: Arc::new(Shared {
                 core,
                 pipelines,
+                #[cfg(feature = "custom-metrics")]
                 custom,
                 scrapes,
                 endpoint: crate::sync::Mutex::new(endpoint),
@@ -392,6 +625,10 @@ impl MeterProviderBuilder {
         Ok(())
     }
 }
+
+/// A destination's checked settings: what starts its pipeline (and, with the feature
+/// `custom-metrics`, those of its custom metrics).
+type Validated = (ValidatedTransport, Delivery);
 
 /// The default destination, its endpoint (and its token) from the environment when
 /// the code set neither an endpoint nor a destination.
@@ -454,12 +691,12 @@ fn validate_destinations(
     added: Vec<Destination>,
     scope_labels: Option<bool>,
     interval: Duration,
-) -> Result<Vec<DestinationConfig>, Error> {
+) -> Result<Vec<Validated>, Error> {
     let shorthand = default
         .as_ref()
         .is_some_and(|d| d.has_endpoint() && d.name() == Destination::DEFAULT_NAME);
     let destinations = with_default(default, added)?;
-    let mut validated: Vec<DestinationConfig> = Vec::with_capacity(destinations.len());
+    let mut validated: Vec<Validated> = Vec::with_capacity(destinations.len());
     for (i, destination) in destinations.into_iter().enumerate() {
         let destination = destination.with_default_scope_labels(scope_labels);
         let (transport, delivery) = destination.validate(interval)?;
@@ -492,7 +729,7 @@ fn resource_with_instance_id(resource: Option<Resource>, instance_id: Option<Str
 /// Starts one push pipeline per destination, each collecting the whole provider.
 fn start_pipelines(
     core: &Arc<Core>,
-    destinations: Vec<DestinationConfig>,
+    destinations: Vec<Validated>,
     meter: &Meter,
 ) -> Result<Vec<(String, Pipeline)>, Error> {
     // A pipeline that fails to start drops those started before it: they make their

@@ -15,6 +15,7 @@ use opentelemetry_sdk::Resource;
 use crate::aggregate::exemplar::ExemplarFilter;
 use crate::aggregate::exponential::ExponentialConfig;
 use crate::aggregate::Limits;
+#[cfg(feature = "custom-metrics")]
 use crate::custom::manage::CollectMatchingFn;
 use crate::instrument::registry::Registry;
 use crate::meter::ScopeMeter;
@@ -126,6 +127,7 @@ impl Core {
     }
 
     /// The custom metrics' view of the provider: the instruments their bases select.
+    #[cfg(feature = "custom-metrics")]
     pub(super) fn collect_matching_fn(self: &Arc<Self>) -> CollectMatchingFn {
         let core = self.clone();
         Arc::new(move |keep| core.collect_matching(keep))

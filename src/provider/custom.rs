@@ -35,6 +35,7 @@ impl MeterProvider {
     }
 
     /// The custom metrics, in creation order.
+    #[must_use]
     pub fn custom_metrics(&self) -> Vec<CustomMetric> {
         self.shared.custom.list()
     }
@@ -42,6 +43,7 @@ impl MeterProvider {
 
 impl MeterProviderBuilder {
     /// Creates this custom metric when the provider is built (see [`crate::custom`]).
+    #[must_use = "builder methods return the changed builder, which must be used"]
     pub fn with_custom_metric(mut self, definition: CustomMetric) -> Self {
         self.custom_metrics.push(definition);
         self
@@ -50,6 +52,7 @@ impl MeterProviderBuilder {
     /// Reads custom metric definitions from a JSON file when the provider is built: a
     /// list of definitions, or an object with a `custom_metrics` list. Errors name the
     /// file and the offending field (`[2].filters.field_op`).
+    #[must_use = "builder methods return the changed builder, which must be used"]
     pub fn with_custom_metrics_file(mut self, path: impl Into<PathBuf>) -> Self {
         self.custom_metrics_files.push(path.into());
         self

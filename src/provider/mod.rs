@@ -23,8 +23,10 @@ use opentelemetry_sdk::Resource;
 
 use self::collect::Core;
 use crate::aggregate::{in_callback, Limits};
+#[cfg(feature = "custom-metrics")]
 use crate::custom::manage::CustomMetrics;
 use crate::instrument::registry::Registry;
+#[cfg(feature = "custom-metrics")]
 use crate::pipeline::self_metrics::noop_meter;
 use crate::pipeline::{Pending, Pipeline};
 use crate::prometheus::exposition::Format;
@@ -65,6 +67,7 @@ struct Shared {
     /// One per destination, in the order configured; none: the provider only
     /// aggregates.
     pipelines: Vec<(String, Pipeline)>,
+    #[cfg(feature = "custom-metrics")]
     custom: CustomMetrics,
     scrapes: Arc<Scrapes>,
     /// The built-in scrape endpoint, until shutdown.
@@ -80,17 +83,20 @@ type Endpoint = ();
 
 impl MeterProvider {
     /// Starts configuring a provider.
+    #[must_use = "a builder does nothing until `build()` is called"]
     pub fn builder() -> MeterProviderBuilder {
         MeterProviderBuilder::default()
     }
 
     /// A meter for the named instrumentation scope: the same as
     /// [`opentelemetry::metrics::MeterProvider::meter`], without importing the trait.
+    #[must_use]
     pub fn meter(&self, name: &'static str) -> Meter {
         opentelemetry::metrics::MeterProvider::meter(self, name)
     }
 
     /// The resource every snapshot carries.
+    #[must_use]
     pub fn resource(&self) -> &Resource {
         &self.shared.core.resource
     }
@@ -99,6 +105,7 @@ impl MeterProvider {
     /// cumulative state of the synchronous instruments. Recording continues meanwhile;
     /// it never waits on a collection. Pushing does not depend on it: the pipeline
     /// collects for itself.
+    #[must_use]
     pub fn collect(&self) -> Snapshot {
         self.shared.core.collect_all()
     }
@@ -117,18 +124,21 @@ impl MeterProvider {
     /// assert!(scrape.body.contains("requests_total{otel_scope_name=\"app\"} 2\n"));
     /// # Ok::<(), prompush::Error>(())
     /// ```
+    #[must_use]
     pub fn render_metrics(&self, accept: Option<&str>) -> RenderedMetrics {
         self.shared.scrapes.render(Format::negotiate(accept))
     }
 
     /// Where the built-in scrape endpoint listens (its port when `0` was given), or
     /// `None` without one (or after shutdown).
+    #[must_use]
     #[cfg(feature = "scrape")]
     pub fn scrape_addr(&self) -> Option<std::net::SocketAddr> {
         self.shared.endpoint.lock().as_ref().map(|e| e.addr)
     }
 
     /// Whether this provider pushes (a destination was configured) or only aggregates.
+    #[must_use]
     pub fn is_pushing(&self) -> bool {
         !self.shared.pipelines.is_empty()
     }
@@ -165,13 +175,18 @@ impl MeterProvider {
     /// Sends a command to every push task at once (the destinations' and the custom
     /// metrics'), then collects the answers.
     fn on_every_destination(&self, begin: fn(&Pipeline) -> Pending) -> Result<(), Error> {
-        let mut pending: Vec<(String, Pending)> = self
+        let pending: Vec<(String, Pending)> = self
             .shared
             .pipelines
             .iter()
             .map(|(name, p)| (name.clone(), begin(p)))
             .collect();
-        pending.extend(self.shared.custom.begin_all(begin));
+        #[cfg(feature = "custom-metrics")]
+        let pending = {
+            let mut pending = pending;
+            pending.extend(self.shared.custom.begin_all(begin));
+            pending
+        };
         // One entry per failed destination (its first failure: its own queue's, or a
         // custom-metrics queue's).
         let mut failures: Vec<(String, Error)> = Vec::new();
@@ -209,6 +224,7 @@ impl MeterProvider {
         if core.shut_down.swap(true, Ordering::SeqCst) {
             return Err(Error::AlreadyShutdown);
         }
+        #[cfg(feature = "custom-metrics")]
         self.shared.custom.close();
         // Scrapers get connection refused from now on.
         *self.shared.endpoint.lock() = None;
@@ -226,6 +242,7 @@ impl MeterProvider {
     }
 
     /// Whether [`MeterProvider::shutdown`] was called.
+    #[must_use]
     pub fn is_shut_down(&self) -> bool {
         self.shared.core.shut_down.load(Ordering::SeqCst)
     }
@@ -242,13 +259,13 @@ impl MeterProvider {
                 cardinality: MeterProviderBuilder::DEFAULT_CARDINALITY_LIMIT,
             },
         ));
-        let custom = CustomMetrics::new(Vec::new(), core.collect_matching_fn(), noop_meter());
         MeterProvider {
             shared: Arc::new(Shared {
                 scrapes: Arc::new(Scrapes::new(core.collect_all_fn())),
+                #[cfg(feature = "custom-metrics")]
+                custom: CustomMetrics::new(Vec::new(), core.collect_matching_fn(), noop_meter()),
                 core,
                 pipelines: Vec::new(),
-                custom,
                 endpoint: crate::sync::Mutex::new(None),
             }),
         }

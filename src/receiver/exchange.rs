@@ -33,6 +33,7 @@ impl fmt::Debug for Headers {
 
 impl Headers {
     /// The first value of header `name` (case-insensitive).
+    #[must_use]
     pub fn get(&self, name: &str) -> Option<&str> {
         self.0
             .iter()
@@ -41,6 +42,7 @@ impl Headers {
     }
 
     /// The token of an `Authorization: Bearer <token>` header.
+    #[must_use]
     pub fn bearer_token(&self) -> Option<&str> {
         let value = self.get("authorization")?;
         let (scheme, token) = value.split_once(' ')?;
@@ -54,6 +56,7 @@ impl Headers {
 
     /// Every value of header `name` (case-insensitive), in the order received: a header
     /// sent twice shows up twice.
+    #[must_use]
     pub fn get_all(&self, name: &str) -> Vec<&str> {
         self.0
             .iter()
@@ -116,6 +119,7 @@ pub struct Reply {
 
 impl Reply {
     /// Answer with this status code (an invalid code is answered as 500).
+    #[must_use]
     pub fn status(status: u16) -> Self {
         Self {
             status,
@@ -127,6 +131,7 @@ impl Reply {
 
     /// Never answer: the request is handed to [`recv`](super::Receiver::recv) and its
     /// connection stays open, silent, until the receiver is dropped. For timeout tests.
+    #[must_use]
     pub fn hang() -> Self {
         Self {
             hang: true,
@@ -135,12 +140,14 @@ impl Reply {
     }
 
     /// Adds a response header (one that is not valid HTTP is left out).
+    #[must_use = "builder methods return the changed builder, which must be used"]
     pub fn header(mut self, name: impl Into<String>, value: impl Into<String>) -> Self {
         self.headers.push((name.into(), value.into()));
         self
     }
 
     /// Sets the response body.
+    #[must_use = "builder methods return the changed builder, which must be used"]
     pub fn body(mut self, body: impl Into<String>) -> Self {
         self.body = body.into();
         self

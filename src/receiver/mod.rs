@@ -176,11 +176,13 @@ impl Receiver {
     }
 
     /// The address it listens on.
+    #[must_use]
     pub fn addr(&self) -> SocketAddr {
         self.addr
     }
 
     /// The URL to push to: `http://<addr>/api/v1/write` (any path is accepted).
+    #[must_use]
     pub fn url(&self) -> String {
         format!("http://{}/api/v1/write", self.addr)
     }

@@ -48,18 +48,18 @@ use convert::Converter;
 /// # Ok::<(), prompush::Error>(())
 /// ```
 ///
-/// Cumulative temporality only (remote write cannot carry deltas). Exponential
-/// histograms go out as classic `_bucket` series, or as native histograms with
-/// [`with_native_histograms`](RemoteWriteExporterBuilder::with_native_histograms). `export` resolves once the data is
-/// delivered, refused, or still failing after the push timeout (it stays queued and
-/// is retried).
+/// Cumulative temporality only (remote write cannot carry deltas). Exponential histograms
+/// go out as classic `_bucket` series, or as native histograms with
+/// [`with_native_histograms`](RemoteWriteExporterBuilder::with_native_histograms). `export`
+/// resolves once the data is delivered, refused, or still failing after the push timeout
+/// (it stays queued and is retried).
 ///
-/// When the SDK's resource has no `service.instance.id`, the exporter adds a random
-/// UUID v4 of its own, fixed for its life, so that replicas write distinct series (see
+/// When the SDK's resource has no `service.instance.id`, the exporter adds a random UUID v4
+/// of its own, fixed for its life, so that replicas write distinct series (see
 /// [`MeterProviderBuilder::with_instance_id`](crate::MeterProviderBuilder::with_instance_id)
 /// for what that costs). Every export also carries prompush's delivery metrics
-/// (`prompush_samples_sent_total{destination="default"}`, …) under the scope
-/// `prompush`, unless [`with_self_metrics(false)`](RemoteWriteExporterBuilder::with_self_metrics).
+/// (`prompush_samples_sent_total{destination="default"}`, …) under the scope `prompush`,
+/// unless [`with_self_metrics(false)`](RemoteWriteExporterBuilder::with_self_metrics).
 pub struct RemoteWriteExporter {
     pipeline: Pipeline,
     converter: Mutex<Converter>,
@@ -69,6 +69,7 @@ pub struct RemoteWriteExporter {
 
 impl RemoteWriteExporter {
     /// Starts configuring an exporter.
+    #[must_use = "a builder does nothing until `build()` is called"]
     pub fn builder() -> RemoteWriteExporterBuilder {
         RemoteWriteExporterBuilder {
             destination: Destination::shorthand(),
@@ -122,6 +123,7 @@ impl PushMetricExporter for RemoteWriteExporter {
 /// [`with_destination`](Self::with_destination)), and its self-metrics. Its push
 /// options stand for the `Destination` methods of the same names. Secrets never appear
 /// in its `Debug` output.
+#[must_use = "a builder does nothing until `build()` is called"]
 #[derive(Debug)]
 pub struct RemoteWriteExporterBuilder {
     destination: Destination,
@@ -132,6 +134,7 @@ impl RemoteWriteExporterBuilder {
     /// Pushes to this Prometheus remote-write URL (for example
     /// `http://127.0.0.1:9090/api/v1/write`). Required, unless given with a whole
     /// destination. Checked by `build()`: it must parse and use `http` or `https`.
+    #[must_use = "builder methods return the changed builder, which must be used"]
     pub fn with_endpoint(self, endpoint: impl Into<String>) -> Self {
         self.on_destination(|d| d.with_endpoint(endpoint))
     }
@@ -150,22 +153,45 @@ impl RemoteWriteExporterBuilder {
     /// let exporter = RemoteWriteExporter::builder().with_destination(mimir).build()?;
     /// # Ok::<(), prompush::Error>(())
     /// ```
+    #[must_use = "builder methods return the changed builder, which must be used"]
     pub fn with_destination(mut self, destination: Destination) -> Self {
         self.destination = destination;
         self
     }
 
-    /// [`Destination::with_tls_ca_file`].
+    /// Trusts the CA certificates in this PEM file for the server's certificate, on top
+    /// of the system's; see [`Destination::with_tls_ca_file`]. Default: the system's
+    /// trusted CAs only. May be called more than once. A missing file, or one without a
+    /// usable certificate, is an error at `build()` naming it; the file is read again
+    /// when it changes.
+    ///
+    /// ```no_run
+    /// let exporter = prompush::RemoteWriteExporter::builder()
+    ///     .with_endpoint("https://mimir.internal/api/v1/push")
+    ///     .with_tls_ca_file("/etc/pki/company-ca.pem")
+    ///     .build()?;
+    /// # Ok::<(), prompush::Error>(())
+    /// ```
+    #[must_use = "builder methods return the changed builder, which must be used"]
     pub fn with_tls_ca_file(self, path: impl Into<PathBuf>) -> Self {
         self.on_destination(|d| d.with_tls_ca_file(path))
     }
 
-    /// [`Destination::with_tls_ca_pem`].
+    /// Trusts the CA certificates in this PEM text, as
+    /// [`with_tls_ca_file`](Self::with_tls_ca_file) does for a file; see
+    /// [`Destination::with_tls_ca_pem`]. Text without a usable certificate is an error
+    /// at `build()`.
+    #[must_use = "builder methods return the changed builder, which must be used"]
     pub fn with_tls_ca_pem(self, pem: impl Into<Vec<u8>>) -> Self {
         self.on_destination(|d| d.with_tls_ca_pem(pem))
     }
 
-    /// [`Destination::with_tls_client_cert_files`].
+    /// Presents this client certificate (PEM chain in `cert_path`, PEM key in
+    /// `key_path`) when the server asks for one: mutual TLS; see
+    /// [`Destination::with_tls_client_cert_files`]. Default: none. A missing or non-PEM
+    /// file, or a key that does not belong to the certificate, is an error at `build()`
+    /// naming the file; both are read again when they change.
+    #[must_use = "builder methods return the changed builder, which must be used"]
     pub fn with_tls_client_cert_files(
         self,
         cert_path: impl Into<PathBuf>,
@@ -174,7 +200,11 @@ impl RemoteWriteExporterBuilder {
         self.on_destination(|d| d.with_tls_client_cert_files(cert_path, key_path))
     }
 
-    /// [`Destination::with_tls_client_cert_pem`].
+    /// Presents this client certificate and key, both PEM text, when the server asks
+    /// for one, as [`with_tls_client_cert_files`](Self::with_tls_client_cert_files) does
+    /// for files; see [`Destination::with_tls_client_cert_pem`]. Checked at `build()`;
+    /// the key never appears in logs, errors or `Debug` output.
+    #[must_use = "builder methods return the changed builder, which must be used"]
     pub fn with_tls_client_cert_pem(
         self,
         cert_pem: impl Into<Vec<u8>>,
@@ -183,33 +213,195 @@ impl RemoteWriteExporterBuilder {
         self.on_destination(|d| d.with_tls_client_cert_pem(cert_pem, key_pem))
     }
 
-    /// [`Destination::with_tls_server_name`].
+    /// The name sent as SNI and checked in the server's certificate instead of the
+    /// URL's host (an endpoint reached by IP address or through a tunnel); see
+    /// [`Destination::with_tls_server_name`]. Default: the URL's host. An IP address,
+    /// a name that is not a DNS name, or a proxy on the way is an error at `build()`.
+    #[must_use = "builder methods return the changed builder, which must be used"]
     pub fn with_tls_server_name(self, name: impl Into<String>) -> Self {
         self.on_destination(|d| d.with_tls_server_name(name))
     }
 
-    /// [`Destination::danger_accept_invalid_certs`].
+    /// Accepts any server certificate; see [`Destination::danger_accept_invalid_certs`]
+    /// for what that exposes. Off by default; when on, `build()` logs a warning and
+    /// every failure message says so. Prefer
+    /// [`with_tls_ca_file`](Self::with_tls_ca_file).
+    #[must_use = "builder methods return the changed builder, which must be used"]
     pub fn danger_accept_invalid_certs(self, accept: bool) -> Self {
         self.on_destination(|d| d.danger_accept_invalid_certs(accept))
     }
 
-    /// [`Destination::with_proxy`].
+    /// Sends every request through this HTTP proxy (`http://` or `https://`, with any
+    /// credentials in the URL, which are kept secret); see [`Destination::with_proxy`].
+    /// Default: the environment's `HTTPS_PROXY`, `HTTP_PROXY`, `ALL_PROXY` and
+    /// `NO_PROXY`, never for loopback. Another scheme is an error at `build()`.
+    #[must_use = "builder methods return the changed builder, which must be used"]
     pub fn with_proxy(self, url: impl Into<String>) -> Self {
         self.on_destination(|d| d.with_proxy(url))
     }
 
-    /// [`Destination::with_max_shards`] (default
-    /// [`Destination::DEFAULT_MAX_SHARDS`]).
+    /// Most requests on the wire at once; see [`Destination::with_max_shards`], which
+    /// says how the shard count adapts. Default [`Destination::DEFAULT_MAX_SHARDS`] (50);
+    /// every series always goes through the same shard, so its samples arrive in order.
+    /// Zero is an error at `build()`.
+    #[must_use = "builder methods return the changed builder, which must be used"]
     pub fn with_max_shards(self, shards: usize) -> Self {
         self.on_destination(|d| d.with_max_shards(shards))
     }
 
-    /// [`Destination::with_scope_labels`] (default on).
+    /// Whether every series carries `otel_scope_name` (and `otel_scope_version`); see
+    /// [`Destination::with_scope_labels`]. Default on, as the OpenTelemetry–Prometheus
+    /// compatibility spec requires; off, same-named instruments of several meters merge
+    /// into one series.
+    #[must_use = "builder methods return the changed builder, which must be used"]
     pub fn with_scope_labels(self, enabled: bool) -> Self {
         self.on_destination(|d| d.with_scope_labels(enabled))
     }
 
-    crate::destination::shorthand::destination_shorthands!(on_destination, "this exporter");
+    /// Sends `Authorization: Bearer <token>` with every push to this exporter's
+    /// destination; see [`Destination::with_bearer_token`]. Default: no auth. Replaces any
+    /// auth set before; the token never appears in logs, errors or `Debug` output, and
+    /// `build()` refuses it over plain `http://` to another host (see
+    /// [`allow_credentials_over_http`](Self::allow_credentials_over_http)).
+    ///
+    /// ```
+    /// let builder = prompush::RemoteWriteExporter::builder()
+    ///     .with_endpoint("https://mimir.internal/api/v1/push")
+    ///     .with_bearer_token("my-token");
+    /// # let _ = builder;
+    /// ```
+    #[must_use = "builder methods return the changed builder, which must be used"]
+    pub fn with_bearer_token(self, token: impl Into<String>) -> Self {
+        self.on_destination(|d| d.with_bearer_token(token))
+    }
+
+    /// Sends HTTP basic auth with every push to this exporter's destination (Grafana Cloud:
+    /// the numeric instance id and an access token); see [`Destination::with_basic_auth`].
+    /// Default: no auth. Replaces any auth set before; a user containing `:` is an error at
+    /// `build()`.
+    ///
+    /// ```
+    /// let builder = prompush::RemoteWriteExporter::builder()
+    ///     .with_endpoint("https://mimir.internal/api/v1/push")
+    ///     .with_basic_auth("123456", "glc_…");
+    /// # let _ = builder;
+    /// ```
+    #[must_use = "builder methods return the changed builder, which must be used"]
+    pub fn with_basic_auth(self, user: impl Into<String>, password: impl Into<String>) -> Self {
+        self.on_destination(|d| d.with_basic_auth(user, password))
+    }
+
+    /// Sends `Authorization: <value>` exactly as given with every push to this exporter's
+    /// destination; see [`Destination::with_authorization`]. Default: no auth. Replaces any
+    /// auth set before; a value with characters an HTTP header cannot carry is an error at
+    /// `build()`.
+    #[must_use = "builder methods return the changed builder, which must be used"]
+    pub fn with_authorization(self, value: impl Into<String>) -> Self {
+        self.on_destination(|d| d.with_authorization(value))
+    }
+
+    /// Sends `X-Scope-OrgID: <tenant>` with every push to this exporter's destination: the
+    /// tenant of a multi-tenant Mimir or Cortex; see [`Destination::with_tenant`]. Default:
+    /// no tenant header.
+    ///
+    /// ```
+    /// let builder = prompush::RemoteWriteExporter::builder()
+    ///     .with_endpoint("https://mimir.internal/api/v1/push")
+    ///     .with_tenant("team-checkout");
+    /// # let _ = builder;
+    /// ```
+    #[must_use = "builder methods return the changed builder, which must be used"]
+    pub fn with_tenant(self, tenant: impl Into<String>) -> Self {
+        self.on_destination(|d| d.with_tenant(tenant))
+    }
+
+    /// Adds `name="value"` to every series pushed to this exporter's destination, unless
+    /// the series has a label of that name already; see
+    /// [`Destination::with_external_label`]. Default: none; call it once per label. An
+    /// invalid or reserved name, `le`, an empty value or a name given twice is an error at
+    /// `build()`.
+    ///
+    /// ```
+    /// let builder = prompush::RemoteWriteExporter::builder()
+    ///     .with_endpoint("https://mimir.internal/api/v1/push")
+    ///     .with_external_label("region", "eu-west-1");
+    /// # let _ = builder;
+    /// ```
+    #[must_use = "builder methods return the changed builder, which must be used"]
+    pub fn with_external_label(self, name: impl Into<String>, value: impl Into<String>) -> Self {
+        self.on_destination(|d| d.with_external_label(name, value))
+    }
+
+    /// Adds a header to every push to this exporter's destination; see
+    /// [`Destination::with_header`]. Default: none. An invalid name or value, a header
+    /// given twice, or one the protocol sets itself, is an error at `build()`. Values never
+    /// appear in logs, errors or `Debug` output.
+    #[must_use = "builder methods return the changed builder, which must be used"]
+    pub fn with_header(self, name: impl Into<String>, value: impl Into<String>) -> Self {
+        self.on_destination(|d| d.with_header(name, value))
+    }
+
+    /// Allows credentials over plain `http://` to a host other than this machine for this
+    /// exporter's destination; see [`Destination::allow_credentials_over_http`]. Default
+    /// off: `build()` refuses such a configuration, since anyone on the path could read
+    /// them.
+    #[must_use = "builder methods return the changed builder, which must be used"]
+    pub fn allow_credentials_over_http(self, allow: bool) -> Self {
+        self.on_destination(|d| d.allow_credentials_over_http(allow))
+    }
+
+    /// The limit for one push attempt to this exporter's destination, connecting included;
+    /// see [`Destination::with_timeout`]. Default [`Destination::DEFAULT_TIMEOUT`] (30 s).
+    /// A slower attempt fails and is retried with backoff; zero is an error at `build()`.
+    #[must_use = "builder methods return the changed builder, which must be used"]
+    pub fn with_timeout(self, timeout: Duration) -> Self {
+        self.on_destination(|d| d.with_timeout(timeout))
+    }
+
+    /// Most samples in one request to this exporter's destination; see
+    /// [`Destination::with_max_samples_per_send`]. Default
+    /// [`Destination::DEFAULT_MAX_SAMPLES_PER_SEND`] (2000); a larger push is split into
+    /// requests sent in order. Zero is an error at `build()`.
+    #[must_use = "builder methods return the changed builder, which must be used"]
+    pub fn with_max_samples_per_send(self, samples: usize) -> Self {
+        self.on_destination(|d| d.with_max_samples_per_send(samples))
+    }
+
+    /// Cap on encoded data waiting for delivery to this exporter's destination while it
+    /// fails; see [`Destination::with_max_pending_bytes`]. Default
+    /// [`Destination::DEFAULT_MAX_PENDING_BYTES`] (64 MiB). Past it the oldest pushes are
+    /// dropped and counted; the newest still carry every counter's cumulative total.
+    #[must_use = "builder methods return the changed builder, which must be used"]
+    pub fn with_max_pending_bytes(self, bytes: usize) -> Self {
+        self.on_destination(|d| d.with_max_pending_bytes(bytes))
+    }
+
+    /// Retry waits for this exporter's destination: about `min` first, doubling per failure
+    /// up to `max`, with jitter; see [`Destination::with_retry_backoff`]. Defaults 30 ms
+    /// and 5 s. A zero `min`, or a `max` shorter than `min`, is an error at `build()`.
+    #[must_use = "builder methods return the changed builder, which must be used"]
+    pub fn with_retry_backoff(self, min: Duration, max: Duration) -> Self {
+        self.on_destination(|d| d.with_retry_backoff(min, max))
+    }
+
+    /// How long shutdown keeps trying to deliver what is queued for this exporter's
+    /// destination when the SDK shuts the exporter down; see
+    /// [`Destination::with_shutdown_timeout`]. Default
+    /// [`Destination::DEFAULT_SHUTDOWN_TIMEOUT`] (10 s); what is undelivered then is
+    /// dropped and counted.
+    #[must_use = "builder methods return the changed builder, which must be used"]
+    pub fn with_shutdown_timeout(self, timeout: Duration) -> Self {
+        self.on_destination(|d| d.with_shutdown_timeout(timeout))
+    }
+
+    /// Whether exponential histograms go to this exporter's destination as Prometheus
+    /// native histograms rather than classic `_bucket` series; see
+    /// [`Destination::with_native_histograms`], which says what Prometheus needs for them.
+    /// Default off.
+    #[must_use = "builder methods return the changed builder, which must be used"]
+    pub fn with_native_histograms(self, enabled: bool) -> Self {
+        self.on_destination(|d| d.with_native_histograms(enabled))
+    }
 
     /// Applies a push option to the destination.
     fn on_destination(mut self, option: impl FnOnce(Destination) -> Destination) -> Self {
@@ -227,6 +419,7 @@ impl RemoteWriteExporterBuilder {
     ///     .build()?;
     /// # Ok::<(), prompush::Error>(())
     /// ```
+    #[must_use = "builder methods return the changed builder, which must be used"]
     pub fn with_self_metrics(mut self, enabled: bool) -> Self {
         self.self_metrics = enabled;
         self
