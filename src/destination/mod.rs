@@ -149,9 +149,13 @@ impl Destination {
         self.transport.endpoint.is_some()
     }
 
-    /// Whether it has auth (the environment's token does not replace it).
+    /// Whether it has auth (the environment's token does not replace it); an empty
+    /// credential is none.
     pub(crate) fn has_auth(&self) -> bool {
-        self.transport.auth.is_some()
+        self.transport
+            .auth
+            .as_ref()
+            .is_some_and(|auth| !auth.is_empty())
     }
 
     /// Its name.

@@ -157,3 +157,30 @@ fn validate_external_labels(labels: &[(String, String)]) -> Result<(), Error> {
     }
     Ok(())
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn empty_credentials_pass_validation_over_plain_http_off_this_machine() {
+        let interval = Duration::from_secs(60);
+        let destinations = [
+            Destination::remote_write("d", "http://example.invalid/api/v1/write")
+                .with_bearer_token(""),
+            Destination::remote_write("d", "http://example.invalid/api/v1/write")
+                .with_basic_auth("", "")
+                .with_tenant(""),
+            Destination::custom_metrics_json("d", "http://example.invalid/custom")
+                .with_authorization(""),
+        ];
+        for destination in destinations {
+            let (transport, _) = destination.validate(interval).expect("no credential");
+            assert!(transport.headers.is_empty(), "{:?}", transport.headers);
+        }
+        let token = Destination::remote_write("d", "http://example.invalid/api/v1/write")
+            .with_bearer_token("t");
+        let message = token.validate(interval).unwrap_err().to_string();
+        assert!(message.contains("unencrypted"), "{message}");
+    }
+}
