@@ -368,6 +368,18 @@ async fn credentials_a_server_echoes_are_redacted_before_the_failure_is_made() {
 }
 
 #[tokio::test]
+async fn a_404_and_a_405_both_say_to_check_the_endpoint_path() {
+    for status in [404, 405] {
+        let server = receiver([Reply::status(status)]).await;
+        let failure =
+            permanent(send(&sender(&url(&server, "/"), Duration::from_secs(10)), b"x").await);
+        let message = failure.to_string();
+        assert!(message.contains(&status.to_string()), "{message}");
+        assert!(message.contains("check the endpoint's path"), "{message}");
+    }
+}
+
+#[tokio::test]
 async fn empty_credentials_send_no_authorization_and_no_tenant_header() {
     let mut server = receiver([Reply::status(204), Reply::status(204)]).await;
     for auth in [
