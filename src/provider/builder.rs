@@ -480,9 +480,10 @@ fn validate_destinations(
 }
 
 /// The resource (detected when not given) with its `service.instance.id`: the one
-/// given, else the resource's own, else a random one.
+/// given, else the resource's own, else a random one; prompush named as its SDK.
 fn resource_with_instance_id(resource: Option<Resource>, instance_id: Option<String>) -> Resource {
     let resource = resource.unwrap_or_else(|| Resource::builder().build());
+    let resource = super::resource::naming_prompush(resource);
     match instance_id {
         Some(id) => instance_id::with_instance_id(&resource, id),
         None => instance_id::or_instance_id(resource, instance_id::random),

@@ -6,12 +6,14 @@
 //! `custom` its custom-metrics API (feature `custom-metrics`); [`builder`] configures
 //! it and builds it step by step; [`collect`]
 //! holds `Core`, what collection needs: the meters, their registries and the collect
-//! functions the pipelines and the custom metrics call.
+//! functions the pipelines and the custom metrics call; [`resource`] names prompush as
+//! the SDK in the resource.
 
 mod builder;
 mod collect;
 #[cfg(feature = "custom-metrics")]
 mod custom;
+mod resource;
 
 use std::fmt;
 use std::sync::atomic::Ordering;
