@@ -70,6 +70,10 @@ pub struct Destination {
     scope_labels: Option<bool>,
     /// Whether exponential histograms go out as native histograms.
     native_histograms: bool,
+    /// Whether failures go to stderr when no `tracing` subscriber is installed;
+    /// `None`: [`env::LOG_FALLBACK`](crate::env::LOG_FALLBACK), else on. Set by the
+    /// provider for all its destinations.
+    stderr_fallback: Option<bool>,
 }
 
 impl Destination {
@@ -135,6 +139,7 @@ impl Destination {
             max_body_bytes: None,
             scope_labels: None,
             native_histograms: false,
+            stderr_fallback: None,
         }
     }
 

@@ -10,7 +10,7 @@ use super::Destination;
 use crate::pipeline::{Delivery, SeriesOptions};
 use crate::prometheus::naming;
 use crate::transport::{Protocol, ValidatedTransport};
-use crate::Error;
+use crate::{env, Error};
 
 impl Destination {
     /// Checks everything; `default_interval` is the provider's push interval. Errors
@@ -27,6 +27,13 @@ impl Destination {
         check_name(&self.name)?;
         self.validate_options(default_interval)
             .map_err(in_destination)
+    }
+
+    /// Gives the destination the provider's stderr-fallback choice (`None`: the
+    /// environment's, else on).
+    pub(crate) fn with_stderr_fallback_choice(mut self, enabled: Option<bool>) -> Self {
+        self.stderr_fallback = enabled;
+        self
     }
 
     /// Gives the destination the provider's scope-label choice unless it has its own.
@@ -106,6 +113,10 @@ impl Destination {
             max_pending_bytes: self.max_pending_bytes,
             max_shards: self.max_shards,
             shutdown_timeout: self.shutdown_timeout,
+            stderr_fallback: match self.stderr_fallback {
+                Some(enabled) => enabled,
+                None => env::log_fallback()?.unwrap_or(true),
+            },
         };
         Ok((transport, delivery))
     }
