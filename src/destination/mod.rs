@@ -25,6 +25,14 @@ use crate::transport::{config, Auth, Protocol, Secret, TransportConfig};
 /// also takes whole; [`RemoteWriteExporter`](crate::RemoteWriteExporter) sends to one
 /// too. Secrets never appear in its `Debug` output.
 ///
+/// An empty credential is no credential: an empty (or blank) bearer token or
+/// authorization value, basic auth whose user and password are both empty, and an
+/// extra header with an empty value (`with_tenant("")`) send nothing, and they need no
+/// `https://` endpoint, so `with_bearer_token(std::env::var("TOKEN").unwrap_or_default())`
+/// pushes without auth when the variable is unset. A user with an empty password is
+/// still basic auth. Empty environment variables (`PROMPUSH_BEARER_TOKEN=`) count as
+/// unset.
+///
 /// ```no_run
 /// use std::time::Duration;
 /// use prompush::{Destination, MeterProvider};
