@@ -29,6 +29,12 @@ pub const EXPORT_INTERVAL: &str = "OTEL_METRIC_EXPORT_INTERVAL";
 /// `always_on`, `always_off`), when the code sets none.
 pub const EXEMPLAR_FILTER: &str = "OTEL_METRICS_EXEMPLAR_FILTER";
 
+/// `off` (or `false`, `0`) turns off the one line a failing destination writes to
+/// stderr when no `tracing` subscriber is installed; `on` (`true`, `1`) keeps it, the
+/// default. Read when the code does not choose with
+/// [`with_stderr_fallback`](crate::MeterProviderBuilder::with_stderr_fallback).
+pub const LOG_FALLBACK: &str = "PROMPUSH_LOG_FALLBACK";
+
 /// A set, non-empty environment variable.
 pub(crate) fn var(name: &str) -> Option<String> {
     std::env::var(name).ok().filter(|v| !v.trim().is_empty())
@@ -48,6 +54,21 @@ pub(crate) fn export_interval() -> Result<Option<Duration>, Error> {
                  set it to e.g. 60000 or unset it"
                 ))
             }),
+    }
+}
+
+/// Whether [`LOG_FALLBACK`] turns the stderr fallback on or off, if it is set.
+pub(crate) fn log_fallback() -> Result<Option<bool>, Error> {
+    let Some(value) = var(LOG_FALLBACK) else {
+        return Ok(None);
+    };
+    match value.trim().to_ascii_lowercase().as_str() {
+        "on" | "true" | "1" => Ok(Some(true)),
+        "off" | "false" | "0" => Ok(Some(false)),
+        _ => Err(Error::Config(format!(
+            "{LOG_FALLBACK}={value:?} is neither on nor off; set it to off to keep failures \
+             off stderr when no tracing subscriber is installed, or unset it"
+        ))),
     }
 }
 

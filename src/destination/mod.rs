@@ -23,6 +23,14 @@ use crate::transport::{config, Auth, Protocol, Secret, TransportConfig};
 /// also takes whole; [`RemoteWriteExporter`](crate::RemoteWriteExporter) sends to one
 /// too. Secrets never appear in its `Debug` output.
 ///
+/// An empty credential is no credential: an empty (or blank) bearer token or
+/// authorization value, basic auth whose user and password are both empty, and an
+/// extra header with an empty value (`with_tenant("")`) send nothing, and they need no
+/// `https://` endpoint, so `with_bearer_token(std::env::var("TOKEN").unwrap_or_default())`
+/// pushes without auth when the variable is unset. A user with an empty password is
+/// still basic auth. Empty environment variables (`PROMPUSH_BEARER_TOKEN=`) count as
+/// unset.
+///
 /// ```no_run
 /// use std::time::Duration;
 /// use prompush::{Destination, MeterProvider};
@@ -69,6 +77,10 @@ pub struct Destination {
     scope_labels: Option<bool>,
     /// Whether exponential histograms go out as native histograms.
     native_histograms: bool,
+    /// Whether failures go to stderr when no `tracing` subscriber is installed;
+    /// `None`: [`env::LOG_FALLBACK`](crate::env::LOG_FALLBACK), else on. Set by the
+    /// provider for all its destinations.
+    stderr_fallback: Option<bool>,
 }
 
 impl Destination {
@@ -136,6 +148,7 @@ impl Destination {
             max_body_bytes: None,
             scope_labels: None,
             native_histograms: false,
+            stderr_fallback: None,
         }
     }
 
@@ -150,9 +163,13 @@ impl Destination {
         self.transport.endpoint.is_some()
     }
 
-    /// Whether it has auth (the environment's token does not replace it).
+    /// Whether it has auth (the environment's token does not replace it); an empty
+    /// credential is none.
     pub(crate) fn has_auth(&self) -> bool {
-        self.transport.auth.is_some()
+        self.transport
+            .auth
+            .as_ref()
+            .is_some_and(|auth| !auth.is_empty())
     }
 
     /// Its name.

@@ -10,7 +10,7 @@ use super::Destination;
 use crate::pipeline::{Delivery, SeriesOptions};
 use crate::prometheus::naming;
 use crate::transport::{Protocol, ValidatedTransport};
-use crate::Error;
+use crate::{env, Error};
 
 impl Destination {
     /// Checks everything; `default_interval` is the provider's push interval. Errors
@@ -27,6 +27,13 @@ impl Destination {
         check_name(&self.name)?;
         self.validate_options(default_interval)
             .map_err(in_destination)
+    }
+
+    /// Gives the destination the provider's stderr-fallback choice (`None`: the
+    /// environment's, else on).
+    pub(crate) fn with_stderr_fallback_choice(mut self, enabled: Option<bool>) -> Self {
+        self.stderr_fallback = enabled;
+        self
     }
 
     /// Gives the destination the provider's scope-label choice unless it has its own.
@@ -106,6 +113,10 @@ impl Destination {
             max_pending_bytes: self.max_pending_bytes,
             max_shards: self.max_shards,
             shutdown_timeout: self.shutdown_timeout,
+            stderr_fallback: match self.stderr_fallback {
+                Some(enabled) => enabled,
+                None => env::log_fallback()?.unwrap_or(true),
+            },
         };
         Ok((transport, delivery))
     }
@@ -156,4 +167,31 @@ fn validate_external_labels(labels: &[(String, String)]) -> Result<(), Error> {
         }
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn empty_credentials_pass_validation_over_plain_http_off_this_machine() {
+        let interval = Duration::from_secs(60);
+        let destinations = [
+            Destination::remote_write("d", "http://example.invalid/api/v1/write")
+                .with_bearer_token(""),
+            Destination::remote_write("d", "http://example.invalid/api/v1/write")
+                .with_basic_auth("", "")
+                .with_tenant(""),
+            Destination::custom_metrics_json("d", "http://example.invalid/custom")
+                .with_authorization(""),
+        ];
+        for destination in destinations {
+            let (transport, _) = destination.validate(interval).expect("no credential");
+            assert!(transport.headers.is_empty(), "{:?}", transport.headers);
+        }
+        let token = Destination::remote_write("d", "http://example.invalid/api/v1/write")
+            .with_bearer_token("t");
+        let message = token.validate(interval).unwrap_err().to_string();
+        assert!(message.contains("unencrypted"), "{message}");
+    }
 }

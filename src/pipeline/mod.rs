@@ -18,13 +18,15 @@
 //! each protocol does (encoding, cutting, reading refusals), [`encoding`] collection
 //! and encoding on a blocking thread, [`clock`] the push timestamps, [`deliver`] the
 //! one seam to the network, [`queue`], [`shards`] and [`backoff`] the delivery state,
-//! [`self_metrics`] the self-metrics. The options a destination is configured with,
+//! [`self_metrics`] the self-metrics, [`fallback`] the stderr line a failing
+//! destination writes when no `tracing` subscriber would show its warnings. The options a destination is configured with,
 //! and their defaults, are [`Destination`](crate::Destination)'s.
 
 mod backoff;
 mod clock;
 mod deliver;
 mod encoding;
+mod fallback;
 mod handle;
 mod outcome;
 mod queue;
@@ -87,6 +89,9 @@ pub(crate) struct Delivery {
     /// Most requests on the wire at once (remote write; JSON sends one at a time).
     pub max_shards: usize,
     pub shutdown_timeout: Duration,
+    /// Whether failures are written to stderr when no `tracing` subscriber is
+    /// installed (see [`fallback`]).
+    pub stderr_fallback: bool,
 }
 
 /// What a destination's series carry besides their own labels.

@@ -87,6 +87,7 @@ impl Task {
                 self.metrics.failed(batch.samples, false);
                 self.metrics.dropped(batch.samples, DropReason::Refused);
                 self.log_refusal(&failure);
+                self.fallback.failing(&self.delivery.name, &failure, true);
                 let message = failure.to_string();
                 for w in self.waiters.iter_mut().filter(|w| w.push == batch.push) {
                     w.refused.get_or_insert_with(|| message.clone());
@@ -110,6 +111,7 @@ impl Task {
                 self.metrics.failed(batch.samples, true);
                 let wait = self.backoff.next(failure.retry_after);
                 self.failing_since.get_or_insert_with(Instant::now);
+                self.fallback.failing(&self.delivery.name, &failure, false);
                 if due(&mut self.failure_logged) {
                     tracing::warn!(
                         pending_samples = self.queue.samples(),

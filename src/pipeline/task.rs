@@ -19,6 +19,7 @@ use super::backoff::Backoff;
 use super::clock::PushClock;
 use super::deliver::{Deliver, Sending};
 use super::encoding::{Encoded, Encoding};
+use super::fallback::StderrFallback;
 use super::handle::{AnswerTo, Command};
 use super::queue::{Batch, Queue};
 use super::self_metrics::{DropReason, SelfMetrics};
@@ -73,6 +74,8 @@ pub(super) struct Task {
     pub(super) unrepresentable_logged: Option<Instant>,
     /// Since when pushes have been failing, for the recovery message.
     pub(super) failing_since: Option<Instant>,
+    /// Failures said on stderr when no subscriber would show them.
+    pub(super) fallback: StderrFallback,
     /// The destination's push timestamps; see [`Encoding::clock`].
     pub(super) clock: Arc<crate::sync::Mutex<PushClock>>,
 }
@@ -143,6 +146,7 @@ impl Task {
             sending: Vec::new(),
             sizing: Sizing::new(max_shards, delivery.interval),
             supersedes,
+            fallback: StderrFallback::new(delivery.stderr_fallback),
             collected: VecDeque::new(),
             encoding: Some(Encoding::new(collect.clone(), &delivery, clock.clone())),
             clock,

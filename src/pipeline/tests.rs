@@ -215,6 +215,7 @@ fn delivery() -> Delivery {
         max_pending_bytes: 1 << 20,
         max_shards: 50,
         shutdown_timeout: Duration::from_secs(10),
+        stderr_fallback: false,
     }
 }
 

@@ -78,6 +78,8 @@ pub struct MeterProviderBuilder {
     pub(super) custom_metrics_files: Vec<PathBuf>,
     /// Where the built-in scrape endpoint listens, if anywhere.
     scrape_endpoint: Option<String>,
+    /// `None`: [`env::LOG_FALLBACK`], else on.
+    stderr_fallback: Option<bool>,
 }
 
 impl Default for MeterProviderBuilder {
@@ -98,6 +100,7 @@ impl Default for MeterProviderBuilder {
             push_interval: None,
             self_metrics: true,
             scrape_endpoint: None,
+            stderr_fallback: None,
         }
     }
 }
@@ -515,6 +518,37 @@ impl MeterProviderBuilder {
         self
     }
 
+    /// Whether a failing destination writes one line to stderr when no `tracing`
+    /// subscriber is installed (default on): prompush reports failures through
+    /// `tracing`, and without a subscriber they would go unseen until `shutdown()`
+    /// returns an error. The line names the destination and the failure as its log
+    /// line would (the endpoint without credentials, the answer scrubbed), with the
+    /// hint that goes with it (a `404` or `405`: check the endpoint's path), e.g.
+    ///
+    /// ```text
+    /// prompush: destination "default": refused a push, which is dropped: endpoint
+    /// http://127.0.0.1:8080/ answered 405 Method Not Allowed (check the endpoint's path) […]
+    /// ```
+    ///
+    /// It is written at most once an hour per destination and kind of failure (each
+    /// status, a timeout, no connection, TLS, …), and only while no subscriber is the
+    /// default where the push tasks run: with one installed (globally, as
+    /// `tracing_subscriber::fmt().init()` does), that subscriber shows the warnings,
+    /// or hides them as its filter says, and nothing goes to stderr. Without this
+    /// option, [`env::LOG_FALLBACK`] (`PROMPUSH_LOG_FALLBACK=off`) decides; code wins.
+    ///
+    /// ```no_run
+    /// let provider = prompush::MeterProvider::builder()
+    ///     .with_endpoint("http://127.0.0.1:9090/api/v1/write")
+    ///     .with_stderr_fallback(false)
+    ///     .build()?;
+    /// # Ok::<(), prompush::Error>(())
+    /// ```
+    pub fn with_stderr_fallback(mut self, enabled: bool) -> Self {
+        self.stderr_fallback = Some(enabled);
+        self
+    }
+
     /// Builds the provider and starts pushing to every destination configured.
     ///
     /// The environment configures what the code left open: `PROMPUSH_ENDPOINT` (and
@@ -545,6 +579,7 @@ impl MeterProviderBuilder {
             #[cfg(feature = "custom-metrics")]
             custom_metrics_files,
             scrape_endpoint,
+            stderr_fallback,
         } = self;
         let interval = resolve_interval(push_interval)?;
         let exemplar_filter = match exemplar_filter {
@@ -552,8 +587,13 @@ impl MeterProviderBuilder {
             None => env::exemplar_filter()?.unwrap_or_default(),
         };
         let default_destination = resolve_endpoint(default_destination, &destinations);
-        let destinations =
-            validate_destinations(default_destination, destinations, scope_labels, interval)?;
+        let destinations = validate_destinations(
+            default_destination,
+            destinations,
+            scope_labels,
+            stderr_fallback,
+            interval,
+        )?;
         #[cfg(feature = "custom-metrics")]
         let configured = Configured::load(custom_metrics, &custom_metrics_files)?;
         let core = Arc::new(Core {
@@ -685,11 +725,13 @@ fn with_default(
 }
 
 /// Validates every destination before any starts, refusing two of one name; those
-/// without their own scope-label choice take the builder's.
+/// without their own scope-label choice take the builder's, and all its stderr-fallback
+/// choice.
 fn validate_destinations(
     default: Option<Destination>,
     added: Vec<Destination>,
     scope_labels: Option<bool>,
+    stderr_fallback: Option<bool>,
     interval: Duration,
 ) -> Result<Vec<Validated>, Error> {
     let shorthand = default
@@ -698,7 +740,9 @@ fn validate_destinations(
     let destinations = with_default(default, added)?;
     let mut validated: Vec<Validated> = Vec::with_capacity(destinations.len());
     for (i, destination) in destinations.into_iter().enumerate() {
-        let destination = destination.with_default_scope_labels(scope_labels);
+        let destination = destination
+            .with_default_scope_labels(scope_labels)
+            .with_stderr_fallback_choice(stderr_fallback);
         let (transport, delivery) = destination.validate(interval)?;
         if validated.iter().any(|(_, d)| d.name == delivery.name) {
             return Err(Error::Config(format!(
@@ -717,9 +761,10 @@ fn validate_destinations(
 }
 
 /// The resource (detected when not given) with its `service.instance.id`: the one
-/// given, else the resource's own, else a random one.
+/// given, else the resource's own, else a random one; prompush named as its SDK.
 fn resource_with_instance_id(resource: Option<Resource>, instance_id: Option<String>) -> Resource {
     let resource = resource.unwrap_or_else(|| Resource::builder().build());
+    let resource = super::resource::naming_prompush(resource);
     match instance_id {
         Some(id) => instance_id::with_instance_id(&resource, id),
         None => instance_id::or_instance_id(resource, instance_id::random),

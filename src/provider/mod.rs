@@ -6,12 +6,14 @@
 //! `custom` its custom-metrics API (feature `custom-metrics`); [`builder`] configures
 //! it and builds it step by step; [`collect`]
 //! holds `Core`, what collection needs: the meters, their registries and the collect
-//! functions the pipelines and the custom metrics call.
+//! functions the pipelines and the custom metrics call; [`resource`] names prompush as
+//! the SDK in the resource.
 
 mod builder;
 mod collect;
 #[cfg(feature = "custom-metrics")]
 mod custom;
+mod resource;
 
 use std::fmt;
 use std::sync::atomic::Ordering;
@@ -57,6 +59,29 @@ pub use builder::MeterProviderBuilder;
 /// provider.shutdown()?;
 /// # Ok::<(), prompush::Error>(())
 /// ```
+///
+/// # Failures
+///
+/// Pushing happens in the background: a destination that fails (refuses, cannot be
+/// reached, answers at a wrong path) does not fail recording. prompush reports it
+/// through [`tracing`](https://docs.rs/tracing): install a subscriber
+/// (`tracing_subscriber::fmt().init()`, say) to see its warnings, and
+/// [`shutdown`](Self::shutdown) returns an error for what could not be delivered.
+/// With no subscriber installed, a failing destination still writes one line to
+/// stderr, at most once an hour per destination and kind of failure, naming the
+/// destination and the failure (never a credential); turn that off with
+/// [`MeterProviderBuilder::with_stderr_fallback`] or `PROMPUSH_LOG_FALLBACK=off`
+/// ([`env::LOG_FALLBACK`](crate::env::LOG_FALLBACK)).
+///
+/// # Resource
+///
+/// The resource's attributes other than the service and instance go on the
+/// `target_info` series. Its `telemetry.sdk.*` attributes name prompush
+/// (`telemetry.sdk.name="prompush"`, `telemetry.sdk.language="rust"`,
+/// `telemetry.sdk.version` this crate's version), also when the resource was made with
+/// `opentelemetry_sdk`'s `Resource::builder()`, which fills in its own name and
+/// version: prompush is the SDK that records. A resource built with
+/// `Resource::builder_empty()` and no such attribute keeps none.
 #[derive(Clone)]
 pub struct MeterProvider {
     shared: Arc<Shared>,

@@ -365,7 +365,9 @@ fn status_hint(status: StatusCode) -> Option<&'static str> {
     match status.as_u16() {
         401 => Some("check the destination's credentials"),
         403 => Some("the credentials lack the right to write metrics, or the tenant is wrong"),
-        404 => Some("check the endpoint's path"),
+        // A 405 is what a web server that is not a remote-write receiver answers a POST
+        // with, as often as a 404.
+        404 | 405 => Some("check the endpoint's path"),
         407 => Some("the proxy refused its credentials; check the user and password in the proxy URL (with_proxy or HTTP_PROXY)"),
         415 => Some("the endpoint does not take this protocol; check the destination's protocol"),
         _ => None,

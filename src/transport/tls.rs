@@ -430,6 +430,14 @@ fn certified_key(
     let cert_described = cert_source
         .map(|s| describe(Role::ClientCert, s))
         .unwrap_or_else(|| "the client certificate".to_owned());
+    if let Some(version @ (1 | 2)) = chain.first().and_then(|c| x509_version(c)) {
+        return Err(Error::Config(format!(
+            "the first certificate in {cert_described} is X.509 v{version}, and rustls \
+             accepts only X.509 v3 certificates; reissue it with any extension, which makes \
+             it v3 (`openssl x509 -req` without `-extfile` makes v1: add e.g. \
+             `-extfile <(printf 'extendedKeyUsage=clientAuth')`)"
+        )));
+    }
     let signing_key = provider().key_provider.load_private_key(key).map_err(|e| {
         Error::Config(format!(
             "the private key in {key_described} cannot be used ({e}); give an RSA \
@@ -454,6 +462,47 @@ fn certified_key(
              certificate chain, the client's own certificate first"
         ))),
     }
+}
+
+/// The X.509 version (1, 2 or 3) of a DER certificate, from its TBSCertificate's
+/// `[0] EXPLICIT` version field (absent: v1); `None` when the DER has not that shape.
+fn x509_version(der: &[u8]) -> Option<u8> {
+    let (0x30, certificate, _) = der_item(der)? else {
+        return None;
+    };
+    let (0x30, tbs, _) = der_item(certificate)? else {
+        return None;
+    };
+    let (tag, field, _) = der_item(tbs)?;
+    if tag != 0xa0 {
+        return Some(1);
+    }
+    match der_item(field)? {
+        (0x02, [version @ 0..=2], _) => Some(version + 1),
+        _ => None,
+    }
+}
+
+/// The DER item at the start of `bytes`: its tag, its content and what follows it.
+fn der_item(bytes: &[u8]) -> Option<(u8, &[u8], &[u8])> {
+    let (&tag, rest) = bytes.split_first()?;
+    let (&first, rest) = rest.split_first()?;
+    let (len, rest) = if first < 0x80 {
+        (usize::from(first), rest)
+    } else {
+        let n = usize::from(first & 0x7f);
+        if n == 0 || n > 4 || rest.len() < n {
+            return None;
+        }
+        let (len, rest) = rest.split_at(n);
+        let len = len.iter().fold(0usize, |acc, &b| acc << 8 | usize::from(b));
+        (len, rest)
+    };
+    if rest.len() < len {
+        return None;
+    }
+    let (content, after) = rest.split_at(len);
+    Some((tag, content, after))
 }
 
 fn contains_label(bytes: &[u8], label: &str) -> bool {

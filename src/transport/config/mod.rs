@@ -45,6 +45,19 @@ pub(crate) enum Auth {
 }
 
 impl Auth {
+    /// Whether it carries no credential: an empty (or blank) token or value, or basic
+    /// auth whose user and password are both empty. Such auth sends no header and
+    /// trips no credential check: `with_bearer_token(var.unwrap_or_default())` with the
+    /// variable unset means "no token". A user with an empty password is still basic
+    /// auth (some services take a token as the user alone).
+    pub(crate) fn is_empty(&self) -> bool {
+        match self {
+            Auth::Bearer(token) => is_blank(token.expose()),
+            Auth::Basic { user, password } => user.is_empty() && password.expose().is_empty(),
+            Auth::Raw(value) => is_blank(value.expose()),
+        }
+    }
+
     fn kind(&self) -> &'static str {
         match self {
             Auth::Bearer(_) => "bearer",
@@ -186,9 +199,11 @@ impl TransportConfig {
                     .to_owned(),
             ));
         }
-        let authorization = self.auth.as_ref().map(Auth::header_value).transpose()?;
-        let mut headers = validate_headers(&self.headers, self.auth.as_ref())?;
-        let has_credentials = self.auth.is_some() || headers.keys().any(is_credential_header);
+        // An empty credential is no credential (see `Auth::is_empty`).
+        let auth = self.auth.as_ref().filter(|auth| !auth.is_empty());
+        let authorization = auth.map(Auth::header_value).transpose()?;
+        let mut headers = validate_headers(&self.headers, auth)?;
+        let has_credentials = auth.is_some() || headers.keys().any(is_credential_header);
         if has_credentials
             && endpoint.scheme() == "http"
             && !is_loopback(&endpoint)
@@ -306,6 +321,11 @@ fn is_loopback(url: &Url) -> bool {
             .is_ok_and(|ip| ip.is_loopback())
 }
 
+/// Empty, or only whitespace: a value that carries nothing.
+fn is_blank(value: &str) -> bool {
+    value.trim().is_empty()
+}
+
 fn validate_endpoint(endpoint: Option<&str>) -> Result<Url, Error> {
     let Some(raw) = endpoint else {
         return Err(Error::Config(
@@ -340,6 +360,11 @@ fn validate_headers(headers: &[(String, String)], auth: Option<&Auth>) -> Result
                 "header {name:?} is set by prompush itself (remote-write protocol) and cannot \
                  be overridden; remove it from the extra headers"
             )));
+        }
+        // An empty value (an unset variable's default, say: `with_tenant("")`) sends
+        // no header, as an empty credential sends none.
+        if is_blank(value) {
+            continue;
         }
         if let Some(auth) = auth.filter(|_| header_name == reqwest::header::AUTHORIZATION) {
             return Err(Error::Config(format!(

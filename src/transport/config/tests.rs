@@ -296,3 +296,37 @@ fn proxy_credentials_and_key_pem_never_show_in_debug_output() {
         "{message}"
     );
 }
+
+#[test]
+fn empty_credentials_are_none_and_trip_no_credential_check() {
+    let empty = [
+        Auth::Bearer(Secret::new("")),
+        Auth::Bearer(Secret::new("  ")),
+        Auth::Raw(Secret::new("")),
+        Auth::Basic {
+            user: String::new(),
+            password: Secret::new(""),
+        },
+    ];
+    for auth in empty {
+        let cfg = TransportConfig {
+            auth: Some(auth.clone()),
+            headers: vec![
+                ("X-Scope-OrgID".to_owned(), String::new()),
+                ("X-Api-Key".to_owned(), " ".to_owned()),
+            ],
+            ..config("http://example.invalid/api/v1/write")
+        };
+        let valid = cfg.validate().unwrap_or_else(|e| panic!("{auth:?}: {e}"));
+        assert!(valid.headers.is_empty(), "{auth:?}: {:?}", valid.headers);
+    }
+    // A user with an empty password is basic auth all the same.
+    let user_only = TransportConfig {
+        auth: Some(Auth::Basic {
+            user: "123456".into(),
+            password: Secret::new(""),
+        }),
+        ..config("http://example.invalid/api/v1/write")
+    };
+    assert!(config_error(user_only).contains("unencrypted"));
+}

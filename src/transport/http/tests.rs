@@ -366,3 +366,46 @@ async fn credentials_a_server_echoes_are_redacted_before_the_failure_is_made() {
         }
     }
 }
+
+#[tokio::test]
+async fn a_404_and_a_405_both_say_to_check_the_endpoint_path() {
+    for status in [404, 405] {
+        let server = receiver([Reply::status(status)]).await;
+        let failure =
+            permanent(send(&sender(&url(&server, "/"), Duration::from_secs(10)), b"x").await);
+        let message = failure.to_string();
+        assert!(message.contains(&status.to_string()), "{message}");
+        assert!(message.contains("check the endpoint's path"), "{message}");
+    }
+}
+
+#[tokio::test]
+async fn empty_credentials_send_no_authorization_and_no_tenant_header() {
+    let mut server = receiver([Reply::status(204), Reply::status(204)]).await;
+    for auth in [
+        Auth::Bearer(Secret::new("")),
+        Auth::Basic {
+            user: String::new(),
+            password: Secret::new(""),
+        },
+    ] {
+        let config = TransportConfig {
+            endpoint: Some(url(&server, "/api/v1/write")),
+            auth: Some(auth),
+            headers: vec![("X-Scope-OrgID".to_owned(), String::new())],
+            ..TransportConfig::default()
+        };
+        let sender = test_sender(config, Protocol::RemoteWrite);
+        let outcome = send(&sender, b"x").await;
+        assert!(
+            matches!(outcome, SendOutcome::Success { .. }),
+            "{outcome:?}"
+        );
+    }
+    let requests = take(&mut server);
+    assert_eq!(requests.len(), 2);
+    for request in requests {
+        assert!(request.headers.get_all("authorization").is_empty());
+        assert!(request.headers.get_all("x-scope-orgid").is_empty());
+    }
+}

@@ -256,3 +256,84 @@ fn a_file_is_read_again_when_its_stamp_changes_or_was_racy() {
         "still missing: nothing to read"
     );
 }
+
+/// Runs `openssl` with `args` in `dir`; fails the test (no silent skip) when it is
+/// missing or fails.
+fn openssl(dir: &Path, args: &[&str]) {
+    let output = std::process::Command::new("openssl")
+        .args(args)
+        .current_dir(dir)
+        .output()
+        .unwrap_or_else(|e| {
+            panic!("this test needs the `openssl` command to make an X.509 v1 certificate: {e}")
+        });
+    assert!(
+        output.status.success(),
+        "openssl {args:?}: {}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+}
+
+#[test]
+fn a_v1_client_certificate_is_refused_in_words_naming_the_file_and_the_fix() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    // As many guides make one: a CSR signed by `openssl x509 -req` without `-extfile`.
+    openssl(
+        dir.path(),
+        &[
+            "req",
+            "-new",
+            "-newkey",
+            "ec",
+            "-pkeyopt",
+            "ec_paramgen_curve:P-256",
+            "-nodes",
+            "-keyout",
+            "client.key",
+            "-subj",
+            "/CN=client",
+            "-out",
+            "client.csr",
+        ],
+    );
+    openssl(
+        dir.path(),
+        &[
+            "x509",
+            "-req",
+            "-in",
+            "client.csr",
+            "-signkey",
+            "client.key",
+            "-days",
+            "1",
+            "-out",
+            "client.crt",
+        ],
+    );
+    let (cert, key) = (dir.path().join("client.crt"), dir.path().join("client.key"));
+    let pem = std::fs::read(&cert).expect("read the certificate");
+    let der = CertificateDer::from_pem_slice(&pem).expect("a PEM certificate");
+    assert_eq!(x509_version(&der), Some(1));
+
+    let message = config_error(TlsMaterial::load(&with_client_files(&cert, &key)));
+
+    assert!(message.contains("client.crt"), "{message}");
+    assert!(message.contains("X.509 v1"), "{message}");
+    assert!(message.contains("only X.509 v3"), "{message}");
+    assert!(message.contains("extendedKeyUsage=clientAuth"), "{message}");
+}
+
+#[test]
+fn the_x509_version_is_read_from_the_der() {
+    let ca = TestCa::new("ca");
+    let v3 = crate::transport::test_tls::der_of(&ca.client(KeyKind::Ecdsa).cert_pem);
+    assert_eq!(x509_version(&v3), Some(3));
+    // SEQUENCE { SEQUENCE { INTEGER 5 (a serial number, no version field) } }.
+    assert_eq!(
+        x509_version(&[0x30, 0x05, 0x30, 0x03, 0x02, 0x01, 0x05]),
+        Some(1)
+    );
+    assert_eq!(x509_version(&[0x30, 0x05, 0x30]), None, "truncated");
+    assert_eq!(x509_version(b"not DER"), None);
+}
