@@ -94,8 +94,9 @@ pub use transport::Protocol;
 #[cfg(test)]
 mod robustness_tests;
 
-/// The README's examples, compiled as doc tests so they stay true (they use every
-/// feature).
+/// The README's example, compiled as a doc test so it stays true (it uses the
+/// default feature `observers`); `scripts/check-readme-example` builds it with exactly
+/// the README's `[dependencies]`.
 #[doc = include_str!("../README.md")]
-#[cfg(all(doctest, feature = "custom-metrics", feature = "receiver"))]
+#[cfg(all(doctest, feature = "observers"))]
 pub struct ReadmeDoctests;
