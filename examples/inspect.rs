@@ -14,6 +14,14 @@
 //! sum=… scale=… zero=… (lower,upper]=count …} timestamp_ms`, its non-empty buckets by
 //! their bounds; each exemplar on a line of its own under its series,
 //! `  # {span_id="…",trace_id="…"} value timestamp_ms`.
+//!
+//! As a crate of its own (this file as `src/main.rs`), it needs:
+//!
+//! ```toml
+//! [dependencies]
+//! prompush = "0.1"
+//! tokio = { version = "1", features = ["macros", "rt"] }
+//! ```
 
 use std::net::SocketAddr;
 

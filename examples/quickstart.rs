@@ -8,6 +8,15 @@
 //! 127.0.0.1 and prints every series that arrives there. Set `PROMPUSH_ENDPOINT` (and
 //! `PROMPUSH_BEARER_TOKEN` if the listener wants one) to push to a real backend
 //! instead. Either way it pushes twice and exits within a few seconds.
+//!
+//! As a crate of its own (this file as `src/main.rs`), it needs:
+//!
+//! ```toml
+//! [dependencies]
+//! prompush = "0.1"
+//! opentelemetry = { version = "0.33", default-features = false, features = ["metrics", "trace"] }
+//! tracing-subscriber = { version = "0.3", features = ["env-filter"] }
+//! ```
 
 use std::time::Duration;
 

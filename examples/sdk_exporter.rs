@@ -7,6 +7,15 @@
 //!
 //! Pushes to prompush's local receiver and prints what arrived; set `PROMPUSH_ENDPOINT`
 //! to push to a real listener instead.
+//!
+//! As a crate of its own (this file as `src/main.rs`), it needs:
+//!
+//! ```toml
+//! [dependencies]
+//! prompush = "0.1"
+//! opentelemetry = { version = "0.33", default-features = false, features = ["metrics"] }
+//! opentelemetry_sdk = { version = "0.33", default-features = false, features = ["metrics"] }
+//! ```
 
 use std::time::Duration;
 

@@ -1,9 +1,12 @@
 //! prompush: an OpenTelemetry metrics SDK that pushes to Prometheus remote-write
-//! endpoints.
+//! endpoints (Prometheus, Grafana Cloud / Mimir, VictoriaMetrics, and other listeners
+//! that take remote write).
 //!
 //! Application code keeps using the standard [`opentelemetry`] metrics API; a
 //! [`MeterProvider`] from this crate records the measurements with lock-free
-//! aggregators and hands out [`Snapshot`]s of the cumulative state.
+//! aggregators, translates names and units to Prometheus conventions, and pushes on an
+//! interval. Without an endpoint it only aggregates, and [`MeterProvider::collect`]
+//! returns a [`Snapshot`] of everything:
 //!
 //! ```
 //! use opentelemetry::{metrics::MeterProvider as _, KeyValue};
@@ -17,6 +20,17 @@
 //! assert_eq!(snapshot.metric("orders").unwrap().data.len(), 1);
 //! # Ok::<(), prompush::Error>(())
 //! ```
+//!
+//! Start with [`MeterProviderBuilder::with_endpoint`] for one remote-write listener, or
+//! [`Destination`] for several. The [`guide`] explains the rest, one chapter per topic:
+//! [destinations](guide::destinations), [configuration](guide::configuration),
+//! [failure behaviour](guide::failures), [semantics](guide::semantics),
+//! [names](guide::names), [TLS](guide::tls), [pull](guide::pull),
+//! [native histograms and exemplars](guide::native_histograms), [process and host
+//! metrics](guide::observers), [custom metrics](guide::custom_metrics), the
+//! [`metrics` facade](guide::metrics_facade), [with `opentelemetry_sdk`](guide::sdk_exporter),
+//! [features](guide::features), [performance](guide::performance) and the
+//! [source layout](guide::layout).
 #![deny(missing_docs)]
 #![deny(missing_debug_implementations)]
 
@@ -26,6 +40,20 @@ pub mod custom;
 mod destination;
 pub mod env;
 mod error;
+// The guide's chapters are documentation only. Their examples use every feature, so
+// their doc tests run with all features (as `scripts/test` runs them).
+#[cfg(any(
+    doc,
+    all(
+        doctest,
+        feature = "custom-metrics",
+        feature = "metrics",
+        feature = "observers",
+        feature = "receiver",
+        feature = "scrape"
+    )
+))]
+pub mod guide;
 mod instance_id;
 mod instrument;
 mod meter;
@@ -61,8 +89,9 @@ pub use transport::Protocol;
 #[cfg(test)]
 mod robustness_tests;
 
-/// The README's examples, compiled as doc tests so they stay true (they use every
-/// feature).
+/// The README's example, compiled as a doc test so it stays true (it uses the
+/// default feature `observers`); `scripts/check-readme-example` builds it with exactly
+/// the README's `[dependencies]`.
 #[doc = include_str!("../README.md")]
-#[cfg(all(doctest, feature = "custom-metrics", feature = "receiver"))]
+#[cfg(all(doctest, feature = "observers"))]
 pub struct ReadmeDoctests;
