@@ -63,6 +63,8 @@ pub use snapshot::{Attributes, Snapshot};
 pub use transport::Protocol;
 
 #[cfg(test)]
+mod layering_tests;
+#[cfg(test)]
 mod robustness_tests;
 
 /// The README's examples, compiled as doc tests so they stay true (they use every
