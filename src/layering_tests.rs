@@ -44,7 +44,10 @@ const LAYERS: &[(&str, &[&str])] = &[
         ],
     ),
     ("the push pipeline", &["pipeline"]),
-    ("translation, encoding and aggregation", &["prometheus", "aggregate"]),
+    (
+        "translation, encoding and aggregation",
+        &["prometheus", "aggregate"],
+    ),
     ("transport", &["transport"]),
     (
         "the data model and leaves",
@@ -273,7 +276,11 @@ fn parse_file(src: &str) -> FileSyntax {
         let scope: Vec<String> = inline.iter().map(|(n, _)| n.clone()).collect();
         match &toks[i].0 {
             Tok::Punct('#') if is(i + 1, Tok::Punct('[')) || is(i + 2, Tok::Punct('[')) => {
-                let open = if is(i + 1, Tok::Punct('[')) { i + 1 } else { i + 2 };
+                let open = if is(i + 1, Tok::Punct('[')) {
+                    i + 1
+                } else {
+                    i + 2
+                };
                 let close = matching(&toks, open);
                 let attr: Vec<Tok> = toks[open + 1..close].iter().map(|t| t.0.clone()).collect();
                 pending_test |= is_test_cfg(&attr);
@@ -359,8 +366,7 @@ fn parse_file(src: &str) -> FileSyntax {
             }
             Tok::Ident(first) if is(i + 1, Tok::PathSep) => {
                 // The start of a path in code (not its middle, not `$crate`, not `::std`).
-                let starts = i == 0
-                    || !matches!(toks[i - 1].0, Tok::PathSep | Tok::Punct('$'));
+                let starts = i == 0 || !matches!(toks[i - 1].0, Tok::PathSep | Tok::Punct('$'));
                 if starts {
                     let mut path = vec![first.clone()];
                     let mut j = i + 1;
@@ -495,7 +501,12 @@ fn use_tree(toks: &[(Tok, usize)], prefix: Vec<String>, out: &mut Vec<(UseLeaf, 
     }
 }
 
-fn push_leaf(mut path: Vec<String>, binds: Option<String>, line: usize, out: &mut Vec<(UseLeaf, usize)>) {
+fn push_leaf(
+    mut path: Vec<String>,
+    binds: Option<String>,
+    line: usize,
+    out: &mut Vec<(UseLeaf, usize)>,
+) {
     // `a::{self}` names `a`.
     let mut binds = binds;
     if path.last().is_some_and(|l| l == "self") && path.len() > 1 {
@@ -507,7 +518,14 @@ fn push_leaf(mut path: Vec<String>, binds: Option<String>, line: usize, out: &mu
     if path.is_empty() {
         return;
     }
-    out.push((UseLeaf { path, binds, glob: false }, line));
+    out.push((
+        UseLeaf {
+            path,
+            binds,
+            glob: false,
+        },
+        line,
+    ));
 }
 
 // ---------------------------------------------------------------------------------------
@@ -599,13 +617,26 @@ impl Graph {
             }
             let file = &self.files[from];
             let mut found = Vec::new();
-            for u in file.syntax.uses.iter().filter(|u| !u.public && !u.leaf.glob) {
+            for u in file
+                .syntax
+                .uses
+                .iter()
+                .filter(|u| !u.public && !u.leaf.glob)
+            {
                 let base = scope_module(&file.module, &u.scope);
-                found.push((self.resolve(from, &base, &u.leaf.path, 0), u.line, &u.leaf.path));
+                found.push((
+                    self.resolve(from, &base, &u.leaf.path, 0),
+                    u.line,
+                    &u.leaf.path,
+                ));
             }
             for u in file.syntax.uses.iter().filter(|u| !u.public && u.leaf.glob) {
                 let base = scope_module(&file.module, &u.scope);
-                found.push((self.resolve(from, &base, &u.leaf.path, 0), u.line, &u.leaf.path));
+                found.push((
+                    self.resolve(from, &base, &u.leaf.path, 0),
+                    u.line,
+                    &u.leaf.path,
+                ));
             }
             for p in &file.syntax.paths {
                 let base = scope_module(&file.module, &p.scope);
@@ -634,7 +665,13 @@ impl Graph {
     }
 
     /// `path` as a path from the crate root.
-    fn absolute(&self, from: usize, base: &[String], path: &[String], hops: usize) -> Option<Vec<String>> {
+    fn absolute(
+        &self,
+        from: usize,
+        base: &[String],
+        path: &[String],
+        hops: usize,
+    ) -> Option<Vec<String>> {
         let mut module = base.to_vec();
         let mut rest = path;
         match rest[0].as_str() {
@@ -655,7 +692,9 @@ impl Graph {
                 if !self.modules.contains_key(&child) {
                     // A name the file imports: continue from what it names.
                     let u = self.files[from].syntax.uses.iter().find(|u| {
-                        !u.leaf.glob && u.leaf.binds.as_deref() == Some(first) && u.leaf.path != path
+                        !u.leaf.glob
+                            && u.leaf.binds.as_deref() == Some(first)
+                            && u.leaf.path != path
                     })?;
                     let u_base = scope_module(&self.files[from].module, &u.scope);
                     let mut named = self.absolute(from, &u_base, &u.leaf.path, hops + 1)?;
@@ -685,13 +724,19 @@ impl Graph {
             .iter()
             .find(|u| u.scope.is_empty() && !u.leaf.glob && u.leaf.binds.as_deref() == Some(name))
         {
-            return self.resolve(holder, module, &u.leaf.path, hops + 1).or(Some(holder));
+            return self
+                .resolve(holder, module, &u.leaf.path, hops + 1)
+                .or(Some(holder));
         }
         if syntax.defines.contains(name) {
             return Some(holder);
         }
         // A `*` import: the first module behind it that has the name.
-        for u in syntax.uses.iter().filter(|u| u.scope.is_empty() && u.leaf.glob) {
+        for u in syntax
+            .uses
+            .iter()
+            .filter(|u| u.scope.is_empty() && u.leaf.glob)
+        {
             let mut through = u.leaf.path.clone();
             through.push(name.clone());
             if let Some(abs) = self.absolute(holder, module, &through, hops + 1) {
@@ -711,7 +756,9 @@ impl Graph {
 
     fn layer_of(&self, file: usize) -> Option<usize> {
         let top = self.files[file].module.first()?;
-        LAYERS.iter().position(|(_, mods)| mods.contains(&top.as_str()))
+        LAYERS
+            .iter()
+            .position(|(_, mods)| mods.contains(&top.as_str()))
     }
 
     /// Everything wrong, as text; empty when the layering holds.
@@ -720,13 +767,22 @@ impl Graph {
         for f in self.files.iter().filter(|f| !f.test) {
             if let Some(top) = f.module.first() {
                 if !LAYERS.iter().any(|(_, m)| m.contains(&top.as_str())) {
-                    let _ = writeln!(out, "module `{top}` ({}) is in no layer: add it to LAYERS", f.name);
+                    let _ = writeln!(
+                        out,
+                        "module `{top}` ({}) is in no layer: add it to LAYERS",
+                        f.name
+                    );
                 }
             }
         }
         for cycle in self.cycles() {
             let names: Vec<&str> = cycle.iter().map(|&f| self.files[f].name.as_str()).collect();
-            let _ = writeln!(out, "import cycle between {} files: {}", names.len(), names.join(", "));
+            let _ = writeln!(
+                out,
+                "import cycle between {} files: {}",
+                names.len(),
+                names.join(", ")
+            );
             for ((a, b), uses) in &self.edges {
                 if cycle.contains(a) && cycle.contains(b) {
                     for (line, path) in uses {
@@ -845,14 +901,21 @@ fn leaves(src: &str) -> Vec<String> {
 }
 
 fn code_paths(src: &str) -> Vec<String> {
-    parse_file(src).paths.iter().map(|p| p.path.join("::")).collect()
+    parse_file(src)
+        .paths
+        .iter()
+        .map(|p| p.path.join("::"))
+        .collect()
 }
 
 #[test]
 fn use_trees_expand_to_their_leaves() {
     assert_eq!(leaves("use crate::a::B;"), ["crate::a::B"]);
     assert_eq!(leaves("use super::{b, c::d};"), ["super::b", "super::c::d"]);
-    assert_eq!(leaves("use a::{b::{c, d}, e};"), ["a::b::c", "a::b::d", "a::e"]);
+    assert_eq!(
+        leaves("use a::{b::{c, d}, e};"),
+        ["a::b::c", "a::b::d", "a::e"]
+    );
     assert_eq!(leaves("use a::{\n    b,\n    c,\n};"), ["a::b", "a::c"]);
     assert_eq!(leaves("use a::{self, b};"), ["a", "a::b"]);
     assert_eq!(leaves("use a::B as C;"), ["a::B as C"]);
@@ -864,7 +927,11 @@ fn use_trees_expand_to_their_leaves() {
 
 #[test]
 fn use_lines_are_the_lines_of_their_leaves() {
-    let lines: Vec<usize> = parse_file("use a::{\n b,\n c};").uses.iter().map(|u| u.line).collect();
+    let lines: Vec<usize> = parse_file("use a::{\n b,\n c};")
+        .uses
+        .iter()
+        .map(|u| u.line)
+        .collect();
     assert_eq!(lines, [2, 3]);
 }
 
@@ -877,24 +944,48 @@ fn pub_use_is_told_from_use() {
 
 #[test]
 fn paths_in_code_are_found_whole() {
-    assert_eq!(code_paths("let x = crate::x::Y::new();"), ["crate::x::Y::new"]);
-    assert_eq!(code_paths("fn f(a: super::A) -> labels::Key {}"), ["super::A", "labels::Key"]);
+    assert_eq!(
+        code_paths("let x = crate::x::Y::new();"),
+        ["crate::x::Y::new"]
+    );
+    assert_eq!(
+        code_paths("fn f(a: super::A) -> labels::Key {}"),
+        ["super::A", "labels::Key"]
+    );
     assert_eq!(code_paths("let v = Vec::<u8>::new();"), ["Vec"]);
     assert_eq!(code_paths("$crate::a::b!()"), Vec::<String>::new());
 }
 
 #[test]
 fn comments_strings_and_chars_hide_nothing_and_add_nothing() {
-    assert_eq!(code_paths("// crate::a::B\nlet s = \"super::c\";"), Vec::<String>::new());
-    assert_eq!(code_paths("/* crate::a */ let c = '\"'; crate::b::C"), ["crate::b::C"]);
-    assert_eq!(code_paths("let s = r#\"crate::x\"#; fn f<'a>(x: &'a super::T) {}"), ["super::T"]);
+    assert_eq!(
+        code_paths("// crate::a::B\nlet s = \"super::c\";"),
+        Vec::<String>::new()
+    );
+    assert_eq!(
+        code_paths("/* crate::a */ let c = '\"'; crate::b::C"),
+        ["crate::b::C"]
+    );
+    assert_eq!(
+        code_paths("let s = r#\"crate::x\"#; fn f<'a>(x: &'a super::T) {}"),
+        ["super::T"]
+    );
 }
 
 #[test]
 fn test_only_code_is_left_out() {
-    assert_eq!(code_paths("#[cfg(test)]\nmod tests { use crate::a::B; crate::c::D }"), Vec::<String>::new());
-    assert_eq!(code_paths("#[cfg(test)]\nfn f() { crate::a::b() }\nfn g() { crate::c::d() }"), ["crate::c::d"]);
-    assert_eq!(code_paths("#[cfg(any(test, feature = \"x\"))]\nfn f() { crate::a::b() }"), ["crate::a::b"]);
+    assert_eq!(
+        code_paths("#[cfg(test)]\nmod tests { use crate::a::B; crate::c::D }"),
+        Vec::<String>::new()
+    );
+    assert_eq!(
+        code_paths("#[cfg(test)]\nfn f() { crate::a::b() }\nfn g() { crate::c::d() }"),
+        ["crate::c::d"]
+    );
+    assert_eq!(
+        code_paths("#[cfg(any(test, feature = \"x\"))]\nfn f() { crate::a::b() }"),
+        ["crate::a::b"]
+    );
     assert!(parse_file("#[cfg(test)]\nmod tests;").mods[0].test);
     assert!(parse_file("#[cfg(all(test, unix))]\nmod tests;").mods[0].test);
 }
@@ -908,5 +999,8 @@ fn module_declarations_keep_their_path_attribute() {
 #[test]
 fn defined_items_are_known() {
     let defines = parse_file("pub(crate) struct A; fn b() {} enum C {} macro_rules! d {}").defines;
-    assert_eq!(defines.into_iter().collect::<Vec<_>>(), ["A", "C", "b", "d"]);
+    assert_eq!(
+        defines.into_iter().collect::<Vec<_>>(),
+        ["A", "C", "b", "d"]
+    );
 }

@@ -49,7 +49,7 @@ mod setters;
 pub mod snapshot;
 mod transport;
 
-pub use aggregate::exemplar::ExemplarFilter;
+pub use aggregate::exemplar_sampling::ExemplarFilter;
 pub use destination::Destination;
 pub use error::Error;
 #[cfg(feature = "metrics")]

@@ -10,7 +10,7 @@
 //! spreads over per-thread slots once threads collide on it.
 
 mod attrs;
-pub(crate) mod exemplar;
+pub(crate) mod exemplar_sampling;
 pub(crate) mod exponential;
 pub(crate) mod histogram;
 mod last_value;

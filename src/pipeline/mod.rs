@@ -23,8 +23,8 @@
 
 mod backoff;
 mod clock;
+mod collect_and_encode;
 mod deliver;
-mod encoding;
 mod handle;
 mod outcome;
 mod queue;

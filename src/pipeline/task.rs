@@ -17,8 +17,8 @@ use tokio::time::{self, Instant, MissedTickBehavior};
 
 use super::backoff::Backoff;
 use super::clock::PushClock;
+use super::collect_and_encode::{Encoded, Encoding};
 use super::deliver::{Deliver, Sending};
-use super::encoding::{Encoded, Encoding};
 use super::handle::{AnswerTo, Command};
 use super::queue::{Batch, Queue};
 use super::self_metrics::{DropReason, SelfMetrics};

@@ -135,7 +135,8 @@ fn failure(kind: FailureKind, retry_after: Option<Duration>) -> Failure {
 
 impl Deliver for Scripted {
     fn send(&self, body: Bytes) -> Sending {
-        let request = crate::prometheus::encode::decode(&body, 1 << 24).expect("a valid body");
+        let request =
+            crate::prometheus::write_request::decode(&body, 1 << 24).expect("a valid body");
         let series: Vec<(String, Vec<i64>)> = request
             .timeseries
             .iter()

@@ -255,7 +255,7 @@ impl WriteRequest {
 /// [`Error::Decode`] when the body is not snappy, not the protobuf message, or
 /// decompresses to more than [`MAX_DECODED_BYTES`].
 pub fn decode(body: &[u8]) -> Result<WriteRequest, Error> {
-    let request = crate::prometheus::encode::decode(body, MAX_DECODED_BYTES)?;
+    let request = crate::prometheus::write_request::decode(body, MAX_DECODED_BYTES)?;
     let series = request
         .timeseries
         .into_iter()

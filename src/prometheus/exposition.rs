@@ -9,7 +9,7 @@
 //! [`MeterProvider::render_metrics`](crate::MeterProvider::render_metrics), which does
 //! both.
 
-mod exemplar;
+mod exemplar_text;
 mod sink;
 
 use super::series::MetricType;

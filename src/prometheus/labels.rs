@@ -4,8 +4,8 @@
 use opentelemetry::KeyValue;
 
 use super::collide::{Action, Plan};
-use super::exemplars::{in_bucket, Handover};
-use super::instruments::Names;
+use super::exemplar_selection::{in_bucket, Handover};
+use super::name_cache::Names;
 use super::naming;
 use super::series::{put, Labels, ReusedPoint, Sample, SeriesSink, Slot, Span};
 use super::translate::{millis, SCOPE_NAME_LABEL, SCOPE_VERSION_LABEL};

@@ -4,7 +4,7 @@
 //! [`naming`] turns OpenTelemetry names, units and attribute keys into Prometheus names;
 //! [`translate`] turns a [`Snapshot`](crate::Snapshot) into Prometheus series and
 //! metadata; [`encode`] writes those as a snappy-compressed `WriteRequest`. For
-//! destinations that take JSON custom metrics instead, `custom_json` writes the same
+//! destinations that take JSON custom metrics instead, `unleash_json` writes the same
 //! series as JSON entries.
 //!
 //! Inside translation: `series` holds what a translator hands a sink (labels,
@@ -14,7 +14,7 @@
 //! cuts an encoded request into smaller ones.
 //!
 //! ```
-//! use prompush::prometheus::{encode::WriteRequestEncoder, translate::Translator};
+//! use prompush::prometheus::{write_request::WriteRequestEncoder, translate::Translator};
 //! # fn demo(snapshot: &prompush::Snapshot) -> Result<(), prompush::Error> {
 //! let mut translator = Translator::new();
 //! let mut encoder = WriteRequestEncoder::new();
@@ -27,14 +27,12 @@
 
 pub(crate) mod batch;
 mod collide;
-pub(crate) mod custom_json;
 pub mod decode;
-pub mod encode;
-mod exemplars;
+mod exemplar_selection;
 mod exponential;
 pub mod exposition;
-mod instruments;
 mod labels;
+mod name_cache;
 pub mod naming;
 pub(crate) mod native;
 #[doc(hidden)]
@@ -43,6 +41,8 @@ mod rich_series;
 mod series;
 pub mod stale;
 pub mod translate;
+pub(crate) mod unleash_json;
+pub mod write_request;
 
 #[cfg(test)]
 mod tests;

@@ -6,7 +6,7 @@
 use std::sync::Arc;
 
 use super::collide::{self, Claim, FamilyKind, Key, Member};
-use super::exemplars::Handover;
+use super::exemplar_selection::Handover;
 use super::labels::PointContext;
 use super::naming;
 use super::translate::{naming_kind, point_attributes, Translator};

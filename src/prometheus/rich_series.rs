@@ -4,7 +4,7 @@
 //!
 //! Exemplar labels are built as [`ExemplarLabels`] says, sorted by name.
 
-use super::exemplars::ExemplarLabels;
+use super::exemplar_selection::ExemplarLabels;
 use super::translate::Labels;
 use super::{native, proto};
 use crate::snapshot::{Exemplar, ExponentialHistogramPoint};

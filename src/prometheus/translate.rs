@@ -47,12 +47,12 @@ use std::time::{SystemTime, UNIX_EPOCH};
 use opentelemetry::KeyValue;
 
 use super::collide::{self, Action, Families, Key, Plan, Registry};
-use super::exemplars::{Handover, Marks};
-use super::instruments::Names;
+use super::exemplar_selection::{Handover, Marks};
 use super::labels::{
     add_external, finish_labels, push_label, push_service_labels, CommonLabels, PointContext,
     Scratch,
 };
+use super::name_cache::Names;
 use super::naming;
 use super::series::{put, Slot, TRANSLATOR_IDS};
 use crate::snapshot::{Attributes, InstrumentKind, MetricData, Snapshot};

@@ -13,7 +13,7 @@ use opentelemetry::InstrumentationScope;
 use opentelemetry_sdk::Resource;
 use parking_lot::Mutex;
 
-use crate::aggregate::exemplar::ExemplarFilter;
+use crate::aggregate::exemplar_sampling::ExemplarFilter;
 use crate::aggregate::exponential::ExponentialConfig;
 use crate::aggregate::Limits;
 use crate::custom::manage::CollectMatchingFn;

@@ -3,8 +3,8 @@
 //! series, how a body is cut in halves). The queue, retries and the halving of refused
 //! requests work on any protocol; adding one (remote write 2.0, say) is a module here.
 
-mod json;
 mod remote_write;
+mod unleash_json;
 
 use bytes::Bytes;
 
@@ -87,9 +87,10 @@ pub(super) fn encoder(delivery: &Delivery) -> Box<dyn Encode> {
             translator,
             series.native_histograms.clone(),
         )),
-        Protocol::CustomMetricsJson => {
-            Box::new(json::Encoder::new(translator, delivery.max_body_bytes))
-        }
+        Protocol::CustomMetricsJson => Box::new(unleash_json::Encoder::new(
+            translator,
+            delivery.max_body_bytes,
+        )),
     }
 }
 
@@ -113,6 +114,6 @@ pub(super) fn classic_instead(
 pub(super) fn refusals(protocol: Protocol) -> &'static dyn Refusals {
     match protocol {
         Protocol::RemoteWrite => &remote_write::Refusals,
-        Protocol::CustomMetricsJson => &json::Refusals,
+        Protocol::CustomMetricsJson => &unleash_json::Refusals,
     }
 }

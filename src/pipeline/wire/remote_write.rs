@@ -9,9 +9,9 @@ use bytes::Bytes;
 
 use super::{Half, Requests};
 use crate::pipeline::queue::{Batch, Shard};
-use crate::prometheus::encode::WriteRequestEncoder;
 use crate::prometheus::stale::StaleMarkers;
 use crate::prometheus::translate::Translator;
+use crate::prometheus::write_request::WriteRequestEncoder;
 use crate::prometheus::{batch, native};
 use crate::{Error, Snapshot};
 

@@ -3,8 +3,8 @@
 
 use super::{Half, Requests};
 use crate::pipeline::queue::Batch;
-use crate::prometheus::custom_json::{self, CustomMetricsEncoder};
 use crate::prometheus::translate::Translator;
+use crate::prometheus::unleash_json::{self, CustomMetricsEncoder};
 use crate::{Error, Snapshot};
 
 pub(super) struct Encoder {
@@ -55,7 +55,7 @@ impl super::Refusals for Refusals {
     /// Cuts between entries, where the encoder recorded them.
     fn halves(&self, batch: &Batch) -> Option<(usize, [Half; 2])> {
         let starts = batch.cuts.as_ref()?;
-        let halves = custom_json::split_in_halves(&batch.body, starts)?;
+        let halves = unleash_json::split_in_halves(&batch.body, starts)?;
         let half = |(body, samples, starts)| Half {
             body,
             samples,

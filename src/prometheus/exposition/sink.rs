@@ -7,8 +7,8 @@
 use std::collections::HashMap;
 use std::fmt::Write as _;
 
-use super::{exemplar, Family, Format};
-use crate::prometheus::exemplars::{newest_in_bucket, ExemplarLabels};
+use super::{exemplar_text, Family, Format};
+use crate::prometheus::exemplar_selection::{newest_in_bucket, ExemplarLabels};
 use crate::prometheus::naming;
 use crate::prometheus::series::{
     Labels, LabelsVersion, Metadata, MetricType, ReusedPoint, Sample, SeriesSink,
@@ -137,7 +137,7 @@ impl Families {
                 _ => false,
             };
             if allowed && self.open_metrics {
-                exemplar::write(out, self.exemplar_labels.build(e), e);
+                exemplar_text::write(out, self.exemplar_labels.build(e), e);
             }
         }
         out.push('\n');
