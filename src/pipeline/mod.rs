@@ -24,6 +24,7 @@
 mod backoff;
 mod clock;
 mod collect_and_encode;
+mod command;
 mod deliver;
 mod handle;
 mod outcome;
@@ -31,6 +32,7 @@ mod queue;
 pub(crate) mod self_metrics;
 mod shards;
 mod task;
+mod timing;
 mod wire;
 
 #[cfg(test)]

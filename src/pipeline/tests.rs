@@ -14,8 +14,9 @@ use opentelemetry::KeyValue;
 use reqwest::StatusCode;
 use tokio::time::Instant;
 
+use super::command::Command;
 use super::deliver::{Deliver, Sending};
-use super::handle::{Command, Pipeline};
+use super::handle::Pipeline;
 use super::self_metrics::SelfMetrics;
 use super::task::Task;
 use super::{Delivery, SeriesOptions};
