@@ -14,7 +14,7 @@ use super::queue::{Batch, Queue};
 use super::self_metrics::{DropReason, SelfMetrics};
 use super::shards::Sizing;
 use super::timing::{after, due};
-use super::wire::{self, Half};
+use super::wire::{self, HalfRequest};
 use super::Delivery;
 use crate::transport::{FailureKind, SendOutcome};
 
@@ -243,7 +243,7 @@ impl Answering<'_> {
         } else {
             batch.bisect_budget.clone()
         };
-        let half = |h: Half| Batch {
+        let half = |h: HalfRequest| Batch {
             body: h.body,
             samples: h.samples,
             push: batch.push,
