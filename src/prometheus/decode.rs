@@ -306,7 +306,7 @@ pub fn decode(body: &[u8]) -> Result<WriteRequest, Error> {
 }
 
 /// Decodes a JSON custom-metrics body, `{"metrics":[{"name":…,"value":…,"labels":{…}}]}`
-/// (see [`Protocol::CustomMetricsJson`](crate::Protocol::CustomMetricsJson)), into one series per entry. The format has no
+/// (see [`Protocol::UnleashJson`](crate::Protocol::UnleashJson)), into one series per entry. The format has no
 /// timestamps: each sample's `timestamp_ms` is 0. Label values must be strings, as
 /// the sender writes them.
 ///

@@ -349,7 +349,7 @@ async fn handle(
     );
     let path = req.uri().path().to_owned();
     let protocol = match headers.get("content-type") {
-        Some(t) if t.starts_with("application/json") => Protocol::CustomMetricsJson,
+        Some(t) if t.starts_with("application/json") => Protocol::UnleashJson,
         _ => Protocol::RemoteWrite,
     };
     let body = match Limited::new(req.into_body(), MAX_BODY_BYTES)
@@ -371,7 +371,7 @@ async fn handle(
         }
     };
     let (decoded, success) = match protocol {
-        Protocol::CustomMetricsJson => (decode_custom_metrics(&body), StatusCode::ACCEPTED),
+        Protocol::UnleashJson => (decode_custom_metrics(&body), StatusCode::ACCEPTED),
         _ => (decode(&body), StatusCode::NO_CONTENT),
     };
     // A scripted reply answers any request; refusal rules look at decoded series.

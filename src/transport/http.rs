@@ -172,7 +172,7 @@ impl HttpSender {
         // an echoed secret that scrubbing no longer recognises.
         let body = drain(response, BODY_PREFIX_LIMIT + self.scrubber.longest_echo()).await;
         let mut detail = self.scrubber.scrub_and_cut(&body, BODY_PREFIX_LIMIT);
-        if self.protocol == Protocol::CustomMetricsJson {
+        if self.protocol == Protocol::UnleashJson {
             // Decoding the JSON undoes one level of escaping; scrub what that reveals.
             detail = json_error_details(&detail)
                 .map(|messages| self.scrubber.scrub(&messages))

@@ -25,7 +25,7 @@ pub(super) fn request_writer(delivery: &Delivery) -> Box<dyn RequestWriter> {
             translator,
             series.native_histograms.clone(),
         )),
-        Protocol::CustomMetricsJson => Box::new(unleash_json::JsonRequestWriter::new(
+        Protocol::UnleashJson => Box::new(unleash_json::JsonRequestWriter::new(
             translator,
             delivery.max_body_bytes,
         )),
@@ -52,6 +52,6 @@ pub(super) fn classic_instead(
 pub(super) fn refusals(protocol: Protocol) -> &'static dyn RefusalRules {
     match protocol {
         Protocol::RemoteWrite => &remote_write::RemoteWriteRefusals,
-        Protocol::CustomMetricsJson => &unleash_json::JsonRefusals,
+        Protocol::UnleashJson => &unleash_json::JsonRefusals,
     }
 }
