@@ -24,8 +24,8 @@
 use std::collections::{BTreeSet, HashMap, HashSet};
 use std::sync::Arc;
 
-use super::translate::naming_kind;
-use crate::snapshot::{ExponentialHistogramPoint, HistogramPoint, InstrumentKind, MetricData};
+use super::model::{FamilyKind, Key, Member};
+use crate::snapshot::{ExponentialHistogramPoint, HistogramPoint, MetricData};
 
 /// What each push merged and dropped, for the self-metrics.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
@@ -39,22 +39,6 @@ pub struct Collisions {
     /// Series not sent because they collide with a histogram of other bounds,
     /// registered earlier.
     pub unmergeable_series: usize,
-}
-
-/// One point of one instrument: the instrument's descriptor id and the point's index.
-pub(super) type Member = (u64, u32);
-
-/// A series' identity: a 128-bit hash of its family and labels. Two points that share
-/// one are compared in full before they are merged (see
-/// [`Registry::join`]), so the hash alone never merges two series.
-pub(super) type Key = u128;
-
-/// The key of a series given as text (family, NUL, length-prefixed labels).
-pub(super) fn key_of(text: &str) -> Key {
-    use std::hash::BuildHasher as _;
-    let a = foldhash::fast::FixedState::with_seed(0x9e37_79b9_7f4a_7c15).hash_one(text);
-    let b = foldhash::fast::FixedState::with_seed(0x2545_f491_4f6c_dd1d).hash_one(text);
-    (u128::from(a) << 64) | u128::from(b)
 }
 
 /// The members of one key: almost always a single point, which then costs no
@@ -295,38 +279,6 @@ impl Registry {
     }
 }
 
-/// What kind of family an instrument makes: two instruments may share a family only
-/// when these are equal.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub(super) enum FamilyKind {
-    /// An instrument of this kind (never an observable one: a gauge is a gauge).
-    Instrument(InstrumentKind),
-    /// A histogram with exponential buckets: its points cannot merge with explicit ones.
-    ExponentialHistogram,
-    /// The translator's own `target_info`.
-    TargetInfo,
-}
-
-impl FamilyKind {
-    pub(super) fn of(data: &MetricData) -> Self {
-        match data {
-            MetricData::ExponentialHistogram { .. } => Self::ExponentialHistogram,
-            _ => Self::Instrument(naming_kind(data, InstrumentKind::Gauge)),
-        }
-    }
-
-    fn word(self) -> &'static str {
-        match self {
-            Self::TargetInfo => "target_info",
-            Self::ExponentialHistogram => "exponential histogram",
-            Self::Instrument(InstrumentKind::Counter) => "counter",
-            Self::Instrument(InstrumentKind::UpDownCounter) => "up-down counter",
-            Self::Instrument(InstrumentKind::Histogram) => "histogram",
-            Self::Instrument(_) => "gauge",
-        }
-    }
-}
-
 /// One instrument, as the family check sees it.
 pub(super) struct Claim<'a> {
     pub(super) id: u64,
@@ -419,7 +371,8 @@ impl Families {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::snapshot::{Attributes, Number, NumberPoint};
+    use crate::prometheus::model::key_of;
+    use crate::snapshot::{Attributes, InstrumentKind, Number, NumberPoint};
 
     fn gauge(values: &[f64]) -> MetricData {
         MetricData::Gauge {

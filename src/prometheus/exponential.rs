@@ -10,7 +10,7 @@
 
 use super::collide::Action;
 use super::labels::{ClassicPoint, HistogramNames, PointContext};
-use super::name_cache::Names;
+use super::model::Names;
 use super::naming;
 use super::series::{put, Labels, NativeSample, SeriesSink, Span};
 use crate::snapshot::{bucket_upper_bound, ExponentialHistogramPoint};

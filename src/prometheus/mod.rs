@@ -32,6 +32,7 @@ mod exemplar_selection;
 mod exponential;
 pub mod exposition;
 mod labels;
+pub(crate) mod model;
 mod name_cache;
 pub mod naming;
 pub(crate) mod native;

@@ -54,7 +54,7 @@ fn exemplar(e: &Exemplar) -> proto::Exemplar {
     proto::Exemplar {
         labels,
         value: e.value,
-        timestamp: super::translate::millis(e.time),
+        timestamp: super::model::millis(e.time),
     }
 }
 
