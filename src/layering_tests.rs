@@ -55,6 +55,12 @@ const LAYERS: &[(&str, &[&str])] = &[
     ),
 ];
 
+/// Cycles allowed, each with why, as the exact set of files in it: a type and its
+/// builder name each other (`MeterProvider::builder()` returns the builder,
+/// `MeterProviderBuilder::build()` returns the provider); splitting them would split one
+/// type's `impl` across files instead.
+const ALLOWED_CYCLES: &[&[&str]] = &[&["provider/builder.rs", "provider/mod.rs"]];
+
 #[test]
 fn layering_has_no_file_cycles_and_no_upward_imports() {
     let graph = Graph::read(&Path::new(env!("CARGO_MANIFEST_DIR")).join("src"));
@@ -776,7 +782,11 @@ impl Graph {
             }
         }
         for cycle in self.cycles() {
-            let names: Vec<&str> = cycle.iter().map(|&f| self.files[f].name.as_str()).collect();
+            let mut names: Vec<&str> = cycle.iter().map(|&f| self.files[f].name.as_str()).collect();
+            names.sort_unstable();
+            if ALLOWED_CYCLES.contains(&names.as_slice()) {
+                continue;
+            }
             let _ = writeln!(
                 out,
                 "import cycle between {} files: {}",
