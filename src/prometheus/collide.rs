@@ -19,7 +19,7 @@
 //!
 //! A whole family can conflict too: two instruments of different kinds that produce
 //! one family name (a counter `jobs` and a gauge `jobs_total`). The instrument
-//! registered first keeps the family; see [`Families`].
+//! registered first keeps the family; see [`FamilyChecks`].
 
 use std::collections::{BTreeSet, HashMap, HashSet};
 use std::sync::Arc;
@@ -63,7 +63,7 @@ struct Group {
 
 /// The series key of every translated point, and which keys collide.
 #[derive(Debug, Default)]
-pub(super) struct Registry {
+pub(super) struct SeriesKeys {
     keys: HashMap<Key, Members, foldhash::fast::RandomState>,
     /// Keys with two or more members, in a fixed order.
     colliding: BTreeSet<Key>,
@@ -85,7 +85,7 @@ pub(super) enum Action {
 /// The colliding points of one push and what to do with each.
 pub(super) type Plan = HashMap<Member, Action, foldhash::fast::RandomState>;
 
-impl Registry {
+impl SeriesKeys {
     /// Adds `member` (a point of family `family`) under `key`. Returns another member
     /// already there, if any: the caller compares the two series in full and calls
     /// [`leave`](Self::leave) should their keys match by chance only.
@@ -170,7 +170,7 @@ impl Registry {
     pub(super) fn plan<'s>(
         &mut self,
         data: impl Fn(u64) -> Option<&'s MetricData>,
-        families: &mut Families,
+        families: &mut FamilyChecks,
         stats: &mut Collisions,
     ) -> Plan {
         let mut plan = Plan::default();
@@ -290,13 +290,14 @@ pub(super) struct Claim<'a> {
     pub(super) instrument: &'a str,
 }
 
-/// Warnings given once per family, per translator.
+/// Which instrument keeps a family name when two kinds claim it, and the warnings
+/// given once per family, per translator.
 #[derive(Debug, Default)]
-pub(super) struct Families {
+pub(super) struct FamilyChecks {
     warned: HashSet<String>,
 }
 
-impl Families {
+impl FamilyChecks {
     /// Given every instrument sorted by id (registration order), returns the ids whose
     /// family belongs to an earlier instrument of another kind, and warns once per
     /// family.
@@ -396,14 +397,14 @@ mod tests {
 
     #[test]
     fn a_gauge_group_keeps_the_member_that_changed_and_never_flips_otherwise() {
-        let mut r = Registry::default();
+        let mut r = SeriesKeys::default();
         let k = key_of("g\0k");
         assert_eq!(r.join(k, (1, 0), "g"), None);
         assert_eq!(r.join(k, (2, 0), "g"), Some((1, 0)));
         let mut stats = Collisions::default();
-        let push = |r: &mut Registry, a: f64, b: f64, stats: &mut Collisions| {
+        let push = |r: &mut SeriesKeys, a: f64, b: f64, stats: &mut Collisions| {
             let (da, db) = (gauge(&[a]), gauge(&[b]));
-            let mut f = Families::default();
+            let mut f = FamilyChecks::default();
             let plan = r.plan(
                 |id| if id == 1 { Some(&da) } else { Some(&db) },
                 &mut f,
@@ -424,7 +425,7 @@ mod tests {
 
     #[test]
     fn leaving_ends_the_collision() {
-        let mut r = Registry::default();
+        let mut r = SeriesKeys::default();
         let key = key_of("f\0k");
         r.join(key, (1, 0), "f");
         r.join(key, (1, 1), "f");
@@ -441,7 +442,7 @@ mod tests {
 
     #[test]
     fn a_family_belongs_to_the_first_instrument_of_its_kind() {
-        let mut f = Families::default();
+        let mut f = FamilyChecks::default();
         let claims = [
             Claim {
                 id: 1,

@@ -21,7 +21,7 @@ pub(super) type Member = (u64, u32);
 
 /// A series' identity: a 128-bit hash of its family and labels. Two points that share
 /// one are compared in full before they are merged (see
-/// [`Registry::join`]), so the hash alone never merges two series.
+/// [`SeriesKeys::join`]), so the hash alone never merges two series.
 pub(super) type Key = u128;
 
 /// The key of a series given as text (family, NUL, length-prefixed labels).

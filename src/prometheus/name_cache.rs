@@ -6,7 +6,7 @@
 use std::collections::HashMap;
 use std::sync::Arc;
 
-use super::collide::{Claim, Families, Registry};
+use super::collide::{Claim, FamilyChecks, SeriesKeys};
 use super::exemplar_selection::Handover;
 use super::labels::{CommonLabels, PointContext, Scratch};
 use super::model::{
@@ -96,8 +96,8 @@ impl NameCache {
     /// points leave `registry`.
     pub(super) fn check_families(
         &mut self,
-        families: &mut Families,
-        registry: &mut Registry,
+        families: &mut FamilyChecks,
+        registry: &mut SeriesKeys,
         target_info: bool,
     ) {
         self.families_dirty = false;
@@ -259,8 +259,8 @@ impl NameCache {
 
 /// The translator's parts that registering points uses besides the cache.
 pub(super) struct Parts<'a> {
-    pub(super) registry: &'a mut Registry,
-    pub(super) families: &'a mut Families,
+    pub(super) registry: &'a mut SeriesKeys,
+    pub(super) families: &'a mut FamilyChecks,
     pub(super) scratch: &'a mut Scratch,
     pub(super) common: &'a CommonLabels,
 }

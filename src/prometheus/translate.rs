@@ -44,7 +44,7 @@ use std::collections::{HashMap, HashSet};
 
 use opentelemetry::KeyValue;
 
-use super::collide::{Action, Families, Plan, Registry};
+use super::collide::{Action, FamilyChecks, Plan, SeriesKeys};
 use super::exemplar_selection::{Handover, Marks};
 use super::labels::{
     add_external, finish_labels, push_label, push_service_labels, CommonLabels, PointContext,
@@ -101,19 +101,19 @@ pub struct Translator {
     pub(super) common: CommonLabels,
     /// The other resource labels, rebuilt per push.
     pub(super) target_info: Vec<(String, String)>,
-    pub(super) options: Options,
+    pub(super) options: TranslateOptions,
     /// The newest exemplar handed over per point.
     pub(super) exemplar_marks: Marks,
     /// The series key of every point seen, and which collide.
-    pub(super) registry: Registry,
-    pub(super) families: Families,
+    pub(super) registry: SeriesKeys,
+    pub(super) families: FamilyChecks,
     /// What the latest [`translate`](Translator::translate) merged and dropped.
     pub(super) collisions: Collisions,
 }
 
 /// What a translator produces besides the points' own series and labels.
 #[derive(Debug)]
-pub(super) struct Options {
+pub(super) struct TranslateOptions {
     /// Whether to produce the `target_info` series.
     pub(super) target_info: bool,
     /// Whether series carry `otel_scope_name` and `otel_scope_version`.
@@ -127,7 +127,7 @@ pub(super) struct Options {
     pub(super) pull_exemplars: bool,
 }
 
-impl Default for Options {
+impl Default for TranslateOptions {
     fn default() -> Self {
         Self {
             target_info: true,
