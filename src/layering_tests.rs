@@ -62,6 +62,13 @@ const LAYERS: &[(&str, &[&str])] = &[
 const ALLOWED_CYCLES: &[&[&str]] = &[&["provider/builder.rs", "provider/mod.rs"]];
 
 #[test]
+fn every_type_visible_beyond_its_file_has_a_name_of_its_own() {
+    let graph = Graph::read(&Path::new(env!("CARGO_MANIFEST_DIR")).join("src"));
+    let report = graph.repeated_type_names();
+    assert!(report.is_empty(), "\n{report}");
+}
+
+#[test]
 fn layering_has_no_file_cycles_and_no_upward_imports() {
     let graph = Graph::read(&Path::new(env!("CARGO_MANIFEST_DIR")).join("src"));
     let report = graph.report();
@@ -250,6 +257,8 @@ struct FileSyntax {
     paths: Vec<CodePath>,
     /// Names of the items the file defines (fn, struct, enum, trait, type, const, static…).
     defines: BTreeSet<String>,
+    /// Types visible outside the file (`pub`, `pub(crate)`, `pub(super)`), with their lines.
+    visible_types: Vec<(String, usize)>,
 }
 
 /// Whether the tokens of an attribute (inside `#[…]`) are a test-only `cfg`.
@@ -363,6 +372,11 @@ fn parse_file(src: &str) -> FileSyntax {
             {
                 if let Some(name) = ident(i + 1) {
                     f.defines.insert(name.to_string());
+                    let is_type =
+                        matches!(w.as_str(), "struct" | "enum" | "trait" | "type" | "union");
+                    if is_type && public {
+                        f.visible_types.push((name.to_string(), toks[i].1));
+                    }
                 }
             }
             Tok::Ident(w) if w == "macro_rules" => {
@@ -542,6 +556,8 @@ struct SourceFile {
     name: String,
     module: Vec<String>,
     test: bool,
+    /// A second file for a module already read (a `#[cfg(not(feature))]` stand-in).
+    alternate: bool,
     syntax: FileSyntax,
 }
 
@@ -576,12 +592,14 @@ impl Graph {
             .to_string_lossy()
             .replace('\\', "/");
         let index = self.files.len();
+        let alternate = self.modules.contains_key(&module);
         self.modules.entry(module.clone()).or_insert(index);
         let decls = syntax.mods.clone();
         self.files.push(SourceFile {
             name,
             module: module.clone(),
             test,
+            alternate,
             syntax,
         });
         let dir = file.parent().unwrap_or(root).to_path_buf();
@@ -822,6 +840,29 @@ impl Graph {
         out
     }
 
+    /// Type names defined visibly (beyond their file) in more than one place.
+    fn repeated_type_names(&self) -> String {
+        let mut places: BTreeMap<&str, Vec<String>> = BTreeMap::new();
+        for f in self.files.iter().filter(|f| !f.test && !f.alternate) {
+            for (name, line) in &f.syntax.visible_types {
+                places
+                    .entry(name)
+                    .or_default()
+                    .push(format!("{}:{line}", f.name));
+            }
+        }
+        let mut out = String::new();
+        for (name, at) in places.iter().filter(|(_, at)| at.len() > 1) {
+            let _ = writeln!(
+                out,
+                "type name `{name}` is defined {} times: {}",
+                at.len(),
+                at.join(", ")
+            );
+        }
+        out
+    }
+
     /// The strongly connected components with more than one file (Tarjan).
     fn cycles(&self) -> Vec<BTreeSet<usize>> {
         let n = self.files.len();
@@ -1004,6 +1045,13 @@ fn test_only_code_is_left_out() {
 fn module_declarations_keep_their_path_attribute() {
     let mods = parse_file("#[path = \"x_tests.rs\"]\nmod tests;").mods;
     assert_eq!(mods[0].path_attr.as_deref(), Some("x_tests.rs"));
+}
+
+#[test]
+fn visible_types_are_told_from_private_ones() {
+    let types = parse_file("pub struct A; struct B; pub(crate) enum C {} impl X { type D = u8; } pub(super) type E = u8;").visible_types;
+    let names: Vec<&str> = types.iter().map(|(n, _)| n.as_str()).collect();
+    assert_eq!(names, ["A", "C", "E"]);
 }
 
 #[test]
