@@ -1,4 +1,4 @@
-//! Exemplars: which measurements are sampled (the [`ExemplarFilter`]) and where they are
+//! Exemplar sampling: which measurements are sampled (the [`ExemplarFilter`]) and where they are
 //! kept (reservoirs, as the OpenTelemetry spec defines them).
 //!
 //! [`Sampled`] wraps an aggregation: it records as the inner one does, then offers the

@@ -3,15 +3,17 @@
 //! A push goes through three steps, one module each:
 //! [`naming`] turns OpenTelemetry names, units and attribute keys into Prometheus names;
 //! [`translate`] turns a [`Snapshot`](crate::Snapshot) into Prometheus series and
-//! metadata; [`encode`] writes those as a snappy-compressed `WriteRequest`. For
-//! destinations that take JSON custom metrics instead, `unleash_json` writes the same
-//! series as JSON entries.
+//! metadata; [`write_request`] writes those as a snappy-compressed `WriteRequest`. For
+//! destinations that take Unleash's custom-metrics JSON instead, `unleash_json` writes
+//! the same series as JSON entries.
 //!
-//! Inside translation: `series` holds what a translator hands a sink (labels,
-//! metadata, the [`SeriesSink`](translate::SeriesSink) trait), `instruments` what it
-//! keeps per instrument, `labels` how one point's labels are built, `collide` how
-//! points that make one series are found and merged; [`stale`] ends series, `batch`
-//! cuts an encoded request into smaller ones.
+//! Inside translation: `model` holds what the translation files share (series keys,
+//! the names cached per instrument, family kinds) and imports none of them; `series`
+//! what a translator hands a sink (labels, metadata, the
+//! [`SeriesSink`](translate::SeriesSink) trait), `name_cache` what it keeps per
+//! instrument, `labels` how one point's labels are built, `collide` how points that
+//! make one series are found and merged, `exemplar_selection` which exemplars go with a
+//! series; [`stale`] ends series, `batch` cuts an encoded request into smaller ones.
 //!
 //! ```
 //! use prompush::prometheus::{write_request::WriteRequestEncoder, translate::Translator};

@@ -1,5 +1,5 @@
-//! Translated series → the JSON "custom metrics" body (Unleash's
-//! `POST /api/client/metrics/custom`):
+//! Translated series → Unleash's custom-metrics JSON body (what
+//! `POST /api/client/metrics/custom` takes):
 //!
 //! ```json
 //! {"metrics":[{"name":"http_requests_total","value":7,"labels":{"job":"shop","route":"/"}}]}

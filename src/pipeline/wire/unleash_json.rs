@@ -1,4 +1,4 @@
-//! JSON custom metrics (Unleash): bodies cut under a byte limit, between entries; no
+//! Unleash's custom-metrics JSON on the wire: bodies cut under a byte limit, between entries; no
 //! stale markers (the format has no timestamps); a 400 may be one entry's fault.
 
 use super::seam::{HalfRequest, RefusalRules, RequestWriter, Requests};
