@@ -696,6 +696,9 @@ impl Graph {
         path: &[String],
         hops: usize,
     ) -> Option<Vec<String>> {
+        if hops > 32 || path.is_empty() {
+            return None;
+        }
         let mut module = base.to_vec();
         let mut rest = path;
         match rest[0].as_str() {
