@@ -1065,3 +1065,71 @@ fn defined_items_are_known() {
         ["A", "C", "b", "d"]
     );
 }
+
+/// A throwaway crate under the temp dir: `(path under src/, text)` pairs.
+fn report_on(name: &str, files: &[(&str, &str)]) -> String {
+    let root =
+        std::env::temp_dir().join(format!("prompush-layering-{}-{name}", std::process::id()));
+    for (path, text) in files {
+        let file = root.join(path);
+        if let Some(dir) = file.parent() {
+            std::fs::create_dir_all(dir).unwrap_or_else(|e| panic!("{}: {e}", dir.display()));
+        }
+        std::fs::write(&file, text).unwrap_or_else(|e| panic!("{}: {e}", file.display()));
+    }
+    let report = Graph::read(&root).report();
+    let _ = std::fs::remove_dir_all(&root);
+    report
+}
+
+#[test]
+fn an_upward_import_and_its_cycle_are_named_with_file_and_line() {
+    let report = report_on(
+        "upward",
+        &[
+            ("lib.rs", "mod pipeline;\nmod transport;\n"),
+            (
+                "pipeline.rs",
+                "use crate::transport::Sender;\npub(crate) struct Task;\n",
+            ),
+            (
+                "transport.rs",
+                "pub(crate) struct Sender;\nfn f() {\n    crate::pipeline::Task;\n}\n",
+            ),
+        ],
+    );
+    assert!(
+        report.contains("import cycle between 2 files: pipeline.rs, transport.rs"),
+        "{report}"
+    );
+    assert!(report.contains("upward import: transport.rs:3 (transport) imports crate::pipeline::Task from pipeline.rs (the push pipeline)"), "{report}");
+}
+
+#[test]
+fn a_cycle_behind_a_facade_is_found() {
+    // prometheus.rs reaches aggregate::Cell through aggregate/mod.rs's re-export; the
+    // file that defines it imports prometheus back.
+    let report = report_on(
+        "facade",
+        &[
+            ("lib.rs", "mod aggregate;\nmod prometheus;\n"),
+            (
+                "aggregate/mod.rs",
+                "mod cell;\npub(crate) use cell::Cell;\n",
+            ),
+            (
+                "aggregate/cell.rs",
+                "use crate::prometheus::Name;\npub(crate) struct Cell;\n",
+            ),
+            (
+                "prometheus.rs",
+                "use crate::aggregate::Cell;\npub(crate) struct Name;\n",
+            ),
+        ],
+    );
+    assert!(
+        report.contains("import cycle between 2 files: aggregate/cell.rs, prometheus.rs"),
+        "{report}"
+    );
+    assert!(!report.contains("aggregate/mod.rs"), "{report}");
+}
