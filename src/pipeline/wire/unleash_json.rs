@@ -4,12 +4,12 @@
 use super::seam::{HalfRequest, RefusalRules, RequestWriter, Requests};
 use crate::pipeline::queue::Batch;
 use crate::prometheus::translate::Translator;
-use crate::prometheus::unleash_json::{self, CustomMetricsEncoder};
+use crate::prometheus::unleash_json::{self, UnleashJsonEncoder};
 use crate::{Error, Snapshot};
 
 pub(super) struct JsonRequestWriter {
     translator: Translator,
-    encoder: CustomMetricsEncoder,
+    encoder: UnleashJsonEncoder,
     max_body_bytes: usize,
 }
 
@@ -17,7 +17,7 @@ impl JsonRequestWriter {
     pub(super) fn new(translator: Translator, max_body_bytes: usize) -> Self {
         JsonRequestWriter {
             translator,
-            encoder: CustomMetricsEncoder::new(),
+            encoder: UnleashJsonEncoder::new(),
             max_body_bytes,
         }
     }
