@@ -20,9 +20,9 @@ use std::time::Duration;
 use criterion::{criterion_group, criterion_main, BenchmarkId, Criterion, Throughput};
 use opentelemetry::KeyValue;
 use opentelemetry_sdk::Resource;
-use prompush::prometheus::encode::WriteRequestEncoder;
 use prompush::prometheus::exposition::{Exposition, Format};
 use prompush::prometheus::translate::Translator;
+use prompush::prometheus::write_request::WriteRequestEncoder;
 use prompush::{ExemplarFilter, MeterProvider};
 
 const PER_COUNTER: usize = 10_000;

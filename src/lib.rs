@@ -73,7 +73,7 @@ pub mod snapshot;
 mod sync;
 mod transport;
 
-pub use aggregate::exemplar::ExemplarFilter;
+pub use aggregate::exemplar_sampling::ExemplarFilter;
 pub use destination::Destination;
 pub use error::Error;
 #[cfg(feature = "metrics")]
@@ -86,6 +86,8 @@ pub use sdk_exporter::{RemoteWriteExporter, RemoteWriteExporterBuilder};
 pub use snapshot::{Attributes, Snapshot};
 pub use transport::Protocol;
 
+#[cfg(test)]
+mod layering_tests;
 #[cfg(test)]
 mod robustness_tests;
 

@@ -16,7 +16,7 @@ use opentelemetry::metrics::{
     SyncInstrument, UpDownCounter,
 };
 
-use crate::aggregate::exemplar::{ExemplarFilter, ReservoirKind, Sampled};
+use crate::aggregate::exemplar_sampling::{ExemplarFilter, ReservoirKind, Sampled};
 use crate::aggregate::exponential::{ExponentialConfig, ExponentialHistogram};
 use crate::aggregate::histogram::{sanitize_bounds, DEFAULT_BOUNDS};
 use crate::aggregate::{number::Num, Aggregation, LastValue, Sum};

@@ -43,8 +43,8 @@ impl Rng {
 
 /// A valid remote-write body to mutate.
 fn valid_body() -> Vec<u8> {
-    use crate::prometheus::encode::WriteRequestEncoder;
     use crate::prometheus::translate::Translator;
+    use crate::prometheus::write_request::WriteRequestEncoder;
     use crate::snapshot::*;
     use opentelemetry::KeyValue;
     use std::sync::Arc;

@@ -68,7 +68,7 @@ fn both_protocols_carry_the_same_series_with_their_own_headers_and_labels() {
     let from_rw = next(&mut rw);
     let from_json = next(&mut json);
     assert_eq!(from_rw.protocol, Protocol::RemoteWrite);
-    assert_eq!(from_json.protocol, Protocol::CustomMetricsJson);
+    assert_eq!(from_json.protocol, Protocol::UnleashJson);
     assert_eq!(from_rw.status, 204);
     assert_eq!(from_json.status, 202);
     assert_eq!(from_rw.headers.get("x-scope-orgid"), Some("team-a"));

@@ -12,7 +12,7 @@ mod support;
 use std::collections::{BTreeMap, BTreeSet};
 
 use opentelemetry::KeyValue;
-use prompush::receiver::{Received, Receiver, Reply, Sample, Series};
+use prompush::receiver::{Received, ReceivedSample, ReceivedSeries, Receiver, Reply};
 use prompush::Error;
 use support::presets::{flush_from_threads, flushed_by_hand};
 
@@ -29,13 +29,13 @@ fn answered(receiver: &mut Receiver) -> Vec<Received> {
 }
 
 /// A series' identity: its name and labels, without samples.
-fn identity(series: &Series) -> String {
+fn identity(series: &ReceivedSeries) -> String {
     let mut bare = series.clone();
     bare.samples.clear();
     bare.to_string()
 }
 
-fn is_refused(series: &Series) -> bool {
+fn is_refused(series: &ReceivedSeries) -> bool {
     series.name == "orders_total" && series.label("id") == Some(REFUSED_ID)
 }
 
@@ -46,7 +46,7 @@ fn dropped(requests: &[Received], reason: &str) -> Option<f64> {
         .filter(|r| r.is_accepted())
         .flat_map(|r| &r.request.series)
         .find(|s| s.name == "prompush_samples_dropped_total" && s.label("reason") == Some(reason))
-        .and_then(Series::value)
+        .and_then(ReceivedSeries::value)
 }
 
 #[test]
@@ -139,7 +139,7 @@ fn one_refused_series_costs_only_itself_and_every_other_series_arrives_exactly_o
         .iter()
         .flat_map(|r| &r.request.series)
         .filter(|s| is_refused(s))
-        .map(Series::value)
+        .map(ReceivedSeries::value)
         .collect();
     assert_eq!(refused_now, vec![Some(138.0)]);
     provider.shutdown().expect("final push accepted");
@@ -157,7 +157,7 @@ fn flushes_from_many_threads_at_once_carry_strictly_increasing_timestamps() {
     // Flushes that meet may share a push: count values, not pushes. A last flush after
     // every increment carries the exact total.
     provider.force_flush().expect("last push accepted");
-    let samples: Vec<Sample> = answered(&mut receiver)
+    let samples: Vec<ReceivedSample> = answered(&mut receiver)
         .iter()
         .flat_map(|r| &r.request.series)
         .filter(|s| s.name == "quick_flushes_total")
@@ -196,7 +196,7 @@ fn a_push_never_holds_one_series_twice() {
         .add(5, &[]);
     provider.force_flush().expect("push accepted");
 
-    let series: Vec<Series> = answered(&mut receiver)
+    let series: Vec<ReceivedSeries> = answered(&mut receiver)
         .into_iter()
         .flat_map(|r| r.request.series)
         .collect();
@@ -211,7 +211,7 @@ fn a_push_never_holds_one_series_twice() {
         series
             .iter()
             .filter(|s| s.name == name && label.is_none_or(|(k, v)| s.label(k) == Some(v)))
-            .filter_map(Series::value)
+            .filter_map(ReceivedSeries::value)
             .collect()
     };
     assert_eq!(value("merge_requests_total", None), vec![6.0]);

@@ -8,8 +8,8 @@ use std::time::{Duration, UNIX_EPOCH};
 use opentelemetry::metrics::MeterProvider as _;
 use opentelemetry::{InstrumentationScope, KeyValue};
 use opentelemetry_sdk::Resource;
-use prompush::prometheus::encode::WriteRequestEncoder;
 use prompush::prometheus::translate::{MetricType, Translator};
+use prompush::prometheus::write_request::WriteRequestEncoder;
 use prompush::receiver::{Receiver, Reply};
 use prompush::snapshot::*;
 

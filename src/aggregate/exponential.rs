@@ -12,7 +12,7 @@ use std::marker::PhantomData;
 use std::time::SystemTime;
 
 use super::number::Num;
-use super::{Aggregation, Collected};
+use super::{Aggregation, CollectedSeries};
 use crate::snapshot::{Attributes, ExponentialBuckets, ExponentialHistogramPoint, MetricData};
 use crate::sync::Mutex;
 
@@ -203,7 +203,10 @@ impl<T: Num> Aggregation for ExponentialHistogram<T> {
         cell.lock().record(v.as_f64(), self.config.max_size);
     }
 
-    fn collect<'a>(&self, series: impl Iterator<Item = Collected<'a, Mutex<State>>>) -> MetricData {
+    fn collect<'a>(
+        &self,
+        series: impl Iterator<Item = CollectedSeries<'a, Mutex<State>>>,
+    ) -> MetricData {
         MetricData::ExponentialHistogram {
             points: series
                 .map(|s| s.cell.lock().point(s.attributes, s.start_time))
@@ -223,7 +226,7 @@ mod tests {
         for &v in values {
             h.update(&cell, v);
         }
-        let data = h.collect(std::iter::once(Collected::bare(&cell)));
+        let data = h.collect(std::iter::once(CollectedSeries::bare(&cell)));
         data.exponential_points()[0].clone()
     }
 

@@ -5,7 +5,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 
 use super::number::{atomic_extreme, Num};
-use super::{Aggregation, Collected};
+use super::{Aggregation, CollectedSeries};
 use crate::snapshot::{HistogramPoint, MetricData};
 
 /// The OpenTelemetry default boundaries, used when an instrument gives none.
@@ -91,7 +91,7 @@ impl<T: Num> Aggregation for Histogram<T> {
 
     fn collect<'a>(
         &self,
-        series: impl Iterator<Item = Collected<'a, HistogramCell>>,
+        series: impl Iterator<Item = CollectedSeries<'a, HistogramCell>>,
     ) -> MetricData {
         let points = series
             .map(|s| {
@@ -134,7 +134,7 @@ mod tests {
         for v in [0.5, 1.0, 1.5, 5.0, 7.0] {
             h.update(&cell, v);
         }
-        let data = h.collect(std::iter::once(Collected::bare(&cell)));
+        let data = h.collect(std::iter::once(CollectedSeries::bare(&cell)));
         let p = &data.histogram_points()[0];
         assert_eq!(p.bucket_counts, vec![2, 2, 1]);
         assert_eq!(p.count, 5);
@@ -161,7 +161,7 @@ mod tests {
     fn empty_has_no_extremes() {
         let h = Histogram::<u64>::new(DEFAULT_BOUNDS.to_vec().into());
         let cell = h.new_cell();
-        let data = h.collect(std::iter::once(Collected::bare(&cell)));
+        let data = h.collect(std::iter::once(CollectedSeries::bare(&cell)));
         let p = &data.histogram_points()[0];
         assert_eq!((p.count, p.min, p.max), (0, None, None));
     }

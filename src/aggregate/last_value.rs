@@ -4,7 +4,7 @@ use std::marker::PhantomData;
 use std::sync::atomic::{AtomicU64, Ordering};
 
 use super::number::Num;
-use super::{Aggregation, Collected};
+use super::{Aggregation, CollectedSeries};
 use crate::snapshot::{MetricData, NumberPoint};
 
 /// Keeps the most recent measurement. Every value is accepted, NaN included: a gauge
@@ -36,7 +36,10 @@ impl<T: Num> Aggregation for LastValue<T> {
         cell.store(v.without_stale_bits().to_bits(), Ordering::Relaxed);
     }
 
-    fn collect<'a>(&self, series: impl Iterator<Item = Collected<'a, AtomicU64>>) -> MetricData {
+    fn collect<'a>(
+        &self,
+        series: impl Iterator<Item = CollectedSeries<'a, AtomicU64>>,
+    ) -> MetricData {
         MetricData::Gauge {
             points: series
                 .map(|s| NumberPoint {

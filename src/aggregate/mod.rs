@@ -10,7 +10,7 @@
 //! spreads over per-thread slots once threads collide on it.
 
 mod attrs;
-pub(crate) mod exemplar;
+pub(crate) mod exemplar_sampling;
 pub(crate) mod exponential;
 pub(crate) mod histogram;
 mod last_value;
@@ -54,11 +54,14 @@ pub(crate) trait Aggregation: Send + Sync + 'static {
     fn update_bound(&self, cell: &Self::Cell, v: Self::Input) {
         self.update(cell, v)
     }
-    fn collect<'a>(&self, series: impl Iterator<Item = Collected<'a, Self::Cell>>) -> MetricData;
+    fn collect<'a>(
+        &self,
+        series: impl Iterator<Item = CollectedSeries<'a, Self::Cell>>,
+    ) -> MetricData;
 }
 
 /// One series as a collection reads it.
-pub(crate) struct Collected<'a, C> {
+pub(crate) struct CollectedSeries<'a, C> {
     pub(crate) attributes: Attributes,
     /// When the series started counting: the start of its cumulative interval.
     pub(crate) start_time: SystemTime,
@@ -66,10 +69,10 @@ pub(crate) struct Collected<'a, C> {
 }
 
 #[cfg(test)]
-impl<'a, C> Collected<'a, C> {
+impl<'a, C> CollectedSeries<'a, C> {
     /// A series without attributes that started at the epoch.
     pub(crate) fn bare(cell: &'a C) -> Self {
-        Collected {
+        CollectedSeries {
             attributes: Attributes::default(),
             start_time: SystemTime::UNIX_EPOCH,
             cell,
@@ -253,12 +256,12 @@ impl<A: Aggregation> Aggregator<A> {
     pub(crate) fn collect(&self, time: SystemTime) -> MetricSnapshot {
         // Series live as long as their instrument, so each starts with it.
         let start_time = self.start_time;
-        let series = self.map.series().map(|s| Collected {
+        let series = self.map.series().map(|s| CollectedSeries {
             attributes: Attributes::from_canonical(s.attributes().clone()),
             start_time,
             cell: &s.cell,
         });
-        let overflow = self.overflow.get().map(|(a, cell)| Collected {
+        let overflow = self.overflow.get().map(|(a, cell)| CollectedSeries {
             attributes: Attributes::from_canonical(a.clone()),
             start_time,
             cell,

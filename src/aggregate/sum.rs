@@ -4,7 +4,7 @@ use std::marker::PhantomData;
 
 use super::number::Num;
 use super::striped::SumCell;
-use super::{Aggregation, Collected};
+use super::{Aggregation, CollectedSeries};
 use crate::snapshot::{MetricData, NumberPoint};
 
 /// Adds measurements; a monotonic sum refuses negative ones.
@@ -47,7 +47,10 @@ impl<T: Num> Aggregation for Sum<T> {
         cell.add_bound(v);
     }
 
-    fn collect<'a>(&self, series: impl Iterator<Item = Collected<'a, SumCell>>) -> MetricData {
+    fn collect<'a>(
+        &self,
+        series: impl Iterator<Item = CollectedSeries<'a, SumCell>>,
+    ) -> MetricData {
         MetricData::Sum {
             monotonic: self.monotonic,
             points: series

@@ -6,6 +6,8 @@
 
 use std::time::Duration;
 
+use regex::Regex;
+
 use crate::Error;
 
 /// A custom metric: a base instrument's measurements, kept when their attributes match
@@ -287,6 +289,14 @@ impl CustomMetric {
 
 /// The checks JSON parsing cannot express: non-empty keys and children, regexes that
 /// compile. Also run on filters built in code.
+/// Builds a `regex` pattern anchored at both ends (the whole value must match). The
+/// pattern must compile on its own first: `a)|(b` would otherwise escape the group and
+/// the anchors.
+pub(super) fn compile_regex(pattern: &str) -> Result<Regex, regex::Error> {
+    Regex::new(pattern)?;
+    Regex::new(&format!("^(?:{pattern})$"))
+}
+
 pub(super) fn validate_filter(filter: &Filter, path: &str) -> Result<(), Error> {
     match filter {
         Filter::And(children) | Filter::Or(children) => {
@@ -306,7 +316,7 @@ pub(super) fn validate_filter(filter: &Filter, path: &str) -> Result<(), Error> 
             }
             match op {
                 FieldOp::Regex(pattern) => {
-                    super::filter::compile_regex(pattern).map_err(|e| {
+                    compile_regex(pattern).map_err(|e| {
                         invalid(
                             &join(path, "val"),
                             format!("invalid regular expression: {e}"),

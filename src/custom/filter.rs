@@ -5,17 +5,9 @@
 use opentelemetry::KeyValue;
 use regex::Regex;
 
-use super::definition::{FieldOp, Filter};
+use super::definition::{compile_regex, FieldOp, Filter};
 use crate::prometheus::naming;
 use crate::snapshot::Attributes;
-
-/// Builds a `regex` pattern anchored at both ends (the whole value must match). The
-/// pattern must compile on its own first: `a)|(b` would otherwise escape the group and
-/// the anchors.
-pub(crate) fn compile_regex(pattern: &str) -> Result<Regex, regex::Error> {
-    Regex::new(pattern)?;
-    Regex::new(&format!("^(?:{pattern})$"))
-}
 
 /// An attribute named the way a definition names it: by its OpenTelemetry key or by its
 /// Prometheus label name.

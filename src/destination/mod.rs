@@ -118,11 +118,11 @@ impl Destination {
     }
 
     /// A JSON custom-metrics destination, such as Unleash's
-    /// `/api/client/metrics/custom` (see [`Protocol::CustomMetricsJson`]). Unleash
+    /// `/api/client/metrics/custom` (see [`Protocol::UnleashJson`]). Unleash
     /// takes its API token with [`with_authorization`](Self::with_authorization).
     #[must_use = "a destination is pushed to only once given to a provider or exporter builder"]
     pub fn custom_metrics_json(name: impl Into<String>, endpoint: impl Into<String>) -> Self {
-        Self::unaddressed(name, Protocol::CustomMetricsJson).with_endpoint(endpoint)
+        Self::unaddressed(name, Protocol::UnleashJson).with_endpoint(endpoint)
     }
 
     /// The shorthands' destination: a remote-write one named

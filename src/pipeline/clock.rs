@@ -72,7 +72,7 @@ pub(crate) fn time_of(ms: i64) -> SystemTime {
 }
 
 fn wall_ms() -> i64 {
-    crate::prometheus::translate::millis(SystemTime::now())
+    crate::prometheus::model::millis(SystemTime::now())
 }
 
 #[cfg(test)]
@@ -121,7 +121,7 @@ mod tests {
     #[test]
     fn times_round_trip_through_milliseconds() {
         for ms in [0, 1, 1_795_317_848_897, -5] {
-            assert_eq!(crate::prometheus::translate::millis(time_of(ms)), ms);
+            assert_eq!(crate::prometheus::model::millis(time_of(ms)), ms);
         }
     }
 }

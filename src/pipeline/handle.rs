@@ -8,39 +8,12 @@ use std::time::Duration;
 use tokio::sync::mpsc;
 use tracing::Instrument as _;
 
+use super::command::{AnswerTo, Command};
 use super::self_metrics::SelfMetrics;
 use super::task::Task;
 use super::{CollectFn, Delivery};
 use crate::transport::{HttpSender, ValidatedTransport};
 use crate::{Error, Snapshot};
-
-/// Where a command's answer goes: a thread blocked on it (`force_flush`, `shutdown`)
-/// or a future (`export` of the SDK exporter).
-pub(super) enum AnswerTo {
-    Blocking(std_mpsc::SyncSender<Result<(), Error>>),
-    Async(tokio::sync::oneshot::Sender<Result<(), Error>>),
-}
-
-impl AnswerTo {
-    pub(super) fn send(self, result: Result<(), Error>) {
-        // The caller may have given up waiting: nothing to do then.
-        match self {
-            AnswerTo::Blocking(tx) => {
-                let _ = tx.send(result);
-            }
-            AnswerTo::Async(tx) => {
-                let _ = tx.send(result);
-            }
-        }
-    }
-}
-
-pub(super) enum Command {
-    Flush(AnswerTo),
-    Shutdown(AnswerTo),
-    /// Queue this snapshot (from outside: the SDK exporter) and answer once delivered.
-    Export(Box<Snapshot>, AnswerTo),
-}
 
 /// The handle on a running push task. Dropping it ends the task after a final push,
 /// bounded by the shutdown timeout.

@@ -12,20 +12,23 @@
 //! wait, bounded, for the answer. Instruments never touch this module: recording
 //! cannot wait on the network.
 //!
-//! One file per job: [`handle`] is what the application holds (commands and their
-//! answers), [`task`] the push task's loop, [`outcome`] what each answer does to the
-//! queue (a refused request is cut in halves to find what was refused), [`wire`] what
-//! each protocol does (encoding, cutting, reading refusals), [`encoding`] collection
-//! and encoding on a blocking thread, [`clock`] the push timestamps, [`deliver`] the
-//! one seam to the network, [`queue`], [`shards`] and [`backoff`] the delivery state,
-//! [`self_metrics`] the self-metrics, [`fallback`] the stderr line a failing
-//! destination writes when no `tracing` subscriber would show its warnings. The options a destination is configured with,
-//! and their defaults, are [`Destination`](crate::Destination)'s.
+//! One file per job: [`handle`] is what the application holds, [`command`] what it
+//! sends the task (commands, where their answers go, the callers waiting), [`task`] the
+//! push task's loop, [`outcome`] what each answer does to the queue (a refused request
+//! is cut in halves to find what was refused), [`wire`] what each protocol does (writing
+//! requests, cutting, reading refusals), [`collect_and_encode`] collection and encoding
+//! on a blocking thread, [`clock`] the push timestamps, [`timing`] deadlines and log
+//! pacing, [`deliver`] the one seam to the network, [`queue`], [`shards`] and
+//! [`backoff`] the delivery state, [`self_metrics`] the self-metrics, [`fallback`] the
+//! stderr line a failing destination writes when no `tracing` subscriber would show its
+//! warnings. The options a destination is configured with, and their defaults, are
+//! [`Destination`](crate::Destination)'s.
 
 mod backoff;
 mod clock;
+mod collect_and_encode;
+mod command;
 mod deliver;
-mod encoding;
 mod fallback;
 mod handle;
 mod outcome;
@@ -33,6 +36,7 @@ mod queue;
 pub(crate) mod self_metrics;
 mod shards;
 mod task;
+mod timing;
 mod wire;
 
 #[cfg(test)]

@@ -2,18 +2,54 @@
 //! waits its backoff, a request that is too large or refused for one series is cut in
 //! halves, and what is refused for good is dropped, counted and logged.
 
+use std::collections::HashMap;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 
 use tokio::time::Instant;
 
-use super::queue::Batch;
-use super::self_metrics::DropReason;
-use super::task::{after, due, Completion, Task};
-use super::wire::{self, Half};
+use super::backoff::Backoff;
+use super::command::Waiter;
+use super::fallback::StderrFallback;
+use super::queue::{Batch, Queue};
+use super::self_metrics::{DropReason, SelfMetrics};
+use super::shards::Sizing;
+use super::timing::{after, due};
+use super::wire::{self, HalfRequest};
+use super::Delivery;
 use crate::transport::{FailureKind, SendOutcome};
 
-impl Task {
+/// What became of a request.
+#[derive(Debug, PartialEq, Eq)]
+pub(super) enum Completion {
+    Delivered,
+    /// The endpoint refused push `.0`'s request for good.
+    Refused(u64),
+    Retrying,
+}
+
+/// The parts of a push task an answer changes, borrowed for one answer.
+pub(super) struct Answering<'a> {
+    pub(super) delivery: &'a Delivery,
+    pub(super) metrics: &'a SelfMetrics,
+    pub(super) queue: &'a mut Queue,
+    pub(super) sizing: &'a mut Sizing,
+    pub(super) waiters: &'a mut [Waiter],
+    pub(super) backoff: &'a mut Backoff,
+    /// When the front batch may be tried again after a retryable failure.
+    pub(super) retry_at: &'a mut Option<Instant>,
+    pub(super) last_failure: &'a mut Option<String>,
+    pub(super) last_refusal: &'a mut Option<String>,
+    /// Refusals are logged once per status per minute.
+    pub(super) refusals_logged: &'a mut HashMap<u16, Option<Instant>>,
+    pub(super) failure_logged: &'a mut Option<Instant>,
+    /// The stderr line a failure writes where no subscriber would show it.
+    pub(super) fallback: &'a mut StderrFallback,
+    /// Since when pushes have been failing, for the recovery message.
+    pub(super) failing_since: &'a mut Option<Instant>,
+}
+
+impl Answering<'_> {
     pub(super) fn complete(
         &mut self,
         batch: Batch,
@@ -38,13 +74,13 @@ impl Task {
                 self.sizing.sent(took);
                 // `retry_at` stays: another shard's failure may have set it.
                 self.backoff.reset();
-                self.last_failure = None;
+                *self.last_failure = None;
                 if let Some(since) = self.failing_since.take() {
                     tracing::info!(
                         "pushes succeed again after failing for {:?}",
                         since.elapsed()
                     );
-                    self.failure_logged = None;
+                    *self.failure_logged = None;
                 }
                 Completion::Delivered
             }
@@ -63,7 +99,7 @@ impl Task {
                 // The halves go after the usual backoff: a receiver that refuses every
                 // size is not flooded with ever smaller requests.
                 let wait = self.backoff.next(None);
-                self.retry_at = Some(after(wait));
+                *self.retry_at = Some(after(wait));
                 Completion::Retrying
             }
             // One refused series costs only itself: the halves go at once (before
@@ -92,7 +128,7 @@ impl Task {
                 for w in self.waiters.iter_mut().filter(|w| w.push == batch.push) {
                     w.refused.get_or_insert_with(|| message.clone());
                 }
-                self.last_refusal = Some(message);
+                *self.last_refusal = Some(message);
                 if at_front {
                     self.queue.pop(lane);
                 }
@@ -103,7 +139,7 @@ impl Task {
                 if at_front && self.classic_instead(&batch, &failure) =>
             {
                 self.metrics.request(status_class(failure.kind), seconds);
-                self.retry_at = None;
+                *self.retry_at = None;
                 Completion::Retrying
             }
             SendOutcome::Retryable(failure) => {
@@ -112,7 +148,7 @@ impl Task {
                 let wait = self.backoff.next(failure.retry_after);
                 self.failing_since.get_or_insert_with(Instant::now);
                 self.fallback.failing(&self.delivery.name, &failure, false);
-                if due(&mut self.failure_logged) {
+                if due(self.failure_logged) {
                     tracing::warn!(
                         pending_samples = self.queue.samples(),
                         "push failed, retrying with backoff (logged once a minute while it \
@@ -121,8 +157,8 @@ impl Task {
                 } else {
                     tracing::debug!(?wait, "push failed, retrying: {failure}");
                 }
-                self.retry_at = Some(after(wait));
-                self.last_failure = Some(failure.to_string());
+                *self.retry_at = Some(after(wait));
+                *self.last_failure = Some(failure.to_string());
                 Completion::Retrying
             }
         };
@@ -212,7 +248,7 @@ impl Task {
         } else {
             batch.bisect_budget.clone()
         };
-        let half = |h: Half| Batch {
+        let half = |h: HalfRequest| Batch {
             body: h.body,
             samples: h.samples,
             push: batch.push,

@@ -17,26 +17,19 @@ use tokio::time::{self, Instant, MissedTickBehavior};
 
 use super::backoff::Backoff;
 use super::clock::PushClock;
+use super::collect_and_encode::{Encoded, Encoding};
+use super::command::{AnswerTo, Command, Waiter};
 use super::deliver::{Deliver, Sending};
-use super::encoding::{Encoded, Encoding};
 use super::fallback::StderrFallback;
-use super::handle::{AnswerTo, Command};
+use super::outcome::{Answering, Completion};
 use super::queue::{Batch, Queue};
 use super::self_metrics::{DropReason, SelfMetrics};
 use super::shards::{ShardPlan, Sizing};
+use super::timing::{after, due};
 use super::{CollectFn, Delivery};
 use crate::prometheus::translate::Collisions;
 use crate::transport::{Protocol, SendOutcome};
 use crate::{Error, Snapshot};
-
-/// A `force_flush` caller waiting for its push to get through.
-pub(super) struct Waiter {
-    pub(super) push: u64,
-    pub(super) reply: AnswerTo,
-    pub(super) deadline: Instant,
-    /// Set when the endpoint refused part of this push.
-    pub(super) refused: Option<String>,
-}
 
 pub(super) struct Task {
     pub(super) delivery: Delivery,
@@ -80,13 +73,6 @@ pub(super) struct Task {
     pub(super) clock: Arc<crate::sync::Mutex<PushClock>>,
 }
 
-/// `now + d`, saturating far in the future for absurd durations instead of panicking.
-pub(super) fn after(d: Duration) -> Instant {
-    let now = Instant::now();
-    now.checked_add(d)
-        .unwrap_or_else(|| now + Duration::from_secs(100 * 365 * 24 * 3600))
-}
-
 /// The request being sent, kept outside the task's other work so commands (a shutdown
 /// above all) are handled while it is on the wire.
 pub(super) struct InFlight {
@@ -106,27 +92,6 @@ fn landed(sending: &mut [InFlight]) -> impl Future<Output = (usize, SendOutcome)
         }
         Poll::Pending
     })
-}
-
-/// What became of a request.
-#[derive(Debug, PartialEq, Eq)]
-pub(super) enum Completion {
-    Delivered,
-    /// The endpoint refused push `.0`'s request for good.
-    Refused(u64),
-    Retrying,
-}
-
-/// At most one warning a minute per kind of trouble: an outage must not flood the logs.
-const LOG_EVERY: Duration = Duration::from_secs(60);
-
-pub(super) fn due(last: &mut Option<Instant>) -> bool {
-    let now = Instant::now();
-    if last.is_some_and(|at| now.duration_since(at) < LOG_EVERY) {
-        return false;
-    }
-    *last = Some(now);
-    true
 }
 
 impl Task {
@@ -466,9 +431,28 @@ impl Task {
     }
 
     /// Accounts for the outcome of request `i` on the wire.
+    /// The parts of the task an answer changes.
+    fn answering(&mut self) -> Answering<'_> {
+        Answering {
+            delivery: &self.delivery,
+            metrics: &self.metrics,
+            queue: &mut self.queue,
+            sizing: &mut self.sizing,
+            waiters: &mut self.waiters,
+            backoff: &mut self.backoff,
+            retry_at: &mut self.retry_at,
+            last_failure: &mut self.last_failure,
+            last_refusal: &mut self.last_refusal,
+            refusals_logged: &mut self.refusals_logged,
+            failure_logged: &mut self.failure_logged,
+            fallback: &mut self.fallback,
+            failing_since: &mut self.failing_since,
+        }
+    }
+
     fn land(&mut self, i: usize, outcome: SendOutcome) -> Completion {
         let InFlight { batch, started, .. } = self.sending.swap_remove(i);
-        let completion = self.complete(batch, started, outcome);
+        let completion = self.answering().complete(batch, started, outcome);
         self.record_lag();
         completion
     }

@@ -14,8 +14,9 @@ use opentelemetry::KeyValue;
 use reqwest::StatusCode;
 use tokio::time::Instant;
 
+use super::command::Command;
 use super::deliver::{Deliver, Sending};
-use super::handle::{Command, Pipeline};
+use super::handle::Pipeline;
 use super::self_metrics::SelfMetrics;
 use super::task::Task;
 use super::{Delivery, SeriesOptions};
@@ -135,7 +136,8 @@ fn failure(kind: FailureKind, retry_after: Option<Duration>) -> Failure {
 
 impl Deliver for Scripted {
     fn send(&self, body: Bytes) -> Sending {
-        let request = crate::prometheus::encode::decode(&body, 1 << 24).expect("a valid body");
+        let request =
+            crate::prometheus::write_request::decode(&body, 1 << 24).expect("a valid body");
         let series: Vec<(String, Vec<i64>)> = request
             .timeseries
             .iter()

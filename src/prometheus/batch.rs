@@ -146,7 +146,7 @@ fn fields(request: &[u8]) -> Result<Fields<'_>, Error> {
 }
 
 /// One half of a request: its protobuf and its samples.
-pub(crate) type Half = (Vec<u8>, usize);
+pub(crate) type HalfBody = (Vec<u8>, usize);
 
 /// Cuts a `WriteRequest` into two with about half the series each (the metadata goes
 /// with the first): `(protobuf, samples)` per half, and the number of series. `None`
@@ -154,7 +154,7 @@ pub(crate) type Half = (Vec<u8>, usize);
 ///
 /// # Errors
 /// [`Error::Encode`] if `request` is not a well-formed `WriteRequest`.
-pub(crate) fn halves(request: &[u8]) -> Result<(usize, Option<[Half; 2]>), Error> {
+pub(crate) fn halves(request: &[u8]) -> Result<(usize, Option<[HalfBody; 2]>), Error> {
     let (metadata, series) = fields(request)?;
     if series.len() < 2 {
         return Ok((series.len(), None));

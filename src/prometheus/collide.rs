@@ -19,13 +19,13 @@
 //!
 //! A whole family can conflict too: two instruments of different kinds that produce
 //! one family name (a counter `jobs` and a gauge `jobs_total`). The instrument
-//! registered first keeps the family; see [`Families`].
+//! registered first keeps the family; see [`FamilyChecks`].
 
 use std::collections::{BTreeSet, HashMap, HashSet};
 use std::sync::Arc;
 
-use super::translate::naming_kind;
-use crate::snapshot::{ExponentialHistogramPoint, HistogramPoint, InstrumentKind, MetricData};
+use super::model::{FamilyKind, Key, Member};
+use crate::snapshot::{ExponentialHistogramPoint, HistogramPoint, MetricData};
 
 /// What each push merged and dropped, for the self-metrics.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
@@ -39,22 +39,6 @@ pub struct Collisions {
     /// Series not sent because they collide with a histogram of other bounds,
     /// registered earlier.
     pub unmergeable_series: usize,
-}
-
-/// One point of one instrument: the instrument's descriptor id and the point's index.
-pub(super) type Member = (u64, u32);
-
-/// A series' identity: a 128-bit hash of its family and labels. Two points that share
-/// one are compared in full before they are merged (see
-/// [`Registry::join`]), so the hash alone never merges two series.
-pub(super) type Key = u128;
-
-/// The key of a series given as text (family, NUL, length-prefixed labels).
-pub(super) fn key_of(text: &str) -> Key {
-    use std::hash::BuildHasher as _;
-    let a = foldhash::fast::FixedState::with_seed(0x9e37_79b9_7f4a_7c15).hash_one(text);
-    let b = foldhash::fast::FixedState::with_seed(0x2545_f491_4f6c_dd1d).hash_one(text);
-    (u128::from(a) << 64) | u128::from(b)
 }
 
 /// The members of one key: almost always a single point, which then costs no
@@ -79,7 +63,7 @@ struct Group {
 
 /// The series key of every translated point, and which keys collide.
 #[derive(Debug, Default)]
-pub(super) struct Registry {
+pub(super) struct SeriesKeys {
     keys: HashMap<Key, Members, foldhash::fast::RandomState>,
     /// Keys with two or more members, in a fixed order.
     colliding: BTreeSet<Key>,
@@ -101,7 +85,7 @@ pub(super) enum Action {
 /// The colliding points of one push and what to do with each.
 pub(super) type Plan = HashMap<Member, Action, foldhash::fast::RandomState>;
 
-impl Registry {
+impl SeriesKeys {
     /// Adds `member` (a point of family `family`) under `key`. Returns another member
     /// already there, if any: the caller compares the two series in full and calls
     /// [`leave`](Self::leave) should their keys match by chance only.
@@ -186,7 +170,7 @@ impl Registry {
     pub(super) fn plan<'s>(
         &mut self,
         data: impl Fn(u64) -> Option<&'s MetricData>,
-        families: &mut Families,
+        families: &mut FamilyChecks,
         stats: &mut Collisions,
     ) -> Plan {
         let mut plan = Plan::default();
@@ -295,38 +279,6 @@ impl Registry {
     }
 }
 
-/// What kind of family an instrument makes: two instruments may share a family only
-/// when these are equal.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub(super) enum FamilyKind {
-    /// An instrument of this kind (never an observable one: a gauge is a gauge).
-    Instrument(InstrumentKind),
-    /// A histogram with exponential buckets: its points cannot merge with explicit ones.
-    ExponentialHistogram,
-    /// The translator's own `target_info`.
-    TargetInfo,
-}
-
-impl FamilyKind {
-    pub(super) fn of(data: &MetricData) -> Self {
-        match data {
-            MetricData::ExponentialHistogram { .. } => Self::ExponentialHistogram,
-            _ => Self::Instrument(naming_kind(data, InstrumentKind::Gauge)),
-        }
-    }
-
-    fn word(self) -> &'static str {
-        match self {
-            Self::TargetInfo => "target_info",
-            Self::ExponentialHistogram => "exponential histogram",
-            Self::Instrument(InstrumentKind::Counter) => "counter",
-            Self::Instrument(InstrumentKind::UpDownCounter) => "up-down counter",
-            Self::Instrument(InstrumentKind::Histogram) => "histogram",
-            Self::Instrument(_) => "gauge",
-        }
-    }
-}
-
 /// One instrument, as the family check sees it.
 pub(super) struct Claim<'a> {
     pub(super) id: u64,
@@ -338,13 +290,14 @@ pub(super) struct Claim<'a> {
     pub(super) instrument: &'a str,
 }
 
-/// Warnings given once per family, per translator.
+/// Which instrument keeps a family name when two kinds claim it, and the warnings
+/// given once per family, per translator.
 #[derive(Debug, Default)]
-pub(super) struct Families {
+pub(super) struct FamilyChecks {
     warned: HashSet<String>,
 }
 
-impl Families {
+impl FamilyChecks {
     /// Given every instrument sorted by id (registration order), returns the ids whose
     /// family belongs to an earlier instrument of another kind, and warns once per
     /// family.
@@ -419,7 +372,8 @@ impl Families {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::snapshot::{Attributes, Number, NumberPoint};
+    use crate::prometheus::model::key_of;
+    use crate::snapshot::{Attributes, InstrumentKind, Number, NumberPoint};
 
     fn gauge(values: &[f64]) -> MetricData {
         MetricData::Gauge {
@@ -444,14 +398,14 @@ mod tests {
 
     #[test]
     fn a_gauge_group_keeps_the_member_that_changed_and_never_flips_otherwise() {
-        let mut r = Registry::default();
+        let mut r = SeriesKeys::default();
         let k = key_of("g\0k");
         assert_eq!(r.join(k, (1, 0), "g"), None);
         assert_eq!(r.join(k, (2, 0), "g"), Some((1, 0)));
         let mut stats = Collisions::default();
-        let push = |r: &mut Registry, a: f64, b: f64, stats: &mut Collisions| {
+        let push = |r: &mut SeriesKeys, a: f64, b: f64, stats: &mut Collisions| {
             let (da, db) = (gauge(&[a]), gauge(&[b]));
-            let mut f = Families::default();
+            let mut f = FamilyChecks::default();
             let plan = r.plan(
                 |id| if id == 1 { Some(&da) } else { Some(&db) },
                 &mut f,
@@ -472,7 +426,7 @@ mod tests {
 
     #[test]
     fn leaving_ends_the_collision() {
-        let mut r = Registry::default();
+        let mut r = SeriesKeys::default();
         let key = key_of("f\0k");
         r.join(key, (1, 0), "f");
         r.join(key, (1, 1), "f");
@@ -489,7 +443,7 @@ mod tests {
 
     #[test]
     fn a_family_belongs_to_the_first_instrument_of_its_kind() {
-        let mut f = Families::default();
+        let mut f = FamilyChecks::default();
         let claims = [
             Claim {
                 id: 1,

@@ -1,6 +1,6 @@
 //! Decoding what an encoder wrote, for receivers and tests: a remote-write body
 //! (snappy block + `prometheus.WriteRequest`) or a JSON custom-metrics body, into
-//! plain [`Series`] with their labels and samples.
+//! plain [`ReceivedSeries`] with their labels and samples.
 
 use std::fmt;
 
@@ -18,14 +18,14 @@ pub const MAX_DECODED_BYTES: usize = 32 << 20;
 
 /// One series as received: name, labels in the order sent, samples.
 #[derive(Debug, Clone, Default, PartialEq)]
-pub struct Series {
+pub struct ReceivedSeries {
     /// The `__name__` label (empty if the sender left it out).
     pub name: String,
     /// Every other label, `(name, value)`, in the order sent: a conforming sender sorts
     /// them by name.
     pub labels: Vec<(String, String)>,
     /// The samples, in the order sent.
-    pub samples: Vec<Sample>,
+    pub samples: Vec<ReceivedSample>,
     /// The native histograms, in the order sent.
     pub histograms: Vec<NativeHistogram>,
     /// The exemplars, in the order sent.
@@ -126,7 +126,7 @@ impl fmt::Display for NativeHistogram {
     }
 }
 
-impl Series {
+impl ReceivedSeries {
     /// The value of label `name` (`__name__` included).
     pub fn label(&self, name: &str) -> Option<&str> {
         if name == "__name__" {
@@ -146,7 +146,7 @@ impl Series {
 
 /// Prints one line per sample: `name{a="b",c="d"} value timestamp_ms`, as the
 /// Prometheus text format does (label values escaped, floats as Go writes them).
-impl fmt::Display for Series {
+impl fmt::Display for ReceivedSeries {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         let mut head = String::with_capacity(64);
         head.push_str(&self.name);
@@ -213,7 +213,7 @@ fn short(v: f64) -> String {
 
 /// One sample of a received series.
 #[derive(Debug, Clone, Copy, PartialEq)]
-pub struct Sample {
+pub struct ReceivedSample {
     /// The value (compare NaNs with `f64::is_nan`, stale markers by their bits).
     pub value: f64,
     /// Milliseconds since the Unix epoch.
@@ -222,7 +222,7 @@ pub struct Sample {
 
 /// Type, help and unit of one metric family, as received.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Metadata {
+pub struct ReceivedMetadata {
     /// The family's type.
     pub kind: MetricType,
     /// The family name.
@@ -237,14 +237,14 @@ pub struct Metadata {
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct WriteRequest {
     /// The series, in the order sent.
-    pub series: Vec<Series>,
+    pub series: Vec<ReceivedSeries>,
     /// The metric family metadata, in the order sent.
-    pub metadata: Vec<Metadata>,
+    pub metadata: Vec<ReceivedMetadata>,
 }
 
 impl WriteRequest {
     /// The first series called `name`.
-    pub fn series(&self, name: &str) -> Option<&Series> {
+    pub fn series(&self, name: &str) -> Option<&ReceivedSeries> {
         self.series.iter().find(|s| s.name == name)
     }
 }
@@ -255,7 +255,7 @@ impl WriteRequest {
 /// [`Error::Decode`] when the body is not snappy, not the protobuf message, or
 /// decompresses to more than [`MAX_DECODED_BYTES`].
 pub fn decode(body: &[u8]) -> Result<WriteRequest, Error> {
-    let request = crate::prometheus::encode::decode(body, MAX_DECODED_BYTES)?;
+    let request = crate::prometheus::write_request::decode(body, MAX_DECODED_BYTES)?;
     let series = request
         .timeseries
         .into_iter()
@@ -272,7 +272,7 @@ pub fn decode(body: &[u8]) -> Result<WriteRequest, Error> {
             let samples = ts
                 .samples
                 .into_iter()
-                .map(|s| Sample {
+                .map(|s| ReceivedSample {
                     value: s.value,
                     timestamp_ms: s.timestamp,
                 })
@@ -283,7 +283,7 @@ pub fn decode(body: &[u8]) -> Result<WriteRequest, Error> {
                 .into_iter()
                 .map(ReceivedExemplar::read)
                 .collect();
-            Series {
+            ReceivedSeries {
                 name,
                 labels,
                 samples,
@@ -295,7 +295,7 @@ pub fn decode(body: &[u8]) -> Result<WriteRequest, Error> {
     let metadata = request
         .metadata
         .into_iter()
-        .map(|m| Metadata {
+        .map(|m| ReceivedMetadata {
             kind: MetricType::from_proto_value(m.r#type),
             family: m.metric_family_name,
             help: m.help,
@@ -306,7 +306,7 @@ pub fn decode(body: &[u8]) -> Result<WriteRequest, Error> {
 }
 
 /// Decodes a JSON custom-metrics body, `{"metrics":[{"name":…,"value":…,"labels":{…}}]}`
-/// (see [`Protocol::CustomMetricsJson`](crate::Protocol::CustomMetricsJson)), into one series per entry. The format has no
+/// (see [`Protocol::UnleashJson`](crate::Protocol::UnleashJson)), into one series per entry. The format has no
 /// timestamps: each sample's `timestamp_ms` is 0. Label values must be strings, as
 /// the sender writes them.
 ///
@@ -349,10 +349,10 @@ pub fn decode_custom_metrics(body: &[u8]) -> Result<WriteRequest, Error> {
                 labels.push((k.clone(), v.to_owned()));
             }
         }
-        series.push(Series {
+        series.push(ReceivedSeries {
             name: name.to_owned(),
             labels,
-            samples: vec![Sample {
+            samples: vec![ReceivedSample {
                 value,
                 timestamp_ms: 0,
             }],
@@ -375,7 +375,7 @@ mod tests {
     fn a_native_histogram_prints_its_non_empty_buckets_by_their_bounds_and_exemplars_follow() {
         let mut point = exponential_point(1, 1, (-1, &[1]), (0, &[2, 0, 1]));
         point.sum = 1.5;
-        let series = Series {
+        let series = ReceivedSeries {
             name: "h".into(),
             labels: vec![("a".into(), "b".into())],
             samples: vec![],

@@ -9,8 +9,8 @@
 //! then end, as in any classic histogram whose boundaries change.
 
 use super::collide::Action;
-use super::instruments::Names;
 use super::labels::{ClassicPoint, HistogramNames, PointContext};
+use super::model::Names;
 use super::naming;
 use super::series::{put, Labels, NativeSample, SeriesSink, Span};
 use crate::snapshot::{bucket_upper_bound, ExponentialHistogramPoint};

@@ -4,11 +4,10 @@
 use opentelemetry::KeyValue;
 
 use super::collide::{Action, Plan};
-use super::exemplars::{in_bucket, Handover};
-use super::instruments::Names;
+use super::exemplar_selection::{in_bucket, Handover};
+use super::model::{millis, Names, SCOPE_NAME_LABEL, SCOPE_VERSION_LABEL};
 use super::naming;
 use super::series::{put, Labels, ReusedPoint, Sample, SeriesSink, Slot, Span};
-use super::translate::{millis, SCOPE_NAME_LABEL, SCOPE_VERSION_LABEL};
 use crate::snapshot::{Attributes, Exemplar, HistogramPoint, MetricData, MetricSnapshot};
 
 /// The labels every series of a push carries (but for a point attribute's `exported_`

@@ -3,18 +3,20 @@
 //! A push goes through three steps, one module each:
 //! [`naming`] turns OpenTelemetry names, units and attribute keys into Prometheus names;
 //! [`translate`] turns a [`Snapshot`](crate::Snapshot) into Prometheus series and
-//! metadata; [`encode`] writes those as a snappy-compressed `WriteRequest`. For
-//! destinations that take JSON custom metrics instead, `custom_json` writes the same
-//! series as JSON entries.
+//! metadata; [`write_request`] writes those as a snappy-compressed `WriteRequest`. For
+//! destinations that take Unleash's custom-metrics JSON instead, `unleash_json` writes
+//! the same series as JSON entries.
 //!
-//! Inside translation: `series` holds what a translator hands a sink (labels,
-//! metadata, the [`SeriesSink`](translate::SeriesSink) trait), `instruments` what it
-//! keeps per instrument, `labels` how one point's labels are built, `collide` how
-//! points that make one series are found and merged; [`stale`] ends series, `batch`
-//! cuts an encoded request into smaller ones.
+//! Inside translation: `model` holds what the translation files share (series keys,
+//! the names cached per instrument, family kinds) and imports none of them; `series`
+//! what a translator hands a sink (labels, metadata, the
+//! [`SeriesSink`](translate::SeriesSink) trait), `name_cache` what it keeps per
+//! instrument, `labels` how one point's labels are built, `collide` how points that
+//! make one series are found and merged, `exemplar_selection` which exemplars go with a
+//! series; [`stale`] ends series, `batch` cuts an encoded request into smaller ones.
 //!
 //! ```
-//! use prompush::prometheus::{encode::WriteRequestEncoder, translate::Translator};
+//! use prompush::prometheus::{write_request::WriteRequestEncoder, translate::Translator};
 //! # fn demo(snapshot: &prompush::Snapshot) -> Result<(), prompush::Error> {
 //! let mut translator = Translator::new();
 //! let mut encoder = WriteRequestEncoder::new();
@@ -27,14 +29,13 @@
 
 pub(crate) mod batch;
 mod collide;
-pub(crate) mod custom_json;
 pub mod decode;
-pub mod encode;
-mod exemplars;
+mod exemplar_selection;
 mod exponential;
 pub mod exposition;
-mod instruments;
 mod labels;
+pub(crate) mod model;
+mod name_cache;
 pub mod naming;
 pub(crate) mod native;
 #[doc(hidden)]
@@ -43,6 +44,8 @@ mod rich_series;
 mod series;
 pub mod stale;
 pub mod translate;
+pub(crate) mod unleash_json;
+pub mod write_request;
 
 #[cfg(test)]
 mod tests;

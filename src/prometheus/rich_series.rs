@@ -4,7 +4,7 @@
 //!
 //! Exemplar labels are built as [`ExemplarLabels`] says, sorted by name.
 
-use super::exemplars::ExemplarLabels;
+use super::exemplar_selection::ExemplarLabels;
 use super::translate::Labels;
 use super::{native, proto};
 use crate::snapshot::{Exemplar, ExponentialHistogramPoint};
@@ -54,7 +54,7 @@ fn exemplar(e: &Exemplar) -> proto::Exemplar {
     proto::Exemplar {
         labels,
         value: e.value,
-        timestamp: super::translate::millis(e.time),
+        timestamp: super::model::millis(e.time),
     }
 }
 

@@ -13,8 +13,8 @@
 
 use std::collections::{HashMap, HashSet};
 
-use crate::prometheus::encode::WriteRequestEncoder;
 use crate::prometheus::translate::{Labels, Metadata, NativeSample, SeriesSink};
+use crate::prometheus::write_request::WriteRequestEncoder;
 use crate::snapshot::{
     Attributes, MetricData, MetricSnapshot, Number, NumberPoint, ScopeSnapshot, Snapshot,
 };

@@ -41,32 +41,26 @@
 //!   they are, NaN included.
 
 use std::collections::{HashMap, HashSet};
-use std::sync::atomic::Ordering;
-use std::time::{SystemTime, UNIX_EPOCH};
 
 use opentelemetry::KeyValue;
 
-use super::collide::{self, Action, Families, Key, Plan, Registry};
-use super::exemplars::{Handover, Marks};
-use super::instruments::Names;
+use super::collide::{Action, FamilyChecks, Plan, SeriesKeys};
+use super::exemplar_selection::{Handover, Marks};
 use super::labels::{
     add_external, finish_labels, push_label, push_service_labels, CommonLabels, PointContext,
     Scratch,
 };
+use super::model::{key_of, millis, point_attributes, Key, Versions};
+use super::name_cache::{NameCache, Parts};
 use super::naming;
-use super::series::{put, Slot, TRANSLATOR_IDS};
-use crate::snapshot::{Attributes, InstrumentKind, MetricData, Snapshot};
+use super::series::{put, Slot};
+use crate::snapshot::{Attributes, MetricData, Snapshot};
 
 pub use super::collide::Collisions;
+pub use super::model::{SCOPE_NAME_LABEL, SCOPE_VERSION_LABEL};
 pub use super::series::{
     Labels, LabelsVersion, Metadata, MetricType, NativeSample, ReusedPoint, Sample, SeriesSink,
 };
-
-/// The labels that name a point's instrumentation scope (the compatibility spec's
-/// MUST): two libraries' same-named instruments stay two series.
-pub const SCOPE_NAME_LABEL: &str = "otel_scope_name";
-/// See [`SCOPE_NAME_LABEL`]; present when the meter has a version.
-pub const SCOPE_VERSION_LABEL: &str = "otel_scope_version";
 
 /// The resource attributes that become `job` and `instance` instead of `target_info`
 /// labels.
@@ -97,7 +91,8 @@ const SERVICE_INSTANCE_ID: &str = "service.instance.id";
 /// ```
 #[derive(Debug, Default)]
 pub struct Translator {
-    pub(super) names: HashMap<u64, Names, foldhash::fast::RandomState>,
+    /// Per instrument: translated names and its points' series keys.
+    pub(super) cache: NameCache,
     /// The push count; instruments not seen in the latest push are evicted.
     pub(super) generation: u64,
     pub(super) versions: Versions,
@@ -106,49 +101,19 @@ pub struct Translator {
     pub(super) common: CommonLabels,
     /// The other resource labels, rebuilt per push.
     pub(super) target_info: Vec<(String, String)>,
-    pub(super) options: Options,
+    pub(super) options: TranslateOptions,
     /// The newest exemplar handed over per point.
     pub(super) exemplar_marks: Marks,
     /// The series key of every point seen, and which collide.
-    pub(super) registry: Registry,
-    pub(super) families: Families,
-    /// The set of instruments changed: family ownership must be checked again.
-    pub(super) families_dirty: bool,
+    pub(super) registry: SeriesKeys,
+    pub(super) families: FamilyChecks,
     /// What the latest [`translate`](Translator::translate) merged and dropped.
     pub(super) collisions: Collisions,
 }
 
-/// Where the [`LabelsVersion`]s a translator hands out come from.
-#[derive(Debug, Default)]
-pub(super) struct Versions {
-    pub(super) translator: TranslatorId,
-    /// The last version handed out. Resource and name versions come from this one
-    /// sequence, so the larger of the two changes whenever either does.
-    pub(super) last: u64,
-    /// The version of `job` and `instance` (0: not read yet).
-    pub(super) resource: u64,
-}
-
-/// Process-unique, part of every [`LabelsVersion`]: a new one per translator.
-#[derive(Debug, Clone, Copy)]
-pub(super) struct TranslatorId(pub(super) u64);
-
-impl Default for TranslatorId {
-    fn default() -> Self {
-        Self(TRANSLATOR_IDS.fetch_add(1, Ordering::Relaxed))
-    }
-}
-
-impl Versions {
-    pub(super) fn next(&mut self) -> u64 {
-        self.last += 1;
-        self.last
-    }
-}
-
 /// What a translator produces besides the points' own series and labels.
 #[derive(Debug)]
-pub(super) struct Options {
+pub(super) struct TranslateOptions {
     /// Whether to produce the `target_info` series.
     pub(super) target_info: bool,
     /// Whether series carry `otel_scope_name` and `otel_scope_version`.
@@ -162,7 +127,7 @@ pub(super) struct Options {
     pub(super) pull_exemplars: bool,
 }
 
-impl Default for Options {
+impl Default for TranslateOptions {
     fn default() -> Self {
         Self {
             target_info: true,
@@ -225,7 +190,7 @@ impl Translator {
         if enabled != self.options.scope_labels {
             self.options.scope_labels = enabled;
             // Every cached label set changes.
-            self.names.clear();
+            self.cache.names.clear();
             self.registry.clear();
         }
     }
@@ -250,7 +215,15 @@ impl Translator {
         self.generation += 1;
         self.collisions = Collisions::default();
         self.prepare(snapshot, true);
-        self.register_points(snapshot);
+        self.cache.register_points(
+            snapshot,
+            Parts {
+                registry: &mut self.registry,
+                families: &mut self.families,
+                scratch: &mut self.scratch,
+                common: &self.common,
+            },
+        );
         let plan = if self.registry.has_collisions() {
             let by_id: HashMap<u64, &MetricData, foldhash::fast::RandomState> = snapshot
                 .metrics()
@@ -278,7 +251,7 @@ impl Translator {
         let mut key = String::new();
         for metric in snapshot.metrics() {
             let id = metric.descriptor.id;
-            let Some(n) = self.names.get(&id).filter(|n| !n.conflict) else {
+            let Some(n) = self.cache.names.get(&id).filter(|n| !n.conflict) else {
                 continue;
             };
             let mut ctx = PointContext {
@@ -290,7 +263,7 @@ impl Translator {
             };
             for (i, set) in point_attributes(&metric.data).enumerate() {
                 ctx.series_key(&mut key, n, set);
-                if !seen.insert(collide::key_of(&key)) {
+                if !seen.insert(key_of(&key)) {
                     plan.insert((id, i as u32), Action::Skip);
                 }
             }
@@ -304,19 +277,25 @@ impl Translator {
         if self.prepare_resource(snapshot) {
             // Every series key holds job and instance.
             self.registry.clear();
-            self.names.values_mut().for_each(|n| n.points.clear());
+            self.cache.names.values_mut().for_each(|n| n.points.clear());
         }
         let mut seen = 0;
         for scope in &snapshot.scopes {
             for metric in &scope.metrics {
                 seen += 1;
-                self.ensure_names(metric, &scope.scope);
+                self.cache.ensure_names(
+                    metric,
+                    &scope.scope,
+                    self.generation,
+                    &mut self.versions,
+                    self.options.scope_labels,
+                );
             }
         }
-        if evict && self.names.len() > seen {
+        if evict && self.cache.names.len() > seen {
             let generation = self.generation;
             let registry = &mut self.registry;
-            self.names.retain(|id, n| {
+            self.cache.names.retain(|id, n| {
                 let keep = n.generation == generation;
                 if !keep {
                     for (i, p) in n.points.iter().enumerate() {
@@ -327,12 +306,16 @@ impl Translator {
                 }
                 keep
             });
-            self.families_dirty = true;
-            let names = &self.names;
+            self.cache.families_dirty = true;
+            let names = &self.cache.names;
             self.exemplar_marks.retain(|id| names.contains_key(&id));
         }
-        if self.families_dirty {
-            self.check_families();
+        if self.cache.families_dirty {
+            self.cache.check_families(
+                &mut self.families,
+                &mut self.registry,
+                self.options.target_info && !self.target_info.is_empty(),
+            );
         }
     }
 
@@ -341,7 +324,7 @@ impl Translator {
         // Two instruments (in two scopes, say) can share a family: describe it once.
         let mut described: HashSet<&str, foldhash::fast::RandomState> = HashSet::default();
         let Self {
-            names,
+            cache: NameCache { names, .. },
             versions,
             scratch,
             common,
@@ -486,19 +469,6 @@ impl Translator {
     }
 }
 
-/// The attribute sets of a metric's points, in order.
-pub(super) fn point_attributes(data: &MetricData) -> Box<dyn Iterator<Item = &Attributes> + '_> {
-    match data {
-        MetricData::Sum { points, .. } | MetricData::Gauge { points } => {
-            Box::new(points.iter().map(|p| &p.attributes))
-        }
-        MetricData::Histogram { points, .. } => Box::new(points.iter().map(|p| &p.attributes)),
-        MetricData::ExponentialHistogram { points } => {
-            Box::new(points.iter().map(|p| &p.attributes))
-        }
-    }
-}
-
 /// The number of series a metric's points make.
 fn series_count(data: &MetricData) -> usize {
     match data {
@@ -511,22 +481,6 @@ fn series_count(data: &MetricData) -> usize {
     }
 }
 
-/// The instrument kind that names the metric: the data decides (a monotonic sum is a
-/// counter), the descriptor only tells gauges from up-down counters.
-pub(super) fn naming_kind(data: &MetricData, kind: InstrumentKind) -> InstrumentKind {
-    match data {
-        MetricData::Sum {
-            monotonic: true, ..
-        } => InstrumentKind::Counter,
-        MetricData::Sum { .. } => InstrumentKind::UpDownCounter,
-        MetricData::Histogram { .. } | MetricData::ExponentialHistogram { .. } => {
-            InstrumentKind::Histogram
-        }
-        MetricData::Gauge { .. } if kind.is_observable() => InstrumentKind::ObservableGauge,
-        MetricData::Gauge { .. } => InstrumentKind::Gauge,
-    }
-}
-
 fn metric_type(data: &MetricData) -> MetricType {
     match data {
         MetricData::Sum {
@@ -536,13 +490,5 @@ fn metric_type(data: &MetricData) -> MetricType {
         MetricData::Histogram { .. } | MetricData::ExponentialHistogram { .. } => {
             MetricType::Histogram
         }
-    }
-}
-
-/// Milliseconds since the Unix epoch (negative before it).
-pub(crate) fn millis(time: SystemTime) -> i64 {
-    match time.duration_since(UNIX_EPOCH) {
-        Ok(d) => i64::try_from(d.as_millis()).unwrap_or(i64::MAX),
-        Err(e) => -i64::try_from(e.duration().as_millis()).unwrap_or(i64::MAX),
     }
 }

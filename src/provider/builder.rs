@@ -17,7 +17,7 @@ use opentelemetry_sdk::Resource;
 
 use super::collect::Core;
 use super::{MeterProvider, Shared};
-use crate::aggregate::exemplar::ExemplarFilter;
+use crate::aggregate::exemplar_sampling::ExemplarFilter;
 use crate::aggregate::exponential::{ExponentialConfig, MAX_SCALE, MIN_SCALE};
 use crate::aggregate::Limits;
 #[cfg(feature = "custom-metrics")]

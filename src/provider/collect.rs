@@ -12,7 +12,7 @@ use opentelemetry::metrics::Meter;
 use opentelemetry::InstrumentationScope;
 use opentelemetry_sdk::Resource;
 
-use crate::aggregate::exemplar::ExemplarFilter;
+use crate::aggregate::exemplar_sampling::ExemplarFilter;
 use crate::aggregate::exponential::ExponentialConfig;
 use crate::aggregate::Limits;
 #[cfg(feature = "custom-metrics")]

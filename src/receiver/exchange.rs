@@ -81,7 +81,7 @@ pub struct Received {
     pub decode_error: Option<String>,
     /// The body as it arrived (compressed, for remote write).
     pub body: Bytes,
-    /// How the body was encoded: [`Protocol::CustomMetricsJson`] when it came with
+    /// How the body was encoded: [`Protocol::UnleashJson`] when it came with
     /// `Content-Type: application/json`, else [`Protocol::RemoteWrite`].
     pub protocol: Protocol,
     /// The sender's address: requests on one kept-alive connection share it.

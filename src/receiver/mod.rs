@@ -47,15 +47,15 @@ use crate::Protocol;
 mod exchange;
 
 pub use crate::prometheus::decode::{
-    decode, decode_custom_metrics, Metadata, NativeHistogram, ReceivedExemplar, Sample, Series,
-    WriteRequest, MAX_DECODED_BYTES,
+    decode, decode_custom_metrics, NativeHistogram, ReceivedExemplar, ReceivedMetadata,
+    ReceivedSample, ReceivedSeries, WriteRequest, MAX_DECODED_BYTES,
 };
 pub use exchange::{Headers, Received, Reply};
 
 /// The largest request body accepted, compressed (bigger ones get `413`).
 pub const MAX_BODY_BYTES: usize = 32 << 20;
 /// Which series a [`Receiver::refuse_series_where`] rule refuses.
-type SeriesPredicate = Box<dyn Fn(&Series) -> bool + Send + Sync>;
+type SeriesPredicate = Box<dyn Fn(&ReceivedSeries) -> bool + Send + Sync>;
 
 /// A standing rule: a request holding a series that `matches` is answered `reply`.
 struct Refusal {
@@ -270,7 +270,7 @@ impl Receiver {
     /// ```
     pub fn refuse_series_where(
         &self,
-        matches: impl Fn(&Series) -> bool + Send + Sync + 'static,
+        matches: impl Fn(&ReceivedSeries) -> bool + Send + Sync + 'static,
         reply: Reply,
     ) {
         self.shared.refusals.lock().push(Refusal {
@@ -351,7 +351,7 @@ async fn handle(
     );
     let path = req.uri().path().to_owned();
     let protocol = match headers.get("content-type") {
-        Some(t) if t.starts_with("application/json") => Protocol::CustomMetricsJson,
+        Some(t) if t.starts_with("application/json") => Protocol::UnleashJson,
         _ => Protocol::RemoteWrite,
     };
     let body = match Limited::new(req.into_body(), MAX_BODY_BYTES)
@@ -373,7 +373,7 @@ async fn handle(
         }
     };
     let (decoded, success) = match protocol {
-        Protocol::CustomMetricsJson => (decode_custom_metrics(&body), StatusCode::ACCEPTED),
+        Protocol::UnleashJson => (decode_custom_metrics(&body), StatusCode::ACCEPTED),
         _ => (decode(&body), StatusCode::NO_CONTENT),
     };
     // A scripted reply answers any request; refusal rules look at decoded series.

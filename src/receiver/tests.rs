@@ -5,30 +5,30 @@ use super::*;
 
 #[test]
 fn display_escapes_and_formats() {
-    let series = Series {
+    let series = ReceivedSeries {
         name: "up".into(),
         labels: vec![("a".into(), "x\"y\\z\n".into()), ("job".into(), "j".into())],
         samples: vec![
-            Sample {
+            ReceivedSample {
                 value: 1.0,
                 timestamp_ms: 5,
             },
-            Sample {
+            ReceivedSample {
                 value: f64::NAN,
                 timestamp_ms: 6,
             },
         ],
-        ..Series::default()
+        ..ReceivedSeries::default()
     };
     assert_eq!(
         series.to_string(),
         "up{a=\"x\\\"y\\\\z\\n\",job=\"j\"} 1 5\nup{a=\"x\\\"y\\\\z\\n\",job=\"j\"} NaN 6"
     );
-    let bare = Series {
+    let bare = ReceivedSeries {
         name: "x".into(),
         labels: vec![],
         samples: vec![],
-        ..Series::default()
+        ..ReceivedSeries::default()
     };
     assert_eq!(bare.to_string(), "x");
 }

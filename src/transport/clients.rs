@@ -168,7 +168,7 @@ fn build(key: &ClientKey, material: &TlsMaterial) -> Result<Client, Error> {
         Error::Config(format!(
             "cannot set up the HTTP client ({}); this is a TLS/platform problem, please \
              report it",
-            super::http::error_chain(e.without_url())
+            super::error_chain::error_chain(e.without_url())
         ))
     })
 }

@@ -20,8 +20,10 @@ use reqwest::header::{self, HeaderMap, HeaderName, HeaderValue};
 use reqwest::{Response, StatusCode, Url};
 
 use super::clients::{self, ClientKey, ServerNameRoute, SharedClient};
+use super::error_chain::error_chain;
 use super::handshake::{self, TlsProblem};
 use super::scrub::Scrubber;
+use super::url::{display_endpoint, redact_raw_url};
 use super::{Protocol, ValidatedTransport};
 use crate::Error;
 
@@ -170,7 +172,7 @@ impl HttpSender {
         // an echoed secret that scrubbing no longer recognises.
         let body = drain(response, BODY_PREFIX_LIMIT + self.scrubber.longest_echo()).await;
         let mut detail = self.scrubber.scrub_and_cut(&body, BODY_PREFIX_LIMIT);
-        if self.protocol == Protocol::CustomMetricsJson {
+        if self.protocol == Protocol::UnleashJson {
             // Decoding the JSON undoes one level of escaping; scrub what that reveals.
             detail = json_error_details(&detail)
                 .map(|messages| self.scrubber.scrub(&messages))
@@ -448,68 +450,6 @@ fn routed_url(endpoint: &Url, server_name: &str) -> Url {
         let _ = url.set_port(port);
     }
     url
-}
-
-/// An error and its sources, `outer: inner: innermost`.
-pub(crate) fn error_chain(error: reqwest::Error) -> String {
-    let mut text = error.to_string();
-    let mut source = std::error::Error::source(&error);
-    while let Some(cause) = source {
-        text.push_str(": ");
-        text.push_str(&cause.to_string());
-        source = cause.source();
-    }
-    text
-}
-
-/// The endpoint for messages: scheme, host, port and path; no query string or fragment.
-/// A URL fit for messages: no query string, fragment or user info (any may carry a
-/// credential).
-pub(crate) fn display_endpoint(url: &Url) -> String {
-    let mut shown = url.clone();
-    shown.set_query(None);
-    shown.set_fragment(None);
-    let _ = shown.set_username("");
-    let _ = shown.set_password(None);
-    shown.to_string()
-}
-
-/// Parses the `http(s)://host…` URL given to option `what`; errors show it with its
-/// credentials redacted, and `example`.
-pub(super) fn parse_http_url(raw: &str, what: &str, example: &str) -> Result<Url, Error> {
-    let shown = redact_raw_url(raw);
-    let url = Url::parse(raw).map_err(|e| {
-        Error::Config(format!(
-            "{what} {shown:?} is not a valid URL ({e}); give a full URL such as {example}"
-        ))
-    })?;
-    if !matches!(url.scheme(), "http" | "https") {
-        return Err(Error::Config(format!(
-            "{what} scheme {:?} is not supported ({shown:?}); use an http:// or https:// URL",
-            url.scheme()
-        )));
-    }
-    if url.host().is_none() {
-        return Err(Error::Config(format!(
-            "{what} {shown:?} has no host; give a full URL such as {example}"
-        )));
-    }
-    Ok(url)
-}
-
-/// A URL as the user typed it, fit for messages: cut before any query or fragment, and
-/// without anything before an `@` in the authority.
-pub(crate) fn redact_raw_url(raw: &str) -> String {
-    let end = raw.find(['?', '#']).unwrap_or(raw.len());
-    let mut shown = raw[..end].to_owned();
-    let authority_start = shown.find("://").map_or(0, |i| i + 3);
-    let authority_end = shown[authority_start..]
-        .find('/')
-        .map_or(shown.len(), |i| authority_start + i);
-    if let Some(at) = shown[authority_start..authority_end].rfind('@') {
-        shown.replace_range(authority_start..authority_start + at + 1, "<redacted>@");
-    }
-    shown
 }
 
 /// A sender for `config`, for tests: panics if the configuration is refused.

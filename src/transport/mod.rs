@@ -15,18 +15,24 @@
 //!   when its certificate files change.
 //! - [`handshake`]: a failed TLS handshake explained by its cause and the option that
 //!   fixes it.
+//! - leaves every other file may use: [`url`] (the URLs a user gives, parsed and shown
+//!   without credentials), [`headers`] (which headers carry credentials), `error_chain`
+//!   (an error with its causes).
 //!
 //! Retry, backoff and queueing live above this module: a send is one attempt.
 
 pub(crate) mod clients;
 pub(crate) mod config;
+mod error_chain;
 pub(crate) mod handshake;
+pub(crate) mod headers;
 pub(crate) mod http;
 pub(crate) mod protocol;
 pub(crate) mod proxy;
 pub(crate) mod scrub;
 pub(crate) mod secret;
 pub(crate) mod tls;
+pub(crate) mod url;
 
 pub(crate) use config::{Auth, TransportConfig, ValidatedTransport};
 pub(crate) use http::{Failure, FailureKind, HttpSender, SendOutcome};

@@ -8,11 +8,11 @@ pub enum Protocol {
     /// Prometheus remote write 1.0: a snappy-compressed `prometheus.WriteRequest`
     /// protobuf (Prometheus, Mimir, Cortex, VictoriaMetrics, Thanos, vendors' listeners).
     RemoteWrite,
-    /// A JSON "custom metrics" body, as Unleash's `POST /api/client/metrics/custom`
+    /// Unleash's custom-metrics JSON body, as Unleash's `POST /api/client/metrics/custom`
     /// takes it: `{"metrics":[{"name":…,"value":…,"labels":{…}}]}`, one entry per
     /// Prometheus series, no timestamps. `202 Accepted` is success; `413` splits the
     /// request in halves; bodies stay under 100 kB by default.
-    CustomMetricsJson,
+    UnleashJson,
 }
 
 impl Protocol {
@@ -20,7 +20,7 @@ impl Protocol {
     pub(crate) fn content_type(self) -> &'static str {
         match self {
             Protocol::RemoteWrite => "application/x-protobuf",
-            Protocol::CustomMetricsJson => "application/json",
+            Protocol::UnleashJson => "application/json",
         }
     }
 
@@ -31,7 +31,7 @@ impl Protocol {
                 ("content-encoding", "snappy"),
                 ("x-prometheus-remote-write-version", "0.1.0"),
             ],
-            Protocol::CustomMetricsJson => &[],
+            Protocol::UnleashJson => &[],
         }
     }
 
@@ -39,6 +39,6 @@ impl Protocol {
     /// body can be cut between entries; a remote-write request is already split by
     /// sample count, so a 413 there is a permanent refusal, as for any other 4xx.
     pub(crate) fn splits_on_413(self) -> bool {
-        matches!(self, Protocol::CustomMetricsJson)
+        matches!(self, Protocol::UnleashJson)
     }
 }

@@ -41,7 +41,7 @@ impl fmt::Debug for ProxyChoice {
         match self {
             ProxyChoice::Environment => f.write_str("Environment"),
             ProxyChoice::Explicit(url) => {
-                write!(f, "Explicit({})", super::http::redact_raw_url(url.expose()))
+                write!(f, "Explicit({})", super::url::redact_raw_url(url.expose()))
             }
         }
     }
@@ -50,7 +50,7 @@ impl fmt::Debug for ProxyChoice {
 impl ProxyChoice {
     /// Checks a `with_proxy` URL: `http` or `https`, with a host.
     pub(crate) fn explicit(raw: &str) -> Result<Self, Error> {
-        super::http::parse_http_url(
+        super::url::parse_http_url(
             raw,
             "with_proxy",
             "\"http://proxy.internal:3128\" (credentials as user:password@ if needed)",
@@ -65,7 +65,7 @@ impl ProxyChoice {
                 let proxy = Proxy::all(url.expose()).map_err(|_| {
                     Error::Config(format!(
                         "with_proxy({:?}) cannot be used as a proxy URL",
-                        super::http::redact_raw_url(url.expose())
+                        super::url::redact_raw_url(url.expose())
                     ))
                 })?;
                 Ok(builder.proxy(proxy))
@@ -84,8 +84,8 @@ impl ProxyChoice {
     pub(crate) fn shown_for(&self, endpoint: &Url) -> Option<String> {
         match self {
             ProxyChoice::Explicit(url) => Some(match Url::parse(url.expose()) {
-                Ok(parsed) => super::http::display_endpoint(&parsed),
-                Err(_) => super::http::redact_raw_url(url.expose()),
+                Ok(parsed) => super::url::display_endpoint(&parsed),
+                Err(_) => super::url::redact_raw_url(url.expose()),
             }),
             ProxyChoice::Environment => EnvProxies::from_env().proxy_for(endpoint),
         }

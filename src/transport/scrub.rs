@@ -30,7 +30,7 @@ use std::fmt;
 use base64::Engine as _;
 use reqwest::header::{HeaderMap, HeaderName, AUTHORIZATION, PROXY_AUTHORIZATION};
 
-use super::config::is_credential_header;
+use super::headers::is_credential_header;
 use super::Secret;
 
 /// The shortest secret that is scrubbed, in characters. Real tokens, keys and passwords

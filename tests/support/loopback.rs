@@ -8,7 +8,7 @@ use std::collections::BTreeMap;
 use std::net::{SocketAddr, TcpListener};
 use std::time::{Duration, Instant};
 
-use prompush::receiver::{Received, Receiver, Series, WriteRequest};
+use prompush::receiver::{Received, ReceivedSeries, Receiver, WriteRequest};
 
 /// How long a test waits for a request it expects.
 pub const WAIT: Duration = Duration::from_secs(10);
@@ -37,7 +37,10 @@ pub fn drain(receiver: &mut Receiver) -> Vec<Received> {
 /// `name{k=v,…}` → last value of every series of `received` that `keep` accepts. Labels
 /// are sorted; scope labels and the provider's random `instance` are left out (their
 /// own tests are in tests/no_loss.rs, tests/sdk.rs and tests/push.rs).
-pub fn values_where(received: &Received, keep: impl Fn(&Series) -> bool) -> BTreeMap<String, f64> {
+pub fn values_where(
+    received: &Received,
+    keep: impl Fn(&ReceivedSeries) -> bool,
+) -> BTreeMap<String, f64> {
     received
         .request
         .series

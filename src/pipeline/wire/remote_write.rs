@@ -7,15 +7,15 @@ use std::sync::Arc;
 
 use bytes::Bytes;
 
-use super::{Half, Requests};
+use super::seam::{HalfRequest, RefusalRules, RequestWriter, Requests};
 use crate::pipeline::queue::{Batch, Shard};
-use crate::prometheus::encode::WriteRequestEncoder;
 use crate::prometheus::stale::StaleMarkers;
 use crate::prometheus::translate::Translator;
+use crate::prometheus::write_request::WriteRequestEncoder;
 use crate::prometheus::{batch, native};
 use crate::{Error, Snapshot};
 
-pub(super) struct Encoder {
+pub(super) struct RemoteWriteRequestWriter {
     translator: Translator,
     /// The destination's choice, read at every push: a refusal may turn it off.
     native_histograms: Arc<AtomicBool>,
@@ -26,9 +26,9 @@ pub(super) struct Encoder {
     scratch: Vec<u8>,
 }
 
-impl Encoder {
+impl RemoteWriteRequestWriter {
     pub(super) fn new(translator: Translator, native_histograms: Arc<AtomicBool>) -> Self {
-        Encoder {
+        RemoteWriteRequestWriter {
             translator,
             native_histograms,
             encoder: WriteRequestEncoder::new(),
@@ -38,7 +38,7 @@ impl Encoder {
     }
 }
 
-impl super::Encode for Encoder {
+impl RequestWriter for RemoteWriteRequestWriter {
     fn translator(&self) -> &Translator {
         &self.translator
     }
@@ -114,20 +114,20 @@ pub(super) fn refuses_native_histograms(status: u16, detail: &str) -> bool {
 }
 
 /// `batch` with its native histograms as classic series; `None` when it has none.
-pub(super) fn without_native_histograms(batch: &Batch) -> Option<Half> {
+pub(super) fn without_native_histograms(batch: &Batch) -> Option<HalfRequest> {
     let protobuf = snap::raw::Decoder::new().decompress_vec(&batch.body).ok()?;
     let (classic, samples) = native::to_classic(&protobuf).ok()??;
     let body = snap::raw::Encoder::new().compress_vec(&classic).ok()?;
-    Some(Half {
+    Some(HalfRequest {
         body: Bytes::from(body),
         samples,
         cuts: None,
     })
 }
 
-pub(super) struct Refusals;
+pub(super) struct RemoteWriteRefusals;
 
-impl super::Refusals for Refusals {
+impl RefusalRules for RemoteWriteRefusals {
     /// 400 and 422: Prometheus answers 400 for one out-of-order or duplicate sample,
     /// and some receivers 422 for one invalid series.
     fn may_be_one_series(&self, status: u16) -> bool {
@@ -137,13 +137,13 @@ impl super::Refusals for Refusals {
     /// Decompresses, cuts between series (the metadata goes with the first half) and
     /// compresses each half; `None` for fewer than two series (or, which never happens
     /// for prompush's own requests, a body that does not decode).
-    fn halves(&self, batch: &Batch) -> Option<(usize, [Half; 2])> {
+    fn halves(&self, batch: &Batch) -> Option<(usize, [HalfRequest; 2])> {
         let protobuf = snap::raw::Decoder::new().decompress_vec(&batch.body).ok()?;
         let (count, halves) = batch::halves(&protobuf).ok()?;
         let mut snappy = snap::raw::Encoder::new();
         let [a, b] = halves?;
         let mut compress = |(protobuf, samples): (Vec<u8>, usize)| {
-            snappy.compress_vec(&protobuf).ok().map(|body| Half {
+            snappy.compress_vec(&protobuf).ok().map(|body| HalfRequest {
                 body: Bytes::from(body),
                 samples,
                 cuts: None,

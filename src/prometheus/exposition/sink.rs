@@ -5,11 +5,11 @@
 //! their newest exemplar.
 
 use std::collections::HashMap;
-use std::fmt::Write as _;
 
-use super::{exemplar, Family, Format};
-use crate::prometheus::exemplars::{newest_in_bucket, ExemplarLabels};
-use crate::prometheus::naming;
+use super::exemplar_text;
+use super::format::Format;
+use super::text::{escape_help, escape_label_value, write_value};
+use crate::prometheus::exemplar_selection::{newest_in_bucket, ExemplarLabels};
 use crate::prometheus::series::{
     Labels, LabelsVersion, Metadata, MetricType, ReusedPoint, Sample, SeriesSink,
 };
@@ -17,7 +17,7 @@ use crate::snapshot::{Attributes, Exemplar};
 
 /// The families of one render, and the heads cache.
 #[derive(Debug, Default)]
-pub(super) struct Families {
+pub(super) struct RenderedFamilies {
     list: Vec<Family>,
     /// Series name → family index (a histogram's three series names lead to it).
     by_series_name: HashMap<String, usize>,
@@ -66,7 +66,7 @@ struct Building {
     heads: Vec<(usize, String)>,
 }
 
-impl Families {
+impl RenderedFamilies {
     /// Before a render in `format`: no families yet; the heads cache stays.
     pub(super) fn start(&mut self, format: Format) {
         self.open_metrics = format == Format::OpenMetrics;
@@ -137,7 +137,7 @@ impl Families {
                 _ => false,
             };
             if allowed && self.open_metrics {
-                exemplar::write(out, self.exemplar_labels.build(e), e);
+                exemplar_text::write(out, self.exemplar_labels.build(e), e);
             }
         }
         out.push('\n');
@@ -168,7 +168,7 @@ impl Families {
     }
 }
 
-impl SeriesSink for Families {
+impl SeriesSink for RenderedFamilies {
     fn metadata(&mut self, m: &Metadata<'_>) {
         let index = self.list.len();
         self.list.push(Family {
@@ -231,7 +231,7 @@ impl SeriesSink for Families {
     }
 }
 
-impl Families {
+impl RenderedFamilies {
     /// Writes the point's series from the heads cache, each with `exemplar(i)`; `false`
     /// (and the point's heads to be kept as they come) when the cache does not hold it.
     fn reuse<'e>(
@@ -296,41 +296,60 @@ impl Heads {
     }
 }
 
-/// A sample value as Go's shortest `'g'` form writes it (what Prometheus' own clients
-/// send); small integers, the most common values, without the general formatting.
-pub(super) fn write_value(out: &mut String, value: f64) {
-    if value.fract() == 0.0 && value.abs() < 1e6 {
-        // Exact: |value| < 1e6 fits an i64, and Go writes such integers plainly.
-        let _ = write!(out, "{}", value as i64);
-    } else {
-        naming::write_float(out, value);
-    }
+/// One metric family as it is rendered.
+#[derive(Debug)]
+pub(super) struct Family {
+    /// As remote-write metadata names it (counters with `_total`).
+    name: String,
+    kind: MetricType,
+    help: String,
+    unit: String,
+    /// The series lines, ready.
+    pub(super) series: String,
 }
 
-/// `\`, `"` and line feeds escaped, as both formats want in label values.
-pub(super) fn escape_label_value(out: &mut String, value: &str) {
-    if !value.contains(['\\', '"', '\n']) {
-        return out.push_str(value);
-    }
-    for c in value.chars() {
-        match c {
-            '\\' => out.push_str("\\\\"),
-            '"' => out.push_str("\\\""),
-            '\n' => out.push_str("\\n"),
-            c => out.push(c),
+impl Family {
+    pub(super) fn write_head(&self, out: &mut String, format: Format) {
+        let open_metrics = format == Format::OpenMetrics;
+        let info = open_metrics && self.name == "target_info";
+        // OpenMetrics names a counter's family without `_total`, and `target_info`'s
+        // family `target`, an info metric.
+        let name = match self.kind {
+            _ if info => "target",
+            MetricType::Counter if open_metrics => {
+                self.name.strip_suffix("_total").unwrap_or(&self.name)
+            }
+            _ => &self.name,
+        };
+        let kind = match self.kind {
+            _ if info => "info",
+            MetricType::Counter => "counter",
+            MetricType::Histogram => "histogram",
+            MetricType::Gauge => "gauge",
+            _ if open_metrics => "unknown",
+            _ => "untyped",
+        };
+        if !self.help.is_empty() {
+            out.push_str("# HELP ");
+            out.push_str(name);
+            out.push(' ');
+            escape_help(out, &self.help, open_metrics);
+            out.push('\n');
         }
-    }
-}
-
-/// `\` and line feeds escaped; `"` too in OpenMetrics, where HELP is a quoted-style
-/// string.
-pub(super) fn escape_help(out: &mut String, help: &str, open_metrics: bool) {
-    for c in help.chars() {
-        match c {
-            '\\' => out.push_str("\\\\"),
-            '\n' => out.push_str("\\n"),
-            '"' if open_metrics => out.push_str("\\\""),
-            c => out.push(c),
+        out.push_str("# TYPE ");
+        out.push_str(name);
+        out.push(' ');
+        out.push_str(kind);
+        out.push('\n');
+        // OpenMetrics requires the family name to end with its unit.
+        let unit = self.unit.as_str();
+        let named_for_unit = name.strip_suffix(unit).is_some_and(|n| n.ends_with('_'));
+        if open_metrics && !unit.is_empty() && named_for_unit {
+            out.push_str("# UNIT ");
+            out.push_str(name);
+            out.push(' ');
+            out.push_str(unit);
+            out.push('\n');
         }
     }
 }

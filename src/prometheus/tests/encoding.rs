@@ -9,7 +9,7 @@ use opentelemetry::KeyValue;
 use opentelemetry_sdk::Resource;
 
 use super::*;
-use crate::prometheus::encode::{decode, WriteRequestEncoder};
+use crate::prometheus::write_request::{decode, WriteRequestEncoder};
 
 #[test]
 fn a_reused_translator_gives_the_same_output() {

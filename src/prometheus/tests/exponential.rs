@@ -6,8 +6,8 @@ use opentelemetry::KeyValue;
 use opentelemetry_sdk::Resource;
 
 use super::*;
-use crate::prometheus::encode::{decode, WriteRequestEncoder};
 use crate::prometheus::native;
+use crate::prometheus::write_request::{decode, WriteRequestEncoder};
 
 /// A point at scale 0 with `-3`, `-1.5`, `0`, `1`, `3` and `3` recorded.
 fn point(attributes: &[KeyValue]) -> ExponentialHistogramPoint {

@@ -5,8 +5,8 @@
 use opentelemetry::KeyValue;
 
 use super::*;
-use crate::prometheus::encode::{decode, WriteRequestEncoder};
 use crate::prometheus::translate::Collisions;
+use crate::prometheus::write_request::{decode, WriteRequestEncoder};
 
 #[test]
 fn points_that_translate_to_one_series_are_merged() {

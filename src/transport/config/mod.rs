@@ -6,6 +6,7 @@
 //! [`TransportConfig::validate`] turns it into a [`ValidatedTransport`] or an
 //! [`Error::Config`] that says what to change.
 
+use super::headers::is_credential_header;
 use std::fmt;
 use std::time::Duration;
 
@@ -135,20 +136,6 @@ impl Default for TransportConfig {
     }
 }
 
-/// Header names that carry credentials, besides the bearer token.
-const CREDENTIAL_HEADERS: [&str; 4] = [
-    "authorization",
-    "proxy-authorization",
-    "x-api-key",
-    "api-key",
-];
-
-/// Whether a header carries a credential: it may not travel over plain `http://` off
-/// this machine, and its value is scrubbed from answers.
-pub(crate) fn is_credential_header(name: &HeaderName) -> bool {
-    CREDENTIAL_HEADERS.contains(&name.as_str())
-}
-
 /// Header values may carry credentials too (`X-Api-Key`, `Authorization: Basic …`),
 /// so `Debug` shows header names only.
 impl fmt::Debug for TransportConfig {
@@ -156,7 +143,7 @@ impl fmt::Debug for TransportConfig {
         f.debug_struct("TransportConfig")
             .field(
                 "endpoint",
-                &self.endpoint.as_deref().map(super::http::redact_raw_url),
+                &self.endpoint.as_deref().map(super::url::redact_raw_url),
             )
             .field("auth", &self.auth)
             .field(
@@ -174,7 +161,7 @@ impl fmt::Debug for TransportConfig {
                 &self
                     .proxy
                     .as_ref()
-                    .map(|url| super::http::redact_raw_url(url.expose())),
+                    .map(|url| super::url::redact_raw_url(url.expose())),
             )
             .finish()
     }
@@ -239,7 +226,7 @@ impl TransportConfig {
 
 /// Checks the TLS options against the endpoint and proxy, and reads their files.
 fn validate_tls(tls: &TlsOptions, endpoint: &Url, proxy: &ProxyChoice) -> Result<LoadedTls, Error> {
-    let shown = super::http::display_endpoint(endpoint);
+    let shown = super::url::display_endpoint(endpoint);
     if tls.is_set() && endpoint.scheme() == "http" {
         return Err(Error::Config(format!(
             "TLS options (with_tls_…, danger_accept_invalid_certs) are set, but endpoint \
@@ -285,7 +272,7 @@ pub(crate) struct ValidatedTransport {
 impl fmt::Debug for ValidatedTransport {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("ValidatedTransport")
-            .field("endpoint", &super::http::display_endpoint(&self.endpoint))
+            .field("endpoint", &super::url::display_endpoint(&self.endpoint))
             .field(
                 "headers",
                 &RedactedHeaders(self.headers.keys().map(|n| n.as_str()).collect()),
@@ -333,7 +320,7 @@ fn validate_endpoint(endpoint: Option<&str>) -> Result<Url, Error> {
                 .to_owned(),
         ));
     };
-    let url = super::http::parse_http_url(raw, "endpoint", "\"http://host:9090/api/v1/write\"")?;
+    let url = super::url::parse_http_url(raw, "endpoint", "\"http://host:9090/api/v1/write\"")?;
     if !url.username().is_empty() || url.password().is_some() {
         // Not echoed: the URL holds a credential.
         return Err(Error::Config(

@@ -220,7 +220,7 @@ fn endpoints_print_without_credentials() {
         }
     }
     assert_eq!(
-        super::super::http::redact_raw_url("http://a:b@h:1/p?q=1"),
+        super::super::url::redact_raw_url("http://a:b@h:1/p?q=1"),
         "http://<redacted>@h:1/p"
     );
 }

@@ -27,7 +27,7 @@ fn json_sender(endpoint: &str) -> HttpSender {
         auth: Some(Auth::Raw(Secret::new(TOKEN))),
         ..TransportConfig::default()
     };
-    test_sender(config, Protocol::CustomMetricsJson)
+    test_sender(config, Protocol::UnleashJson)
 }
 
 /// Every test is bounded even if the sender misbehaves.
@@ -332,7 +332,7 @@ async fn credentials_a_server_echoes_are_redacted_before_the_failure_is_made() {
         password: Secret::new(AWKWARD),
     };
     let raw = || Auth::Raw(Secret::new(AWKWARD));
-    let (rw, json) = (Protocol::RemoteWrite, Protocol::CustomMetricsJson);
+    let (rw, json) = (Protocol::RemoteWrite, Protocol::UnleashJson);
     let r = |body: String| Reply::status(400).body(body.as_str());
     let redirect = |to: String| Reply::status(307).header("Location", to);
     // What vmauth answers for a token it does not know.

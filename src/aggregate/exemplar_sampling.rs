@@ -1,4 +1,4 @@
-//! Exemplars: which measurements are sampled (the [`ExemplarFilter`]) and where they are
+//! Exemplar sampling: which measurements are sampled (the [`ExemplarFilter`]) and where they are
 //! kept (reservoirs, as the OpenTelemetry spec defines them).
 //!
 //! [`Sampled`] wraps an aggregation: it records as the inner one does, then offers the
@@ -20,7 +20,7 @@ use opentelemetry::Context;
 
 use super::histogram::bucket_index;
 use super::number::Num;
-use super::{Aggregation, Collected};
+use super::{Aggregation, CollectedSeries};
 use crate::snapshot::{Exemplar, MetricData};
 use crate::sync::Mutex;
 
@@ -250,11 +250,14 @@ impl<A: Aggregation> Aggregation for Sampled<A> {
         }
     }
 
-    fn collect<'a>(&self, series: impl Iterator<Item = Collected<'a, A::Cell>>) -> MetricData {
+    fn collect<'a>(
+        &self,
+        series: impl Iterator<Item = CollectedSeries<'a, A::Cell>>,
+    ) -> MetricData {
         if self.reservoirs.lock().by_cell.is_empty() {
             return self.inner.collect(series);
         }
-        let series: Vec<Collected<'a, A::Cell>> = series.collect();
+        let series: Vec<CollectedSeries<'a, A::Cell>> = series.collect();
         let cells: Vec<usize> = series
             .iter()
             .map(|s| s.cell as *const A::Cell as usize)
@@ -324,7 +327,7 @@ mod tests {
     }
 
     fn collect<A: Aggregation>(a: &A, cells: &[&A::Cell]) -> MetricData {
-        a.collect(cells.iter().map(|c| Collected::bare(*c)))
+        a.collect(cells.iter().map(|c| CollectedSeries::bare(*c)))
     }
 
     /// The values of the exemplars one series keeps now.

@@ -5,8 +5,8 @@
 use std::fmt::Write as _;
 use std::time::{SystemTime, UNIX_EPOCH};
 
-use super::sink::{escape_label_value, write_value};
-use crate::prometheus::exemplars::ExemplarLabels;
+use super::text::{escape_label_value, write_value};
+use crate::prometheus::exemplar_selection::ExemplarLabels;
 use crate::snapshot::Exemplar;
 
 /// Appends ` # {labels} value timestamp` for `e`, whose labels are `labels`.

@@ -1,5 +1,5 @@
-//! Translated series → the JSON "custom metrics" body (Unleash's
-//! `POST /api/client/metrics/custom`):
+//! Translated series → Unleash's custom-metrics JSON body (what
+//! `POST /api/client/metrics/custom` takes):
 //!
 //! ```json
 //! {"metrics":[{"name":"http_requests_total","value":7,"labels":{"job":"shop","route":"/"}}]}
@@ -14,9 +14,9 @@
 //! a value beyond ±(2^53 − 1), the largest integer a JavaScript number holds exactly:
 //! such values are left out. Stale markers (a NaN) are dropped silently, as the
 //! protocol has no way to end a series; every other value left out is counted in
-//! [`CustomMetricsEncoder::unrepresentable`].
+//! [`UnleashJsonEncoder::unrepresentable`].
 //!
-//! Entries are kept apart ([`CustomMetricsEncoder::bodies`]) so that a push is cut into
+//! Entries are kept apart ([`UnleashJsonEncoder::bodies`]) so that a push is cut into
 //! bodies under a byte limit, and a body refused as too large (413) can be cut in
 //! halves again ([`split_in_halves`]) without re-encoding.
 
@@ -37,7 +37,7 @@ pub(crate) type EntryStarts = Arc<[u32]>;
 
 /// Collects the entries of one push.
 #[derive(Debug, Default)]
-pub(crate) struct CustomMetricsEncoder {
+pub(crate) struct UnleashJsonEncoder {
     /// Every entry, back to back, without separators.
     entries: Vec<u8>,
     /// The end of each entry in `entries`.
@@ -46,7 +46,7 @@ pub(crate) struct CustomMetricsEncoder {
     unrepresentable: usize,
 }
 
-impl CustomMetricsEncoder {
+impl UnleashJsonEncoder {
     pub(crate) fn new() -> Self {
         Self::default()
     }
@@ -110,7 +110,7 @@ impl CustomMetricsEncoder {
     }
 }
 
-impl SeriesSink for CustomMetricsEncoder {
+impl SeriesSink for UnleashJsonEncoder {
     fn metadata(&mut self, _: &Metadata<'_>) {}
 
     fn series(&mut self, labels: &Labels<'_>, value: f64, _timestamp_ms: i64) {
@@ -154,7 +154,7 @@ fn write_number(out: &mut Vec<u8>, value: f64) {
     }
 }
 
-/// Cuts a body made by [`CustomMetricsEncoder::bodies`] into two with about half the
+/// Cuts a body made by [`UnleashJsonEncoder::bodies`] into two with about half the
 /// entries each; `None` for a body of one entry (it cannot get smaller).
 pub(crate) fn split_in_halves(
     body: &Bytes,
@@ -190,7 +190,7 @@ mod tests {
     use crate::prometheus::translate::Translator;
     use opentelemetry::KeyValue;
 
-    fn encoded(values: &[f64]) -> CustomMetricsEncoder {
+    fn encoded(values: &[f64]) -> UnleashJsonEncoder {
         let provider = crate::MeterProvider::builder()
             .with_resource(
                 opentelemetry_sdk::Resource::builder_empty()
@@ -208,7 +208,7 @@ mod tests {
             );
         }
         let snapshot = provider.collect();
-        let mut encoder = CustomMetricsEncoder::new();
+        let mut encoder = UnleashJsonEncoder::new();
         Translator::new().translate(&snapshot, &mut encoder);
         encoder
     }

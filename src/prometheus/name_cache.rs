@@ -1,88 +1,41 @@
-//! What a translator keeps per instrument: its translated names (computed once), its
-//! scope labels, whether its family belongs to another instrument, and the series key
-//! of each point, registered once so that collisions are found when a series is first
-//! translated, never by hashing every series at every push.
+//! The names a translator caches per instrument: its translated names (computed once),
+//! its scope labels, whether its family belongs to another instrument, and the series
+//! key of each point, registered once so that collisions are found when a series is
+//! first translated, never by hashing every series at every push.
 
+use std::collections::HashMap;
 use std::sync::Arc;
 
-use super::collide::{self, Claim, FamilyKind, Key, Member};
-use super::exemplars::Handover;
-use super::labels::PointContext;
+use super::collide::{Claim, FamilyChecks, SeriesKeys};
+use super::exemplar_selection::Handover;
+use super::labels::{CommonLabels, PointContext, Scratch};
+use super::model::{
+    key_of, naming_kind, point_attributes, FamilyKind, Member, Names, PointKey, Versions,
+};
 use super::naming;
-use super::translate::{naming_kind, point_attributes, Translator};
-use crate::snapshot::{Attributes, MetricData, MetricSnapshot, Snapshot};
+use crate::snapshot::{MetricData, MetricSnapshot, Snapshot};
 
-/// Per-instrument translated names, computed once.
-#[derive(Debug)]
-pub(super) struct Names {
-    /// The series name of a sum or gauge; for a histogram the family (base) name.
-    pub(super) family: String,
-    /// `_bucket`, `_sum`, `_count` names; empty for sums and gauges.
-    pub(super) histogram: [String; 3],
-    /// The unit word for metadata.
-    pub(super) unit: String,
-    /// `le` values of the bounds, `+Inf` last.
-    pub(super) le: Vec<String>,
-    /// The bounds the `le` values were made from (a cheap identity check).
-    pub(super) bounds: Option<Arc<[f64]>>,
-    /// Changes with the `le` values; see [`LabelsVersion`].
-    pub(super) version: u64,
-    /// The push that last saw this instrument; entries not seen are evicted.
-    pub(super) generation: u64,
-    /// The meter's name and version, as label values (empty: no label).
-    scope: [String; 2],
-    pub(super) kind: FamilyKind,
-    /// The OpenTelemetry name, for messages.
-    pub(super) instrument: String,
-    /// The family belongs to an earlier instrument of another kind: nothing is sent.
-    pub(super) conflict: bool,
-    /// The series key of each point, by index, to recognise the point's attribute set
-    /// in later pushes without building its labels again.
-    pub(super) points: Vec<PointKey>,
+/// The translated names of every instrument a translator has seen, by descriptor id,
+/// with the series key of each of its points.
+#[derive(Debug, Default)]
+pub(super) struct NameCache {
+    pub(super) names: HashMap<u64, Names, foldhash::fast::RandomState>,
+    /// The set of instruments changed: family ownership must be checked again.
+    pub(super) families_dirty: bool,
 }
 
-/// A point's attribute set (kept alive, so its identity is not reused) and the key of
-/// the series it makes.
-#[derive(Debug)]
-pub(super) struct PointKey {
-    pub(super) attributes: Attributes,
-    pub(super) key: Key,
-    /// False only for a point whose key equals another series' key by chance (a hash
-    /// collision): it is sent as it is, never merged.
-    pub(super) registered: bool,
-}
-
-impl Names {
-    /// The scope labels' values (empty: no label).
-    pub(super) fn scope(&self) -> [&str; 2] {
-        [&self.scope[0], &self.scope[1]]
-    }
-
-    /// Every series name this instrument produces.
-    pub(super) fn series_names(&self) -> Vec<&str> {
-        let mut out = vec![self.family.as_str()];
-        out.extend(
-            self.histogram
-                .iter()
-                .filter(|n| !n.is_empty())
-                .map(String::as_str),
-        );
-        out
-    }
-}
-
-impl Translator {
+impl NameCache {
     /// Translates an instrument's names the first time it is seen, and its `le`
     /// values whenever its bounds change.
     pub(super) fn ensure_names(
         &mut self,
         metric: &MetricSnapshot,
         scope: &opentelemetry::InstrumentationScope,
+        generation: u64,
+        versions: &mut Versions,
+        scope_labels: bool,
     ) {
         let d = &metric.descriptor;
-        let generation = self.generation;
-        let versions = &mut self.versions;
-        let scope_labels = self.options.scope_labels;
         let families_dirty = &mut self.families_dirty;
         let names = self.names.entry(d.id).or_insert_with(|| {
             *families_dirty = true;
@@ -139,8 +92,14 @@ impl Translator {
     }
 
     /// Gives every instrument whose family an earlier instrument of another kind
-    /// produces `conflict`.
-    pub(super) fn check_families(&mut self) {
+    /// produces `conflict` (with `target_info` when the translator writes it); their
+    /// points leave `registry`.
+    pub(super) fn check_families(
+        &mut self,
+        families: &mut FamilyChecks,
+        registry: &mut SeriesKeys,
+        target_info: bool,
+    ) {
         self.families_dirty = false;
         let mut ids: Vec<u64> = self.names.keys().copied().collect();
         ids.sort_unstable();
@@ -162,10 +121,7 @@ impl Translator {
                 })
             })
             .collect();
-        let lost = self.families.conflicts(
-            &claims,
-            self.options.target_info && !self.target_info.is_empty(),
-        );
+        let lost = families.conflicts(&claims, target_info);
         drop(claims);
         drop(series_names);
         for (id, n) in self.names.iter_mut() {
@@ -173,7 +129,7 @@ impl Translator {
             if n.conflict {
                 for (i, p) in n.points.drain(..).enumerate() {
                     if p.registered {
-                        self.registry.leave(p.key, (*id, i as u32));
+                        registry.leave(p.key, (*id, i as u32));
                     }
                 }
             }
@@ -183,14 +139,14 @@ impl Translator {
     /// Gives every point of this push a series key: points seen before (the same
     /// attribute set at the same index) keep theirs; new ones get their labels built
     /// once and registered, which is where collisions are found.
-    pub(super) fn register_points(&mut self, snapshot: &Snapshot) {
-        let Self {
-            names,
+    pub(super) fn register_points(&mut self, snapshot: &Snapshot, parts: Parts<'_>) {
+        let Parts {
             registry,
+            families,
             scratch,
             common,
-            ..
-        } = self;
+        } = parts;
+        let names = &mut self.names;
         let mut key = String::new();
         // Points that now share a key with an earlier one, and that one.
         let mut shared: Vec<(Member, Member)> = Vec::new();
@@ -223,7 +179,7 @@ impl Translator {
                     exemplars: Handover::Off,
                 };
                 ctx.series_key(&mut key, n, set);
-                let hash = collide::key_of(&key);
+                let hash = key_of(&key);
                 if let Some(p) = n.points.get_mut(i) {
                     if p.key == hash {
                         // An equal set in a new allocation: the same series.
@@ -249,25 +205,40 @@ impl Translator {
             }
         }
         if !shared.is_empty() {
-            self.confirm_shared(shared);
+            self.confirm_shared(
+                shared,
+                Parts {
+                    registry,
+                    families,
+                    scratch,
+                    common,
+                },
+            );
         }
     }
 
     /// Compares in full the series of points whose keys are equal: equal ones are
     /// merged from now on (and their family warned about once); a pair whose keys
     /// match by chance is taken apart, and the newer point is sent on its own.
-    fn confirm_shared(&mut self, shared: Vec<(Member, Member)>) {
+    fn confirm_shared(&mut self, shared: Vec<(Member, Member)>, parts: Parts<'_>) {
+        let Parts {
+            registry,
+            families,
+            scratch,
+            common,
+        } = parts;
         let mut a = String::new();
         let mut b = String::new();
         for (member, other) in shared {
-            let (Some(x), Some(y)) = (self.full_key(member, &mut a), self.full_key(other, &mut b))
-            else {
+            let x = full_key(&self.names, common, scratch, member, &mut a);
+            let y = full_key(&self.names, common, scratch, other, &mut b);
+            let (Some(x), Some(y)) = (x, y) else {
                 continue;
             };
             if x == y {
                 let family = self.names.get(&member.0).map(|n| n.family.clone());
                 if let Some(family) = family {
-                    self.families.warn_collision(&family, false);
+                    families.warn_collision(&family, false);
                 }
                 continue;
             }
@@ -281,22 +252,36 @@ impl Translator {
             };
             p.registered = false;
             let key = p.key;
-            self.registry.leave(key, member);
+            registry.leave(key, member);
         }
     }
+}
 
-    /// Writes the series key of `member` into `into`; `None` if it is gone.
-    fn full_key<'k>(&mut self, member: Member, into: &'k mut String) -> Option<&'k str> {
-        let n = self.names.get(&member.0)?;
-        let set = n.points.get(member.1 as usize)?.attributes.clone();
-        let mut ctx = PointContext {
-            common: &self.common,
-            scope: n.scope(),
-            scratch: &mut self.scratch,
-            native_histograms: false,
-            exemplars: Handover::Off,
-        };
-        ctx.series_key(into, n, &set);
-        Some(into)
-    }
+/// The translator's parts that registering points uses besides the cache.
+pub(super) struct Parts<'a> {
+    pub(super) registry: &'a mut SeriesKeys,
+    pub(super) families: &'a mut FamilyChecks,
+    pub(super) scratch: &'a mut Scratch,
+    pub(super) common: &'a CommonLabels,
+}
+
+/// Writes the series key of `member` into `into`; `None` if it is gone.
+fn full_key<'k>(
+    names: &HashMap<u64, Names, foldhash::fast::RandomState>,
+    common: &CommonLabels,
+    scratch: &mut Scratch,
+    member: Member,
+    into: &'k mut String,
+) -> Option<&'k str> {
+    let n = names.get(&member.0)?;
+    let set = n.points.get(member.1 as usize)?.attributes.clone();
+    let mut ctx = PointContext {
+        common,
+        scope: n.scope(),
+        scratch,
+        native_histograms: false,
+        exemplars: Handover::Off,
+    };
+    ctx.series_key(into, n, &set);
+    Some(into)
 }

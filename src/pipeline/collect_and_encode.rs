@@ -12,7 +12,7 @@ use std::sync::Arc;
 use super::clock::{self, PushClock};
 use super::queue::Batch;
 use super::shards::ShardPlan;
-use super::wire::{self, Encode, Requests};
+use super::wire::{self, RequestWriter, Requests};
 use super::{CollectFn, Collected, Delivery};
 use crate::prometheus::stale;
 use crate::prometheus::translate::Collisions;
@@ -23,7 +23,7 @@ use crate::{Error, Snapshot};
 /// Collection and encoding: CPU work, run on a blocking thread so that one provider's
 /// large push never stalls the shared runtime (other providers' pushes, receivers).
 pub(super) struct Encoding {
-    wire: Box<dyn Encode>,
+    wire: Box<dyn RequestWriter>,
     /// `None` for a pipeline fed by `export`.
     pub(super) collect: Option<CollectFn>,
     pub(super) max_samples_per_send: usize,
@@ -56,7 +56,7 @@ impl Encoding {
         clock: Arc<Mutex<PushClock>>,
     ) -> Self {
         Encoding {
-            wire: wire::encoder(delivery),
+            wire: wire::request_writer(delivery),
             collect,
             max_samples_per_send: delivery.max_samples_per_send,
             observed: HashMap::new(),

@@ -1,29 +1,29 @@
-//! JSON custom metrics (Unleash): bodies cut under a byte limit, between entries; no
+//! Unleash's custom-metrics JSON on the wire: bodies cut under a byte limit, between entries; no
 //! stale markers (the format has no timestamps); a 400 may be one entry's fault.
 
-use super::{Half, Requests};
+use super::seam::{HalfRequest, RefusalRules, RequestWriter, Requests};
 use crate::pipeline::queue::Batch;
-use crate::prometheus::custom_json::{self, CustomMetricsEncoder};
 use crate::prometheus::translate::Translator;
+use crate::prometheus::unleash_json::{self, UnleashJsonEncoder};
 use crate::{Error, Snapshot};
 
-pub(super) struct Encoder {
+pub(super) struct JsonRequestWriter {
     translator: Translator,
-    encoder: CustomMetricsEncoder,
+    encoder: UnleashJsonEncoder,
     max_body_bytes: usize,
 }
 
-impl Encoder {
+impl JsonRequestWriter {
     pub(super) fn new(translator: Translator, max_body_bytes: usize) -> Self {
-        Encoder {
+        JsonRequestWriter {
             translator,
-            encoder: CustomMetricsEncoder::new(),
+            encoder: UnleashJsonEncoder::new(),
             max_body_bytes,
         }
     }
 }
 
-impl super::Encode for Encoder {
+impl RequestWriter for JsonRequestWriter {
     fn translator(&self) -> &Translator {
         &self.translator
     }
@@ -45,18 +45,18 @@ impl super::Encode for Encoder {
     }
 }
 
-pub(super) struct Refusals;
+pub(super) struct JsonRefusals;
 
-impl super::Refusals for Refusals {
+impl RefusalRules for JsonRefusals {
     fn may_be_one_series(&self, status: u16) -> bool {
         status == 400
     }
 
     /// Cuts between entries, where the encoder recorded them.
-    fn halves(&self, batch: &Batch) -> Option<(usize, [Half; 2])> {
+    fn halves(&self, batch: &Batch) -> Option<(usize, [HalfRequest; 2])> {
         let starts = batch.cuts.as_ref()?;
-        let halves = custom_json::split_in_halves(&batch.body, starts)?;
-        let half = |(body, samples, starts)| Half {
+        let halves = unleash_json::split_in_halves(&batch.body, starts)?;
+        let half = |(body, samples, starts)| HalfRequest {
             body,
             samples,
             cuts: Some(starts),

@@ -35,7 +35,7 @@ const METADATA_UNIT: u8 = (5 << 3) | 2;
 /// Builds remote-write bodies. Reuse one across pushes: its buffers keep their capacity.
 ///
 /// ```
-/// use prompush::prometheus::encode::WriteRequestEncoder;
+/// use prompush::prometheus::write_request::WriteRequestEncoder;
 /// use prompush::prometheus::translate::Translator;
 /// # fn demo(snapshot: &prompush::Snapshot) -> Result<(), prompush::Error> {
 /// let (mut translator, mut encoder) = (Translator::new(), WriteRequestEncoder::new());
