@@ -1,0 +1,11 @@
+//go:build tools
+
+// Package tools pins the Prometheus 3 release that the real-server tests run against.
+// Nothing here is compiled: scripts/build-peers builds the commands by import path
+// from this module, so this module's go.mod and go.sum decide every dependency version.
+package tools
+
+import (
+	_ "github.com/prometheus/prometheus/cmd/prometheus"
+	_ "github.com/prometheus/prometheus/cmd/promtool"
+)
