@@ -20,10 +20,8 @@ use std::time::Duration;
 use criterion::{criterion_group, criterion_main, BenchmarkId, Criterion, Throughput};
 use opentelemetry::KeyValue;
 use opentelemetry_sdk::Resource;
-use prompush::prometheus::exposition::{Exposition, Format};
-use prompush::prometheus::translate::Translator;
-use prompush::prometheus::write_request::WriteRequestEncoder;
-use prompush::{ExemplarFilter, MeterProvider};
+use prompush::scrape::{Exposition, Format};
+use prompush::{ExemplarFilter, MeterProvider, RemoteWriteEncoder};
 
 const PER_COUNTER: usize = 10_000;
 const METHODS: [&str; 4] = ["GET", "POST", "PUT", "DELETE"];
@@ -74,26 +72,23 @@ fn provider_sampling(counters: usize, filter: Option<ExemplarFilter>) -> MeterPr
     provider
 }
 
-/// The exporter's state: one translator and one encoder, reused across pushes.
+/// The exporter's state: one encoder (translator and encoder inside), reused across
+/// pushes.
 struct Export {
-    translator: Translator,
-    encoder: WriteRequestEncoder,
+    encoder: RemoteWriteEncoder,
 }
 
 impl Export {
     fn new() -> Self {
         Self {
-            translator: Translator::new(),
-            encoder: WriteRequestEncoder::new(),
+            encoder: RemoteWriteEncoder::new(),
         }
     }
 
     /// One push without the network; returns the body's length.
     fn push(&mut self, provider: &MeterProvider) -> usize {
         let snapshot = provider.collect();
-        self.encoder.clear();
-        self.translator.translate(&snapshot, &mut self.encoder);
-        self.encoder.finish().map(<[u8]>::len).unwrap_or(0)
+        self.encoder.encode(&snapshot).map(<[u8]>::len).unwrap_or(0)
     }
 }
 

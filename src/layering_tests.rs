@@ -41,6 +41,7 @@ const LAYERS: &[(&str, &[&str])] = &[
             "destination",
             "env",
             "guide",
+            "remote_write",
         ],
     ),
     ("the push pipeline", &["pipeline"]),

@@ -17,7 +17,7 @@
 //! orders.add(2, &[KeyValue::new("country", "NL")]);
 //!
 //! let snapshot = provider.collect();
-//! assert_eq!(snapshot.metric("orders").unwrap().data.len(), 1);
+//! assert_eq!(snapshot.metric("orders").unwrap().data().len(), 1);
 //! # Ok::<(), prompush::Error>(())
 //! ```
 //!
@@ -62,10 +62,11 @@ mod metrics_facade;
 #[cfg(feature = "observers")]
 mod observers;
 mod pipeline;
-pub mod prometheus;
+mod prometheus;
 mod provider;
 #[cfg(feature = "receiver")]
 pub mod receiver;
+mod remote_write;
 mod runtime;
 pub mod scrape;
 mod sdk_exporter;
@@ -81,6 +82,7 @@ pub use metrics_facade::MetricsRecorder;
 #[cfg(feature = "observers")]
 pub use observers::{process, system};
 pub use provider::{MeterProvider, MeterProviderBuilder};
+pub use remote_write::RemoteWriteEncoder;
 pub use scrape::RenderedMetrics;
 pub use sdk_exporter::{RemoteWriteExporter, RemoteWriteExporterBuilder};
 pub use snapshot::{Attributes, Snapshot};

@@ -13,8 +13,8 @@ use std::time::{Duration, Instant};
 
 use opentelemetry::KeyValue;
 use prompush::custom::{CustomMetric, Filter, Granularity};
-use prompush::prometheus::stale::STALE_NAN_BITS;
 use prompush::receiver::Receiver;
+use prompush::receiver::STALE_NAN_BITS;
 use prompush::{Destination, Error, MeterProvider};
 
 use support::loopback::{custom_metrics_url, drain, values_where, WAIT};

@@ -14,7 +14,7 @@ use std::time::Duration;
 use opentelemetry::metrics::MeterProvider as _;
 use opentelemetry::KeyValue;
 use opentelemetry_sdk::metrics::SdkMeterProvider;
-use prompush::prometheus::stale::STALE_NAN_BITS as STALE;
+use prompush::receiver::STALE_NAN_BITS as STALE;
 use prompush::receiver::{Received, Receiver, Reply};
 use prompush::{Error, MeterProvider, MeterProviderBuilder};
 use support::loopback::{custom_metrics_url, drain};

@@ -13,7 +13,7 @@ mod support;
 use std::collections::BTreeSet;
 use std::time::Duration;
 
-use prompush::prometheus::translate::MetricType::{self, Counter, Gauge};
+use prompush::receiver::MetricType::{self, Counter, Gauge};
 use prompush::receiver::Receiver;
 use prompush::{process, system, MeterProvider, MeterProviderBuilder, Snapshot};
 use support::loopback::{app_values, next};

@@ -197,7 +197,7 @@ fn shutdown_makes_a_final_push_then_stops() {
         assert_eq!((&m.name, &m.labels), (&v.name, &v.labels));
         assert_eq!(
             m.samples[0].value.to_bits(),
-            prompush::prometheus::stale::STALE_NAN_BITS
+            prompush::receiver::STALE_NAN_BITS
         );
         assert_eq!(m.samples[0].timestamp_ms, v.samples[0].timestamp_ms + 1);
     }
@@ -455,7 +455,7 @@ fn an_observable_series_that_stops_being_reported_gets_one_stale_marker() {
     // The markers of what ends go first, in a request of their own, then the values.
     let markers = next(&mut receiver);
     let stale = depth(&markers, "once").expect("a stale marker for the vanished series");
-    assert_eq!(stale.to_bits(), prompush::prometheus::stale::STALE_NAN_BITS);
+    assert_eq!(stale.to_bits(), prompush::receiver::STALE_NAN_BITS);
     assert_eq!(depth(&markers, "always"), None);
     let second = next(&mut receiver);
     assert_eq!(depth(&second, "always"), Some(1.0));

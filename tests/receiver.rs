@@ -8,10 +8,9 @@ use std::time::{Duration, UNIX_EPOCH};
 use opentelemetry::metrics::MeterProvider as _;
 use opentelemetry::{InstrumentationScope, KeyValue};
 use opentelemetry_sdk::Resource;
-use prompush::prometheus::translate::{MetricType, Translator};
-use prompush::prometheus::write_request::WriteRequestEncoder;
-use prompush::receiver::{Receiver, Reply};
+use prompush::receiver::{MetricType, Receiver, Reply};
 use prompush::snapshot::*;
+use prompush::RemoteWriteEncoder;
 
 const WAIT: Duration = Duration::from_secs(5);
 
@@ -42,9 +41,10 @@ fn body() -> Vec<u8> {
 }
 
 fn body_of(snapshot: &Snapshot) -> Vec<u8> {
-    let mut encoder = WriteRequestEncoder::new();
-    Translator::new().translate(snapshot, &mut encoder);
-    encoder.finish().expect("encodes").to_vec()
+    RemoteWriteEncoder::new()
+        .encode(snapshot)
+        .expect("encodes")
+        .to_vec()
 }
 
 async fn post(url: &str, body: Vec<u8>) -> reqwest::Response {

@@ -860,7 +860,7 @@ fn a_resource_instance_id_or_with_instance_id_wins_over_the_random_one() {
 
 #[test]
 fn a_nan_with_the_stale_marker_bits_is_recorded_as_an_ordinary_nan() {
-    let stale = f64::from_bits(prompush::prometheus::stale::STALE_NAN_BITS);
+    let stale = f64::from_bits(prompush::receiver::STALE_NAN_BITS);
     let p = provider();
     let m = p.meter("t");
     m.f64_gauge("g").build().record(stale, &[]);
@@ -878,11 +878,7 @@ fn a_nan_with_the_stale_marker_bits_is_recorded_as_an_ordinary_nan() {
             panic!("{name} is not f64");
         };
         assert!(v.is_nan(), "{name}");
-        assert_ne!(
-            v.to_bits(),
-            prompush::prometheus::stale::STALE_NAN_BITS,
-            "{name}"
-        );
+        assert_ne!(v.to_bits(), prompush::receiver::STALE_NAN_BITS, "{name}");
     }
     // Up-down counters take no NaN at all: dropped and counted, never sent.
     assert_eq!(metric(&s, "oud").data().len(), 0);

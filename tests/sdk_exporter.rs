@@ -265,7 +265,7 @@ fn a_nan_through_the_sdk_never_arrives_as_a_stale_marker() {
             .with_self_metrics(false),
     );
     let meter = sdk.meter("app");
-    let stale = f64::from_bits(prompush::prometheus::stale::STALE_NAN_BITS);
+    let stale = f64::from_bits(prompush::receiver::STALE_NAN_BITS);
     meter.f64_gauge("level").build().record(stale, &[]);
     meter.u64_counter("jobs.done").build().add(1, &[]);
     sdk.force_flush().unwrap();
@@ -277,7 +277,7 @@ fn a_nan_through_the_sdk_never_arrives_as_a_stale_marker() {
         for sample in &series.samples {
             assert_ne!(
                 sample.value.to_bits(),
-                prompush::prometheus::stale::STALE_NAN_BITS,
+                prompush::receiver::STALE_NAN_BITS,
                 "{}",
                 series.name
             );

@@ -50,9 +50,9 @@ use crate::sync::Mutex;
 /// }
 /// requests.add(1, &[]); // no span: no exemplar
 /// let snapshot = provider.collect();
-/// let point = &snapshot.metric("requests").unwrap().data.number_points()[0];
-/// assert_eq!(point.exemplars.len(), 1);
-/// assert_eq!(point.exemplars[0].trace_id, [1; 16]);
+/// let point = &snapshot.metric("requests").unwrap().data().number_points()[0];
+/// assert_eq!(point.exemplars().len(), 1);
+/// assert_eq!(point.exemplars()[0].trace_id(), [1; 16]);
 /// # Ok::<(), prompush::Error>(())
 /// ```
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]

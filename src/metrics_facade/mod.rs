@@ -48,7 +48,7 @@ impl MeterProvider {
     /// metrics::histogram!("job.duration").record(0.25);
     ///
     /// let snapshot = provider.collect();
-    /// assert_eq!(snapshot.metric("job.duration").unwrap().descriptor.unit, "s");
+    /// assert_eq!(snapshot.metric("job.duration").unwrap().descriptor().unit(), "s");
     /// # Ok::<(), prompush::Error>(())
     /// ```
     #[must_use]

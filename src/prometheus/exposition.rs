@@ -36,7 +36,9 @@ impl Default for Exposition {
 }
 
 impl Exposition {
-    /// A renderer with a translator in pull mode ([`Translator::for_scraping`]).
+    /// A renderer with empty caches, translating as the compatibility specification
+    /// says for pull (no `job` or `instance` on the series, no timestamps).
+    #[must_use]
     pub fn new() -> Self {
         Exposition {
             translator: Translator::for_scraping(),
@@ -47,6 +49,20 @@ impl Exposition {
     /// `snapshot` in `format`: families in the order of their first instrument, each
     /// family's series together under its `# HELP` and `# TYPE` (and `# UNIT`), no
     /// timestamps; OpenMetrics ends with `# EOF`.
+    ///
+    /// ```
+    /// use opentelemetry::metrics::MeterProvider as _;
+    /// use prompush::scrape::{Exposition, Format};
+    ///
+    /// let provider = prompush::MeterProvider::builder().build()?;
+    /// provider.meter("app").u64_counter("requests").build().add(2, &[]);
+    ///
+    /// let mut exposition = Exposition::new();
+    /// let text = exposition.render(&provider.collect(), Format::Text);
+    /// assert!(text.contains("requests_total{otel_scope_name=\"app\"} 2\n"));
+    /// # Ok::<(), prompush::Error>(())
+    /// ```
+    #[must_use]
     pub fn render(&mut self, snapshot: &Snapshot, format: Format) -> String {
         self.families.start(format);
         self.translator.options.pull_exemplars = format == Format::OpenMetrics;

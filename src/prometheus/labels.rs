@@ -299,7 +299,6 @@ impl PointContext<'_> {
                 samples,
                 exemplars: unsent,
                 bounds: at.bounds,
-                ts_ms: at.ts,
             })
         };
         if reused {

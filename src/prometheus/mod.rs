@@ -14,38 +14,27 @@
 //! instrument, `labels` how one point's labels are built, `collide` how points that
 //! make one series are found and merged, `exemplar_selection` which exemplars go with a
 //! series; [`stale`] ends series, `batch` cuts an encoded request into smaller ones.
-//!
-//! ```
-//! use prompush::prometheus::{write_request::WriteRequestEncoder, translate::Translator};
-//! # fn demo(snapshot: &prompush::Snapshot) -> Result<(), prompush::Error> {
-//! let mut translator = Translator::new();
-//! let mut encoder = WriteRequestEncoder::new();
-//! // Once per push; both keep their buffers and caches for the next one.
-//! encoder.clear();
-//! translator.translate(snapshot, &mut encoder);
-//! let body: &[u8] = encoder.finish()?; // POST this with `Content-Encoding: snappy`
-//! # let _ = body; Ok(()) }
-//! ```
+//! Crate-private: users reach translation through destinations, the scrape renderer
+//! and [`RemoteWriteEncoder`](crate::RemoteWriteEncoder).
 
 pub(crate) mod batch;
 mod collide;
-pub mod decode;
+pub(crate) mod decode;
 mod exemplar_selection;
 mod exponential;
-pub mod exposition;
+pub(crate) mod exposition;
 mod labels;
 pub(crate) mod model;
 mod name_cache;
-pub mod naming;
+pub(crate) mod naming;
 pub(crate) mod native;
-#[doc(hidden)]
-pub mod proto;
+pub(crate) mod proto;
 mod rich_series;
 mod series;
-pub mod stale;
-pub mod translate;
+pub(crate) mod stale;
+pub(crate) mod translate;
 pub(crate) mod unleash_json;
-pub mod write_request;
+pub(crate) mod write_request;
 
 #[cfg(test)]
 mod tests;

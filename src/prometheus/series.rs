@@ -91,16 +91,6 @@ impl<'a> Labels<'a> {
             .map(move |slot| (slot.name.get(text), slot.value.get(text)))
     }
 
-    /// The number of labels.
-    pub fn len(&self) -> usize {
-        self.slots.len()
-    }
-
-    /// Whether there are no labels (never the case for a translated series).
-    pub fn is_empty(&self) -> bool {
-        self.slots.is_empty()
-    }
-
     /// The value of label `name`.
     pub fn get(&self, name: &str) -> Option<&'a str> {
         self.iter().find(|(n, _)| *n == name).map(|(_, v)| v)
@@ -183,8 +173,6 @@ pub struct ReusedPoint<'a> {
     /// A classic histogram's bucket upper bounds (`+Inf` left out); `None` for a
     /// number point.
     pub bounds: Option<&'a [f64]>,
-    /// The series' time, milliseconds since the epoch.
-    pub ts_ms: i64,
 }
 
 /// A series' one sample, with its exemplars.

@@ -57,9 +57,8 @@ use super::series::{put, Slot};
 use crate::snapshot::{Attributes, MetricData, Snapshot};
 
 pub use super::collide::Collisions;
-pub use super::model::{SCOPE_NAME_LABEL, SCOPE_VERSION_LABEL};
 pub use super::series::{
-    Labels, LabelsVersion, Metadata, MetricType, NativeSample, ReusedPoint, Sample, SeriesSink,
+    Labels, LabelsVersion, Metadata, MetricType, NativeSample, Sample, SeriesSink,
 };
 
 /// The resource attributes that become `job` and `instance` instead of `target_info`
@@ -71,7 +70,7 @@ const SERVICE_INSTANCE_ID: &str = "service.instance.id";
 /// Translates [`Snapshot`]s into Prometheus series. Keep one per push destination and
 /// reuse it: it caches translated names per instrument and reuses its buffers.
 ///
-/// ```
+/// ```text
 /// use prompush::prometheus::translate::{Labels, Metadata, SeriesSink, Translator};
 ///
 /// /// Prints series in the Prometheus text style.
@@ -141,6 +140,7 @@ impl Default for TranslateOptions {
 
 impl Translator {
     /// An empty translator.
+    #[cfg(test)]
     pub fn new() -> Self {
         Self::default()
     }

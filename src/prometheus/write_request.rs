@@ -34,7 +34,7 @@ const METADATA_UNIT: u8 = (5 << 3) | 2;
 
 /// Builds remote-write bodies. Reuse one across pushes: its buffers keep their capacity.
 ///
-/// ```
+/// ```text
 /// use prompush::prometheus::write_request::WriteRequestEncoder;
 /// use prompush::prometheus::translate::Translator;
 /// # fn demo(snapshot: &prompush::Snapshot) -> Result<(), prompush::Error> {
@@ -144,13 +144,9 @@ impl WriteRequestEncoder {
     }
 
     /// The number of series written since [`clear`](Self::clear).
+    #[cfg(test)]
     pub fn series_count(&self) -> usize {
         self.series
-    }
-
-    /// Whether no series was written since [`clear`](Self::clear).
-    pub fn is_empty(&self) -> bool {
-        self.series == 0
     }
 
     /// The uncompressed `WriteRequest` protobuf, metadata included.

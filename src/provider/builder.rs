@@ -206,8 +206,8 @@ impl MeterProviderBuilder {
     /// let latency = provider.meter("app").f64_histogram("latency").with_unit("s").build();
     /// latency.record(0.25, &[]);
     /// let snapshot = provider.collect();
-    /// let point = &snapshot.metric("latency").unwrap().data.exponential_points()[0];
-    /// assert_eq!((point.count, point.scale), (1, 20));
+    /// let point = &snapshot.metric("latency").unwrap().data().exponential_points()[0];
+    /// assert_eq!((point.count(), point.scale()), (1, 20));
     /// # Ok::<(), prompush::Error>(())
     /// ```
     #[must_use = "builder methods return the changed builder, which must be used"]

@@ -54,8 +54,8 @@ pub use builder::MeterProviderBuilder;
 /// requests.add(1, &[KeyValue::new("route", "/")]);
 ///
 /// let snapshot = provider.collect();
-/// let points = snapshot.metric("requests").unwrap().data.number_points();
-/// assert_eq!(points[0].value, prompush::snapshot::Number::U64(1));
+/// let points = snapshot.metric("requests").unwrap().data().number_points();
+/// assert_eq!(points[0].value(), prompush::snapshot::Number::U64(1));
 /// provider.shutdown()?;
 /// # Ok::<(), prompush::Error>(())
 /// ```

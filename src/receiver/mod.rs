@@ -50,6 +50,8 @@ pub use crate::prometheus::decode::{
     decode, decode_custom_metrics, NativeHistogram, ReceivedExemplar, ReceivedMetadata,
     ReceivedSample, ReceivedSeries, WriteRequest, MAX_DECODED_BYTES,
 };
+pub use crate::prometheus::stale::{is_stale_marker, STALE_NAN_BITS};
+pub use crate::prometheus::translate::MetricType;
 pub use exchange::{Headers, Received, Reply};
 
 /// The largest request body accepted, compressed (bigger ones get `413`).

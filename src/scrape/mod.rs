@@ -15,7 +15,7 @@ pub(crate) mod server;
 use std::sync::Arc;
 use std::time::Instant;
 
-use crate::prometheus::exposition::{Exposition, Format};
+pub use crate::prometheus::exposition::{Exposition, Format};
 use crate::sync::Mutex;
 use crate::Snapshot;
 

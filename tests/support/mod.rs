@@ -23,6 +23,7 @@ pub mod logs;
 pub mod loopback;
 pub mod presets;
 pub mod proc;
+pub mod proto;
 pub mod real_servers;
 pub mod self_metrics;
 pub mod spans;

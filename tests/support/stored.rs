@@ -10,7 +10,7 @@
 use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
 
-use prompush::prometheus::proto;
+use super::proto;
 use prost::Message as _;
 use serde_json::Value;
 

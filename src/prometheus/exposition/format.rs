@@ -17,7 +17,7 @@ impl Format {
     /// header) gives the text format.
     ///
     /// ```
-    /// use prompush::prometheus::exposition::Format;
+    /// use prompush::scrape::Format;
     /// // What Prometheus 2.42 sends.
     /// let prometheus = "application/openmetrics-text;version=1.0.0,application/openmetrics-text;\
     ///                   version=0.0.1;q=0.75,text/plain;version=0.0.4;q=0.5,*/*;q=0.1";

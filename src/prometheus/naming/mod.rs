@@ -36,7 +36,7 @@ use crate::snapshot::InstrumentKind;
 /// The Prometheus metric name for an instrument, with unit suffix and, for counters,
 /// `_total`.
 ///
-/// ```
+/// ```text
 /// use prompush::prometheus::naming::metric_name;
 /// use prompush::snapshot::InstrumentKind;
 /// assert_eq!(metric_name("http.server.request.duration", "s", InstrumentKind::Histogram),
@@ -104,7 +104,7 @@ pub fn metric_name(name: &str, unit: &str, kind: InstrumentKind) -> String {
 /// `` (annotations are dropped). Unknown units are kept, `[a-zA-Z0-9:]` runs joined by
 /// single `_`.
 ///
-/// ```
+/// ```text
 /// use prompush::prometheus::naming::unit_suffix;
 /// assert_eq!(unit_suffix("By/s"), "bytes_per_second");
 /// assert_eq!(unit_suffix("1"), "");
@@ -226,7 +226,7 @@ fn per_unit_word(unit: &str) -> Option<&'static str> {
 /// digit gets a `_` prefix; a name with nothing left becomes `unnamed`. Borrows when
 /// nothing changes.
 ///
-/// ```
+/// ```text
 /// use prompush::prometheus::naming::sanitize_metric_name;
 /// assert_eq!(sanitize_metric_name("metric@@##$$name"), "metric_name");
 /// assert_eq!(sanitize_metric_name("123metric"), "_123metric");
@@ -255,7 +255,7 @@ pub fn sanitize_metric_name(name: &str) -> Cow<'_, str> {
 /// `None` when nothing is left of it (an empty key, or one of underscores and other
 /// invalid characters only).
 ///
-/// ```
+/// ```text
 /// use prompush::prometheus::naming::sanitize_label_name;
 /// assert_eq!(sanitize_label_name("http.route").as_deref(), Some("http_route"));
 /// assert_eq!(sanitize_label_name("http__route").as_deref(), Some("http_route"));
@@ -275,7 +275,7 @@ pub fn sanitize_label_name(key: &str) -> Option<Cow<'_, str>> {
 /// Whether `name` can be used as a label name as it is: `[a-zA-Z_][a-zA-Z0-9_]*`, not
 /// starting with the reserved `__`.
 ///
-/// ```
+/// ```text
 /// use prompush::prometheus::naming::is_valid_label_name;
 /// assert!(is_valid_label_name("app_id"));
 /// assert!(!is_valid_label_name("app.id"));
@@ -419,7 +419,7 @@ fn push_display(out: &mut String, value: impl fmt::Display) {
 /// This is the `le` label format: `le` values must match what other Prometheus clients
 /// send for the same bound, or `histogram_quantile` over mixed sources breaks.
 ///
-/// ```
+/// ```text
 /// let mut s = String::new();
 /// for v in [0.005, 1.0, 2.5, 1e6, 1e21, 1e-5, f64::INFINITY] {
 ///     prompush::prometheus::naming::write_float(&mut s, v);
