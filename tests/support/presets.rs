@@ -75,31 +75,6 @@ pub fn flushed_by_hand(endpoint: impl Into<String>, job: &str) -> MeterProviderB
         .with_self_metrics(false)
 }
 
-/// A provider builder pushing to `endpoint` every 100 ms, with `cap` bytes of pending
-/// data at most, room for 60,000 series per instrument, and a short shutdown.
-pub fn pushing_every_100ms(endpoint: impl Into<String>, cap: usize) -> MeterProviderBuilder {
-    MeterProvider::builder()
-        .with_endpoint(endpoint)
-        .with_push_interval(Duration::from_millis(100))
-        .with_max_pending_bytes(cap)
-        .with_cardinality_limit(60_000)
-        .with_shutdown_timeout(Duration::from_millis(200))
-}
-
-/// Counter `c` of meter `t` with 50,000 series `{series="<i>", route="/api/items"}`.
-pub fn fifty_thousand_series(provider: &MeterProvider) {
-    let c = provider.meter("t").u64_counter("c").build();
-    for i in 0..50_000i64 {
-        c.add(
-            1,
-            &[
-                KeyValue::new("series", i),
-                KeyValue::new("route", "/api/items"),
-            ],
-        );
-    }
-}
-
 /// `threads` threads at once, each `flushes` times: add 1 to `counter`, then
 /// `force_flush`. Returns the errors of the flushes that failed.
 pub fn flush_from_threads(

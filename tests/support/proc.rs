@@ -7,19 +7,6 @@ pub fn resident_bytes() -> Option<u64> {
     Some(kib * 1024)
 }
 
-/// How much the resident memory rose above its value at the call, at most, sampled
-/// every 500 ms for `duration`; `None` without `/proc`.
-pub fn peak_growth(duration: std::time::Duration) -> Option<u64> {
-    let baseline = resident_bytes()?;
-    let started = std::time::Instant::now();
-    let mut peak = baseline;
-    while started.elapsed() < duration {
-        std::thread::sleep(std::time::Duration::from_millis(500));
-        peak = peak.max(resident_bytes().unwrap_or(0));
-    }
-    Some(peak.saturating_sub(baseline))
-}
-
 /// The process's user plus system CPU time (`/proc/self/stat`), in seconds at 100 ticks
 /// a second.
 pub fn cpu_seconds() -> Option<f64> {

@@ -1,0 +1,26 @@
+//! The integration tests on loopback and in process, through the public API only: one
+//! module per concern, each opening with its scope. prompush's own receiver stands in for
+//! the servers; the tests against real servers are in `tests/real`, the memory tests in
+//! `tests/memory`. A test that needs the process to itself runs in a child process
+//! (`support::child`).
+
+#[path = "../support/mod.rs"]
+mod support;
+
+mod contended;
+mod custom_metrics;
+mod delivery_order;
+mod destinations;
+mod env_config;
+mod exemplars;
+mod faults;
+mod merges;
+mod no_loss;
+mod observer_values;
+mod observers;
+mod push;
+mod receiver;
+mod scrape;
+mod sdk;
+mod sdk_exporter;
+mod shards;

@@ -1,0 +1,41 @@
+//! A 60-second outage with 50,000 series: the bytes live stay within the pending-data
+//! cap, each push superseding the older one still unsent.
+
+use std::time::Duration;
+
+use prompush::Error;
+
+use crate::self_metrics::dropped;
+use crate::{alone, closed_loopback_endpoint, fifty_thousand_series, peak_live_growth};
+use crate::{pushing_every_100ms, MIB};
+
+#[test]
+fn a_60_second_outage_with_50000_series_stays_within_the_memory_cap() {
+    let _alone = alone();
+    const CAP: usize = 16 * MIB;
+    let provider = pushing_every_100ms(closed_loopback_endpoint(), CAP)
+        .with_retry_backoff(Duration::from_millis(30), Duration::from_secs(1))
+        .build()
+        .unwrap();
+    fifty_thousand_series(&provider);
+    // The first pushes build the encoder's per-series caches (working memory that does
+    // not grow with the outage); measure from there.
+    std::thread::sleep(Duration::from_secs(1));
+    let growth = peak_live_growth(Duration::from_secs(60));
+    // Each push finds the older one still unsent and supersedes it (its cumulative
+    // values carry every total), so the queue holds about one push: the cap is never
+    // reached, and what is given up is counted as superseded.
+    let superseded = dropped(&provider, "superseded");
+    assert!(superseded > 0, "older pushes were superseded and counted");
+    eprintln!("live bytes' growth during the outage: {growth} bytes (cap {CAP})");
+    // The queue's cap, plus one push's working buffers.
+    let allowed = CAP + 16 * MIB;
+    assert!(
+        growth <= allowed,
+        "the bytes live grew by {growth} (allowed {allowed})"
+    );
+    assert!(matches!(
+        provider.shutdown(),
+        Err(Error::Undelivered { .. })
+    ));
+}
