@@ -6,8 +6,6 @@
 // The loopback receiver and the test support need the default `receiver` feature.
 #![cfg(all(feature = "receiver", feature = "custom-metrics"))]
 
-use crate::support;
-
 use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
 
@@ -17,9 +15,10 @@ use prompush::prometheus::stale::STALE_NAN_BITS;
 use prompush::receiver::Receiver;
 use prompush::{Destination, Error, MeterProvider};
 
-use support::loopback::{custom_metrics_url, drain, values_where, WAIT};
-use support::presets::{application, json_to, service_named, HOUR};
-use support::CUSTOM_METRIC_EXAMPLE as EXAMPLE;
+use crate::loopback::{custom_metrics_url, drain, values_where, WAIT};
+use crate::loopback_presets::json_to;
+use crate::support::presets::CUSTOM_METRIC_EXAMPLE as EXAMPLE;
+use crate::support::presets::{application, service_named, HOUR};
 
 /// A provider of service `app` pushing, when flushed, to the two destinations of the
 /// example definition, both on `receiver`; `grafana_cloud` adds `via="grafana"`.
@@ -764,7 +763,7 @@ fn shutdown_ends_custom_series_and_errors_keep_their_shape() {
     let provider = MeterProvider::builder()
         .with_push_interval(HOUR)
         .with_destination(
-            Destination::remote_write("only", support::closed_loopback_endpoint())
+            Destination::remote_write("only", crate::loopback::closed_loopback_endpoint())
                 .with_timeout(Duration::from_millis(300))
                 .with_shutdown_timeout(Duration::from_millis(300))
                 .with_retry_backoff(Duration::from_millis(10), Duration::from_millis(20)),

@@ -5,20 +5,18 @@
 // The loopback receiver and the test support need the default `receiver` feature.
 #![cfg(feature = "receiver")]
 
-use crate::support;
-
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
+use crate::loopback::{custom_metrics_url, drain};
+use crate::loopback_presets::{bare, json_to};
 use opentelemetry::metrics::MeterProvider as _;
 use opentelemetry::KeyValue;
 use opentelemetry_sdk::metrics::SdkMeterProvider;
 use prompush::prometheus::stale::STALE_NAN_BITS as STALE;
 use prompush::receiver::{Received, Receiver, Reply};
 use prompush::{Error, MeterProvider, MeterProviderBuilder};
-use support::loopback::{custom_metrics_url, drain};
-use support::presets::{bare, json_to};
 
 /// A provider without resource labels or self-metrics, pushing to `receiver` when
 /// flushed.

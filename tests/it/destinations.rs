@@ -6,18 +6,17 @@
 // The loopback receiver and the test support need the default `receiver` feature.
 #![cfg(feature = "receiver")]
 
-use crate::support;
-
 use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
 
+use crate::cpu_and_threads::threads_named;
+use crate::loopback::{app_values, custom_metrics_url, next, value_of, HungEndpoint};
+use crate::loopback_presets::{bare, json_to};
+use crate::support::presets::{service_named, HOUR};
 use opentelemetry::KeyValue;
 use opentelemetry_sdk::Resource;
 use prompush::receiver::{Receiver, Reply};
 use prompush::{Destination, Error, MeterProvider, Protocol};
-use support::loopback::{app_values, custom_metrics_url, next, value_of};
-use support::presets::{bare, json_to, service_named, HOUR};
-use support::proc::threads_named;
 
 fn resource() -> Resource {
     Resource::builder_empty()
@@ -161,13 +160,13 @@ fn basic_auth_reaches_the_endpoint_and_never_the_debug_output() {
 
 #[test]
 fn each_destination_pushes_on_its_own_schedule_while_another_hangs() {
-    let hung = support::hung_loopback_endpoint();
+    let hung = HungEndpoint::start();
     let mut fast = Receiver::start().unwrap();
     let mut slow = Receiver::start().unwrap();
     let provider = MeterProvider::builder()
         .with_push_interval(Duration::from_millis(400))
         .with_destination(
-            Destination::remote_write("hung", hung)
+            Destination::remote_write("hung", hung.url.clone())
                 .with_push_interval(Duration::from_millis(50))
                 .with_timeout(Duration::from_secs(30))
                 .with_shutdown_timeout(Duration::from_millis(300)),
@@ -201,6 +200,8 @@ fn each_destination_pushes_on_its_own_schedule_while_another_hangs() {
         // Far below the 30 s the hung request holds; loose for a loaded machine.
         assert!(gap < Duration::from_millis(1500), "a gap of {gap:?}");
     }
+    // Meanwhile the hung destination did have a request on the wire.
+    hung.wait_for_a_held_request();
     // The JSON destination follows the provider's interval (400 ms).
     let first = next(&mut slow).received_at;
     let second = next(&mut slow).received_at;

@@ -5,14 +5,12 @@
 // The loopback receiver and the test support need the default `receiver` feature.
 #![cfg(feature = "receiver")]
 
-use crate::support;
-
+use crate::loopback::next;
+use crate::support::presets::{service_named, HOUR};
+use crate::support::spans::{in_span, SPAN_ID_HEX, TRACE_ID_HEX};
 use opentelemetry::KeyValue;
 use prompush::receiver::{ReceivedExemplar, Receiver, WriteRequest};
 use prompush::{Destination, ExemplarFilter, MeterProvider};
-use support::loopback::next;
-use support::presets::{service_named, HOUR};
-use support::spans::{in_span, SPAN_ID_HEX, TRACE_ID_HEX};
 
 fn provider(receiver: &Receiver, filter: ExemplarFilter) -> MeterProvider {
     MeterProvider::builder()
@@ -150,7 +148,7 @@ fn a_custom_metrics_exemplars_keep_the_attributes_its_grouping_drops() {
         );
     });
     provider.force_flush().unwrap();
-    let requests = support::loopback::drain(&mut receiver);
+    let requests = crate::loopback::drain(&mut receiver);
     let carried: Vec<Vec<(&str, &str)>> = requests
         .iter()
         .flat_map(|r| exemplars(&r.request, "orders_by_tier_total", None))

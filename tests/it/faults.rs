@@ -4,16 +4,15 @@
 // The loopback receiver and the test support need the default `receiver` feature.
 #![cfg(feature = "receiver")]
 
-use crate::support;
-
 use std::time::{Duration, Instant};
 
+use crate::loopback::{next, receiver_at, value_of, HungEndpoint};
+use crate::loopback_presets::assert_shutdown_gives_up_undelivered;
+use crate::support::logs::LogCapture;
+use crate::support::presets::pushing_to;
 use opentelemetry::KeyValue;
 use prompush::receiver::{Received, Receiver, Reply};
 use prompush::{Error, MeterProvider};
-use support::logs::global_logs;
-use support::loopback::{next, receiver_at, value_of};
-use support::presets::{assert_shutdown_gives_up_undelivered, pushing_to};
 
 /// A provider pushing to `endpoint` when flushed, retrying after 10 ms, at most 200 ms.
 fn builder(endpoint: &str) -> prompush::MeterProviderBuilder {
@@ -182,8 +181,8 @@ fn an_outage_of_30_seconds_loses_no_totals() {
 fn secrets_stay_out_of_logs_errors_and_debug_output() {
     const TOKEN: &str = "secret-token-8c1f";
     const KEY: &str = "api-key-77aa";
-    // Global: the push task logs on prompush's own thread.
-    let buf = global_logs();
+    // Every thread's: the push task logs on prompush's own thread.
+    let logs = LogCapture::start();
 
     let mut receiver = Receiver::start().unwrap();
     receiver.reply_next(2, Reply::status(503));
@@ -209,8 +208,14 @@ fn secrets_stay_out_of_logs_errors_and_debug_output() {
     let err2 = unreachable.force_flush().unwrap_err();
     let err3 = unreachable.shutdown().unwrap_err();
     provider.shutdown().unwrap();
-    let logs = buf.text();
-    assert!(logs.contains("401"), "the refusal was logged: {logs}");
+    let logs = logs.text();
+    // The refusal's own line, naming this test's receiver (other tests log at once).
+    let refusal = format!(
+        "the endpoint refused a push, which is dropped (not retried): endpoint {} answered \
+         401 Unauthorized: bad credentials",
+        receiver.url()
+    );
+    assert!(logs.contains(&refusal), "the refusal was logged: {logs}");
     let everything = format!(
         "{builder_debug}\n{provider:?}\n{err}\n{err:?}\n{err2}\n{err2:?}\n{err3}\n{err3:?}\n{logs}"
     );
@@ -237,15 +242,16 @@ fn shutdown_reports_a_refused_final_push() {
 
 #[test]
 fn shutdown_is_not_held_up_by_a_request_on_the_wire() {
-    let provider = builder(&support::hung_loopback_endpoint())
+    let hung = HungEndpoint::start();
+    let provider = builder(&hung.url)
         .with_push_interval(Duration::from_millis(50))
         .with_timeout(Duration::from_secs(20))
         .with_shutdown_timeout(Duration::from_millis(500))
         .build()
         .unwrap();
     provider.meter("t").u64_counter("c").build().add(1, &[]);
-    // Let the periodic push get on the wire, where it hangs.
-    std::thread::sleep(Duration::from_millis(300));
+    // The periodic push is on the wire, where it hangs.
+    hung.wait_for_a_held_request();
     // Bounded by the shutdown timeout, not the 20 s push timeout.
     assert_shutdown_gives_up_undelivered(&provider);
 }

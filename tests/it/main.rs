@@ -4,8 +4,19 @@
 //! `tests/memory`. A test that needs the process to itself runs in a child process
 //! (`support::child`).
 
+// The support and the helpers serve the tests that use prompush's own receiver (the
+// default `receiver` feature).
+#[cfg(feature = "receiver")]
 #[path = "../support/mod.rs"]
 mod support;
+
+// Helpers only these tests use.
+#[cfg(feature = "receiver")]
+mod cpu_and_threads;
+#[cfg(feature = "receiver")]
+mod loopback;
+#[cfg(feature = "receiver")]
+mod loopback_presets;
 
 mod contended;
 mod custom_metrics;

@@ -6,8 +6,6 @@
 // The loopback receiver and the test support need the default `receiver` feature.
 #![cfg(feature = "receiver")]
 
-use crate::support;
-
 use std::collections::BTreeMap;
 use std::time::Duration;
 

@@ -7,14 +7,12 @@
 // The loopback receiver and the test support need the default `receiver` feature.
 #![cfg(feature = "receiver")]
 
-use crate::support;
-
 use std::collections::{BTreeMap, BTreeSet};
 
+use crate::support::presets::{flush_from_threads, flushed_by_hand};
 use opentelemetry::KeyValue;
 use prompush::receiver::{Received, Receiver, Reply, Sample, Series};
 use prompush::Error;
-use support::presets::{flush_from_threads, flushed_by_hand};
 
 /// The counter's series: `orders_total{id="0"}` … `{id="199"}`, `id=i` holding `i + 1`.
 const SERIES: u64 = 200;

@@ -7,17 +7,14 @@
 // Linux: the only platform with every metric. The receiver needs the default feature.
 #![cfg(all(feature = "receiver", feature = "observers", target_os = "linux"))]
 
-use crate::support;
-
 use std::collections::BTreeSet;
 use std::time::Duration;
 
-use prompush::prometheus::translate::MetricType::{self, Counter, Gauge};
+use crate::loopback::{app_values, next};
+use crate::loopback_presets::bare;
+use crate::support::observed::{logical_cpus, observed, FAMILIES, WINDOW};
 use prompush::receiver::Receiver;
-use prompush::{process, system, MeterProvider, MeterProviderBuilder, Snapshot};
-use support::loopback::{app_values, next};
-use support::presets::{bare, flush, pushing_to, service_named, shutdown};
-use support::observed::{logical_cpus, observed, FAMILIES, WINDOW};
+use prompush::{process, system, Snapshot};
 
 /// Every series of [`FAMILIES`] as `name{label=value}`, sorted.
 fn every_series() -> Vec<String> {
@@ -169,9 +166,9 @@ fn utilizations_are_shares_between_zero_and_one() {
 /// time).
 fn burn_cpu(cpu: Duration) {
     let start = std::time::Instant::now();
-    let before = support::proc::cpu_seconds().unwrap();
+    let before = crate::cpu_and_threads::cpu_seconds().unwrap();
     let mut x = 1u64;
-    while support::proc::cpu_seconds().unwrap() - before < cpu.as_secs_f64()
+    while crate::cpu_and_threads::cpu_seconds().unwrap() - before < cpu.as_secs_f64()
         && start.elapsed() < cpu * 10
     {
         for _ in 0..10_000 {

@@ -4,15 +4,14 @@
 // The loopback receiver and the test support need the default `receiver` feature.
 #![cfg(feature = "receiver")]
 
-use crate::support;
-
 use std::time::Duration;
 
+use crate::loopback::{next, self_metrics, WAIT};
+use crate::loopback_presets::assert_shutdown_gives_up_undelivered;
+use crate::support::presets::{flush, pushing_to, shutdown};
 use opentelemetry::KeyValue;
 use prompush::receiver::{Received, Receiver, Reply};
 use prompush::{Error, MeterProvider};
-use support::loopback::{next, self_metrics, WAIT};
-use support::presets::{assert_shutdown_gives_up_undelivered, flush, pushing_to, shutdown};
 
 #[test]
 fn sends_the_protocol_headers_bearer_token_and_extra_headers() {
@@ -257,7 +256,7 @@ fn a_server_error_is_retried_within_the_push() {
 #[test]
 fn an_unreachable_endpoint_is_an_error_not_a_hang() {
     let provider = MeterProvider::builder()
-        .with_endpoint(support::closed_loopback_endpoint())
+        .with_endpoint(crate::loopback::closed_loopback_endpoint())
         .with_bearer_token("tok-123")
         .with_timeout(Duration::from_secs(2))
         .with_shutdown_timeout(Duration::from_millis(500))

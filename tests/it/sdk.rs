@@ -4,17 +4,16 @@
 // The loopback receiver and the test support need the default `receiver` feature.
 #![cfg(feature = "receiver")]
 
-use crate::support;
-
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 
+use crate::cpu_and_threads::cpu_seconds;
+use crate::support::logs::LogBuf;
+use crate::support::proc::resident_bytes;
 use opentelemetry::metrics::MeterProvider as _;
 use opentelemetry::{KeyValue, Value};
 use prompush::snapshot::{HistogramPoint, InstrumentKind, MetricData, MetricSnapshot, Number};
 use prompush::{Attributes, MeterProvider, Snapshot};
-use support::logs::capture_logs;
-use support::proc::{cpu_seconds, resident_bytes};
 
 fn provider() -> MeterProvider {
     MeterProvider::builder()
@@ -53,6 +52,18 @@ fn kv(k: &'static str, v: impl Into<Value>) -> KeyValue {
     KeyValue::new(k, v)
 }
 
+/// Runs `f` with every `tracing` event of this thread captured as text.
+fn capture_logs<T>(f: impl FnOnce() -> T) -> (T, String) {
+    let buf = LogBuf::default();
+    let writer = buf.clone();
+    let subscriber = tracing_subscriber::fmt()
+        .with_max_level(tracing::Level::TRACE)
+        .with_ansi(false)
+        .with_writer(move || writer.clone())
+        .finish();
+    let out = tracing::subscriber::with_default(subscriber, f);
+    (out, buf.text())
+}
 #[test]
 fn counters_add_up_per_attribute_set() {
     let p = provider();

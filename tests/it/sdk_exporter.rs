@@ -5,20 +5,17 @@
 // The loopback receiver and the test support need the default `receiver` feature.
 #![cfg(feature = "receiver")]
 
-use crate::support;
-
 use std::collections::BTreeSet;
-use std::time::Duration;
 
+use crate::loopback::{next, self_metrics};
+use crate::support::presets::pushing_to;
+use crate::support::sdk_app::{record, resource, sdk_provider};
 use opentelemetry::metrics::{Meter, MeterProvider as _};
 use opentelemetry::KeyValue;
 use opentelemetry_sdk::metrics::SdkMeterProvider;
 use opentelemetry_sdk::Resource;
 use prompush::receiver::{Receiver, WriteRequest};
-use prompush::{Destination, MeterProvider, RemoteWriteExporter, RemoteWriteExporterBuilder};
-use support::loopback::{next, self_metrics};
-use support::presets::pushing_to;
-use support::sdk_app::{record, resource, sdk_provider};
+use prompush::{Destination, MeterProvider, RemoteWriteExporter};
 
 fn series_set(request: &WriteRequest) -> BTreeSet<String> {
     request

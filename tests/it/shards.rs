@@ -5,15 +5,13 @@
 // The loopback receiver and the test support need the default `receiver` feature.
 #![cfg(feature = "receiver")]
 
-use crate::support;
-
 use std::collections::{HashMap, HashSet};
 use std::time::Duration;
 
+use crate::loopback::drain;
+use crate::loopback_presets::bare;
 use opentelemetry::KeyValue;
 use prompush::receiver::{Received, Receiver, Reply};
-use support::loopback::drain;
-use support::presets::bare;
 
 /// Asserts that every series' accepted timestamps strictly increase in the order the
 /// receiver read them; returns each series' last accepted value.

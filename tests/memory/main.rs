@@ -7,12 +7,13 @@
 
 mod no_alloc;
 mod outage_memory;
+#[path = "../support/ports.rs"]
+mod ports;
 mod self_metrics;
 mod slow_memory;
 
 use std::alloc::{GlobalAlloc, Layout, System};
 use std::cell::Cell;
-use std::net::TcpListener;
 use std::sync::atomic::{AtomicUsize, Ordering::Relaxed};
 use std::sync::{Mutex, MutexGuard};
 use std::time::Duration;
@@ -101,14 +102,15 @@ fn peak_live_growth(duration: Duration) -> usize {
 fn alone() -> MutexGuard<'static, ()> {
     static ALONE: Mutex<()> = Mutex::new(());
     // A test that failed holding it leaves nothing behind that the next one needs.
-    ALONE.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+    ALONE
+        .lock()
+        .unwrap_or_else(|poisoned| poisoned.into_inner())
 }
 
 /// A remote-write URL on loopback where nothing listens (the port was free a moment
 /// ago): pushes to it fail with "connection refused".
 fn closed_loopback_endpoint() -> String {
-    let listener = TcpListener::bind("127.0.0.1:0").expect("bind 127.0.0.1:0");
-    format!("http://{}/api/v1/write", listener.local_addr().expect("addr"))
+    format!("http://{}/api/v1/write", ports::free_loopback_addr())
 }
 
 /// A provider builder pushing to `endpoint` every 100 ms, with `cap` bytes of pending

@@ -7,22 +7,19 @@
 // The loopback receiver and the test support need the default `receiver` feature.
 #![cfg(all(feature = "receiver", feature = "custom-metrics"))]
 
-use crate::servers;
-use crate::support;
-
 use std::collections::BTreeMap;
 use std::time::Duration;
 
+use crate::servers::{Prometheus, Server, VictoriaMetrics};
+use crate::support::presets::{application, flush, shutdown, HOUR};
 use opentelemetry::KeyValue;
 use prompush::custom::CustomMetric;
 use prompush::{Destination, MeterProvider};
 use serde_json::Value;
-use support::presets::{application, flush, shutdown, HOUR};
-use servers::{Prometheus, Server, VictoriaMetrics};
 
 const DEADLINE: Duration = Duration::from_secs(20);
 
-use support::CUSTOM_METRIC_EXAMPLE as EXAMPLE;
+use crate::support::presets::CUSTOM_METRIC_EXAMPLE as EXAMPLE;
 
 /// `session_property_value` → value, of an instant query's result.
 fn by_value(result: &Value) -> BTreeMap<String, f64> {

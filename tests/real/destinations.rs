@@ -6,17 +6,14 @@
 // The loopback receiver and the test support need the default `receiver` feature.
 #![cfg(feature = "receiver")]
 
-use crate::servers;
-use crate::support;
-
 use std::time::{Duration, Instant};
 
+use crate::servers::unleash::{samples, Unleash};
+use crate::servers::{single_value, unix_seconds, Prometheus, VictoriaMetrics};
+use crate::support::presets::{flush, service_named, shutdown, HOUR};
 use opentelemetry::KeyValue;
 use prompush::snapshot::Number;
 use prompush::{Destination, Error, MeterProvider};
-use support::presets::{flush, service_named, shutdown, HOUR};
-use servers::unleash::{samples, Unleash};
-use servers::{single_value, unix_seconds, Prometheus, VictoriaMetrics};
 
 const DEADLINE: Duration = Duration::from_secs(20);
 

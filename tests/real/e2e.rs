@@ -5,17 +5,14 @@
 // The loopback receiver and the test support need the default `receiver` feature.
 #![cfg(feature = "receiver")]
 
-use crate::servers;
-use crate::support;
-
 use std::collections::BTreeMap;
 use std::time::Duration;
 
+use crate::servers::{single_value, Prometheus, Server, VictoriaMetrics};
+use crate::support::presets::{flush, pushing_to, service_named, shutdown};
 use opentelemetry::KeyValue;
 use prompush::MeterProvider;
 use serde_json::Value;
-use support::presets::{flush, pushing_to, service_named, shutdown};
-use servers::{single_value, Prometheus, Server, VictoriaMetrics};
 
 const DEADLINE: Duration = Duration::from_secs(20);
 

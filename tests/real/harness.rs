@@ -6,14 +6,11 @@
 // The loopback receiver and the test support need the default `receiver` feature.
 #![cfg(feature = "receiver")]
 
-use crate::servers;
-use crate::support;
-
 use std::collections::BTreeMap;
 use std::time::Duration;
 
-use servers::stored::write_body;
-use servers::{single_value, unix_millis, Prometheus, Server, VictoriaMetrics};
+use crate::servers::stored::write_body;
+use crate::servers::{single_value, unix_millis, Prometheus, Server, VictoriaMetrics};
 
 const READ_DEADLINE: Duration = Duration::from_secs(15);
 

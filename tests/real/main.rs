@@ -4,7 +4,11 @@
 //! on `PATH`. One module per concern, each opening with its scope; the servers'
 //! harnesses are in `servers/`.
 
+// The test modules need the default `receiver` feature (each says so); their
+// harnesses go with them.
+#[cfg(feature = "receiver")]
 mod servers;
+#[cfg(feature = "receiver")]
 #[path = "../support/mod.rs"]
 mod support;
 

@@ -5,15 +5,12 @@
 
 #![cfg(all(feature = "receiver", feature = "metrics"))]
 
-use crate::servers;
-use crate::support;
-
 use std::collections::BTreeMap;
 
+use crate::servers::stored::{assert_stored, assert_stored_by};
+use crate::servers::Prometheus;
+use crate::support::presets::{flush, pushing_to, service_named, shutdown};
 use metrics::Unit;
-use support::presets::{flush, pushing_to, service_named, shutdown};
-use servers::stored::{assert_stored, assert_stored_by};
-use servers::Prometheus;
 
 #[tokio::test]
 #[ignore = "needs prometheus; run scripts/test"]

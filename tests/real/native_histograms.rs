@@ -10,15 +10,13 @@
 #![cfg(feature = "receiver")]
 
 use crate::servers;
-use crate::support;
-
+use crate::servers::stored::{assert_stored, query_until, StoredExemplar};
+use crate::servers::{single_value, Prometheus, Server, VictoriaMetrics};
+use crate::support::logs::LogCapture;
+use crate::support::presets::{flush, service_named, HOUR};
+use crate::support::spans::{in_span, TRACE_ID_HEX};
 use opentelemetry::KeyValue;
 use prompush::{Destination, MeterProvider};
-use support::logs::global_logs;
-use support::presets::{flush, service_named, HOUR};
-use support::spans::{in_span, TRACE_ID_HEX};
-use servers::stored::{assert_stored, query_until, StoredExemplar};
-use servers::{single_value, Prometheus, Server, VictoriaMetrics};
 
 /// Prometheus' flags for native histograms and exemplars.
 const FEATURES: &[&str] = &["--enable-feature=native-histograms,exemplar-storage"];
@@ -112,7 +110,7 @@ async fn prometheus_with_the_feature_stores_native_histograms_exactly() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 #[ignore = "needs prometheus; run scripts/test"]
 async fn prometheus_without_the_feature_gets_the_same_push_again_as_classic_buckets() {
-    let logs = global_logs();
+    let logs = LogCapture::start();
     let prometheus = Prometheus::start().await;
     let provider = recorded(prometheus.remote_write_url(), true);
     flush(&provider).await.expect("delivered after the resend");

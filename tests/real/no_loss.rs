@@ -11,17 +11,14 @@
 // The loopback receiver and the test support need the default `receiver` feature.
 #![cfg(feature = "receiver")]
 
-use crate::servers;
-use crate::support;
-
 use std::collections::BTreeMap;
 
+use crate::servers::stored::{assert_stored, assert_stored_by, query_until, values_by, write_body};
+use crate::servers::{unix_millis, Prometheus, Server, VictoriaMetrics};
+use crate::support::presets::{blocking, flush, flush_from_threads, flushed_by_hand, shutdown};
 use opentelemetry::metrics::MeterProvider as _;
 use opentelemetry::{InstrumentationScope, KeyValue};
 use prompush::MeterProvider;
-use support::presets::{blocking, flush, flush_from_threads, flushed_by_hand, shutdown};
-use servers::stored::{assert_stored, assert_stored_by, query_until, values_by, write_body};
-use servers::{unix_millis, Prometheus, Server, VictoriaMetrics};
 
 /// The `reason` of `prompush_samples_dropped_total` for a family of another kind.
 const TYPE_CONFLICT_REASON: &str = "type_conflict";

@@ -7,21 +7,18 @@
 
 #![cfg(all(feature = "scrape", feature = "receiver"))]
 
-use crate::servers;
-use crate::support;
-
 use std::io::Write as _;
 use std::process::{Command, Stdio};
 use std::time::Duration;
 
 use std::time::{SystemTime, UNIX_EPOCH};
 
+use crate::servers::stored::wait_for_exemplars;
+use crate::servers::{single_value, Prometheus};
+use crate::support::presets::shutdown;
+use crate::support::spans::{in_span, SPAN_ID_HEX, TRACE_ID_HEX};
 use opentelemetry::KeyValue;
 use prompush::{ExemplarFilter, MeterProvider};
-use support::presets::shutdown;
-use support::spans::{in_span, SPAN_ID_HEX, TRACE_ID_HEX};
-use servers::stored::wait_for_exemplars;
-use servers::{single_value, Prometheus};
 
 /// Prometheus hands new targets to its scrapers every 5 s, then scrapes each second.
 const STORED_WITHIN: Duration = Duration::from_secs(30);

@@ -8,17 +8,14 @@
 // The loopback receiver and the test support need the default `receiver` feature.
 #![cfg(feature = "receiver")]
 
-use crate::servers;
-use crate::support;
-
 use std::time::{Duration, Instant};
 
+use crate::servers::vmauth::{Vmauth, VmauthUser};
+use crate::servers::{single_value, VictoriaMetrics};
+use crate::support::logs::LogCapture;
+use crate::support::presets::{flush, pushing_to, service_named, shutdown};
 use base64::Engine as _;
 use prompush::{Error, MeterProvider};
-use support::logs::global_logs;
-use support::presets::{flush, pushing_to, service_named, shutdown};
-use servers::vmauth::{Vmauth, VmauthUser};
-use servers::{single_value, VictoriaMetrics};
 
 const DEADLINE: Duration = Duration::from_secs(20);
 
@@ -87,7 +84,7 @@ fn assert_no_secret(texts: &[&str], credentials: &Credentials) {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 #[ignore = "needs vmauth and VictoriaMetrics; run scripts/test"]
 async fn good_bearer_and_basic_credentials_deliver_exact_values_through_vmauth() {
-    let logs = global_logs();
+    let logs = LogCapture::start();
     let (victoria, vmauth) = start_servers().await;
     let cases = [
         ("via_bearer", Credentials::Bearer(GOOD_TOKEN), 7u64),
@@ -116,7 +113,7 @@ async fn good_bearer_and_basic_credentials_deliver_exact_values_through_vmauth()
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 #[ignore = "needs vmauth and VictoriaMetrics; run scripts/test"]
 async fn a_wrong_token_or_password_is_refused_clearly_without_repeating_it() {
-    let logs = global_logs();
+    let logs = LogCapture::start();
     let (victoria, vmauth) = start_servers().await;
     let cases = [
         ("wrong_bearer", Credentials::Bearer(WRONG_TOKEN)),

@@ -8,13 +8,10 @@
 // The loopback receiver and the test support need the default `receiver` feature.
 #![cfg(feature = "receiver")]
 
-use crate::servers;
-use crate::support;
-
+use crate::servers::stored::assert_stored;
+use crate::servers::Prometheus;
+use crate::support::presets::{flush, flushed_by_hand, shutdown};
 use opentelemetry::KeyValue;
-use support::presets::{flush, flushed_by_hand, shutdown};
-use servers::stored::assert_stored;
-use servers::Prometheus;
 
 #[tokio::test]
 #[ignore = "needs prometheus; run scripts/test"]

@@ -8,33 +8,19 @@
 // The loopback receiver and the test support need the default `receiver` feature.
 #![cfg(feature = "receiver")]
 
-use crate::servers;
-use crate::support;
-
-use std::sync::OnceLock;
 use std::time::Duration;
 
+use crate::servers::single_value;
+use crate::servers::tinyproxy::Tinyproxy;
+use crate::servers::tls::{Ca, KeyKind, TlsPrometheus, WebConfig};
+use crate::support::logs::LogCapture;
+use crate::support::presets::{flush, flushed_by_hand, service, shutdown};
 use prompush::{Destination, MeterProvider};
-use support::logs::LogBuf;
-use support::presets::{flush, flushed_by_hand, service, shutdown};
-use servers::single_value;
-use servers::tinyproxy::Tinyproxy;
-use servers::tls::{Ca, KeyKind, TlsPrometheus, WebConfig};
 
 const DEADLINE: Duration = Duration::from_secs(20);
 const HOUR: Duration = Duration::from_secs(3600);
 /// The push timeout of the tests whose pushes fail: a flush gives up after it.
 const FAILING_TIMEOUT: Duration = Duration::from_secs(2);
-
-/// Every log line of this test binary (the push tasks log on prompush's own threads).
-fn logs() -> &'static LogBuf {
-    static LOGS: OnceLock<LogBuf> = OnceLock::new();
-    LOGS.get_or_init(|| {
-        let buf = LogBuf::default();
-        let _ = tracing::subscriber::set_global_default(buf.subscriber());
-        buf
-    })
-}
 
 /// A provider pushing to `destination` as `job`, only when flushed.
 fn provider(destination: Destination, job: &str) -> MeterProvider {
@@ -135,7 +121,7 @@ async fn mutual_tls_with_an_rsa_client_key_delivers() {
 async fn prometheus_basic_auth_over_tls_takes_the_password_and_refuses_a_wrong_one_unshown() {
     const PASSWORD: &str = "basic-over-tls-7c1e55";
     const WRONG: &str = "wrong-over-tls-93ab04";
-    let logs = logs();
+    let logs = LogCapture::start();
     let ca = Ca::new("private");
     let config = WebConfig {
         basic_auth: Some(("pusher".to_owned(), PASSWORD.to_owned())),
@@ -337,7 +323,7 @@ async fn danger_accept_invalid_certs_delivers_to_an_untrusted_server() {
 async fn pushes_through_a_proxy_with_credentials_and_a_wrong_password_never_shows() {
     const PASSWORD: &str = "proxy-pass-5d2f81";
     const WRONG: &str = "proxy-wrong-0b9e47";
-    let logs = logs();
+    let logs = LogCapture::start();
     let ca = Ca::new("private");
     let prometheus = TlsPrometheus::start(WebConfig::tls(ca.server(&["127.0.0.1"]))).await;
     let proxy = Tinyproxy::start("pusher", PASSWORD);

@@ -7,15 +7,14 @@
 // The loopback receiver and the test support need the default `receiver` feature.
 #![cfg(feature = "receiver")]
 
-use crate::servers;
 use crate::support;
 
 use std::time::Duration;
 
+use crate::servers::single_value;
+use crate::servers::tls::{Ca, TlsPrometheus, WebConfig};
+use crate::support::presets::{flush, service, shutdown};
 use prompush::{Destination, MeterProvider};
-use support::presets::{flush, service, shutdown};
-use servers::single_value;
-use servers::tls::{Ca, TlsPrometheus, WebConfig};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 #[ignore = "needs prometheus; run scripts/test"]

@@ -6,11 +6,8 @@
 // The loopback receiver and the test support need the default `receiver` feature.
 #![cfg(feature = "receiver")]
 
-use crate::servers;
-use crate::support;
-
-use support::loopback::loopback_http_client;
-use servers::unleash::Unleash;
+use crate::servers::real_servers::loopback_http_client;
+use crate::servers::unleash::Unleash;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 #[ignore = "needs unleash-server and PostgreSQL; run scripts/test"]

@@ -21,7 +21,13 @@ pub fn ran_in_child(path: &str) -> bool {
     }
     let exe = std::env::current_exe().expect("the test binary's path");
     let out = Command::new(exe)
-        .args([name, "--exact", "--include-ignored", "--nocapture", "--test-threads=1"])
+        .args([
+            name,
+            "--exact",
+            "--include-ignored",
+            "--nocapture",
+            "--test-threads=1",
+        ])
         .env(CHILD, name)
         .output()
         .expect("the test binary runs again");

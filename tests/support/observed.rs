@@ -57,4 +57,3 @@ pub fn logical_cpus() -> usize {
     let cpu_lines = stat.lines().filter(|l| l.starts_with("cpu")).count();
     cpu_lines - 1
 }
-

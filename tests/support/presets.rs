@@ -2,12 +2,12 @@
 //! the test says so, the resources they carry, the custom-metric example of issue 8, and
 //! the provider's blocking calls run off the test's async runtime.
 
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use opentelemetry::metrics::Counter;
 use opentelemetry::KeyValue;
 use opentelemetry_sdk::Resource;
-use prompush::{Destination, Error, MeterProvider, MeterProviderBuilder};
+use prompush::{Error, MeterProvider, MeterProviderBuilder};
 
 /// The push interval of the presets: long enough that every push is one the test asked
 /// for (`force_flush`, `shutdown`).
@@ -22,6 +22,7 @@ pub fn service_named(name: &str) -> Resource {
 
 /// The resource of one application among several of one service: `service.name` (→
 /// `job`) and `app_id`, both `app_id`.
+#[cfg(feature = "custom-metrics")]
 pub fn application(app_id: &str) -> Resource {
     Resource::builder_empty()
         .with_attribute(KeyValue::new("service.name", app_id.to_owned()))
@@ -44,22 +45,6 @@ pub fn pushing_to(endpoint: impl Into<String>) -> MeterProviderBuilder {
     MeterProvider::builder()
         .with_endpoint(endpoint)
         .with_push_interval(HOUR)
-}
-
-/// A provider builder without resource labels (no `job`, no `target_info`; only the
-/// random `instance`) and no destination yet, pushing only when flushed.
-pub fn bare() -> MeterProviderBuilder {
-    MeterProvider::builder()
-        .with_resource(Resource::builder_empty().build())
-        .with_push_interval(HOUR)
-}
-
-/// A [`bare`] provider builder without self-metrics, sending JSON custom metrics to
-/// `url` as destination `name`.
-pub fn json_to(name: &str, url: impl Into<String>) -> MeterProviderBuilder {
-    bare()
-        .with_self_metrics(false)
-        .with_destination(Destination::custom_metrics_json(name, url))
 }
 
 /// A provider builder that pushes to `endpoint` only on `force_flush` and `shutdown`
@@ -103,21 +88,6 @@ pub fn flush_from_threads(
     })
 }
 
-/// Asserts that `provider.shutdown()` gives up within 5 s and reports samples it could
-/// not deliver.
-pub fn assert_shutdown_gives_up_undelivered(provider: &MeterProvider) {
-    let started = Instant::now();
-    match provider.shutdown() {
-        Err(Error::Undelivered { samples, .. }) => assert!(samples > 0),
-        other => panic!("expected Undelivered, got {other:?}"),
-    }
-    assert!(
-        started.elapsed() < Duration::from_secs(5),
-        "{:?}",
-        started.elapsed()
-    );
-}
-
 /// Runs the provider's blocking calls off the test's async runtime.
 pub async fn blocking<T: Send + 'static>(f: impl FnOnce() -> T + Send + 'static) -> T {
     tokio::task::spawn_blocking(f).await.expect("no panic")
@@ -137,6 +107,7 @@ pub async fn shutdown(provider: &MeterProvider) -> Result<(), Error> {
 
 /// The custom metric definition of issue 8 (destinations `metrics_api` and
 /// `grafana_cloud`, which the tests configure).
+#[cfg(feature = "custom-metrics")]
 pub const CUSTOM_METRIC_EXAMPLE: &str = r#"{
   "name": "Sessions_by_session_property_key",
   "metric": "sessions_total",

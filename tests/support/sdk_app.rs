@@ -57,4 +57,3 @@ pub fn sdk_provider(exporter: RemoteWriteExporterBuilder) -> SdkMeterProvider {
         .with_periodic_exporter(exporter.build().expect("exporter"))
         .build()
 }
-

@@ -16,4 +16,6 @@ pub mod tls;
 pub mod unleash;
 pub mod vmauth;
 
-pub use real_servers::{single_value, unix_millis, unix_seconds, Prometheus, Server, VictoriaMetrics};
+pub use real_servers::{
+    single_value, unix_millis, unix_seconds, Prometheus, Server, VictoriaMetrics,
+};

@@ -35,7 +35,17 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 use serde_json::Value;
 use tempfile::TempDir;
 
-use crate::support::loopback::{free_loopback_addr, loopback_http_client};
+use crate::support::ports::free_loopback_addr;
+
+/// The HTTP client of the server harnesses: no proxy (loopback only, whatever the
+/// environment says) and a 10 s timeout.
+pub fn loopback_http_client() -> reqwest::Client {
+    reqwest::Client::builder()
+        .no_proxy()
+        .timeout(Duration::from_secs(10))
+        .build()
+        .expect("build HTTP client")
+}
 
 /// How long a server may take to become ready.
 pub const READY_DEADLINE: Duration = Duration::from_secs(30);
@@ -124,19 +134,14 @@ impl Prometheus {
         Prometheus(Server::start(Kind::Prometheus, None, &[]).await)
     }
 
-    /// Starts Prometheus with this `prometheus.yml` (scrape jobs, say) in place of the
-    /// default one without targets.
-    pub async fn start_with_config(prometheus_yml: &str) -> Prometheus {
-        Prometheus(Server::start(Kind::Prometheus, Some(prometheus_yml), &[]).await)
-    }
-
     /// [`start`](Self::start) with extra command-line flags, such as
     /// `--enable-feature=native-histograms,exemplar-storage`.
     pub async fn start_with_flags(flags: &[&str]) -> Prometheus {
         Prometheus(Server::start(Kind::Prometheus, None, flags).await)
     }
 
-    /// [`start_with_config`](Self::start_with_config) with extra command-line flags.
+    /// Starts Prometheus with this `prometheus.yml` (scrape jobs, say) in place of the
+    /// default one without targets, and extra command-line flags.
     pub async fn start_with_config_and_flags(prometheus_yml: &str, flags: &[&str]) -> Prometheus {
         Prometheus(Server::start(Kind::Prometheus, Some(prometheus_yml), flags).await)
     }
@@ -374,11 +379,6 @@ impl Server {
     /// Where remote-write requests go: `http://127.0.0.1:<port>/api/v1/write`.
     pub fn remote_write_url(&self) -> String {
         format!("{}/api/v1/write", self.base_url())
-    }
-
-    /// The server's temporary directory (data, config, log).
-    pub fn dir(&self) -> &Path {
-        self.dir.path()
     }
 
     /// The server's stdout and stderr so far.

@@ -17,7 +17,7 @@ use std::time::{Duration, Instant};
 use tempfile::TempDir;
 
 use super::real_servers::{POLL_INTERVAL, PORT_ATTEMPTS, READY_DEADLINE};
-use crate::support::loopback::free_loopback_addr;
+use crate::support::ports::free_loopback_addr;
 
 /// A running tinyproxy. Killed on drop.
 pub struct Tinyproxy {

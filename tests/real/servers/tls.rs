@@ -27,7 +27,7 @@ use serde_json::Value;
 use tempfile::TempDir;
 
 use super::real_servers::{POLL_INTERVAL, PORT_ATTEMPTS, READY_DEADLINE};
-use crate::support::loopback::free_loopback_addr;
+use crate::support::ports::free_loopback_addr;
 
 /// A certificate authority made for one test.
 pub struct Ca {

@@ -48,9 +48,9 @@ use std::time::{Duration, Instant};
 
 use tempfile::TempDir;
 
-use crate::support::loopback::{free_loopback_addr, loopback_http_client};
-use crate::support::proc::effective_uid;
+use super::real_servers::loopback_http_client;
 use super::real_servers::{read_log, StartError, POLL_INTERVAL, PORT_ATTEMPTS};
+use crate::support::ports::free_loopback_addr;
 
 /// The npm package version `scripts/install-unleash` installs.
 pub const UNLEASH_VERSION: &str = "7.5.1";
@@ -148,7 +148,8 @@ impl Unleash {
     fn spawn_node(&mut self, node: &Path, package: &Path) {
         // A fresh log per attempt, so a failed bind is judged by this attempt's output.
         let log = File::create(&self.node_log).expect("create unleash log");
-        let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/real/servers/unleash-server.js");
+        let script =
+            Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/real/servers/unleash-server.js");
         let mut child = Command::new(node)
             .arg(&script)
             .env("UNLEASH_DIR", package)
@@ -217,21 +218,6 @@ impl Unleash {
     /// `Authorization` header for `/api/client/*`.
     pub fn client_token(&self) -> &str {
         &self.client_token
-    }
-
-    /// An admin API token, `*:*.<secret>`, for `/api/admin/*`.
-    pub fn admin_token(&self) -> &str {
-        &self.admin_token
-    }
-
-    /// PostgreSQL's TCP port on 127.0.0.1 (user and database `postgres`, trust auth).
-    pub fn postgres_port(&self) -> u16 {
-        self.postgres.port
-    }
-
-    /// The temporary directory (PostgreSQL data and socket, logs).
-    pub fn dir(&self) -> &Path {
-        self.dir.path()
     }
 
     /// GETs `/internal-backstage/prometheus` (Unleash's own metrics followed by the custom
@@ -613,4 +599,20 @@ fn random_hex() -> String {
 fn tail(text: &str, lines: usize) -> String {
     let all: Vec<&str> = text.lines().collect();
     all[all.len().saturating_sub(lines)..].join("\n")
+}
+
+/// The effective user id (`Uid:` of `/proc/self/status`); non-root if unreadable.
+fn effective_uid() -> u32 {
+    std::fs::read_to_string("/proc/self/status")
+        .ok()
+        .and_then(|status| {
+            status
+                .lines()
+                .find(|l| l.starts_with("Uid:"))?
+                .split_whitespace()
+                .nth(2)?
+                .parse()
+                .ok()
+        })
+        .unwrap_or(u32::MAX)
 }

@@ -11,17 +11,17 @@
 //! answered `400 Bad Request` with `cannot find the provided auth token "<the value>" in
 //! config`, the value quoted as Go's `%q`; a request without one gets 401.
 
-use std::fs::File;
 use std::net::SocketAddr;
 use std::path::PathBuf;
-use std::process::{Child, Command, Stdio};
+use std::process::{Child, Command};
 
 use tempfile::TempDir;
 
-use crate::support::loopback::{free_loopback_addr, loopback_http_client};
+use super::real_servers::loopback_http_client;
 use super::real_servers::{
     read_log, spawn_logged, temp_dir, wait_ready, StartError, PORT_ATTEMPTS,
 };
+use crate::support::ports::free_loopback_addr;
 
 /// One user of the vmauth config; every user routes to the same upstream.
 pub enum VmauthUser<'a> {

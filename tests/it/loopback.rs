@@ -1,14 +1,18 @@
 //! Loopback endpoints and what prompush's own receiver got there: endpoints that refuse
 //! or hang, a receiver rebound to a known port, and the readers of received requests
-//! that several test files share.
+//! that several test modules share.
 //!
 //! Everything listens on and talks to `127.0.0.1` only.
 
 use std::collections::BTreeMap;
+use std::io::Read;
 use std::net::{SocketAddr, TcpListener};
+use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
 use prompush::receiver::{Received, Receiver, Series, WriteRequest};
+
+use crate::support::ports::free_loopback_addr;
 
 /// How long a test waits for a request it expects.
 pub const WAIT: Duration = Duration::from_secs(10);
@@ -97,19 +101,52 @@ pub fn closed_loopback_endpoint() -> String {
     format!("http://{}/api/v1/write", free_loopback_addr())
 }
 
-/// A URL on loopback where connections are accepted and never answered: a push to it
-/// hangs until its timeout. The listener lives for the rest of the test process.
-pub fn hung_loopback_endpoint() -> String {
-    let listener = TcpListener::bind("127.0.0.1:0").expect("bind 127.0.0.1:0");
-    let addr = listener.local_addr().expect("local addr");
-    std::thread::spawn(move || {
-        // Held open, never read from or written to.
-        let mut held = Vec::new();
-        for stream in listener.incoming().flatten() {
-            held.push(stream);
+/// An endpoint on loopback where connections are accepted and never answered: a push to
+/// it hangs until its timeout. The listener lives for the rest of the test process.
+pub struct HungEndpoint {
+    /// Its remote-write URL.
+    pub url: String,
+    /// A message for each request whose head arrived.
+    held: mpsc::Receiver<()>,
+}
+
+impl HungEndpoint {
+    /// Starts listening.
+    pub fn start() -> HungEndpoint {
+        let listener = TcpListener::bind("127.0.0.1:0").expect("bind 127.0.0.1:0");
+        let addr = listener.local_addr().expect("local addr");
+        let (tx, held) = mpsc::channel();
+        std::thread::spawn(move || {
+            for mut stream in listener.incoming().flatten() {
+                let tx = tx.clone();
+                std::thread::spawn(move || {
+                    // Read, never answered: once the head is in, the request is held.
+                    let mut seen = Vec::new();
+                    let mut chunk = [0u8; 4096];
+                    let mut signalled = false;
+                    while let Ok(n @ 1..) = stream.read(&mut chunk) {
+                        seen.extend_from_slice(&chunk[..n]);
+                        if !signalled && seen.windows(4).any(|w| w == b"\r\n\r\n") {
+                            signalled = true;
+                            let _ = tx.send(());
+                        }
+                    }
+                });
+            }
+        });
+        HungEndpoint {
+            url: format!("http://{addr}/api/v1/write"),
+            held,
         }
-    });
-    format!("http://{addr}/api/v1/write")
+    }
+
+    /// Waits until the endpoint holds a request (its head arrived, no answer will come);
+    /// panics if none does within [`WAIT`].
+    pub fn wait_for_a_held_request(&self) {
+        self.held
+            .recv_timeout(WAIT)
+            .expect("a request held by the hung endpoint within the wait");
+    }
 }
 
 /// A receiver on a given (recently used) port, served by a runtime on its own thread
@@ -139,21 +176,4 @@ pub fn receiver_at(addr: SocketAddr) -> Receiver {
         });
     });
     rx.recv().unwrap()
-}
-
-/// A loopback address whose port was free when probed. A server that binds it a moment
-/// later may lose it to another process: the harnesses retry that rare race.
-pub fn free_loopback_addr() -> SocketAddr {
-    let listener = TcpListener::bind("127.0.0.1:0").expect("bind 127.0.0.1:0");
-    listener.local_addr().expect("local addr")
-}
-
-/// The HTTP client of the server harnesses: no proxy (loopback only, whatever the
-/// environment says) and a 10 s timeout.
-pub fn loopback_http_client() -> reqwest::Client {
-    reqwest::Client::builder()
-        .no_proxy()
-        .timeout(Duration::from_secs(10))
-        .build()
-        .expect("build HTTP client")
 }
