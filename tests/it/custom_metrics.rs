@@ -1,7 +1,7 @@
 //! Custom metrics defined at runtime, against prompush's own receiver on loopback:
 //! grouped totals, every filter operator, validation with field paths, create / delete /
 //! list, granularity, files, several applications. The real-Prometheus version is in
-//! `tests/custom_metrics_real.rs`.
+//! `tests/real/custom_metrics.rs`.
 
 // The loopback receiver and the test support need the default `receiver` feature.
 #![cfg(all(feature = "receiver", feature = "custom-metrics"))]

@@ -1,6 +1,6 @@
 //! Delivery shapes that used to lose samples, on loopback: quick repeated flushes,
 //! flushes that pile up, refused requests cut in halves, and the exporter path's stale
-//! markers. The real-server versions are in tests/no_loss_real.rs.
+//! markers. The real-server versions are in tests/real/no_loss.rs.
 
 // The loopback receiver and the test support need the default `receiver` feature.
 #![cfg(feature = "receiver")]
@@ -9,14 +9,15 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
-use crate::loopback::{custom_metrics_url, drain};
-use crate::loopback_presets::{bare, json_to};
 use opentelemetry::metrics::MeterProvider as _;
 use opentelemetry::KeyValue;
 use opentelemetry_sdk::metrics::SdkMeterProvider;
 use prompush::prometheus::stale::STALE_NAN_BITS as STALE;
 use prompush::receiver::{Received, Receiver, Reply};
 use prompush::{Error, MeterProvider, MeterProviderBuilder};
+
+use crate::loopback::{custom_metrics_url, drain};
+use crate::loopback_presets::{bare, json_to};
 
 /// A provider without resource labels or self-metrics, pushing to `receiver` when
 /// flushed.

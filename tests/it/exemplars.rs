@@ -5,12 +5,13 @@
 // The loopback receiver and the test support need the default `receiver` feature.
 #![cfg(feature = "receiver")]
 
-use crate::loopback::next;
-use crate::support::presets::{service_named, HOUR};
-use crate::support::spans::{in_span, SPAN_ID_HEX, TRACE_ID_HEX};
 use opentelemetry::KeyValue;
 use prompush::receiver::{ReceivedExemplar, Receiver, WriteRequest};
 use prompush::{Destination, ExemplarFilter, MeterProvider};
+
+use crate::loopback::next;
+use crate::support::presets::{service_named, HOUR};
+use crate::support::spans::{in_span, SPAN_ID_HEX, TRACE_ID_HEX};
 
 fn provider(receiver: &Receiver, filter: ExemplarFilter) -> MeterProvider {
     MeterProvider::builder()

@@ -6,13 +6,14 @@
 
 use std::time::{Duration, Instant};
 
+use opentelemetry::KeyValue;
+use prompush::receiver::{Received, Receiver, Reply};
+use prompush::{Error, MeterProvider};
+
 use crate::loopback::{next, receiver_at, value_of, HungEndpoint};
 use crate::loopback_presets::assert_shutdown_gives_up_undelivered;
 use crate::support::logs::LogCapture;
 use crate::support::presets::pushing_to;
-use opentelemetry::KeyValue;
-use prompush::receiver::{Received, Receiver, Reply};
-use prompush::{Error, MeterProvider};
 
 /// A provider pushing to `endpoint` when flushed, retrying after 10 ms, at most 200 ms.
 fn builder(endpoint: &str) -> prompush::MeterProviderBuilder {
@@ -40,7 +41,7 @@ fn server_errors_are_retried_and_the_data_arrives_once_unchanged() {
 #[test]
 fn a_client_error_is_one_attempt_and_counted_as_dropped() {
     let mut receiver = Receiver::start().unwrap();
-    // 403: about the whole request (400 and 422 are cut in halves, see tests/no_loss.rs).
+    // 403: about the whole request (400 and 422 are cut in halves, see the `no_loss` module).
     receiver.reply_next(1, Reply::status(403).body("out of order sample"));
     let provider = builder(&receiver.url()).build().unwrap();
     provider.meter("t").u64_counter("c").build().add(1, &[]);

@@ -40,7 +40,7 @@ pub fn drain(receiver: &mut Receiver) -> Vec<Received> {
 
 /// `name{k=v,…}` → last value of every series of `received` that `keep` accepts. Labels
 /// are sorted; scope labels and the provider's random `instance` are left out (their
-/// own tests are in tests/no_loss.rs, tests/sdk.rs and tests/push.rs).
+/// own tests are in the `no_loss`, `sdk` and `push` modules).
 pub fn values_where(received: &Received, keep: impl Fn(&Series) -> bool) -> BTreeMap<String, f64> {
     received
         .request

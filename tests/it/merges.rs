@@ -1,7 +1,7 @@
 //! Series that translate to one Prometheus series are merged on every path, on
 //! loopback: a JSON destination, a custom-metrics task's base series, and the
 //! `RemoteWriteExporter` of the official SDK. The real-server versions of the remote
-//! write path are in tests/no_loss_real.rs.
+//! write path are in tests/real/no_loss.rs.
 
 // The loopback receiver and the test support need the default `receiver` feature.
 #![cfg(feature = "receiver")]

@@ -2,17 +2,18 @@
 //! request that holds one chosen series (as Prometheus refuses a whole request for one
 //! out-of-order sample), and every other series must still arrive, exactly once, with
 //! its exact value, within a bounded number of extra requests. The same shapes against
-//! a real Prometheus are in `no_loss_real.rs`.
+//! a real Prometheus are in `tests/real/no_loss.rs`.
 
 // The loopback receiver and the test support need the default `receiver` feature.
 #![cfg(feature = "receiver")]
 
 use std::collections::{BTreeMap, BTreeSet};
 
-use crate::support::presets::{flush_from_threads, flushed_by_hand};
 use opentelemetry::KeyValue;
 use prompush::receiver::{Received, Receiver, Reply, Sample, Series};
 use prompush::Error;
+
+use crate::support::presets::{flush_from_threads, flushed_by_hand};
 
 /// The counter's series: `orders_total{id="0"}` … `{id="199"}`, `id=i` holding `i + 1`.
 const SERIES: u64 = 200;

@@ -9,12 +9,12 @@
 // The test support needs the default `receiver` feature.
 #![cfg(all(feature = "receiver", feature = "observers", target_os = "linux"))]
 
-use crate::support;
-
 use std::sync::{Arc, Barrier};
 use std::time::{Duration, Instant};
 
 use prompush::{process, MeterProvider, Snapshot};
+
+use crate::support;
 
 /// The value of `name`'s point with `cpu.mode` = `mode` (or its only point).
 fn value(snapshot: &Snapshot, name: &str, mode: Option<&str>) -> f64 {

@@ -10,11 +10,12 @@
 use std::collections::BTreeSet;
 use std::time::Duration;
 
+use prompush::receiver::Receiver;
+use prompush::{process, system, Snapshot};
+
 use crate::loopback::{app_values, next};
 use crate::loopback_presets::bare;
 use crate::support::observed::{logical_cpus, observed, FAMILIES, WINDOW};
-use prompush::receiver::Receiver;
-use prompush::{process, system, Snapshot};
 
 /// Every series of [`FAMILIES`] as `name{label=value}`, sorted.
 fn every_series() -> Vec<String> {

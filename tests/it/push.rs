@@ -6,12 +6,13 @@
 
 use std::time::Duration;
 
-use crate::loopback::{next, self_metrics, WAIT};
-use crate::loopback_presets::assert_shutdown_gives_up_undelivered;
-use crate::support::presets::{flush, pushing_to, shutdown};
 use opentelemetry::KeyValue;
 use prompush::receiver::{Received, Receiver, Reply};
 use prompush::{Error, MeterProvider};
+
+use crate::loopback::{next, self_metrics, WAIT};
+use crate::loopback_presets::assert_shutdown_gives_up_undelivered;
+use crate::support::presets::{flush, pushing_to, shutdown};
 
 #[test]
 fn sends_the_protocol_headers_bearer_token_and_extra_headers() {

@@ -3,6 +3,7 @@
 // The loopback receiver and the test support need the default `receiver` feature.
 #![cfg(feature = "receiver")]
 
+use std::sync::Arc;
 use std::time::{Duration, UNIX_EPOCH};
 
 use opentelemetry::{InstrumentationScope, KeyValue};
@@ -11,7 +12,6 @@ use prompush::prometheus::encode::WriteRequestEncoder;
 use prompush::prometheus::translate::{MetricType, Translator};
 use prompush::receiver::{Receiver, Reply};
 use prompush::snapshot::*;
-use std::sync::Arc;
 
 const WAIT: Duration = Duration::from_secs(5);
 

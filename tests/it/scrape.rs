@@ -7,11 +7,12 @@
 use std::io::Read as _;
 use std::time::Duration;
 
-use crate::support::presets::{flush, shutdown};
-use crate::support::spans::{in_span, SPAN_ID_HEX, TRACE_ID_HEX};
 use opentelemetry::KeyValue;
 use prompush::receiver::Receiver;
 use prompush::MeterProvider;
+
+use crate::support::presets::{flush, shutdown};
+use crate::support::spans::{in_span, SPAN_ID_HEX, TRACE_ID_HEX};
 
 const PROMETHEUS_ACCEPT: &str = "application/openmetrics-text;version=1.0.0,application/openmetrics-text;version=0.0.1;q=0.75,text/plain;version=0.0.4;q=0.5,*/*;q=0.1";
 

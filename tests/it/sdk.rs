@@ -7,13 +7,14 @@
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 
-use crate::cpu_and_threads::cpu_seconds;
-use crate::support::logs::LogBuf;
-use crate::support::proc::resident_bytes;
 use opentelemetry::metrics::MeterProvider as _;
 use opentelemetry::{KeyValue, Value};
 use prompush::snapshot::{HistogramPoint, InstrumentKind, MetricData, MetricSnapshot, Number};
 use prompush::{Attributes, MeterProvider, Snapshot};
+
+use crate::cpu_and_threads::cpu_seconds;
+use crate::support::logs::LogBuf;
+use crate::support::proc::resident_bytes;
 
 fn provider() -> MeterProvider {
     MeterProvider::builder()

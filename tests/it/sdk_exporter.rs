@@ -7,15 +7,16 @@
 
 use std::collections::BTreeSet;
 
-use crate::loopback::{next, self_metrics};
-use crate::support::presets::pushing_to;
-use crate::support::sdk_app::{record, resource, sdk_provider};
 use opentelemetry::metrics::{Meter, MeterProvider as _};
 use opentelemetry::KeyValue;
 use opentelemetry_sdk::metrics::SdkMeterProvider;
 use opentelemetry_sdk::Resource;
 use prompush::receiver::{Receiver, WriteRequest};
 use prompush::{Destination, MeterProvider, RemoteWriteExporter};
+
+use crate::loopback::{next, self_metrics};
+use crate::support::presets::pushing_to;
+use crate::support::sdk_app::{record, resource, sdk_provider};
 
 fn series_set(request: &WriteRequest) -> BTreeSet<String> {
     request

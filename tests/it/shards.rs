@@ -8,10 +8,11 @@
 use std::collections::{HashMap, HashSet};
 use std::time::Duration;
 
-use crate::loopback::drain;
-use crate::loopback_presets::bare;
 use opentelemetry::KeyValue;
 use prompush::receiver::{Received, Receiver, Reply};
+
+use crate::loopback::drain;
+use crate::loopback_presets::bare;
 
 /// Asserts that every series' accepted timestamps strictly increase in the order the
 /// receiver read them; returns each series' last accepted value.

@@ -10,16 +10,16 @@
 use std::collections::BTreeMap;
 use std::time::Duration;
 
-use crate::servers::{Prometheus, Server, VictoriaMetrics};
-use crate::support::presets::{application, flush, shutdown, HOUR};
 use opentelemetry::KeyValue;
 use prompush::custom::CustomMetric;
 use prompush::{Destination, MeterProvider};
 use serde_json::Value;
 
-const DEADLINE: Duration = Duration::from_secs(20);
-
+use crate::servers::{Prometheus, Server, VictoriaMetrics};
 use crate::support::presets::CUSTOM_METRIC_EXAMPLE as EXAMPLE;
+use crate::support::presets::{application, flush, shutdown, HOUR};
+
+const DEADLINE: Duration = Duration::from_secs(20);
 
 /// `session_property_value` → value, of an instant query's result.
 fn by_value(result: &Value) -> BTreeMap<String, f64> {

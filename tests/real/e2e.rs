@@ -8,11 +8,12 @@
 use std::collections::BTreeMap;
 use std::time::Duration;
 
-use crate::servers::{single_value, Prometheus, Server, VictoriaMetrics};
-use crate::support::presets::{flush, pushing_to, service_named, shutdown};
 use opentelemetry::KeyValue;
 use prompush::MeterProvider;
 use serde_json::Value;
+
+use crate::servers::{single_value, Prometheus, Server, VictoriaMetrics};
+use crate::support::presets::{flush, pushing_to, service_named, shutdown};
 
 const DEADLINE: Duration = Duration::from_secs(20);
 

@@ -1,7 +1,7 @@
 //! Smoke tests of the real-server harness: a hand-encoded remote-write request goes to a
 //! real Prometheus and a real VictoriaMetrics and is read back through their query APIs.
 //! Run with `scripts/test` (installs the servers), or
-//! `cargo test --test real_servers -- --include-ignored` when they are on `PATH`.
+//! `cargo test --test real harness:: -- --include-ignored` when they are on `PATH`.
 
 // The loopback receiver and the test support need the default `receiver` feature.
 #![cfg(feature = "receiver")]

@@ -7,10 +7,11 @@
 
 use std::collections::BTreeMap;
 
+use metrics::Unit;
+
 use crate::servers::stored::{assert_stored, assert_stored_by};
 use crate::servers::Prometheus;
 use crate::support::presets::{flush, pushing_to, service_named, shutdown};
-use metrics::Unit;
 
 #[tokio::test]
 #[ignore = "needs prometheus; run scripts/test"]

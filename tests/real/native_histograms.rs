@@ -9,14 +9,15 @@
 // The loopback receiver and the test support need the default `receiver` feature.
 #![cfg(feature = "receiver")]
 
+use opentelemetry::KeyValue;
+use prompush::{Destination, MeterProvider};
+
 use crate::servers;
 use crate::servers::stored::{assert_stored, query_until, StoredExemplar};
 use crate::servers::{single_value, Prometheus, Server, VictoriaMetrics};
 use crate::support::logs::LogCapture;
 use crate::support::presets::{flush, service_named, HOUR};
 use crate::support::spans::{in_span, TRACE_ID_HEX};
-use opentelemetry::KeyValue;
-use prompush::{Destination, MeterProvider};
 
 /// Prometheus' flags for native histograms and exemplars.
 const FEATURES: &[&str] = &["--enable-feature=native-histograms,exemplar-storage"];

@@ -6,19 +6,20 @@
 //! server refuses. Each test asserts the exact values stored, read back with instant
 //! queries. Every push is an explicit `force_flush` or `shutdown`; waits are bounded.
 //! Run with `scripts/test` (it installs the servers), or
-//! `cargo test --test no_loss_real -- --include-ignored` when they are on `PATH`.
+//! `cargo test --test real no_loss:: -- --include-ignored` when they are on `PATH`.
 
 // The loopback receiver and the test support need the default `receiver` feature.
 #![cfg(feature = "receiver")]
 
 use std::collections::BTreeMap;
 
-use crate::servers::stored::{assert_stored, assert_stored_by, query_until, values_by, write_body};
-use crate::servers::{unix_millis, Prometheus, Server, VictoriaMetrics};
-use crate::support::presets::{blocking, flush, flush_from_threads, flushed_by_hand, shutdown};
 use opentelemetry::metrics::MeterProvider as _;
 use opentelemetry::{InstrumentationScope, KeyValue};
 use prompush::MeterProvider;
+
+use crate::servers::stored::{assert_stored, assert_stored_by, query_until, values_by, write_body};
+use crate::servers::{unix_millis, Prometheus, Server, VictoriaMetrics};
+use crate::support::presets::{blocking, flush, flush_from_threads, flushed_by_hand, shutdown};
 
 /// The `reason` of `prompush_samples_dropped_total` for a family of another kind.
 const TYPE_CONFLICT_REASON: &str = "type_conflict";

@@ -3,22 +3,22 @@
 //! their trace ids; `promtool check metrics` reading the text format without a parse
 //! error; the reference strict OpenMetrics parser accepting the other, exemplars
 //! included. Run with `scripts/test`, or
-//! `cargo test --test scrape_real -- --include-ignored` when the servers are on `PATH`.
+//! `cargo test --test real scrape:: -- --include-ignored` when the servers are on `PATH`.
 
 #![cfg(all(feature = "scrape", feature = "receiver"))]
 
 use std::io::Write as _;
 use std::process::{Command, Stdio};
 use std::time::Duration;
-
 use std::time::{SystemTime, UNIX_EPOCH};
+
+use opentelemetry::KeyValue;
+use prompush::{ExemplarFilter, MeterProvider};
 
 use crate::servers::stored::wait_for_exemplars;
 use crate::servers::{single_value, Prometheus};
 use crate::support::presets::shutdown;
 use crate::support::spans::{in_span, SPAN_ID_HEX, TRACE_ID_HEX};
-use opentelemetry::KeyValue;
-use prompush::{ExemplarFilter, MeterProvider};
 
 /// Prometheus hands new targets to its scrapers every 5 s, then scrapes each second.
 const STORED_WITHIN: Duration = Duration::from_secs(30);
@@ -192,7 +192,13 @@ async fn promtool_parses_the_text_format_without_error() {
         String::from_utf8_lossy(&output.stdout),
         String::from_utf8_lossy(&output.stderr)
     );
-    // Lint remarks on names are the user's choice; a parse error is ours.
+    // Lint remarks on names are the user's choice; a parse error is ours. promtool
+    // exits 0 when clean, 3 with lint findings only, 1 on a parse error.
+    assert!(
+        matches!(output.status.code(), Some(0 | 3)),
+        "promtool exited with {}: {said}\n---\n{body}",
+        output.status
+    );
     assert!(!said.contains("error while linting"), "{said}\n---\n{body}");
     assert!(
         !said.to_lowercase().contains("parsing error"),

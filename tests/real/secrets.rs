@@ -10,12 +10,13 @@
 
 use std::time::{Duration, Instant};
 
+use base64::Engine as _;
+use prompush::{Error, MeterProvider};
+
 use crate::servers::vmauth::{Vmauth, VmauthUser};
 use crate::servers::{single_value, VictoriaMetrics};
 use crate::support::logs::LogCapture;
 use crate::support::presets::{flush, pushing_to, service_named, shutdown};
-use base64::Engine as _;
-use prompush::{Error, MeterProvider};
 
 const DEADLINE: Duration = Duration::from_secs(20);
 

@@ -3,15 +3,16 @@
 //! and a second one resharded from what the first measured; Prometheus refuses an
 //! out-of-order sample with 400, so a series overtaken by its own newer sample would
 //! show as a refusal here. Run with `scripts/test` (it installs the server), or
-//! `cargo test --test shards_real -- --include-ignored` when it is on `PATH`.
+//! `cargo test --test real shards:: -- --include-ignored` when it is on `PATH`.
 
 // The loopback receiver and the test support need the default `receiver` feature.
 #![cfg(feature = "receiver")]
 
+use opentelemetry::KeyValue;
+
 use crate::servers::stored::assert_stored;
 use crate::servers::Prometheus;
 use crate::support::presets::{flush, flushed_by_hand, shutdown};
-use opentelemetry::KeyValue;
 
 #[tokio::test]
 #[ignore = "needs prometheus; run scripts/test"]

@@ -1,26 +1,87 @@
 //! TLS against a real Prometheus serving HTTPS (`--web.config.file`): a private CA,
 //! mutual TLS, Prometheus' own basic auth, a client certificate rotated between two
-//! pushes, each handshake failure with the message that names its fix, and a real
-//! proxy (tinyproxy) with credentials. Values are read back over HTTPS and compared
-//! exactly. Certificates are made by the tests. Run with `scripts/test`, which installs
-//! the `prometheus` and `tinyproxy` packages.
+//! pushes (the second on a fresh connection, so a new handshake), each handshake failure
+//! with the message that names its fix, and a real proxy (tinyproxy) with credentials.
+//! Values are read back over HTTPS and compared exactly. Certificates are made by the
+//! tests. Run with `scripts/test`, which installs the `prometheus` and `tinyproxy`
+//! packages.
 
 // The loopback receiver and the test support need the default `receiver` feature.
 #![cfg(feature = "receiver")]
 
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
+
+use prompush::{Destination, MeterProvider};
 
 use crate::servers::single_value;
 use crate::servers::tinyproxy::Tinyproxy;
 use crate::servers::tls::{Ca, KeyKind, TlsPrometheus, WebConfig};
 use crate::support::logs::LogCapture;
 use crate::support::presets::{flush, flushed_by_hand, service, shutdown};
-use prompush::{Destination, MeterProvider};
 
 const DEADLINE: Duration = Duration::from_secs(20);
 const HOUR: Duration = Duration::from_secs(3600);
 /// The push timeout of the tests whose pushes fail: a flush gives up after it.
 const FAILING_TIMEOUT: Duration = Duration::from_secs(2);
+
+/// A TCP relay on loopback in front of a server: it counts the connections it accepts
+/// and can cut them all, so that the next push has to open, and handshake, a new one.
+/// TLS passes through it untouched.
+struct Relay {
+    port: u16,
+    accepted: Arc<AtomicUsize>,
+    open: Arc<Mutex<Vec<tokio::task::AbortHandle>>>,
+}
+
+impl Relay {
+    /// Starts relaying from a free loopback port to `127.0.0.1:<target>`.
+    async fn start(target: u16) -> Relay {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+            .await
+            .expect("bind 127.0.0.1:0");
+        let port = listener.local_addr().expect("local addr").port();
+        let accepted = Arc::new(AtomicUsize::new(0));
+        let open = Arc::new(Mutex::new(Vec::new()));
+        let (counted, tasks) = (accepted.clone(), open.clone());
+        tokio::spawn(async move {
+            while let Ok((mut inbound, _)) = listener.accept().await {
+                counted.fetch_add(1, Ordering::SeqCst);
+                let relayed = tokio::spawn(async move {
+                    let server = tokio::net::TcpStream::connect(("127.0.0.1", target)).await;
+                    if let Ok(mut server) = server {
+                        let _ = tokio::io::copy_bidirectional(&mut inbound, &mut server).await;
+                    }
+                });
+                tasks.lock().unwrap().push(relayed.abort_handle());
+            }
+        });
+        Relay {
+            port,
+            accepted,
+            open,
+        }
+    }
+
+    /// The remote-write URL through the relay (the server's certificate names
+    /// 127.0.0.1, whatever the port).
+    fn remote_write_url(&self) -> String {
+        format!("https://127.0.0.1:{}/api/v1/write", self.port)
+    }
+
+    /// How many connections it has accepted.
+    fn accepted(&self) -> usize {
+        self.accepted.load(Ordering::SeqCst)
+    }
+
+    /// Closes every connection relayed so far.
+    fn cut_all(&self) {
+        for relayed in self.open.lock().unwrap().drain(..) {
+            relayed.abort();
+        }
+    }
+}
 
 /// A provider pushing to `destination` as `job`, only when flushed.
 fn provider(destination: Destination, job: &str) -> MeterProvider {
@@ -181,7 +242,10 @@ async fn a_client_certificate_from_a_new_ca_written_over_the_old_files_serves_th
     let (cert, key) = old_ca
         .client(KeyKind::Ecdsa)
         .write(prometheus.dir(), "pusher");
-    let destination = Destination::remote_write("rotating", prometheus.remote_write_url())
+    // Through a relay: the first push's connection would otherwise stay alive and carry
+    // the second push on the old handshake.
+    let relay = Relay::start(prometheus.port()).await;
+    let destination = Destination::remote_write("rotating", relay.remote_write_url())
         .with_tls_ca_pem(server_ca.pem())
         .with_tls_client_cert_files(&cert, &key);
     let provider = provider(destination, "tls_rotation");
@@ -189,6 +253,8 @@ async fn a_client_certificate_from_a_new_ca_written_over_the_old_files_serves_th
         .await
         .expect("first push, old certificate");
     assert_stored(&prometheus, "tls_rotation", 1.0).await;
+    let before = relay.accepted();
+    assert!(before >= 1, "the first push came through the relay");
 
     // cert-manager's way: the server trusts only the new CA from now on (it reads the
     // client CA file at every handshake), and the new pair is written over the old.
@@ -198,10 +264,18 @@ async fn a_client_certificate_from_a_new_ca_written_over_the_old_files_serves_th
         .client(KeyKind::Ed25519)
         .write(prometheus.dir(), "pusher");
 
+    // The old connection is gone: the second push needs a new handshake, which the
+    // server accepts only with a certificate of the new CA.
+    relay.cut_all();
     deliver(&provider, 1)
         .await
         .expect("second push, new certificate");
     assert_stored(&prometheus, "tls_rotation", 2.0).await;
+    assert!(
+        relay.accepted() > before,
+        "the second push came on a new connection ({} accepted)",
+        relay.accepted()
+    );
     shutdown(&provider).await.expect("clean shutdown");
 }
 

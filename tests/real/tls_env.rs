@@ -2,19 +2,20 @@
 //! HTTPS: a CA bundle named by `SSL_CERT_FILE` is trusted without any option, and an
 //! `HTTPS_PROXY` is not used for a loopback endpoint (as Go does). The test runs in a
 //! child process of its own: the system's CAs are read once per process, and the
-//! variables must be set before that. Run with `scripts/test`, which installs the `prometheus` package.
+//! variables must be set before that. Run with `scripts/test`, which installs the
+//! `prometheus` package.
 
 // The loopback receiver and the test support need the default `receiver` feature.
 #![cfg(feature = "receiver")]
 
-use crate::support;
-
 use std::time::Duration;
+
+use prompush::{Destination, MeterProvider};
 
 use crate::servers::single_value;
 use crate::servers::tls::{Ca, TlsPrometheus, WebConfig};
+use crate::support;
 use crate::support::presets::{flush, service, shutdown};
-use prompush::{Destination, MeterProvider};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 #[ignore = "needs prometheus; run scripts/test"]

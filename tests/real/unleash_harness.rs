@@ -1,7 +1,8 @@
 //! Smoke test of the Unleash harness: a hand-written custom-metrics JSON body goes to a real
 //! Unleash server (npm `unleash-server` on a throwaway PostgreSQL) and comes back out of its
 //! Prometheus endpoint. Run with `scripts/test` (installs the server), or
-//! `scripts/install-unleash && cargo test --test unleash_harness -- --include-ignored`.
+//! `UNLEASH_DIR=$(scripts/install-unleash) cargo test --test real unleash_harness --
+//! --include-ignored`.
 
 // The loopback receiver and the test support need the default `receiver` feature.
 #![cfg(feature = "receiver")]

@@ -1,4 +1,4 @@
-// Starts a real Unleash server for the integration tests (tests/support/unleash.rs).
+// Starts a real Unleash server for the integration tests (tests/real/servers/unleash.rs).
 //
 // Everything comes from the environment the harness sets:
 //   UNLEASH_DIR             where scripts/install-unleash put the npm package

@@ -541,7 +541,7 @@ fn postgres_binary(name: &str) -> PathBuf {
 
 /// The samples of a Prometheus text exposition: `name{k="v",…}` → value. Labels are
 /// sorted; the provider's random `instance` and the scope labels are left out, as the
-/// loopback readers leave them out (tests/push.rs and tests/no_loss.rs check them).
+/// loopback readers leave them out (the loopback `push` and `no_loss` tests check them).
 /// Comment lines are skipped.
 pub fn samples(text: &str) -> BTreeMap<String, f64> {
     let mut out = BTreeMap::new();
