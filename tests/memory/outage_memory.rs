@@ -34,8 +34,9 @@ fn a_60_second_outage_with_50000_series_stays_within_the_memory_cap() {
         growth <= allowed,
         "the bytes live grew by {growth} (allowed {allowed})"
     );
-    assert!(matches!(
-        provider.shutdown(),
-        Err(Error::Undelivered { .. })
-    ));
+    let shutdown = provider.shutdown();
+    assert!(
+        matches!(shutdown, Err(Error::Undelivered { .. })),
+        "{shutdown:?}"
+    );
 }
