@@ -5,7 +5,7 @@ use std::time::Duration;
 
 use prompush::Error;
 
-use crate::self_metrics::dropped;
+use crate::self_metrics::{dropped, wait_for_a_request};
 use crate::{alone, closed_loopback_endpoint, fifty_thousand_series, peak_live_growth};
 use crate::{pushing_every_100ms, MIB};
 
@@ -18,9 +18,9 @@ fn a_60_second_outage_with_50000_series_stays_within_the_memory_cap() {
         .build()
         .unwrap();
     fifty_thousand_series(&provider);
-    // The first pushes build the encoder's per-series caches (working memory that does
-    // not grow with the outage); measure from there.
-    std::thread::sleep(Duration::from_secs(1));
+    // The first push builds the encoder's per-series caches (working memory that does
+    // not grow with the outage); measure from its first attempt on.
+    wait_for_a_request(&provider);
     let growth = peak_live_growth(Duration::from_secs(60));
     // Each push finds the older one still unsent and supersedes it (its cumulative
     // values carry every total), so the queue holds about one push: the cap is never
@@ -34,9 +34,11 @@ fn a_60_second_outage_with_50000_series_stays_within_the_memory_cap() {
         growth <= allowed,
         "the bytes live grew by {growth} (allowed {allowed})"
     );
+    // What is pending is given up, and said so: as undelivered samples, or as a timeout
+    // when a loaded machine does not let the final push's collection finish in time.
     let shutdown = provider.shutdown();
     assert!(
-        matches!(shutdown, Err(Error::Undelivered { .. })),
+        matches!(shutdown, Err(Error::Undelivered { .. } | Error::Timeout(_))),
         "{shutdown:?}"
     );
 }

@@ -11,7 +11,7 @@ use std::time::Duration;
 
 use prompush::receiver::Receiver;
 
-use crate::self_metrics::dropped;
+use crate::self_metrics::{dropped, wait_for_a_request};
 use crate::{alone, fifty_thousand_series, peak_live_growth, pushing_every_100ms, MIB};
 
 #[test]
@@ -34,7 +34,8 @@ fn a_slow_receiver_keeps_getting_pushes_within_the_memory_cap() {
         .build()
         .unwrap();
     fifty_thousand_series(&provider);
-    std::thread::sleep(Duration::from_secs(2));
+    // Measured from the first answer on: the first push has built the encoder's caches.
+    wait_for_a_request(&provider);
     let before = accepted.load(Ordering::Relaxed);
     let growth = peak_live_growth(Duration::from_secs(30));
     let during = accepted.load(Ordering::Relaxed) - before;
