@@ -28,8 +28,12 @@ fn a_60_second_outage_with_50000_series_stays_within_the_memory_cap() {
     let superseded = dropped(&provider, "superseded");
     assert!(superseded > 0, "older pushes were superseded and counted");
     eprintln!("live bytes' growth during the outage: {growth} bytes (cap {CAP})");
-    // The queue's cap, plus one push's working buffers.
-    let allowed = CAP + 16 * MIB;
+    // The queue's cap, plus room for two pushes' working buffers (collection, encoding):
+    // on a loaded machine one push's are not yet freed when the next one's are built.
+    // Measured: about 19 MB on a quiet machine, up to 39 MB with both cores ninefold
+    // oversubscribed; a queue past its cap would grow by megabytes a push, hundreds in
+    // the minute.
+    let allowed = CAP + 32 * MIB;
     assert!(
         growth <= allowed,
         "the bytes live grew by {growth} (allowed {allowed})"

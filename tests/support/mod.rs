@@ -2,10 +2,10 @@
 //! (`tests/real`), one concern per file; each binary compiles it once:
 //!
 //! - [`ports`]: free ports on loopback;
-//! - [`presets`]: provider builders (`pushing_to`, `bare`, `json_to`, `flushed_by_hand`),
-//!   resources (`service_named`, `application`), the custom-metric example, blocking
+//! - [`presets`]: provider builders (`pushing_to`, `flushed_by_hand`), resources
+//!   (`service`, `service_named`, `application`), the custom-metric example, blocking
 //!   calls from async tests;
-//! - [`logs`]: `tracing` output captured as text;
+//! - [`logs`]: every thread's `tracing` output, captured for as long as a test asks;
 //! - [`spans`]: a sampled span context to record exemplars in;
 //! - [`proc`]: the test process's resident memory;
 //! - [`child`]: a test re-run alone in a child process, for what is process-wide;

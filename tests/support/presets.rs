@@ -1,4 +1,4 @@
-//! Provider presets and fixtures shared by the test files: builders that push only when
+//! Provider presets and fixtures shared by the test modules: builders that push only when
 //! the test says so, the resources they carry, the custom-metric example of issue 8, and
 //! the provider's blocking calls run off the test's async runtime.
 
