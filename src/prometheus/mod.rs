@@ -19,6 +19,8 @@
 
 pub(crate) mod batch;
 mod collide;
+// Reading bodies back is the receiver's job.
+#[cfg(feature = "receiver")]
 pub(crate) mod decode;
 mod exemplar_selection;
 mod exponential;

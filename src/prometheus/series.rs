@@ -9,6 +9,8 @@ use crate::snapshot::{Attributes, Exemplar, ExponentialHistogramPoint};
 /// A Prometheus metric type, as remote-write metadata carries it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 #[non_exhaustive]
+// The OpenMetrics-only kinds are read from the wire (the receiver), never written.
+#[cfg_attr(not(feature = "receiver"), allow(dead_code))]
 pub enum MetricType {
     /// No type was given.
     Unknown,
@@ -44,6 +46,7 @@ impl MetricType {
     }
 
     /// The type for a protobuf number; unknown numbers are [`MetricType::Unknown`].
+    #[cfg(feature = "receiver")]
     pub fn from_proto_value(value: i32) -> Self {
         match value {
             1 => Self::Counter,

@@ -24,6 +24,8 @@ use crate::snapshot::{
 pub const STALE_NAN_BITS: u64 = 0x7ff0_0000_0000_0002;
 
 /// Whether `value` is the stale marker (not any NaN).
+#[cfg(feature = "receiver")]
+#[must_use]
 pub fn is_stale_marker(value: f64) -> bool {
     value.to_bits() == STALE_NAN_BITS
 }

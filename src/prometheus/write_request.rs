@@ -10,10 +10,9 @@
 use std::collections::HashMap;
 
 use prost::encoding::encoded_len_varint;
-use prost::Message;
 
+use super::rich_series;
 use super::translate::{Labels, LabelsVersion, Metadata, NativeSample, Sample, SeriesSink};
-use super::{proto, rich_series};
 use crate::snapshot::Attributes;
 use crate::Error;
 
@@ -501,7 +500,13 @@ fn put_string(buf: &mut Vec<u8>, tag: u8, s: &str) {
 /// `max_decoded_len` bounds the decompressed size; it is checked against the length the
 /// snappy header claims before anything is allocated, so a small hostile body cannot
 /// make the receiver allocate gigabytes.
-pub(crate) fn decode(body: &[u8], max_decoded_len: usize) -> Result<proto::WriteRequest, Error> {
+#[cfg(any(feature = "receiver", test))]
+pub(crate) fn decode(
+    body: &[u8],
+    max_decoded_len: usize,
+) -> Result<super::proto::WriteRequest, Error> {
+    use prost::Message;
+
     let bad = |what: String| {
         Error::Decode(format!(
             "remote-write body {what}; send a snappy block-compressed prometheus.WriteRequest"
@@ -517,14 +522,16 @@ pub(crate) fn decode(body: &[u8], max_decoded_len: usize) -> Result<proto::Write
     let raw = snap::raw::Decoder::new()
         .decompress_vec(body)
         .map_err(|e| bad(format!("is not snappy block format: {e}")))?;
-    proto::WriteRequest::decode(raw.as_slice())
+    super::proto::WriteRequest::decode(raw.as_slice())
         .map_err(|e| bad(format!("is not a prometheus.WriteRequest: {e}")))
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::prometheus::proto;
     use crate::prometheus::translate::MetricType;
+    use prost::Message;
 
     #[test]
     fn empty_request_round_trips() {

@@ -193,6 +193,7 @@ impl ExponentialHistogramPoint {
     }
 
     /// A point with nothing recorded at `scale`: where a merge of points starts.
+    #[cfg(any(test, feature = "custom-metrics"))]
     pub(crate) fn empty(attributes: Attributes, start_time: SystemTime, scale: i8) -> Self {
         ExponentialHistogramPoint {
             attributes,

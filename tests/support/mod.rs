@@ -1,41 +1,27 @@
-//! Shared scaffolding of the integration tests, one concern per file:
+//! Scaffolding shared by the loopback tests (`tests/it`) and the real-server tests
+//! (`tests/real`), one concern per file; each binary compiles it once:
 //!
-//! - [`loopback`]: endpoints on 127.0.0.1 that refuse or hang, a receiver rebound to a
-//!   known port, and readers of what prompush's own receiver got (`next`, `drain`,
-//!   `app_values`, `value_of`, `self_metrics`);
-//! - [`presets`]: provider builders (`pushing_to`, `bare`, `json_to`, `flushed_by_hand`),
-//!   resources (`service_named`, `application`), the custom-metric example, blocking
+//! - [`ports`]: free ports on loopback;
+//! - [`presets`]: provider builders (`pushing_to`, `flushed_by_hand`), resources
+//!   (`service`, `service_named`, `application`), the custom-metric example, blocking
 //!   calls from async tests;
-//! - [`real_servers`]: real Prometheus and VictoriaMetrics child processes and their query
-//!   APIs; [`stored`]: exact comparisons of what they stored;
-//! - [`vmauth`]: a real vmauth in front of one of them;
-//! - [`unleash`]: a real Unleash on a throwaway PostgreSQL;
-//! - [`logs`]: `tracing` output captured as text;
+//! - [`logs`]: every thread's `tracing` output, captured for as long as a test asks;
 //! - [`spans`]: a sampled span context to record exemplars in;
-//! - [`proc`]: the test process as `/proc` shows it;
-//! - [`self_metrics`]: prompush's own delivery metrics, as the provider collects them.
+//! - [`proc`]: the test process's resident memory;
+//! - [`child`]: a test re-run alone in a child process, for what is process-wide;
+//! - [`observed`]: the process and host observers' families; [`sdk_app`]: the same
+//!   measurements through the official SDK and through prompush.
 //!
-//! The common names are re-exported here, so call sites stay short.
-#![allow(dead_code)] // each test binary uses a different part of the helpers
-#![allow(unused_imports)] // likewise for the re-exports
+//! What one binary alone uses lives in its own tree: the loopback endpoints and the
+//! receiver's readers in `tests/it/loopback.rs`, the real servers' harnesses in
+//! `tests/real/servers/`.
 
+pub mod child;
 pub mod logs;
-pub mod loopback;
+#[cfg(all(feature = "observers", target_os = "linux"))]
+pub mod observed;
+pub mod ports;
 pub mod presets;
 pub mod proc;
-pub mod proto;
-pub mod real_servers;
-pub mod self_metrics;
+pub mod sdk_app;
 pub mod spans;
-pub mod stored;
-pub mod tinyproxy;
-pub mod tls;
-pub mod unleash;
-pub mod vmauth;
-
-pub use loopback::{closed_loopback_endpoint, free_loopback_addr, hung_loopback_endpoint};
-pub use presets::CUSTOM_METRIC_EXAMPLE;
-pub use real_servers::{
-    single_value, unix_millis, unix_seconds, Prometheus, Server, VictoriaMetrics, POLL_INTERVAL,
-    PORT_ATTEMPTS, READY_DEADLINE,
-};

@@ -1,13 +1,13 @@
-//! Provider presets and fixtures shared by the test files: builders that push only when
+//! Provider presets and fixtures shared by the test modules: builders that push only when
 //! the test says so, the resources they carry, the custom-metric example of issue 8, and
 //! the provider's blocking calls run off the test's async runtime.
 
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use opentelemetry::metrics::Counter;
 use opentelemetry::KeyValue;
 use opentelemetry_sdk::Resource;
-use prompush::{Destination, Error, MeterProvider, MeterProviderBuilder};
+use prompush::{Error, MeterProvider, MeterProviderBuilder};
 
 /// The push interval of the presets: long enough that every push is one the test asked
 /// for (`force_flush`, `shutdown`).
@@ -22,6 +22,7 @@ pub fn service_named(name: &str) -> Resource {
 
 /// The resource of one application among several of one service: `service.name` (→
 /// `job`) and `app_id`, both `app_id`.
+#[cfg(feature = "custom-metrics")]
 pub fn application(app_id: &str) -> Resource {
     Resource::builder_empty()
         .with_attribute(KeyValue::new("service.name", app_id.to_owned()))
@@ -46,22 +47,6 @@ pub fn pushing_to(endpoint: impl Into<String>) -> MeterProviderBuilder {
         .with_push_interval(HOUR)
 }
 
-/// A provider builder without resource labels (no `job`, no `target_info`; only the
-/// random `instance`) and no destination yet, pushing only when flushed.
-pub fn bare() -> MeterProviderBuilder {
-    MeterProvider::builder()
-        .with_resource(Resource::builder_empty().build())
-        .with_push_interval(HOUR)
-}
-
-/// A [`bare`] provider builder without self-metrics, sending JSON custom metrics to
-/// `url` as destination `name`.
-pub fn json_to(name: &str, url: impl Into<String>) -> MeterProviderBuilder {
-    bare()
-        .with_self_metrics(false)
-        .with_destination(Destination::custom_metrics_json(name, url))
-}
-
 /// A provider builder that pushes to `endpoint` only on `force_flush` and `shutdown`
 /// (the interval is an hour), as service `job`, without self-metrics, with short
 /// retry waits and a short shutdown deadline: each push is one the test asked for.
@@ -73,31 +58,6 @@ pub fn flushed_by_hand(endpoint: impl Into<String>, job: &str) -> MeterProviderB
         .with_retry_backoff(Duration::from_millis(5), Duration::from_millis(100))
         .with_shutdown_timeout(Duration::from_secs(10))
         .with_self_metrics(false)
-}
-
-/// A provider builder pushing to `endpoint` every 100 ms, with `cap` bytes of pending
-/// data at most, room for 60,000 series per instrument, and a short shutdown.
-pub fn pushing_every_100ms(endpoint: impl Into<String>, cap: usize) -> MeterProviderBuilder {
-    MeterProvider::builder()
-        .with_endpoint(endpoint)
-        .with_push_interval(Duration::from_millis(100))
-        .with_max_pending_bytes(cap)
-        .with_cardinality_limit(60_000)
-        .with_shutdown_timeout(Duration::from_millis(200))
-}
-
-/// Counter `c` of meter `t` with 50,000 series `{series="<i>", route="/api/items"}`.
-pub fn fifty_thousand_series(provider: &MeterProvider) {
-    let c = provider.meter("t").u64_counter("c").build();
-    for i in 0..50_000i64 {
-        c.add(
-            1,
-            &[
-                KeyValue::new("series", i),
-                KeyValue::new("route", "/api/items"),
-            ],
-        );
-    }
 }
 
 /// `threads` threads at once, each `flushes` times: add 1 to `counter`, then
@@ -128,21 +88,6 @@ pub fn flush_from_threads(
     })
 }
 
-/// Asserts that `provider.shutdown()` gives up within 5 s and reports samples it could
-/// not deliver.
-pub fn assert_shutdown_gives_up_undelivered(provider: &MeterProvider) {
-    let started = Instant::now();
-    match provider.shutdown() {
-        Err(Error::Undelivered { samples, .. }) => assert!(samples > 0),
-        other => panic!("expected Undelivered, got {other:?}"),
-    }
-    assert!(
-        started.elapsed() < Duration::from_secs(5),
-        "{:?}",
-        started.elapsed()
-    );
-}
-
 /// Runs the provider's blocking calls off the test's async runtime.
 pub async fn blocking<T: Send + 'static>(f: impl FnOnce() -> T + Send + 'static) -> T {
     tokio::task::spawn_blocking(f).await.expect("no panic")
@@ -162,6 +107,7 @@ pub async fn shutdown(provider: &MeterProvider) -> Result<(), Error> {
 
 /// The custom metric definition of issue 8 (destinations `metrics_api` and
 /// `grafana_cloud`, which the tests configure).
+#[cfg(feature = "custom-metrics")]
 pub const CUSTOM_METRIC_EXAMPLE: &str = r#"{
   "name": "Sessions_by_session_property_key",
   "metric": "sessions_total",

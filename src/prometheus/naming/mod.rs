@@ -231,6 +231,7 @@ fn per_unit_word(unit: &str) -> Option<&'static str> {
 /// assert_eq!(sanitize_metric_name("metric@@##$$name"), "metric_name");
 /// assert_eq!(sanitize_metric_name("123metric"), "_123metric");
 /// ```
+#[cfg(any(test, feature = "custom-metrics"))]
 pub fn sanitize_metric_name(name: &str) -> Cow<'_, str> {
     let valid = |c: char| is_metric_token_char(c) || c == '_';
     let leading_digit = name.as_bytes().first().is_some_and(u8::is_ascii_digit);

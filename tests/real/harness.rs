@@ -1,0 +1,117 @@
+//! Smoke tests of the real-server harness: a hand-encoded remote-write request goes to a
+//! real Prometheus and a real VictoriaMetrics and is read back through their query APIs.
+//! Run with `scripts/test` (installs the servers), or
+//! `cargo test --test real harness:: -- --include-ignored` when they are on `PATH`.
+
+// The loopback receiver and the test support need the default `receiver` feature.
+#![cfg(feature = "receiver")]
+
+use std::collections::BTreeMap;
+use std::time::Duration;
+
+use crate::servers::stored::write_body;
+use crate::servers::{single_value, unix_millis, Prometheus, Server, VictoriaMetrics};
+
+const READ_DEADLINE: Duration = Duration::from_secs(15);
+
+async fn push_and_read_back(server: &Server, name: &str) {
+    let value = 42.125; // exact in binary and in decimal text
+    let labels = [
+        ("__name__", "prompush_smoke"),
+        ("job", "smoke"),
+        ("server", name),
+    ];
+    let (status, body) = server.push(write_body(labels, value, unix_millis())).await;
+    assert!(
+        (200..300).contains(&status),
+        "{name}: push answered {status}: {body}"
+    );
+
+    let result = server
+        .wait_for(
+            "prompush_smoke{job=\"smoke\"}",
+            |r| single_value(r).is_some(),
+            READ_DEADLINE,
+        )
+        .await;
+    assert_eq!(single_value(&result), Some(value), "{name}: {result}");
+
+    let expected: BTreeMap<String, String> = labels
+        .iter()
+        .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+        .collect();
+    assert_eq!(
+        server.series("prompush_smoke").await,
+        vec![expected],
+        "{name}"
+    );
+}
+
+#[tokio::test]
+#[ignore = "needs prometheus and victoria-metrics; run scripts/test"]
+async fn prometheus_stores_a_pushed_sample() {
+    let prometheus = Prometheus::start().await;
+    push_and_read_back(&prometheus, "prometheus").await;
+}
+
+#[tokio::test]
+#[ignore = "needs prometheus and victoria-metrics; run scripts/test"]
+async fn victoria_metrics_stores_a_pushed_sample() {
+    let vm = VictoriaMetrics::start().await;
+    push_and_read_back(&vm, "victoria-metrics").await;
+}
+
+/// Documents the receiver rule the exporter must respect: per series, timestamps only
+/// move forward, and one timestamp has one value.
+#[tokio::test]
+#[ignore = "needs prometheus and victoria-metrics; run scripts/test"]
+async fn prometheus_rejects_out_of_order_and_duplicate_samples() {
+    let prometheus = Prometheus::start().await;
+    let labels = [("__name__", "prompush_order"), ("job", "smoke")];
+    let now = unix_millis();
+
+    let (status, body) = prometheus.push(write_body(labels, 1.0, now)).await;
+    assert!((200..300).contains(&status), "first push: {status}: {body}");
+
+    let (status, body) = prometheus.push(write_body(labels, 2.0, now - 60_000)).await;
+    assert_eq!(status, 400, "older sample: {body}");
+    assert!(body.contains("out of order"), "older sample: {body}");
+
+    let (status, body) = prometheus.push(write_body(labels, 3.0, now)).await;
+    assert_eq!(status, 400, "same timestamp, new value: {body}");
+    assert!(
+        body.contains("duplicate"),
+        "same timestamp, new value: {body}"
+    );
+
+    // The same sample again is accepted (idempotent retry).
+    let (status, body) = prometheus.push(write_body(labels, 1.0, now)).await;
+    assert!(
+        (200..300).contains(&status),
+        "identical resend: {status}: {body}"
+    );
+
+    let result = prometheus.query("prompush_order").await;
+    assert_eq!(single_value(&result), Some(1.0), "{result}");
+}
+
+/// VictoriaMetrics takes samples in any order.
+#[tokio::test]
+#[ignore = "needs prometheus and victoria-metrics; run scripts/test"]
+async fn victoria_metrics_accepts_out_of_order_samples() {
+    let vm = VictoriaMetrics::start().await;
+    let labels = [("__name__", "prompush_order"), ("job", "smoke")];
+    let now = unix_millis();
+    for (value, timestamp) in [(1.0, now), (2.0, now - 60_000)] {
+        let (status, body) = vm.push(write_body(labels, value, timestamp)).await;
+        assert!((200..300).contains(&status), "{status}: {body}");
+    }
+    let result = vm
+        .wait_for(
+            "count_over_time(prompush_order[5m])",
+            |r| single_value(r) == Some(2.0),
+            READ_DEADLINE,
+        )
+        .await;
+    assert_eq!(single_value(&result), Some(2.0), "{result}");
+}

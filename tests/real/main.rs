@@ -1,0 +1,29 @@
+//! The integration tests against real servers (Prometheus, VictoriaMetrics, vmauth,
+//! Unleash, tinyproxy), each ignored unless asked for: `scripts/test` installs the
+//! servers and runs them, or `cargo test --test real -- --include-ignored` when they are
+//! on `PATH`. One module per concern, each opening with its scope; the servers'
+//! harnesses are in `servers/`.
+
+// The test modules need the default `receiver` feature (each says so); their
+// harnesses go with them.
+#[cfg(feature = "receiver")]
+mod servers;
+#[cfg(feature = "receiver")]
+#[path = "../support/mod.rs"]
+mod support;
+
+mod custom_metrics;
+mod destinations;
+mod e2e;
+mod harness;
+mod metrics_facade;
+mod native_histograms;
+mod no_loss;
+mod observers;
+mod scrape;
+mod sdk_exporter;
+mod secrets;
+mod shards;
+mod tls;
+mod tls_env;
+mod unleash_harness;
