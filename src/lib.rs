@@ -92,6 +92,8 @@ pub use transport::Protocol;
 mod layering_tests;
 #[cfg(test)]
 mod robustness_tests;
+#[cfg(test)]
+mod written_out_tests;
 
 /// The README's example, compiled as a doc test so it stays true (it uses the
 /// default feature `observers`); `scripts/check-readme-example` builds it with exactly
