@@ -80,6 +80,9 @@ impl<'a, C> CollectedSeries<'a, C> {
     }
 }
 
+/// The default cardinality limit: points per instrument, the overflow point included.
+pub(crate) const DEFAULT_CARDINALITY_LIMIT: usize = 2000;
+
 /// Settings shared by every instrument of a provider.
 #[derive(Debug, Clone, Copy)]
 pub(crate) struct Limits {

@@ -82,6 +82,16 @@ pub struct MeterProviderBuilder {
     stderr_fallback: Option<bool>,
 }
 
+// The entry point to building sits with the builder, so that the provider's file does
+// not import its builder's while the builder imports the provider (no file cycle).
+impl MeterProvider {
+    /// Starts configuring a provider.
+    #[must_use = "a builder does nothing until `build()` is called"]
+    pub fn builder() -> MeterProviderBuilder {
+        MeterProviderBuilder::default()
+    }
+}
+
 impl Default for MeterProviderBuilder {
     fn default() -> Self {
         MeterProviderBuilder {
@@ -107,7 +117,7 @@ impl Default for MeterProviderBuilder {
 
 impl MeterProviderBuilder {
     /// The default cardinality limit: points per instrument, the overflow point included.
-    pub const DEFAULT_CARDINALITY_LIMIT: usize = 2000;
+    pub const DEFAULT_CARDINALITY_LIMIT: usize = crate::aggregate::DEFAULT_CARDINALITY_LIMIT;
     /// The default push interval (the OpenTelemetry default export interval).
     pub const DEFAULT_PUSH_INTERVAL: Duration = Duration::from_secs(60);
 

@@ -107,12 +107,6 @@ type Endpoint = crate::scrape::server::Endpoint;
 type Endpoint = ();
 
 impl MeterProvider {
-    /// Starts configuring a provider.
-    #[must_use = "a builder does nothing until `build()` is called"]
-    pub fn builder() -> MeterProviderBuilder {
-        MeterProviderBuilder::default()
-    }
-
     /// A meter for the named instrumentation scope: the same as
     /// [`opentelemetry::metrics::MeterProvider::meter`], without importing the trait.
     #[must_use]
@@ -281,7 +275,7 @@ impl MeterProvider {
         let core = Arc::new(Core::new(
             Resource::builder_empty().build(),
             Limits {
-                cardinality: MeterProviderBuilder::DEFAULT_CARDINALITY_LIMIT,
+                cardinality: crate::aggregate::DEFAULT_CARDINALITY_LIMIT,
             },
         ));
         MeterProvider {
