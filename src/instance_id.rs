@@ -29,6 +29,15 @@ pub(crate) fn with_instance_id(resource: &Resource, id: impl Into<Value>) -> Res
         .iter()
         .map(|(k, v)| KeyValue::new(k.clone(), v.clone()))
         .chain([KeyValue::new(SERVICE_INSTANCE_ID, id)]);
+    rebuilt(resource, attributes)
+}
+
+/// A resource of `attributes` (a repeated key: the last one wins) with `resource`'s
+/// schema URL: how a provider adds or replaces attributes, since `Resource` has no setter.
+pub(crate) fn rebuilt(
+    resource: &Resource,
+    attributes: impl IntoIterator<Item = KeyValue>,
+) -> Resource {
     match resource.schema_url() {
         Some(url) => Resource::builder_empty()
             .with_schema_url(attributes, url.to_owned())

@@ -13,6 +13,8 @@
 use opentelemetry::KeyValue;
 use opentelemetry_sdk::Resource;
 
+use crate::instance_id;
+
 const SDK_NAME: &str = "telemetry.sdk.name";
 const SDK_LANGUAGE: &str = "telemetry.sdk.language";
 const SDK_VERSION: &str = "telemetry.sdk.version";
@@ -33,14 +35,7 @@ pub(super) fn naming_prompush(resource: Resource) -> Resource {
             KeyValue::new(SDK_LANGUAGE, "rust"),
             KeyValue::new(SDK_VERSION, env!("CARGO_PKG_VERSION")),
         ]);
-    match resource.schema_url() {
-        Some(url) => Resource::builder_empty()
-            .with_schema_url(attributes, url.to_owned())
-            .build(),
-        None => Resource::builder_empty()
-            .with_attributes(attributes)
-            .build(),
-    }
+    instance_id::rebuilt(&resource, attributes)
 }
 
 #[cfg(test)]
