@@ -15,7 +15,7 @@ use prompush::custom::CustomMetric;
 use prompush::{Destination, MeterProvider};
 use serde_json::Value;
 
-use crate::servers::{Prometheus, Server, VictoriaMetrics};
+use crate::servers::{Kind, Server};
 use crate::support::presets::CUSTOM_METRIC_EXAMPLE as EXAMPLE;
 use crate::support::presets::{application, flush, shutdown, HOUR};
 
@@ -91,7 +91,10 @@ async fn wait_for_totals(server: &Server, app_id: &str, expected: &BTreeMap<Stri
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 #[ignore = "needs Prometheus and VictoriaMetrics; run scripts/test"]
 async fn grouped_totals_reach_prometheus_and_victoria_metrics_for_each_application() {
-    let (prometheus, victoria) = tokio::join!(Prometheus::start(), VictoriaMetrics::start());
+    let (prometheus, victoria) = tokio::join!(
+        Server::start(Kind::Prometheus2_42),
+        Server::start(Kind::VictoriaMetrics1_79)
+    );
     let definition = CustomMetric::from_json(EXAMPLE).unwrap();
     let mut providers = Vec::new();
     // One provider per application, the same definitions for each, as in a loop over

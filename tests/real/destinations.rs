@@ -13,7 +13,7 @@ use prompush::snapshot::Number;
 use prompush::{Destination, Error, MeterProvider};
 
 use crate::servers::unleash::{samples, Unleash};
-use crate::servers::{single_value, unix_seconds, Prometheus, VictoriaMetrics};
+use crate::servers::{single_value, unix_seconds, Kind, Server};
 use crate::support::presets::{flush, service_named, shutdown, HOUR};
 
 const DEADLINE: Duration = Duration::from_secs(20);
@@ -236,8 +236,8 @@ async fn five_thousand_series_reach_unleash_split_into_bodies_it_accepts() {
 #[ignore = "needs Prometheus, VictoriaMetrics, unleash-server and PostgreSQL; run scripts/test"]
 async fn fan_out_keeps_its_schedule_to_the_others_while_one_destination_is_down() {
     let (prometheus, mut victoria, unleash) = tokio::join!(
-        Prometheus::start(),
-        VictoriaMetrics::start(),
+        Server::start(Kind::Prometheus2_42),
+        Server::start(Kind::VictoriaMetrics1_79),
         Unleash::start()
     );
     let interval = Duration::from_millis(500);

@@ -12,7 +12,7 @@ use opentelemetry::KeyValue;
 use prompush::MeterProvider;
 use serde_json::Value;
 
-use crate::servers::{single_value, Prometheus, Server, VictoriaMetrics};
+use crate::servers::{single_value, Kind, Server};
 use crate::support::presets::{flush, pushing_to, service_named, shutdown};
 
 const DEADLINE: Duration = Duration::from_secs(20);
@@ -216,21 +216,21 @@ async fn every_instrument_round_trips(server: &Server) {
 #[tokio::test]
 #[ignore = "needs prometheus; run scripts/test"]
 async fn prometheus_receives_every_instrument_exactly() {
-    let server = Prometheus::start().await;
+    let server = Server::start(Kind::Prometheus2_42).await;
     every_instrument_round_trips(&server).await;
 }
 
 #[tokio::test]
 #[ignore = "needs victoria-metrics; run scripts/test"]
 async fn victoria_metrics_receives_every_instrument_exactly() {
-    let server = VictoriaMetrics::start().await;
+    let server = Server::start(Kind::VictoriaMetrics1_79).await;
     every_instrument_round_trips(&server).await;
 }
 
 #[tokio::test]
 #[ignore = "needs prometheus; run scripts/test"]
 async fn prometheus_restarted_mid_run_ends_with_exact_totals() {
-    let mut server = Prometheus::start().await;
+    let mut server = Server::start(Kind::Prometheus2_42).await;
     let provider = MeterProvider::builder()
         .with_resource(service_named("restart"))
         .with_endpoint(server.remote_write_url())

@@ -10,7 +10,7 @@ use std::collections::BTreeMap;
 use std::time::Duration;
 
 use crate::servers::stored::write_body;
-use crate::servers::{single_value, unix_millis, Prometheus, Server, VictoriaMetrics};
+use crate::servers::{single_value, unix_millis, Kind, Server};
 
 const READ_DEADLINE: Duration = Duration::from_secs(15);
 
@@ -48,17 +48,80 @@ async fn push_and_read_back(server: &Server, name: &str) {
 }
 
 #[tokio::test]
-#[ignore = "needs prometheus and victoria-metrics; run scripts/test"]
-async fn prometheus_stores_a_pushed_sample() {
-    let prometheus = Prometheus::start().await;
-    push_and_read_back(&prometheus, "prometheus").await;
+#[ignore = "needs Prometheus 3 (scripts/build-peers); run scripts/test"]
+async fn prometheus_3_stores_a_pushed_sample() {
+    let server = Server::start(Kind::Prometheus3).await;
+    push_and_read_back(&server, "prometheus-3").await;
 }
 
 #[tokio::test]
-#[ignore = "needs prometheus and victoria-metrics; run scripts/test"]
-async fn victoria_metrics_stores_a_pushed_sample() {
-    let vm = VictoriaMetrics::start().await;
-    push_and_read_back(&vm, "victoria-metrics").await;
+#[ignore = "needs prometheus 2.42; run scripts/test"]
+async fn prometheus_2_42_stores_a_pushed_sample() {
+    let server = Server::start(Kind::Prometheus2_42).await;
+    push_and_read_back(&server, "prometheus-2.42").await;
+}
+
+#[tokio::test]
+#[ignore = "needs current VictoriaMetrics (scripts/build-peers); run scripts/test"]
+async fn victoria_metrics_current_stores_a_pushed_sample() {
+    let server = Server::start(Kind::VictoriaMetrics).await;
+    push_and_read_back(&server, "victoria-metrics-current").await;
+}
+
+#[tokio::test]
+#[ignore = "needs victoria-metrics 1.79; run scripts/test"]
+async fn victoria_metrics_1_79_stores_a_pushed_sample() {
+    let server = Server::start(Kind::VictoriaMetrics1_79).await;
+    push_and_read_back(&server, "victoria-metrics-1.79").await;
+}
+
+/// The options the side-by-side and name-parity tests build on: Prometheus 3's OTLP
+/// receiver with an `otlp` block, feature flags and other flags together.
+#[tokio::test]
+#[ignore = "needs Prometheus 3 (scripts/build-peers); run scripts/test"]
+async fn prometheus_3_takes_otlp_with_the_otlp_block_applied() {
+    let server = Server::builder(Kind::Prometheus3)
+        .otlp("translation_strategy: UnderscoreEscapingWithSuffixes\npromote_resource_attributes: [deployment.environment]\n")
+        .feature("exemplar-storage")
+        .flag("--query.lookback-delta=1m")
+        .start()
+        .await;
+    assert_eq!(server.kind(), Kind::Prometheus3);
+    let now_ns = unix_millis() * 1_000_000;
+    let body = serde_json::json!({"resourceMetrics": [{
+        "resource": {"attributes": [
+            {"key": "service.name", "value": {"stringValue": "smoke"}},
+            {"key": "deployment.environment", "value": {"stringValue": "test"}},
+        ]},
+        "scopeMetrics": [{"scope": {"name": "harness"}, "metrics": [{
+            "name": "otlp.smoke", "unit": "s",
+            "gauge": {"dataPoints": [{"asDouble": 42.125, "timeUnixNano": now_ns.to_string()}]},
+        }]}],
+    }]});
+    let response = server
+        .http()
+        .post(server.otlp_url())
+        .header("Content-Type", "application/json")
+        .body(body.to_string())
+        .send()
+        .await
+        .expect("OTLP request");
+    let status = response.status();
+    assert!(
+        status.is_success(),
+        "{status}: {}",
+        response.text().await.unwrap_or_default()
+    );
+
+    // Underscore escaping with the unit suffix; the promoted resource attribute a label.
+    let result = server
+        .wait_for(
+            "otlp_smoke_seconds{job=\"smoke\",deployment_environment=\"test\"}",
+            |r| single_value(r).is_some(),
+            READ_DEADLINE,
+        )
+        .await;
+    assert_eq!(single_value(&result), Some(42.125), "{result}");
 }
 
 /// Documents the receiver rule the exporter must respect: per series, timestamps only
@@ -66,7 +129,7 @@ async fn victoria_metrics_stores_a_pushed_sample() {
 #[tokio::test]
 #[ignore = "needs prometheus and victoria-metrics; run scripts/test"]
 async fn prometheus_rejects_out_of_order_and_duplicate_samples() {
-    let prometheus = Prometheus::start().await;
+    let prometheus = Server::start(Kind::Prometheus3).await;
     let labels = [("__name__", "prompush_order"), ("job", "smoke")];
     let now = unix_millis();
 
@@ -99,7 +162,7 @@ async fn prometheus_rejects_out_of_order_and_duplicate_samples() {
 #[tokio::test]
 #[ignore = "needs prometheus and victoria-metrics; run scripts/test"]
 async fn victoria_metrics_accepts_out_of_order_samples() {
-    let vm = VictoriaMetrics::start().await;
+    let vm = Server::start(Kind::VictoriaMetrics).await;
     let labels = [("__name__", "prompush_order"), ("job", "smoke")];
     let now = unix_millis();
     for (value, timestamp) in [(1.0, now), (2.0, now - 60_000)] {

@@ -10,13 +10,13 @@ use std::collections::BTreeMap;
 use metrics::Unit;
 
 use crate::servers::stored::{assert_stored, assert_stored_by};
-use crate::servers::Prometheus;
+use crate::servers::{Kind, Server};
 use crate::support::presets::{flush, pushing_to, service_named, shutdown};
 
 #[tokio::test]
 #[ignore = "needs prometheus; run scripts/test"]
 async fn facade_measurements_are_stored_exactly_in_prometheus() {
-    let prometheus = Prometheus::start().await;
+    let prometheus = Server::start(Kind::Prometheus2_42).await;
     let provider = pushing_to(prometheus.remote_write_url())
         .with_resource(service_named("facade"))
         .with_self_metrics(false)

@@ -14,13 +14,10 @@ use prompush::{Destination, MeterProvider};
 
 use crate::servers;
 use crate::servers::stored::{assert_stored, query_until, StoredExemplar};
-use crate::servers::{single_value, Prometheus, Server, VictoriaMetrics};
+use crate::servers::{single_value, Kind, Server};
 use crate::support::logs::LogCapture;
 use crate::support::presets::{flush, service_named, HOUR};
 use crate::support::spans::{in_span, TRACE_ID_HEX};
-
-/// Prometheus' flags for native histograms and exemplars.
-const FEATURES: &[&str] = &["--enable-feature=native-histograms,exemplar-storage"];
 
 /// What every test records: 5 values from 0.5 to 10, so the histogram downscales from
 /// scale 20 to 5 (32 buckets per doubling: 140 buckets from 0.5 to 10).
@@ -76,7 +73,11 @@ async fn assert_classic(server: &Server) {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 #[ignore = "needs prometheus; run scripts/test"]
 async fn prometheus_with_the_feature_stores_native_histograms_exactly() {
-    let prometheus = Prometheus::start_with_flags(FEATURES).await;
+    let prometheus = Server::builder(Kind::Prometheus2_42)
+        .native_histograms()
+        .feature("exemplar-storage")
+        .start()
+        .await;
     let provider = recorded(prometheus.remote_write_url(), true);
     flush(&provider).await.expect("delivered");
 
@@ -112,7 +113,7 @@ async fn prometheus_with_the_feature_stores_native_histograms_exactly() {
 #[ignore = "needs prometheus; run scripts/test"]
 async fn prometheus_without_the_feature_gets_the_same_push_again_as_classic_buckets() {
     let logs = LogCapture::start();
-    let prometheus = Prometheus::start().await;
+    let prometheus = Server::start(Kind::Prometheus2_42).await;
     let provider = recorded(prometheus.remote_write_url(), true);
     flush(&provider).await.expect("delivered after the resend");
 
@@ -136,7 +137,7 @@ async fn prometheus_without_the_feature_gets_the_same_push_again_as_classic_buck
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 #[ignore = "needs victoria-metrics; run scripts/test"]
 async fn victoria_metrics_stores_the_classic_buckets_exactly() {
-    let vm = VictoriaMetrics::start().await;
+    let vm = Server::start(Kind::VictoriaMetrics1_79).await;
     let provider = recorded(vm.remote_write_url(), false);
     flush(&provider).await.expect("delivered");
     assert_classic(&vm).await;
@@ -152,7 +153,11 @@ async fn stored_exemplars(server: &Server, selector: &str) -> Vec<(f64, String)>
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 #[ignore = "needs prometheus; run scripts/test"]
 async fn prometheus_with_the_feature_stores_exemplars_with_the_active_trace_id() {
-    let prometheus = Prometheus::start_with_flags(FEATURES).await;
+    let prometheus = Server::builder(Kind::Prometheus2_42)
+        .native_histograms()
+        .feature("exemplar-storage")
+        .start()
+        .await;
     let provider = recorded(prometheus.remote_write_url(), true);
     let meter = provider.meter("shop");
     let orders = meter.u64_counter("shop.orders").build();

@@ -18,7 +18,7 @@ use opentelemetry::{InstrumentationScope, KeyValue};
 use prompush::MeterProvider;
 
 use crate::servers::stored::{assert_stored, assert_stored_by, query_until, values_by, write_body};
-use crate::servers::{unix_millis, Prometheus, Server, VictoriaMetrics};
+use crate::servers::{unix_millis, Kind, Server};
 use crate::support::presets::{blocking, flush, flush_from_threads, flushed_by_hand, shutdown};
 
 /// The `reason` of `prompush_samples_dropped_total` for a family of another kind.
@@ -77,14 +77,14 @@ async fn two_libraries_with_one_counter_name_keep_two_series(server: &Server) {
 #[tokio::test]
 #[ignore = "needs prometheus; run scripts/test"]
 async fn prometheus_stores_two_libraries_counters_of_one_name_as_two_series() {
-    let server = Prometheus::start().await;
+    let server = Server::start(Kind::Prometheus2_42).await;
     two_libraries_with_one_counter_name_keep_two_series(&server).await;
 }
 
 #[tokio::test]
 #[ignore = "needs victoria-metrics; run scripts/test"]
 async fn victoria_metrics_stores_two_libraries_counters_of_one_name_as_two_series() {
-    let server = VictoriaMetrics::start().await;
+    let server = Server::start(Kind::VictoriaMetrics1_79).await;
     two_libraries_with_one_counter_name_keep_two_series(&server).await;
 }
 
@@ -142,21 +142,21 @@ async fn attribute_sets_of_one_series_merge(server: &Server) {
 #[tokio::test]
 #[ignore = "needs prometheus; run scripts/test"]
 async fn prometheus_stores_attribute_sets_that_translate_to_one_series_merged() {
-    let server = Prometheus::start().await;
+    let server = Server::start(Kind::Prometheus2_42).await;
     attribute_sets_of_one_series_merge(&server).await;
 }
 
 #[tokio::test]
 #[ignore = "needs victoria-metrics; run scripts/test"]
 async fn victoria_metrics_stores_attribute_sets_that_translate_to_one_series_merged() {
-    let server = VictoriaMetrics::start().await;
+    let server = Server::start(Kind::VictoriaMetrics1_79).await;
     attribute_sets_of_one_series_merge(&server).await;
 }
 
 #[tokio::test]
 #[ignore = "needs prometheus; run scripts/test"]
 async fn prometheus_stores_two_meters_instruments_merged_when_scope_labels_are_off() {
-    let server = Prometheus::start().await;
+    let server = Server::start(Kind::Prometheus2_42).await;
     let provider = flushed_by_hand(server.remote_write_url(), "unscoped")
         .with_scope_labels(false)
         .build()
@@ -210,7 +210,7 @@ async fn prometheus_stores_two_meters_instruments_merged_when_scope_labels_are_o
 #[tokio::test]
 #[ignore = "needs prometheus; run scripts/test"]
 async fn prometheus_stores_every_series_of_a_large_push_whose_colliding_pair_is_far_apart() {
-    let server = Prometheus::start().await;
+    let server = Server::start(Kind::Prometheus2_42).await;
     let provider = flushed_by_hand(server.remote_write_url(), "large")
         .with_max_samples_per_send(500)
         .with_cardinality_limit(10_000)
@@ -268,7 +268,7 @@ async fn prometheus_stores_every_series_of_a_large_push_whose_colliding_pair_is_
 #[tokio::test]
 #[ignore = "needs prometheus; run scripts/test"]
 async fn prometheus_accepts_every_push_holding_a_colliding_pair_and_stores_the_rest_exactly() {
-    let server = Prometheus::start().await;
+    let server = Server::start(Kind::Prometheus2_42).await;
     let provider = provider(&server, "pair");
     let meter = provider.meter("pair");
     let pair = meter.u64_counter("pair.requests").build();
@@ -340,21 +340,21 @@ fn is_uuid_v4(text: &str) -> bool {
 #[tokio::test]
 #[ignore = "needs prometheus; run scripts/test"]
 async fn prometheus_stores_two_replicas_of_one_service_as_two_instances() {
-    let server = Prometheus::start().await;
+    let server = Server::start(Kind::Prometheus2_42).await;
     replicas_of_one_service_keep_their_own_series(&server).await;
 }
 
 #[tokio::test]
 #[ignore = "needs victoria-metrics; run scripts/test"]
 async fn victoria_metrics_stores_two_replicas_of_one_service_as_two_instances() {
-    let server = VictoriaMetrics::start().await;
+    let server = Server::start(Kind::VictoriaMetrics1_79).await;
     replicas_of_one_service_keep_their_own_series(&server).await;
 }
 
 #[tokio::test]
 #[ignore = "needs prometheus; run scripts/test"]
 async fn prometheus_stores_replicas_under_the_instance_ids_they_were_given() {
-    let server = Prometheus::start().await;
+    let server = Server::start(Kind::Prometheus2_42).await;
     let replica = |id: &str| {
         flushed_by_hand(server.remote_write_url(), "named")
             .with_instance_id(id)
@@ -380,7 +380,7 @@ async fn prometheus_stores_replicas_under_the_instance_ids_they_were_given() {
 #[tokio::test]
 #[ignore = "needs prometheus; run scripts/test"]
 async fn prometheus_keeps_the_first_instrument_of_a_contested_family_and_the_drop_is_counted() {
-    let server = Prometheus::start().await;
+    let server = Server::start(Kind::Prometheus2_42).await;
     let provider = flushed_by_hand(server.remote_write_url(), "conflict")
         .with_self_metrics(true)
         .build()
@@ -407,7 +407,7 @@ async fn prometheus_keeps_the_first_instrument_of_a_contested_family_and_the_dro
 #[tokio::test]
 #[ignore = "needs prometheus; run scripts/test"]
 async fn prometheus_accepts_fifty_flushes_in_a_row_and_stores_each() {
-    let server = Prometheus::start().await;
+    let server = Server::start(Kind::Prometheus2_42).await;
     let provider = provider(&server, "quick");
     let flushes = provider.meter("quick").u64_counter("quick.flushes").build();
     // A clone: dropping the last handle would make a final push of its own.
@@ -434,7 +434,7 @@ async fn prometheus_accepts_fifty_flushes_in_a_row_and_stores_each() {
 async fn prometheus_accepts_flushes_from_many_threads_at_once_and_stores_the_exact_total() {
     const THREADS: u64 = 8;
     const FLUSHES: u64 = 10;
-    let server = Prometheus::start().await;
+    let server = Server::start(Kind::Prometheus2_42).await;
     let provider = provider(&server, "burst");
     let flushes = provider.meter("burst").u64_counter("burst.flushes").build();
     let p = provider.clone();
@@ -457,7 +457,7 @@ async fn prometheus_accepts_flushes_from_many_threads_at_once_and_stores_the_exa
 #[tokio::test]
 #[ignore = "needs prometheus; run scripts/test"]
 async fn prometheus_refusing_one_series_costs_only_that_series() {
-    let server = Prometheus::start().await;
+    let server = Server::start(Kind::Prometheus2_42).await;
     let provider = provider(&server, "refusal");
     let requests = provider
         .meter("refusal")

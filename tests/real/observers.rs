@@ -8,7 +8,7 @@
 use std::collections::BTreeSet;
 
 use crate::servers::stored::query_until;
-use crate::servers::{single_value, Prometheus};
+use crate::servers::{single_value, Kind, Server};
 use crate::support::observed::{logical_cpus, observed, FAMILIES, WINDOW};
 use crate::support::presets::{flush, pushing_to, service_named, shutdown};
 use crate::support::proc::resident_bytes;
@@ -16,7 +16,7 @@ use crate::support::proc::resident_bytes;
 #[tokio::test]
 #[ignore = "needs prometheus; run scripts/test"]
 async fn prometheus_stores_every_metric_under_its_name_with_plausible_values() {
-    let prometheus = Prometheus::start().await;
+    let prometheus = Server::start(Kind::Prometheus2_42).await;
     let builder = pushing_to(prometheus.remote_write_url());
     let (provider, _observers) = observed(builder.with_resource(service_named("observers")));
     let resident = resident_bytes().unwrap() as f64;

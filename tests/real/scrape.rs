@@ -16,7 +16,7 @@ use opentelemetry::KeyValue;
 use prompush::{ExemplarFilter, MeterProvider};
 
 use crate::servers::stored::wait_for_exemplars;
-use crate::servers::{single_value, Prometheus};
+use crate::servers::{single_value, Kind, Server};
 use crate::support::presets::shutdown;
 use crate::support::spans::{in_span, SPAN_ID_HEX, TRACE_ID_HEX};
 
@@ -65,9 +65,11 @@ async fn prometheus_stores_exact_values_scraped_in_both_formats() {
          - job_name: openmetrics\n  static_configs:\n  - targets: ['{target}']\n\
          - job_name: text\n  params:\n    format: ['text']\n  static_configs:\n  - targets: ['{target}']\n"
     );
-    let prometheus =
-        Prometheus::start_with_config_and_flags(&config, &["--enable-feature=exemplar-storage"])
-            .await;
+    let prometheus = Server::builder(Kind::Prometheus2_42)
+        .prometheus_yml(&config)
+        .feature("exemplar-storage")
+        .start()
+        .await;
     #[rustfmt::skip]
     let expected: [(&str, f64); 10] = [
         (r#"up"#, 1.0),

@@ -10,14 +10,14 @@ use std::time::Duration;
 use opentelemetry::metrics::MeterProvider as _;
 use prompush::RemoteWriteExporter;
 
-use crate::servers::{single_value, Prometheus};
+use crate::servers::{single_value, Kind, Server};
 use crate::support::presets::blocking;
 use crate::support::sdk_app::{record, sdk_provider};
 
 #[tokio::test]
 #[ignore = "needs prometheus; run scripts/test"]
 async fn the_sdk_exporter_pushes_exact_values_to_prometheus() {
-    let server = Prometheus::start().await;
+    let server = Server::start(Kind::Prometheus2_42).await;
     let sdk = sdk_provider(RemoteWriteExporter::builder().with_endpoint(server.remote_write_url()));
     record(&sdk.meter("app"));
     let flushed = sdk.clone();

@@ -14,7 +14,7 @@ use base64::Engine as _;
 use prompush::{Error, MeterProvider};
 
 use crate::servers::vmauth::{Vmauth, VmauthUser};
-use crate::servers::{single_value, VictoriaMetrics};
+use crate::servers::{single_value, Kind, Server};
 use crate::support::logs::LogCapture;
 use crate::support::presets::{flush, pushing_to, service_named, shutdown};
 
@@ -28,8 +28,8 @@ const WRONG_TOKEN: &str = r#"bearer-wrong-"5c\2e91"#;
 const WRONG_PASSWORD: &str = r#"basic-wrong-"d7\0a33"#;
 
 /// VictoriaMetrics behind a vmauth that knows `GOOD_TOKEN` and `USER`/`GOOD_PASSWORD`.
-async fn start_servers() -> (VictoriaMetrics, Vmauth) {
-    let victoria = VictoriaMetrics::start().await;
+async fn start_servers() -> (Server, Vmauth) {
+    let victoria = Server::start(Kind::VictoriaMetrics1_79).await;
     let users = [
         VmauthUser::Bearer(GOOD_TOKEN),
         VmauthUser::Basic {

@@ -11,14 +11,14 @@
 use opentelemetry::KeyValue;
 
 use crate::servers::stored::assert_stored;
-use crate::servers::Prometheus;
+use crate::servers::{Kind, Server};
 use crate::support::presets::{flush, flushed_by_hand, shutdown};
 
 #[tokio::test]
 #[ignore = "needs prometheus; run scripts/test"]
 async fn prometheus_stores_exact_totals_of_a_push_that_used_many_shards() {
     const SERIES: i64 = 20_000;
-    let server = Prometheus::start().await;
+    let server = Server::start(Kind::Prometheus2_42).await;
     // Requests of 100 samples: about 200 a push, which the first push (sized for an
     // assumed 100 ms a request) sends through 11 shards.
     let provider = flushed_by_hand(server.remote_write_url(), "shards")

@@ -15,9 +15,9 @@ use std::time::Duration;
 
 use prompush::{Destination, MeterProvider};
 
-use crate::servers::single_value;
 use crate::servers::tinyproxy::Tinyproxy;
-use crate::servers::tls::{Ca, KeyKind, TlsPrometheus, WebConfig};
+use crate::servers::tls::{start_tls_on, Ca, KeyKind, WebConfig};
+use crate::servers::{single_value, Kind, Server};
 use crate::support::logs::LogCapture;
 use crate::support::presets::{flush, flushed_by_hand, service, shutdown};
 
@@ -109,7 +109,7 @@ async fn deliver(provider: &MeterProvider, value: u64) -> Result<(), prompush::E
 }
 
 /// Waits until `tls_deliveries_total{job}` is exactly `want`, queried over HTTPS.
-async fn assert_stored(prometheus: &TlsPrometheus, job: &str, want: f64) {
+async fn assert_stored(prometheus: &Server, job: &str, want: f64) {
     let promql = format!(r#"tls_deliveries_total{{job="{job}"}}"#);
     let result = prometheus
         .wait_for(&promql, |r| single_value(r) == Some(want), DEADLINE)
@@ -139,7 +139,11 @@ fn assert_explains(message: &str, wants: &[&str]) {
 #[ignore = "needs prometheus; run scripts/test"]
 async fn https_with_a_private_ca_delivers_the_exact_value() {
     let ca = Ca::new("private");
-    let prometheus = TlsPrometheus::start(WebConfig::tls(ca.server(&["127.0.0.1"]))).await;
+    let prometheus = start_tls_on(
+        Kind::Prometheus2_42,
+        WebConfig::tls(ca.server(&["127.0.0.1"])),
+    )
+    .await;
     let ca_file = ca.write(prometheus.dir(), "trusted-ca.pem");
     let destination = Destination::remote_write("private_ca", prometheus.remote_write_url())
         .with_tls_ca_file(&ca_file);
@@ -160,7 +164,7 @@ async fn mutual_tls_with_an_rsa_client_key_delivers() {
         client_ca: Some(client_ca.pem()),
         ..WebConfig::tls(server_ca.server(&["127.0.0.1"]))
     };
-    let prometheus = TlsPrometheus::start(config).await;
+    let prometheus = start_tls_on(Kind::Prometheus2_42, config).await;
     let (cert, key) = client_ca
         .client(KeyKind::Rsa)
         .write(prometheus.dir(), "pusher");
@@ -188,7 +192,7 @@ async fn prometheus_basic_auth_over_tls_takes_the_password_and_refuses_a_wrong_o
         basic_auth: Some(("pusher".to_owned(), PASSWORD.to_owned())),
         ..WebConfig::tls(ca.server(&["127.0.0.1"]))
     };
-    let prometheus = TlsPrometheus::start(config).await;
+    let prometheus = start_tls_on(Kind::Prometheus2_42, config).await;
     // TLS options go on a Destination, given whole as the default one (replacing the
     // preset's endpoint and delivery options); the builder's shorthands configure it.
     let trusting = || {
@@ -238,7 +242,7 @@ async fn a_client_certificate_from_a_new_ca_written_over_the_old_files_serves_th
         client_ca: Some(old_ca.pem()),
         ..WebConfig::tls(server_ca.server(&["127.0.0.1"]))
     };
-    let prometheus = TlsPrometheus::start(config).await;
+    let prometheus = start_tls_on(Kind::Prometheus2_42, config).await;
     let (cert, key) = old_ca
         .client(KeyKind::Ecdsa)
         .write(prometheus.dir(), "pusher");
@@ -283,7 +287,11 @@ async fn a_client_certificate_from_a_new_ca_written_over_the_old_files_serves_th
 #[ignore = "needs prometheus; run scripts/test"]
 async fn an_untrusted_server_certificate_is_explained_with_the_ca_option() {
     let ca = Ca::new("private");
-    let prometheus = TlsPrometheus::start(WebConfig::tls(ca.server(&["127.0.0.1"]))).await;
+    let prometheus = start_tls_on(
+        Kind::Prometheus2_42,
+        WebConfig::tls(ca.server(&["127.0.0.1"])),
+    )
+    .await;
 
     let message = failure(Destination::remote_write(
         "untrusted",
@@ -305,7 +313,11 @@ async fn an_untrusted_server_certificate_is_explained_with_the_ca_option() {
 #[ignore = "needs prometheus; run scripts/test"]
 async fn a_certificate_for_another_name_is_explained_and_the_server_name_option_fixes_it() {
     let ca = Ca::new("private");
-    let prometheus = TlsPrometheus::start(WebConfig::tls(ca.server(&["prometheus.test"]))).await;
+    let prometheus = start_tls_on(
+        Kind::Prometheus2_42,
+        WebConfig::tls(ca.server(&["prometheus.test"])),
+    )
+    .await;
     let destination = || {
         Destination::remote_write("renamed", prometheus.remote_write_url())
             .with_tls_ca_pem(ca.pem())
@@ -336,7 +348,11 @@ async fn a_certificate_for_another_name_is_explained_and_the_server_name_option_
 #[ignore = "needs prometheus; run scripts/test"]
 async fn an_expired_server_certificate_is_explained_with_its_date() {
     let ca = Ca::new("private");
-    let prometheus = TlsPrometheus::start(WebConfig::tls(ca.expired_server(&["127.0.0.1"]))).await;
+    let prometheus = start_tls_on(
+        Kind::Prometheus2_42,
+        WebConfig::tls(ca.expired_server(&["127.0.0.1"])),
+    )
+    .await;
 
     let message = failure(
         Destination::remote_write("expired", prometheus.remote_write_url())
@@ -361,7 +377,7 @@ async fn a_server_demanding_a_client_certificate_is_explained_with_the_client_ce
         client_ca: Some(Ca::new("clients").pem()),
         ..WebConfig::tls(server_ca.server(&["127.0.0.1"]))
     };
-    let prometheus = TlsPrometheus::start(config).await;
+    let prometheus = start_tls_on(Kind::Prometheus2_42, config).await;
 
     let message = failure(
         Destination::remote_write("no_client_cert", prometheus.remote_write_url())
@@ -379,7 +395,11 @@ async fn a_server_demanding_a_client_certificate_is_explained_with_the_client_ce
 #[ignore = "needs prometheus; run scripts/test"]
 async fn danger_accept_invalid_certs_delivers_to_an_untrusted_server() {
     let ca = Ca::new("untrusted");
-    let prometheus = TlsPrometheus::start(WebConfig::tls(ca.server(&["elsewhere.test"]))).await;
+    let prometheus = start_tls_on(
+        Kind::Prometheus2_42,
+        WebConfig::tls(ca.server(&["elsewhere.test"])),
+    )
+    .await;
     let destination = Destination::remote_write("insecure", prometheus.remote_write_url())
         .danger_accept_invalid_certs(true);
     let provider = provider(destination, "tls_insecure");
@@ -399,7 +419,11 @@ async fn pushes_through_a_proxy_with_credentials_and_a_wrong_password_never_show
     const WRONG: &str = "proxy-wrong-0b9e47";
     let logs = LogCapture::start();
     let ca = Ca::new("private");
-    let prometheus = TlsPrometheus::start(WebConfig::tls(ca.server(&["127.0.0.1"]))).await;
+    let prometheus = start_tls_on(
+        Kind::Prometheus2_42,
+        WebConfig::tls(ca.server(&["127.0.0.1"])),
+    )
+    .await;
     let proxy = Tinyproxy::start("pusher", PASSWORD);
     let destination = |password: &str| {
         Destination::remote_write("proxied", prometheus.remote_write_url())

@@ -13,7 +13,7 @@ use std::time::Duration;
 use prompush::{Destination, MeterProvider};
 
 use crate::servers::single_value;
-use crate::servers::tls::{Ca, TlsPrometheus, WebConfig};
+use crate::servers::tls::{start_tls, Ca, WebConfig};
 use crate::support;
 use crate::support::presets::{flush, service, shutdown};
 
@@ -47,7 +47,7 @@ async fn ssl_cert_file_is_trusted_and_the_environments_proxy_skips_loopback() {
     ] {
         std::env::remove_var(name);
     }
-    let prometheus = TlsPrometheus::start(WebConfig::tls(ca.server(&["127.0.0.1"]))).await;
+    let prometheus = start_tls(WebConfig::tls(ca.server(&["127.0.0.1"]))).await;
     let provider = MeterProvider::builder()
         .with_resource(service("tls_env"))
         .with_destination(Destination::remote_write(

@@ -1,14 +1,18 @@
 //! The real servers the tests in this binary run against, one harness per file:
 //!
-//! - [`real_servers`]: real Prometheus and VictoriaMetrics child processes and their query
-//!   APIs; [`stored`]: exact comparisons of what they stored;
+//! - [`kind`]: which server (Prometheus 3, the primary one; Prometheus 2.42; current
+//!   VictoriaMetrics; VictoriaMetrics 1.79) and where its binary comes from;
+//! - [`real_servers`]: the server child processes, their options (config, OTLP receiver,
+//!   feature flags, TLS) and query APIs; [`stored`]: exact comparisons of what they stored;
 //! - [`vmauth`]: a real vmauth in front of one of them;
 //! - [`unleash`]: a real Unleash on a throwaway PostgreSQL;
-//! - [`tls`]: certificates made on the spot and a Prometheus serving HTTPS;
+//! - [`tls`]: certificates made on the spot and the web config of a Prometheus serving
+//!   HTTPS;
 //! - [`tinyproxy`]: a real HTTP proxy with credentials.
 //!
 //! The common names are re-exported here, so call sites stay short.
 
+pub mod kind;
 pub mod proto;
 pub mod real_servers;
 pub mod stored;
@@ -17,6 +21,5 @@ pub mod tls;
 pub mod unleash;
 pub mod vmauth;
 
-pub use real_servers::{
-    single_value, unix_millis, unix_seconds, Prometheus, Server, VictoriaMetrics,
-};
+pub use kind::Kind;
+pub use real_servers::{single_value, unix_millis, unix_seconds, Server};

@@ -3,15 +3,19 @@
 //!
 //! Each server runs as a child process on `127.0.0.1:<free port>` with its data, config and
 //! log in a fresh temporary directory; the guard kills it and removes the directory on drop.
-//! The binaries come from `$PROMETHEUS_BIN` / `$VICTORIA_METRICS_BIN`, else from `PATH`
-//! (`scripts/test` installs the Debian packages, which put them in `/usr/bin`).
+//! [`Kind`] says which server and where its binary comes from: Prometheus 3 (the primary
+//! one) and current VictoriaMetrics from `scripts/build-peers`, Prometheus 2.42 and
+//! VictoriaMetrics 1.79 from the Debian packages. `Server::start(kind)` starts one
+//! without options; `Server::builder(kind)` takes a `prometheus.yml`, an `otlp:` block,
+//! feature flags, other flags and a TLS web config first.
 //!
 //! HTTP goes through `reqwest` (already a dependency of the crate, so nothing new to build);
 //! the helpers are async and meant for `#[tokio::test]`. The child-process pieces
 //! ([`temp_dir`], [`spawn_logged`], [`wait_ready`], [`read_log`]) serve the vmauth and
 //! Unleash harnesses too.
 //!
-//! Server facts the helpers rely on (Prometheus 2.42, VictoriaMetrics 1.79):
+//! Server facts the helpers rely on (Prometheus 3.16 and 2.42, VictoriaMetrics v1.151 and
+//! 1.79):
 //! - Prometheus accepts remote write only with `--web.enable-remote-write-receiver`, at
 //!   `/api/v1/write`; it is ready when `/-/ready` answers 200. It rejects a sample older
 //!   than the newest one of its series (out of order) or older than the head block allows
@@ -27,7 +31,6 @@
 use std::collections::BTreeMap;
 use std::fs::File;
 use std::net::SocketAddr;
-use std::ops::Deref;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
@@ -35,6 +38,8 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 use serde_json::Value;
 use tempfile::TempDir;
 
+use super::kind::Kind;
+use super::tls::{self, WebConfig};
 use crate::support::ports::free_loopback_addr;
 
 /// The HTTP client of the server harnesses: no proxy (loopback only, whatever the
@@ -54,149 +59,171 @@ pub const POLL_INTERVAL: Duration = Duration::from_millis(50);
 /// How often to retry when another process took the free port first.
 pub const PORT_ATTEMPTS: u32 = 3;
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Kind {
-    Prometheus,
-    VictoriaMetrics,
+/// The `prometheus.yml` of a server started without one: no scrape targets, so the
+/// server only receives what the tests push.
+pub const NO_SCRAPE_CONFIG: &str = "global:\n  scrape_interval: 1m\nscrape_configs: []\n";
+
+/// How to start a server: [`Server::builder`], then [`start`](ServerBuilder::start).
+#[must_use]
+pub struct ServerBuilder {
+    kind: Kind,
+    prometheus_yml: Option<String>,
+    otlp: Option<String>,
+    features: Vec<String>,
+    flags: Vec<String>,
+    web: Option<WebConfig>,
 }
 
-impl Kind {
-    fn name(self) -> &'static str {
-        match self {
-            Kind::Prometheus => "prometheus",
-            Kind::VictoriaMetrics => "victoria-metrics",
-        }
+impl ServerBuilder {
+    /// This `prometheus.yml` (scrape jobs, say) in place of [`NO_SCRAPE_CONFIG`]
+    /// (Prometheus only).
+    pub fn prometheus_yml(mut self, yaml: &str) -> Self {
+        self.prometheus_yml = Some(yaml.to_owned());
+        self
     }
 
-    fn binary_var(self) -> &'static str {
-        match self {
-            Kind::Prometheus => "PROMETHEUS_BIN",
-            Kind::VictoriaMetrics => "VICTORIA_METRICS_BIN",
-        }
+    /// Turns the OTLP receiver on (`--web.enable-otlp-receiver`, at
+    /// [`Server::otlp_url`]) with this body of the config file's `otlp:` block, for
+    /// example `"translation_strategy: UnderscoreEscapingWithSuffixes\n"` (Prometheus 3
+    /// only; the lines are indented under `otlp:` here).
+    pub fn otlp(mut self, block: &str) -> Self {
+        self.otlp = Some(block.to_owned());
+        self
     }
 
-    fn binary(self) -> PathBuf {
-        std::env::var_os(self.binary_var())
-            .map(PathBuf::from)
-            .unwrap_or_else(|| PathBuf::from(self.name()))
+    /// Adds a feature flag: all of them go into one `--enable-feature=a,b`.
+    pub fn feature(mut self, feature: &str) -> Self {
+        self.features.push(feature.to_owned());
+        self
     }
 
-    fn ready_path(self) -> &'static str {
-        match self {
-            Kind::Prometheus => "/-/ready",
-            Kind::VictoriaMetrics => "/health",
-        }
+    /// The features this kind needs for native histograms
+    /// ([`Kind::native_histogram_features`]): `native-histograms` on 2.42, none on 3.
+    pub fn native_histograms(mut self) -> Self {
+        let features = self.kind.native_histogram_features();
+        self.features
+            .extend(features.iter().map(|f| (*f).to_owned()));
+        self
     }
 
-    /// The server's command line; `flags` come last.
-    fn command(self, addr: SocketAddr, data: &Path, dir: &Path, flags: &[String]) -> Command {
-        let mut command = Command::new(self.binary());
-        match self {
-            Kind::Prometheus => {
-                let config = dir.join("prometheus.yml");
-                // No scrape targets unless the test wrote its own: the server only
-                // receives what the tests push.
-                if !config.exists() {
-                    std::fs::write(
-                        &config,
-                        "global:\n  scrape_interval: 1m\nscrape_configs: []\n",
-                    )
-                    .expect("write prometheus.yml");
+    /// Adds a command-line flag, after the harness's own.
+    pub fn flag(mut self, flag: &str) -> Self {
+        self.flags.push(flag.to_owned());
+        self
+    }
+
+    /// Serves HTTPS with this web config (`--web.config.file`; Prometheus only). The
+    /// harness's own client then trusts any server certificate and presents one of its
+    /// own CA (see [`super::tls`]).
+    pub fn web_config(mut self, config: WebConfig) -> Self {
+        self.web = Some(config);
+        self
+    }
+
+    /// Starts the server on a free loopback port; panics with its log if it is not
+    /// ready within 30 s, and with what to run if its binary is missing.
+    pub async fn start(self) -> Server {
+        let kind = self.kind;
+        let binary = kind.binary();
+        let dir = temp_dir(kind.name());
+        let mut extra = Vec::new();
+        let mut http = loopback_http_client();
+        let mut scheme = "http";
+        let mut harness_ca_pem = None;
+        if kind.is_prometheus() {
+            let mut yaml = self
+                .prometheus_yml
+                .unwrap_or_else(|| NO_SCRAPE_CONFIG.to_owned());
+            if let Some(block) = &self.otlp {
+                assert_eq!(
+                    kind,
+                    Kind::Prometheus3,
+                    "the OTLP receiver is tested on 3 only"
+                );
+                yaml.push_str("otlp:\n");
+                for line in block.lines() {
+                    yaml.push_str(&format!("  {line}\n"));
                 }
-                command.args([
-                    format!("--config.file={}", config.display()),
-                    format!("--storage.tsdb.path={}", data.display()),
-                    format!("--web.listen-address={addr}"),
-                    "--web.enable-remote-write-receiver".to_owned(),
-                ]);
+                extra.push("--web.enable-otlp-receiver".to_owned());
             }
-            Kind::VictoriaMetrics => {
-                command.args([
-                    format!("-httpListenAddr={addr}"),
-                    format!("-storageDataPath={}", data.display()),
-                    "-search.latencyOffset=0s".to_owned(),
-                    "-search.disableCache".to_owned(),
-                ]);
+            std::fs::write(dir.path().join("prometheus.yml"), yaml).expect("write prometheus.yml");
+            if let Some(web) = &self.web {
+                let setup = tls::prepare(web, dir.path());
+                extra.push(format!("--web.config.file={}", setup.web_yml.display()));
+                http = setup.http;
+                harness_ca_pem = Some(setup.harness_ca_pem);
+                scheme = "https";
+            }
+        } else {
+            assert!(
+                self.prometheus_yml.is_none() && self.otlp.is_none() && self.web.is_none(),
+                "prometheus.yml, OTLP and TLS options are for Prometheus, not {}",
+                kind.name()
+            );
+        }
+        if !self.features.is_empty() {
+            extra.push(format!("--enable-feature={}", self.features.join(",")));
+        }
+        extra.extend(self.flags);
+        let log = dir.path().join(format!("{}.log", kind.name()));
+        for _ in 0..PORT_ATTEMPTS {
+            let addr = free_loopback_addr();
+            let mut args = kind.base_args(addr, dir.path());
+            args.extend(extra.iter().cloned());
+            let mut child = spawn_logged(Command::new(&binary).args(&args), &log)
+                .unwrap_or_else(|e| panic!("cannot run {binary:?} ({e}); {}", kind.install_hint()));
+            let url = format!("{scheme}://{addr}{}", kind.ready_path());
+            match wait_ready(&mut child, &log, &http, &url).await {
+                Ok(()) => {
+                    return Server {
+                        kind,
+                        child,
+                        addr,
+                        scheme,
+                        args,
+                        log,
+                        http,
+                        harness_ca_pem,
+                        dir,
+                    }
+                }
+                // Another process took the port between the probe and the server's bind:
+                // kill this one and try a new port (same directory).
+                Err(StartError::PortTaken) => {
+                    let _ = child.kill();
+                    let _ = child.wait();
+                }
+                Err(StartError::Failed(why)) => {
+                    let _ = child.kill();
+                    let _ = child.wait();
+                    panic!(
+                        "{} did not start: {why}\n--- log ---\n{}",
+                        kind.name(),
+                        read_log(&log)
+                    )
+                }
             }
         }
-        command.args(flags);
-        command
+        panic!(
+            "{} lost the race for a free port {PORT_ATTEMPTS} times",
+            kind.name()
+        )
     }
 }
 
-/// A running Prometheus (remote-write receiver enabled). Derefs to [`Server`].
-pub struct Prometheus(Server);
-
-impl Prometheus {
-    /// Starts Prometheus on a free loopback port; panics with its log if it is not ready
-    /// within 30 s.
-    pub async fn start() -> Prometheus {
-        Prometheus(Server::start(Kind::Prometheus, None, &[]).await)
-    }
-
-    /// [`start`](Self::start) with extra command-line flags, such as
-    /// `--enable-feature=native-histograms,exemplar-storage`.
-    pub async fn start_with_flags(flags: &[&str]) -> Prometheus {
-        Prometheus(Server::start(Kind::Prometheus, None, flags).await)
-    }
-
-    /// Starts Prometheus with this `prometheus.yml` (scrape jobs, say) in place of the
-    /// default one without targets, and extra command-line flags.
-    pub async fn start_with_config_and_flags(prometheus_yml: &str, flags: &[&str]) -> Prometheus {
-        Prometheus(Server::start(Kind::Prometheus, Some(prometheus_yml), flags).await)
-    }
-
-    /// Stops the server (SIGKILL: nothing is flushed beyond what its WAL already has).
-    pub fn stop(&mut self) {
-        self.0.stop();
-    }
-
-    /// Starts it again on the same port and data directory; panics if it is not ready
-    /// within 30 s.
-    pub async fn restart(&mut self) {
-        self.0.restart().await;
-    }
-}
-
-impl Deref for Prometheus {
-    type Target = Server;
-    fn deref(&self) -> &Server {
-        &self.0
-    }
-}
-
-/// A running single-node VictoriaMetrics. Derefs to [`Server`].
-pub struct VictoriaMetrics(Server);
-
-impl VictoriaMetrics {
-    /// Starts VictoriaMetrics on a free loopback port; panics with its log if it is not
-    /// ready within 30 s.
-    pub async fn start() -> VictoriaMetrics {
-        VictoriaMetrics(Server::start(Kind::VictoriaMetrics, None, &[]).await)
-    }
-
-    /// Stops the server (SIGKILL).
-    pub fn stop(&mut self) {
-        self.0.stop();
-    }
-}
-
-impl Deref for VictoriaMetrics {
-    type Target = Server;
-    fn deref(&self) -> &Server {
-        &self.0
-    }
-}
-
-/// A server child process and its temporary directory. Killed and removed on drop.
+/// A server child process and its temporary directory (config, data, log). Killed and
+/// removed on drop.
 pub struct Server {
     kind: Kind,
     child: Child,
     addr: SocketAddr,
-    /// Extra command-line flags, kept for a restart.
-    flags: Vec<String>,
+    scheme: &'static str,
+    /// The whole command line after the binary, kept for a restart.
+    args: Vec<String>,
     log: PathBuf,
     http: reqwest::Client,
+    /// With TLS: the harness's CA, always in the client CA file.
+    harness_ca_pem: Option<String>,
     // Last field: dropped after the child is gone.
     dir: TempDir,
 }
@@ -276,12 +303,37 @@ pub fn read_log(path: &Path) -> String {
 }
 
 impl Server {
-    fn stop(&mut self) {
+    /// A server of this kind without options; see [`Server::builder`] for them.
+    pub async fn start(kind: Kind) -> Server {
+        Server::builder(kind).start().await
+    }
+
+    /// The options of a server of this kind: config, OTLP, features, flags, TLS.
+    pub fn builder(kind: Kind) -> ServerBuilder {
+        ServerBuilder {
+            kind,
+            prometheus_yml: None,
+            otlp: None,
+            features: Vec::new(),
+            flags: Vec::new(),
+            web: None,
+        }
+    }
+
+    /// Which server this is.
+    pub fn kind(&self) -> Kind {
+        self.kind
+    }
+
+    /// Stops the server (SIGKILL: nothing is flushed beyond what its WAL already has).
+    pub fn stop(&mut self) {
         let _ = self.child.kill();
         let _ = self.child.wait();
     }
 
-    async fn restart(&mut self) {
+    /// Starts it again on the same port, data directory and command line; panics if it
+    /// is not ready within 30 s.
+    pub async fn restart(&mut self) {
         self.stop();
         let log_file = std::fs::OpenOptions::new()
             .append(true)
@@ -289,14 +341,8 @@ impl Server {
             .expect("open log file");
         let started = Instant::now();
         loop {
-            self.child = self
-                .kind
-                .command(
-                    self.addr,
-                    &self.dir.path().join("data"),
-                    self.dir.path(),
-                    &self.flags,
-                )
+            self.child = Command::new(self.kind.binary())
+                .args(&self.args)
                 .stdin(Stdio::null())
                 .stdout(log_file.try_clone().expect("clone log handle"))
                 .stderr(log_file.try_clone().expect("clone log handle"))
@@ -318,67 +364,52 @@ impl Server {
         }
     }
 
-    async fn start(kind: Kind, prometheus_yml: Option<&str>, flags: &[&str]) -> Server {
-        let http = loopback_http_client();
-        let flags: Vec<String> = flags.iter().map(|f| (*f).to_owned()).collect();
-        for _ in 0..PORT_ATTEMPTS {
-            let dir = temp_dir(kind.name());
-            let addr = free_loopback_addr();
-            let log = dir.path().join(format!("{}.log", kind.name()));
-            if let Some(config) = prometheus_yml {
-                std::fs::write(dir.path().join("prometheus.yml"), config)
-                    .expect("write prometheus.yml");
-            }
-            let mut command = kind.command(addr, &dir.path().join("data"), dir.path(), &flags);
-            let child = spawn_logged(&mut command, &log).unwrap_or_else(|e| {
-                panic!(
-                    "cannot run {:?} ({e}); install it (scripts/test does) or set {}",
-                    kind.binary(),
-                    kind.binary_var()
-                )
-            });
-            let mut server = Server {
-                kind,
-                child,
-                addr,
-                flags: flags.clone(),
-                log,
-                http: http.clone(),
-                dir,
-            };
-            match server.wait_ready().await {
-                Ok(()) => return server,
-                // Another process took the port between the probe and the server's bind:
-                // drop this one (kills it, removes its dir) and try a new port.
-                Err(StartError::PortTaken) => continue,
-                Err(StartError::Failed(why)) => {
-                    panic!(
-                        "{} did not start: {why}\n--- log ---\n{}",
-                        kind.name(),
-                        server.log()
-                    )
-                }
-            }
-        }
-        panic!(
-            "{} lost the race for a free port {PORT_ATTEMPTS} times",
-            kind.name()
-        )
-    }
-
     async fn wait_ready(&mut self) -> Result<(), StartError> {
         let url = format!("{}{}", self.base_url(), self.kind.ready_path());
         wait_ready(&mut self.child, &self.log, &self.http, &url).await
     }
 
-    /// `http://127.0.0.1:<port>`.
+    /// `http://127.0.0.1:<port>` (`https://` with a web config).
     pub fn base_url(&self) -> String {
-        format!("http://{}", self.addr)
+        format!("{}://{}", self.scheme, self.addr)
     }
 
-    /// Where remote-write requests go: `http://127.0.0.1:<port>/api/v1/write`.
+    /// The port it listens on.
+    pub fn port(&self) -> u16 {
+        self.addr.port()
+    }
+
+    /// The server's temporary directory (`prometheus.yml`, `data/`, the log, TLS files).
+    pub fn dir(&self) -> &Path {
+        self.dir.path()
+    }
+
+    /// The harness's HTTP client for this server (with TLS: its client certificate,
+    /// any server certificate accepted, basic auth when set).
+    pub fn http(&self) -> &reqwest::Client {
+        &self.http
+    }
+
+    /// Where remote-write requests go: `<base>/api/v1/write`.
     pub fn remote_write_url(&self) -> String {
         format!("{}/api/v1/write", self.base_url())
+    }
+
+    /// Prometheus 3's OTLP receiver ([`ServerBuilder::otlp`]):
+    /// `<base>/api/v1/otlp/v1/metrics`, protobuf or JSON.
+    pub fn otlp_url(&self) -> String {
+        format!("{}/api/v1/otlp/v1/metrics", self.base_url())
+    }
+
+    /// Replaces the test's CA in the client CA file (the harness's stays); Prometheus
+    /// reads it at the next handshake. Panics unless started with a web config.
+    pub fn set_client_ca(&self, ca_pem: &str) {
+        let harness = self
+            .harness_ca_pem
+            .as_deref()
+            .expect("set_client_ca needs a server started with a web config");
+        let path = self.dir.path().join("client-ca.pem");
+        std::fs::write(&path, format!("{harness}{ca_pem}")).expect("write client CA");
     }
 
     /// The server's stdout and stderr so far.
@@ -406,7 +437,7 @@ impl Server {
     /// Makes freshly written data searchable (VictoriaMetrics); nothing for Prometheus,
     /// whose head block is queryable as soon as the write returns.
     pub async fn flush(&self) {
-        if self.kind == Kind::VictoriaMetrics {
+        if !self.kind.is_prometheus() {
             let url = format!("{}/internal/force_flush", self.base_url());
             let status = self.http.get(&url).send().await.map(|r| r.status());
             assert!(

@@ -1,7 +1,7 @@
 //! A real Prometheus serving HTTPS (`--web.config.file`), and the certificates the tests
 //! make for it (rcgen; nothing is checked in).
 //!
-//! Facts the tests rely on (Prometheus 2.42, its exporter-toolkit web config): the web
+//! Facts the tests rely on (Prometheus 3.16 and 2.42, the exporter-toolkit web config): the web
 //! config's `tls_server_config` takes `cert_file`, `key_file`, `client_auth_type`
 //! (`RequireAndVerifyClientCert` for mutual TLS) and `client_ca_file`; `basic_auth_users`
 //! maps a user to a bcrypt hash. The config file, and the files it names, are read
@@ -13,21 +13,16 @@
 //! certificate of its own CA (always in the client CA file, next to the test's) and
 //! sends the basic-auth credentials when they are set.
 
-use std::fs::File;
-use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use rcgen::{
     BasicConstraints, CertificateParams, DnType, ExtendedKeyUsagePurpose, IsCa, KeyPair,
     KeyUsagePurpose,
 };
-use serde_json::Value;
-use tempfile::TempDir;
 
-use super::real_servers::{POLL_INTERVAL, PORT_ATTEMPTS, READY_DEADLINE};
-use crate::support::ports::free_loopback_addr;
+use super::kind::Kind;
+use super::real_servers::Server;
 
 /// A certificate authority made for one test.
 pub struct Ca {
@@ -192,179 +187,59 @@ impl WebConfig {
     }
 }
 
-/// A running Prometheus serving HTTPS on a free loopback port, remote-write receiver
-/// enabled. Killed, its directory removed, on drop.
-pub struct TlsPrometheus {
-    child: Child,
-    addr: SocketAddr,
-    log: PathBuf,
-    http: reqwest::Client,
-    harness_ca_pem: String,
-    // Last field: dropped after the child is gone.
-    dir: TempDir,
+/// What [`prepare`] made: the web config's path, the harness's client and its CA.
+pub struct WebSetup {
+    /// `dir/web.yml`, for `--web.config.file`.
+    pub web_yml: PathBuf,
+    /// The harness's client: any server certificate accepted (some tests serve wrong
+    /// ones on purpose), a certificate of the harness CA presented, basic auth sent when
+    /// the config has it.
+    pub http: reqwest::Client,
+    /// The harness's CA, always in the client CA file.
+    pub harness_ca_pem: String,
 }
 
-impl Drop for TlsPrometheus {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-impl TlsPrometheus {
-    /// Starts Prometheus with `config`; panics with its log if it is not ready within 30 s.
-    pub async fn start(config: WebConfig) -> TlsPrometheus {
-        let binary = std::env::var_os("PROMETHEUS_BIN").unwrap_or_else(|| "prometheus".into());
-        let harness_ca = Ca::new("harness");
-        let harness_client = harness_ca.client(KeyKind::Ecdsa);
-        let mut http = reqwest::Client::builder()
-            .no_proxy() // loopback only, whatever the environment says
-            .timeout(Duration::from_secs(10))
-            // Some tests serve a certificate that is wrong on purpose (expired, for
-            // another name); the harness reads and queries all the same.
-            .danger_accept_invalid_certs(true)
-            .identity(
-                reqwest::Identity::from_pem(
-                    format!("{}{}", harness_client.cert_pem, harness_client.key_pem).as_bytes(),
-                )
-                .expect("harness identity"),
-            );
-        if let Some((user, password)) = &config.basic_auth {
-            let mut headers = reqwest::header::HeaderMap::new();
-            use base64::Engine as _;
-            let basic =
-                base64::engine::general_purpose::STANDARD.encode(format!("{user}:{password}"));
-            headers.insert(
-                reqwest::header::AUTHORIZATION,
-                format!("Basic {basic}").parse().expect("header"),
-            );
-            http = http.default_headers(headers);
-        }
-        let http = http.build().expect("build HTTPS client");
-        for _ in 0..PORT_ATTEMPTS {
-            let dir = tempfile::Builder::new()
-                .prefix("prompush-prometheus-tls-")
-                .tempdir()
-                .expect("create temp dir");
-            let addr = free_loopback_addr();
-            let web_config = write_web_config(dir.path(), &config, &harness_ca.pem());
-            let prometheus_yml = dir.path().join("prometheus.yml");
-            std::fs::write(
-                &prometheus_yml,
-                "global:\n  scrape_interval: 1m\nscrape_configs: []\n",
+/// Writes `config`'s files into the server directory `dir` and makes the harness's
+/// client for it ([`Server::builder`](super::Server::builder) with a web config calls
+/// this).
+pub fn prepare(config: &WebConfig, dir: &Path) -> WebSetup {
+    let harness_ca = Ca::new("harness");
+    let harness_client = harness_ca.client(KeyKind::Ecdsa);
+    let mut http = reqwest::Client::builder()
+        .no_proxy() // loopback only, whatever the environment says
+        .timeout(Duration::from_secs(10))
+        .danger_accept_invalid_certs(true)
+        .identity(
+            reqwest::Identity::from_pem(
+                format!("{}{}", harness_client.cert_pem, harness_client.key_pem).as_bytes(),
             )
-            .expect("write prometheus.yml");
-            let log = dir.path().join("prometheus.log");
-            let log_file = File::create(&log).expect("create log file");
-            let child = Command::new(&binary)
-                .args([
-                    format!("--config.file={}", prometheus_yml.display()),
-                    format!("--storage.tsdb.path={}", dir.path().join("data").display()),
-                    format!("--web.listen-address={addr}"),
-                    format!("--web.config.file={}", web_config.display()),
-                    "--web.enable-remote-write-receiver".to_owned(),
-                ])
-                .stdin(Stdio::null())
-                .stdout(log_file.try_clone().expect("clone log handle"))
-                .stderr(log_file)
-                .spawn()
-                .unwrap_or_else(|e| {
-                    panic!("cannot run {binary:?} ({e}); install it (scripts/test does) or set PROMETHEUS_BIN")
-                });
-            let mut server = TlsPrometheus {
-                child,
-                addr,
-                log,
-                http: http.clone(),
-                harness_ca_pem: harness_ca.pem(),
-                dir,
-            };
-            match server.wait_ready().await {
-                Ok(()) => return server,
-                // The port was taken between the probe and the bind: a new one.
-                Err(None) => continue,
-                Err(Some(why)) => panic!(
-                    "prometheus (TLS) did not start: {why}\n--- log ---\n{}",
-                    server.log()
-                ),
-            }
-        }
-        panic!("prometheus (TLS) lost the race for a free port {PORT_ATTEMPTS} times")
+            .expect("harness identity"),
+        );
+    if let Some((user, password)) = &config.basic_auth {
+        let mut headers = reqwest::header::HeaderMap::new();
+        use base64::Engine as _;
+        let basic = base64::engine::general_purpose::STANDARD.encode(format!("{user}:{password}"));
+        headers.insert(
+            reqwest::header::AUTHORIZATION,
+            format!("Basic {basic}").parse().expect("header"),
+        );
+        http = http.default_headers(headers);
     }
+    WebSetup {
+        web_yml: write_web_config(dir, config, &harness_ca.pem()),
+        http: http.build().expect("build HTTPS client"),
+        harness_ca_pem: harness_ca.pem(),
+    }
+}
 
-    /// `Err(None)`: the port was taken; `Err(Some(why))`: anything else.
-    async fn wait_ready(&mut self) -> Result<(), Option<String>> {
-        let url = format!("{}/-/ready", self.base_url());
-        let started = Instant::now();
-        loop {
-            if let Some(status) = self.child.try_wait().map_err(|e| Some(e.to_string()))? {
-                if self.log().contains("address already in use") {
-                    return Err(None);
-                }
-                return Err(Some(format!("exited with {status}")));
-            }
-            let last = match self.http.get(&url).send().await {
-                Ok(response) if response.status().is_success() => return Ok(()),
-                Ok(response) => format!("answered {}", response.status()),
-                Err(e) => format!("{e:?}"),
-            };
-            if started.elapsed() > READY_DEADLINE {
-                return Err(Some(format!(
-                    "{url} not ready within {READY_DEADLINE:?}; last: {last}"
-                )));
-            }
-            tokio::time::sleep(POLL_INTERVAL).await;
-        }
-    }
+/// Prometheus 3 serving HTTPS with `config`, remote-write receiver on.
+pub async fn start_tls(config: WebConfig) -> Server {
+    start_tls_on(Kind::Prometheus3, config).await
+}
 
-    /// `https://127.0.0.1:<port>`.
-    pub fn base_url(&self) -> String {
-        format!("https://{}", self.addr)
-    }
-
-    /// `https://127.0.0.1:<port>/api/v1/write`.
-    pub fn remote_write_url(&self) -> String {
-        format!("{}/api/v1/write", self.base_url())
-    }
-
-    /// The port it listens on.
-    pub fn port(&self) -> u16 {
-        self.addr.port()
-    }
-
-    /// The server's temporary directory.
-    pub fn dir(&self) -> &Path {
-        self.dir.path()
-    }
-
-    /// Replaces the test's CA in the client CA file (the harness's stays); Prometheus
-    /// reads it at the next handshake.
-    pub fn set_client_ca(&self, ca_pem: &str) {
-        let path = self.dir.path().join("client-ca.pem");
-        std::fs::write(&path, format!("{}{ca_pem}", self.harness_ca_pem)).expect("write client CA");
-    }
-
-    /// The server's log so far.
-    pub fn log(&self) -> String {
-        std::fs::read_to_string(&self.log).unwrap_or_else(|e| format!("(no log: {e})"))
-    }
-
-    /// Instant query at the current time over HTTPS; returns `data.result`.
-    pub async fn query(&self, promql: &str) -> Value {
-        let url = format!("{}/api/v1/query", self.base_url());
-        let params = [("query", promql.to_owned())];
-        super::real_servers::get_api_data(&self.http, &url, &params).await["result"].clone()
-    }
-
-    /// Queries until `done(result)` holds; panics with the last result after `deadline`.
-    pub async fn wait_for(
-        &self,
-        promql: &str,
-        done: impl Fn(&Value) -> bool,
-        deadline: Duration,
-    ) -> Value {
-        super::real_servers::poll(promql, || self.query(promql), done, deadline).await
-    }
+/// [`start_tls`] on this Prometheus.
+pub async fn start_tls_on(kind: Kind, config: WebConfig) -> Server {
+    Server::builder(kind).web_config(config).start().await
 }
 
 /// Writes the server's files and `web.yml` into `dir`; returns the web config's path.
