@@ -4,7 +4,8 @@
 //! [`Sampled`] wraps an aggregation: it records as the inner one does, then offers the
 //! measurements the filter lets through to the reservoir of their series. Reservoirs
 //! live outside the series cells, in one map per instrument keyed by the cell's address
-//! (cells never move or die before their instrument), created at a series' first
+//! (cells never move; a series removed for idleness drops its reservoir through
+//! `Aggregation::forget` before its memory can be reused), created at a series' first
 //! sampled measurement: series without exemplars keep the memory they had. With the
 //! filter off, instruments are not wrapped at all, so recording costs nothing more.
 //!
@@ -283,6 +284,12 @@ impl<A: Aggregation> Aggregation for Sampled<A> {
             }
         }
         data
+    }
+
+    fn forget(&self, cell: &A::Cell) {
+        self.inner.forget(cell);
+        let key = cell as *const A::Cell as usize;
+        self.reservoirs.lock().by_cell.remove(&key);
     }
 }
 

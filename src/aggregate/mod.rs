@@ -7,13 +7,17 @@
 //!
 //! A lookup goes `recent` (the series this thread keeps finding) → `table` (the index,
 //! with `attrs` hashing and comparing sets exactly); a sum's cell is `striped`, which
-//! spreads over per-thread slots once threads collide on it.
+//! spreads over per-thread slots once threads collide on it. With an idle timeout,
+//! `lifecycle` is each series' touched/bound/retired word and `idle` the collection's
+//! sweep that removes idle series without losing a measurement.
 
 mod attrs;
 pub(crate) mod exemplar_sampling;
 pub(crate) mod exponential;
 pub(crate) mod histogram;
+pub(crate) mod idle;
 mod last_value;
+mod lifecycle;
 pub(crate) mod number;
 mod observe;
 mod recent;
@@ -21,6 +25,7 @@ mod striped;
 mod sum;
 mod table;
 
+use std::ptr::NonNull;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, OnceLock, Weak};
 use std::time::SystemTime;
@@ -33,7 +38,10 @@ pub(crate) use observe::{in_callback, ObservableAggregator};
 pub(crate) use sum::Sum;
 
 use crate::snapshot::{canonicalize, Attributes, Descriptor, MetricData, MetricSnapshot};
-use table::SeriesMap;
+use crate::sync::Mutex;
+use idle::{IdleSeries, Reader, Sweeper};
+use lifecycle::Life;
+use table::{Pin, Series, SeriesMap};
 
 /// The attribute that marks the overflow series.
 pub(crate) const OVERFLOW_KEY: &str = "otel.metric.overflow";
@@ -58,6 +66,9 @@ pub(crate) trait Aggregation: Send + Sync + 'static {
         &self,
         series: impl Iterator<Item = CollectedSeries<'a, Self::Cell>>,
     ) -> MetricData;
+    /// Drops what the aggregation keeps about a cell outside it (an exemplar
+    /// reservoir): the cell's series is removed.
+    fn forget(&self, _cell: &Self::Cell) {}
 }
 
 /// One series as a collection reads it.
@@ -80,14 +91,19 @@ impl<'a, C> CollectedSeries<'a, C> {
     }
 }
 
-/// The default cardinality limit: points per instrument, the overflow point included.
+/// The default cardinality limit: distinct attribute sets per instrument before the
+/// overflow series takes new ones.
 pub(crate) const DEFAULT_CARDINALITY_LIMIT: usize = 2000;
 
-/// Settings shared by every instrument of a provider.
-#[derive(Debug, Clone, Copy)]
+/// Settings of one instrument's aggregator (the provider's, or a view's own).
+#[derive(Debug, Clone)]
 pub(crate) struct Limits {
-    /// Most points one instrument exports, the overflow point included.
+    /// Most distinct attribute sets one instrument keeps series for (the specification's
+    /// cardinality limit): the set past it goes to the overflow series, so an instrument
+    /// exports at most `cardinality + 1` points.
     pub(crate) cardinality: usize,
+    /// Set: synchronous series idle that long are removed (see [`idle`]).
+    pub(crate) idle: Option<IdleSeries>,
 }
 
 /// Warns once per instrument and counts every occurrence.
@@ -126,23 +142,67 @@ pub(crate) struct Aggregator<A: Aggregation> {
     rejected: Rejections,
     pub(crate) descriptor: Arc<Descriptor>,
     start_time: SystemTime,
+    /// With an idle timeout: the sweep state; collections of this instrument run one
+    /// at a time under it.
+    sweeper: Option<Mutex<Sweeper>>,
     /// Lets `bind` hand out handles that keep this aggregator alive.
     this: Weak<Self>,
 }
 
+/// Where a measurement goes: a series of the table, or the overflow cell.
+enum Target<'p, C> {
+    Series(&'p Series<C>),
+    Overflow(&'p C),
+}
+
+/// A bound handle's hold on its series: the cell, and the series' lifecycle word,
+/// whose bound count keeps it from being removed until [`release`](Self::release).
+pub(crate) struct Binding<C> {
+    cell: NonNull<C>,
+    /// `None` for the overflow cell, which is never removed.
+    life: Option<NonNull<Life>>,
+}
+
+impl<C> Binding<C> {
+    /// The bound cell.
+    ///
+    /// # Safety
+    /// The aggregator that made the binding must be alive.
+    #[inline]
+    pub(crate) unsafe fn cell(&self) -> &C {
+        // SAFETY: the cell is in the overflow slot or in a series whose bound count
+        // this binding holds, so it is not removed; the caller keeps the aggregator
+        // (and so the table) alive.
+        unsafe { self.cell.as_ref() }
+    }
+
+    /// Lets the series go (it counts as measured now).
+    ///
+    /// # Safety
+    /// As for [`cell`](Self::cell); called once.
+    pub(crate) unsafe fn release(&self) {
+        if let Some(life) = self.life {
+            // SAFETY: as in `cell`: the series lives while its bound count is held.
+            unsafe { life.as_ref() }.unbind();
+        }
+    }
+}
+
 impl<A: Aggregation> Aggregator<A> {
     pub(crate) fn new(descriptor: Arc<Descriptor>, aggregation: A, limits: Limits) -> Arc<Self> {
+        let sweeper = limits.idle.map(|idle| Mutex::new(Sweeper::new(idle)));
         Arc::new_cyclic(|this| Aggregator {
             this: this.clone(),
             active: AtomicBool::new(true),
             aggregation,
-            map: SeriesMap::new(),
+            map: SeriesMap::new(sweeper.is_some()),
             overflow: OnceLock::new(),
             limit: limits.cardinality.max(1),
             overflow_warned: AtomicBool::new(false),
             rejected: Rejections::default(),
             descriptor,
             start_time: SystemTime::now(),
+            sweeper,
         })
     }
 
@@ -160,15 +220,53 @@ impl<A: Aggregation> Aggregator<A> {
         if !self.aggregation.is_valid(v) {
             return self.reject();
         }
-        self.aggregation.update(self.cell(attributes), v);
+        // Held until the update is made: see `idle` for why that is what makes a
+        // removal lose nothing.
+        let pin = self.map.pin();
+        let cell = match self.target(attributes, &pin, Life::touch) {
+            Target::Series(series) => &series.cell,
+            Target::Overflow(cell) => cell,
+        };
+        self.aggregation.update(cell, v);
     }
 
-    /// The cell of an attribute set, created if need be.
+    /// The series of an attribute set (created if need be, the overflow cell past the
+    /// limit), claimed with `claim` (a touch, a binding) where series can be removed;
+    /// a series that turns out retired is looked up again.
     #[inline]
-    pub(crate) fn cell(&self, attributes: &[KeyValue]) -> &A::Cell {
-        match self.map.find(attributes) {
-            Some(series) => &series.cell,
-            None => self.cell_slow(attributes),
+    fn target<'p>(
+        &'p self,
+        attributes: &[KeyValue],
+        pin: &'p Pin,
+        claim: impl Fn(&Life) -> bool,
+    ) -> Target<'p, A::Cell> {
+        if let Some(series) = self.map.find(attributes, pin) {
+            if !self.map.reclaims() || claim(&series.life) {
+                return Target::Series(series);
+            }
+        }
+        self.target_slow(attributes, pin, claim)
+    }
+
+    /// Binds a handle to the series of an attribute set: it is not removed until the
+    /// binding is released.
+    pub(crate) fn bind(&self, attributes: &[KeyValue]) -> Binding<A::Cell> {
+        let pin = self.map.pin();
+        match self.target(attributes, &pin, Life::bind) {
+            Target::Series(series) => {
+                if !self.map.reclaims() {
+                    // Counted all the same, so that release is uniform.
+                    series.life.bind();
+                }
+                Binding {
+                    cell: NonNull::from(&series.cell),
+                    life: Some(NonNull::from(&series.life)),
+                }
+            }
+            Target::Overflow(cell) => Binding {
+                cell: NonNull::from(cell),
+                life: None,
+            },
         }
     }
 
@@ -205,29 +303,43 @@ impl<A: Aggregation> Aggregator<A> {
         self.rejected.reject(&self.descriptor.name, what);
     }
 
-    /// Finds or creates the cell for an attribute set (the slow path: may lock and
+    /// Finds or creates the series for an attribute set (the slow path: may lock and
     /// allocate). Past the cardinality limit, the overflow cell. Only after the fast
-    /// lookup missed.
+    /// lookup missed (or found a retired series).
     #[cold]
-    fn cell_slow(&self, attributes: &[KeyValue]) -> &A::Cell {
+    fn target_slow<'p>(
+        &'p self,
+        attributes: &[KeyValue],
+        pin: &'p Pin,
+        claim: impl Fn(&Life) -> bool,
+    ) -> Target<'p, A::Cell> {
         let limit = self.limit;
+        let claimed = |series: &Series<A::Cell>| !self.map.reclaims() || claim(&series.life);
         // A full map takes no lock: any set not found is new, unless it repeats a key
         // (the fast lookup cannot match those), which must be canonicalised first.
-        if self.map.len() + 1 >= limit && !attrs::has_repeated_key(attributes) {
+        if self.map.len() >= limit && !attrs::has_repeated_key(attributes) {
             // The set may have been the one that filled the map, inserted after the
             // caller's probe: look again (this `len` load made it visible).
-            if let Some(series) = self.map.get(attrs::hash_set(attributes), attributes) {
-                return &series.cell;
+            match self.map.get(attrs::hash_set(attributes), attributes, pin) {
+                Some(series) if claimed(series) => return Target::Series(series),
+                // Retired meanwhile: its place may be free now, under the lock below.
+                Some(_) => {}
+                None => return Target::Overflow(self.overflow_cell()),
             }
-            return self.overflow_cell();
         }
         let canonical = canonicalize(attributes);
-        let created = self.map.get_or_insert_with(&canonical, attributes, |n| {
-            (n + 1 < limit).then(|| self.aggregation.new_cell())
-        });
-        match created {
-            Some(series) => &series.cell,
-            None => self.overflow_cell(),
+        loop {
+            let created = self
+                .map
+                .get_or_insert_with(&canonical, attributes, pin, |live| {
+                    (live < limit).then(|| self.aggregation.new_cell())
+                });
+            match created {
+                Some(series) if claimed(series) => return Target::Series(series),
+                // Found idle under the lock and retired before the claim: again.
+                Some(_) => {}
+                None => return Target::Overflow(self.overflow_cell()),
+            }
         }
     }
 
@@ -255,18 +367,46 @@ impl<A: Aggregation> Aggregator<A> {
         self.active.store(false, Ordering::Relaxed);
     }
 
-    /// The instrument's current cumulative state.
-    pub(crate) fn collect(&self, time: SystemTime) -> MetricSnapshot {
-        // Series live as long as their instrument, so each starts with it.
-        let start_time = self.start_time;
-        let series = self.map.series().map(|s| CollectedSeries {
+    /// The instrument's current cumulative state, as `reader` collects it. With an idle
+    /// timeout, the collection sweeps first and removes idle series after reading them
+    /// (see `idle`): this snapshot still shows them, the next ones do not.
+    pub(crate) fn collect(&self, time: SystemTime, reader: Reader) -> MetricSnapshot {
+        let Some(sweeper) = &self.sweeper else {
+            // Series live as long as their instrument, so each starts with it.
+            let pin = self.map.pin();
+            return self.snapshot(time, self.map.series(&pin).map(|s| (s, self.start_time)));
+        };
+        let mut sweeper = sweeper.lock();
+        let sweep = sweeper.sweep(reader, |number, now| {
+            let pin = self.map.pin();
+            for series in self.map.series(&pin) {
+                series.life.sweep(number, now);
+            }
+        });
+        let pin = self.map.pin();
+        // A series that ends starts again from zero: its own start time.
+        let snapshot = self.snapshot(time, self.map.series(&pin).map(|s| (s, s.created)));
+        for series in self.map.series(&pin) {
+            if sweep.is_idle(series.life.last_activity()) && self.map.remove(series, &pin) {
+                self.aggregation.forget(&series.cell);
+            }
+        }
+        snapshot
+    }
+
+    fn snapshot<'p>(
+        &'p self,
+        time: SystemTime,
+        series: impl Iterator<Item = (&'p Series<A::Cell>, SystemTime)>,
+    ) -> MetricSnapshot {
+        let series = series.map(|(s, start_time)| CollectedSeries {
             attributes: Attributes::from_canonical(s.attributes().clone()),
             start_time,
             cell: &s.cell,
         });
         let overflow = self.overflow.get().map(|(a, cell)| CollectedSeries {
             attributes: Attributes::from_canonical(a.clone()),
-            start_time,
+            start_time: self.start_time,
             cell,
         });
         MetricSnapshot {

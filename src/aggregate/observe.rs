@@ -14,6 +14,7 @@ use std::time::SystemTime;
 use opentelemetry::metrics::{AsyncInstrument, Callback};
 use opentelemetry::KeyValue;
 
+use super::idle::Reader;
 use super::number::Num;
 use super::{Limits, Rejections, OVERFLOW_KEY};
 use crate::snapshot::{
@@ -85,7 +86,9 @@ impl<T: Num> ObservableAggregator<T> {
     }
 
     /// Runs the callbacks and returns what they reported.
-    pub(crate) fn collect(&self, time: SystemTime) -> MetricSnapshot {
+    /// Runs the callbacks; observations have no idle timeout (a callback reports what
+    /// exists), so the reader does not matter.
+    pub(crate) fn collect(&self, time: SystemTime, _reader: Reader) -> MetricSnapshot {
         let mut observed = Observed::<T>::default();
         if self.active.load(Ordering::Relaxed) {
             // Cloned out so a callback that registers instruments or collects does not
@@ -151,7 +154,7 @@ impl<T: Num> ObservableAggregator<T> {
             observed.points[i].1 = v;
             return;
         }
-        if observed.index.len() + 1 >= self.limit {
+        if observed.index.len() >= self.limit {
             return self.observe_overflow(observed, v);
         }
         observed

@@ -1,30 +1,41 @@
 //! Bound instruments: the attribute set is resolved once, at `bind()`; each
 //! measurement then goes straight to the series' cell.
 
-use std::ptr::NonNull;
 use std::sync::Arc;
 
 use opentelemetry::metrics::BoundSyncInstrument;
 use opentelemetry::KeyValue;
 
-use crate::aggregate::{Aggregation, Aggregator};
+use crate::aggregate::{Aggregation, Aggregator, Binding};
 
-/// A handle on one series of one aggregator.
+/// A handle on one series of one aggregator; the series is not removed for idleness
+/// while the handle lives.
 pub(crate) struct Bound<A: Aggregation> {
-    cell: NonNull<A::Cell>,
+    binding: Binding<A::Cell>,
     aggregator: Arc<Aggregator<A>>,
 }
 
-// SAFETY: `cell` points into `aggregator`'s series table, which never frees a series
-// before the aggregator itself is dropped, and we hold the aggregator. Cells are only
-// shared as `&A::Cell` (`A::Cell: Sync`).
+// SAFETY: the binding points into `aggregator`'s series table at a series whose bound
+// count it holds (or at the overflow cell): the table frees a series only once it is
+// retired, which a held count forbids, or when the aggregator itself is dropped, and we
+// hold the aggregator. Cells are only shared as `&A::Cell` (`A::Cell: Sync`).
 unsafe impl<A: Aggregation> Send for Bound<A> {}
 unsafe impl<A: Aggregation> Sync for Bound<A> {}
 
 impl<A: Aggregation> Bound<A> {
     pub(crate) fn new(aggregator: Arc<Aggregator<A>>, attributes: &[KeyValue]) -> Self {
-        let cell = NonNull::from(aggregator.cell(attributes));
-        Bound { cell, aggregator }
+        let binding = aggregator.bind(attributes);
+        Bound {
+            binding,
+            aggregator,
+        }
+    }
+}
+
+impl<A: Aggregation> Drop for Bound<A> {
+    fn drop(&mut self) {
+        // SAFETY: see the `Send`/`Sync` impls; released once, here.
+        unsafe { self.binding.release() }
     }
 }
 
@@ -36,7 +47,7 @@ impl<A: Aggregation> Bound<A> {
     #[inline]
     pub(crate) fn modify(&self, op: impl FnOnce(&A::Cell)) {
         // SAFETY: see the `Send`/`Sync` impls.
-        let cell = unsafe { self.cell.as_ref() };
+        let cell = unsafe { self.binding.cell() };
         self.aggregator.modify_bound(cell, op)
     }
 }
@@ -45,7 +56,7 @@ impl<A: Aggregation> BoundSyncInstrument<A::Input> for Bound<A> {
     #[inline]
     fn measure(&self, measurement: A::Input) {
         // SAFETY: see the `Send`/`Sync` impls.
-        let cell = unsafe { self.cell.as_ref() };
+        let cell = unsafe { self.binding.cell() };
         self.aggregator.record_bound(cell, measurement)
     }
 }
@@ -58,6 +69,7 @@ mod tests {
     use opentelemetry::KeyValue;
 
     use super::Bound;
+    use crate::aggregate::idle::Reader;
     use crate::aggregate::{Aggregator, Limits, Sum};
     use crate::snapshot::{Descriptor, InstrumentKind, Number, NumberKind};
 
@@ -76,7 +88,10 @@ mod tests {
         let aggregator = Aggregator::new(
             descriptor,
             Sum::<u64>::new(true),
-            Limits { cardinality: 1000 },
+            Limits {
+                cardinality: 1000,
+                idle: None,
+            },
         );
         let bound = Arc::new(Bound::new(
             aggregator.clone(),
@@ -97,7 +112,7 @@ mod tests {
         for t in threads {
             t.join().expect("no panic");
         }
-        let snapshot = aggregator.collect(std::time::SystemTime::now());
+        let snapshot = aggregator.collect(std::time::SystemTime::now(), Reader::Other);
         let points = snapshot.data.number_points();
         let bound_total = points
             .iter()

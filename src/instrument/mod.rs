@@ -10,6 +10,7 @@ use std::any::Any;
 use std::sync::Arc;
 use std::time::SystemTime;
 
+use crate::aggregate::idle::Reader;
 use crate::aggregate::{number::Num, Aggregation, Aggregator, ObservableAggregator};
 use crate::snapshot::{Descriptor, MetricSnapshot};
 
@@ -20,7 +21,7 @@ pub(crate) use disabled::Disabled;
 /// What the provider needs of every registered instrument.
 pub(crate) trait Collect: Send + Sync {
     fn descriptor(&self) -> &Arc<Descriptor>;
-    fn collect(&self, time: SystemTime) -> MetricSnapshot;
+    fn collect(&self, time: SystemTime, reader: Reader) -> MetricSnapshot;
     fn deactivate(&self);
     fn into_any(self: Arc<Self>) -> Arc<dyn Any + Send + Sync>;
 }
@@ -32,8 +33,8 @@ macro_rules! collect_by_inherent_methods {
             fn descriptor(&self) -> &Arc<Descriptor> {
                 &self.descriptor
             }
-            fn collect(&self, time: SystemTime) -> MetricSnapshot {
-                $ty::collect(self, time)
+            fn collect(&self, time: SystemTime, reader: Reader) -> MetricSnapshot {
+                $ty::collect(self, time, reader)
             }
             fn deactivate(&self) {
                 $ty::deactivate(self)

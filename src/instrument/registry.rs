@@ -19,6 +19,7 @@ use opentelemetry::metrics::{Callback, SyncInstrument};
 use opentelemetry::InstrumentationScope;
 
 use super::{validate_name, Collect, Disabled};
+use crate::aggregate::idle::Reader;
 use crate::aggregate::{number::Num, Aggregation, Aggregator, Limits, ObservableAggregator};
 use crate::snapshot::{Descriptor, InstrumentKind, MetricSnapshot, ScopeSnapshot};
 use crate::sync::Mutex;
@@ -105,13 +106,13 @@ impl Registry {
         aggregation: impl FnOnce() -> A,
     ) -> Option<Arc<Aggregator<A>>> {
         self.register::<A::Input, Aggregator<A>>(spec, |d| {
-            Aggregator::new(d, aggregation(), self.limits)
+            Aggregator::new(d, aggregation(), self.limits.clone())
         })
     }
 
     /// An observable instrument; its callbacks are dropped when the name is invalid.
     pub(crate) fn observable<T: Num>(&self, spec: Spec, callbacks: Vec<Callback<T>>) {
-        let limits = self.limits;
+        let limits = self.limits.clone();
         if let Some(aggregator) = self.register::<T, ObservableAggregator<T>>(spec, |d| {
             Arc::new(ObservableAggregator::new(d, limits))
         }) {
@@ -209,11 +210,12 @@ impl Registry {
         Some(instrument)
     }
 
-    /// Collects the instruments `keep` selects (by descriptor); `None` when there are
-    /// none. Observable callbacks run only for those.
+    /// Collects the instruments `keep` selects (by descriptor) for `reader`; `None` when
+    /// there are none. Observable callbacks run only for those.
     pub(crate) fn collect_matching(
         &self,
         time: SystemTime,
+        reader: Reader,
         keep: impl Fn(&Descriptor) -> bool,
     ) -> Option<ScopeSnapshot> {
         // Cloned out: observable callbacks run during collection and may create
@@ -228,7 +230,10 @@ impl Registry {
         if instruments.is_empty() {
             return None;
         }
-        let metrics: Vec<MetricSnapshot> = instruments.iter().map(|i| i.collect(time)).collect();
+        let metrics: Vec<MetricSnapshot> = instruments
+            .iter()
+            .map(|i| i.collect(time, reader))
+            .collect();
         Some(ScopeSnapshot {
             scope: self.scope.clone(),
             metrics,

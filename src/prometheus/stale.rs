@@ -4,7 +4,8 @@
 //! [`STALE_NAN_BITS`]; without it, a series that stops reporting shows its last value
 //! for five minutes. Markers are sent for the attribute sets an observable callback
 //! stops reporting, for the series an export no longer carries, for a deleted custom
-//! metric's series, and for every series after the final push.
+//! metric's series, for the synchronous series removed for idleness, and for every
+//! series after the final push.
 //!
 //! Everything that ends is gathered as an *ending* snapshot (the points whose series
 //! end) and written by `StaleMarkers`, a [`SeriesSink`] that turns every series into
@@ -93,11 +94,33 @@ pub(crate) fn vanished(previous: Snapshot, current: &Snapshot) -> Option<Snapsho
     })
 }
 
+/// The synchronous instruments of `snapshot` (whose series end only when removed for
+/// idleness; observables are [`vanished_observations`]'), to compare the next push with.
+pub(crate) fn synchronous_only(snapshot: &Snapshot) -> Snapshot {
+    Snapshot {
+        resource: snapshot.resource.clone(),
+        time: snapshot.time,
+        scopes: snapshot
+            .scopes
+            .iter()
+            .map(|scope| ScopeSnapshot {
+                scope: scope.scope.clone(),
+                metrics: scope
+                    .metrics
+                    .iter()
+                    .filter(|m| !m.descriptor.kind.is_observable())
+                    .cloned()
+                    .collect(),
+            })
+            .collect(),
+    }
+}
+
 /// The attribute sets each observable instrument reported in the previous push
 /// (`observed`, updated here) but not in `snapshot`, as an ending snapshot: the receiver
 /// then ends those series at once instead of showing their last values for minutes.
-/// Synchronous instruments keep their series for good (cumulative), so only observables
-/// can lose one.
+/// Synchronous instruments lose a series only when it is removed for idleness, which
+/// the provider's collection marks itself ([`synchronous_only`], [`vanished`]).
 pub(crate) fn vanished_observations(
     observed: &mut HashMap<u64, HashSet<Attributes>>,
     snapshot: &Snapshot,

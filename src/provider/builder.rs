@@ -19,6 +19,7 @@ use super::collect::Core;
 use super::{MeterProvider, Shared};
 use crate::aggregate::exemplar_sampling::ExemplarFilter;
 use crate::aggregate::exponential::{ExponentialConfig, MAX_SCALE, MIN_SCALE};
+use crate::aggregate::idle::{IdleClock, IdleSeries};
 use crate::aggregate::Limits;
 #[cfg(feature = "custom-metrics")]
 use crate::custom::{file::Configured, manage::CustomMetrics, CustomMetric};
@@ -80,6 +81,10 @@ pub struct MeterProviderBuilder {
     scrape_endpoint: Option<String>,
     /// `None`: [`env::LOG_FALLBACK`], else on.
     stderr_fallback: Option<bool>,
+    /// Set: synchronous series idle this long are removed.
+    idle_series_timeout: Option<Duration>,
+    /// `None`: the monotonic clock.
+    idle_series_clock: Option<IdleClock>,
 }
 
 // The entry point to building sits with the builder, so that the provider's file does
@@ -111,12 +116,15 @@ impl Default for MeterProviderBuilder {
             self_metrics: true,
             scrape_endpoint: None,
             stderr_fallback: None,
+            idle_series_timeout: None,
+            idle_series_clock: None,
         }
     }
 }
 
 impl MeterProviderBuilder {
-    /// The default cardinality limit: points per instrument, the overflow point included.
+    /// The default cardinality limit: distinct attribute sets per instrument before new
+    /// ones go to the overflow series.
     pub const DEFAULT_CARDINALITY_LIMIT: usize = crate::aggregate::DEFAULT_CARDINALITY_LIMIT;
     /// The default push interval (the OpenTelemetry default export interval).
     pub const DEFAULT_PUSH_INTERVAL: Duration = Duration::from_secs(60);
@@ -178,11 +186,15 @@ impl MeterProviderBuilder {
         self
     }
 
-    /// Sets how many points one instrument may export, the overflow point included (default
-    /// [`DEFAULT_CARDINALITY_LIMIT`](Self::DEFAULT_CARDINALITY_LIMIT)). Once an instrument
-    /// has `limit - 1` attribute sets, measurements with a new set go to one series
-    /// carrying `otel.metric.overflow=true` (totals stay right; the new sets' own series
-    /// are not created). Must be at least 1.
+    /// Sets how many distinct attribute sets one instrument keeps a series for (default
+    /// [`DEFAULT_CARDINALITY_LIMIT`](Self::DEFAULT_CARDINALITY_LIMIT)), as the
+    /// OpenTelemetry specification defines the cardinality limit: no overflow while an
+    /// instrument has at most `limit` sets. Once it has `limit`, measurements with a new
+    /// set go to one series carrying `otel.metric.overflow=true` (totals stay right; the
+    /// new sets' own series are not created), so an instrument exports at most
+    /// `limit + 1` points. Must be at least 1. With
+    /// [`with_idle_series_timeout`](Self::with_idle_series_timeout), a series removed for
+    /// idleness frees its place for a new set.
     ///
     /// Zero is an error at `build()`.
     ///
@@ -194,6 +206,77 @@ impl MeterProviderBuilder {
     #[must_use = "builder methods return the changed builder, which must be used"]
     pub fn with_cardinality_limit(mut self, limit: usize) -> Self {
         self.cardinality_limit = limit;
+        self
+    }
+
+    /// Removes a synchronous series (one attribute set of a counter, up-down counter,
+    /// gauge or histogram) that had no measurement for at least `timeout`; off by
+    /// default, when series live as long as their instrument. Turn it on when attribute
+    /// values come and go over the life of the process (tenants, pods, versions, peers):
+    /// without it each instrument keeps every set it ever saw, and once it has
+    /// [`with_cardinality_limit`](Self::with_cardinality_limit) of them every new set
+    /// merges into the overflow series for good.
+    ///
+    /// A removed series is removed at a collection (a push or a scrape) once every push
+    /// destination has collected its last value: its stale marker goes out on each push
+    /// destination's next push, scrapes stop showing it, its memory is freed, and its
+    /// place under the cardinality limit is free for a new set. A later measurement
+    /// starts it again from zero, which Prometheus' `rate()` and `increase()` read as a
+    /// counter reset (no increment is lost). Scrapes do not hold a removal back. A bound
+    /// handle (`Counter::bind`, the `metrics` facade's handles) keeps its series until
+    /// it is dropped. Idleness is checked at collections, so choose a timeout of
+    /// several push (or scrape) intervals. The observable instruments report what their
+    /// callbacks see, and are not affected. See the guide's
+    /// [series lifecycle](crate::guide::semantics#series-lifecycle).
+    ///
+    /// A zero timeout is an error at `build()`.
+    ///
+    /// ```
+    /// use std::time::Duration;
+    ///
+    /// let provider = prompush::MeterProvider::builder()
+    ///     .with_idle_series_timeout(Duration::from_secs(15 * 60))
+    ///     .build()?;
+    /// # Ok::<(), prompush::Error>(())
+    /// ```
+    #[must_use = "builder methods return the changed builder, which must be used"]
+    pub fn with_idle_series_timeout(mut self, timeout: Duration) -> Self {
+        self.idle_series_timeout = Some(timeout);
+        self
+    }
+
+    /// Sets the clock [`with_idle_series_timeout`](Self::with_idle_series_timeout)
+    /// measures idleness on: the time elapsed since any fixed origin, never decreasing
+    /// (default: the monotonic clock). For tests that drive time themselves; the clock
+    /// is read once per collection of each instrument, never when recording.
+    ///
+    /// ```
+    /// use std::sync::atomic::{AtomicU64, Ordering};
+    /// use std::sync::Arc;
+    /// use std::time::Duration;
+    ///
+    /// let seconds = Arc::new(AtomicU64::new(0));
+    /// let clock = seconds.clone();
+    /// let provider = prompush::MeterProvider::builder()
+    ///     .with_idle_series_timeout(Duration::from_secs(60))
+    ///     .with_idle_series_clock(move || Duration::from_secs(clock.load(Ordering::Relaxed)))
+    ///     .build()?;
+    /// let requests = provider.meter("app").u64_counter("requests").build();
+    /// requests.add(1, &[opentelemetry::KeyValue::new("tenant", "a")]);
+    /// let _ = provider.collect();
+    /// seconds.store(120, Ordering::Relaxed);
+    /// // The series has been idle for two minutes: a collection or two removes it.
+    /// let _ = provider.collect();
+    /// let _ = provider.collect();
+    /// assert!(provider.collect().metric("requests").unwrap().data().is_empty());
+    /// # Ok::<(), prompush::Error>(())
+    /// ```
+    #[must_use = "builder methods return the changed builder, which must be used"]
+    pub fn with_idle_series_clock(
+        mut self,
+        clock: impl Fn() -> Duration + Send + Sync + 'static,
+    ) -> Self {
+        self.idle_series_clock = Some(IdleClock(Arc::new(clock)));
         self
     }
 
@@ -590,6 +673,8 @@ impl MeterProviderBuilder {
             custom_metrics_files,
             scrape_endpoint,
             stderr_fallback,
+            idle_series_timeout,
+            idle_series_clock,
         } = self;
         let interval = resolve_interval(push_interval)?;
         let exemplar_filter = match exemplar_filter {
@@ -613,6 +698,11 @@ impl MeterProviderBuilder {
                 resource_with_instance_id(resource, instance_id),
                 Limits {
                     cardinality: cardinality_limit,
+                    idle: idle_series_timeout.map(|timeout| IdleSeries {
+                        timeout,
+                        clock: idle_series_clock.unwrap_or_else(IdleClock::monotonic),
+                        push_destinations: destinations.len(),
+                    }),
                 },
             )
         });
@@ -647,8 +737,15 @@ impl MeterProviderBuilder {
     fn check_values(&self) -> Result<(), Error> {
         if self.cardinality_limit == 0 {
             return Err(Error::Config(
-                "with_cardinality_limit(0): the limit counts the overflow series too, so it \
-                 must be at least 1"
+                "with_cardinality_limit(0): an instrument must keep at least one attribute \
+                 set, so the limit must be at least 1"
+                    .into(),
+            ));
+        }
+        if self.idle_series_timeout == Some(Duration::ZERO) {
+            return Err(Error::Config(
+                "with_idle_series_timeout(0): a series would end at every collection; use \
+                 a timeout of several push intervals, or leave it off"
                     .into(),
             ));
         }
@@ -791,10 +888,12 @@ fn start_pipelines(
     // final (empty) push and end.
     destinations
         .into_iter()
-        .map(|(transport, delivery)| {
+        .enumerate()
+        .map(|(number, (transport, delivery))| {
             let name = delivery.name.clone();
             let metrics = SelfMetrics::new(meter, &name, None);
-            let pipeline = Pipeline::start(transport, delivery, Some(core.collect_fn()), metrics)?;
+            let collect = core.collect_fn(number);
+            let pipeline = Pipeline::start(transport, delivery, Some(collect), metrics)?;
             Ok((name, pipeline))
         })
         .collect()

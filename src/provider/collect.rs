@@ -14,13 +14,15 @@ use opentelemetry_sdk::Resource;
 
 use crate::aggregate::exemplar_sampling::ExemplarFilter;
 use crate::aggregate::exponential::ExponentialConfig;
+use crate::aggregate::idle::Reader;
 use crate::aggregate::Limits;
 #[cfg(feature = "custom-metrics")]
 use crate::custom::manage::CollectMatchingFn;
 use crate::instrument::registry::Registry;
 use crate::meter::ScopeMeter;
 use crate::pipeline::self_metrics::{noop_meter, self_metrics_scope};
-use crate::pipeline::CollectFn;
+use crate::pipeline::{CollectFn, Collected};
+use crate::prometheus::stale;
 use crate::snapshot::Descriptor;
 use crate::sync::Mutex;
 use crate::Snapshot;
@@ -74,7 +76,7 @@ impl Core {
             None => {
                 let r = Arc::new(Registry::new(
                     scope.clone(),
-                    self.limits,
+                    self.limits.clone(),
                     self.shut_down.clone(),
                 ));
                 scopes.by_scope.insert(scope, r.clone());
@@ -97,11 +99,16 @@ impl Core {
     /// Collects every instrument (what [`MeterProvider::collect`](super::MeterProvider::collect)
     /// returns).
     pub(super) fn collect_all(&self) -> Snapshot {
-        self.collect_matching(&|_| true)
+        self.collect_for(Reader::Other, &|_| true)
     }
 
-    /// Collects the instruments `keep` selects; observable callbacks run only for those.
-    pub(super) fn collect_matching(&self, keep: &dyn Fn(&Descriptor) -> bool) -> Snapshot {
+    /// Collects the instruments `keep` selects for `reader`; observable callbacks run
+    /// only for those.
+    pub(super) fn collect_for(
+        &self,
+        reader: Reader,
+        keep: &dyn Fn(&Descriptor) -> bool,
+    ) -> Snapshot {
         let time = SystemTime::now();
         let registries: Vec<Arc<Registry>> = self.scopes.lock().ordered.clone();
         Snapshot {
@@ -109,15 +116,30 @@ impl Core {
             time,
             scopes: registries
                 .iter()
-                .filter_map(|r| r.collect_matching(time, keep))
+                .filter_map(|r| r.collect_matching(time, reader, keep))
                 .collect(),
         }
     }
 
-    /// A destination pipeline's view of the provider: everything, at every push.
-    pub(super) fn collect_fn(self: &Arc<Self>) -> CollectFn {
+    /// Push destination number `destination`'s view of the provider: everything, at
+    /// every push. With an idle timeout, the synchronous series its previous push
+    /// carried and this one lacks (removed for idleness) end with stale markers.
+    pub(super) fn collect_fn(self: &Arc<Self>, destination: usize) -> CollectFn {
         let core = self.clone();
-        Arc::new(move || core.collect_all().into())
+        let reader = Reader::Push(destination);
+        if self.limits.idle.is_none() {
+            return Arc::new(move || core.collect_for(reader, &|_| true).into());
+        }
+        let previous: Mutex<Option<Snapshot>> = Mutex::new(None);
+        Arc::new(move || {
+            let snapshot = core.collect_for(reader, &|_| true);
+            let synchronous = stale::synchronous_only(&snapshot);
+            let ending = previous
+                .lock()
+                .replace(synchronous)
+                .and_then(|before| stale::vanished(before, &snapshot));
+            Collected { snapshot, ending }
+        })
     }
 
     /// A scrape's view of the provider: everything, as a snapshot.
@@ -130,6 +152,6 @@ impl Core {
     #[cfg(feature = "custom-metrics")]
     pub(super) fn collect_matching_fn(self: &Arc<Self>) -> CollectMatchingFn {
         let core = self.clone();
-        Arc::new(move |keep| core.collect_matching(keep))
+        Arc::new(move |keep| core.collect_for(Reader::Other, keep))
     }
 }

@@ -276,6 +276,7 @@ impl MeterProvider {
             Resource::builder_empty().build(),
             Limits {
                 cardinality: crate::aggregate::DEFAULT_CARDINALITY_LIMIT,
+                idle: None,
             },
         ));
         MeterProvider {
