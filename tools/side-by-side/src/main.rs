@@ -10,8 +10,8 @@
 //! For each size and side: a fresh Prometheus (and Collector), a loopback proxy in
 //! front of each hop that counts the bytes, and the application in a process of its own
 //! (`side-by-side app …`, in `app.rs`) that pushes when told. Each push: every series
-//! +1, T0, one push; the query API is polled every 10 ms until every series reads the
-//! push's value. Usage: `side-by-side [--series 10000,100000] [--pushes 5]
+//! +1, T0, one push; Prometheus is polled every 10 ms until it has appended the push's
+//! samples, and its query API then confirms that every series reads the push's value. Usage: `side-by-side [--series 10000,100000] [--pushes 5]
 //! [--sides a,b,c] [--otlp-compression gzip|none]`; `scripts/side-by-side` builds the
 //! peers and runs it.
 
@@ -274,7 +274,7 @@ fn run_one(side: Side, series: usize, options: &Options) -> Result<Measured, Str
         .timeout(Duration::from_secs(30))
         .build()
         .map_err(|e| e.to_string())?;
-    let query_url = format!("http://{}/api/v1/query", prometheus.addr);
+    let prometheus_url = format!("http://{}", prometheus.addr);
 
     let mut pushes = Vec::new();
     for k in 1..=options.pushes + 1 {
@@ -283,11 +283,14 @@ fn run_one(side: Side, series: usize, options: &Options) -> Result<Measured, Str
         let collector_cpu_before = collector
             .as_ref()
             .and_then(|c| usage::other_cpu_nanos(c.pid()));
+        let appended_before = samples_appended(&client, &prometheus_url)
+            .ok_or("prometheus: /metrics does not answer")?;
 
         app.send("push")?;
         let t0 = app.expect("t0")?[0];
         let query = format!("count({{__name__=~\"sbs_c[0-9]+_total\"}} == {k})");
-        let (polls, ready_at) = poll_until(&client, &query_url, &query, series)?;
+        let (polls, ready_at) =
+            poll_until(&client, &prometheus_url, appended_before, &query, series)?;
         let queryable_ns = ready_at.saturating_sub(t0);
         let pushed = app.expect("pushed")?;
 
@@ -349,27 +352,66 @@ fn run_one(side: Side, series: usize, options: &Options) -> Result<Measured, Str
     })
 }
 
-/// Polls `query` every 10 ms until it returns `want`; the number of polls and the
+/// Samples Prometheus has appended to its head so far (`/metrics`), every type; the
+/// counter appears with the first append, so its absence is 0.
+fn samples_appended(client: &reqwest::blocking::Client, base: &str) -> Option<f64> {
+    let text = client
+        .get(format!("{base}/metrics"))
+        .send()
+        .ok()?
+        .text()
+        .ok()?;
+    let mut total = 0.0;
+    for line in text.lines() {
+        if let Some(rest) = line.strip_prefix("prometheus_tsdb_head_samples_appended_total") {
+            let value: f64 = rest.rsplit(' ').next()?.parse().ok()?;
+            total += value;
+        }
+    }
+    Some(total)
+}
+
+/// Waits until the push is queryable, polling every 10 ms; the number of polls and the
 /// wall-clock time (Unix ns) of the answer that showed it.
+///
+/// The signal is Prometheus' own count of appended samples (`/metrics`), which it raises
+/// after the samples of a request are in the head, where queries see them: a query that
+/// counts 100,000 series takes hundreds of milliseconds on this machine and would set
+/// the resolution. `query` (every series at the push's value) then confirms it, polled
+/// until it does.
 fn poll_until(
     client: &reqwest::blocking::Client,
-    url: &str,
+    base: &str,
+    appended_before: f64,
     query: &str,
     want: usize,
 ) -> Result<(u32, u128), String> {
     let start = Instant::now();
-    let full = format!("{url}?query={}", percent_encode(query));
     let mut polls = 0;
-    let mut last = String::new();
+    let mut ready = None;
     while start.elapsed() < QUERYABLE_TIMEOUT {
         polls += 1;
+        if let Some(now) = samples_appended(client, base) {
+            if now - appended_before >= want as f64 {
+                ready = Some(usage::unix_nanos());
+                break;
+            }
+        }
+        std::thread::sleep(POLL_EVERY);
+    }
+    let full = format!("{base}/api/v1/query?query={}", percent_encode(query));
+    let mut last = String::new();
+    while start.elapsed() < QUERYABLE_TIMEOUT {
         if let Ok(response) = client.get(&full).send() {
             let now = usage::unix_nanos();
             last = response.text().unwrap_or_default();
             if scalar_of(&last) == Some(want as f64) {
-                return Ok((polls, now));
+                // Should the appended count have run ahead of the data, the query's
+                // answer is the time.
+                return Ok((polls, ready.unwrap_or(now)));
             }
         }
+        polls += 1;
         std::thread::sleep(POLL_EVERY);
     }
     Err(format!(
