@@ -573,8 +573,9 @@ impl Destination {
         self
     }
 
-    /// Whether every series carries `otel_scope_name` (and `otel_scope_version` when
-    /// the meter has a version): on by default, as the OpenTelemetry–Prometheus
+    /// Whether every series carries `otel_scope_name` (and `otel_scope_version`,
+    /// `otel_scope_schema_url` and one `otel_scope_<attribute>` per scope attribute,
+    /// for what the meter's scope has): on by default, as the OpenTelemetry–Prometheus
     /// compatibility spec requires, so that two libraries' instruments of one name
     /// stay two series. Off gives the shape without them; same-named instruments
     /// of several meters then merge into one series (sums add).

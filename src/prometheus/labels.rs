@@ -5,7 +5,10 @@ use opentelemetry::KeyValue;
 
 use super::collide::{Action, Plan};
 use super::exemplar_selection::{in_bucket, Handover};
-use super::model::{millis, Names, SCOPE_NAME_LABEL, SCOPE_VERSION_LABEL};
+use super::model::{
+    millis, Names, SCOPE_ATTRIBUTE_PREFIX, SCOPE_NAME_LABEL, SCOPE_SCHEMA_URL_LABEL,
+    SCOPE_VERSION_LABEL,
+};
 use super::naming;
 use super::series::{put, Labels, ReusedPoint, Sample, SeriesSink, Slot, Span};
 use crate::snapshot::{Attributes, Exemplar, HistogramPoint, MetricData, MetricSnapshot};
@@ -18,6 +21,50 @@ pub(crate) struct CommonLabels {
     pub(super) job: String,
     pub(super) instance: String,
     pub(super) external: Vec<(String, String)>,
+}
+
+/// The labels a scope gives each of its series, sorted by name, none empty: as the
+/// compatibility specification says and Prometheus' OTLP receiver writes them
+/// (`promote_scope_metadata`), `otel_scope_name`, `otel_scope_version`,
+/// `otel_scope_schema_url`, and `otel_scope_<key>` for each scope attribute (sanitised
+/// like any label name; keys that meet after sanitising join their values with `;`).
+/// The name, version and schema URL win over an attribute that would give the same
+/// label. Computed once per instrument.
+pub(super) fn scope_labels(scope: &opentelemetry::InstrumentationScope) -> Vec<(String, String)> {
+    let own = [
+        (SCOPE_NAME_LABEL, scope.name()),
+        (SCOPE_VERSION_LABEL, scope.version().unwrap_or_default()),
+        (
+            SCOPE_SCHEMA_URL_LABEL,
+            scope.schema_url().unwrap_or_default(),
+        ),
+    ];
+    let mut labels: Vec<(String, String)> = Vec::new();
+    for kv in scope.attributes() {
+        let mut name = String::new();
+        if !naming::push_label_name(&mut name, &format!("{SCOPE_ATTRIBUTE_PREFIX}{}", kv.key)) {
+            continue;
+        }
+        let mut value = String::new();
+        naming::write_attribute_value(&mut value, &kv.value);
+        if value.is_empty() || own.iter().any(|(own, _)| *own == name) {
+            continue;
+        }
+        match labels.iter_mut().find(|(n, _)| *n == name) {
+            Some((_, existing)) => {
+                existing.push(';');
+                existing.push_str(&value);
+            }
+            None => labels.push((name, value)),
+        }
+    }
+    labels.extend(
+        own.iter()
+            .filter(|(_, value)| !value.is_empty())
+            .map(|(name, value)| ((*name).to_owned(), (*value).to_owned())),
+    );
+    labels.sort();
+    labels
 }
 
 /// Buffers reused for every point, so a warm translator allocates nothing.
@@ -72,8 +119,8 @@ struct PointsOf<'b> {
 /// Borrowed translator state for the points of one metric.
 pub(super) struct PointContext<'t> {
     pub(super) common: &'t CommonLabels,
-    /// The current metric's scope name and version label values (empty: none).
-    pub(super) scope: [&'t str; 2],
+    /// The current metric's scope labels, sorted by name ([`scope_labels`]).
+    pub(super) scope: &'t [(String, String)],
     pub(super) scratch: &'t mut Scratch,
     /// Exponential histograms go out as native ones (scale −4 and up).
     pub(super) native_histograms: bool,
@@ -364,9 +411,7 @@ impl PointContext<'_> {
                 "job" => !self.common.job.is_empty(),
                 "instance" => !self.common.instance.is_empty(),
                 "le" => histogram,
-                SCOPE_NAME_LABEL => !self.scope[0].is_empty(),
-                SCOPE_VERSION_LABEL => !self.scope[1].is_empty(),
-                _ => false,
+                other => self.scope.iter().any(|(name, _)| name == other),
             };
             if taken {
                 text.insert_str(start, "exported_");
@@ -415,17 +460,12 @@ impl PointContext<'_> {
             };
             insert_sorted(text, base, slot);
         }
-        for (name, value) in [SCOPE_NAME_LABEL, SCOPE_VERSION_LABEL]
-            .into_iter()
-            .zip(self.scope)
-        {
-            if !value.is_empty() {
-                let slot = Slot {
-                    name: put(text, name),
-                    value: put(text, value),
-                };
-                insert_sorted(text, base, slot);
-            }
+        for (name, value) in self.scope {
+            let slot = Slot {
+                name: put(text, name),
+                value: put(text, value),
+            };
+            insert_sorted(text, base, slot);
         }
         add_external(text, base, &self.common.external);
     }

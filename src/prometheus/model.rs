@@ -15,6 +15,11 @@ use crate::snapshot::{Attributes, InstrumentKind, MetricData};
 pub const SCOPE_NAME_LABEL: &str = "otel_scope_name";
 /// See [`SCOPE_NAME_LABEL`]; present when the meter has a version.
 pub const SCOPE_VERSION_LABEL: &str = "otel_scope_version";
+/// See [`SCOPE_NAME_LABEL`]; present when the meter has a schema URL.
+pub const SCOPE_SCHEMA_URL_LABEL: &str = "otel_scope_schema_url";
+/// What a scope attribute's key is prefixed with before it is sanitised as a label name
+/// (`scope.kind` → `otel_scope_scope_kind`).
+pub const SCOPE_ATTRIBUTE_PREFIX: &str = "otel_scope_";
 
 /// One point of one instrument: the instrument's descriptor id and the point's index.
 pub(super) type Member = (u64, u32);
@@ -81,8 +86,9 @@ pub(super) struct Names {
     pub(super) version: u64,
     /// The push that last saw this instrument; entries not seen are evicted.
     pub(super) generation: u64,
-    /// The meter's name and version, as label values (empty: no label).
-    pub(super) scope: [String; 2],
+    /// The scope's labels (name, version, schema URL, attributes), sorted by name, none
+    /// empty; none when scope labels are off.
+    pub(super) scope: Vec<(String, String)>,
     pub(super) kind: FamilyKind,
     /// The OpenTelemetry name, for messages.
     pub(super) instrument: String,
@@ -105,9 +111,9 @@ pub(super) struct PointKey {
 }
 
 impl Names {
-    /// The scope labels' values (empty: no label).
-    pub(super) fn scope(&self) -> [&str; 2] {
-        [&self.scope[0], &self.scope[1]]
+    /// The scope's labels, sorted by name.
+    pub(super) fn scope(&self) -> &[(String, String)] {
+        &self.scope
     }
 
     /// Every series name this instrument produces.

@@ -8,7 +8,7 @@ use std::sync::Arc;
 
 use super::collide::{Claim, FamilyChecks, SeriesKeys};
 use super::exemplar_selection::Handover;
-use super::labels::{CommonLabels, PointContext, Scratch};
+use super::labels::{scope_labels, CommonLabels, PointContext, Scratch};
 use super::model::{
     key_of, naming_kind, point_attributes, FamilyKind, Member, Names, PointKey, Versions,
 };
@@ -40,9 +40,9 @@ impl NameCache {
         let names = self.names.entry(d.id).or_insert_with(|| {
             *families_dirty = true;
             let scope = if scope_labels {
-                [scope.name(), scope.version().unwrap_or_default()].map(str::to_owned)
+                self::scope_labels(scope)
             } else {
-                Default::default()
+                Vec::new()
             };
             let kind = naming_kind(&metric.data, d.kind);
             let family = naming::metric_name(&d.name, &d.unit, kind);

@@ -21,8 +21,9 @@
 //! - Every series gets `job` (`service.namespace/service.name`, or `service.name`) and
 //!   `instance` (`service.instance.id`) from the resource, each only when present. The
 //!   other resource attributes go on one `target_info` series (value 1) per push.
-//! - Every series but `target_info` gets `otel_scope_name` (and `otel_scope_version`
-//!   when the meter has one), unless [`Translator::set_scope_labels`] turns them off.
+//! - Every series but `target_info` gets `otel_scope_name` (and `otel_scope_version`,
+//!   `otel_scope_schema_url` and `otel_scope_<attribute>` for what the meter's scope
+//!   has), unless [`Translator::set_scope_labels`] turns them off.
 //! - A point attribute that would land on a label the translator sets itself is renamed
 //!   `exported_<name>`: `job` and `instance` when the resource provides them (the
 //!   resource wins, as Prometheus does with `honor_labels: false`), the scope labels
@@ -182,7 +183,8 @@ impl Translator {
         translator
     }
 
-    /// Whether series carry `otel_scope_name` and `otel_scope_version` (on by default,
+    /// Whether series carry the scope's labels: `otel_scope_name`, `otel_scope_version`,
+    /// `otel_scope_schema_url` and `otel_scope_<attribute>` (on by default,
     /// as the OpenTelemetry–Prometheus compatibility spec requires). With them off,
     /// same-named instruments of several meters make one series, merged as described
     /// in the module documentation.
@@ -335,7 +337,7 @@ impl Translator {
         } = self;
         let mut ctx = PointContext {
             common,
-            scope: ["", ""],
+            scope: &[],
             scratch,
             native_histograms: options.native_histograms,
             exemplars: match (options.pull, options.pull_exemplars) {

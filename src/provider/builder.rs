@@ -531,7 +531,7 @@ impl MeterProviderBuilder {
         self.on_default(|d| d.with_native_histograms(enabled))
     }
 
-    /// Whether series carry `otel_scope_name` and `otel_scope_version` (see
+    /// Whether series carry the scope's labels, `otel_scope_name` and the others (see
     /// [`Destination::with_scope_labels`]), for every destination that does not set
     /// its own, the default one included. Default: on.
     ///

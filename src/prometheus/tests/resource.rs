@@ -97,3 +97,38 @@ fn two_meters_with_one_instrument_name_make_two_series_with_scope_labels() {
     );
     assert_eq!(off.collisions().merged_points, 1);
 }
+
+#[test]
+fn the_schema_url_and_scope_attributes_become_otel_scope_labels() {
+    let scope = InstrumentationScope::builder("lib")
+        .with_version("1.0")
+        .with_schema_url("https://opentelemetry.io/schemas/1.26.0")
+        .with_attributes([
+            KeyValue::new("scope.kind", "library"),
+            KeyValue::new("shard", 3_i64),
+            // The scope's own name wins over an attribute that would write it.
+            KeyValue::new("name", "fake"),
+            KeyValue::new("empty", ""),
+        ])
+        .build();
+    let attrs = [KeyValue::new("otel.scope.shard", "point")];
+    let snap = scoped(vec![(
+        scope,
+        vec![counter(1, "requests", vec![number(&attrs, Number::U64(3))])],
+    )]);
+    assert_eq!(
+        exposition(&translate(&snap)),
+        [concat!(
+            r#"requests_total{exported_otel_scope_shard="point",otel_scope_name="lib","#,
+            r#"otel_scope_schema_url="https://opentelemetry.io/schemas/1.26.0","#,
+            r#"otel_scope_scope_kind="library",otel_scope_shard="3",otel_scope_version="1.0"} 3"#
+        )]
+    );
+    // Scope labels off: none of them.
+    let mut off = Translator::new();
+    off.set_scope_labels(false);
+    assert_eq!(
+        exposition(&translate_with(&mut off, &snap)),
+        [r#"requests_total{otel_scope_shard="point"} 3"#]
+    );
+}
