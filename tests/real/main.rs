@@ -1,8 +1,8 @@
 //! The integration tests against real servers (Prometheus, VictoriaMetrics, vmauth,
-//! Unleash, tinyproxy), each ignored unless asked for: `scripts/test` installs the
-//! servers and runs them, or `cargo test --test real -- --include-ignored` when they are
-//! on `PATH`. One module per concern, each opening with its scope; the servers'
-//! harnesses are in `servers/`.
+//! Unleash, tinyproxy, the OpenTelemetry Collector), each ignored unless asked for:
+//! `scripts/test` installs the servers and runs them, or `cargo test --test real --
+//! --include-ignored` when they are on `PATH`. One module per concern, each opening
+//! with its scope; the servers' harnesses are in `servers/`.
 
 // The test modules need the default `receiver` feature (each says so); their
 // harnesses go with them.
@@ -17,6 +17,7 @@ mod destinations;
 mod e2e;
 mod harness;
 mod metrics_facade;
+mod name_parity;
 mod native_histograms;
 mod no_loss;
 mod observers;

@@ -4,6 +4,7 @@
 //!   VictoriaMetrics; VictoriaMetrics 1.79) and where its binary comes from;
 //! - [`real_servers`]: the server child processes, their options (config, OTLP receiver,
 //!   feature flags, TLS) and query APIs; [`stored`]: exact comparisons of what they stored;
+//! - [`otelcol`]: a real OpenTelemetry Collector remote writing to one of them;
 //! - [`vmauth`]: a real vmauth in front of one of them;
 //! - [`unleash`]: a real Unleash on a throwaway PostgreSQL;
 //! - [`tls`]: certificates made on the spot and the web config of a Prometheus serving
@@ -13,6 +14,7 @@
 //! The common names are re-exported here, so call sites stay short.
 
 pub mod kind;
+pub mod otelcol;
 pub mod proto;
 pub mod real_servers;
 pub mod stored;
