@@ -20,6 +20,7 @@
 //! | [`sdk_exporter`] | prompush as the exporter of the official `opentelemetry_sdk` |
 //! | [`features`] | the cargo features and what each costs to build |
 //! | [`performance`] | the benchmark figures and the commands that measure them |
+//! | [`comparison`] | prompush side by side with the SDK's OTLP exporter and the Collector into Prometheus 3: cost and stored names |
 //! | [`layout`] | where each part of prompush lives in the source |
 //!
 //! The chapters are documentation only: this module has no items.
@@ -68,6 +69,9 @@ pub mod features {}
 
 #[doc = include_str!("performance.md")]
 pub mod performance {}
+
+#[doc = include_str!("comparison.md")]
+pub mod comparison {}
 
 #[doc = include_str!("layout.md")]
 pub mod layout {}
