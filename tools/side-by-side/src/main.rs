@@ -222,8 +222,8 @@ impl AppProcess {
             .map_err(|e| format!("application: {e}"))
     }
 
-    /// The next line, which must start with `word`: its numbers.
-    fn expect(&mut self, word: &str) -> Result<Vec<u128>, String> {
+    /// The next line, which must be `word` and `N` numbers: the numbers.
+    fn expect<const N: usize>(&mut self, word: &str) -> Result<[u128; N], String> {
         let mut line = String::new();
         self.stdout
             .read_line(&mut line)
@@ -234,9 +234,12 @@ impl AppProcess {
                 "application: expected {word:?}, got {line:?} (it failed: see above)"
             ));
         }
-        fields
+        let numbers: Vec<u128> = fields
             .map(|f| f.parse::<u128>().map_err(|e| format!("{line:?}: {e}")))
-            .collect()
+            .collect::<Result<_, _>>()?;
+        numbers
+            .try_into()
+            .map_err(|_| format!("application: {line:?} is not {word} and {N} numbers"))
     }
 }
 
@@ -287,18 +290,18 @@ fn run_one(side: Side, series: usize, options: &Options) -> Result<Measured, Str
             .ok_or("prometheus: /metrics does not answer")?;
 
         app.send("push")?;
-        let t0 = app.expect("t0")?[0];
+        let [t0] = app.expect("t0")?;
         let query = format!("count({{__name__=~\"sbs_c[0-9]+_total\"}} == {k})");
         let (polls, ready_at) =
             poll_until(&client, &prometheus_url, appended_before, &query, series)?;
         let queryable_ns = ready_at.saturating_sub(t0);
-        let pushed = app.expect("pushed")?;
+        let [cpu_ns, wall_ns] = app.expect("pushed")?;
 
         let (app_sent_after, _) = first_hop.read();
         let (prom_sent_after, _) = prom_proxy.read();
         let push = Push {
-            cpu_ns: pushed[0],
-            wall_ns: pushed[1],
+            cpu_ns,
+            wall_ns,
             queryable_ns,
             polls,
             app_bytes: app_sent_after - app_sent_before,
@@ -338,7 +341,7 @@ fn run_one(side: Side, series: usize, options: &Options) -> Result<Measured, Str
         std::thread::sleep(Duration::from_millis(100));
     }
     app.send("quit")?;
-    let rss_kib = app.expect("rss")?[0] as u64;
+    let [rss_kib] = app.expect("rss")?;
     let collector_peak_kib = collector
         .as_ref()
         .and_then(|c| usage::other_memory_kib(c.pid(), "VmHWM"));
@@ -347,7 +350,7 @@ fn run_one(side: Side, series: usize, options: &Options) -> Result<Measured, Str
         series,
         warm_up: pushes.remove(0),
         pushes,
-        app_peak_rss_kib: rss_kib,
+        app_peak_rss_kib: rss_kib as u64,
         collector_peak_rss_kib: collector_peak_kib,
     })
 }
