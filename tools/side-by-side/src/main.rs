@@ -364,6 +364,12 @@ fn samples_appended(client: &reqwest::blocking::Client, base: &str) -> Option<f6
         .ok()?
         .text()
         .ok()?;
+    appended_in(&text)
+}
+
+/// The sum of `prometheus_tsdb_head_samples_appended_total` (every `type`) in an
+/// exposition; `None` if a value does not parse.
+fn appended_in(text: &str) -> Option<f64> {
     let mut total = 0.0;
     for line in text.lines() {
         if let Some(rest) = line.strip_prefix("prometheus_tsdb_head_samples_appended_total") {
@@ -437,4 +443,52 @@ fn percent_encode(s: &str) -> String {
             _ => format!("%{b:02X}"),
         })
         .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn appended_samples_add_up_over_types_and_are_zero_before_the_first_append() {
+        let text = "# HELP prometheus_tsdb_head_samples_appended_total Total.\n\
+                    prometheus_tsdb_head_samples_appended_total{type=\"float\"} 10000\n\
+                    prometheus_tsdb_head_samples_appended_total{type=\"histogram\"} 2\n\
+                    prometheus_tsdb_head_series 10001\n";
+        assert_eq!(appended_in(text), Some(10002.0));
+        assert_eq!(appended_in("prometheus_tsdb_head_series 0\n"), Some(0.0));
+    }
+
+    #[test]
+    fn an_instant_vector_answer_gives_its_one_value_and_an_empty_one_none() {
+        let one = r#"{"status":"success","data":{"resultType":"vector","result":[{"metric":{},"value":[1.5,"100000"]}]}}"#;
+        assert_eq!(scalar_of(one), Some(100000.0));
+        let empty = r#"{"status":"success","data":{"resultType":"vector","result":[]}}"#;
+        assert_eq!(scalar_of(empty), None);
+    }
+
+    #[test]
+    fn a_query_is_percent_encoded_for_the_url() {
+        assert_eq!(
+            percent_encode(r#"count({__name__=~"sbs_c[0-9]+_total"} == 2)"#),
+            "count%28%7B__name__%3D~%22sbs_c%5B0-9%5D%2B_total%22%7D%20%3D%3D%202%29"
+        );
+    }
+
+    #[test]
+    fn options_default_to_the_issue_sizes_and_refuse_what_cannot_be_shaped() {
+        let o = parse_options(&[]).expect("defaults");
+        assert_eq!(o.series, [10_000, 100_000]);
+        assert_eq!(o.sides, [Side::Prompush, Side::Otlp, Side::Collector]);
+        assert!(o.gzip);
+        let args = |s: &str| s.split(' ').map(str::to_owned).collect::<Vec<_>>();
+        assert!(parse_options(&args("--series 150")).is_err());
+        assert!(parse_options(&args("--sides a,d")).is_err());
+        let o = parse_options(&args("--series 1_000 --sides c --otlp-compression none"))
+            .expect("parsed");
+        assert_eq!(
+            (o.series, o.sides, o.gzip),
+            (vec![1000], vec![Side::Collector], false)
+        );
+    }
 }

@@ -146,3 +146,22 @@ pub fn print(results: &[Measured], gzip: bool) {
         );
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_median_of_an_even_count_is_the_mean_of_the_middle_two() {
+        assert_eq!(median(vec![3.0, 1.0, 2.0]), 2.0);
+        assert_eq!(median(vec![4.0, 1.0, 3.0, 2.0]), 2.5);
+        assert!(median(Vec::new()).is_nan());
+    }
+
+    #[test]
+    fn a_cell_gives_its_ratio_to_prompush_when_there_is_one() {
+        assert_eq!(cell(Some(1.5), Some(0.5), 2, "µs"), "1.50 µs (3.00×)");
+        assert_eq!(cell(Some(1.5), None, 1, "B"), "1.5 B");
+        assert_eq!(cell(None, Some(1.0), 1, "B"), "—");
+    }
+}
