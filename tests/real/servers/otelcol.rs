@@ -46,12 +46,14 @@ impl Collector {
             .collect();
         for _ in 0..PORT_ATTEMPTS {
             let addr = free_loopback_addr();
-            // No own metrics server (it would take localhost:8888 for every Collector).
+            // No own metrics server (it would take localhost:8888 for every Collector);
+            // the exporter under its current name (`prometheusremotewrite` is a
+            // deprecated alias that logs a warning).
             let yaml = format!(
                 "receivers:\n  otlp:\n    protocols:\n      http:\n        endpoint: {addr}\n\
-                 exporters:\n  prometheusremotewrite:\n{exporter}\
+                 exporters:\n  prometheus_remote_write:\n{exporter}\
                  service:\n  telemetry:\n    logs:\n      level: warn\n    metrics:\n      level: none\n  \
-                 pipelines:\n    metrics:\n      receivers: [otlp]\n      exporters: [prometheusremotewrite]\n"
+                 pipelines:\n    metrics:\n      receivers: [otlp]\n      exporters: [prometheus_remote_write]\n"
             );
             std::fs::write(&config, yaml).expect("write otelcol.yaml");
             let mut child = spawn_logged(

@@ -126,7 +126,8 @@ pub fn prometheus() -> Result<Peer, String> {
 /// No batch processor: the SDK already sends a whole collection in one request, and the
 /// processor would only add its timeout to the time until the data is queryable. The
 /// exporter's own queue and its defaults (5 consumers, 3 MB requests, snappy, remote
-/// write 1.0) are what a user gets.
+/// write 1.0) are what a user gets. The exporter goes by its current name
+/// (`prometheusremotewrite` is a deprecated alias that logs a warning).
 pub fn collector(remote_write: &str) -> Result<Peer, String> {
     let program = binary("OTELCOL_BIN")?;
     let dir = temp_dir("otelcol")?;
@@ -134,9 +135,9 @@ pub fn collector(remote_write: &str) -> Result<Peer, String> {
     let config = dir.join("otelcol.yaml");
     let yaml = format!(
         "receivers:\n  otlp:\n    protocols:\n      http:\n        endpoint: {addr}\n\
-         exporters:\n  prometheusremotewrite:\n    endpoint: {remote_write}\n\
+         exporters:\n  prometheus_remote_write:\n    endpoint: {remote_write}\n\
          service:\n  telemetry:\n    logs:\n      level: warn\n    metrics:\n      level: none\n\
-         \x20 pipelines:\n    metrics:\n      receivers: [otlp]\n      exporters: [prometheusremotewrite]\n"
+         \x20 pipelines:\n    metrics:\n      receivers: [otlp]\n      exporters: [prometheus_remote_write]\n"
     );
     std::fs::write(&config, yaml).map_err(|e| e.to_string())?;
     let args = vec![format!("--config={}", config.display())];
