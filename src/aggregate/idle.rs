@@ -194,4 +194,289 @@ mod tests {
         assert_eq!(seen, 1);
         assert!(!sweep.is_idle((2, 0)), "a later sweep's touch");
     }
+
+    /// Aggregator-level tests: removal, bound handles, the cardinality limit, and the
+    /// race of recorders with removal, counted exactly.
+    mod removal {
+        use std::collections::HashMap;
+        use std::sync::atomic::AtomicBool;
+        use std::time::SystemTime;
+
+        use opentelemetry::KeyValue;
+
+        use super::super::*;
+        use crate::aggregate::striped::SumCell;
+        use crate::aggregate::{Aggregation, Aggregator, CollectedSeries, Limits, Sum};
+        use crate::snapshot::{Descriptor, InstrumentKind, MetricData, Number, NumberKind};
+        use crate::sync::Mutex;
+
+        /// A counter's sum that audits removals: what each removed series holds when it
+        /// is forgotten, and whether that is what the last collection read of it.
+        #[derive(Default)]
+        struct Audited {
+            last_read: Mutex<HashMap<usize, u64>>,
+            removed_total: AtomicU64,
+            removed: AtomicU64,
+            changed_after_last_read: AtomicU64,
+        }
+
+        struct AuditedSum(Arc<Audited>);
+
+        impl Aggregation for AuditedSum {
+            type Input = u64;
+            type Cell = SumCell;
+            fn new_cell(&self) -> SumCell {
+                SumCell::new()
+            }
+            fn is_valid(&self, _: u64) -> bool {
+                true
+            }
+            fn update(&self, cell: &SumCell, v: u64) {
+                cell.add(v)
+            }
+            fn collect<'a>(
+                &self,
+                series: impl Iterator<Item = CollectedSeries<'a, SumCell>>,
+            ) -> MetricData {
+                let series: Vec<_> = series.collect();
+                let mut last = self.0.last_read.lock();
+                for s in &series {
+                    last.insert(s.cell as *const SumCell as usize, s.cell.total::<u64>());
+                }
+                drop(last);
+                Sum::<u64>::new(true).collect(series.into_iter())
+            }
+            fn forget(&self, cell: &SumCell) {
+                let total = cell.total::<u64>();
+                let key = cell as *const SumCell as usize;
+                if self.0.last_read.lock().remove(&key) != Some(total) {
+                    self.0
+                        .changed_after_last_read
+                        .fetch_add(1, Ordering::Relaxed);
+                }
+                self.0.removed_total.fetch_add(total, Ordering::Relaxed);
+                self.0.removed.fetch_add(1, Ordering::Relaxed);
+            }
+        }
+
+        fn descriptor() -> Arc<Descriptor> {
+            Arc::new(Descriptor {
+                id: Descriptor::next_id(),
+                name: "c".into(),
+                description: "".into(),
+                unit: "".into(),
+                kind: InstrumentKind::Counter,
+                number: NumberKind::U64,
+            })
+        }
+
+        /// An idle timeout of 10 s on a clock the test moves; `push` destinations.
+        fn limits(cardinality: usize, clock: &Arc<AtomicU64>, push: usize) -> Limits {
+            let clock = clock.clone();
+            Limits {
+                cardinality,
+                idle: Some(IdleSeries {
+                    timeout: Duration::from_secs(10),
+                    clock: IdleClock(Arc::new(move || {
+                        Duration::from_secs(clock.load(Ordering::Relaxed))
+                    })),
+                    push_destinations: push,
+                }),
+            }
+        }
+
+        fn audited(
+            cardinality: usize,
+            clock: &Arc<AtomicU64>,
+            push: usize,
+        ) -> (Arc<Aggregator<AuditedSum>>, Arc<Audited>) {
+            let audit = Arc::new(Audited::default());
+            let aggregator = Aggregator::new(
+                descriptor(),
+                AuditedSum(audit.clone()),
+                limits(cardinality, clock, push),
+            );
+            (aggregator, audit)
+        }
+
+        fn kv(i: u64) -> [KeyValue; 1] {
+            [KeyValue::new("k", i as i64)]
+        }
+
+        fn points(a: &Aggregator<AuditedSum>, reader: Reader) -> Vec<(String, u64)> {
+            let snapshot = a.collect(SystemTime::now(), reader);
+            let mut points: Vec<(String, u64)> = snapshot
+                .data
+                .number_points()
+                .iter()
+                .map(|p| {
+                    let value = match p.value {
+                        Number::U64(v) => v,
+                        other => panic!("{other:?}"),
+                    };
+                    (format!("{:?}", p.attributes), value)
+                })
+                .collect();
+            points.sort();
+            points
+        }
+
+        /// Collects until `done` holds, at most 1000 times (the epoch may be held back
+        /// a while by other tests' threads).
+        fn collect_until(
+            a: &Aggregator<AuditedSum>,
+            reader: Reader,
+            done: impl Fn(&Aggregator<AuditedSum>) -> bool,
+        ) -> bool {
+            (0..1000).any(|_| {
+                a.collect(SystemTime::now(), reader);
+                done(a)
+            })
+        }
+
+        #[test]
+        fn an_idle_series_is_removed_and_a_later_measurement_starts_it_from_zero() {
+            let clock = Arc::new(AtomicU64::new(0));
+            let (a, audit) = audited(100, &clock, 0);
+            a.record(5, &kv(1));
+            a.record(1, &kv(2));
+            assert_eq!(points(&a, Reader::Other).len(), 2);
+            clock.store(5, Ordering::Relaxed);
+            a.record(1, &kv(2));
+            a.collect(SystemTime::now(), Reader::Other);
+            // Idle 10 s since the sweep that saw it: set 1 goes, set 2 stays.
+            clock.store(10, Ordering::Relaxed);
+            assert!(collect_until(&a, Reader::Other, |a| a.map.len() == 1));
+            assert_eq!(audit.removed_total.load(Ordering::Relaxed), 5);
+            assert_eq!(audit.changed_after_last_read.load(Ordering::Relaxed), 0);
+            assert_eq!(points(&a, Reader::Other).len(), 1);
+            a.record(2, &kv(1));
+            let now = points(&a, Reader::Other);
+            assert_eq!(now.len(), 2);
+            assert!(now.iter().any(|(_, v)| *v == 2), "{now:?}: from zero");
+        }
+
+        #[test]
+        fn a_removed_series_frees_its_place_under_the_cardinality_limit() {
+            let clock = Arc::new(AtomicU64::new(0));
+            let (a, _) = audited(2, &clock, 0);
+            a.record(1, &kv(1));
+            a.record(1, &kv(2));
+            a.collect(SystemTime::now(), Reader::Other);
+            clock.store(60, Ordering::Relaxed);
+            assert!(collect_until(&a, Reader::Other, |a| a.map.len() == 0));
+            a.record(1, &kv(3));
+            a.record(1, &kv(4));
+            let now = points(&a, Reader::Other);
+            assert_eq!(now.len(), 2, "{now:?}: no overflow series");
+            assert!(a.overflow.get().is_none());
+        }
+
+        #[test]
+        fn a_bound_series_is_kept_until_its_handle_goes() {
+            let clock = Arc::new(AtomicU64::new(0));
+            let (a, audit) = audited(10, &clock, 0);
+            let binding = a.bind(&kv(1));
+            // SAFETY: the aggregator is alive.
+            a.record_bound(unsafe { binding.cell() }, 3);
+            a.collect(SystemTime::now(), Reader::Other);
+            clock.store(60, Ordering::Relaxed);
+            for _ in 0..20 {
+                a.collect(SystemTime::now(), Reader::Other);
+            }
+            assert_eq!(a.map.len(), 1, "bound: kept");
+            // SAFETY: as above; released once.
+            unsafe { binding.release() };
+            // The release counts as a measurement: idle from the next sweep on.
+            a.collect(SystemTime::now(), Reader::Other);
+            assert_eq!(a.map.len(), 1);
+            clock.store(120, Ordering::Relaxed);
+            assert!(collect_until(&a, Reader::Other, |a| a.map.len() == 0));
+            assert_eq!(audit.removed_total.load(Ordering::Relaxed), 3);
+        }
+
+        #[test]
+        fn a_series_waits_for_every_push_destination_but_not_for_scrapes() {
+            let clock = Arc::new(AtomicU64::new(0));
+            let (a, _) = audited(10, &clock, 2);
+            a.record(1, &kv(1));
+            a.collect(SystemTime::now(), Reader::Push(0));
+            clock.store(60, Ordering::Relaxed);
+            for _ in 0..20 {
+                a.collect(SystemTime::now(), Reader::Push(0));
+                a.collect(SystemTime::now(), Reader::Other);
+            }
+            assert_eq!(a.map.len(), 1, "destination 1 has not read it yet");
+            // Both collect on (destination 0 may not have passed a grace period yet if
+            // other tests held the epoch back).
+            assert!(collect_until(&a, Reader::Push(1), |a| {
+                a.collect(SystemTime::now(), Reader::Push(0));
+                a.map.len() == 0
+            }));
+        }
+
+        /// Recorders move over the sets while a collector sweeps and removes them with a
+        /// clock that jumps past the timeout at every collection: every measurement is
+        /// either in a series when the collection reads it for the last time before its
+        /// removal, or in a series still there at the end. Under Miri (`scripts/test`)
+        /// with few rounds, which checks the reclamation's memory safety too.
+        #[test]
+        fn measurements_racing_removal_are_all_counted_exactly() {
+            const THREADS: u64 = if cfg!(miri) { 2 } else { 4 };
+            let rounds: u64 = if cfg!(miri) { 60 } else { 100_000 };
+            let clock = Arc::new(AtomicU64::new(0));
+            let (a, audit) = audited(100_000, &clock, 1);
+            let recording = Arc::new(AtomicBool::new(true));
+            let collector = {
+                let (a, clock, recording) = (a.clone(), clock.clone(), recording.clone());
+                std::thread::spawn(move || {
+                    while recording.load(Ordering::Relaxed) {
+                        clock.fetch_add(10, Ordering::Relaxed);
+                        a.collect(SystemTime::now(), Reader::Push(0));
+                        std::thread::yield_now();
+                    }
+                })
+            };
+            let recorders: Vec<_> = (0..THREADS)
+                .map(|t| {
+                    let a = a.clone();
+                    std::thread::spawn(move || {
+                        for i in 0..rounds {
+                            // Sets drift: each is busy a while, then idle for good.
+                            let set = (i / 16 + t) % 64 + (i / 1024) * 64;
+                            a.record(1, &kv(set));
+                            if cfg!(miri) && i % 8 == 0 {
+                                std::thread::yield_now();
+                            }
+                        }
+                    })
+                })
+                .collect();
+            for r in recorders {
+                r.join().expect("no panic");
+            }
+            recording.store(false, Ordering::Relaxed);
+            collector.join().expect("no panic");
+            // What was removed before this collection, and what it reads (the series it
+            // removes after reading included).
+            let removed_before = audit.removed_total.load(Ordering::Relaxed);
+            let live: u64 = points(&a, Reader::Push(0)).iter().map(|(_, v)| v).sum();
+            assert_eq!(removed_before + live, THREADS * rounds);
+            assert_eq!(
+                audit.changed_after_last_read.load(Ordering::Relaxed),
+                0,
+                "a removed series changed after the destination's last read"
+            );
+            // Everything goes idle now: all removed, all counted (the overflow series,
+            // if the collector fell that far behind, is never removed).
+            clock.fetch_add(100, Ordering::Relaxed);
+            assert!(collect_until(&a, Reader::Push(0), |a| a.map.len() == 0));
+            let overflow = a.overflow.get().map_or(0, |(_, cell)| cell.total::<u64>());
+            assert_eq!(
+                audit.removed_total.load(Ordering::Relaxed) + overflow,
+                THREADS * rounds
+            );
+            assert!(audit.removed.load(Ordering::Relaxed) > 0);
+        }
+    }
 }

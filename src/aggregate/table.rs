@@ -495,7 +495,9 @@ mod tests {
     /// Removes set `i` as the sweep would: clear the touch first.
     fn remove(map: &SeriesMap<AtomicU64>, i: usize) -> bool {
         let pin = map.pin();
-        let s = map.get(attrs::hash_set(&set(i)), &set(i), &pin).expect("present");
+        let s = map
+            .get(attrs::hash_set(&set(i)), &set(i), &pin)
+            .expect("present");
         s.life.sweep(1, 0);
         map.remove(s, &pin)
     }
@@ -527,7 +529,9 @@ mod tests {
         assert_eq!(map.len(), 1000);
         let pin = map.pin();
         for i in 0..1000 {
-            let s = map.get(attrs::hash_set(&set(i)), &set(i), &pin).expect("present");
+            let s = map
+                .get(attrs::hash_set(&set(i)), &set(i), &pin)
+                .expect("present");
             assert_eq!(s.cell.load(Ordering::Relaxed), 1);
         }
         let ids: Vec<i64> = map.series(&pin).map(id_of).collect();
@@ -538,7 +542,9 @@ mod tests {
     fn refusal_creates_nothing() {
         let map: SeriesMap<AtomicU64> = SeriesMap::new(false);
         let s = set(1);
-        assert!(map.get_or_insert_with(&s, &s, &map.pin(), |_| None).is_none());
+        assert!(map
+            .get_or_insert_with(&s, &s, &map.pin(), |_| None)
+            .is_none());
         assert_eq!(map.len(), 0);
     }
 
@@ -643,7 +649,10 @@ mod tests {
         }
         assert_eq!(map.len(), 500);
         let pin = map.pin();
-        let total: u64 = map.series(&pin).map(|s| s.cell.load(Ordering::Relaxed)).sum();
+        let total: u64 = map
+            .series(&pin)
+            .map(|s| s.cell.load(Ordering::Relaxed))
+            .sum();
         assert_eq!(total, 4 * ROUNDS as u64);
     }
 }

@@ -25,6 +25,7 @@ mod destinations;
 mod env_config;
 mod exemplars;
 mod faults;
+mod idle_series;
 mod merges;
 mod no_loss;
 mod observer_values;
