@@ -209,6 +209,39 @@ fn counter_add_with_custom_metric(c: &mut Criterion) {
 #[cfg(not(feature = "custom-metrics"))]
 fn counter_add_with_custom_metric(_: &mut Criterion) {}
 
+/// The idle-series timeout's cost per `add` on an existing series: an epoch pin and a
+/// load of the series' touched mark (the hot path reads no clock), against the timeout
+/// off. A collection between the rows' batches clears the marks, so the `on` row also
+/// pays the first touch after each collection as a running service does.
+fn counter_add_idle_timeout(c: &mut Criterion) {
+    let mut g = c.benchmark_group("counter_add_idle_timeout");
+    let a = attrs4();
+    for (row, timeout) in [
+        ("prompush_timeout_off", None),
+        ("prompush_timeout_on", Some(Duration::from_secs(600))),
+    ] {
+        let mut builder = prompush::MeterProvider::builder();
+        if let Some(timeout) = timeout {
+            builder = builder.with_idle_series_timeout(timeout);
+        }
+        let provider = builder.build().expect("provider");
+        let counter = provider.meter("bench").u64_counter("requests").build();
+        counter.add(1, &a);
+        g.bench_function(row, |b| {
+            b.iter_custom(|iters| {
+                let _ = provider.collect();
+                let start = Instant::now();
+                for _ in 0..iters {
+                    counter.add(black_box(1), black_box(&a));
+                }
+                start.elapsed()
+            })
+        });
+        let _ = provider.shutdown();
+    }
+    g.finish();
+}
+
 fn bound_counter_add(c: &mut Criterion) {
     let mut g = c.benchmark_group("bound_counter_add");
     let (_p, m) = prompush_meter();
@@ -636,6 +669,7 @@ criterion_group!(
     exponential_histogram_record,
     f64_counter_add,
     counter_add_with_custom_metric,
+    counter_add_idle_timeout,
     bound_counter_add,
     histogram_record,
     many_series,

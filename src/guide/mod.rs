@@ -9,7 +9,7 @@
 //! | [`configuration`] | every provider builder option, its default and its environment variable |
 //! | [`failures`] | retries, refusals, bounded memory, shutdown, staleness, secrets, self-metrics |
 //! | [`shards`] | parallel delivery that keeps every series in order |
-//! | [`semantics`] | attribute sets, aggregation, cardinality, scopes, merges, replicas |
+//! | [`semantics`] | attribute sets, aggregation, cardinality, scopes, merges, replicas, series lifecycle (idle timeout) |
 //! | [`names`] | how OpenTelemetry names and units become Prometheus names |
 //! | [`tls`] | trusted CAs, client certificates, server names, rotation, proxies |
 //! | [`pull`] | a scrape endpoint, or rendering for your own server |

@@ -5,6 +5,9 @@
 //! machine leaves resident. The tests run one at a time ([`alone`]), so no test's
 //! allocations show in another's figures.
 
+// A push destination (the receiver) and the scrape endpoint take part.
+#[cfg(all(feature = "receiver", feature = "scrape"))]
+mod idle_churn;
 mod no_alloc;
 mod outage_memory;
 #[path = "../support/ports.rs"]
