@@ -349,8 +349,7 @@ impl<C> SeriesMap<C> {
             // the map; a reader still probing it pinned before this swap, and the
             // guard frees it only once every such pin has ended.
             Some(guard) => unsafe {
-                let old = old as usize;
-                guard.defer_unchecked(move || drop(Box::from_raw(old as *mut Index)));
+                guard.defer_unchecked(move || drop(Box::from_raw(old)));
             },
             // A map that never frees keeps it until drop.
             None => writer.retired.push(old),
@@ -392,23 +391,24 @@ impl<C> SeriesMap<C> {
             i = (i + 1) & index.mask;
         };
         let (k, offset) = locate(entry);
-        // SAFETY: as in `at`: the entry is within its published segment.
-        unsafe {
+        // SAFETY: as in `at`: the entry is within its published segment. The pointer
+        // taken out is the one `Box::into_raw` gave (its provenance, not a reference's).
+        let owned = unsafe {
             let segment = self.segments[k].load(Ordering::Relaxed);
-            (*segment.add(offset)).store(ptr::null_mut(), Ordering::Release);
-        }
+            (*segment.add(offset)).swap(ptr::null_mut(), Ordering::AcqRel)
+        };
+        debug_assert!(ptr::eq(owned, target));
         writer.free.push(entry as u32);
         self.live.fetch_sub(1, Ordering::Release);
         // SeqCst: see `find`; a thread whose count load comes before this one pinned
         // before, and the guard below waits for it.
         self.removals.fetch_add(1, Ordering::SeqCst);
-        let owned = target as usize;
         // SAFETY: the series came from `Box::into_raw` in `get_or_insert_with` and is
         // unlinked now (no slot of the current index, no entry names it; frozen indexes
         // name its entry, which readers check for null and compare). Every reader that
         // may hold it pinned before this point, and the guard frees it after them.
         unsafe {
-            guard.defer_unchecked(move || drop(Box::from_raw(owned as *mut Series<C>)));
+            guard.defer_unchecked(move || drop(Box::from_raw(owned)));
         }
         true
     }
