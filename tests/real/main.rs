@@ -16,6 +16,7 @@ mod custom_metrics;
 mod destinations;
 mod e2e;
 mod harness;
+mod idle_series;
 mod metrics_facade;
 mod name_parity;
 mod native_histograms;
