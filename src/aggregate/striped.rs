@@ -10,8 +10,9 @@
 //! Collection sums the word and the slots.
 //!
 //! A cell that never collides stays two words. One that did keeps its slots, `slots()`
-//! cache lines, until the series is dropped: series live as long as their instrument,
-//! and a set contended once is likely to be contended again.
+//! cache lines, until the series is dropped (with its instrument, or when the idle
+//! timeout removes it, which frees them with the series): a set contended once is
+//! likely to be contended again.
 
 use std::cell::Cell;
 use std::ptr;
