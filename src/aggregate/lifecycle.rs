@@ -69,6 +69,7 @@ impl Life {
 
     /// Adds a bound handle; false when the series is retired (look it up again).
     pub(crate) fn bind(&self) -> bool {
+        // Relaxed: only a guess; the swap below checks it.
         let mut state = self.state.load(Ordering::Relaxed);
         loop {
             if state & RETIRED != 0 {
@@ -89,6 +90,7 @@ impl Life {
     /// Drops a bound handle: the series counts as measured now, so the handle's last
     /// measurements are read before it can be retired.
     pub(crate) fn unbind(&self) {
+        // Relaxed: only a guess; the swap below checks it.
         let mut state = self.state.load(Ordering::Relaxed);
         loop {
             let next = (state - BOUND_ONE) | TOUCHED;
@@ -105,6 +107,8 @@ impl Life {
     /// The sweep's part: clears `TOUCHED`; if it was set, notes sweep `sweep` at
     /// clock reading `now` as the series' last activity. Returns whether it was set.
     pub(crate) fn sweep(&self, sweep: u64, now: u64) -> bool {
+        // Relaxed: a touch this load misses keeps the word nonzero, so the retiring swap
+        // fails, and the next sweep sees it.
         if self.state.load(Ordering::Relaxed) & TOUCHED == 0 {
             return false;
         }
