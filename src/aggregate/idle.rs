@@ -29,7 +29,10 @@
 //! which the remover holds until the series is unlinked, so it found or made a fresh
 //! series. A recorder that saw the mark already set wrote nothing: the mark it saw was
 //! cleared by a sweep no later than the series' last touching sweep `t`, and it updated
-//! the cell inside the epoch pin it held when it saw the mark; every push destination
+//! the cell inside the epoch pin it held when it saw the mark (its pin's SeqCst fence
+//! came before its load, the sweep's clearing before the epoch scheme's fence when the
+//! note is left: either the load saw the clearing, and the recorder wrote the mark
+//! itself, or the scheme saw the pin and waits for it); every push destination
 //! read the series after `graced` reached `t`, so after that update. Each measurement
 //! thus lands in the old series before every push destination's last read of it, or in
 //! a fresh one. Scrapes and [`MeterProvider::collect`](crate::MeterProvider::collect)
