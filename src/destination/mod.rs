@@ -117,6 +117,27 @@ impl Destination {
         Self::unaddressed(name, Protocol::RemoteWrite).with_endpoint(endpoint)
     }
 
+    /// A Prometheus remote-write 2.0 destination ([`Protocol::RemoteWriteV2`]):
+    /// Prometheus 3 (`/api/v1/write`, started with `--web.enable-remote-write-receiver`)
+    /// and Mimir 2.17 and later. Requests are smaller than 1.0's (a symbols table) and
+    /// carry each series' type, unit and help and the start timestamps of counters and
+    /// histograms. A receiver that takes only 1.0 (VictoriaMetrics, Thanos, Prometheus
+    /// 2) is found at its first answer: the destination then sends everything again as
+    /// 1.0 and stays on 1.0, so nothing is lost; see the guide's remote-write 2.0
+    /// chapter.
+    ///
+    /// ```no_run
+    /// use prompush::{Destination, MeterProvider};
+    ///
+    /// let prometheus3 = Destination::remote_write_v2("prom3", "http://localhost:9090/api/v1/write");
+    /// let provider = MeterProvider::builder().with_destination(prometheus3).build()?;
+    /// # Ok::<(), prompush::Error>(())
+    /// ```
+    #[must_use = "a destination is pushed to only once given to a provider or exporter builder"]
+    pub fn remote_write_v2(name: impl Into<String>, endpoint: impl Into<String>) -> Self {
+        Self::unaddressed(name, Protocol::RemoteWriteV2).with_endpoint(endpoint)
+    }
+
     /// A JSON custom-metrics destination, such as Unleash's
     /// `/api/client/metrics/custom` (see [`Protocol::UnleashJson`]). Unleash
     /// takes its API token with [`with_authorization`](Self::with_authorization).

@@ -73,7 +73,7 @@ impl Destination {
             )));
         }
         let max_body_bytes = match (self.protocol, self.max_body_bytes) {
-            (Protocol::RemoteWrite, Some(_)) => {
+            (Protocol::RemoteWrite | Protocol::RemoteWriteV2, Some(_)) => {
                 return Err(Error::Config(
                     "with_max_body_bytes applies to custom-metrics (JSON) destinations; a \
                      remote-write request is sized with with_max_samples_per_send"
@@ -88,7 +88,7 @@ impl Destination {
             }
             (_, bytes) => bytes.unwrap_or(Destination::DEFAULT_MAX_BODY_BYTES),
         };
-        if self.native_histograms && self.protocol != Protocol::RemoteWrite {
+        if self.native_histograms && !self.protocol.is_remote_write() {
             return Err(Error::Config(
                 "with_native_histograms(true) applies to remote-write destinations; JSON \
                  destinations get exponential histograms as classic buckets"
@@ -106,6 +106,7 @@ impl Destination {
                 target_info: true,
                 scope_labels: self.scope_labels.unwrap_or(true),
                 native_histograms: Arc::new(AtomicBool::new(self.native_histograms)),
+                fallen_back: Arc::new(AtomicBool::new(false)),
             },
             interval,
             backoff: min..=max,

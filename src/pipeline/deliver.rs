@@ -8,19 +8,20 @@ use std::pin::Pin;
 
 use bytes::Bytes;
 
-use crate::transport::{HttpSender, SendOutcome};
+use crate::transport::{HttpSender, Protocol, SendOutcome};
 
 /// A send in progress.
 pub(crate) type Sending = Pin<Box<dyn Future<Output = SendOutcome> + Send>>;
 
-/// Makes one attempt to deliver `body`; never retries (the task does).
+/// Makes one attempt to deliver `body`, which is in `protocol` (the destination's, or
+/// its fallback's); never retries (the task does).
 pub(crate) trait Deliver: Send + Sync {
-    fn send(&self, body: Bytes) -> Sending;
+    fn send(&self, body: Bytes, protocol: Protocol) -> Sending;
 }
 
 impl Deliver for HttpSender {
-    fn send(&self, body: Bytes) -> Sending {
+    fn send(&self, body: Bytes, protocol: Protocol) -> Sending {
         let sender = self.clone();
-        Box::pin(async move { HttpSender::send(&sender, body).await })
+        Box::pin(async move { HttpSender::send_as(&sender, body, protocol).await })
     }
 }

@@ -112,4 +112,7 @@ pub(crate) struct SeriesOptions {
     /// destination's pipelines (its custom metrics' too): a receiver that refuses them
     /// turns it off for all (see `outcome`).
     pub(crate) native_histograms: Arc<AtomicBool>,
+    /// Whether a remote-write 2.0 destination has fallen back to 1.0 (its receiver
+    /// takes only 1.0). Shared by the destination's pipelines, as `native_histograms`.
+    pub(crate) fallen_back: Arc<AtomicBool>,
 }

@@ -1,6 +1,9 @@
 //! What an answer does: a delivered request leaves the queue, a retryable failure
 //! waits its backoff, a request that is too large or refused for one series is cut in
-//! halves, and what is refused for good is dropped, counted and logged.
+//! halves, and what is refused for good is dropped, counted and logged. A remote-write
+//! 2.0 request answered by a receiver that takes only 1.0 (a `415`, or a `2xx` without
+//! the written-count headers) stays at the front of its shard and turns the destination
+//! to 1.0 for good: the task sends it again as 1.0 before anything newer (see `task`).
 
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -17,7 +20,8 @@ use super::shards::Sizing;
 use super::timing::{after, due};
 use super::wire::{self, HalfRequest};
 use super::Delivery;
-use crate::transport::{FailureKind, SendOutcome};
+use crate::prometheus::write_request_v2::Carried;
+use crate::transport::{FailureKind, SendOutcome, Written};
 
 /// What became of a request.
 #[derive(Debug, PartialEq, Eq)]
@@ -47,6 +51,16 @@ pub(super) struct Answering<'a> {
     pub(super) fallback: &'a mut StderrFallback,
     /// Since when pushes have been failing, for the recovery message.
     pub(super) failing_since: &'a mut Option<Instant>,
+    /// What remote write 2.0's written counts have logged.
+    pub(super) written_logged: &'a mut WrittenLogged,
+}
+
+/// The log lines of remote write 2.0's written counts: exemplars not stored once, a
+/// short count once a minute.
+#[derive(Debug, Default)]
+pub(super) struct WrittenLogged {
+    exemplars: bool,
+    short: Option<Instant>,
 }
 
 impl Answering<'_> {
@@ -63,8 +77,27 @@ impl Answering<'_> {
             .queue
             .front(lane)
             .is_some_and(|b| b.body.as_ptr() == batch.body.as_ptr());
+        if let Some(carried) = batch.v2 {
+            match &outcome {
+                SendOutcome::Success { written: None, .. } => {
+                    self.metrics.request("2xx", seconds);
+                    return self.fall_back("answered 2xx without the written-count headers");
+                }
+                SendOutcome::Permanent(failure)
+                    if failure.kind == FailureKind::Status(UNSUPPORTED_MEDIA_TYPE) =>
+                {
+                    self.metrics.request("4xx", seconds);
+                    return self.fall_back("answered 415 Unsupported Media Type");
+                }
+                SendOutcome::Success {
+                    written: Some(written),
+                    ..
+                } => self.check_written(carried, *written),
+                _ => {}
+            }
+        }
         let completion = match outcome {
-            SendOutcome::Success { status } => {
+            SendOutcome::Success { status, .. } => {
                 self.metrics.request("2xx", seconds);
                 self.metrics.sent(batch.samples, batch.body.len());
                 tracing::debug!(%status, samples = batch.samples, bytes = batch.body.len(), "pushed");
@@ -166,6 +199,84 @@ impl Answering<'_> {
         completion
     }
 
+    /// The receiver takes only remote write 1.0 (`why` says how it showed it): turns
+    /// the destination to 1.0 for good and says so once. The request stays at the
+    /// front of its shard, and so do those on the other shards that get the same
+    /// answer: the task sends each again as 1.0 before anything newer (it turns every
+    /// queued 2.0 request into 1.0 before sending it).
+    fn fall_back(&mut self, why: &str) -> Completion {
+        if !self
+            .delivery
+            .series
+            .fallen_back
+            .swap(true, Ordering::Relaxed)
+        {
+            tracing::warn!(
+                destination = %self.delivery.name,
+                "the endpoint {why} to a remote-write 2.0 request: it takes only remote \
+                 write 1.0. This destination now sends 1.0 (without start timestamps and \
+                 with metadata per family), starting with what 2.0 requests carried, and \
+                 stays on 1.0 until the provider is rebuilt. Use Destination::remote_write \
+                 for this endpoint"
+            );
+        }
+        *self.retry_at = None;
+        self.metrics.pending(self.queue.samples());
+        Completion::Retrying
+    }
+
+    /// Counts what a 2.0 receiver says it wrote, and what it did not write of
+    /// `carried`: fewer samples or histograms are dropped (counted and logged, never
+    /// sent again: the others are stored), exemplars not stored are counted and said
+    /// once (exemplar storage is off at the receiver).
+    fn check_written(&mut self, carried: Carried, written: Written) {
+        let kinds = [
+            ("samples", written.samples, carried.samples),
+            ("histograms", written.histograms, carried.histograms),
+            ("exemplars", written.exemplars, carried.exemplars),
+        ];
+        for (kind, count, _) in kinds {
+            if let Some(count) = count {
+                self.metrics.written(kind, count);
+            }
+        }
+        let short = |count: Option<u64>, sent: usize| {
+            count.map_or(0, |c| {
+                sent.saturating_sub(usize::try_from(c).unwrap_or(usize::MAX))
+            })
+        };
+        let values =
+            short(written.samples, carried.samples) + short(written.histograms, carried.histograms);
+        if values > 0 {
+            self.metrics.dropped(values, DropReason::NotWritten);
+            if due(&mut self.written_logged.short) {
+                tracing::warn!(
+                    destination = %self.delivery.name,
+                    sent_samples = carried.samples,
+                    written_samples = ?written.samples,
+                    sent_histograms = carried.histograms,
+                    written_histograms = ?written.histograms,
+                    "the endpoint accepted a push but wrote {values} fewer samples than sent \
+                     (not retried: the rest are stored; logged once a minute while it lasts)"
+                );
+            }
+        }
+        let exemplars = short(written.exemplars, carried.exemplars);
+        if exemplars > 0 {
+            self.metrics.exemplars_not_written(exemplars);
+            if !std::mem::replace(&mut self.written_logged.exemplars, true) {
+                tracing::warn!(
+                    destination = %self.delivery.name,
+                    "the endpoint stores no exemplars ({} of {} written); counted in \
+                     prompush_exemplars_not_written_total and said once. Prometheus stores them \
+                     with --enable-feature=exemplar-storage",
+                    carried.exemplars - exemplars,
+                    carried.exemplars
+                );
+            }
+        }
+    }
+
     /// Whether a refusal may come from one bad series rather than the whole request,
     /// as the destination's protocol reads its answers.
     fn refusal_may_be_one_series(&self, failure: &crate::transport::Failure) -> bool {
@@ -218,6 +329,7 @@ impl Answering<'_> {
             bisect_budget: batch.bisect_budget.clone(),
             shard: batch.shard,
             markers: batch.markers,
+            v2: classic.v2,
         };
         self.queue.replace_front(batch.shard.index, [resend]);
         true
@@ -256,6 +368,7 @@ impl Answering<'_> {
             bisect_budget: budget.clone(),
             shard: batch.shard,
             markers: batch.markers,
+            v2: h.v2,
         };
         let [a, b] = halves;
         self.queue
@@ -283,6 +396,8 @@ fn bisect_budget(series: usize) -> usize {
     let log2 = usize::BITS - series.max(1).leading_zeros();
     4 * log2 as usize + 8
 }
+
+const UNSUPPORTED_MEDIA_TYPE: reqwest::StatusCode = reqwest::StatusCode::UNSUPPORTED_MEDIA_TYPE;
 
 fn status_class(kind: FailureKind) -> &'static str {
     match kind {

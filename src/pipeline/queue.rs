@@ -14,6 +14,8 @@ use std::sync::Arc;
 
 use bytes::Bytes;
 
+use crate::prometheus::write_request_v2::Carried;
+
 /// Byte offsets where a body may be cut.
 pub(crate) type Cuts = Arc<[u32]>;
 
@@ -34,6 +36,10 @@ pub(crate) struct Batch {
     pub(crate) shard: Shard,
     /// Whether it holds stale markers, which no newer push carries again.
     pub(crate) markers: bool,
+    /// For a remote-write 2.0 body, what it carries (to check the receiver's
+    /// written-count headers); `None` for a body in the destination's protocol or, for
+    /// a 2.0 destination, in 1.0 (fallen back).
+    pub(crate) v2: Option<Carried>,
 }
 
 /// Shard `index` of `of`.
@@ -58,6 +64,7 @@ impl Batch {
             bisect_budget: None,
             shard: Shard::ONLY,
             markers: false,
+            v2: None,
         }
     }
 }

@@ -24,6 +24,9 @@ pub(crate) enum DropReason {
     TypeConflict,
     /// The series is also made by an earlier histogram of other bounds.
     Unmergeable,
+    /// A remote-write 2.0 receiver answered 2xx but reported fewer samples written
+    /// than sent (never retried: the rest may be stored).
+    NotWritten,
 }
 
 impl DropReason {
@@ -36,6 +39,7 @@ impl DropReason {
             DropReason::Unrepresentable => "unrepresentable",
             DropReason::TypeConflict => "type_conflict",
             DropReason::Unmergeable => "unmergeable",
+            DropReason::NotWritten => "not_written",
         }
     }
 }
@@ -60,6 +64,8 @@ pub(crate) struct SelfMetrics {
     merged: Counter<u64>,
     shards: Gauge<u64>,
     lag: Gauge<f64>,
+    written: Counter<u64>,
+    exemplars_not_written: Counter<u64>,
 }
 
 impl SelfMetrics {
@@ -135,6 +141,20 @@ impl SelfMetrics {
                      all are delivered)",
                 )
                 .build(),
+            written: meter
+                .u64_counter("prompush.written")
+                .with_description(
+                    "What a remote-write 2.0 receiver reported written, by kind: samples, \
+                     histograms, exemplars",
+                )
+                .build(),
+            exemplars_not_written: meter
+                .u64_counter("prompush.exemplars.not_written")
+                .with_description(
+                    "Exemplars a remote-write 2.0 receiver accepted but did not store \
+                     (exemplar storage off)",
+                )
+                .build(),
         }
     }
 
@@ -194,6 +214,21 @@ impl SelfMetrics {
 
     pub(crate) fn shards(&self, shards: usize) {
         self.shards.record(shards as u64, &self.pending_attrs);
+    }
+
+    /// What a remote-write 2.0 receiver reported written (its headers).
+    pub(crate) fn written(&self, kind: &'static str, count: u64) {
+        self.written.add(
+            count,
+            &[self.destination.clone(), KeyValue::new("kind", kind)],
+        );
+    }
+
+    pub(crate) fn exemplars_not_written(&self, exemplars: usize) {
+        if exemplars > 0 {
+            self.exemplars_not_written
+                .add(exemplars as u64, self.attrs());
+        }
     }
 
     pub(crate) fn lag(&self, lag: std::time::Duration) {

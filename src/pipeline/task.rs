@@ -8,6 +8,7 @@
 
 use std::collections::{HashMap, VecDeque};
 use std::future::Future;
+use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use std::task::Poll;
 use std::time::Duration;
@@ -21,14 +22,15 @@ use super::collect_and_encode::{Encoded, Encoding};
 use super::command::{AnswerTo, Command, Waiter};
 use super::deliver::{Deliver, Sending};
 use super::fallback::StderrFallback;
-use super::outcome::{Answering, Completion};
+use super::outcome::{Answering, Completion, WrittenLogged};
 use super::queue::{Batch, Queue};
 use super::self_metrics::{DropReason, SelfMetrics};
 use super::shards::{ShardPlan, Sizing};
 use super::timing::{after, due};
+use super::wire;
 use super::{CollectFn, Delivery};
 use crate::prometheus::translate::Collisions;
-use crate::transport::{Protocol, SendOutcome};
+use crate::transport::SendOutcome;
 use crate::{Error, Snapshot};
 
 pub(super) struct Task {
@@ -60,6 +62,7 @@ pub(super) struct Task {
     pub(super) flush_wait: Duration,
     /// Refusals are logged once per status per minute.
     pub(super) refusals_logged: HashMap<u16, Option<Instant>>,
+    pub(super) written_logged: WrittenLogged,
     /// When a retryable failure or an eviction was last logged (once a minute each).
     pub(super) failure_logged: Option<Instant>,
     pub(super) eviction_logged: Option<Instant>,
@@ -103,7 +106,7 @@ impl Task {
         flush_wait: Duration,
     ) -> Self {
         let clock = Arc::new(crate::sync::Mutex::new(PushClock::new()));
-        let supersedes = delivery.protocol == Protocol::RemoteWrite;
+        let supersedes = delivery.protocol.is_remote_write();
         let max_shards = if supersedes { delivery.max_shards } else { 1 };
         Task {
             backoff: Backoff::new(*delivery.backoff.start(), *delivery.backoff.end()),
@@ -126,6 +129,7 @@ impl Task {
             waiters: Vec::new(),
             flush_wait,
             refusals_logged: HashMap::new(),
+            written_logged: WrittenLogged::default(),
             failure_logged: None,
             eviction_logged: None,
             superseded_logged: None,
@@ -418,10 +422,23 @@ impl Task {
     fn start_sends(&mut self) {
         let lanes: Vec<usize> = self.startable().collect();
         for lane in lanes {
-            let Some(batch) = self.queue.front(lane).cloned() else {
+            let Some(mut batch) = self.queue.front(lane).cloned() else {
                 continue;
             };
-            let send = self.sender.send(batch.body.clone());
+            if batch.v2.is_some() && self.delivery.series.fallen_back.load(Ordering::Relaxed) {
+                // The receiver takes only 1.0: a queued 2.0 request goes as 1.0.
+                if let Some(v1) = wire::as_v1(&batch) {
+                    batch = Batch {
+                        body: v1.body,
+                        samples: v1.samples,
+                        v2: None,
+                        ..batch
+                    };
+                    self.queue.replace_front(lane, [batch.clone()]);
+                }
+            }
+            let protocol = wire::body_protocol(self.delivery.protocol, &batch);
+            let send = self.sender.send(batch.body.clone(), protocol);
             self.sending.push(InFlight {
                 batch,
                 started: Instant::now(),
@@ -444,6 +461,7 @@ impl Task {
             last_failure: &mut self.last_failure,
             last_refusal: &mut self.last_refusal,
             refusals_logged: &mut self.refusals_logged,
+            written_logged: &mut self.written_logged,
             failure_logged: &mut self.failure_logged,
             fallback: &mut self.fallback,
             failing_since: &mut self.failing_since,

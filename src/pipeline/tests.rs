@@ -33,6 +33,8 @@ enum Answer {
     NativeHistogramsDisabled,
     /// Never answers.
     Hang,
+    /// 204 with remote write 2.0's written counts: samples, histograms, exemplars.
+    Written(u64, u64, u64),
 }
 
 /// One answered request, logged when its answer is given: whether it was accepted,
@@ -55,6 +57,11 @@ struct Scripted {
     most_open: Arc<AtomicUsize>,
     /// Per request, the name of every series (`name(histogram)` for native ones).
     names: Mutex<Vec<Vec<String>>>,
+    /// Whether it takes remote write 2.0: `Accept` answers a 2.0 body with the written
+    /// counts of what it holds; without, as a 1.0 receiver, with none.
+    takes_v2: bool,
+    /// Per request, the protocol its body was sent in.
+    protocols: Mutex<Vec<Protocol>>,
 }
 
 impl Scripted {
@@ -72,7 +79,17 @@ impl Scripted {
             open: Arc::default(),
             most_open: Arc::default(),
             names: Mutex::new(Vec::new()),
+            takes_v2: false,
+            protocols: Mutex::new(Vec::new()),
         }
+    }
+
+    /// As [`new`](Self::new), taking remote write 2.0 (or not).
+    fn v2(script: impl IntoIterator<Item = Answer>, takes_v2: bool) -> Arc<Self> {
+        Arc::new(Scripted {
+            takes_v2,
+            ..Self::answering(script, Duration::ZERO)
+        })
     }
 
     /// Accepts everything, each answer after `delay`.
@@ -135,9 +152,22 @@ fn failure(kind: FailureKind, retry_after: Option<Duration>) -> Failure {
 }
 
 impl Deliver for Scripted {
-    fn send(&self, body: Bytes) -> Sending {
-        let request =
-            crate::prometheus::write_request::decode(&body, 1 << 24).expect("a valid body");
+    fn send(&self, body: Bytes, protocol: Protocol) -> Sending {
+        self.protocols.lock().unwrap().push(protocol);
+        let request = match protocol {
+            Protocol::RemoteWriteV2 => crate::prometheus::write_request_v2::as_v1_message(
+                &crate::prometheus::write_request_v2::decode(&body, 1 << 24).expect("a valid body"),
+            ),
+            _ => crate::prometheus::write_request::decode(&body, 1 << 24).expect("a valid body"),
+        };
+        let carried = request.timeseries.iter().fold((0, 0, 0), |(s, h, e), ts| {
+            (
+                s + ts.samples.len() as u64,
+                h + ts.histograms.len() as u64,
+                e + ts.exemplars.len() as u64,
+            )
+        });
+        let counted = (protocol == Protocol::RemoteWriteV2 && self.takes_v2).then_some(carried);
         let series: Vec<(String, Vec<i64>)> = request
             .timeseries
             .iter()
@@ -174,13 +204,25 @@ impl Deliver for Scripted {
         Box::pin(async move {
             tokio::time::sleep(delay).await;
             open.fetch_sub(1, Ordering::SeqCst);
+            // A 2.0 body answered by a 1.0 receiver is stored as an empty request.
+            let stored = protocol != Protocol::RemoteWriteV2 || counted.is_some();
             landed.lock().unwrap().push(Landed {
-                accepted: matches!(answer, Answer::Accept),
+                accepted: matches!(answer, Answer::Accept | Answer::Written(..)) && stored,
                 series,
             });
+            let written = |(samples, histograms, exemplars)| crate::transport::Written {
+                samples: Some(samples),
+                histograms: Some(histograms),
+                exemplars: Some(exemplars),
+            };
             match answer {
                 Answer::Accept => SendOutcome::Success {
                     status: StatusCode::NO_CONTENT,
+                    written: counted.map(written),
+                },
+                Answer::Written(s, h, e) => SendOutcome::Success {
+                    status: StatusCode::NO_CONTENT,
+                    written: Some(written((s, h, e))),
                 },
                 Answer::Unavailable(retry_after) => SendOutcome::Retryable(failure(
                     FailureKind::Status(StatusCode::SERVICE_UNAVAILABLE),
@@ -211,6 +253,7 @@ fn delivery() -> Delivery {
             target_info: true,
             scope_labels: true,
             native_histograms: Default::default(),
+            fallen_back: Default::default(),
         },
         backoff: Duration::from_millis(30)..=Duration::from_secs(5),
         max_samples_per_send: 2000,
@@ -514,4 +557,136 @@ async fn a_receiver_without_native_histograms_gets_the_same_push_again_as_classi
     }
     assert_eq!(sender.times()[0], sender.times()[1]);
     assert!(!native.load(std::sync::atomic::Ordering::Relaxed));
+}
+
+/// [`delivery`] as remote write 2.0.
+fn v2_delivery() -> Delivery {
+    Delivery {
+        protocol: Protocol::RemoteWriteV2,
+        ..delivery()
+    }
+}
+
+/// The protocol of every request, in the order sent.
+fn protocols(sender: &Scripted) -> Vec<Protocol> {
+    sender.protocols.lock().unwrap().clone()
+}
+
+/// [`start`], with the self-metrics recorded into the returned provider.
+fn start_metered(sender: Arc<Scripted>, delivery: Delivery) -> (Pipeline, crate::MeterProvider) {
+    let provider = crate::MeterProvider::builder()
+        .with_self_metrics(false)
+        .build()
+        .expect("an aggregate-only provider");
+    let metrics = SelfMetrics::new(&provider.meter("prompush"), "t", None);
+    let task = Task::new(sender, delivery, None, metrics, FLUSH_WAIT);
+    let pipeline = Pipeline::spawn(&tokio::runtime::Handle::current(), task);
+    (pipeline, provider)
+}
+
+/// The value of counter `name`'s point that has attribute `key=value`, 0 without one.
+fn counted(provider: &crate::MeterProvider, name: &str, key: &str, value: &str) -> f64 {
+    let snapshot = provider.collect();
+    let Some(metric) = snapshot.metrics().find(|m| &*m.descriptor.name == name) else {
+        return 0.0;
+    };
+    let crate::snapshot::MetricData::Sum { points, .. } = &metric.data else {
+        panic!("{name} is a counter");
+    };
+    points
+        .iter()
+        .filter(|p| {
+            p.attributes
+                .iter()
+                .any(|kv| kv.key.as_str() == key && kv.value.as_str() == value)
+        })
+        .map(|p| p.value.as_f64())
+        .sum()
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_receiver_that_takes_2_0_gets_2_0_and_its_written_counts_are_counted() {
+    let sender = Scripted::v2([], true);
+    let delivery = v2_delivery();
+    let fallen_back = delivery.series.fallen_back.clone();
+    let (pipeline, provider) = start_metered(sender.clone(), delivery);
+    for push in growing(&[5, 5]) {
+        pipeline.export(push).await.expect("delivered");
+    }
+    assert_eq!(sender.assert_each_series_in_order(), 2 * 5);
+    assert_eq!(protocols(&sender), [Protocol::RemoteWriteV2; 2]);
+    assert!(!fallen_back.load(Ordering::Relaxed));
+    // target_info and five series per push.
+    assert_eq!(
+        counted(&provider, "prompush.written", "kind", "samples"),
+        12.0
+    );
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_2xx_without_written_counts_sends_every_request_again_as_1_0_on_every_shard() {
+    let sender = Arc::new(Scripted {
+        takes_v2: false,
+        ..Scripted::answering([], Duration::from_millis(100))
+    });
+    let delivery = Delivery {
+        protocol: Protocol::RemoteWriteV2,
+        ..small_requests()
+    };
+    let fallen_back = delivery.series.fallen_back.clone();
+    let pipeline = start(sender.clone(), delivery);
+    for push in growing(&[1500; 2]) {
+        pipeline.export(push).await.expect("delivered");
+    }
+    assert!(fallen_back.load(Ordering::Relaxed));
+    // Every value stored once, in order: the 2.0 requests stored nothing.
+    assert_eq!(sender.assert_each_series_in_order(), 2 * 1500);
+    let sent = protocols(&sender);
+    let v2 = sent
+        .iter()
+        .filter(|p| **p == Protocol::RemoteWriteV2)
+        .count();
+    // Only the requests on the wire at the first answer went as 2.0, one per shard.
+    assert!((1..=8).contains(&v2), "{v2} requests as 2.0");
+    let first_v1 = sent
+        .iter()
+        .position(|p| *p == Protocol::RemoteWrite)
+        .unwrap();
+    assert!(sent[first_v1..].iter().all(|p| *p == Protocol::RemoteWrite));
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_415_sends_the_request_again_as_1_0_at_once_and_stays_on_1_0() {
+    let sender = Scripted::v2([Answer::Refuse(415)], true);
+    let pipeline = start(sender.clone(), v2_delivery());
+    for push in growing(&[5, 5]) {
+        pipeline.export(push).await.expect("delivered");
+    }
+    assert_eq!(sender.assert_each_series_in_order(), 2 * 5);
+    let (v1, v2) = (Protocol::RemoteWrite, Protocol::RemoteWriteV2);
+    assert_eq!(protocols(&sender), [v2, v1, v1]);
+    assert_eq!(sender.times()[0], sender.times()[1]);
+}
+
+#[tokio::test(start_paused = true)]
+async fn no_exemplars_or_fewer_samples_written_are_counted_and_never_sent_again() {
+    // One push of target_info and five series: six samples, no exemplars.
+    let sender = Scripted::v2([Answer::Written(4, 0, 0)], true);
+    let delivery = v2_delivery();
+    let fallen_back = delivery.series.fallen_back.clone();
+    let (pipeline, provider) = start_metered(sender.clone(), delivery);
+    pipeline.export(snapshot(5)).await.expect("accepted");
+    assert_eq!(protocols(&sender), [Protocol::RemoteWriteV2]);
+    assert!(!fallen_back.load(Ordering::Relaxed));
+    let dropped = counted(
+        &provider,
+        "prompush.samples.dropped",
+        "reason",
+        "not_written",
+    );
+    assert_eq!(dropped, 2.0);
+    assert_eq!(
+        counted(&provider, "prompush.written", "kind", "samples"),
+        4.0
+    );
 }

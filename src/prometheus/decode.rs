@@ -218,6 +218,9 @@ pub struct ReceivedSample {
     pub value: f64,
     /// Milliseconds since the Unix epoch.
     pub timestamp_ms: i64,
+    /// When the series started counting (remote write 2.0's start timestamp),
+    /// milliseconds since the Unix epoch; 0 when the sender gave none (always in 1.0).
+    pub start_timestamp_ms: i64,
 }
 
 /// Type, help and unit of one metric family, as received.
@@ -256,6 +259,34 @@ impl WriteRequest {
 /// decompresses to more than [`MAX_DECODED_BYTES`].
 pub fn decode(body: &[u8]) -> Result<WriteRequest, Error> {
     let request = crate::prometheus::write_request::decode(body, MAX_DECODED_BYTES)?;
+    Ok(read(request))
+}
+
+/// Decodes a remote-write 2.0 body (snappy block-compressed
+/// `io.prometheus.write.v2.Request`) into the same form as [`decode`]: labels resolved
+/// from the symbols table, each family's metadata once (from its series' metadata),
+/// and start timestamps on samples (`start_timestamp_ms`) and native histograms
+/// (`point.start_time()`).
+///
+/// # Errors
+/// As [`decode`].
+pub fn decode_v2(body: &[u8]) -> Result<WriteRequest, Error> {
+    let request = crate::prometheus::write_request_v2::decode(body, MAX_DECODED_BYTES)?;
+    let mut read = read(crate::prometheus::write_request_v2::as_v1_message(&request));
+    for (to, from) in read.series.iter_mut().zip(&request.timeseries) {
+        for (sample, v2) in to.samples.iter_mut().zip(&from.samples) {
+            sample.start_timestamp_ms = v2.start_timestamp;
+        }
+        for (histogram, v2) in to.histograms.iter_mut().zip(&from.histograms) {
+            let start = std::time::Duration::from_millis(v2.start_timestamp.max(0) as u64);
+            histogram.point.start_time = std::time::UNIX_EPOCH + start;
+        }
+    }
+    Ok(read)
+}
+
+/// The public form of a decoded 1.0 request.
+fn read(request: proto::WriteRequest) -> WriteRequest {
     let series = request
         .timeseries
         .into_iter()
@@ -275,6 +306,7 @@ pub fn decode(body: &[u8]) -> Result<WriteRequest, Error> {
                 .map(|s| ReceivedSample {
                     value: s.value,
                     timestamp_ms: s.timestamp,
+                    start_timestamp_ms: 0,
                 })
                 .collect();
             let histograms = ts.histograms.iter().map(NativeHistogram::read).collect();
@@ -302,7 +334,7 @@ pub fn decode(body: &[u8]) -> Result<WriteRequest, Error> {
             unit: m.unit,
         })
         .collect();
-    Ok(WriteRequest { series, metadata })
+    WriteRequest { series, metadata }
 }
 
 /// Decodes a JSON custom-metrics body, `{"metrics":[{"name":…,"value":…,"labels":{…}}]}`
@@ -355,6 +387,7 @@ pub fn decode_custom_metrics(body: &[u8]) -> Result<WriteRequest, Error> {
             samples: vec![ReceivedSample {
                 value,
                 timestamp_ms: 0,
+                start_timestamp_ms: 0,
             }],
             histograms: Vec::new(),
             exemplars: Vec::new(),

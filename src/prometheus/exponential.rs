@@ -70,6 +70,7 @@ impl PointContext<'_> {
                 count += 1;
                 continue;
             }
+            sink.point_start(super::model::millis(point.start_time));
             self.point_labels(bucket_name, &point.attributes, true);
             classic_buckets(point, &mut buckets);
             les.clear();

@@ -175,6 +175,11 @@ impl PointContext<'_> {
                     count += 1;
                     self.scratch.samples.clear();
                     self.scratch.samples.push(value);
+                    sink.point_start(if at.exemplars_allowed {
+                        millis(point.start_time)
+                    } else {
+                        0
+                    });
                     let Some(exemplars) =
                         self.start_point(sink, &at, index, &point.attributes, &point.exemplars)
                     else {
@@ -235,6 +240,7 @@ impl PointContext<'_> {
                     }
                     self.scratch.samples.push(point.sum);
                     self.scratch.samples.push(point.count as f64);
+                    sink.point_start(millis(point.start_time));
                     let Some(exemplars) =
                         self.start_point(sink, &at, index, &point.attributes, &point.exemplars)
                     else {

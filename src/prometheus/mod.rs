@@ -3,7 +3,8 @@
 //! A push goes through three steps, one module each:
 //! [`naming`] turns OpenTelemetry names, units and attribute keys into Prometheus names;
 //! [`translate`] turns a [`Snapshot`](crate::Snapshot) into Prometheus series and
-//! metadata; [`write_request`] writes those as a snappy-compressed `WriteRequest`. For
+//! metadata; [`write_request`] writes those as a snappy-compressed `WriteRequest`
+//! (remote write 1.0), [`write_request_v2`] as 2.0's `io.prometheus.write.v2.Request`. For
 //! destinations that take Unleash's custom-metrics JSON instead, `unleash_json` writes
 //! the same series as JSON entries.
 //!
@@ -37,6 +38,7 @@ pub(crate) mod stale;
 pub(crate) mod translate;
 pub(crate) mod unleash_json;
 pub(crate) mod write_request;
+pub(crate) mod write_request_v2;
 
 #[cfg(test)]
 mod tests;

@@ -129,6 +129,14 @@ pub trait SeriesSink {
         let _ = (labels, sample);
     }
 
+    /// The start of the cumulative interval of the series that come next (a point's),
+    /// milliseconds since the epoch; 0 for a gauge's, which has none. Called before
+    /// each point is offered or its series handed over; does nothing by default (only
+    /// remote write 2.0 carries start timestamps).
+    fn point_start(&mut self, start_ms: i64) {
+        let _ = start_ms;
+    }
+
     /// The points of metric `metric` (its [`Descriptor::id`](crate::snapshot::Descriptor::id))
     /// follow; there are `points` of them. Series made under another `version` must not be
     /// reused: their names or resource labels differ. Does nothing by default.

@@ -197,9 +197,9 @@ fn metric_without_data(metric: &MetricSnapshot) -> MetricSnapshot {
 /// it after the values it ends: a series cannot have two samples at one timestamp).
 /// Writes no metadata, and reuses no cached series: the encoder's caches hold values'
 /// labels for the next push.
-pub(crate) struct StaleMarkers<'a>(pub(crate) &'a mut WriteRequestEncoder);
+pub(crate) struct StaleMarkers<'a, S = WriteRequestEncoder>(pub(crate) &'a mut S);
 
-impl SeriesSink for StaleMarkers<'_> {
+impl<S: SeriesSink> SeriesSink for StaleMarkers<'_, S> {
     fn metadata(&mut self, _: &Metadata<'_>) {}
 
     fn series(&mut self, labels: &Labels<'_>, _: f64, timestamp_ms: i64) {

@@ -82,7 +82,9 @@ pub struct Received {
     /// The body as it arrived (compressed, for remote write).
     pub body: Bytes,
     /// How the body was encoded: [`Protocol::UnleashJson`] when it came with
-    /// `Content-Type: application/json`, else [`Protocol::RemoteWrite`].
+    /// `Content-Type: application/json`, [`Protocol::RemoteWriteV2`] with remote write
+    /// 2.0's (unless the receiver reads 2.0 as 1.0, see
+    /// [`RemoteWriteV2::ReadAsV1`]), else [`Protocol::RemoteWrite`].
     pub protocol: Protocol,
     /// The sender's address: requests on one kept-alive connection share it.
     pub peer: SocketAddr,
@@ -152,4 +154,23 @@ impl Reply {
         self.body = body.into();
         self
     }
+}
+
+/// What a [`Receiver`](super::Receiver) does with remote-write 2.0 bodies (see
+/// [`Receiver::with_remote_write_v2`](super::Receiver::with_remote_write_v2)).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+#[non_exhaustive]
+pub enum RemoteWriteV2 {
+    /// Decodes them and answers `204` with the written-count headers
+    /// (`X-Prometheus-Remote-Write-Samples-Written`, `-Histograms-Written`,
+    /// `-Exemplars-Written`), as Prometheus 3 does.
+    #[default]
+    Accepted,
+    /// Ignores the content type and reads every body as 1.0: a 2.0 body decodes as an
+    /// empty request (its fields are unknown to 1.0) and is answered `204` without
+    /// written counts, as Prometheus 2 and VictoriaMetrics 1.79 do.
+    ReadAsV1,
+    /// Answers `415 Unsupported Media Type` to 2.0 bodies, as Prometheus 3 does when
+    /// it accepts only `prometheus.WriteRequest`.
+    Refused,
 }

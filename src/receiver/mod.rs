@@ -1,10 +1,14 @@
 //! A small Prometheus remote-write receiver: a quickstart sink and a test double.
 //!
 //! [`Receiver::bind`] listens on `127.0.0.1` on a free port, decodes every POST
-//! (snappy block + `prometheus.WriteRequest`, or with `Content-Type: application/json` a
-//! JSON custom-metrics body, see [`decode_custom_metrics`]) and queues it, with its
-//! headers and raw body, for [`Receiver::recv`]. It answers `204 No Content` (`202
-//! Accepted` for JSON, as Unleash does), or `400 Bad Request` with a short reason when
+//! (snappy block + `prometheus.WriteRequest`; with
+//! `Content-Type: application/x-protobuf;proto=io.prometheus.write.v2.Request` remote
+//! write 2.0, see [`decode_v2`]; with `Content-Type: application/json` a JSON
+//! custom-metrics body, see [`decode_custom_metrics`]) and queues it, with its headers
+//! and raw body, for [`Receiver::recv`]. It answers `204 No Content` (with 2.0's
+//! written-count headers for a 2.0 body, as Prometheus 3 does; `202 Accepted` for
+//! JSON, as Unleash does; [`Receiver::with_remote_write_v2`] makes it a 1.0-only
+//! receiver), or `400 Bad Request` with a short reason when
 //! the body does not decode (that request is queued too, with
 //! [`Received::decode_error`]); tests can script other answers, or none at all
 //! ([`Reply::hang`]), with [`Receiver::reply_next`] to exercise retries and timeouts,
@@ -47,12 +51,12 @@ use crate::Protocol;
 mod exchange;
 
 pub use crate::prometheus::decode::{
-    decode, decode_custom_metrics, NativeHistogram, ReceivedExemplar, ReceivedMetadata,
+    decode, decode_custom_metrics, decode_v2, NativeHistogram, ReceivedExemplar, ReceivedMetadata,
     ReceivedSample, ReceivedSeries, WriteRequest, MAX_DECODED_BYTES,
 };
 pub use crate::prometheus::stale::{is_stale_marker, STALE_NAN_BITS};
 pub use crate::prometheus::translate::MetricType;
-pub use exchange::{Headers, Received, Reply};
+pub use exchange::{Headers, Received, RemoteWriteV2, Reply};
 
 /// The largest request body accepted, compressed (bigger ones get `413`).
 pub const MAX_BODY_BYTES: usize = 32 << 20;
@@ -71,6 +75,8 @@ struct Shared {
     refusals: Mutex<Vec<Refusal>>,
     /// How long every answer waits (a slow endpoint).
     delay: Mutex<Duration>,
+    /// What it does with remote-write 2.0 bodies.
+    v2: Mutex<RemoteWriteV2>,
     tx: mpsc::UnboundedSender<Received>,
 }
 
@@ -158,6 +164,7 @@ impl Receiver {
             script: Mutex::new(VecDeque::new()),
             refusals: Mutex::new(Vec::new()),
             delay: Mutex::new(Duration::ZERO),
+            v2: Mutex::new(RemoteWriteV2::Accepted),
             tx,
         });
         let accept = runtime.spawn(accept_loop(listener, shared.clone()));
@@ -222,6 +229,23 @@ impl Receiver {
     /// [`recv`](Self::recv) when read, before the wait.
     pub fn answer_after(&self, delay: Duration) {
         *self.shared.delay.lock() = delay;
+    }
+
+    /// What the receiver does with remote-write 2.0 bodies from now on: take them
+    /// ([`RemoteWriteV2::Accepted`], the default), or act as a receiver that takes only
+    /// 1.0, one way or the other (see [`RemoteWriteV2`]). Scripted replies and refusal
+    /// rules still come first.
+    ///
+    /// ```
+    /// use prompush::receiver::{Receiver, RemoteWriteV2};
+    ///
+    /// let receiver = Receiver::start()?;
+    /// // As Prometheus 2 and VictoriaMetrics: a 2.0 body read as an empty 1.0 request.
+    /// receiver.with_remote_write_v2(RemoteWriteV2::ReadAsV1);
+    /// # Ok::<(), std::io::Error>(())
+    /// ```
+    pub fn with_remote_write_v2(&self, v2: RemoteWriteV2) {
+        *self.shared.v2.lock() = v2;
     }
 
     /// Drops all scripted replies: answers are `204` again (unless a refusal rule
@@ -352,8 +376,12 @@ async fn handle(
             .collect(),
     );
     let path = req.uri().path().to_owned();
+    let v2_support = *shared.v2.lock();
     let protocol = match headers.get("content-type") {
         Some(t) if t.starts_with("application/json") => Protocol::UnleashJson,
+        Some(t) if is_v2_content_type(t) && v2_support != RemoteWriteV2::ReadAsV1 => {
+            Protocol::RemoteWriteV2
+        }
         _ => Protocol::RemoteWrite,
     };
     let body = match Limited::new(req.into_body(), MAX_BODY_BYTES)
@@ -376,6 +404,7 @@ async fn handle(
     };
     let (decoded, success) = match protocol {
         Protocol::UnleashJson => (decode_custom_metrics(&body), StatusCode::ACCEPTED),
+        Protocol::RemoteWriteV2 => (decode_v2(&body), StatusCode::NO_CONTENT),
         _ => (decode(&body), StatusCode::NO_CONTENT),
     };
     // A scripted reply answers any request; refusal rules look at decoded series.
@@ -385,9 +414,17 @@ async fn handle(
         Err(error) => (WriteRequest::default(), Some(error.to_string())),
     };
     let reply = scripted_reply.or_else(|| shared.refusal_for(&request));
+    let refuse_v2 = protocol == Protocol::RemoteWriteV2 && v2_support == RemoteWriteV2::Refused;
     let response = match (&reply, &decode_error) {
         (Some(reply), _) => scripted(reply),
+        (None, _) if refuse_v2 => plain(
+            StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            "remote write 2.0 is not accepted here; send prometheus.WriteRequest\n",
+        ),
         (None, Some(error)) => plain(StatusCode::BAD_REQUEST, &format!("{error}\n")),
+        (None, None) if protocol == Protocol::RemoteWriteV2 => {
+            written_counts(plain(success, ""), &request)
+        }
         (None, None) => plain(success, ""),
     };
     // Handed over before the answer is written, so once a sender's call returns, every
@@ -412,6 +449,47 @@ async fn handle(
         std::future::pending::<()>().await;
     }
     Ok(response)
+}
+
+/// Whether a `Content-Type` names remote write 2.0's message (its `proto` parameter).
+fn is_v2_content_type(content_type: &str) -> bool {
+    let mut parts = content_type.split(';').map(str::trim);
+    parts
+        .next()
+        .is_some_and(|t| t.eq_ignore_ascii_case("application/x-protobuf"))
+        && parts.any(|p| {
+            p.split_once('=').is_some_and(|(k, v)| {
+                k.trim().eq_ignore_ascii_case("proto")
+                    && v.trim().trim_matches('"') == "io.prometheus.write.v2.Request"
+            })
+        })
+}
+
+/// `response` with remote write 2.0's written-count headers for `request`, as
+/// Prometheus 3 answers.
+fn written_counts(mut response: Response, request: &WriteRequest) -> Response {
+    let count = |f: fn(&ReceivedSeries) -> usize| request.series.iter().map(f).sum::<usize>();
+    let counts = [
+        (
+            crate::transport::Written::SAMPLES,
+            count(|s| s.samples.len()),
+        ),
+        (
+            crate::transport::Written::HISTOGRAMS,
+            count(|s| s.histograms.len()),
+        ),
+        (
+            crate::transport::Written::EXEMPLARS,
+            count(|s| s.exemplars.len()),
+        ),
+    ];
+    for (name, n) in counts {
+        response.headers_mut().insert(
+            hyper::header::HeaderName::from_static(name),
+            hyper::header::HeaderValue::from(n),
+        );
+    }
+    response
 }
 
 fn plain(status: StatusCode, body: &str) -> Response {

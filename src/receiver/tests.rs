@@ -12,10 +12,12 @@ fn display_escapes_and_formats() {
             ReceivedSample {
                 value: 1.0,
                 timestamp_ms: 5,
+                start_timestamp_ms: 0,
             },
             ReceivedSample {
                 value: f64::NAN,
                 timestamp_ms: 6,
+                start_timestamp_ms: 0,
             },
         ],
         ..ReceivedSeries::default()
@@ -179,4 +181,93 @@ fn headers_lookup() {
     assert_eq!(Headers::default().bearer_token(), None);
     let twice = Headers(vec![("a".into(), "1".into()), ("A".into(), "2".into())]);
     assert_eq!(twice.get_all("a"), ["1", "2"]);
+}
+
+/// A snappy-compressed remote-write 2.0 request: `up{job="a"} 1` started at 1 ms, at 2 ms.
+fn v2_body() -> Vec<u8> {
+    use crate::prometheus::proto::v2;
+    use prost::Message as _;
+    let request = v2::Request {
+        symbols: ["", "__name__", "up", "job", "a", "a help"]
+            .map(String::from)
+            .into(),
+        timeseries: vec![v2::TimeSeries {
+            labels_refs: vec![1, 2, 3, 4],
+            samples: vec![v2::Sample {
+                value: 1.0,
+                timestamp: 2,
+                start_timestamp: 1,
+            }],
+            metadata: Some(v2::Metadata {
+                r#type: v2::metadata::MetricType::Gauge as i32,
+                help_ref: 5,
+                unit_ref: 0,
+            }),
+            ..Default::default()
+        }],
+    };
+    snap::raw::Encoder::new()
+        .compress_vec(&request.encode_to_vec())
+        .expect("compresses")
+}
+
+/// POSTs a 2.0 body and returns the status and the three written counts.
+async fn post_v2(receiver: &Receiver) -> (u16, [Option<String>; 3]) {
+    let response = reqwest::Client::builder()
+        .no_proxy()
+        .build()
+        .expect("client")
+        .post(receiver.url())
+        .header("Content-Encoding", "snappy")
+        .header(
+            "Content-Type",
+            "application/x-protobuf;proto=io.prometheus.write.v2.Request",
+        )
+        .body(v2_body())
+        .send()
+        .await
+        .expect("loopback POST");
+    let count = |kind: &str| {
+        let name = format!("x-prometheus-remote-write-{kind}-written");
+        let value = response.headers().get(name.as_str());
+        value.map(|v| v.to_str().unwrap_or_default().to_owned())
+    };
+    let counts = ["samples", "histograms", "exemplars"].map(count);
+    (response.status().as_u16(), counts)
+}
+
+#[tokio::test]
+async fn a_2_0_body_is_decoded_and_answered_with_its_written_counts() {
+    let mut receiver = Receiver::bind().await.expect("binds");
+    let (status, counts) = post_v2(&receiver).await;
+    assert_eq!(status, 204);
+    assert_eq!(
+        counts,
+        [Some("1".into()), Some("0".into()), Some("0".into())]
+    );
+    let received = receiver.recv_timeout(WAIT).await.expect("received");
+    assert_eq!(received.protocol, Protocol::RemoteWriteV2);
+    let series = received.request.series("up").expect("up");
+    assert_eq!(series.to_string(), "up{job=\"a\"} 1 2");
+    assert_eq!(series.samples[0].start_timestamp_ms, 1);
+    let metadata = &received.request.metadata[0];
+    assert_eq!(
+        (metadata.kind, &*metadata.family, &*metadata.help),
+        (MetricType::Gauge, "up", "a help")
+    );
+}
+
+#[tokio::test]
+async fn a_1_0_only_receiver_reads_2_0_as_an_empty_request_or_answers_415() {
+    let mut receiver = Receiver::bind().await.expect("binds");
+    receiver.with_remote_write_v2(RemoteWriteV2::ReadAsV1);
+    assert_eq!(post_v2(&receiver).await, (204, [None, None, None]));
+    let received = receiver.recv_timeout(WAIT).await.expect("received");
+    assert_eq!(received.protocol, Protocol::RemoteWrite);
+    assert!(received.request.series.is_empty());
+
+    receiver.with_remote_write_v2(RemoteWriteV2::Refused);
+    assert_eq!(post_v2(&receiver).await.0, 415);
+    // 1.0 is still taken.
+    assert_eq!(post(&receiver, body(&[&[("__name__", "up")]])).await.0, 204);
 }

@@ -27,7 +27,6 @@ use crate::pipeline::self_metrics::SelfMetrics;
 use crate::pipeline::self_metrics::{noop_meter, self_metrics_scope};
 use crate::pipeline::Pipeline;
 use crate::sync::Mutex;
-use crate::transport::Protocol;
 use crate::{Destination, Error, MeterProvider};
 use convert::Converter;
 
@@ -433,10 +432,10 @@ impl RemoteWriteExporterBuilder {
     /// same messages, which name the destination); [`Error::Runtime`] when
     /// the background thread cannot start.
     pub fn build(self) -> Result<RemoteWriteExporter, Error> {
-        if self.destination.protocol() != Protocol::RemoteWrite {
+        if !self.destination.protocol().is_remote_write() {
             return Err(Error::Config(format!(
                 "destination {:?}: the exporter sends remote write; give it a \
-                 Destination::remote_write",
+                 Destination::remote_write or Destination::remote_write_v2",
                 self.destination.name()
             )));
         }

@@ -48,6 +48,8 @@ pub(crate) struct HttpSender {
     /// with that name as its host (the client resolves it to the real host).
     request_url: Url,
     headers: HeaderMap,
+    /// The headers of the protocol's fallback (1.0 for 2.0), for bodies re-sent in it.
+    fallback_headers: Option<HeaderMap>,
     timeout: Duration,
     protocol: Protocol,
     scrubber: Scrubber,
@@ -75,16 +77,7 @@ impl HttpSender {
         for (name, value) in &config.headers {
             headers.insert(name.clone(), value.clone());
         }
-        headers.insert(
-            header::CONTENT_TYPE,
-            HeaderValue::from_static(protocol.content_type()),
-        );
-        for (name, value) in protocol.extra_headers() {
-            headers.insert(
-                HeaderName::from_static(name),
-                HeaderValue::from_static(value),
-            );
-        }
+        set_protocol_headers(&mut headers, protocol);
         headers.insert(header::USER_AGENT, HeaderValue::from_static(USER_AGENT));
         // From the headers as sent, so every way of configuring a credential is covered.
         let scrubber = Scrubber::for_headers(&headers).with_secrets(config.proxy.secrets());
@@ -113,11 +106,17 @@ impl HttpSender {
             proxy: config.proxy,
             route,
         };
+        let fallback_headers = protocol.fallback().map(|fallback| {
+            let mut headers = headers.clone();
+            set_protocol_headers(&mut headers, fallback);
+            headers
+        });
         Ok(HttpSender {
             client: clients::shared(key, &config.tls.loaded)?,
             endpoint: config.endpoint,
             request_url,
             headers,
+            fallback_headers,
             timeout: config.timeout,
             protocol,
             scrubber,
@@ -132,12 +131,27 @@ impl HttpSender {
     }
 
     /// POSTs one encoded body and classifies the answer. One attempt; never panics.
+    #[cfg(test)]
     pub(crate) async fn send(&self, body: impl Into<reqwest::Body>) -> SendOutcome {
+        self.send_as(body, self.protocol).await
+    }
+
+    /// [`send`](Self::send) for a body in `protocol`: the destination's own, or its
+    /// fallback (a 2.0 destination's requests re-sent as 1.0).
+    pub(crate) async fn send_as(
+        &self,
+        body: impl Into<reqwest::Body>,
+        protocol: Protocol,
+    ) -> SendOutcome {
+        let headers = match &self.fallback_headers {
+            Some(fallback) if protocol != self.protocol => fallback,
+            _ => &self.headers,
+        };
         let result = self
             .client
             .current()
             .post(self.request_url.clone())
-            .headers(self.headers.clone())
+            .headers(headers.clone())
             .timeout(self.timeout)
             .body(body)
             .send()
@@ -151,8 +165,9 @@ impl HttpSender {
     async fn classify(&self, response: Response) -> SendOutcome {
         let status = response.status();
         if status.is_success() {
+            let written = Written::from_headers(response.headers());
             drain(response, 0).await;
-            return SendOutcome::Success { status };
+            return SendOutcome::Success { status, written };
         }
         let retryable = status.is_server_error() || status == StatusCode::TOO_MANY_REQUESTS;
         let retry_after = if retryable {
@@ -243,6 +258,9 @@ pub(crate) enum SendOutcome {
     Success {
         /// The exact 2xx status.
         status: StatusCode,
+        /// What the receiver says it wrote (remote write 2.0's headers); `None` when it
+        /// sent none of them.
+        written: Option<Written>,
     },
     /// Worth another attempt later: 5xx, 429, connection failure, timeout.
     Retryable(Failure),
@@ -251,6 +269,52 @@ pub(crate) enum SendOutcome {
     /// `413`, from a destination whose bodies can be split: send the data again in
     /// smaller requests.
     TooLarge(Failure),
+}
+
+/// The written-count headers of a remote-write 2.0 answer: how many samples,
+/// histograms and exemplars the receiver stored, each `None` when not sent.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub(crate) struct Written {
+    pub(crate) samples: Option<u64>,
+    pub(crate) histograms: Option<u64>,
+    pub(crate) exemplars: Option<u64>,
+}
+
+impl Written {
+    pub(crate) const SAMPLES: &'static str = "x-prometheus-remote-write-samples-written";
+    pub(crate) const HISTOGRAMS: &'static str = "x-prometheus-remote-write-histograms-written";
+    pub(crate) const EXEMPLARS: &'static str = "x-prometheus-remote-write-exemplars-written";
+
+    /// The counts in `headers`; `None` when none of the three is there. A value that is
+    /// not a number counts as absent.
+    fn from_headers(headers: &HeaderMap) -> Option<Self> {
+        let read = |name: &str| {
+            headers
+                .get(name)
+                .and_then(|v| v.to_str().ok())
+                .and_then(|v| v.trim().parse::<u64>().ok())
+        };
+        let written = Written {
+            samples: read(Self::SAMPLES),
+            histograms: read(Self::HISTOGRAMS),
+            exemplars: read(Self::EXEMPLARS),
+        };
+        (written != Written::default()).then_some(written)
+    }
+}
+
+/// Sets `protocol`'s `Content-Type` and the other headers it requires.
+fn set_protocol_headers(headers: &mut HeaderMap, protocol: Protocol) {
+    headers.insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static(protocol.content_type()),
+    );
+    for (name, value) in protocol.extra_headers() {
+        headers.insert(
+            HeaderName::from_static(name),
+            HeaderValue::from_static(value),
+        );
+    }
 }
 
 /// Why a push attempt did not succeed. Its `Display` is a complete sentence for a log line

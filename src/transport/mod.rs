@@ -35,7 +35,7 @@ pub(crate) mod tls;
 pub(crate) mod url;
 
 pub(crate) use config::{Auth, TransportConfig, ValidatedTransport};
-pub(crate) use http::{Failure, FailureKind, HttpSender, SendOutcome};
+pub(crate) use http::{Failure, FailureKind, HttpSender, SendOutcome, Written};
 pub use protocol::Protocol;
 pub(crate) use secret::Secret;
 

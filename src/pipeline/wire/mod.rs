@@ -4,6 +4,7 @@
 //! requests work on any protocol; adding one (remote write 2.0, say) is a module here.
 
 mod remote_write;
+mod remote_write_v2;
 mod seam;
 mod unleash_json;
 
@@ -25,6 +26,11 @@ pub(super) fn request_writer(delivery: &Delivery) -> Box<dyn RequestWriter> {
             translator,
             series.native_histograms.clone(),
         )),
+        Protocol::RemoteWriteV2 => Box::new(remote_write_v2::RemoteWriteV2RequestWriter::new(
+            translator,
+            series.native_histograms.clone(),
+            series.fallen_back.clone(),
+        )),
         Protocol::UnleashJson => Box::new(unleash_json::JsonRequestWriter::new(
             translator,
             delivery.max_body_bytes,
@@ -44,6 +50,9 @@ pub(super) fn classic_instead(
         Protocol::RemoteWrite if remote_write::refuses_native_histograms(status, detail) => {
             remote_write::without_native_histograms(batch)
         }
+        Protocol::RemoteWriteV2 if remote_write::refuses_native_histograms(status, detail) => {
+            remote_write_v2::without_native_histograms(batch)
+        }
         _ => None,
     }
 }
@@ -52,6 +61,22 @@ pub(super) fn classic_instead(
 pub(super) fn refusals(protocol: Protocol) -> &'static dyn RefusalRules {
     match protocol {
         Protocol::RemoteWrite => &remote_write::RemoteWriteRefusals,
+        Protocol::RemoteWriteV2 => &remote_write_v2::RemoteWriteV2Refusals,
         Protocol::UnleashJson => &unleash_json::JsonRefusals,
     }
+}
+
+/// The protocol `batch`'s body is in, for a destination of `protocol`: a 2.0
+/// destination's request re-sent as 1.0 is in 1.0.
+pub(super) fn body_protocol(protocol: Protocol, batch: &Batch) -> Protocol {
+    match protocol.fallback() {
+        Some(fallback) if batch.v2.is_none() => fallback,
+        _ => protocol,
+    }
+}
+
+/// `batch`, a remote-write 2.0 request, as the same series in 1.0; `None` for any other
+/// body.
+pub(super) fn as_v1(batch: &Batch) -> Option<HalfRequest> {
+    remote_write_v2::as_v1(batch)
 }

@@ -71,7 +71,7 @@ impl RequestWriter for RemoteWriteRequestWriter {
 }
 
 /// Splits what `encoder` holds into snappy-compressed requests, per shard.
-fn compress_into(
+pub(super) fn compress_into(
     out: &mut Requests<'_>,
     encoder: &mut WriteRequestEncoder,
     snappy: &mut snap::raw::Encoder,
@@ -122,6 +122,7 @@ pub(super) fn without_native_histograms(batch: &Batch) -> Option<HalfRequest> {
         body: Bytes::from(body),
         samples,
         cuts: None,
+        v2: None,
     })
 }
 
@@ -147,6 +148,7 @@ impl RefusalRules for RemoteWriteRefusals {
                 body: Bytes::from(body),
                 samples,
                 cuts: None,
+                v2: None,
             })
         };
         Some((count, [compress(a)?, compress(b)?]))

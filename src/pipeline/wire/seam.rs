@@ -7,6 +7,7 @@ use bytes::Bytes;
 use crate::pipeline::queue::{Batch, Cuts, Shard};
 use crate::pipeline::shards::ShardPlan;
 use crate::prometheus::translate::Translator;
+use crate::prometheus::write_request_v2::Carried;
 use crate::{Error, Snapshot};
 
 /// Where encoded requests go: push `push`'s requests, at most `max_samples` samples
@@ -35,6 +36,16 @@ impl Requests<'_> {
             ..Batch::new(body, samples, self.push, cuts)
         });
     }
+
+    /// Adds a remote-write 2.0 request that carries `carried`.
+    pub(super) fn add_v2(&mut self, shard: Shard, body: Bytes, carried: Carried) {
+        self.batches.push(Batch {
+            shard,
+            markers: self.markers,
+            v2: Some(carried),
+            ..Batch::new(body, carried.values(), self.push, None)
+        });
+    }
 }
 
 /// Turns snapshots into request bodies, through the destination's translator; keeps
@@ -57,6 +68,8 @@ pub(crate) struct HalfRequest {
     pub(crate) body: Bytes,
     pub(crate) samples: usize,
     pub(crate) cuts: Option<Cuts>,
+    /// What a remote-write 2.0 half carries (as [`Batch::v2`]).
+    pub(crate) v2: Option<Carried>,
 }
 
 /// What a protocol's refusals mean, and how its bodies are cut.

@@ -60,6 +60,7 @@ impl RefusalRules for JsonRefusals {
             body,
             samples,
             cuts: Some(starts),
+            v2: None,
         };
         Some((starts.len(), halves.map(half)))
     }

@@ -1,8 +1,8 @@
 //! Translation and encoding tests over hand-built snapshots, one file per subject:
 //! [`kinds`] (names, values and metadata of each instrument kind), [`resource`] (`job`,
 //! `instance`, `target_info`, scope labels), [`attributes`] (label names from attribute
-//! keys), [`merging`] (points that translate to one series) and [`encoding`] (the wire
-//! format, buffer and cache reuse).
+//! keys), [`merging`] (points that translate to one series), [`encoding`] (the wire
+//! format, buffer and cache reuse) and [`encoding_v2`] (remote write 2.0).
 //!
 //! Expected output is written as exposition text, one line per series
 //! (`name{label="value",…} value`), as VictoriaMetrics' `testMarshalTo` does: see
@@ -11,6 +11,7 @@
 
 mod attributes;
 mod encoding;
+mod encoding_v2;
 mod exponential;
 mod exposition;
 mod exposition_exemplars;

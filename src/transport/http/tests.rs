@@ -78,7 +78,7 @@ async fn sends_protocol_auth_and_extra_headers_and_the_body() {
     let outcome = send(&sender, b"\x01snappy-bytes").await;
 
     assert!(
-        matches!(outcome, SendOutcome::Success { status } if status == StatusCode::NO_CONTENT),
+        matches!(outcome, SendOutcome::Success { status, .. } if status == StatusCode::NO_CONTENT),
         "{outcome:?}"
     );
     let requests = take(&mut server);
@@ -277,7 +277,7 @@ async fn custom_metrics_json_headers_413_and_error_details() {
     let sender = json_sender(&url(&server, "/api/client/metrics/custom"));
     assert!(matches!(
         send(&sender, b"{\"metrics\":[]}").await,
-        SendOutcome::Success { status } if status == StatusCode::ACCEPTED
+        SendOutcome::Success { status, .. } if status == StatusCode::ACCEPTED
     ));
     let requests = take(&mut server);
     let request = &requests[0];
@@ -407,5 +407,61 @@ async fn empty_credentials_send_no_authorization_and_no_tenant_header() {
     for request in requests {
         assert!(request.headers.get_all("authorization").is_empty());
         assert!(request.headers.get_all("x-scope-orgid").is_empty());
+    }
+}
+
+#[tokio::test]
+async fn a_2_0_sender_sends_2_0_headers_reads_the_written_counts_and_can_send_1_0() {
+    let mut server = receiver([
+        Reply::status(204)
+            .header("X-Prometheus-Remote-Write-Samples-Written", "7")
+            .header("X-Prometheus-Remote-Write-Histograms-Written", "1")
+            .header("X-Prometheus-Remote-Write-Exemplars-Written", "0"),
+        Reply::status(204),
+    ])
+    .await;
+    let config = TransportConfig {
+        endpoint: Some(url(&server, "/api/v1/write")),
+        ..TransportConfig::default()
+    };
+    let sender = test_sender(config, Protocol::RemoteWriteV2);
+    let written = |outcome: SendOutcome| match outcome {
+        SendOutcome::Success { written, .. } => written,
+        other => panic!("expected success, got {other:?}"),
+    };
+    let outcome = sender.send_as(&b"v2"[..], Protocol::RemoteWriteV2).await;
+    let counts = Written {
+        samples: Some(7),
+        histograms: Some(1),
+        exemplars: Some(0),
+    };
+    assert_eq!(written(outcome), Some(counts));
+    // The same destination's fallback: 1.0 headers; an answer without counts.
+    let outcome = sender.send_as(&b"v1"[..], Protocol::RemoteWrite).await;
+    assert_eq!(written(outcome), None);
+    let requests = take(&mut server);
+    let header = |r: &Received, name: &str| r.headers.get_all(name).join(",");
+    assert_eq!(
+        header(&requests[0], "content-type"),
+        "application/x-protobuf;proto=io.prometheus.write.v2.Request"
+    );
+    assert_eq!(
+        header(&requests[0], "x-prometheus-remote-write-version"),
+        "2.0.0"
+    );
+    assert_eq!(header(&requests[0], "content-encoding"), "snappy");
+    assert_eq!(
+        header(&requests[1], "content-type"),
+        "application/x-protobuf"
+    );
+    assert_eq!(
+        header(&requests[1], "x-prometheus-remote-write-version"),
+        "0.1.0"
+    );
+    for r in &requests {
+        assert_eq!(
+            header(r, "user-agent"),
+            format!("prompush/{}", env!("CARGO_PKG_VERSION"))
+        );
     }
 }
