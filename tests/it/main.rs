@@ -32,6 +32,7 @@ mod observer_values;
 mod observers;
 mod push;
 mod receiver;
+mod remote_write_v2;
 mod scrape;
 mod sdk;
 mod sdk_exporter;

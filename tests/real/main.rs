@@ -22,6 +22,7 @@ mod name_parity;
 mod native_histograms;
 mod no_loss;
 mod observers;
+mod remote_write_v2;
 mod scrape;
 mod sdk_exporter;
 mod secrets;
