@@ -11,6 +11,9 @@
 //! - `export/collect_translate_render_*`: a scrape of the same 100,000 series, rendered
 //!   in the text format and in OpenMetrics; `…_openmetrics_exemplars` with an exemplar
 //!   on every series (the `AlwaysOn` filter), each shown at every scrape.
+//! - `export/collect_translate_encode_snappy_v2`: the same push as remote write 2.0 (one
+//!   request, one symbols table). Before measuring, the group prints the bytes per
+//!   sample of both bodies on these 100,000 series, raw and snappy-compressed.
 //! - `export_scaling/…`: the whole push at 10k, 100k and 1M series; time per series
 //!   should stay flat.
 
@@ -85,6 +88,13 @@ impl Export {
         }
     }
 
+    /// An exporter of remote-write 2.0 bodies.
+    fn v2() -> Self {
+        Self {
+            encoder: RemoteWriteEncoder::new_v2(),
+        }
+    }
+
     /// One push without the network; returns the body's length.
     fn push(&mut self, provider: &MeterProvider) -> usize {
         let snapshot = provider.collect();
@@ -105,6 +115,24 @@ fn export(c: &mut Criterion) {
     group.measurement_time(Duration::from_secs(5));
     group.bench_function("collect_translate_encode_snappy", |b| {
         b.iter(|| export.push(&provider))
+    });
+
+    // Remote write 2.0 on the same series: sizes first, then the time of a push.
+    let mut v2 = Export::v2();
+    assert!(v2.push(&provider) > 0);
+    // target_info and the counters' series, one sample each.
+    let samples = (series + 1) as f64;
+    for (name, export) in [("1.0", &mut export), ("2.0", &mut v2)] {
+        let snappy = export.push(&provider);
+        let raw = export.encoder.protobuf().len();
+        eprintln!(
+            "remote write {name}: {series} series, {:.1} bytes per sample raw, {:.1} snappy",
+            raw as f64 / samples,
+            snappy as f64 / samples,
+        );
+    }
+    group.bench_function("collect_translate_encode_snappy_v2", |b| {
+        b.iter(|| v2.push(&provider))
     });
 
     // The same protobuf bytes, compressed alone into a buffer allocated up front.

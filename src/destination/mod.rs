@@ -205,6 +205,19 @@ impl Destination {
         self.protocol
     }
 
+    /// A remote-write destination's protocol as 2.0 (`enabled`) or 1.0; any other
+    /// destination as it is (the builder's shorthand).
+    pub(crate) fn speaking_remote_write_v2(mut self, enabled: bool) -> Self {
+        if self.protocol.is_remote_write() {
+            self.protocol = if enabled {
+                Protocol::RemoteWriteV2
+            } else {
+                Protocol::RemoteWrite
+            };
+        }
+        self
+    }
+
     /// Sends `Authorization: Bearer <token>` with every push. The token never
     /// appears in logs, errors or `Debug` output. Replaces any auth set before
     /// (`with_basic_auth`, `with_authorization`).

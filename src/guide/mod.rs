@@ -6,6 +6,7 @@
 //! | chapter | what it covers |
 //! |---|---|
 //! | [`destinations`] | several named destinations, auth, labels, the JSON custom-metrics protocol |
+//! | [`remote_write_v2`] | remote write 2.0: what it carries, which receivers take it, the fallback to 1.0, its size |
 //! | [`configuration`] | every provider builder option, its default and its environment variable |
 //! | [`failures`] | retries, refusals, bounded memory, shutdown, staleness, secrets, self-metrics |
 //! | [`shards`] | parallel delivery that keeps every series in order |
@@ -27,6 +28,9 @@
 
 #[doc = include_str!("destinations.md")]
 pub mod destinations {}
+
+#[doc = include_str!("remote_write_v2.md")]
+pub mod remote_write_v2 {}
 
 #[doc = include_str!("configuration.md")]
 pub mod configuration {}

@@ -521,6 +521,24 @@ impl MeterProviderBuilder {
         self.on_default(|d| d.with_shutdown_timeout(timeout))
     }
 
+    /// Whether the default destination (the one [`with_endpoint`](Self::with_endpoint)
+    /// configures) speaks remote write 2.0, as
+    /// [`Destination::remote_write_v2`] does, rather than 1.0. Default off. A receiver
+    /// that takes only 1.0 gets everything as 1.0 anyway (see the guide's
+    /// [remote write 2.0](crate::guide::remote_write_v2) chapter). A JSON default
+    /// destination given whole stays JSON.
+    ///
+    /// ```
+    /// let builder = prompush::MeterProvider::builder()
+    ///     .with_endpoint("http://prometheus:9090/api/v1/write")
+    ///     .with_remote_write_v2(true);
+    /// # let _ = builder;
+    /// ```
+    #[must_use = "builder methods return the changed builder, which must be used"]
+    pub fn with_remote_write_v2(self, enabled: bool) -> Self {
+        self.on_default(|d| d.speaking_remote_write_v2(enabled))
+    }
+
     /// Whether exponential histograms go to the default destination (the one
     /// [`with_endpoint`](Self::with_endpoint) configures) as Prometheus native histograms
     /// rather than classic `_bucket` series; see [`Destination::with_native_histograms`],
