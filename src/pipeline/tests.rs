@@ -690,3 +690,47 @@ async fn no_exemplars_or_fewer_samples_written_are_counted_and_never_sent_again(
         4.0
     );
 }
+
+#[tokio::test(start_paused = true)]
+async fn exemplars_not_stored_are_counted_and_are_no_fallback() {
+    let sampling = crate::MeterProvider::builder()
+        .with_self_metrics(false)
+        .with_exemplar_filter(crate::ExemplarFilter::AlwaysOn)
+        .build()
+        .expect("an aggregate-only provider");
+    let c = sampling.meter("t").u64_counter("c").build();
+    for i in 0..5 {
+        c.add(1, &[KeyValue::new("i", i.to_string())]);
+    }
+    // target_info and five series, each counter series with one exemplar.
+    let sender = Scripted::v2([Answer::Written(6, 0, 0)], true);
+    let delivery = v2_delivery();
+    let fallen_back = delivery.series.fallen_back.clone();
+    let (pipeline, provider) = start_metered(sender.clone(), delivery);
+    pipeline.export(sampling.collect()).await.expect("accepted");
+    assert_eq!(protocols(&sender), [Protocol::RemoteWriteV2]);
+    assert!(!fallen_back.load(Ordering::Relaxed));
+    assert_eq!(
+        counted_total(&provider, "prompush.exemplars.not_written"),
+        5.0
+    );
+    let dropped = counted(
+        &provider,
+        "prompush.samples.dropped",
+        "reason",
+        "not_written",
+    );
+    assert_eq!(dropped, 0.0);
+}
+
+/// The total of counter `name` over its points.
+fn counted_total(provider: &crate::MeterProvider, name: &str) -> f64 {
+    let snapshot = provider.collect();
+    let Some(metric) = snapshot.metrics().find(|m| &*m.descriptor.name == name) else {
+        return 0.0;
+    };
+    let crate::snapshot::MetricData::Sum { points, .. } = &metric.data else {
+        panic!("{name} is a counter");
+    };
+    points.iter().map(|p| p.value.as_f64()).sum()
+}

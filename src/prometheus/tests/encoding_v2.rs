@@ -335,3 +335,29 @@ fn a_body_decodes_and_garbage_is_an_error() {
     assert!(decode(b"hello", 1 << 20).is_err());
     assert!(as_v1(b"\xff\xff").is_err());
 }
+
+#[test]
+fn stale_markers_end_every_series_in_2_0_too() {
+    use crate::prometheus::stale::{StaleMarkers, STALE_NAN_BITS};
+    let snap = many_series();
+    let mut encoder = RequestV2Encoder::new();
+    let series = Translator::new().translate(&snap, &mut StaleMarkers(&mut encoder));
+    assert_eq!(series, 40);
+    let mut got = Vec::new();
+    encoder
+        .requests(
+            usize::MAX,
+            |_| 1,
+            |_, p, c| {
+                got.push((v2::Request::decode(p).unwrap(), c));
+                Ok(())
+            },
+        )
+        .unwrap();
+    let (request, carried) = &got[0];
+    assert_eq!(carried.samples, 40);
+    assert_symbols_well_formed(request);
+    for ts in &request.timeseries {
+        assert_eq!(ts.samples[0].value.to_bits(), STALE_NAN_BITS);
+    }
+}
