@@ -81,6 +81,7 @@ pub use error::Error;
 pub use metrics_facade::MetricsRecorder;
 #[cfg(feature = "observers")]
 pub use observers::{process, system};
+pub use prometheus::naming::NameTranslation;
 pub use provider::{MeterProvider, MeterProviderBuilder};
 pub use remote_write::RemoteWriteEncoder;
 pub use scrape::RenderedMetrics;

@@ -9,6 +9,7 @@ mod validate;
 use std::path::PathBuf;
 use std::time::Duration;
 
+use crate::prometheus::naming::NameTranslation;
 use crate::transport::tls::{ClientCertSource, PemBytes, PemSource};
 use crate::transport::{config, Auth, Protocol, Secret, TransportConfig};
 
@@ -77,6 +78,8 @@ pub struct Destination {
     scope_labels: Option<bool>,
     /// Whether exponential histograms go out as native histograms.
     native_histograms: bool,
+    /// How OpenTelemetry names become Prometheus names.
+    name_translation: NameTranslation,
     /// Whether failures go to stderr when no `tracing` subscriber is installed;
     /// `None`: [`env::LOG_FALLBACK`](crate::env::LOG_FALLBACK), else on. Set by the
     /// provider for all its destinations.
@@ -169,6 +172,7 @@ impl Destination {
             max_body_bytes: None,
             scope_labels: None,
             native_histograms: false,
+            name_translation: NameTranslation::default(),
             stderr_fallback: None,
         }
     }
@@ -660,6 +664,29 @@ impl Destination {
     #[must_use = "builder methods return the changed builder, which must be used"]
     pub fn with_native_histograms(mut self, enabled: bool) -> Self {
         self.native_histograms = enabled;
+        self
+    }
+
+    /// How metric and label names are translated for this destination: escaped with
+    /// suffixes by default ([`NameTranslation::UnderscoreEscapingWithSuffixes`], the
+    /// OpenTelemetry–Prometheus compatibility specification's names), or one of the
+    /// other strategies Prometheus 3's `otlp.translation_strategy` names. The UTF-8
+    /// strategies ([`NameTranslation::NoUTF8EscapingWithSuffixes`],
+    /// [`NameTranslation::NoTranslation`]) keep the OpenTelemetry spelling
+    /// (`http.server.request.duration`), which only remote write 2.0 carries: on any
+    /// other destination they are an error at `build()`. See the guide's
+    /// [names](crate::guide::names) chapter.
+    ///
+    /// ```
+    /// use prompush::{Destination, NameTranslation};
+    ///
+    /// let prometheus3 = Destination::remote_write_v2("prom3", "http://localhost:9090/api/v1/write")
+    ///     .with_name_translation(NameTranslation::NoUTF8EscapingWithSuffixes);
+    /// # let _ = prometheus3;
+    /// ```
+    #[must_use = "builder methods return the changed builder, which must be used"]
+    pub fn with_name_translation(mut self, translation: NameTranslation) -> Self {
+        self.name_translation = translation;
         self
     }
 

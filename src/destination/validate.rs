@@ -95,6 +95,14 @@ impl Destination {
                     .into(),
             ));
         }
+        if self.name_translation.keeps_utf8() && self.protocol != Protocol::RemoteWriteV2 {
+            return Err(Error::Config(format!(
+                "destination {:?}: with_name_translation({:?}) keeps UTF-8 names, which only \
+                 remote write 2.0 carries (1.0 requires legacy names): use \
+                 Destination::remote_write_v2, or an UnderscoreEscaping strategy",
+                self.name, self.name_translation
+            )));
+        }
         validate_external_labels(&self.external_labels)?;
         let transport = self.transport.validate()?;
         let delivery = Delivery {
@@ -107,6 +115,7 @@ impl Destination {
                 scope_labels: self.scope_labels.unwrap_or(true),
                 native_histograms: Arc::new(AtomicBool::new(self.native_histograms)),
                 fallen_back: Arc::new(AtomicBool::new(false)),
+                name_translation: self.name_translation,
             },
             interval,
             backoff: min..=max,
@@ -194,5 +203,33 @@ mod tests {
             .with_bearer_token("t");
         let message = token.validate(interval).unwrap_err().to_string();
         assert!(message.contains("unencrypted"), "{message}");
+    }
+}
+
+#[cfg(test)]
+mod translation_tests {
+    use super::*;
+    use crate::NameTranslation;
+
+    #[test]
+    fn utf8_names_are_refused_on_every_protocol_but_remote_write_2() {
+        let interval = Duration::from_secs(60);
+        let url = "http://localhost:9090/api/v1/write";
+        for strategy in [
+            NameTranslation::NoUTF8EscapingWithSuffixes,
+            NameTranslation::NoTranslation,
+        ] {
+            let v1 = Destination::remote_write("d", url).with_name_translation(strategy);
+            let error = v1.validate(interval).unwrap_err().to_string();
+            assert!(error.contains("Destination::remote_write_v2"), "{error}");
+            let json = Destination::custom_metrics_json("d", url).with_name_translation(strategy);
+            assert!(json.validate(interval).is_err());
+            let v2 = Destination::remote_write_v2("d", url).with_name_translation(strategy);
+            let (_, delivery) = v2.validate(interval).expect("2.0 takes UTF-8 names");
+            assert_eq!(delivery.series.name_translation, strategy);
+        }
+        let escaped = Destination::remote_write("d", url)
+            .with_name_translation(NameTranslation::UnderscoreEscapingWithoutSuffixes);
+        assert!(escaped.validate(interval).is_ok());
     }
 }

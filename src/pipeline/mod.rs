@@ -47,6 +47,7 @@ use std::sync::atomic::AtomicBool;
 use std::sync::Arc;
 use std::time::Duration;
 
+use crate::prometheus::naming::NameTranslation;
 use crate::transport::Protocol;
 use crate::Snapshot;
 
@@ -115,4 +116,6 @@ pub(crate) struct SeriesOptions {
     /// Whether a remote-write 2.0 destination has fallen back to 1.0 (its receiver
     /// takes only 1.0). Shared by the destination's pipelines, as `native_histograms`.
     pub(crate) fallen_back: Arc<AtomicBool>,
+    /// How names are translated.
+    pub(crate) name_translation: NameTranslation,
 }

@@ -254,6 +254,7 @@ fn delivery() -> Delivery {
             scope_labels: true,
             native_histograms: Default::default(),
             fallen_back: Default::default(),
+            name_translation: Default::default(),
         },
         backoff: Duration::from_millis(30)..=Duration::from_secs(5),
         max_samples_per_send: 2000,

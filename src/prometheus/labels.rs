@@ -10,6 +10,7 @@ use super::model::{
     SCOPE_VERSION_LABEL,
 };
 use super::naming;
+use super::naming::NameTranslation;
 use super::series::{put, Labels, ReusedPoint, Sample, SeriesSink, Slot, Span};
 use crate::snapshot::{Attributes, Exemplar, HistogramPoint, MetricData, MetricSnapshot};
 
@@ -21,6 +22,8 @@ pub(crate) struct CommonLabels {
     pub(super) job: String,
     pub(super) instance: String,
     pub(super) external: Vec<(String, String)>,
+    /// How attribute keys become label names.
+    pub(super) translation: NameTranslation,
 }
 
 /// The labels a scope gives each of its series, sorted by name, none empty: as the
@@ -404,7 +407,11 @@ impl PointContext<'_> {
         base.clear();
         for kv in attributes {
             let start = text.len();
-            if !naming::push_label_name(text, kv.key.as_str()) {
+            if !self
+                .common
+                .translation
+                .push_label_name(text, kv.key.as_str())
+            {
                 continue;
             }
             // A `__name__` attribute gives way to the series' name, as in Prometheus'

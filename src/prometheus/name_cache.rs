@@ -34,6 +34,7 @@ impl NameCache {
         generation: u64,
         versions: &mut Versions,
         scope_labels: bool,
+        translation: naming::NameTranslation,
     ) {
         let d = &metric.descriptor;
         let families_dirty = &mut self.families_dirty;
@@ -45,7 +46,7 @@ impl NameCache {
                 Vec::new()
             };
             let kind = naming_kind(&metric.data, d.kind);
-            let family = naming::metric_name(&d.name, &d.unit, kind);
+            let family = translation.metric_name(&d.name, &d.unit, kind);
             let histogram = if matches!(
                 metric.data,
                 MetricData::Histogram { .. } | MetricData::ExponentialHistogram { .. }
@@ -57,7 +58,7 @@ impl NameCache {
             Names {
                 family,
                 histogram,
-                unit: naming::unit_suffix(&d.unit),
+                unit: translation.metadata_unit(&d.unit),
                 le: Vec::new(),
                 bounds: None,
                 version: versions.next(),

@@ -197,6 +197,17 @@ impl Translator {
         }
     }
 
+    /// How names and label names are translated (the default escapes them and adds
+    /// suffixes, as the compatibility specification says).
+    pub fn set_name_translation(&mut self, translation: naming::NameTranslation) {
+        if translation != self.common.translation {
+            self.common.translation = translation;
+            // Every cached name and label set changes.
+            self.cache.names.clear();
+            self.registry.clear();
+        }
+    }
+
     /// Whether exponential histograms of scale −4 and up go to the sink as native
     /// histograms ([`SeriesSink::native_histogram`]): off by default, for sinks and
     /// receivers without them. Off, and below scale −4, they are classic `_bucket`,
@@ -291,6 +302,7 @@ impl Translator {
                     self.generation,
                     &mut self.versions,
                     self.options.scope_labels,
+                    self.common.translation,
                 );
             }
         }
@@ -427,7 +439,7 @@ impl Translator {
         for kv in other.iter() {
             let mut value = String::new();
             naming::write_attribute_value(&mut value, &kv.value);
-            match naming::sanitize_label_name(kv.key.as_str()) {
+            match self.common.translation.label_name(kv.key.as_str()) {
                 // The series' own name wins, as for points.
                 Some(name) if name != "__name__" => {
                     self.target_info.push((name.into_owned(), value))

@@ -539,6 +539,26 @@ impl MeterProviderBuilder {
         self.on_default(|d| d.speaking_remote_write_v2(enabled))
     }
 
+    /// How names are translated for the default destination (the one
+    /// [`with_endpoint`](Self::with_endpoint) configures); see
+    /// [`Destination::with_name_translation`]. Default
+    /// [`NameTranslation::UnderscoreEscapingWithSuffixes`](crate::NameTranslation::UnderscoreEscapingWithSuffixes).
+    /// The UTF-8 strategies need [`with_remote_write_v2(true)`](Self::with_remote_write_v2).
+    ///
+    /// ```
+    /// use prompush::NameTranslation;
+    ///
+    /// let builder = prompush::MeterProvider::builder()
+    ///     .with_endpoint("http://prometheus:9090/api/v1/write")
+    ///     .with_remote_write_v2(true)
+    ///     .with_name_translation(NameTranslation::NoTranslation);
+    /// # let _ = builder;
+    /// ```
+    #[must_use = "builder methods return the changed builder, which must be used"]
+    pub fn with_name_translation(self, translation: crate::NameTranslation) -> Self {
+        self.on_default(|d| d.with_name_translation(translation))
+    }
+
     /// Whether exponential histograms go to the default destination (the one
     /// [`with_endpoint`](Self::with_endpoint) configures) as Prometheus native histograms
     /// rather than classic `_bucket` series; see [`Destination::with_native_histograms`],

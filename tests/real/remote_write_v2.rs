@@ -247,3 +247,42 @@ async fn prometheus_3_taking_only_1_0_answers_415_and_gets_everything_as_1_0() {
     .await;
     assert_eq!(single_value(&result), Some(5.0), "{result}");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "needs prometheus 3 (scripts/build-peers); run scripts/test"]
+async fn prometheus_3_stores_the_opentelemetry_names_of_a_utf8_strategy_and_queries_them() {
+    let prometheus = Server::start(Kind::Prometheus3).await;
+    let url = prometheus.remote_write_url();
+    let provider = MeterProvider::builder()
+        .with_resource(service_named("shop"))
+        .with_push_interval(HOUR)
+        .with_self_metrics(false)
+        .with_destination(
+            Destination::remote_write_v2("utf8", url)
+                .with_name_translation(prompush::NameTranslation::NoUTF8EscapingWithSuffixes),
+        )
+        .build()
+        .expect("valid options");
+    let meter = provider.meter("shop");
+    let route = [KeyValue::new("http.route", "/a")];
+    meter.u64_counter("shop.orders").build().add(3, &route);
+    meter
+        .f64_histogram("http.server.request.duration")
+        .with_unit("s")
+        .build()
+        .record(0.25, &route);
+    flush(&provider).await.expect("delivered");
+
+    assert_stored(
+        &prometheus,
+        r#"{"shop.orders_total","http.route"="/a"}"#,
+        3.0,
+    )
+    .await;
+    let count = r#"{"http.server.request.duration_seconds_count","http.route"="/a"}"#;
+    assert_stored(&prometheus, count, 1.0).await;
+    let sum = r#"{"http.server.request.duration_seconds_sum"}"#;
+    assert_stored(&prometheus, sum, 0.25).await;
+    // No escaped twin.
+    assert!(prometheus.series("shop_orders_total").await.is_empty());
+}

@@ -21,6 +21,7 @@ pub(super) fn request_writer(delivery: &Delivery) -> Box<dyn RequestWriter> {
     let mut translator = Translator::with_external_labels(series.external_labels.clone());
     translator.set_target_info(series.target_info);
     translator.set_scope_labels(series.scope_labels);
+    translator.set_name_translation(series.name_translation);
     match delivery.protocol {
         Protocol::RemoteWrite => Box::new(remote_write::RemoteWriteRequestWriter::new(
             translator,
@@ -30,6 +31,7 @@ pub(super) fn request_writer(delivery: &Delivery) -> Box<dyn RequestWriter> {
             translator,
             series.native_histograms.clone(),
             series.fallen_back.clone(),
+            series.name_translation,
         )),
         Protocol::UnleashJson => Box::new(unleash_json::JsonRequestWriter::new(
             translator,

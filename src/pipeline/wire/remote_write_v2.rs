@@ -12,6 +12,7 @@ use bytes::Bytes;
 use super::remote_write::{self, compress_into, RemoteWriteRefusals};
 use super::seam::{HalfRequest, RefusalRules, RequestWriter, Requests};
 use crate::pipeline::queue::{Batch, Shard};
+use crate::prometheus::naming::NameTranslation;
 use crate::prometheus::stale::StaleMarkers;
 use crate::prometheus::translate::Translator;
 use crate::prometheus::write_request::WriteRequestEncoder;
@@ -24,6 +25,8 @@ pub(super) struct RemoteWriteV2RequestWriter {
     native_histograms: Arc<AtomicBool>,
     /// Set once the receiver has shown it takes only 1.0: from then on, 1.0.
     fallen_back: Arc<AtomicBool>,
+    /// The destination's strategy (escaped once fallen back).
+    name_translation: NameTranslation,
     encoder: RequestV2Encoder,
     /// The 1.0 encoder, once fallen back.
     v1: Option<WriteRequestEncoder>,
@@ -36,11 +39,13 @@ impl RemoteWriteV2RequestWriter {
         translator: Translator,
         native_histograms: Arc<AtomicBool>,
         fallen_back: Arc<AtomicBool>,
+        name_translation: NameTranslation,
     ) -> Self {
         RemoteWriteV2RequestWriter {
             translator,
             native_histograms,
             fallen_back,
+            name_translation,
             encoder: RequestV2Encoder::new(),
             v1: None,
             snappy: snap::raw::Encoder::new(),
@@ -96,6 +101,9 @@ impl RequestWriter for RemoteWriteV2RequestWriter {
         let native = self.native_histograms.load(Ordering::Relaxed);
         self.translator.set_native_histograms(native);
         if self.fallen_back().is_some() {
+            // 1.0 requires legacy names: a UTF-8 strategy's escaping counterpart.
+            let escaped = self.name_translation.escaped();
+            self.translator.set_name_translation(escaped);
             let mut v1 = self.v1.take().unwrap_or_default();
             v1.clear();
             let result = if self.translator.translate(snapshot, &mut v1) > 0 {

@@ -506,5 +506,9 @@ impl fmt::Write for StackStr {
     }
 }
 
+mod translation;
+
+pub use translation::NameTranslation;
+
 #[cfg(test)]
 mod tests;

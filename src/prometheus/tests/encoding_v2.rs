@@ -361,3 +361,37 @@ fn stale_markers_end_every_series_in_2_0_too() {
         assert_eq!(ts.samples[0].value.to_bits(), STALE_NAN_BITS);
     }
 }
+
+#[test]
+fn a_utf8_strategy_keeps_the_opentelemetry_names_of_metrics_and_labels() {
+    use crate::NameTranslation;
+    let orders = counter(
+        1,
+        "shop.orders",
+        vec![number(&[KeyValue::new("http.route", "/a")], Number::U64(3))],
+    );
+    let snap = bare(vec![orders]);
+    let lines = |strategy| {
+        let mut translator = Translator::new();
+        translator.set_name_translation(strategy);
+        let mut c = Collect::default();
+        translator.translate(&snap, &mut c);
+        exposition(&c)
+    };
+    assert_eq!(
+        lines(NameTranslation::NoTranslation),
+        [r#"shop.orders{http.route="/a"} 3"#]
+    );
+    assert_eq!(
+        lines(NameTranslation::NoUTF8EscapingWithSuffixes),
+        [r#"shop.orders_total{http.route="/a"} 3"#]
+    );
+    assert_eq!(
+        lines(NameTranslation::UnderscoreEscapingWithoutSuffixes),
+        [r#"shop_orders{http_route="/a"} 3"#]
+    );
+    assert_eq!(
+        lines(NameTranslation::UnderscoreEscapingWithSuffixes),
+        [r#"shop_orders_total{http_route="/a"} 3"#]
+    );
+}
