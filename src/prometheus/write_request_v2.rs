@@ -2,8 +2,12 @@
 //! block-compressed by the caller, each request with its own symbols table.
 //!
 //! [`RequestV2Encoder`] is a [`SeriesSink`]: it keeps a push's series with references
-//! into one table of the push's strings, each with its family's metadata (type, help,
-//! unit) and, for counters and histograms, its start timestamp.
+//! into one table of strings, each with its family's metadata (type, help, unit) and,
+//! for counters and histograms, its start timestamp. The table and each point's
+//! series (their references, shard hash and metadata) are kept between pushes, so a
+//! point whose attribute set is unchanged is written from that cache without building
+//! its labels (see [`SeriesSink::reuse_point`]); the table starts again when it grows
+//! past eight times the series of a push (label values that come and go).
 //! [`RequestV2Encoder::requests`] then cuts them into requests of at most N samples per
 //! shard, as 1.0's `batch` does, and gives each request only the strings its series
 //! use, `""` first. Native histograms and exemplars are built by 1.0's `rich_series`
@@ -20,7 +24,10 @@ use prost::Message;
 
 use super::proto::{self, v2};
 use super::rich_series;
-use super::series::{Labels, Metadata, MetricType, NativeSample, Sample, SeriesSink};
+use super::series::{
+    Labels, LabelsVersion, Metadata, MetricType, NativeSample, ReusedPoint, Sample, SeriesSink,
+};
+use crate::snapshot::Attributes;
 use crate::Error;
 
 /// Fixed, so a series keeps its shard for the life of the process (its stale marker
@@ -107,10 +114,115 @@ pub(crate) struct RequestV2Encoder {
     families: HashMap<String, v2::Metadata, foldhash::fast::RandomState>,
     /// The start timestamp of the point whose series come next.
     start_ms: i64,
+    /// The series of the last push, for the bound on the symbols table.
+    last_series: usize,
     /// One 1.0 series at a time, for native histograms and exemplars.
     scratch: Vec<u8>,
     /// The request being written.
     request: Vec<u8>,
+    /// Each point's series of earlier pushes.
+    cache: PointCache,
+}
+
+/// The series of each point of each metric, kept across pushes, as references into
+/// the encoder's (persistent) symbols.
+#[derive(Default)]
+struct PointCache {
+    metrics: HashMap<u64, CachedMetric, foldhash::fast::RandomState>,
+    /// The metric of the latest `begin_metric`.
+    current: Option<u64>,
+    /// The point whose series the next `series` calls record, and how many are left.
+    recording: Option<(usize, usize)>,
+    /// Counts pushes; metrics not begun in the previous one are evicted.
+    push: u64,
+}
+
+struct CachedMetric {
+    version: LabelsVersion,
+    seen: u64,
+    points: Vec<CachedPoint>,
+}
+
+struct CachedPoint {
+    /// Keeps the set alive, so its identity cannot be reused by another set.
+    attributes: Attributes,
+    series: Vec<CachedSeries>,
+}
+
+#[derive(Clone)]
+struct CachedSeries {
+    labels_refs: Vec<u32>,
+    hash: u64,
+    metadata: Option<v2::Metadata>,
+}
+
+impl PointCache {
+    fn begin_metric(&mut self, metric: u64, points: usize, version: LabelsVersion) {
+        self.recording = None;
+        self.current = Some(metric);
+        let push = self.push;
+        let m = self.metrics.entry(metric).or_insert_with(|| CachedMetric {
+            version,
+            seen: push,
+            points: Vec::new(),
+        });
+        if m.version != version {
+            m.points.clear();
+            m.version = version;
+        }
+        m.points.truncate(points);
+        m.seen = push;
+    }
+
+    /// Point `index` of the current metric if it still holds `series` series of the
+    /// same set; otherwise starts recording its next `series` series in its place.
+    fn lookup(&mut self, index: usize, set: &Attributes, series: usize) -> Option<&CachedPoint> {
+        self.recording = None;
+        let points = &mut self.metrics.get_mut(&self.current?)?.points;
+        let hit = points
+            .get(index)
+            .is_some_and(|p| p.attributes.same_set(set) && p.series.len() == series);
+        if hit {
+            return points.get(index);
+        }
+        let fresh = CachedPoint {
+            attributes: set.clone(),
+            series: Vec::with_capacity(series),
+        };
+        if let Some(p) = points.get_mut(index) {
+            *p = fresh;
+        } else if index == points.len() {
+            points.push(fresh);
+        } else {
+            return None;
+        }
+        self.recording = Some((index, series));
+        None
+    }
+
+    /// Records `series` as the next series of the point being recorded, if any.
+    fn record(&mut self, series: &CachedSeries) {
+        let Some((index, left)) = self.recording else {
+            return;
+        };
+        self.recording = (left > 1).then_some((index, left - 1));
+        let point = self
+            .current
+            .and_then(|m| self.metrics.get_mut(&m))
+            .and_then(|m| m.points.get_mut(index));
+        if let Some(point) = point {
+            point.series.push(series.clone());
+        }
+    }
+
+    /// Starts a push: forgets the metrics the previous one did not have.
+    fn next_push(&mut self) {
+        self.current = None;
+        self.recording = None;
+        let push = self.push;
+        self.metrics.retain(|_, m| m.seen == push);
+        self.push += 1;
+    }
 }
 
 impl std::fmt::Debug for RequestV2Encoder {
@@ -137,18 +249,27 @@ impl RequestV2Encoder {
             hashes: Vec::new(),
             families: HashMap::default(),
             start_ms: 0,
+            last_series: 0,
             scratch: Vec::new(),
             request: Vec::new(),
+            cache: PointCache::default(),
         }
     }
 
-    /// Starts a new push.
+    /// Starts a new push. The symbols and the points' series stay, unless the table
+    /// has grown past eight times the series of the last push (and 65,536 strings).
     pub(crate) fn clear(&mut self) {
-        self.symbols.clear();
+        let last = self.series.len().max(self.last_series);
+        if self.symbols.list.len() > (1 << 16).max(8 * last) {
+            self.symbols.clear();
+            self.cache = PointCache::default();
+        }
+        self.last_series = 0;
         self.series.clear();
         self.hashes.clear();
         self.families.clear();
         self.start_ms = 0;
+        self.cache.next_push();
     }
 
     /// The number of series written since [`clear`](Self::clear).
@@ -199,9 +320,12 @@ impl RequestV2Encoder {
                 carried = Carried::default();
             }
         }
+        let written = series.len();
         series.clear();
         self.series = series;
-        self.clear();
+        self.hashes.clear();
+        self.families.clear();
+        self.last_series = written;
         result
     }
 
@@ -227,6 +351,28 @@ impl RequestV2Encoder {
                 prost::encoding::message::encode(5, s, &mut self.request);
             }
         }
+    }
+
+    fn push_series(
+        &mut self,
+        labels_refs: Vec<u32>,
+        hash: u64,
+        metadata: Option<v2::Metadata>,
+        value: f64,
+        timestamp_ms: i64,
+    ) {
+        self.series.push(v2::TimeSeries {
+            labels_refs,
+            samples: vec![v2::Sample {
+                value,
+                timestamp: timestamp_ms,
+                start_timestamp: self.start_ms,
+            }],
+            histograms: Vec::new(),
+            exemplars: Vec::new(),
+            metadata,
+        });
+        self.hashes.push(hash);
     }
 
     /// The label references of `labels` (sorted by name already), and their hash.
@@ -327,18 +473,47 @@ impl SeriesSink for RequestV2Encoder {
 
     fn series(&mut self, labels: &Labels<'_>, value: f64, timestamp_ms: i64) {
         let (labels_refs, hash) = self.label_refs(labels);
-        self.series.push(v2::TimeSeries {
-            labels_refs,
-            samples: vec![v2::Sample {
-                value,
-                timestamp: timestamp_ms,
-                start_timestamp: self.start_ms,
-            }],
-            histograms: Vec::new(),
-            exemplars: Vec::new(),
-            metadata: self.metadata_of(labels),
-        });
-        self.hashes.push(hash);
+        let metadata = self.metadata_of(labels);
+        if self.cache.recording.is_some() {
+            self.cache.record(&CachedSeries {
+                labels_refs: labels_refs.clone(),
+                hash,
+                metadata,
+            });
+        }
+        self.push_series(labels_refs, hash, metadata, value, timestamp_ms);
+    }
+
+    fn begin_metric(&mut self, metric: u64, points: usize, version: LabelsVersion) {
+        self.cache.begin_metric(metric, points, version);
+    }
+
+    fn reuse_point(&mut self, index: usize, set: &Attributes, samples: &[f64], ts_ms: i64) -> bool {
+        let Some(point) = self.cache.lookup(index, set, samples.len()) else {
+            return false;
+        };
+        let start = self.start_ms;
+        for (cached, &value) in point.series.iter().zip(samples) {
+            self.series.push(v2::TimeSeries {
+                labels_refs: cached.labels_refs.clone(),
+                samples: vec![v2::Sample {
+                    value,
+                    timestamp: ts_ms,
+                    start_timestamp: start,
+                }],
+                histograms: Vec::new(),
+                exemplars: Vec::new(),
+                metadata: cached.metadata,
+            });
+            self.hashes.push(cached.hash);
+        }
+        true
+    }
+
+    /// Points with exemplars are written whole (their series change at every push).
+    fn reuse_point_with_exemplars(&mut self, _: ReusedPoint<'_>) -> bool {
+        self.cache.recording = None;
+        false
     }
 
     fn series_with_exemplars(&mut self, labels: &Labels<'_>, sample: Sample<'_>) {
@@ -352,6 +527,7 @@ impl SeriesSink for RequestV2Encoder {
     }
 
     fn native_histogram(&mut self, labels: &Labels<'_>, sample: NativeSample<'_>) {
+        self.cache.recording = None;
         self.scratch.clear();
         let histogram = Some((sample.point, sample.timestamp_ms));
         rich_series::put(&mut self.scratch, labels, None, sample.exemplars, histogram);

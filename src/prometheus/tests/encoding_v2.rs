@@ -395,3 +395,45 @@ fn a_utf8_strategy_keeps_the_opentelemetry_names_of_metrics_and_labels() {
         [r#"shop_orders_total{http_route="/a"} 3"#]
     );
 }
+
+/// Every request of one push through `translator` and `encoder`, decoded.
+fn push(
+    translator: &mut Translator,
+    encoder: &mut RequestV2Encoder,
+    snap: &Snapshot,
+) -> Vec<v2::Request> {
+    encoder.clear();
+    translator.translate(snap, encoder);
+    let mut out = Vec::new();
+    encoder
+        .requests(
+            7,
+            |_| 2,
+            |_, p, _| {
+                out.push(v2::Request::decode(p).unwrap());
+                Ok(())
+            },
+        )
+        .unwrap();
+    out
+}
+
+#[test]
+fn a_reused_encoder_writes_what_a_fresh_one_writes_from_its_cache() {
+    // Another instrument (id 9) in between: the first one's cache is evicted.
+    let points = (0..40)
+        .map(|i| number(&[KeyValue::new("i", i.to_string())], Number::U64(i)))
+        .collect();
+    let other = bare(vec![counter(9, "d", points)]);
+    let snaps = [started_snapshot(), other, started_snapshot()];
+    let (mut translator, mut encoder) = (Translator::new(), RequestV2Encoder::new());
+    for snap in &snaps {
+        // Twice each: the second push of a snapshot is written from the cache.
+        for _ in 0..2 {
+            let got = push(&mut translator, &mut encoder, snap);
+            let want = push(&mut Translator::new(), &mut RequestV2Encoder::new(), snap);
+            assert_eq!(got, want);
+            got.iter().for_each(assert_symbols_well_formed);
+        }
+    }
+}
