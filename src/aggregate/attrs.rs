@@ -78,8 +78,14 @@ fn hash_long(b: &[u8], seed: u64) -> u64 {
 /// Order-independent hash of an attribute slice.
 #[inline]
 pub(crate) fn hash_set(attributes: &[KeyValue]) -> u64 {
+    hash_pairs(attributes.iter())
+}
+
+/// [`hash_set`] of the pairs `pairs` yields (a view's kept attributes, say).
+#[inline]
+pub(super) fn hash_pairs<'a>(pairs: impl Iterator<Item = &'a KeyValue>) -> u64 {
     let mut sum = 0u64;
-    for kv in attributes {
+    for kv in pairs {
         sum = sum.wrapping_add(hash_pair(kv));
     }
     // The sum of per-pair hashes is well spread already; one final mix makes the empty
@@ -87,10 +93,32 @@ pub(crate) fn hash_set(attributes: &[KeyValue]) -> u64 {
     fold(sum ^ K0, K1)
 }
 
+/// An attribute set as a caller hands it to a lookup: a slice as given, or a slice
+/// seen through a view's key filter ([`super::key_filter::Kept`]). Lookups are generic
+/// over it, so the unfiltered path stays what it was.
+pub(crate) trait GivenSet: Copy {
+    /// The order-independent hash of the set ([`hash_set`] of its canonical form).
+    fn hash_set(self) -> u64;
+    /// Whether the set is exactly the canonical set `stored` (see [`matches`]).
+    fn matches(self, stored: &[KeyValue], perm: &Permutation) -> bool;
+}
+
+impl GivenSet for &[KeyValue] {
+    #[inline]
+    fn hash_set(self) -> u64 {
+        hash_set(self)
+    }
+
+    #[inline]
+    fn matches(self, stored: &[KeyValue], perm: &Permutation) -> bool {
+        matches(self, stored, perm)
+    }
+}
+
 /// One multiply mixes a short key's words with its value's hash: the key needs no
 /// multiply of its own, and a number or a bool none either.
 #[inline(always)]
-fn hash_pair(kv: &KeyValue) -> u64 {
+pub(super) fn hash_pair(kv: &KeyValue) -> u64 {
     let key = kv.key.as_str().as_bytes();
     let value = hash_value(&kv.value);
     if key.len() > 16 {
@@ -134,7 +162,7 @@ fn hash_array(array: &Array) -> u64 {
 }
 
 #[inline]
-fn str_eq(a: &str, b: &str) -> bool {
+pub(super) fn str_eq(a: &str, b: &str) -> bool {
     // Keys and values are often the same `&'static str` at every call site.
     (a.len() == b.len() && a.as_ptr() == b.as_ptr()) || a == b
 }

@@ -16,6 +16,7 @@ pub(crate) mod exemplar_sampling;
 pub(crate) mod exponential;
 pub(crate) mod histogram;
 pub(crate) mod idle;
+pub(crate) mod key_filter;
 mod last_value;
 mod lifecycle;
 pub(crate) mod number;
@@ -40,6 +41,7 @@ pub(crate) use sum::Sum;
 use crate::snapshot::{canonicalize, Attributes, Descriptor, MetricData, MetricSnapshot};
 use crate::sync::Mutex;
 use idle::{IdleSeries, Reader, Sweeper};
+use key_filter::{KeyFilter, Kept};
 use lifecycle::Life;
 use table::{Pin, Series, SeriesMap};
 
@@ -138,6 +140,8 @@ pub(crate) struct Aggregator<A: Aggregation> {
     map: SeriesMap<A::Cell>,
     overflow: OnceLock<(Arc<[KeyValue]>, A::Cell)>,
     limit: usize,
+    /// A view's attribute-key filter; `None` keeps every attribute.
+    keys: Option<KeyFilter>,
     overflow_warned: AtomicBool,
     rejected: Rejections,
     pub(crate) descriptor: Arc<Descriptor>,
@@ -190,8 +194,19 @@ impl<C> Binding<C> {
 
 impl<A: Aggregation> Aggregator<A> {
     pub(crate) fn new(descriptor: Arc<Descriptor>, aggregation: A, limits: Limits) -> Arc<Self> {
+        Self::with_keys(descriptor, aggregation, limits, None)
+    }
+
+    /// The state of one stream: a view's may keep only some attribute keys.
+    pub(crate) fn with_keys(
+        descriptor: Arc<Descriptor>,
+        aggregation: A,
+        limits: Limits,
+        keys: Option<KeyFilter>,
+    ) -> Arc<Self> {
         let sweeper = limits.idle.map(|idle| Mutex::new(Sweeper::new(idle)));
         Arc::new_cyclic(|this| Aggregator {
+            keys,
             this: this.clone(),
             active: AtomicBool::new(true),
             aggregation,
@@ -240,12 +255,22 @@ impl<A: Aggregation> Aggregator<A> {
         pin: &'p Pin,
         claim: impl Fn(&Life) -> bool,
     ) -> Target<'p, A::Cell> {
-        if let Some(series) = self.map.find(attributes, pin) {
+        let Some(filter) = &self.keys else {
+            if let Some(series) = self.map.find(attributes, pin) {
+                if !self.map.reclaims() || claim(&series.life) {
+                    return Target::Series(series);
+                }
+            }
+            return self.target_slow(attributes, pin, claim);
+        };
+        // A view's stream: the kept pairs are looked up in place; only a new series
+        // copies them.
+        if let Some(series) = self.map.find(Kept { attributes, filter }, pin) {
             if !self.map.reclaims() || claim(&series.life) {
                 return Target::Series(series);
             }
         }
-        self.target_slow(attributes, pin, claim)
+        self.target_slow(&filter.apply(attributes), pin, claim)
     }
 
     /// Binds a handle to the series of an attribute set: it is not removed until the

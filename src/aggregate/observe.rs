@@ -15,6 +15,7 @@ use opentelemetry::metrics::{AsyncInstrument, Callback};
 use opentelemetry::KeyValue;
 
 use super::idle::Reader;
+use super::key_filter::KeyFilter;
 use super::number::Num;
 use super::{Limits, Rejections, OVERFLOW_KEY};
 use crate::snapshot::{
@@ -57,14 +58,51 @@ pub(crate) struct ObservableAggregator<T: Num> {
     callbacks: Mutex<Vec<Arc<Callback<T>>>>,
     active: AtomicBool,
     limit: usize,
+    /// A view's attribute-key filter; `None` keeps every attribute.
+    keys: Option<KeyFilter>,
+    /// Whether the points are a sum (and a monotonic one) or a gauge.
+    points: ObservedPoints,
     rejected: Rejections,
     overflow_warned: AtomicBool,
     start_time: SystemTime,
 }
 
+/// What an observable stream's points are: the instrument kind's default, or a view's
+/// choice (an observable gauge may be summed).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum ObservedPoints {
+    Sum { monotonic: bool },
+    Gauge,
+}
+
+impl ObservedPoints {
+    /// The default for an instrument kind: gauges are gauges, the others sums.
+    pub(crate) fn of(kind: InstrumentKind) -> Self {
+        match kind {
+            InstrumentKind::ObservableGauge | InstrumentKind::Gauge => ObservedPoints::Gauge,
+            kind => ObservedPoints::Sum {
+                monotonic: kind.is_monotonic(),
+            },
+        }
+    }
+}
+
 impl<T: Num> ObservableAggregator<T> {
     pub(crate) fn new(descriptor: Arc<Descriptor>, limits: Limits) -> Self {
+        let points = ObservedPoints::of(descriptor.kind);
+        Self::with_view(descriptor, limits, None, points)
+    }
+
+    /// [`new`](Self::new) for a view's stream: its key filter and its kind of points.
+    pub(crate) fn with_view(
+        descriptor: Arc<Descriptor>,
+        limits: Limits,
+        keys: Option<KeyFilter>,
+        points: ObservedPoints,
+    ) -> Self {
         ObservableAggregator {
+            keys,
+            points,
             descriptor,
             callbacks: Mutex::new(Vec::new()),
             active: AtomicBool::new(true),
@@ -110,6 +148,7 @@ impl<T: Num> ObservableAggregator<T> {
                 }
             }
         }
+        self.merge_filtered(&mut observed);
         let points = observed
             .points
             .into_iter()
@@ -121,12 +160,9 @@ impl<T: Num> ObservableAggregator<T> {
                 value: v.to_number(),
             })
             .collect();
-        let data = match self.descriptor.kind {
-            InstrumentKind::ObservableGauge => MetricData::Gauge { points },
-            kind => MetricData::Sum {
-                monotonic: kind.is_monotonic(),
-                points,
-            },
+        let data = match self.points {
+            ObservedPoints::Gauge => MetricData::Gauge { points },
+            ObservedPoints::Sum { monotonic } => MetricData::Sum { monotonic, points },
         };
         MetricSnapshot {
             descriptor: self.descriptor.clone(),
@@ -149,9 +185,40 @@ impl<T: Num> ObservableAggregator<T> {
         }
         // Gauges take NaN; never the stale-marker NaN, which would end the series.
         let v = v.without_stale_bits();
-        let canonical = canonicalize(attributes);
+        if self.keys.is_some() {
+            // The last value per set as given wins, as without a view; the sets that
+            // the filter makes one are merged when the callbacks are done.
+            let given = canonicalize(attributes);
+            match observed.given_index.get(&given) {
+                Some(&i) => observed.given[i].1 = v,
+                None => {
+                    observed.given_index.insert(given.clone(), observed.given.len());
+                    observed.given.push((given, v));
+                }
+            }
+            return;
+        }
+        self.place(observed, canonicalize(attributes), v, false)
+    }
+
+    /// Merges what a filtering stream's callbacks reported into its points: sums add
+    /// up, a gauge keeps the last set reported.
+    fn merge_filtered(&self, observed: &mut Observed<T>) {
+        let Some(filter) = &self.keys else { return };
+        for (given, v) in std::mem::take(&mut observed.given) {
+            self.place(observed, canonicalize(&filter.apply(&given)), v, true);
+        }
+    }
+
+    /// One point's value; `merge` adds it to a sum's earlier value of the set instead of
+    /// replacing it.
+    fn place(&self, observed: &mut Observed<T>, canonical: Vec<KeyValue>, v: T, merge: bool) {
         if let Some(&i) = observed.index.get(&canonical) {
-            observed.points[i].1 = v;
+            let point = &mut observed.points[i].1;
+            *point = match self.points {
+                ObservedPoints::Sum { .. } if merge => point.plus(v),
+                _ => v,
+            };
             return;
         }
         if observed.index.len() >= self.limit {
@@ -172,7 +239,7 @@ impl<T: Num> ObservableAggregator<T> {
                  sets go to the series {OVERFLOW_KEY}=true"
             );
         }
-        let gauge = self.descriptor.kind == InstrumentKind::ObservableGauge;
+        let gauge = self.points == ObservedPoints::Gauge;
         match &mut observed.overflow {
             Some(i) if gauge => observed.points[*i].1 = v,
             // Totals of distinct sets add up to the overflow series' total.
@@ -195,6 +262,10 @@ pub(crate) struct Observed<T> {
     index: HashMap<Vec<KeyValue>, usize>,
     points: Vec<(Vec<KeyValue>, T)>,
     overflow: Option<usize>,
+    /// A filtering stream's sets as given (the last value of each), merged after the
+    /// callbacks.
+    given_index: HashMap<Vec<KeyValue>, usize>,
+    given: Vec<(Vec<KeyValue>, T)>,
 }
 
 impl<T> Default for Observed<T> {
@@ -203,6 +274,8 @@ impl<T> Default for Observed<T> {
             index: HashMap::new(),
             points: Vec::new(),
             overflow: None,
+            given_index: HashMap::new(),
+            given: Vec::new(),
         }
     }
 }

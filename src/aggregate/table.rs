@@ -38,7 +38,7 @@ use std::time::SystemTime;
 use crossbeam_epoch::{self as epoch, Guard};
 use opentelemetry::KeyValue;
 
-use super::attrs::{self, Permutation};
+use super::attrs::{self, GivenSet, Permutation};
 use super::lifecycle::Life;
 use super::recent;
 use crate::sync::Mutex;
@@ -201,7 +201,7 @@ impl<C> SeriesMap<C> {
     /// then the index. In a reclaiming map the series may be retired already (its
     /// `life` says so); the caller then looks again under the writer lock.
     #[inline]
-    pub(crate) fn find<'p>(&'p self, given: &[KeyValue], pin: &'p Pin) -> Option<&'p Series<C>> {
+    pub(crate) fn find<'p, G: GivenSet>(&'p self, given: G, pin: &'p Pin) -> Option<&'p Series<C>> {
         // SeqCst: ordered after the caller's pin, so that a removal this load does not
         // see waits for the pin before it frees (see the module docs).
         let removals = self.removals.load(Ordering::SeqCst);
@@ -215,21 +215,21 @@ impl<C> SeriesMap<C> {
             // removes keeps series until it is dropped, and `&self` holds it). This
             // thread found the series itself, so its initialisation happened before.
             let s = unsafe { &*last };
-            if attrs::matches(given, &s.attributes, &s.perm) {
+            if given.matches(&s.attributes, &s.perm) {
                 return Some(s);
             }
         }
-        let found = self.get(attrs::hash_set(given), given, pin)?;
+        let found = self.get(given.hash_set(), given, pin)?;
         recent::remember(self.id, found as *const Series<C> as *const (), removals);
         Some(found)
     }
 
-    /// The series for `given` if it exists. `hash` is [`attrs::hash_set`] of `given`.
+    /// The series for `given` if it exists. `hash` is [`GivenSet::hash_set`] of `given`.
     #[inline]
-    pub(crate) fn get<'p>(
+    pub(crate) fn get<'p, G: GivenSet>(
         &'p self,
         hash: u64,
-        given: &[KeyValue],
+        given: G,
         pin: &'p Pin,
     ) -> Option<&'p Series<C>> {
         let index = self.index(pin);
@@ -242,7 +242,7 @@ impl<C> SeriesMap<C> {
             }
             if slot != TOMBSTONE {
                 if let Some(s) = self.at(slot as usize - 1, pin) {
-                    if s.hash == tag && attrs::matches(given, &s.attributes, &s.perm) {
+                    if s.hash == tag && given.matches(&s.attributes, &s.perm) {
                         return Some(s);
                     }
                 }
