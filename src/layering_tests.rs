@@ -38,6 +38,7 @@ const LAYERS: &[(&str, &[&str])] = &[
             "custom",
             "meter",
             "instrument",
+            "view",
             "destination",
             "env",
             "guide",

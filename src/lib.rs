@@ -73,6 +73,7 @@ mod sdk_exporter;
 pub mod snapshot;
 mod sync;
 mod transport;
+pub mod view;
 
 pub use aggregate::exemplar_sampling::ExemplarFilter;
 pub use destination::Destination;

@@ -1,11 +1,11 @@
 //! `opentelemetry::metrics::InstrumentProvider` for one meter: maps each of the API's
-//! instrument constructors onto an aggregation.
+//! instrument constructors onto the registry, which makes the instrument's streams
+//! (its views, its default aggregation, its exemplars).
 //!
-//! Every trait method is a one-line delegation to one of four generic helpers:
-//! `create_sync` (up-down counters, gauges), `create_counter`, `create_observable` (the
-//! three observable kinds, whose methods the `observable!` macro writes) and
-//! `create_histogram`. Counters and histograms keep exemplars unless the provider's
-//! exemplar filter is off (gauges and up-down counters carry none, as the spec says).
+//! Every trait method is a one-line delegation to one of three generic helpers:
+//! `create_sync` (counters, up-down counters, gauges), `create_observable` (the three
+//! observable kinds, whose methods the `observable!` macro writes) and
+//! `create_histogram`.
 
 use std::borrow::Cow;
 use std::sync::Arc;
@@ -16,20 +16,14 @@ use opentelemetry::metrics::{
     SyncInstrument, UpDownCounter,
 };
 
-use crate::aggregate::exemplar_sampling::{ExemplarFilter, ReservoirKind, Sampled};
-use crate::aggregate::exponential::{ExponentialConfig, ExponentialHistogram};
-use crate::aggregate::histogram::{sanitize_bounds, DEFAULT_BOUNDS};
-use crate::aggregate::{number::Num, Aggregation, LastValue, Sum};
-use crate::instrument::registry::{Naming, Registry, Spec};
+use crate::aggregate::histogram::sanitize_bounds;
+use crate::aggregate::number::Num;
+use crate::instrument::registry::{Naming, Origin, Registry, Spec};
 use crate::snapshot::InstrumentKind as Kind;
 
 /// The instrument provider behind every `Meter` of a scope.
 pub(crate) struct ScopeMeter {
     pub(crate) registry: Arc<Registry>,
-    /// Set: histograms created without boundaries are exponential ones.
-    pub(crate) exponential: Option<ExponentialConfig>,
-    /// Which measurements of counters and histograms become exemplars.
-    pub(crate) exemplar_filter: ExemplarFilter,
 }
 
 /// What every builder names: the instrument's name, description and unit, and its kind.
@@ -50,41 +44,15 @@ fn spec(
 }
 
 impl ScopeMeter {
-    /// A synchronous instrument of `kind` over the aggregation `aggregation` makes; the
-    /// caller wraps it in the API's handle (`Counter::new`, …).
-    fn create_sync<A: Aggregation, I>(
+    /// A synchronous instrument of `kind`; the caller wraps it in the API's handle
+    /// (`Counter::new`, …).
+    fn create_sync<T: Num, I>(
         &self,
         b: InstrumentBuilder<'_, I>,
         kind: Kind,
-        aggregation: impl FnOnce() -> A,
-    ) -> Arc<dyn SyncInstrument<A::Input> + Send + Sync> {
-        let spec = spec(b.name, b.description, b.unit, kind);
-        self.registry.sync(spec, aggregation)
-    }
-
-    /// [`create_sync`](Self::create_sync) for a monotonic sum, which keeps exemplars.
-    fn create_counter<T: Num, I>(
-        &self,
-        b: InstrumentBuilder<'_, I>,
     ) -> Arc<dyn SyncInstrument<T> + Send + Sync> {
-        let spec = spec(b.name, b.description, b.unit, Kind::Counter);
-        self.sync_with_exemplars(spec, || Sum::<T>::new(true), ReservoirKind::FixedSize(1))
-    }
-
-    /// A synchronous instrument whose measurements the exemplar filter samples into
-    /// `reservoir`; with the filter off, the aggregation as it is.
-    fn sync_with_exemplars<A: Aggregation>(
-        &self,
-        spec: Spec,
-        aggregation: impl FnOnce() -> A,
-        reservoir: ReservoirKind,
-    ) -> Arc<dyn SyncInstrument<A::Input> + Send + Sync> {
-        match self.exemplar_filter {
-            ExemplarFilter::AlwaysOff => self.registry.sync(spec, aggregation),
-            filter => self
-                .registry
-                .sync(spec, || Sampled::new(aggregation(), filter, reservoir)),
-        }
+        let spec = spec(b.name, b.description, b.unit, kind);
+        self.registry.sync(spec, Origin::OpenTelemetry)
     }
 
     /// An observable instrument of `kind`: its callbacks join the registry, and the
@@ -101,42 +69,29 @@ impl ScopeMeter {
         handle
     }
 
-    /// A histogram over the builder's boundaries (checked: finite, strictly
-    /// increasing); without any, an exponential one when the provider chose those, else
-    /// one over the default boundaries.
+    /// A histogram; its buckets, when the builder gives any, are the advice a view's
+    /// aggregation overrides (checked: finite, strictly increasing). Without either,
+    /// exponential when the provider chose those, else OpenTelemetry's default buckets.
     fn create_histogram<T: Num>(&self, b: HistogramBuilder<'_, Histogram<T>>) -> Histogram<T> {
-        if let (None, Some(config)) = (&b.boundaries, self.exponential) {
-            let spec = spec(b.name, b.description, b.unit, Kind::Histogram);
-            let aggregation = || ExponentialHistogram::<T>::new(config);
-            // The spec's reservoir size: the smaller of the bucket count and 20.
-            let reservoir = ReservoirKind::FixedSize(config.max_size.min(20) as usize);
-            return Histogram::new(self.sync_with_exemplars(spec, aggregation, reservoir));
-        }
-        let bounds: Vec<f64> = match &b.boundaries {
-            None => DEFAULT_BOUNDS.to_vec(),
-            Some(given) => {
-                let (clean, changed) = sanitize_bounds(given);
-                if changed {
-                    tracing::warn!(
-                        instrument = %b.name,
-                        given = ?given,
-                        used = ?clean,
-                        "histogram boundaries must be finite and strictly increasing; \
-                         using them sorted, deduplicated and without NaN or infinities"
-                    );
-                }
-                clean
+        let bounds = b.boundaries.as_ref().map(|given| {
+            let (clean, changed) = sanitize_bounds(given);
+            if changed {
+                tracing::warn!(
+                    instrument = %b.name,
+                    given = ?given,
+                    used = ?clean,
+                    "histogram boundaries must be finite and strictly increasing; \
+                     using them sorted, deduplicated and without NaN or infinities"
+                );
             }
-        };
-        let bounds: Arc<[f64]> = bounds.into();
+            Arc::<[f64]>::from(clean)
+        });
         let spec = Spec {
             // Compared with an earlier registration's: the first one's win.
-            bounds: Some(bounds.clone()),
+            bounds,
             ..spec(b.name, b.description, b.unit, Kind::Histogram)
         };
-        let reservoir = ReservoirKind::Aligned(bounds.clone());
-        let aggregation = || crate::aggregate::Histogram::<T>::new(bounds);
-        Histogram::new(self.sync_with_exemplars(spec, aggregation, reservoir))
+        Histogram::new(self.registry.sync(spec, Origin::OpenTelemetry))
     }
 }
 
@@ -157,11 +112,11 @@ macro_rules! observable {
 
 impl InstrumentProvider for ScopeMeter {
     fn u64_counter(&self, b: InstrumentBuilder<'_, Counter<u64>>) -> Counter<u64> {
-        Counter::new(self.create_counter(b))
+        Counter::new(self.create_sync(b, Kind::Counter))
     }
 
     fn f64_counter(&self, b: InstrumentBuilder<'_, Counter<f64>>) -> Counter<f64> {
-        Counter::new(self.create_counter(b))
+        Counter::new(self.create_sync(b, Kind::Counter))
     }
 
     observable!(u64_observable_counter -> ObservableCounter<u64>);
@@ -171,29 +126,29 @@ impl InstrumentProvider for ScopeMeter {
         &self,
         b: InstrumentBuilder<'_, UpDownCounter<i64>>,
     ) -> UpDownCounter<i64> {
-        UpDownCounter::new(self.create_sync(b, Kind::UpDownCounter, || Sum::new(false)))
+        UpDownCounter::new(self.create_sync(b, Kind::UpDownCounter))
     }
 
     fn f64_up_down_counter(
         &self,
         b: InstrumentBuilder<'_, UpDownCounter<f64>>,
     ) -> UpDownCounter<f64> {
-        UpDownCounter::new(self.create_sync(b, Kind::UpDownCounter, || Sum::new(false)))
+        UpDownCounter::new(self.create_sync(b, Kind::UpDownCounter))
     }
 
     observable!(i64_observable_up_down_counter -> ObservableUpDownCounter<i64>);
     observable!(f64_observable_up_down_counter -> ObservableUpDownCounter<f64>);
 
     fn u64_gauge(&self, b: InstrumentBuilder<'_, Gauge<u64>>) -> Gauge<u64> {
-        Gauge::new(self.create_sync(b, Kind::Gauge, LastValue::new))
+        Gauge::new(self.create_sync(b, Kind::Gauge))
     }
 
     fn f64_gauge(&self, b: InstrumentBuilder<'_, Gauge<f64>>) -> Gauge<f64> {
-        Gauge::new(self.create_sync(b, Kind::Gauge, LastValue::new))
+        Gauge::new(self.create_sync(b, Kind::Gauge))
     }
 
     fn i64_gauge(&self, b: InstrumentBuilder<'_, Gauge<i64>>) -> Gauge<i64> {
-        Gauge::new(self.create_sync(b, Kind::Gauge, LastValue::new))
+        Gauge::new(self.create_sync(b, Kind::Gauge))
     }
 
     observable!(u64_observable_gauge -> ObservableGauge<u64>);

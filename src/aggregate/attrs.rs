@@ -115,6 +115,18 @@ impl GivenSet for &[KeyValue] {
     }
 }
 
+/// Tests hand their sets as `&Vec`.
+#[cfg(test)]
+impl GivenSet for &Vec<KeyValue> {
+    fn hash_set(self) -> u64 {
+        hash_set(self)
+    }
+
+    fn matches(self, stored: &[KeyValue], perm: &Permutation) -> bool {
+        matches(self, stored, perm)
+    }
+}
+
 /// One multiply mixes a short key's words with its value's hash: the key needs no
 /// multiply of its own, and a number or a bool none either.
 #[inline(always)]

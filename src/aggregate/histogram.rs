@@ -14,6 +14,14 @@ pub(crate) const DEFAULT_BOUNDS: [f64; 15] = [
     10000.0,
 ];
 
+/// The `metrics` facade's default boundaries: the Prometheus clients' default buckets,
+/// made for durations in seconds (what the facade's histograms mostly record), where
+/// OpenTelemetry's defaults suit milliseconds.
+#[cfg(feature = "metrics")]
+pub(crate) const SECONDS_BOUNDS: [f64; 11] = [
+    0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0,
+];
+
 /// Counts measurements into buckets and keeps sum, min and max.
 pub(crate) struct Histogram<T> {
     bounds: Arc<[f64]>,

@@ -52,7 +52,11 @@ pub(crate) struct Kept<'a> {
 impl GivenSet for Kept<'_> {
     #[inline]
     fn hash_set(self) -> u64 {
-        attrs::hash_pairs(self.attributes.iter().filter(|kv| self.filter.keeps(&kv.key)))
+        attrs::hash_pairs(
+            self.attributes
+                .iter()
+                .filter(|kv| self.filter.keeps(&kv.key)),
+        )
     }
 
     /// Exact, as [`attrs::matches`] is: each stored pair is matched at most once, and
@@ -121,7 +125,10 @@ mod tests {
     #[test]
     fn an_allow_list_keeps_only_its_keys_and_an_exclude_list_all_others() {
         let given = [kv("a", "1"), kv("b", "2"), kv("c", "3")];
-        assert_eq!(allow(&["a", "c"]).apply(&given), [kv("a", "1"), kv("c", "3")]);
+        assert_eq!(
+            allow(&["a", "c"]).apply(&given),
+            [kv("a", "1"), kv("c", "3")]
+        );
         assert_eq!(exclude(&["a", "c"]).apply(&given), [kv("b", "2")]);
         assert!(allow(&[]).apply(&given).is_empty());
     }

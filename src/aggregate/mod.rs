@@ -35,7 +35,7 @@ use opentelemetry::KeyValue;
 
 pub(crate) use histogram::Histogram;
 pub(crate) use last_value::LastValue;
-pub(crate) use observe::{in_callback, ObservableAggregator};
+pub(crate) use observe::{in_callback, ObservableAggregator, ObservedPoints};
 pub(crate) use sum::Sum;
 
 use crate::snapshot::{canonicalize, Attributes, Descriptor, MetricData, MetricSnapshot};
@@ -193,6 +193,7 @@ impl<C> Binding<C> {
 }
 
 impl<A: Aggregation> Aggregator<A> {
+    #[cfg(test)]
     pub(crate) fn new(descriptor: Arc<Descriptor>, aggregation: A, limits: Limits) -> Arc<Self> {
         Self::with_keys(descriptor, aggregation, limits, None)
     }

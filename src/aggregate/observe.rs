@@ -75,25 +75,9 @@ pub(crate) enum ObservedPoints {
     Gauge,
 }
 
-impl ObservedPoints {
-    /// The default for an instrument kind: gauges are gauges, the others sums.
-    pub(crate) fn of(kind: InstrumentKind) -> Self {
-        match kind {
-            InstrumentKind::ObservableGauge | InstrumentKind::Gauge => ObservedPoints::Gauge,
-            kind => ObservedPoints::Sum {
-                monotonic: kind.is_monotonic(),
-            },
-        }
-    }
-}
-
 impl<T: Num> ObservableAggregator<T> {
-    pub(crate) fn new(descriptor: Arc<Descriptor>, limits: Limits) -> Self {
-        let points = ObservedPoints::of(descriptor.kind);
-        Self::with_view(descriptor, limits, None, points)
-    }
-
-    /// [`new`](Self::new) for a view's stream: its key filter and its kind of points.
+    /// The state of one stream of an observable instrument: its key filter (a view's)
+    /// and its kind of points.
     pub(crate) fn with_view(
         descriptor: Arc<Descriptor>,
         limits: Limits,
@@ -113,10 +97,9 @@ impl<T: Num> ObservableAggregator<T> {
         }
     }
 
-    pub(crate) fn add_callbacks(&self, callbacks: Vec<Callback<T>>) {
-        self.callbacks
-            .lock()
-            .extend(callbacks.into_iter().map(Arc::from));
+    /// Adds callbacks; shared, as every stream of one instrument runs them.
+    pub(crate) fn add_callbacks(&self, callbacks: &[Arc<Callback<T>>]) {
+        self.callbacks.lock().extend(callbacks.iter().cloned());
     }
 
     pub(crate) fn deactivate(&self) {
@@ -192,7 +175,9 @@ impl<T: Num> ObservableAggregator<T> {
             match observed.given_index.get(&given) {
                 Some(&i) => observed.given[i].1 = v,
                 None => {
-                    observed.given_index.insert(given.clone(), observed.given.len());
+                    observed
+                        .given_index
+                        .insert(given.clone(), observed.given.len());
                     observed.given.push((given, v));
                 }
             }

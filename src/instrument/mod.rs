@@ -3,10 +3,11 @@
 
 mod bound;
 mod disabled;
+mod fan_out;
 pub(crate) mod registry;
+pub(crate) mod streams;
 mod sync;
 
-use std::any::Any;
 use std::sync::Arc;
 use std::time::SystemTime;
 
@@ -23,7 +24,6 @@ pub(crate) trait Collect: Send + Sync {
     fn descriptor(&self) -> &Arc<Descriptor>;
     fn collect(&self, time: SystemTime, reader: Reader) -> MetricSnapshot;
     fn deactivate(&self);
-    fn into_any(self: Arc<Self>) -> Arc<dyn Any + Send + Sync>;
 }
 
 /// Both aggregator kinds are collected through their own inherent methods.
@@ -38,9 +38,6 @@ macro_rules! collect_by_inherent_methods {
             }
             fn deactivate(&self) {
                 $ty::deactivate(self)
-            }
-            fn into_any(self: Arc<Self>) -> Arc<dyn Any + Send + Sync> {
-                self
             }
         }
     };

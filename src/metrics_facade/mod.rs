@@ -4,11 +4,14 @@
 //! instruments.
 //!
 //! Each metric name becomes an instrument of the scope `metrics` on first registration:
-//! counters a `u64` counter, gauges an `f64` gauge, histograms an `f64` histogram with
-//! the default boundaries. The unit comes from `describe_*` when that came first, and
-//! stays for the life of the recorder. A handle (what the macros return) is a bound
-//! series: its labels are resolved once, at registration, and the recorder remembers
-//! each key's handle, so a macro called again finds it with one read-locked lookup.
+//! counters a `u64` counter, gauges an `f64` gauge, histograms an `f64` histogram
+//! (exponential when the provider chose those, else over the Prometheus clients'
+//! buckets for seconds). The provider's views apply to them as to any instrument. The
+//! unit comes from `describe_*` when that came first, and stays for the life of the
+//! recorder. A handle (what the macros return) is a bound series in each of the
+//! instrument's streams: its labels are resolved (and filtered by the views) once, at
+//! registration, and the recorder remembers each key's handle, so a macro called again
+//! finds it with one read-locked lookup.
 
 mod handles;
 
@@ -19,11 +22,9 @@ use std::sync::Arc;
 use metrics::{Counter, Gauge, Histogram, Key, KeyName, Metadata, SharedString, Unit};
 use opentelemetry::{InstrumentationScope, KeyValue};
 
-use self::handles::{FacadeCounter, FacadeGauge, FacadeHistogram};
-use crate::aggregate::histogram::DEFAULT_BOUNDS;
-use crate::aggregate::{Aggregation, LastValue, Sum};
-use crate::instrument::registry::{Naming, Registry, Spec};
-use crate::instrument::Bound;
+use self::handles::{FacadeCounter, FacadeGauge, FacadeHistogram, FacadeSeries};
+use crate::aggregate::number::Num;
+use crate::instrument::registry::{Naming, Origin, Registry, Spec};
 use crate::snapshot::InstrumentKind;
 use crate::sync::{Mutex, RwLock};
 use crate::MeterProvider;
@@ -106,14 +107,8 @@ impl<H> Handles<H> {
 }
 
 impl MetricsRecorder {
-    /// The bound series of `key` in the instrument its name makes with `aggregation`.
-    fn bind<A: Aggregation>(
-        &self,
-        key: &Key,
-        kind: InstrumentKind,
-        bounds: Option<Arc<[f64]>>,
-        aggregation: impl FnOnce() -> A,
-    ) -> Option<Bound<A>> {
+    /// The bound series of `key` in each stream of the instrument its name makes.
+    fn bind<T: Num>(&self, key: &Key, kind: InstrumentKind) -> Option<Box<[FacadeSeries<T>]>> {
         let name = key.name();
         let (unit, description) = {
             let mut descriptions = self.descriptions.lock();
@@ -126,15 +121,22 @@ impl MetricsRecorder {
             description: Some(description.into()),
             unit: unit.map(Into::into),
             kind,
-            bounds,
+            bounds: None,
             naming: Naming::Any,
         };
-        let aggregator = self.registry.aggregator(spec, aggregation)?;
+        let (_, aggregators) = self
+            .registry
+            .sync_streams::<T>(spec, Origin::MetricsFacade)?;
         let attributes: Vec<KeyValue> = key
             .labels()
             .map(|l| KeyValue::new(l.key().to_owned(), l.value().to_owned()))
             .collect();
-        Some(Bound::new(aggregator, &attributes))
+        Some(
+            aggregators
+                .into_iter()
+                .filter_map(|a| FacadeSeries::bind(a, &attributes))
+                .collect(),
+        )
     }
 
     fn describe(&self, name: KeyName, unit: Option<Unit>, text: SharedString) {
@@ -191,8 +193,7 @@ impl metrics::Recorder for MetricsRecorder {
     }
 
     fn register_counter(&self, key: &Key, _: &Metadata<'_>) -> Counter {
-        let sum = || Sum::<u64>::new(true);
-        let bind = || self.bind(key, InstrumentKind::Counter, None, sum);
+        let bind = || self.bind(key, InstrumentKind::Counter);
         let handle = self
             .counters
             .get_or_register(key, || bind().map(FacadeCounter));
@@ -200,23 +201,14 @@ impl metrics::Recorder for MetricsRecorder {
     }
 
     fn register_gauge(&self, key: &Key, _: &Metadata<'_>) -> Gauge {
-        let bind = || self.bind(key, InstrumentKind::Gauge, None, LastValue::<f64>::new);
+        let bind = || self.bind(key, InstrumentKind::Gauge);
         let handle = self.gauges.get_or_register(key, || bind().map(FacadeGauge));
         handle.map_or_else(Gauge::noop, Gauge::from_arc)
     }
 
     fn register_histogram(&self, key: &Key, _: &Metadata<'_>) -> Histogram {
         // Made only when the key is new: a call on a known key allocates nothing.
-        let bind = || {
-            let bounds: Arc<[f64]> = DEFAULT_BOUNDS.into();
-            let histogram = || crate::aggregate::Histogram::<f64>::new(bounds.clone());
-            self.bind(
-                key,
-                InstrumentKind::Histogram,
-                Some(bounds.clone()),
-                histogram,
-            )
-        };
+        let bind = || self.bind(key, InstrumentKind::Histogram);
         let handle = self
             .histograms
             .get_or_register(key, || bind().map(FacadeHistogram));

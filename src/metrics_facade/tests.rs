@@ -75,7 +75,7 @@ fn macros_record_into_the_provider_under_the_metrics_scope() {
     };
     assert_eq!(
         &bounds[..],
-        &crate::aggregate::histogram::DEFAULT_BOUNDS[..]
+        &crate::aggregate::histogram::SECONDS_BOUNDS[..]
     );
     assert_eq!((points[0].count, points[0].sum), (2, 7.2));
 }

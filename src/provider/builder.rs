@@ -24,10 +24,13 @@ use crate::aggregate::Limits;
 #[cfg(feature = "custom-metrics")]
 use crate::custom::{file::Configured, manage::CustomMetrics, CustomMetric};
 use crate::instance_id;
+use crate::instrument::streams::StreamDefaults;
 use crate::pipeline::self_metrics::SelfMetrics;
 use crate::pipeline::{Delivery, Pipeline};
 use crate::scrape::Scrapes;
 use crate::transport::ValidatedTransport;
+use crate::view::resolve::Views;
+use crate::view::{Instrument, Stream};
 use crate::{env, Destination, Error};
 
 /// Configures a [`MeterProvider`]; see [`MeterProvider::builder`].
@@ -64,6 +67,8 @@ pub struct MeterProviderBuilder {
     exponential: Option<ExponentialConfig>,
     /// `None`: the environment's, else trace-based.
     exemplar_filter: Option<ExemplarFilter>,
+    /// Every instrument's streams, in the order added.
+    views: Views,
     /// The destination the push options configure; `None` until one of them is called.
     default_destination: Option<Destination>,
     destinations: Vec<Destination>,
@@ -105,6 +110,7 @@ impl Default for MeterProviderBuilder {
             cardinality_limit: Self::DEFAULT_CARDINALITY_LIMIT,
             exponential: None,
             exemplar_filter: None,
+            views: Views::default(),
             default_destination: None,
             destinations: Vec::new(),
             scope_labels: None,
@@ -333,6 +339,46 @@ impl MeterProviderBuilder {
     #[must_use = "builder methods return the changed builder, which must be used"]
     pub fn with_exemplar_filter(mut self, filter: ExemplarFilter) -> Self {
         self.exemplar_filter = Some(filter);
+        self
+    }
+
+    /// Adds a view: a function that, for each instrument when it is created, returns
+    /// the [`Stream`](crate::view::Stream) it should make of it, or `None` to leave it
+    /// alone. Callable several times: every view that returns a stream yields one (an
+    /// instrument can have several); an instrument no view returns a stream for gets
+    /// its default stream. Views apply to every instrument of the provider: the
+    /// `opentelemetry` API's, the `metrics` facade's, the observers', and through them
+    /// the bases of custom metrics. The shape is `opentelemetry_sdk` 0.33's
+    /// `with_view`, so closures written for it port by changing their import; the
+    /// guide's chapter [views](crate::guide::views) has the rules.
+    ///
+    /// ```
+    /// use opentelemetry::metrics::MeterProvider as _;
+    /// use opentelemetry::KeyValue;
+    /// use prompush::view::{Instrument, Stream};
+    ///
+    /// let provider = prompush::MeterProvider::builder()
+    ///     // Drop the attribute that makes cardinality explode, on every instrument.
+    ///     .with_view(|_: &Instrument| {
+    ///         Stream::builder().with_excluded_attribute_keys(["user.id".into()]).build().ok()
+    ///     })
+    ///     .build()?;
+    /// let requests = provider.meter("app").u64_counter("requests").build();
+    /// requests.add(1, &[KeyValue::new("route", "/"), KeyValue::new("user.id", "a")]);
+    /// requests.add(1, &[KeyValue::new("route", "/"), KeyValue::new("user.id", "b")]);
+    /// let snapshot = provider.collect();
+    /// let points = snapshot.metric("requests").unwrap().data().number_points();
+    /// assert_eq!(points.len(), 1);
+    /// assert_eq!(points[0].value(), prompush::snapshot::Number::U64(2));
+    /// assert!(points[0].attributes().get("user.id").is_none());
+    /// # Ok::<(), prompush::Error>(())
+    /// ```
+    #[must_use = "builder methods return the changed builder, which must be used"]
+    pub fn with_view(
+        mut self,
+        view: impl Fn(&Instrument) -> Option<Stream> + Send + Sync + 'static,
+    ) -> Self {
+        self.views.0.push(Arc::new(view));
         self
     }
 
@@ -699,6 +745,7 @@ impl MeterProviderBuilder {
             cardinality_limit,
             exponential,
             exemplar_filter,
+            views,
             default_destination,
             destinations,
             push_interval,
@@ -729,8 +776,11 @@ impl MeterProviderBuilder {
         #[cfg(feature = "custom-metrics")]
         let configured = Configured::load(custom_metrics, &custom_metrics_files)?;
         let core = Arc::new(Core {
-            exponential,
-            exemplar_filter,
+            streams: StreamDefaults {
+                views: views.0.into(),
+                exponential,
+                exemplar_filter,
+            },
             ..Core::new(
                 resource_with_instance_id(resource, instance_id),
                 Limits {

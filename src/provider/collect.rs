@@ -12,13 +12,12 @@ use opentelemetry::metrics::Meter;
 use opentelemetry::InstrumentationScope;
 use opentelemetry_sdk::Resource;
 
-use crate::aggregate::exemplar_sampling::ExemplarFilter;
-use crate::aggregate::exponential::ExponentialConfig;
 use crate::aggregate::idle::Reader;
 use crate::aggregate::Limits;
 #[cfg(feature = "custom-metrics")]
 use crate::custom::manage::CollectMatchingFn;
 use crate::instrument::registry::Registry;
+use crate::instrument::streams::StreamDefaults;
 use crate::meter::ScopeMeter;
 use crate::pipeline::self_metrics::{noop_meter, self_metrics_scope};
 use crate::pipeline::{CollectFn, Collected};
@@ -31,10 +30,9 @@ use crate::Snapshot;
 pub(super) struct Core {
     pub(super) resource: Resource,
     pub(super) limits: Limits,
-    /// Set: histograms without boundaries are exponential.
-    pub(super) exponential: Option<ExponentialConfig>,
-    /// Which measurements become exemplars.
-    pub(super) exemplar_filter: ExemplarFilter,
+    /// What every instrument's streams start from: the views, the default
+    /// histograms, the exemplar filter.
+    pub(super) streams: StreamDefaults,
     pub(super) shut_down: Arc<AtomicBool>,
     pub(super) scopes: Mutex<Scopes>,
 }
@@ -51,8 +49,7 @@ impl Core {
         Core {
             resource,
             limits,
-            exponential: None,
-            exemplar_filter: ExemplarFilter::AlwaysOff,
+            streams: StreamDefaults::default(),
             shut_down: Arc::new(AtomicBool::new(false)),
             scopes: Mutex::new(Scopes::default()),
         }
@@ -61,11 +58,7 @@ impl Core {
     /// The meter of one instrumentation scope, over [`registry`](Self::registry).
     pub(super) fn meter(&self, scope: InstrumentationScope) -> Meter {
         let registry = self.registry(scope);
-        Meter::new(Arc::new(ScopeMeter {
-            registry,
-            exponential: self.exponential,
-            exemplar_filter: self.exemplar_filter,
-        }))
+        Meter::new(Arc::new(ScopeMeter { registry }))
     }
 
     /// The instruments of one instrumentation scope, created on first use.
@@ -77,6 +70,7 @@ impl Core {
                 let r = Arc::new(Registry::new(
                     scope.clone(),
                     self.limits.clone(),
+                    self.streams.clone(),
                     self.shut_down.clone(),
                 ));
                 scopes.by_scope.insert(scope, r.clone());
