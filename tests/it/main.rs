@@ -37,3 +37,4 @@ mod scrape;
 mod sdk;
 mod sdk_exporter;
 mod shards;
+mod views;
