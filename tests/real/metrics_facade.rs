@@ -80,17 +80,18 @@ async fn facade_measurements_are_stored_exactly_in_prometheus() {
         15.25,
     )
     .await;
-    // The provider's default boundaries: 0, 5, 10, 25, … 10000.
+    // The facade's default boundaries, the Prometheus clients' buckets for seconds:
+    // 0.005, 0.01, … 0.25, 0.5, 1, 2.5, 5, 10.
     assert_stored_by(
         &prometheus,
-        &format!(r#"facade_wait_seconds_bucket{{{job},le=~"0|5|10|25|10000|\\+Inf"}}"#),
+        &format!(r#"facade_wait_seconds_bucket{{{job},le=~"0.005|0.25|1|5|10|\\+Inf"}}"#),
         "le",
         &[
             ("+Inf", 3.0),
-            ("0", 0.0),
+            ("0.005", 0.0),
+            ("0.25", 1.0),
+            ("1", 1.0),
             ("10", 2.0),
-            ("10000", 3.0),
-            ("25", 3.0),
             ("5", 2.0),
         ],
     )
