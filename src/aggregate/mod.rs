@@ -41,7 +41,7 @@ pub(crate) use sum::Sum;
 use crate::snapshot::{canonicalize, Attributes, Descriptor, MetricData, MetricSnapshot};
 use crate::sync::Mutex;
 use idle::{IdleSeries, Reader, Sweeper};
-use key_filter::{KeyFilter, Kept};
+use key_filter::{Kept, KeyFilter};
 use lifecycle::Life;
 use table::{Pin, Series, SeriesMap};
 

@@ -11,6 +11,7 @@
 //! | [`failures`] | retries, refusals, bounded memory, shutdown, staleness, secrets, self-metrics |
 //! | [`shards`] | parallel delivery that keeps every series in order |
 //! | [`semantics`] | attribute sets, aggregation, cardinality, scopes, merges, replicas, series lifecycle (idle timeout) |
+//! | [`views`] | renaming, re-bucketing, filtering attributes, dropping instruments |
 //! | [`names`] | how OpenTelemetry names and units become Prometheus names |
 //! | [`tls`] | trusted CAs, client certificates, server names, rotation, proxies |
 //! | [`pull`] | a scrape endpoint, or rendering for your own server |
@@ -43,6 +44,9 @@ pub mod shards {}
 
 #[doc = include_str!("semantics.md")]
 pub mod semantics {}
+
+#[doc = include_str!("views.md")]
+pub mod views {}
 
 #[doc = include_str!("names.md")]
 pub mod names {}

@@ -23,9 +23,9 @@ use super::fan_out::FanOut;
 use super::streams::{self, StreamDefaults};
 use super::{validate_name, Collect, Disabled};
 use crate::aggregate::histogram::DEFAULT_BOUNDS;
-use crate::aggregate::idle::Reader;
 #[cfg(feature = "metrics")]
 use crate::aggregate::histogram::SECONDS_BOUNDS;
+use crate::aggregate::idle::Reader;
 use crate::aggregate::{number::Num, Limits, ObservableAggregator};
 use crate::snapshot::{Descriptor, InstrumentKind, MetricSnapshot, ScopeSnapshot};
 use crate::sync::Mutex;

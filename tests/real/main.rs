@@ -30,3 +30,4 @@ mod shards;
 mod tls;
 mod tls_env;
 mod unleash_harness;
+mod views;
