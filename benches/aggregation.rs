@@ -157,6 +157,65 @@ fn counter_add(c: &mut Criterion) {
     g.finish();
 }
 
+/// Recording through a view that keeps 2 of the 4 attribute keys, against no view, on
+/// both sides; and an instrument two views give two streams. Every series exists
+/// before the loop.
+fn counter_add_through_a_view(c: &mut Criterion) {
+    let mut g = c.benchmark_group("counter_add_view_keeps_2_of_4_attrs");
+    let a = attrs4();
+    let keep = || ["method".into(), "route".into()];
+    let prompush_view = prompush::MeterProvider::builder()
+        .with_view(move |i: &prompush::view::Instrument| {
+            (i.name() == "requests").then(|| {
+                prompush::view::Stream::builder()
+                    .with_allowed_attribute_keys(keep())
+                    .build()
+                    .ok()
+            })?
+        })
+        .build()
+        .expect("provider");
+    let sdk_view = SdkMeterProvider::builder()
+        .with_reader(ManualReader::builder().build())
+        .with_view(move |i: &opentelemetry_sdk::metrics::Instrument| {
+            (i.name() == "requests").then(|| {
+                opentelemetry_sdk::metrics::Stream::builder()
+                    .with_allowed_attribute_keys(keep())
+                    .build()
+                    .ok()
+            })?
+        })
+        .build();
+    let two_streams = prompush::MeterProvider::builder()
+        .with_view(|_: &prompush::view::Instrument| prompush::view::Stream::builder().build().ok())
+        .with_view(|_: &prompush::view::Instrument| {
+            prompush::view::Stream::builder()
+                .with_name("requests.by_route")
+                .with_allowed_attribute_keys(["route".into()])
+                .build()
+                .ok()
+        })
+        .build()
+        .expect("provider");
+    let (_p, prompush_plain) = prompush_meter();
+    let (_s, sdk_plain) = sdk_meter();
+    let rows: [(&str, Meter); 5] = [
+        ("prompush_no_view", prompush_plain),
+        ("prompush_view", prompush_view.meter("bench")),
+        ("prompush_two_streams", two_streams.meter("bench")),
+        ("opentelemetry_sdk_no_view", sdk_plain),
+        ("opentelemetry_sdk_view", sdk_view.meter("bench")),
+    ];
+    for (name, meter) in rows {
+        let counter = meter.u64_counter("requests").build();
+        counter.add(1, &a);
+        g.bench_function(name, |b| {
+            b.iter(|| counter.add(black_box(1), black_box(&a)))
+        });
+    }
+    g.finish();
+}
+
 fn f64_counter_add(c: &mut Criterion) {
     let mut g = c.benchmark_group("f64_counter_add_3_attrs");
     prompush_and_sdk_rows(&mut g, |m| m.f64_counter("bytes").build(), 1.5, &attrs3());
@@ -665,6 +724,7 @@ fn metrics_facade(_: &mut Criterion) {}
 criterion_group!(
     benches,
     counter_add,
+    counter_add_through_a_view,
     exemplar_filter,
     exponential_histogram_record,
     f64_counter_add,

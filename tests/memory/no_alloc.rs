@@ -137,3 +137,102 @@ fn facade_recording_on_existing_series_does_not_allocate() {
         .value();
     assert_eq!(value, prompush::snapshot::Number::U64(201));
 }
+
+/// A view's attribute filter looks the kept pairs up in place: recording into an
+/// existing series through an allow list, an exclude list, two streams of one
+/// instrument and a bound handle allocates nothing, even with owned (heap) strings
+/// among the dropped and the kept values.
+#[test]
+fn filtering_attributes_through_a_view_does_not_allocate_for_an_existing_series() {
+    use prompush::view::{Instrument, Stream};
+
+    let _alone = alone();
+    let provider = prompush::MeterProvider::builder()
+        .with_view(|i: &Instrument| {
+            (i.name() == "allowed").then(|| {
+                Stream::builder()
+                    .with_allowed_attribute_keys(["method".into(), "route".into()])
+                    .build()
+                    .ok()
+            })?
+        })
+        .with_view(|i: &Instrument| {
+            (i.name() != "allowed").then(|| {
+                Stream::builder()
+                    .with_excluded_attribute_keys(["user".into()])
+                    .build()
+                    .ok()
+            })?
+        })
+        .with_view(|i: &Instrument| {
+            (i.name() == "fanned").then(|| {
+                Stream::builder()
+                    .with_name("fanned.by_route")
+                    .with_allowed_attribute_keys(["route".into()])
+                    .build()
+                    .ok()
+            })?
+        })
+        .build()
+        .unwrap();
+    let meter = provider.meter("t");
+    let allowed = meter.u64_counter("allowed").build();
+    let excluded = meter.f64_histogram("excluded").build();
+    let fanned = meter.u64_counter("fanned").build();
+    let attrs = |user: u32| {
+        [
+            KeyValue::new("method", "GET"),
+            KeyValue::new("user", format!("user-{user}")),
+            KeyValue::new("route", String::from("/api/users")),
+        ]
+    };
+    // The sets (user included) are made outside the measured part: a call site builds
+    // its attributes as it likes; the filter is what must not allocate.
+    let sets: Vec<[KeyValue; 3]> = (0..20).map(attrs).collect();
+    let reversed: Vec<[KeyValue; 3]> = sets
+        .iter()
+        .map(|set| {
+            let mut r = set.clone();
+            r.reverse();
+            r
+        })
+        .collect();
+    let created = allocations_during(|| {
+        allowed.add(1, &sets[0]);
+        excluded.record(1.0, &sets[0]);
+        fanned.add(1, &sets[0]);
+    });
+    assert!(created > 0, "creating the series allocated nothing");
+    let bound = allowed.bind(&sets[1]);
+    let n = allocations_during(|| {
+        for round in 0..50 {
+            // Reversed order: still the same series, still no allocation.
+            let sets = if round % 2 == 1 { &reversed } else { &sets };
+            for a in sets {
+                allowed.add(1, a);
+                excluded.record(0.5, a);
+                fanned.add(1, a);
+            }
+            bound.add(1);
+        }
+    });
+    assert_eq!(
+        n, 0,
+        "allocations while recording through views on existing series"
+    );
+    let s = provider.collect();
+    let points = s.metric("allowed").unwrap().data().number_points();
+    assert_eq!(points.len(), 1, "the users' sets are one series");
+    assert_eq!(
+        points[0].value(),
+        prompush::snapshot::Number::U64(1 + 50 * 20 + 50)
+    );
+    assert_eq!(
+        s.metric("fanned.by_route")
+            .unwrap()
+            .data()
+            .number_points()
+            .len(),
+        1
+    );
+}
