@@ -103,13 +103,14 @@ pub(crate) trait GivenSet: Copy {
     fn matches(self, stored: &[KeyValue], perm: &Permutation) -> bool;
 }
 
+// Always inlined: the slice's lookup must compile to what it was before the trait.
 impl GivenSet for &[KeyValue] {
-    #[inline]
+    #[inline(always)]
     fn hash_set(self) -> u64 {
         hash_set(self)
     }
 
-    #[inline]
+    #[inline(always)]
     fn matches(self, stored: &[KeyValue], perm: &Permutation) -> bool {
         matches(self, stored, perm)
     }
@@ -237,7 +238,10 @@ pub(crate) fn permutation(given: &[KeyValue], sorted: &[KeyValue]) -> Permutatio
 ///
 /// Exact: a slice that repeats a key never matches (each stored pair may be matched
 /// once), so such slices fall through to the canonicalising slow path.
-#[inline]
+// Always inlined into the lookup (its in-order loop is the whole cost of a repeated
+// series); the lookup is generic over the given set, which makes the compiler's own
+// choice vary.
+#[inline(always)]
 pub(crate) fn matches(given: &[KeyValue], stored: &[KeyValue], perm: &Permutation) -> bool {
     if given.len() != stored.len() {
         return false;

@@ -256,16 +256,28 @@ impl<A: Aggregation> Aggregator<A> {
         pin: &'p Pin,
         claim: impl Fn(&Life) -> bool,
     ) -> Target<'p, A::Cell> {
-        let Some(filter) = &self.keys else {
-            if let Some(series) = self.map.find(attributes, pin) {
-                if !self.map.reclaims() || claim(&series.life) {
-                    return Target::Series(series);
-                }
+        if let Some(filter) = &self.keys {
+            return self.target_kept(attributes, filter, pin, claim);
+        }
+        if let Some(series) = self.map.find(attributes, pin) {
+            if !self.map.reclaims() || claim(&series.life) {
+                return Target::Series(series);
             }
-            return self.target_slow(attributes, pin, claim);
-        };
-        // A view's stream: the kept pairs are looked up in place; only a new series
-        // copies them.
+        }
+        self.target_slow(attributes, pin, claim)
+    }
+
+    /// [`target`](Self::target) for a view's stream: the kept pairs are looked up in
+    /// place; only a new series copies them. Out of line, so that a stream without a
+    /// filter keeps its lookup as it was.
+    #[inline(never)]
+    fn target_kept<'p>(
+        &'p self,
+        attributes: &[KeyValue],
+        filter: &KeyFilter,
+        pin: &'p Pin,
+        claim: impl Fn(&Life) -> bool,
+    ) -> Target<'p, A::Cell> {
         if let Some(series) = self.map.find(Kept { attributes, filter }, pin) {
             if !self.map.reclaims() || claim(&series.life) {
                 return Target::Series(series);

@@ -1,5 +1,6 @@
 //! Instruments: the `opentelemetry` API traits implemented over the aggregators, and
-//! the per-meter registry that creates them.
+//! the per-meter registry that creates them, one aggregator per stream the views make
+//! (`streams`), several streams behind one handle (`fan_out`).
 
 mod bound;
 mod disabled;

@@ -1,5 +1,6 @@
-//! The instruments of one meter (instrumentation scope): creation, validation and
-//! duplicate registration.
+//! The instruments of one meter (instrumentation scope): creation, validation,
+//! duplicate registration, and the streams the views make of each (see
+//! [`crate::view::resolve`]; `streams` builds their aggregators).
 //!
 //! Registering the same name (case-insensitively), kind, unit and number type again
 //! returns an instrument over the same data. The same name with another kind, unit or
@@ -133,10 +134,7 @@ impl Registry {
         &self,
         spec: Spec,
         origin: Origin,
-    ) -> Option<(
-        Arc<dyn SyncInstrument<T> + Send + Sync>,
-        Vec<Arc<dyn Any + Send + Sync>>,
-    )> {
+    ) -> Option<SyncStreams<T>> {
         let exemplars = match origin {
             Origin::OpenTelemetry => self.defaults.exemplar_filter,
             #[cfg(feature = "metrics")]
@@ -176,16 +174,12 @@ impl Registry {
 
     /// Registers an instrument, or finds it registered: its handle (synchronous ones)
     /// and its streams' aggregators. `make` builds one stream.
-    #[allow(clippy::type_complexity)]
     fn register<T: Num>(
         &self,
         spec: Spec,
         origin: Origin,
         make: impl Fn(Arc<Descriptor>, &Resolved, Limits) -> Option<Built<T>>,
-    ) -> Option<(
-        Option<Arc<dyn Any + Send + Sync>>,
-        Vec<Arc<dyn Any + Send + Sync>>,
-    )> {
+    ) -> Option<Registration> {
         let checked = match spec.naming {
             Naming::OpenTelemetry => validate_name(&spec.name),
             #[cfg(feature = "metrics")]
@@ -333,6 +327,19 @@ impl Registry {
         }
     }
 }
+
+/// A synchronous instrument's handle and its streams' aggregators.
+pub(crate) type SyncStreams<T> = (
+    Arc<dyn SyncInstrument<T> + Send + Sync>,
+    Vec<Arc<dyn Any + Send + Sync>>,
+);
+
+/// What registering returns: a synchronous instrument's handle (an
+/// `Arc<dyn SyncInstrument<T> + Send + Sync>`), and each stream's aggregator.
+type Registration = (
+    Option<Arc<dyn Any + Send + Sync>>,
+    Vec<Arc<dyn Any + Send + Sync>>,
+);
 
 /// What `make` returns for one stream: what collection reads, the aggregator, and a
 /// synchronous stream's handle (an `Arc<dyn SyncInstrument<T> + Send + Sync>`).

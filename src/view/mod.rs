@@ -177,7 +177,6 @@ impl Stream {
     /// # let _ = stream;
     /// # Ok::<(), prompush::Error>(())
     /// ```
-    #[must_use]
     pub fn builder() -> StreamBuilder {
         StreamBuilder::default()
     }

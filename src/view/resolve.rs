@@ -300,7 +300,7 @@ mod tests {
     fn a_view_that_drops_leaves_no_stream_but_other_views_still_apply() {
         let drop = view(|_| with(Aggregation::Drop));
         let i = instrument("c", InstrumentKind::Counter);
-        assert!(streams(&[drop.clone()], &i, &no_advice()).is_empty());
+        assert!(streams(std::slice::from_ref(&drop), &i, &no_advice()).is_empty());
         let rename = view(|_| Stream::builder().with_name("kept").build().ok());
         let both = streams(&[drop, rename], &i, &no_advice());
         assert_eq!(both.len(), 1);
@@ -313,7 +313,7 @@ mod tests {
         let rename = view(|_| Stream::builder().with_name("renamed").build().ok());
         let gauge = instrument("g", InstrumentKind::ObservableGauge);
         // Alone: the default stream.
-        let alone = streams(&[histogram.clone()], &gauge, &no_advice());
+        let alone = streams(std::slice::from_ref(&histogram), &gauge, &no_advice());
         assert_eq!(alone.len(), 1);
         assert_eq!(alone[0].name, "g");
         assert_eq!(alone[0].aggregation, Chosen::LastValue);

@@ -6,7 +6,6 @@
 // The loopback receiver and the test support need the default `receiver` feature.
 #![cfg(feature = "receiver")]
 
-use opentelemetry::metrics::MeterProvider as _;
 use opentelemetry::KeyValue;
 use prompush::view::{Aggregation, Instrument, Stream};
 use prompush::ExemplarFilter;
