@@ -14,18 +14,19 @@ use super::attrs::{self, GivenSet, Permutation, PERM_LEN};
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub(crate) enum KeyFilter {
     /// Only these keys (none: every attribute is dropped).
-    Allow(Box<[Key]>),
+    Allow(Box<[Box<str>]>),
     /// Every key but these.
-    Exclude(Box<[Key]>),
+    Exclude(Box<[Box<str>]>),
 }
 
 impl KeyFilter {
     /// Whether an attribute of key `key` stays in the stream.
     #[inline]
     pub(crate) fn keeps(&self, key: &Key) -> bool {
-        // Views name a handful of keys: a scan with the pointer shortcut of `str_eq`
-        // (call sites and views often share one `&'static str`) beats hashing.
-        let listed = |keys: &[Key]| keys.iter().any(|k| attrs::str_eq(k.as_str(), key.as_str()));
+        // Views name a handful of keys: a scan beats hashing. They are kept as plain
+        // strings, so only the caller's key pays the `Key` enum's dispatch, once.
+        let key = key.as_str();
+        let listed = |keys: &[Box<str>]| keys.iter().any(|k| k.len() == key.len() && **k == *key);
         match self {
             KeyFilter::Allow(keys) => listed(keys),
             KeyFilter::Exclude(keys) => !listed(keys),
@@ -70,16 +71,16 @@ impl GivenSet for Kept<'_> {
         let mut seen = 0u64;
         let mut kept = 0usize;
         for kv in self.attributes {
-            if !self.filter.keeps(&kv.key) {
-                continue;
-            }
             let guess = if kept < PERM_LEN {
                 perm[kept] as usize
             } else {
                 kept
             };
+            // A key found among the stored ones is kept (they are all kept keys), so
+            // the filter is asked only about the others.
             let pos = match stored.get(guess) {
                 Some(s) if attrs::str_eq(s.key.as_str(), kv.key.as_str()) => guess,
+                _ if !self.filter.keeps(&kv.key) => continue,
                 _ => match stored.binary_search_by(|s| s.key.as_str().cmp(kv.key.as_str())) {
                     Ok(pos) => pos,
                     Err(_) => return false,
@@ -115,11 +116,11 @@ mod tests {
     }
 
     fn allow(keys: &[&'static str]) -> KeyFilter {
-        KeyFilter::Allow(keys.iter().map(|k| Key::from_static_str(k)).collect())
+        KeyFilter::Allow(keys.iter().map(|k| Box::from(*k)).collect())
     }
 
     fn exclude(keys: &[&'static str]) -> KeyFilter {
-        KeyFilter::Exclude(keys.iter().map(|k| Key::from_static_str(k)).collect())
+        KeyFilter::Exclude(keys.iter().map(|k| Box::from(*k)).collect())
     }
 
     #[test]

@@ -173,8 +173,10 @@ fn resolve(
         _ => default_aggregation(kind, histogram),
     };
     let keys = match (stream.allowed_keys, stream.excluded_keys) {
-        (Some(allowed), _) => Some(KeyFilter::Allow(allowed.into())),
-        (None, Some(excluded)) if !excluded.is_empty() => Some(KeyFilter::Exclude(excluded.into())),
+        (Some(allowed), _) => Some(KeyFilter::Allow(as_strs(&allowed))),
+        (None, Some(excluded)) if !excluded.is_empty() => {
+            Some(KeyFilter::Exclude(as_strs(&excluded)))
+        }
         (None, _) => None,
     };
     Resolved {
@@ -187,6 +189,11 @@ fn resolve(
         keys,
         cardinality_limit: stream.cardinality_limit,
     }
+}
+
+/// A view's keys as the filter keeps them.
+fn as_strs(keys: &[opentelemetry::Key]) -> Box<[Box<str>]> {
+    keys.iter().map(|k| Box::from(k.as_str())).collect()
 }
 
 /// The specification's default aggregation of each kind.
