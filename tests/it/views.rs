@@ -537,3 +537,27 @@ fn a_custom_metrics_base_is_matched_after_the_views_rename() {
     );
     provider.shutdown().expect("shutdown");
 }
+
+#[test]
+fn record_min_max_false_leaves_them_out_of_the_points() {
+    let provider = builder()
+        .with_view(on("h", || {
+            Stream::builder()
+                .with_aggregation(Aggregation::ExplicitBucketHistogram {
+                    boundaries: vec![1.0],
+                    record_min_max: false,
+                })
+                .build()
+                .expect("valid stream")
+        }))
+        .build()
+        .expect("provider");
+    let meter = provider.meter("app");
+    meter.f64_histogram("h").build().record(0.5, &[]);
+    meter.f64_histogram("other").build().record(0.5, &[]);
+    let s = provider.collect();
+    let h = &s.metric("h").expect("h").data().histogram_points()[0];
+    assert_eq!((h.min(), h.max(), h.count()), (None, None, 1));
+    let other = &s.metric("other").expect("other").data().histogram_points()[0];
+    assert_eq!((other.min(), other.max()), (Some(0.5), Some(0.5)));
+}
