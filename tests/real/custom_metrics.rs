@@ -89,11 +89,11 @@ async fn wait_for_totals(server: &Server, app_id: &str, expected: &BTreeMap<Stri
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-#[ignore = "needs Prometheus and VictoriaMetrics; run scripts/test"]
+#[ignore = "needs Prometheus 3 and current VictoriaMetrics (scripts/build-peers); run scripts/test"]
 async fn grouped_totals_reach_prometheus_and_victoria_metrics_for_each_application() {
     let (prometheus, victoria) = tokio::join!(
-        Server::start(Kind::Prometheus2_42),
-        Server::start(Kind::VictoriaMetrics1_79)
+        Server::start(Kind::Prometheus3),
+        Server::start(Kind::VictoriaMetrics)
     );
     let definition = CustomMetric::from_json(EXAMPLE).unwrap();
     let mut providers = Vec::new();

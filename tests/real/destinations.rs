@@ -233,11 +233,11 @@ async fn five_thousand_series_reach_unleash_split_into_bodies_it_accepts() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-#[ignore = "needs Prometheus, VictoriaMetrics, unleash-server and PostgreSQL; run scripts/test"]
+#[ignore = "needs Prometheus 3, current VictoriaMetrics, unleash-server and PostgreSQL; run scripts/test"]
 async fn fan_out_keeps_its_schedule_to_the_others_while_one_destination_is_down() {
     let (prometheus, mut victoria, unleash) = tokio::join!(
-        Server::start(Kind::Prometheus2_42),
-        Server::start(Kind::VictoriaMetrics1_79),
+        Server::start(Kind::Prometheus3),
+        Server::start(Kind::VictoriaMetrics),
         Unleash::start()
     );
     let interval = Duration::from_millis(500);

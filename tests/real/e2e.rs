@@ -1,6 +1,8 @@
 //! End to end: a `MeterProvider` with every instrument kind pushes to a real
 //! Prometheus and a real VictoriaMetrics; names, labels and values are read back
-//! through their query APIs. Run with `scripts/test` (it installs the servers).
+//! through their query APIs. The same case runs on Prometheus 3 and 2.42 and on
+//! current VictoriaMetrics and 1.79. Run with `scripts/test` (it builds and installs
+//! the servers).
 
 // The loopback receiver and the test support need the default `receiver` feature.
 #![cfg(feature = "receiver")]
@@ -130,7 +132,8 @@ fn values(result: &Value) -> Vec<f64> {
         .collect()
 }
 
-async fn every_instrument_round_trips(server: &Server) {
+async fn every_instrument_round_trips(kind: Kind) {
+    let server = &Server::start(kind).await;
     let provider = provider_for(server);
     let instruments = instrument(&provider);
     flush(&provider).await.expect("first push accepted");
@@ -214,23 +217,33 @@ async fn every_instrument_round_trips(server: &Server) {
 }
 
 #[tokio::test]
-#[ignore = "needs prometheus; run scripts/test"]
-async fn prometheus_receives_every_instrument_exactly() {
-    let server = Server::start(Kind::Prometheus2_42).await;
-    every_instrument_round_trips(&server).await;
+#[ignore = "needs Prometheus 3 (scripts/build-peers); run scripts/test"]
+async fn prometheus_3_receives_every_instrument_exactly() {
+    every_instrument_round_trips(Kind::Prometheus3).await;
 }
 
 #[tokio::test]
-#[ignore = "needs victoria-metrics; run scripts/test"]
-async fn victoria_metrics_receives_every_instrument_exactly() {
-    let server = Server::start(Kind::VictoriaMetrics1_79).await;
-    every_instrument_round_trips(&server).await;
+#[ignore = "needs prometheus 2.42; run scripts/test"]
+async fn prometheus_2_42_receives_every_instrument_exactly() {
+    every_instrument_round_trips(Kind::Prometheus2_42).await;
 }
 
 #[tokio::test]
-#[ignore = "needs prometheus; run scripts/test"]
+#[ignore = "needs current VictoriaMetrics (scripts/build-peers); run scripts/test"]
+async fn victoria_metrics_current_receives_every_instrument_exactly() {
+    every_instrument_round_trips(Kind::VictoriaMetrics).await;
+}
+
+#[tokio::test]
+#[ignore = "needs victoria-metrics 1.79; run scripts/test"]
+async fn victoria_metrics_1_79_receives_every_instrument_exactly() {
+    every_instrument_round_trips(Kind::VictoriaMetrics1_79).await;
+}
+
+#[tokio::test]
+#[ignore = "needs Prometheus 3 (scripts/build-peers); run scripts/test"]
 async fn prometheus_restarted_mid_run_ends_with_exact_totals() {
-    let mut server = Server::start(Kind::Prometheus2_42).await;
+    let mut server = Server::start(Kind::Prometheus3).await;
     let provider = MeterProvider::builder()
         .with_resource(service_named("restart"))
         .with_endpoint(server.remote_write_url())

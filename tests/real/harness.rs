@@ -1,7 +1,8 @@
-//! Smoke tests of the real-server harness: a hand-encoded remote-write request goes to a
-//! real Prometheus and a real VictoriaMetrics and is read back through their query APIs.
-//! Run with `scripts/test` (installs the servers), or
-//! `cargo test --test real harness:: -- --include-ignored` when they are on `PATH`.
+//! Smoke tests of the real-server harness: a hand-encoded remote-write request goes to
+//! every server kind (Prometheus 3 and 2.42, VictoriaMetrics current and 1.79) and is
+//! read back through its query API; Prometheus 3's OTLP receiver takes a write with the
+//! `otlp` block applied. Run with `scripts/test` (builds and installs the servers), or
+//! `cargo test --test real harness:: -- --include-ignored` with the peers' env sourced.
 
 // The loopback receiver and the test support need the default `receiver` feature.
 #![cfg(feature = "receiver")]
@@ -127,7 +128,7 @@ async fn prometheus_3_takes_otlp_with_the_otlp_block_applied() {
 /// Documents the receiver rule the exporter must respect: per series, timestamps only
 /// move forward, and one timestamp has one value.
 #[tokio::test]
-#[ignore = "needs prometheus and victoria-metrics; run scripts/test"]
+#[ignore = "needs Prometheus 3 and current VictoriaMetrics (scripts/build-peers); run scripts/test"]
 async fn prometheus_rejects_out_of_order_and_duplicate_samples() {
     let prometheus = Server::start(Kind::Prometheus3).await;
     let labels = [("__name__", "prompush_order"), ("job", "smoke")];
@@ -160,7 +161,7 @@ async fn prometheus_rejects_out_of_order_and_duplicate_samples() {
 
 /// VictoriaMetrics takes samples in any order.
 #[tokio::test]
-#[ignore = "needs prometheus and victoria-metrics; run scripts/test"]
+#[ignore = "needs Prometheus 3 and current VictoriaMetrics (scripts/build-peers); run scripts/test"]
 async fn victoria_metrics_accepts_out_of_order_samples() {
     let vm = Server::start(Kind::VictoriaMetrics).await;
     let labels = [("__name__", "prompush_order"), ("job", "smoke")];

@@ -14,9 +14,9 @@ use crate::servers::{Kind, Server};
 use crate::support::presets::{flush, pushing_to, service_named, shutdown};
 
 #[tokio::test]
-#[ignore = "needs prometheus; run scripts/test"]
+#[ignore = "needs Prometheus 3 (scripts/build-peers); run scripts/test"]
 async fn facade_measurements_are_stored_exactly_in_prometheus() {
-    let prometheus = Server::start(Kind::Prometheus2_42).await;
+    let prometheus = Server::start(Kind::Prometheus3).await;
     let provider = pushing_to(prometheus.remote_write_url())
         .with_resource(service_named("facade"))
         .with_self_metrics(false)

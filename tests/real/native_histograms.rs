@@ -1,10 +1,12 @@
 //! Exponential histograms and exemplars against real servers: native histograms stored
-//! by a Prometheus 2.42 started with `--enable-feature=native-histograms,exemplar-storage`
-//! (exact count and sum, quantiles within a bucket), exemplars read back through its
+//! by Prometheus 3 (no flag needed) and by 2.42 started with
+//! `--enable-feature=native-histograms` (exact count and sum, quantiles within a
+//! bucket), exemplars (`--enable-feature=exemplar-storage`) read back through
 //! `/api/v1/query_exemplars` with the trace id that was active, the same push resent as
-//! classic buckets when Prometheus runs without the flag, and the classic form's exact
-//! values in VictoriaMetrics 1.79 (which drops native histograms behind a 2xx). Run with
-//! `scripts/test`, which installs both servers.
+//! classic buckets when 2.42 runs without the flag (3 has no such switch), and the
+//! classic form's exact values in VictoriaMetrics, current and 1.79 (which drop native
+//! histograms behind a 2xx). Run with `scripts/test`, which builds and installs the
+//! servers.
 
 // The loopback receiver and the test support need the default `receiver` feature.
 #![cfg(feature = "receiver")]
@@ -70,10 +72,10 @@ async fn assert_classic(server: &Server) {
     assert_stored(server, "shop_orders_total", 3.0).await;
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-#[ignore = "needs prometheus; run scripts/test"]
-async fn prometheus_with_the_feature_stores_native_histograms_exactly() {
-    let prometheus = Server::builder(Kind::Prometheus2_42)
+/// Native histograms, stored exactly: Prometheus 3 without any flag, 2.42 with
+/// `--enable-feature=native-histograms` ([`Kind::native_histogram_features`]).
+async fn native_histograms_are_stored_exactly(kind: Kind) {
+    let prometheus = Server::builder(kind)
         .native_histograms()
         .feature("exemplar-storage")
         .start()
@@ -110,8 +112,21 @@ async fn prometheus_with_the_feature_stores_native_histograms_exactly() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-#[ignore = "needs prometheus; run scripts/test"]
-async fn prometheus_without_the_feature_gets_the_same_push_again_as_classic_buckets() {
+#[ignore = "needs Prometheus 3 (scripts/build-peers); run scripts/test"]
+async fn prometheus_3_stores_native_histograms_exactly_without_a_flag() {
+    native_histograms_are_stored_exactly(Kind::Prometheus3).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "needs prometheus 2.42; run scripts/test"]
+async fn prometheus_2_42_with_the_feature_stores_native_histograms_exactly() {
+    native_histograms_are_stored_exactly(Kind::Prometheus2_42).await;
+}
+
+/// Only 2.42 can refuse native histograms: Prometheus 3 has no switch for them.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "needs prometheus 2.42; run scripts/test"]
+async fn prometheus_2_42_without_the_feature_gets_the_same_push_again_as_classic_buckets() {
     let logs = LogCapture::start();
     let prometheus = Server::start(Kind::Prometheus2_42).await;
     let provider = recorded(prometheus.remote_write_url(), true);
@@ -135,9 +150,19 @@ async fn prometheus_without_the_feature_gets_the_same_push_again_as_classic_buck
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-#[ignore = "needs victoria-metrics; run scripts/test"]
-async fn victoria_metrics_stores_the_classic_buckets_exactly() {
-    let vm = Server::start(Kind::VictoriaMetrics1_79).await;
+#[ignore = "needs current VictoriaMetrics (scripts/build-peers); run scripts/test"]
+async fn victoria_metrics_current_stores_the_classic_buckets_exactly() {
+    classic_buckets_are_stored_exactly(Kind::VictoriaMetrics).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "needs victoria-metrics 1.79; run scripts/test"]
+async fn victoria_metrics_1_79_stores_the_classic_buckets_exactly() {
+    classic_buckets_are_stored_exactly(Kind::VictoriaMetrics1_79).await;
+}
+
+async fn classic_buckets_are_stored_exactly(kind: Kind) {
+    let vm = Server::start(kind).await;
     let provider = recorded(vm.remote_write_url(), false);
     flush(&provider).await.expect("delivered");
     assert_classic(&vm).await;
@@ -151,9 +176,20 @@ async fn stored_exemplars(server: &Server, selector: &str) -> Vec<(f64, String)>
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-#[ignore = "needs prometheus; run scripts/test"]
-async fn prometheus_with_the_feature_stores_exemplars_with_the_active_trace_id() {
-    let prometheus = Server::builder(Kind::Prometheus2_42)
+#[ignore = "needs Prometheus 3 (scripts/build-peers); run scripts/test"]
+async fn prometheus_3_stores_exemplars_with_the_active_trace_id() {
+    exemplars_carry_the_active_trace_id(Kind::Prometheus3).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "needs prometheus 2.42; run scripts/test"]
+async fn prometheus_2_42_with_the_feature_stores_exemplars_with_the_active_trace_id() {
+    exemplars_carry_the_active_trace_id(Kind::Prometheus2_42).await;
+}
+
+/// Exemplars with `--enable-feature=exemplar-storage` (and what native histograms need).
+async fn exemplars_carry_the_active_trace_id(kind: Kind) {
+    let prometheus = Server::builder(kind)
         .native_histograms()
         .feature("exemplar-storage")
         .start()
@@ -165,7 +201,8 @@ async fn prometheus_with_the_feature_stores_exemplars_with_the_active_trace_id()
     in_span(true, || orders.add(2, &[]));
     flush(&provider).await.expect("delivered");
     // Prometheus 2.42 appends a series' exemplars before its histograms: a new native
-    // series' first exemplar finds no series and is lost. The second push has one.
+    // series' first exemplar would find no series and be lost. The histogram's series
+    // exists from the first push (without exemplars), so both servers keep both.
     in_span(true, || {
         latency.record(0.75, &[KeyValue::new("route", "/a")])
     });
@@ -181,7 +218,7 @@ async fn prometheus_with_the_feature_stores_exemplars_with_the_active_trace_id()
         [(2.0, want.clone())]
     );
     let native = stored_exemplars(&prometheus, "shop_latency_seconds").await;
-    assert!(native.contains(&(1.25, want)), "{native:?}");
+    assert_eq!(native, [(0.75, want.clone()), (1.25, want)], "{kind:?}");
     assert_stored(&prometheus, "shop_orders_total", 5.0).await;
     assert_stored(&prometheus, "histogram_count(shop_latency_seconds)", 7.0).await;
 }

@@ -1,12 +1,12 @@
-//! No sample lost in production-shaped use, against a real Prometheus 2.42 with default
-//! settings (and VictoriaMetrics 1.79 where its answer differs): two libraries with one
-//! instrument name, attribute sets that translate to one series, such a pair split
-//! across requests, pushes that must succeed next to such a pair, replicas of one
-//! service, a name claimed by two instrument types, quick flushes, and one series the
+//! No sample lost in production-shaped use, against a real Prometheus 3 with default
+//! settings (and VictoriaMetrics, current and 1.79, where its answer differs): two
+//! libraries with one instrument name, attribute sets that translate to one series, such a
+//! pair split across requests, pushes that must succeed next to such a pair, replicas of
+//! one service, a name claimed by two instrument types, quick flushes, and one series the
 //! server refuses. Each test asserts the exact values stored, read back with instant
-//! queries. Every push is an explicit `force_flush` or `shutdown`; waits are bounded.
-//! Run with `scripts/test` (it installs the servers), or
-//! `cargo test --test real no_loss:: -- --include-ignored` when they are on `PATH`.
+//! queries. Every push is an explicit `force_flush` or `shutdown`; waits are bounded. Run
+//! with `scripts/test` (it builds and installs the servers), or `cargo test --test real
+//! no_loss:: -- --include-ignored` when they are on `PATH`.
 
 // The loopback receiver and the test support need the default `receiver` feature.
 #![cfg(feature = "receiver")]
@@ -75,15 +75,22 @@ async fn two_libraries_with_one_counter_name_keep_two_series(server: &Server) {
 }
 
 #[tokio::test]
-#[ignore = "needs prometheus; run scripts/test"]
+#[ignore = "needs Prometheus 3 (scripts/build-peers); run scripts/test"]
 async fn prometheus_stores_two_libraries_counters_of_one_name_as_two_series() {
-    let server = Server::start(Kind::Prometheus2_42).await;
+    let server = Server::start(Kind::Prometheus3).await;
     two_libraries_with_one_counter_name_keep_two_series(&server).await;
 }
 
 #[tokio::test]
-#[ignore = "needs victoria-metrics; run scripts/test"]
-async fn victoria_metrics_stores_two_libraries_counters_of_one_name_as_two_series() {
+#[ignore = "needs current VictoriaMetrics (scripts/build-peers); run scripts/test"]
+async fn victoria_metrics_current_stores_two_libraries_counters_of_one_name_as_two_series() {
+    let server = Server::start(Kind::VictoriaMetrics).await;
+    two_libraries_with_one_counter_name_keep_two_series(&server).await;
+}
+
+#[tokio::test]
+#[ignore = "needs victoria-metrics 1.79; run scripts/test"]
+async fn victoria_metrics_1_79_stores_two_libraries_counters_of_one_name_as_two_series() {
     let server = Server::start(Kind::VictoriaMetrics1_79).await;
     two_libraries_with_one_counter_name_keep_two_series(&server).await;
 }
@@ -140,23 +147,30 @@ async fn attribute_sets_of_one_series_merge(server: &Server) {
 }
 
 #[tokio::test]
-#[ignore = "needs prometheus; run scripts/test"]
+#[ignore = "needs Prometheus 3 (scripts/build-peers); run scripts/test"]
 async fn prometheus_stores_attribute_sets_that_translate_to_one_series_merged() {
-    let server = Server::start(Kind::Prometheus2_42).await;
+    let server = Server::start(Kind::Prometheus3).await;
     attribute_sets_of_one_series_merge(&server).await;
 }
 
 #[tokio::test]
-#[ignore = "needs victoria-metrics; run scripts/test"]
-async fn victoria_metrics_stores_attribute_sets_that_translate_to_one_series_merged() {
+#[ignore = "needs current VictoriaMetrics (scripts/build-peers); run scripts/test"]
+async fn victoria_metrics_current_stores_attribute_sets_that_translate_to_one_series_merged() {
+    let server = Server::start(Kind::VictoriaMetrics).await;
+    attribute_sets_of_one_series_merge(&server).await;
+}
+
+#[tokio::test]
+#[ignore = "needs victoria-metrics 1.79; run scripts/test"]
+async fn victoria_metrics_1_79_stores_attribute_sets_that_translate_to_one_series_merged() {
     let server = Server::start(Kind::VictoriaMetrics1_79).await;
     attribute_sets_of_one_series_merge(&server).await;
 }
 
 #[tokio::test]
-#[ignore = "needs prometheus; run scripts/test"]
+#[ignore = "needs Prometheus 3 (scripts/build-peers); run scripts/test"]
 async fn prometheus_stores_two_meters_instruments_merged_when_scope_labels_are_off() {
-    let server = Server::start(Kind::Prometheus2_42).await;
+    let server = Server::start(Kind::Prometheus3).await;
     let provider = flushed_by_hand(server.remote_write_url(), "unscoped")
         .with_scope_labels(false)
         .build()
@@ -208,9 +222,9 @@ async fn prometheus_stores_two_meters_instruments_merged_when_scope_labels_are_o
 // ---- 3. a colliding pair in two requests of one push -----------------------------------
 
 #[tokio::test]
-#[ignore = "needs prometheus; run scripts/test"]
+#[ignore = "needs Prometheus 3 (scripts/build-peers); run scripts/test"]
 async fn prometheus_stores_every_series_of_a_large_push_whose_colliding_pair_is_far_apart() {
-    let server = Server::start(Kind::Prometheus2_42).await;
+    let server = Server::start(Kind::Prometheus3).await;
     let provider = flushed_by_hand(server.remote_write_url(), "large")
         .with_max_samples_per_send(500)
         .with_cardinality_limit(10_000)
@@ -266,9 +280,9 @@ async fn prometheus_stores_every_series_of_a_large_push_whose_colliding_pair_is_
 // ---- 4. pushes next to a colliding pair succeed ----------------------------------------
 
 #[tokio::test]
-#[ignore = "needs prometheus; run scripts/test"]
+#[ignore = "needs Prometheus 3 (scripts/build-peers); run scripts/test"]
 async fn prometheus_accepts_every_push_holding_a_colliding_pair_and_stores_the_rest_exactly() {
-    let server = Server::start(Kind::Prometheus2_42).await;
+    let server = Server::start(Kind::Prometheus3).await;
     let provider = provider(&server, "pair");
     let meter = provider.meter("pair");
     let pair = meter.u64_counter("pair.requests").build();
@@ -338,23 +352,30 @@ fn is_uuid_v4(text: &str) -> bool {
 }
 
 #[tokio::test]
-#[ignore = "needs prometheus; run scripts/test"]
+#[ignore = "needs Prometheus 3 (scripts/build-peers); run scripts/test"]
 async fn prometheus_stores_two_replicas_of_one_service_as_two_instances() {
-    let server = Server::start(Kind::Prometheus2_42).await;
+    let server = Server::start(Kind::Prometheus3).await;
     replicas_of_one_service_keep_their_own_series(&server).await;
 }
 
 #[tokio::test]
-#[ignore = "needs victoria-metrics; run scripts/test"]
-async fn victoria_metrics_stores_two_replicas_of_one_service_as_two_instances() {
+#[ignore = "needs current VictoriaMetrics (scripts/build-peers); run scripts/test"]
+async fn victoria_metrics_current_stores_two_replicas_of_one_service_as_two_instances() {
+    let server = Server::start(Kind::VictoriaMetrics).await;
+    replicas_of_one_service_keep_their_own_series(&server).await;
+}
+
+#[tokio::test]
+#[ignore = "needs victoria-metrics 1.79; run scripts/test"]
+async fn victoria_metrics_1_79_stores_two_replicas_of_one_service_as_two_instances() {
     let server = Server::start(Kind::VictoriaMetrics1_79).await;
     replicas_of_one_service_keep_their_own_series(&server).await;
 }
 
 #[tokio::test]
-#[ignore = "needs prometheus; run scripts/test"]
+#[ignore = "needs Prometheus 3 (scripts/build-peers); run scripts/test"]
 async fn prometheus_stores_replicas_under_the_instance_ids_they_were_given() {
-    let server = Server::start(Kind::Prometheus2_42).await;
+    let server = Server::start(Kind::Prometheus3).await;
     let replica = |id: &str| {
         flushed_by_hand(server.remote_write_url(), "named")
             .with_instance_id(id)
@@ -378,9 +399,9 @@ async fn prometheus_stores_replicas_under_the_instance_ids_they_were_given() {
 // ---- 6. one family name, two instrument types ------------------------------------------
 
 #[tokio::test]
-#[ignore = "needs prometheus; run scripts/test"]
+#[ignore = "needs Prometheus 3 (scripts/build-peers); run scripts/test"]
 async fn prometheus_keeps_the_first_instrument_of_a_contested_family_and_the_drop_is_counted() {
-    let server = Server::start(Kind::Prometheus2_42).await;
+    let server = Server::start(Kind::Prometheus3).await;
     let provider = flushed_by_hand(server.remote_write_url(), "conflict")
         .with_self_metrics(true)
         .build()
@@ -405,9 +426,9 @@ async fn prometheus_keeps_the_first_instrument_of_a_contested_family_and_the_dro
 // ---- 7. quick flushes --------------------------------------------------------------------
 
 #[tokio::test]
-#[ignore = "needs prometheus; run scripts/test"]
+#[ignore = "needs Prometheus 3 (scripts/build-peers); run scripts/test"]
 async fn prometheus_accepts_fifty_flushes_in_a_row_and_stores_each() {
-    let server = Server::start(Kind::Prometheus2_42).await;
+    let server = Server::start(Kind::Prometheus3).await;
     let provider = provider(&server, "quick");
     let flushes = provider.meter("quick").u64_counter("quick.flushes").build();
     // A clone: dropping the last handle would make a final push of its own.
@@ -430,11 +451,11 @@ async fn prometheus_accepts_fifty_flushes_in_a_row_and_stores_each() {
 }
 
 #[tokio::test]
-#[ignore = "needs prometheus; run scripts/test"]
+#[ignore = "needs Prometheus 3 (scripts/build-peers); run scripts/test"]
 async fn prometheus_accepts_flushes_from_many_threads_at_once_and_stores_the_exact_total() {
     const THREADS: u64 = 8;
     const FLUSHES: u64 = 10;
-    let server = Server::start(Kind::Prometheus2_42).await;
+    let server = Server::start(Kind::Prometheus3).await;
     let provider = provider(&server, "burst");
     let flushes = provider.meter("burst").u64_counter("burst.flushes").build();
     let p = provider.clone();
@@ -455,9 +476,9 @@ async fn prometheus_accepts_flushes_from_many_threads_at_once_and_stores_the_exa
 // ---- 8. one refused series -----------------------------------------------------------------
 
 #[tokio::test]
-#[ignore = "needs prometheus; run scripts/test"]
+#[ignore = "needs Prometheus 3 (scripts/build-peers); run scripts/test"]
 async fn prometheus_refusing_one_series_costs_only_that_series() {
-    let server = Server::start(Kind::Prometheus2_42).await;
+    let server = Server::start(Kind::Prometheus3).await;
     let provider = provider(&server, "refusal");
     let requests = provider
         .meter("refusal")

@@ -14,9 +14,9 @@ use crate::support::presets::{flush, pushing_to, service_named, shutdown};
 use crate::support::proc::resident_bytes;
 
 #[tokio::test]
-#[ignore = "needs prometheus; run scripts/test"]
+#[ignore = "needs Prometheus 3 (scripts/build-peers); run scripts/test"]
 async fn prometheus_stores_every_metric_under_its_name_with_plausible_values() {
-    let prometheus = Server::start(Kind::Prometheus2_42).await;
+    let prometheus = Server::start(Kind::Prometheus3).await;
     let builder = pushing_to(prometheus.remote_write_url());
     let (provider, _observers) = observed(builder.with_resource(service_named("observers")));
     let resident = resident_bytes().unwrap() as f64;

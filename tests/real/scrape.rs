@@ -1,9 +1,10 @@
-//! A real Prometheus 2.42 scraping the built-in endpoint, once per format: every
-//! instrument kind stored with its exact value, and the OpenMetrics exemplars with
-//! their trace ids; `promtool check metrics` reading the text format without a parse
-//! error; the reference strict OpenMetrics parser accepting the other, exemplars
-//! included. Run with `scripts/test`, or
-//! `cargo test --test real scrape:: -- --include-ignored` when the servers are on `PATH`.
+//! A real Prometheus (3, and 2.42 for the differences) scraping the built-in endpoint, once
+//! per format: every instrument kind stored with its exact value, and the OpenMetrics
+//! exemplars with their trace ids; Prometheus 3 stores integral `le` values normalised
+//! (`le="1.0"`, [`Kind::scraped_le`]), 2.42 as exposed. `promtool check metrics` (3 and
+//! 2.42) reading the text format without a parse error; the reference strict OpenMetrics
+//! parser accepting the other, exemplars included. Run with `scripts/test`, or `cargo test
+//! --test real scrape:: -- --include-ignored` when the servers are on `PATH`.
 
 #![cfg(all(feature = "scrape", feature = "receiver"))]
 
@@ -15,6 +16,7 @@ use std::time::{SystemTime, UNIX_EPOCH};
 use opentelemetry::KeyValue;
 use prompush::{ExemplarFilter, MeterProvider};
 
+use crate::servers::kind::peer_binary;
 use crate::servers::stored::wait_for_exemplars;
 use crate::servers::{single_value, Kind, Server};
 use crate::support::presets::shutdown;
@@ -56,8 +58,18 @@ fn recorded_provider() -> MeterProvider {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-#[ignore = "needs Prometheus; run scripts/test"]
-async fn prometheus_stores_exact_values_scraped_in_both_formats() {
+#[ignore = "needs Prometheus 3 (scripts/build-peers); run scripts/test"]
+async fn prometheus_3_stores_exact_values_scraped_in_both_formats() {
+    exact_values_scraped_in_both_formats(Kind::Prometheus3).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "needs prometheus 2.42; run scripts/test"]
+async fn prometheus_2_42_stores_exact_values_scraped_in_both_formats() {
+    exact_values_scraped_in_both_formats(Kind::Prometheus2_42).await;
+}
+
+async fn exact_values_scraped_in_both_formats(kind: Kind) {
     let provider = recorded_provider();
     let target = provider.scrape_addr().expect("listening").to_string();
     let config = format!(
@@ -65,11 +77,15 @@ async fn prometheus_stores_exact_values_scraped_in_both_formats() {
          - job_name: openmetrics\n  static_configs:\n  - targets: ['{target}']\n\
          - job_name: text\n  params:\n    format: ['text']\n  static_configs:\n  - targets: ['{target}']\n"
     );
-    let prometheus = Server::builder(Kind::Prometheus2_42)
+    let prometheus = Server::builder(kind)
         .prometheus_yml(&config)
         .feature("exemplar-storage")
         .start()
         .await;
+    let le_1 = format!(
+        r#"latency_seconds_bucket{{le="{}",http_route="/cart"}}"#,
+        kind.scraped_le("1")
+    );
     #[rustfmt::skip]
     let expected: [(&str, f64); 10] = [
         (r#"up"#, 1.0),
@@ -77,7 +93,7 @@ async fn prometheus_stores_exact_values_scraped_in_both_formats() {
         (r#"temperature{otel_scope_name="shop"}"#, -3.5),
         (r#"queue{otel_scope_name="shop"}"#, -4.0),
         (r#"latency_seconds_bucket{le="0.1",http_route="/cart"}"#, 1.0),
-        (r#"latency_seconds_bucket{le="1",http_route="/cart"}"#, 2.0),
+        (&le_1, 2.0),
         (r#"latency_seconds_bucket{le="+Inf",http_route="/cart"}"#, 3.0),
         (r#"latency_seconds_sum{http_route="/cart"}"#, 2.55),
         (r#"latency_seconds_count{http_route="/cart"}"#, 3.0),
@@ -113,16 +129,17 @@ async fn prometheus_stores_exact_values_scraped_in_both_formats() {
         let labels = ids.map(|(n, v)| (n.to_owned(), v.to_owned())).into();
         (labels, value, time_ms)
     };
+    let le_1 = format!(
+        r#"latency_seconds_bucket{{job="openmetrics",le="{}"}}"#,
+        kind.scraped_le("1")
+    );
     for (selector, want) in [
         (r#"orders_total{job="openmetrics"}"#, traced(7.0, times[0])),
         (
             r#"latency_seconds_bucket{job="openmetrics",le="0.1"}"#,
             traced(0.05, times[1]),
         ),
-        (
-            r#"latency_seconds_bucket{job="openmetrics",le="1"}"#,
-            traced(0.5, times[2]),
-        ),
+        (&le_1, traced(0.5, times[2])),
     ] {
         let stored = wait_for_exemplars(&prometheus, selector).await;
         let got: Vec<_> = stored
@@ -170,12 +187,23 @@ fn as_prometheus_reads(time: SystemTime) -> i64 {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-#[ignore = "needs promtool (Debian prometheus); run scripts/test"]
-async fn promtool_parses_the_text_format_without_error() {
+#[ignore = "needs promtool 3 (scripts/build-peers); run scripts/test"]
+async fn promtool_3_parses_the_text_format_without_error() {
+    let promtool = peer_binary("PROMTOOL3_BIN");
+    promtool_parses_the_text_format_without_error(&promtool.to_string_lossy()).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "needs promtool 2.42 (Debian prometheus); run scripts/test"]
+async fn promtool_2_42_parses_the_text_format_without_error() {
+    let promtool = std::env::var("PROMTOOL_BIN").unwrap_or_else(|_| "promtool".into());
+    promtool_parses_the_text_format_without_error(&promtool).await;
+}
+
+async fn promtool_parses_the_text_format_without_error(promtool: &str) {
     let provider = recorded_provider();
     let body = provider.render_metrics(Some("text/plain")).body;
-    let promtool = std::env::var("PROMTOOL_BIN").unwrap_or_else(|_| "promtool".into());
-    let mut child = Command::new(&promtool)
+    let mut child = Command::new(promtool)
         .args(["check", "metrics"])
         .stdin(Stdio::piped())
         .stdout(Stdio::piped())

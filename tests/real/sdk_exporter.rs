@@ -15,9 +15,9 @@ use crate::support::presets::blocking;
 use crate::support::sdk_app::{record, sdk_provider};
 
 #[tokio::test]
-#[ignore = "needs prometheus; run scripts/test"]
+#[ignore = "needs Prometheus 3 (scripts/build-peers); run scripts/test"]
 async fn the_sdk_exporter_pushes_exact_values_to_prometheus() {
-    let server = Server::start(Kind::Prometheus2_42).await;
+    let server = Server::start(Kind::Prometheus3).await;
     let sdk = sdk_provider(RemoteWriteExporter::builder().with_endpoint(server.remote_write_url()));
     record(&sdk.meter("app"));
     let flushed = sdk.clone();

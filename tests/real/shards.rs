@@ -1,9 +1,9 @@
-//! A push that needs many shards, against a real Prometheus 2.42 with default settings:
-//! every series stored with its exact total, through a first push cut for many shards
-//! and a second one resharded from what the first measured; Prometheus refuses an
-//! out-of-order sample with 400, so a series overtaken by its own newer sample would
-//! show as a refusal here. Run with `scripts/test` (it installs the server), or
-//! `cargo test --test real shards:: -- --include-ignored` when it is on `PATH`.
+//! A push that needs many shards, against a real Prometheus 3 with default settings: every
+//! series stored with its exact total, through a first push cut for many shards and a
+//! second one resharded from what the first measured; Prometheus refuses an out-of-order
+//! sample with 400, so a series overtaken by its own newer sample would show as a refusal
+//! here. Run with `scripts/test` (it installs the server), or `cargo test --test real
+//! shards:: -- --include-ignored` when it is on `PATH`.
 
 // The loopback receiver and the test support need the default `receiver` feature.
 #![cfg(feature = "receiver")]
@@ -15,10 +15,10 @@ use crate::servers::{Kind, Server};
 use crate::support::presets::{flush, flushed_by_hand, shutdown};
 
 #[tokio::test]
-#[ignore = "needs prometheus; run scripts/test"]
+#[ignore = "needs Prometheus 3 (scripts/build-peers); run scripts/test"]
 async fn prometheus_stores_exact_totals_of_a_push_that_used_many_shards() {
     const SERIES: i64 = 20_000;
-    let server = Server::start(Kind::Prometheus2_42).await;
+    let server = Server::start(Kind::Prometheus3).await;
     // Requests of 100 samples: about 200 a push, which the first push (sized for an
     // assumed 100 ms a request) sends through 11 shards.
     let provider = flushed_by_hand(server.remote_write_url(), "shards")

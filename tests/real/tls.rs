@@ -16,8 +16,8 @@ use std::time::Duration;
 use prompush::{Destination, MeterProvider};
 
 use crate::servers::tinyproxy::Tinyproxy;
-use crate::servers::tls::{start_tls_on, Ca, KeyKind, WebConfig};
-use crate::servers::{single_value, Kind, Server};
+use crate::servers::tls::{start_tls, Ca, KeyKind, WebConfig};
+use crate::servers::{single_value, Server};
 use crate::support::logs::LogCapture;
 use crate::support::presets::{flush, flushed_by_hand, service, shutdown};
 
@@ -136,14 +136,10 @@ fn assert_explains(message: &str, wants: &[&str]) {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-#[ignore = "needs prometheus; run scripts/test"]
+#[ignore = "needs Prometheus 3 (scripts/build-peers); run scripts/test"]
 async fn https_with_a_private_ca_delivers_the_exact_value() {
     let ca = Ca::new("private");
-    let prometheus = start_tls_on(
-        Kind::Prometheus2_42,
-        WebConfig::tls(ca.server(&["127.0.0.1"])),
-    )
-    .await;
+    let prometheus = start_tls(WebConfig::tls(ca.server(&["127.0.0.1"]))).await;
     let ca_file = ca.write(prometheus.dir(), "trusted-ca.pem");
     let destination = Destination::remote_write("private_ca", prometheus.remote_write_url())
         .with_tls_ca_file(&ca_file);
@@ -156,7 +152,7 @@ async fn https_with_a_private_ca_delivers_the_exact_value() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-#[ignore = "needs prometheus; run scripts/test"]
+#[ignore = "needs Prometheus 3 (scripts/build-peers); run scripts/test"]
 async fn mutual_tls_with_an_rsa_client_key_delivers() {
     let server_ca = Ca::new("server");
     let client_ca = Ca::new("clients");
@@ -164,7 +160,7 @@ async fn mutual_tls_with_an_rsa_client_key_delivers() {
         client_ca: Some(client_ca.pem()),
         ..WebConfig::tls(server_ca.server(&["127.0.0.1"]))
     };
-    let prometheus = start_tls_on(Kind::Prometheus2_42, config).await;
+    let prometheus = start_tls(config).await;
     let (cert, key) = client_ca
         .client(KeyKind::Rsa)
         .write(prometheus.dir(), "pusher");
@@ -182,7 +178,7 @@ async fn mutual_tls_with_an_rsa_client_key_delivers() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-#[ignore = "needs prometheus; run scripts/test"]
+#[ignore = "needs Prometheus 3 (scripts/build-peers); run scripts/test"]
 async fn prometheus_basic_auth_over_tls_takes_the_password_and_refuses_a_wrong_one_unshown() {
     const PASSWORD: &str = "basic-over-tls-7c1e55";
     const WRONG: &str = "wrong-over-tls-93ab04";
@@ -192,7 +188,7 @@ async fn prometheus_basic_auth_over_tls_takes_the_password_and_refuses_a_wrong_o
         basic_auth: Some(("pusher".to_owned(), PASSWORD.to_owned())),
         ..WebConfig::tls(ca.server(&["127.0.0.1"]))
     };
-    let prometheus = start_tls_on(Kind::Prometheus2_42, config).await;
+    let prometheus = start_tls(config).await;
     // TLS options go on a Destination, given whole as the default one (replacing the
     // preset's endpoint and delivery options); the builder's shorthands configure it.
     let trusting = || {
@@ -234,7 +230,7 @@ async fn prometheus_basic_auth_over_tls_takes_the_password_and_refuses_a_wrong_o
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-#[ignore = "needs prometheus; run scripts/test"]
+#[ignore = "needs Prometheus 3 (scripts/build-peers); run scripts/test"]
 async fn a_client_certificate_from_a_new_ca_written_over_the_old_files_serves_the_next_push() {
     let server_ca = Ca::new("server");
     let old_ca = Ca::new("clients-2024");
@@ -242,7 +238,7 @@ async fn a_client_certificate_from_a_new_ca_written_over_the_old_files_serves_th
         client_ca: Some(old_ca.pem()),
         ..WebConfig::tls(server_ca.server(&["127.0.0.1"]))
     };
-    let prometheus = start_tls_on(Kind::Prometheus2_42, config).await;
+    let prometheus = start_tls(config).await;
     let (cert, key) = old_ca
         .client(KeyKind::Ecdsa)
         .write(prometheus.dir(), "pusher");
@@ -284,14 +280,10 @@ async fn a_client_certificate_from_a_new_ca_written_over_the_old_files_serves_th
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-#[ignore = "needs prometheus; run scripts/test"]
+#[ignore = "needs Prometheus 3 (scripts/build-peers); run scripts/test"]
 async fn an_untrusted_server_certificate_is_explained_with_the_ca_option() {
     let ca = Ca::new("private");
-    let prometheus = start_tls_on(
-        Kind::Prometheus2_42,
-        WebConfig::tls(ca.server(&["127.0.0.1"])),
-    )
-    .await;
+    let prometheus = start_tls(WebConfig::tls(ca.server(&["127.0.0.1"]))).await;
 
     let message = failure(Destination::remote_write(
         "untrusted",
@@ -310,14 +302,10 @@ async fn an_untrusted_server_certificate_is_explained_with_the_ca_option() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-#[ignore = "needs prometheus; run scripts/test"]
+#[ignore = "needs Prometheus 3 (scripts/build-peers); run scripts/test"]
 async fn a_certificate_for_another_name_is_explained_and_the_server_name_option_fixes_it() {
     let ca = Ca::new("private");
-    let prometheus = start_tls_on(
-        Kind::Prometheus2_42,
-        WebConfig::tls(ca.server(&["prometheus.test"])),
-    )
-    .await;
+    let prometheus = start_tls(WebConfig::tls(ca.server(&["prometheus.test"]))).await;
     let destination = || {
         Destination::remote_write("renamed", prometheus.remote_write_url())
             .with_tls_ca_pem(ca.pem())
@@ -345,14 +333,10 @@ async fn a_certificate_for_another_name_is_explained_and_the_server_name_option_
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-#[ignore = "needs prometheus; run scripts/test"]
+#[ignore = "needs Prometheus 3 (scripts/build-peers); run scripts/test"]
 async fn an_expired_server_certificate_is_explained_with_its_date() {
     let ca = Ca::new("private");
-    let prometheus = start_tls_on(
-        Kind::Prometheus2_42,
-        WebConfig::tls(ca.expired_server(&["127.0.0.1"])),
-    )
-    .await;
+    let prometheus = start_tls(WebConfig::tls(ca.expired_server(&["127.0.0.1"]))).await;
 
     let message = failure(
         Destination::remote_write("expired", prometheus.remote_write_url())
@@ -370,14 +354,14 @@ async fn an_expired_server_certificate_is_explained_with_its_date() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-#[ignore = "needs prometheus; run scripts/test"]
+#[ignore = "needs Prometheus 3 (scripts/build-peers); run scripts/test"]
 async fn a_server_demanding_a_client_certificate_is_explained_with_the_client_cert_option() {
     let server_ca = Ca::new("server");
     let config = WebConfig {
         client_ca: Some(Ca::new("clients").pem()),
         ..WebConfig::tls(server_ca.server(&["127.0.0.1"]))
     };
-    let prometheus = start_tls_on(Kind::Prometheus2_42, config).await;
+    let prometheus = start_tls(config).await;
 
     let message = failure(
         Destination::remote_write("no_client_cert", prometheus.remote_write_url())
@@ -392,14 +376,10 @@ async fn a_server_demanding_a_client_certificate_is_explained_with_the_client_ce
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-#[ignore = "needs prometheus; run scripts/test"]
+#[ignore = "needs Prometheus 3 (scripts/build-peers); run scripts/test"]
 async fn danger_accept_invalid_certs_delivers_to_an_untrusted_server() {
     let ca = Ca::new("untrusted");
-    let prometheus = start_tls_on(
-        Kind::Prometheus2_42,
-        WebConfig::tls(ca.server(&["elsewhere.test"])),
-    )
-    .await;
+    let prometheus = start_tls(WebConfig::tls(ca.server(&["elsewhere.test"]))).await;
     let destination = Destination::remote_write("insecure", prometheus.remote_write_url())
         .danger_accept_invalid_certs(true);
     let provider = provider(destination, "tls_insecure");
@@ -413,17 +393,13 @@ async fn danger_accept_invalid_certs_delivers_to_an_untrusted_server() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-#[ignore = "needs prometheus and tinyproxy; run scripts/test"]
+#[ignore = "needs Prometheus 3 (scripts/build-peers) and tinyproxy; run scripts/test"]
 async fn pushes_through_a_proxy_with_credentials_and_a_wrong_password_never_shows() {
     const PASSWORD: &str = "proxy-pass-5d2f81";
     const WRONG: &str = "proxy-wrong-0b9e47";
     let logs = LogCapture::start();
     let ca = Ca::new("private");
-    let prometheus = start_tls_on(
-        Kind::Prometheus2_42,
-        WebConfig::tls(ca.server(&["127.0.0.1"])),
-    )
-    .await;
+    let prometheus = start_tls(WebConfig::tls(ca.server(&["127.0.0.1"]))).await;
     let proxy = Tinyproxy::start("pusher", PASSWORD);
     let destination = |password: &str| {
         Destination::remote_write("proxied", prometheus.remote_write_url())

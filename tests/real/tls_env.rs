@@ -18,7 +18,7 @@ use crate::support;
 use crate::support::presets::{flush, service, shutdown};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-#[ignore = "needs prometheus; run scripts/test"]
+#[ignore = "needs Prometheus 3 (scripts/build-peers); run scripts/test"]
 async fn ssl_cert_file_is_trusted_and_the_environments_proxy_skips_loopback() {
     if support::child::ran_in_child(concat!(
         module_path!(),

@@ -22,6 +22,13 @@ impl Format {
     /// let prometheus = "application/openmetrics-text;version=1.0.0,application/openmetrics-text;\
     ///                   version=0.0.1;q=0.75,text/plain;version=0.0.4;q=0.5,*/*;q=0.1";
     /// assert_eq!(Format::negotiate(Some(prometheus)), Format::OpenMetrics);
+    /// // What Prometheus 3.16 sends: `escaping=allow-utf-8` permits UTF-8 names, it does
+    /// // not ask for them; prompush's names are always valid legacy names.
+    /// let prometheus_3 = "application/openmetrics-text;version=1.0.0;escaping=allow-utf-8;\
+    ///                     q=0.7,application/openmetrics-text;version=0.0.1;q=0.6,text/plain;\
+    ///                     version=1.0.0;escaping=allow-utf-8;q=0.5,text/plain;version=0.0.4;\
+    ///                     q=0.4,*/*;q=0.3";
+    /// assert_eq!(Format::negotiate(Some(prometheus_3)), Format::OpenMetrics);
     /// assert_eq!(Format::negotiate(Some("text/plain")), Format::Text);
     /// assert_eq!(Format::negotiate(None), Format::Text);
     /// ```

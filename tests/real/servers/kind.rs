@@ -143,4 +143,20 @@ impl Kind {
             _ => &[],
         }
     }
+
+    /// The `le` (or `quantile`) value this server stores for one scraped as `exposed`.
+    /// Prometheus 3 normalises both at scrape time to its float formatting, whatever the
+    /// format (`le="1"` is stored as `le="1.0"`), so a series keeps one identity across
+    /// the text, OpenMetrics and protobuf formats; 2.42 stores the text as exposed.
+    /// Remote write is not normalised by either: what is pushed is stored.
+    pub fn scraped_le(self, exposed: &str) -> String {
+        let integral = exposed
+            .parse::<f64>()
+            .is_ok_and(|v| v.is_finite() && v.fract() == 0.0);
+        if self == Kind::Prometheus3 && integral && !exposed.contains(['.', 'e', 'E']) {
+            format!("{exposed}.0")
+        } else {
+            exposed.to_owned()
+        }
+    }
 }

@@ -1,9 +1,10 @@
-//! A real `vmauth` (the authenticating proxy of the Debian `victoria-metrics` package) in
-//! front of an upstream server, for tests of credentials.
+//! A real `vmauth` (VictoriaMetrics' authenticating proxy: the current one from
+//! `scripts/build-peers`, or the Debian `victoria-metrics` package's) in front of an
+//! upstream server, for tests of credentials.
 //!
 //! It runs on `127.0.0.1:<free port>` with its config and log in a fresh temporary
 //! directory; the guard kills it and removes the directory on drop. The binary comes from
-//! `$VMAUTH_BIN`, else from `PATH`.
+//! `$VMAUTH_CURRENT_BIN` (current) or `$VMAUTH_BIN`, else `PATH` (1.79).
 //!
 //! Facts the tests rely on (vmauth 1.79): it is ready when `/health` answers 200 (served
 //! without auth); a known user's request goes to its `url_prefix` plus the request path;
@@ -17,6 +18,7 @@ use std::process::{Child, Command};
 
 use tempfile::TempDir;
 
+use super::kind::{peer_binary, Kind};
 use super::real_servers::loopback_http_client;
 use super::real_servers::{
     read_log, spawn_logged, temp_dir, wait_ready, StartError, PORT_ATTEMPTS,
@@ -53,7 +55,10 @@ impl Drop for Vmauth {
 impl Vmauth {
     /// Starts vmauth on a free loopback port with `users`, each routed to `upstream`
     /// (`http://127.0.0.1:<port>`); panics with its log if it is not ready within 30 s.
-    pub async fn start(users: &[VmauthUser<'_>], upstream: &str) -> Vmauth {
+    /// `kind` picks the release: [`Kind::VictoriaMetrics`] runs the current vmauth
+    /// (`$VMAUTH_CURRENT_BIN`, from `scripts/build-peers`), [`Kind::VictoriaMetrics1_79`]
+    /// the Debian one.
+    pub async fn start(kind: Kind, users: &[VmauthUser<'_>], upstream: &str) -> Vmauth {
         let http = loopback_http_client();
         for _ in 0..PORT_ATTEMPTS {
             let dir = temp_dir("vmauth");
@@ -61,19 +66,21 @@ impl Vmauth {
             std::fs::write(&config, config_yaml(users, upstream)).expect("write auth.yml");
             let addr = free_loopback_addr();
             let log = dir.path().join("vmauth.log");
-            let binary = std::env::var_os("VMAUTH_BIN")
-                .map(PathBuf::from)
-                .unwrap_or_else(|| PathBuf::from("vmauth"));
+            let binary = match kind {
+                Kind::VictoriaMetrics => peer_binary("VMAUTH_CURRENT_BIN"),
+                Kind::VictoriaMetrics1_79 => std::env::var_os("VMAUTH_BIN")
+                    .map(PathBuf::from)
+                    .unwrap_or_else(|| PathBuf::from("vmauth")),
+                Kind::Prometheus3 | Kind::Prometheus2_42 => {
+                    panic!("vmauth comes with VictoriaMetrics, not {}", kind.name())
+                }
+            };
             let mut command = Command::new(&binary);
             command
                 .arg(format!("-httpListenAddr={addr}"))
                 .arg(format!("-auth.config={}", config.display()));
-            let child = spawn_logged(&mut command, &log).unwrap_or_else(|e| {
-                panic!(
-                    "cannot run {binary:?} ({e}); install the victoria-metrics package \
-                         (scripts/test does) or set VMAUTH_BIN"
-                )
-            });
+            let child = spawn_logged(&mut command, &log)
+                .unwrap_or_else(|e| panic!("cannot run {binary:?} ({e}); {}", kind.install_hint()));
             let mut vmauth = Vmauth {
                 child,
                 addr,
