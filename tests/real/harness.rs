@@ -126,11 +126,22 @@ async fn prometheus_3_takes_otlp_with_the_otlp_block_applied() {
 }
 
 /// Documents the receiver rule the exporter must respect: per series, timestamps only
-/// move forward, and one timestamp has one value.
+/// move forward, and one timestamp has one value. Prometheus 3 keeps it (its
+/// out-of-order window, `out_of_order_time_window`, is 0 by default), as 2.42 did.
 #[tokio::test]
-#[ignore = "needs Prometheus 3 and current VictoriaMetrics (scripts/build-peers); run scripts/test"]
-async fn prometheus_rejects_out_of_order_and_duplicate_samples() {
-    let prometheus = Server::start(Kind::Prometheus3).await;
+#[ignore = "needs Prometheus 3 (scripts/build-peers); run scripts/test"]
+async fn prometheus_3_rejects_out_of_order_and_duplicate_samples() {
+    rejects_out_of_order_and_duplicate_samples(Kind::Prometheus3).await;
+}
+
+#[tokio::test]
+#[ignore = "needs prometheus 2.42; run scripts/test"]
+async fn prometheus_2_42_rejects_out_of_order_and_duplicate_samples() {
+    rejects_out_of_order_and_duplicate_samples(Kind::Prometheus2_42).await;
+}
+
+async fn rejects_out_of_order_and_duplicate_samples(kind: Kind) {
+    let prometheus = Server::start(kind).await;
     let labels = [("__name__", "prompush_order"), ("job", "smoke")];
     let now = unix_millis();
 
