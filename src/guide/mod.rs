@@ -23,6 +23,7 @@
 //! | [`features`] | the cargo features and what each costs to build |
 //! | [`performance`] | the benchmark figures and the commands that measure them |
 //! | [`comparison`] | prompush side by side with the SDK's OTLP exporter and the Collector into Prometheus 3: cost and stored names |
+//! | [`servers`] | the servers and versions tested against, their flags, and how they differ |
 //! | [`layout`] | where each part of prompush lives in the source |
 //!
 //! The chapters are documentation only: this module has no items.
@@ -56,6 +57,9 @@ pub mod tls {}
 
 #[doc = include_str!("pull.md")]
 pub mod pull {}
+
+#[doc = include_str!("servers.md")]
+pub mod servers {}
 
 #[doc = include_str!("native_histograms.md")]
 pub mod native_histograms {}
