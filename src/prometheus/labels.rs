@@ -29,11 +29,14 @@ pub(crate) struct CommonLabels {
 /// The labels a scope gives each of its series, sorted by name, none empty: as the
 /// compatibility specification says and Prometheus' OTLP receiver writes them
 /// (`promote_scope_metadata`), `otel_scope_name`, `otel_scope_version`,
-/// `otel_scope_schema_url`, and `otel_scope_<key>` for each scope attribute (sanitised
-/// like any label name; keys that meet after sanitising join their values with `;`).
-/// The name, version and schema URL win over an attribute that would give the same
-/// label. Computed once per instrument.
-pub(super) fn scope_labels(scope: &opentelemetry::InstrumentationScope) -> Vec<(String, String)> {
+/// `otel_scope_schema_url`, and `otel_scope_<key>` for each scope attribute (named by
+/// `translation` like any label name, so escaped or kept as it is; keys that meet after
+/// escaping join their values with `;`). The name, version and schema URL win over an
+/// attribute that would give the same label. Computed once per instrument.
+pub(super) fn scope_labels(
+    scope: &opentelemetry::InstrumentationScope,
+    translation: NameTranslation,
+) -> Vec<(String, String)> {
     let own = [
         (SCOPE_NAME_LABEL, scope.name()),
         (SCOPE_VERSION_LABEL, scope.version().unwrap_or_default()),
@@ -45,7 +48,7 @@ pub(super) fn scope_labels(scope: &opentelemetry::InstrumentationScope) -> Vec<(
     let mut labels: Vec<(String, String)> = Vec::new();
     for kv in scope.attributes() {
         let mut name = String::new();
-        if !naming::push_label_name(&mut name, &format!("{SCOPE_ATTRIBUTE_PREFIX}{}", kv.key)) {
+        if !translation.push_label_name(&mut name, &format!("{SCOPE_ATTRIBUTE_PREFIX}{}", kv.key)) {
             continue;
         }
         let mut value = String::new();

@@ -41,7 +41,7 @@ impl NameCache {
         let names = self.names.entry(d.id).or_insert_with(|| {
             *families_dirty = true;
             let scope = if scope_labels {
-                self::scope_labels(scope)
+                self::scope_labels(scope, translation)
             } else {
                 Vec::new()
             };

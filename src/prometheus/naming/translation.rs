@@ -5,7 +5,7 @@
 
 use std::borrow::Cow;
 
-use super::{metric_name, push_label_name, unit_suffix};
+use super::{metric_name, push_label_name, unit_parts, unit_suffix};
 use crate::snapshot::InstrumentKind;
 
 /// How OpenTelemetry names become Prometheus names, per destination
@@ -106,36 +106,64 @@ impl NameTranslation {
     }
 }
 
-/// `name` unescaped, with the unit word (unless the name has it as a word already),
-/// `ratio` for gauges of unit `1`, and `total` for counters, each after a `_`.
+/// `name` unescaped with Prometheus' suffixes as its translator adds them to UTF-8 names
+/// (`otlptranslator`'s `MetricNamer` without escaping), which is not the token rule of
+/// the escaping strategies: the unit word is added unless the name ends with it as plain
+/// text (`kafka.bytes.sent` gets `_bytes`, `disk.io.bytes` does not), then `per_<word>`,
+/// then `_total` for counters or `_ratio` for gauges of unit `1`. A `per_<word>`, `total`
+/// or `ratio` the name already ends with is taken off with the one character before it
+/// and put back in its place (`disk.ratio` → `disk_ratio`).
 fn with_suffixes(name: &str, unit: &str, kind: InstrumentKind) -> String {
     if name.is_empty() {
         return "unnamed".to_owned();
-    }
-    let mut out = name.to_owned();
-    let has_word = |out: &str, word: &str| {
-        out.split(|c: char| !c.is_alphanumeric())
-            .any(|token| token == word)
-    };
-    let unit_word = unit_suffix(unit);
-    if !unit_word.is_empty()
-        && !out.ends_with(&format!("_{unit_word}"))
-        && !has_word(&out, &unit_word)
-    {
-        out.push('_');
-        out.push_str(&unit_word);
     }
     let gauge = matches!(
         kind,
         InstrumentKind::Gauge | InstrumentKind::ObservableGauge
     );
-    if unit == "1" && gauge && !out.ends_with("_ratio") {
-        out.push_str("_ratio");
+    let ratio = unit == "1" && gauge;
+    let total = kind.is_monotonic();
+    let (main, per) = unit_parts(unit);
+    let mut stem = name;
+    if ratio {
+        stem = trim_suffix_and_delimiter(stem, "ratio");
     }
-    if kind.is_monotonic() && !out.ends_with("_total") {
+    if total {
+        stem = trim_suffix_and_delimiter(stem, "total");
+    }
+    if !per.is_empty() {
+        stem = trim_suffix_and_delimiter(stem, &per);
+    }
+    let mut out = stem.to_owned();
+    if !main.is_empty() && !out.ends_with(&*main) {
+        out.push('_');
+        out.push_str(&main);
+    }
+    if !per.is_empty() {
+        out.push('_');
+        out.push_str(&per);
+    }
+    if total {
         out.push_str("_total");
     }
+    if ratio {
+        out.push_str("_ratio");
+    }
     out
+}
+
+/// `name` without `suffix` and the one character before it, when it ends with the
+/// suffix and something is left; else `name`. (The translator cuts one byte there; one
+/// character keeps the name valid UTF-8 where that character is not ASCII.)
+fn trim_suffix_and_delimiter<'a>(name: &'a str, suffix: &str) -> &'a str {
+    let Some(stem) = name.strip_suffix(suffix) else {
+        return name;
+    };
+    let mut chars = stem.chars();
+    match chars.next_back() {
+        Some(_) if !chars.as_str().is_empty() => chars.as_str(),
+        _ => name,
+    }
 }
 
 #[cfg(test)]
@@ -219,6 +247,57 @@ mod tests {
                 "cpu.utilization_ratio",
             ),
             (NoTranslation, "", "", Gauge, "unnamed"),
+            // The unit word is added unless the name ends with it as plain text;
+            // `total`, `ratio` and `per_<word>` already at the end move to their place.
+            (
+                NoUTF8EscapingWithSuffixes,
+                "kafka.bytes.sent",
+                "By",
+                Counter,
+                "kafka.bytes.sent_bytes_total",
+            ),
+            (
+                NoUTF8EscapingWithSuffixes,
+                "disk.ratio",
+                "1",
+                Gauge,
+                "disk_ratio",
+            ),
+            (
+                NoUTF8EscapingWithSuffixes,
+                "total.requests",
+                "",
+                Counter,
+                "total.requests_total",
+            ),
+            (
+                NoUTF8EscapingWithSuffixes,
+                "net.rate_per_second",
+                "By/s",
+                Gauge,
+                "net.rate_bytes_per_second",
+            ),
+            (
+                NoUTF8EscapingWithSuffixes,
+                "größe.bytes",
+                "By",
+                Counter,
+                "größe.bytes_total",
+            ),
+            (
+                NoUTF8EscapingWithSuffixes,
+                "groß.total",
+                "",
+                Counter,
+                "groß_total",
+            ),
+            (
+                NoUTF8EscapingWithSuffixes,
+                "total",
+                "",
+                Counter,
+                "total_total",
+            ),
         ];
         for &(strategy, name, unit, kind, want) in cases {
             assert_eq!(

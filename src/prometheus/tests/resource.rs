@@ -132,3 +132,29 @@ fn the_schema_url_and_scope_attributes_become_otel_scope_labels() {
         [r#"requests_total{otel_scope_shard="point"} 3"#]
     );
 }
+
+#[test]
+fn a_utf8_strategy_keeps_scope_attribute_keys_in_their_label_names() {
+    // As Prometheus 3's OTLP receiver and the Collector write them: `otel_scope_` and
+    // the key as it is, escaped only by the escaping strategies.
+    let scope = InstrumentationScope::builder("lib")
+        .with_attributes([KeyValue::new("scope.kind", "library")])
+        .build();
+    let snap = scoped(vec![(
+        scope,
+        vec![counter(1, "requests", vec![number(&[], Number::U64(3))])],
+    )]);
+    let mut utf8 = Translator::new();
+    utf8.set_name_translation(crate::NameTranslation::NoUTF8EscapingWithSuffixes);
+    // Not `translate_with`: its checks are the legacy character set's.
+    let mut c = Collect::default();
+    utf8.translate(&snap, &mut c);
+    assert_eq!(
+        exposition(&c),
+        [r#"requests_total{otel_scope_name="lib",otel_scope_scope.kind="library"} 3"#]
+    );
+    assert_eq!(
+        exposition(&translate(&snap)),
+        [r#"requests_total{otel_scope_name="lib",otel_scope_scope_kind="library"} 3"#]
+    );
+}

@@ -33,9 +33,10 @@ impl Drop for Collector {
 
 impl Collector {
     /// Starts a Collector whose `prometheusremotewrite` exporter has these options (YAML
-    /// lines, `endpoint:` among them; indented here); panics with its log if its OTLP
-    /// port does not accept connections within 30 s.
-    pub async fn start(exporter_options: &str) -> Collector {
+    /// lines, `endpoint:` among them; indented here), with these feature gates enabled
+    /// (`--feature-gates`); panics with its log if its OTLP port does not accept
+    /// connections within 30 s.
+    pub async fn start(exporter_options: &str, gates: &[&str]) -> Collector {
         let binary = peer_binary("OTELCOL_BIN");
         let dir = temp_dir("otelcol");
         let log = dir.path().join("otelcol.log");
@@ -56,11 +57,13 @@ impl Collector {
                  pipelines:\n    metrics:\n      receivers: [otlp]\n      exporters: [prometheus_remote_write]\n"
             );
             std::fs::write(&config, yaml).expect("write otelcol.yaml");
-            let mut child = spawn_logged(
-                Command::new(&binary).arg(format!("--config={}", config.display())),
-                &log,
-            )
-            .unwrap_or_else(|e| panic!("cannot run {binary:?}: {e}"));
+            let mut command = Command::new(&binary);
+            command.arg(format!("--config={}", config.display()));
+            if !gates.is_empty() {
+                command.arg(format!("--feature-gates={}", gates.join(",")));
+            }
+            let mut child = spawn_logged(&mut command, &log)
+                .unwrap_or_else(|e| panic!("cannot run {binary:?}: {e}"));
             let started = Instant::now();
             loop {
                 if let Ok(Some(status)) = child.try_wait() {
