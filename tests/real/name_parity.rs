@@ -12,6 +12,12 @@
 //! with its reason (and in the guide's "How prompush compares" chapter). A difference
 //! that goes away fails the test as surely as a new one. Each side gets a Prometheus of
 //! its own, so a series is where it is because of its own path.
+//!
+//! One view ([`renames`], the same closure on prompush and on the SDK) gives some
+//! instruments names with dots and characters outside ASCII, the one way such names
+//! arise. The instruments go through once with the escaping strategy every receiver
+//! takes and once with `NoUTF8EscapingWithSuffixes` on every side (prompush over remote
+//! write 2.0).
 
 // The test support needs the default `receiver` feature.
 #![cfg(feature = "receiver")]
