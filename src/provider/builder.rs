@@ -84,6 +84,8 @@ pub struct MeterProviderBuilder {
     pub(super) custom_metrics_files: Vec<PathBuf>,
     /// Where the built-in scrape endpoint listens, if anywhere.
     scrape_endpoint: Option<String>,
+    /// How scrapes (the endpoint and `render_metrics`) translate names.
+    scrape_name_translation: crate::NameTranslation,
     /// `None`: [`env::LOG_FALLBACK`], else on.
     stderr_fallback: Option<bool>,
     /// Set: synchronous series idle this long are removed.
@@ -121,6 +123,7 @@ impl Default for MeterProviderBuilder {
             push_interval: None,
             self_metrics: true,
             scrape_endpoint: None,
+            scrape_name_translation: crate::NameTranslation::default(),
             stderr_fallback: None,
             idle_series_timeout: None,
             idle_series_clock: None,
@@ -694,6 +697,43 @@ impl MeterProviderBuilder {
         self
     }
 
+    /// How scrapes translate names: the built-in endpoint
+    /// ([`with_scrape_endpoint`](Self::with_scrape_endpoint)) and
+    /// [`MeterProvider::render_metrics`]. Default
+    /// [`NameTranslation::UnderscoreEscapingWithSuffixes`](crate::NameTranslation::UnderscoreEscapingWithSuffixes).
+    ///
+    /// The strategy decides the suffixes and whether names keep their OpenTelemetry
+    /// spelling; the scraper's `Accept` header decides only how names outside the
+    /// legacy character set are written (its `escaping` parameter: Prometheus 3 sends
+    /// `allow-utf-8` and stores `shop.orders_total`; a scraper that does not ask gets
+    /// `shop_orders_total`), so a UTF-8 strategy is safe for every scraper. A setter of
+    /// its own rather than [`with_name_translation`](Self::with_name_translation),
+    /// which configures the default push destination (and creates it): a scraper
+    /// negotiates its escaping while a push receiver cannot, so the two often differ.
+    ///
+    /// ```
+    /// use prompush::NameTranslation;
+    ///
+    /// let provider = prompush::MeterProvider::builder()
+    ///     .with_scrape_name_translation(NameTranslation::NoUTF8EscapingWithSuffixes)
+    ///     .with_scope_labels(false)
+    ///     .build()?;
+    /// provider.meter("app").u64_counter("shop.orders").build().add(2, &[]);
+    ///
+    /// let prometheus3 = "text/plain;version=1.0.0;escaping=allow-utf-8";
+    /// let scrape = provider.render_metrics(Some(prometheus3));
+    /// assert!(scrape.content_type.ends_with("escaping=allow-utf-8"));
+    /// assert!(scrape.body.contains("{\"shop.orders_total\"} 2\n"));
+    /// let older = provider.render_metrics(Some("text/plain;version=0.0.4"));
+    /// assert!(older.body.contains("shop_orders_total 2\n"));
+    /// # Ok::<(), prompush::Error>(())
+    /// ```
+    #[must_use = "builder methods return the changed builder, which must be used"]
+    pub fn with_scrape_name_translation(mut self, translation: crate::NameTranslation) -> Self {
+        self.scrape_name_translation = translation;
+        self
+    }
+
     /// Whether a failing destination writes one line to stderr when no `tracing`
     /// subscriber is installed (default on): prompush reports failures through
     /// `tracing`, and without a subscriber they would go unseen until `shutdown()`
@@ -756,6 +796,7 @@ impl MeterProviderBuilder {
             #[cfg(feature = "custom-metrics")]
             custom_metrics_files,
             scrape_endpoint,
+            scrape_name_translation,
             stderr_fallback,
             idle_series_timeout,
             idle_series_clock,
@@ -802,7 +843,7 @@ impl MeterProviderBuilder {
         );
         #[cfg(feature = "custom-metrics")]
         configured.check(&custom)?;
-        let scrapes = Arc::new(Scrapes::new(core.collect_all_fn()));
+        let scrapes = Arc::new(Scrapes::new(core.collect_all_fn(), scrape_name_translation));
         let endpoint = start_endpoint(scrape_endpoint.as_deref(), &scrapes)?;
         let pipelines = start_pipelines(&core, destinations, &meter)?;
         #[cfg(feature = "custom-metrics")]

@@ -31,7 +31,6 @@ use crate::instrument::registry::Registry;
 #[cfg(feature = "custom-metrics")]
 use crate::pipeline::self_metrics::noop_meter;
 use crate::pipeline::{Pending, Pipeline};
-use crate::prometheus::exposition::Format;
 use crate::scrape::{RenderedMetrics, Scrapes};
 use crate::{Error, Snapshot};
 
@@ -132,20 +131,27 @@ impl MeterProvider {
     /// Collects and renders every instrument for a scraper whose `Accept` header is
     /// `accept` (`None`: the Prometheus text format), as the built-in endpoint does:
     /// serve it from your own HTTP server, with your own TLS and auth. Scrapes that
-    /// arrive while another is rendered share its result.
+    /// arrive while another is rendered share its result. Names are translated as
+    /// [`MeterProviderBuilder::with_scrape_name_translation`] says and written with
+    /// the escaping the header asks for ([`Escaping::negotiate`](crate::scrape::Escaping::negotiate)),
+    /// which `content_type` states.
     ///
     /// ```
     /// let provider = prompush::MeterProvider::builder().build()?;
     /// provider.meter("app").u64_counter("requests").build().add(2, &[]);
     ///
     /// let scrape = provider.render_metrics(Some("text/plain; version=0.0.4"));
-    /// assert_eq!(scrape.content_type, "text/plain; version=0.0.4; charset=utf-8");
+    /// assert_eq!(
+    ///     scrape.content_type,
+    ///     "text/plain; version=0.0.4; charset=utf-8; escaping=underscores"
+    /// );
     /// assert!(scrape.body.contains("requests_total{otel_scope_name=\"app\"} 2\n"));
     /// # Ok::<(), prompush::Error>(())
     /// ```
     #[must_use]
     pub fn render_metrics(&self, accept: Option<&str>) -> RenderedMetrics {
-        self.shared.scrapes.render(Format::negotiate(accept))
+        let (format, escaping) = crate::prometheus::exposition::negotiate(accept);
+        self.shared.scrapes.render(format, escaping)
     }
 
     /// Where the built-in scrape endpoint listens (its port when `0` was given), or
@@ -281,7 +287,10 @@ impl MeterProvider {
         ));
         MeterProvider {
             shared: Arc::new(Shared {
-                scrapes: Arc::new(Scrapes::new(core.collect_all_fn())),
+                scrapes: Arc::new(Scrapes::new(
+                    core.collect_all_fn(),
+                    crate::NameTranslation::default(),
+                )),
                 #[cfg(feature = "custom-metrics")]
                 custom: CustomMetrics::new(Vec::new(), core.collect_matching_fn(), noop_meter()),
                 core,

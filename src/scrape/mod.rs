@@ -15,8 +15,10 @@ pub(crate) mod server;
 use std::sync::Arc;
 use std::time::Instant;
 
-pub use crate::prometheus::exposition::{Exposition, Format};
+use crate::prometheus::exposition::content_type;
+pub use crate::prometheus::exposition::{Escaping, Exposition, Format};
 use crate::sync::Mutex;
+use crate::NameTranslation;
 use crate::Snapshot;
 
 /// Collects the provider's instruments for a scrape.
@@ -27,7 +29,8 @@ pub(crate) type CollectAll = Arc<dyn Fn() -> Snapshot + Send + Sync>;
 pub struct RenderedMetrics {
     /// The format the body is in.
     pub format: Format,
-    /// The `Content-Type` header value for `body`.
+    /// The `Content-Type` header value for `body`, stating the escaping of its names
+    /// (`text/plain; version=0.0.4; charset=utf-8; escaping=underscores`).
     pub content_type: &'static str,
     /// The exposition text.
     pub body: Arc<str>,
@@ -43,39 +46,43 @@ pub(crate) struct Scrapes {
 struct State {
     exposition: Exposition,
     /// The latest render: a scrape that arrived before it started takes it.
-    latest: Option<(Instant, RenderedMetrics)>,
+    latest: Option<(Instant, Escaping, RenderedMetrics)>,
 }
 
 impl Scrapes {
-    pub(crate) fn new(collect: CollectAll) -> Self {
+    pub(crate) fn new(collect: CollectAll, translation: NameTranslation) -> Self {
         Scrapes {
             collect,
             state: Mutex::new(State {
-                exposition: Exposition::new(),
+                exposition: Exposition::new().with_name_translation(translation),
                 latest: None,
             }),
         }
     }
 
-    /// Collects and renders in `format`, or hands out a render of `format` that started
-    /// after this call did (another scraper's, made while this one waited its turn).
-    pub(crate) fn render(&self, format: Format) -> RenderedMetrics {
+    /// Collects and renders in `format` with `escaping`, or hands out such a render
+    /// that started after this call did (another scraper's, made while this one waited
+    /// its turn).
+    pub(crate) fn render(&self, format: Format, escaping: Escaping) -> RenderedMetrics {
         let arrived = Instant::now();
         let mut state = self.state.lock();
-        if let Some((started, latest)) = &state.latest {
-            if *started >= arrived && latest.format == format {
+        if let Some((started, latest_escaping, latest)) = &state.latest {
+            if *started >= arrived && latest.format == format && *latest_escaping == escaping {
                 return latest.clone();
             }
         }
         let started = Instant::now();
         let snapshot = (self.collect)();
-        let body: Arc<str> = state.exposition.render(&snapshot, format).into();
+        let body: Arc<str> = state
+            .exposition
+            .render_escaped(&snapshot, format, escaping)
+            .into();
         let rendered = RenderedMetrics {
             format,
-            content_type: format.content_type(),
+            content_type: content_type(format, escaping),
             body,
         };
-        state.latest = Some((started, rendered.clone()));
+        state.latest = Some((started, escaping, rendered.clone()));
         rendered
     }
 }

@@ -23,7 +23,7 @@ use tokio::sync::Semaphore;
 use tokio::task::JoinHandle;
 
 use super::Scrapes;
-use crate::prometheus::exposition::Format;
+use crate::prometheus::exposition::{negotiate, Escaping, Format};
 use crate::Error;
 
 /// Connections served at once.
@@ -126,14 +126,15 @@ async fn answer(
             "/metrics takes GET\n",
         ));
     }
-    let format = requested_format(&request);
+    let (format, escaping) = requested_format(&request);
     let gzip = request
         .headers()
         .get_all(ACCEPT_ENCODING)
         .iter()
         .filter_map(|v| v.to_str().ok())
         .any(accepts_gzip);
-    let rendered = match tokio::task::spawn_blocking(move || scrapes.render(format)).await {
+    let rendered = match tokio::task::spawn_blocking(move || scrapes.render(format, escaping)).await
+    {
         Ok(rendered) => rendered,
         Err(error) => {
             tracing::error!("a scrape's collection panicked: {error}");
@@ -159,18 +160,19 @@ async fn answer(
 }
 
 /// `?format=text` or `?format=openmetrics` wins over `Accept` (for a browser, or a
-/// scrape config that wants one format).
-fn requested_format(request: &Request<hyper::body::Incoming>) -> Format {
+/// scrape config that wants one format); the escaping is always `Accept`'s.
+fn requested_format(request: &Request<hyper::body::Incoming>) -> (Format, Escaping) {
+    let accept = request.headers().get(ACCEPT).and_then(|v| v.to_str().ok());
+    let (negotiated, escaping) = negotiate(accept);
     let query = request.uri().query().unwrap_or_default();
     for pair in query.split('&') {
         match pair {
-            "format=text" => return Format::Text,
-            "format=openmetrics" => return Format::OpenMetrics,
+            "format=text" => return (Format::Text, escaping),
+            "format=openmetrics" => return (Format::OpenMetrics, escaping),
             _ => {}
         }
     }
-    let accept = request.headers().get(ACCEPT).and_then(|v| v.to_str().ok());
-    Format::negotiate(accept)
+    (negotiated, escaping)
 }
 
 /// Whether an `Accept-Encoding` value takes gzip (with a quality above zero).

@@ -76,7 +76,7 @@ async fn each_format_as_the_accept_header_asks_with_exact_values() {
     assert_eq!(text.status(), 200);
     assert_eq!(
         text.headers()["content-type"],
-        "text/plain; version=0.0.4; charset=utf-8"
+        "text/plain; version=0.0.4; charset=utf-8; escaping=underscores"
     );
     let body = text.text().await.expect("body");
     for line in [
@@ -109,7 +109,7 @@ async fn each_format_as_the_accept_header_asks_with_exact_values() {
         .expect("scrape");
     assert_eq!(
         om.headers()["content-type"],
-        "application/openmetrics-text; version=1.0.0; charset=utf-8"
+        "application/openmetrics-text; version=1.0.0; charset=utf-8; escaping=underscores"
     );
     let body = om.text().await.expect("body");
     assert!(body.lines().any(|l| l == "# TYPE orders counter"), "{body}");
@@ -323,5 +323,72 @@ async fn every_openmetrics_scrape_shows_the_exemplars_and_a_push_still_sends_eac
         .expect("a push");
     assert!(again.request.series.iter().all(|s| s.exemplars.is_empty()));
     assert_eq!(scrape(PROMETHEUS_ACCEPT).await, first);
+    shutdown(&provider).await.expect("shutdown");
+}
+
+/// What Prometheus 3 sends by default: UTF-8 names on OpenMetrics and text 1.0.0.
+const PROMETHEUS3_ACCEPT: &str = "application/openmetrics-text;version=1.0.0;escaping=allow-utf-8;q=0.5,application/openmetrics-text;version=0.0.1;q=0.4,text/plain;version=1.0.0;escaping=allow-utf-8;q=0.3,text/plain;version=0.0.4;q=0.2,*/*;q=0.1";
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_utf8_strategy_keeps_dotted_names_only_for_a_scraper_that_allows_them() {
+    let provider = MeterProvider::builder()
+        .with_scrape_endpoint("127.0.0.1:0")
+        .with_scrape_name_translation(prompush::NameTranslation::NoUTF8EscapingWithSuffixes)
+        .with_scope_labels(false)
+        .build()
+        .expect("provider");
+    let url = format!(
+        "http://{}/metrics",
+        provider.scrape_addr().expect("listening")
+    );
+    let route = [KeyValue::new("http.route", "/cart")];
+    provider
+        .meter("shop")
+        .u64_counter("shop.orders")
+        .build()
+        .add(7, &route);
+
+    // (Accept, Content-Type, the counter's line)
+    let cases = [
+        (
+            PROMETHEUS3_ACCEPT,
+            "application/openmetrics-text; version=1.0.0; charset=utf-8; escaping=allow-utf-8",
+            "{\"shop.orders_total\",\"http.route\"=\"/cart\"} 7",
+        ),
+        (
+            "text/plain;version=1.0.0;escaping=allow-utf-8",
+            "text/plain; version=1.0.0; charset=utf-8; escaping=allow-utf-8",
+            "{\"shop.orders_total\",\"http.route\"=\"/cart\"} 7",
+        ),
+        (
+            PROMETHEUS_ACCEPT,
+            "application/openmetrics-text; version=1.0.0; charset=utf-8; escaping=underscores",
+            "shop_orders_total{http_route=\"/cart\"} 7",
+        ),
+        (
+            "text/plain;version=1.0.0;escaping=dots",
+            "text/plain; version=0.0.4; charset=utf-8; escaping=dots",
+            "shop_dot_orders__total{http_dot_route=\"/cart\"} 7",
+        ),
+        (
+            "text/plain;version=1.0.0;escaping=values",
+            "text/plain; version=0.0.4; charset=utf-8; escaping=values",
+            "U__shop_2e_orders__total{U__http_2e_route=\"/cart\"} 7",
+        ),
+    ];
+    for (accept, content_type, line) in cases {
+        let response = client()
+            .get(&url)
+            .header("Accept", accept)
+            .send()
+            .await
+            .expect("scrape");
+        assert_eq!(response.headers()["content-type"], content_type, "{accept}");
+        let body = response.text().await.expect("body");
+        assert!(
+            body.lines().any(|l| l == line),
+            "{line:?} missing in\n{body}"
+        );
+    }
     shutdown(&provider).await.expect("shutdown");
 }

@@ -1,5 +1,7 @@
 //! The text formats a scraper can ask for, and which one a request's `Accept` header
-//! picks.
+//! picks, with the escaping of names its range asks for.
+
+use super::escaping::Escaping;
 
 /// A text format a scraper can ask for.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -33,29 +35,7 @@ impl Format {
     /// assert_eq!(Format::negotiate(None), Format::Text);
     /// ```
     pub fn negotiate(accept: Option<&str>) -> Format {
-        let Some(accept) = accept else {
-            return Format::Text;
-        };
-        let mut open_metrics = 0.0f32;
-        let mut text = 0.0f32;
-        for range in accept.split(',') {
-            let mut parts = range.split(';').map(str::trim);
-            let media = parts.next().unwrap_or_default().to_ascii_lowercase();
-            let quality = parts
-                .filter_map(|p| p.strip_prefix("q="))
-                .find_map(|q| q.parse::<f32>().ok())
-                .unwrap_or(1.0);
-            match media.as_str() {
-                "application/openmetrics-text" => open_metrics = open_metrics.max(quality),
-                "text/plain" => text = text.max(quality),
-                _ => {}
-            }
-        }
-        if open_metrics > 0.0 && open_metrics >= text {
-            Format::OpenMetrics
-        } else {
-            Format::Text
-        }
+        negotiate(accept).0
     }
 
     /// The `Content-Type` of a body in this format.
@@ -63,6 +43,75 @@ impl Format {
         match self {
             Format::Text => "text/plain; version=0.0.4; charset=utf-8",
             Format::OpenMetrics => "application/openmetrics-text; version=1.0.0; charset=utf-8",
+        }
+    }
+}
+
+/// The format for `accept` (see [`Format::negotiate`]) and the escaping its best range
+/// asks for ([`Escaping::negotiate`]).
+pub(crate) fn negotiate(accept: Option<&str>) -> (Format, Escaping) {
+    let Some(accept) = accept else {
+        return (Format::Text, Escaping::default());
+    };
+    // Per format: the best quality and the escaping of the range that has it.
+    let mut open_metrics = (0.0f32, Escaping::default());
+    let mut text = (0.0f32, Escaping::default());
+    for range in accept.split(',') {
+        let mut parts = range.split(';').map(str::trim);
+        let media = parts.next().unwrap_or_default().to_ascii_lowercase();
+        let mut quality = 1.0;
+        let mut escaping = Escaping::default();
+        for param in parts {
+            let Some((key, value)) = param.split_once('=') else {
+                continue;
+            };
+            match key.trim().to_ascii_lowercase().as_str() {
+                "q" => quality = value.trim().parse::<f32>().unwrap_or(quality),
+                "escaping" => escaping = Escaping::from_param(value).unwrap_or_default(),
+                _ => {}
+            }
+        }
+        let best = match media.as_str() {
+            "application/openmetrics-text" => &mut open_metrics,
+            "text/plain" => &mut text,
+            _ => continue,
+        };
+        if quality > best.0 {
+            *best = (quality, escaping);
+        }
+    }
+    if open_metrics.0 > 0.0 && open_metrics.0 >= text.0 {
+        (Format::OpenMetrics, open_metrics.1)
+    } else {
+        (Format::Text, text.1)
+    }
+}
+
+/// The `Content-Type` of a body in `format` whose names are written with `escaping`:
+/// the format's, with the escaping stated (`; escaping=underscores`). UTF-8 names in the
+/// text format are version 1.0.0 of it.
+pub(crate) fn content_type(format: Format, escaping: Escaping) -> &'static str {
+    use Escaping::*;
+    match (format, escaping) {
+        (Format::Text, AllowUtf8) => {
+            "text/plain; version=1.0.0; charset=utf-8; escaping=allow-utf-8"
+        }
+        (Format::Text, Underscores) => {
+            "text/plain; version=0.0.4; charset=utf-8; escaping=underscores"
+        }
+        (Format::Text, Dots) => "text/plain; version=0.0.4; charset=utf-8; escaping=dots",
+        (Format::Text, Values) => "text/plain; version=0.0.4; charset=utf-8; escaping=values",
+        (Format::OpenMetrics, AllowUtf8) => {
+            "application/openmetrics-text; version=1.0.0; charset=utf-8; escaping=allow-utf-8"
+        }
+        (Format::OpenMetrics, Underscores) => {
+            "application/openmetrics-text; version=1.0.0; charset=utf-8; escaping=underscores"
+        }
+        (Format::OpenMetrics, Dots) => {
+            "application/openmetrics-text; version=1.0.0; charset=utf-8; escaping=dots"
+        }
+        (Format::OpenMetrics, Values) => {
+            "application/openmetrics-text; version=1.0.0; charset=utf-8; escaping=values"
         }
     }
 }

@@ -6,6 +6,7 @@
 
 use std::collections::HashMap;
 
+use super::escaping::{needs_quotes, Escaping};
 use super::exemplar_text;
 use super::format::Format;
 use super::text::{escape_help, escape_label_value, write_value};
@@ -26,6 +27,8 @@ pub(super) struct RenderedFamilies {
     heads: Heads,
     /// Whether lines carry exemplars: OpenMetrics (the text format has none).
     open_metrics: bool,
+    /// How names outside the legacy set are written.
+    escaping: Escaping,
     exemplar_labels: ExemplarLabels,
 }
 
@@ -51,7 +54,8 @@ struct MetricHeads {
 }
 
 /// A point's attribute set (held, so its identity is not reused) and its series heads,
-/// each with the length of its name.
+/// each after its series name (as the translator gives it, for the family lookup) and
+/// with that name's length.
 #[derive(Debug)]
 struct PointHeads {
     set: Attributes,
@@ -67,9 +71,14 @@ struct Building {
 }
 
 impl RenderedFamilies {
-    /// Before a render in `format`: no families yet; the heads cache stays.
-    pub(super) fn start(&mut self, format: Format) {
+    /// Before a render in `format` with `escaping`: no families yet; the heads cache
+    /// stays unless the escaping changed (the heads hold escaped names).
+    pub(super) fn start(&mut self, format: Format, escaping: Escaping) {
         self.open_metrics = format == Format::OpenMetrics;
+        if escaping != self.escaping {
+            self.escaping = escaping;
+            self.heads.metrics.clear();
+        }
         self.list.clear();
         self.by_series_name.clear();
         self.last = None;
@@ -122,8 +131,8 @@ impl RenderedFamilies {
         index
     }
 
-    /// Appends `head` and `value` as one line to the family of series `name`, with
-    /// `exemplar` where OpenMetrics allows one.
+    /// Appends `head` (the series as written) and `value` as one line to the family of
+    /// series `name` (as translated), with `exemplar` where OpenMetrics allows one.
     fn line(&mut self, name: &str, head: &str, value: f64, exemplar: Option<&Exemplar>) {
         let index = self.family_of(name);
         let family = &mut self.list[index];
@@ -146,14 +155,22 @@ impl RenderedFamilies {
     /// One series' line from its labels; its head is kept for the next render.
     fn sample(&mut self, labels: &Labels<'_>, value: f64, exemplar: Option<&Exemplar>) {
         let name = labels.get("__name__").unwrap_or_default();
+        let escaping = self.escaping;
+        // The translated name, then the head as written: `name{labels} `, or with a
+        // quoted UTF-8 name `{"name",labels} `.
         let mut head = std::mem::take(&mut self.heads.head);
         head.clear();
         head.push_str(name);
-        let mut first = true;
+        let quoted = needs_quotes(escaping, name);
+        if quoted {
+            head.push('{');
+        }
+        escaping.push_name(&mut head, name);
+        let mut first = !quoted;
         for (label, label_value) in labels.iter().filter(|(n, _)| *n != "__name__") {
             head.push(if first { '{' } else { ',' });
             first = false;
-            head.push_str(label);
+            escaping.push_name(&mut head, label);
             head.push_str("=\"");
             escape_label_value(&mut head, label_value);
             head.push('"');
@@ -162,7 +179,7 @@ impl RenderedFamilies {
             head.push('}');
         }
         head.push(' ');
-        self.line(name, &head, value, exemplar);
+        self.line(name, &head[name.len()..], value, exemplar);
         self.heads.keep(name.len(), &head);
         self.heads.head = head;
     }
@@ -258,7 +275,8 @@ impl RenderedFamilies {
             return false;
         };
         for (i, ((name_len, head), &value)) in point.heads.iter().zip(samples).enumerate() {
-            self.line(&head[..*name_len], head, value, exemplar(i));
+            let (name, written) = head.split_at(*name_len);
+            self.line(name, written, value, exemplar(i));
         }
         self.heads.put_back(index, point);
         true
@@ -309,7 +327,7 @@ pub(super) struct Family {
 }
 
 impl Family {
-    pub(super) fn write_head(&self, out: &mut String, format: Format) {
+    pub(super) fn write_head(&self, out: &mut String, format: Format, escaping: Escaping) {
         let open_metrics = format == Format::OpenMetrics;
         let info = open_metrics && self.name == "target_info";
         // OpenMetrics names a counter's family without `_total`, and `target_info`'s
@@ -329,6 +347,12 @@ impl Family {
             _ if open_metrics => "unknown",
             _ => "untyped",
         };
+        // OpenMetrics requires the family name to end with its unit.
+        let unit = self.unit.as_str();
+        let named_for_unit = name.strip_suffix(unit).is_some_and(|n| n.ends_with('_'));
+        let mut written = String::with_capacity(name.len() + 2);
+        escaping.push_name(&mut written, name);
+        let name = written.as_str();
         if !self.help.is_empty() {
             out.push_str("# HELP ");
             out.push_str(name);
@@ -341,9 +365,6 @@ impl Family {
         out.push(' ');
         out.push_str(kind);
         out.push('\n');
-        // OpenMetrics requires the family name to end with its unit.
-        let unit = self.unit.as_str();
-        let named_for_unit = name.strip_suffix(unit).is_some_and(|n| n.ends_with('_'));
         if open_metrics && !unit.is_empty() && named_for_unit {
             out.push_str("# UNIT ");
             out.push_str(name);

@@ -147,3 +147,47 @@ fn a_reused_renderer_writes_what_a_fresh_one_does_as_values_and_series_change() 
         render(&changed, Format::Text)
     );
 }
+
+#[test]
+fn the_strategy_decides_suffixes_and_the_scrapers_escaping_how_utf8_names_are_written() {
+    use crate::prometheus::exposition::Escaping::{self, *};
+    use crate::NameTranslation::{self, *};
+    let mut h = histogram(2, "http.dur", &[1.0], &[1, 0], 0.5);
+    Arc::make_mut(&mut h.descriptor).unit = "s".into();
+    let route = [KeyValue::new("http.route", "/a")];
+    let snap = bare(vec![
+        counter(1, "shop.orders", vec![number(&route, Number::U64(3))]),
+        h,
+    ]);
+    let s = "otel_scope_name=\"test\"";
+    #[rustfmt::skip]
+    let cases: &[(NameTranslation, Escaping, Format, &[&str])] = &[
+        (UnderscoreEscapingWithSuffixes, AllowUtf8, Format::Text, &["# TYPE shop_orders_total counter", "shop_orders_total{http_route=\"/a\",S} 3", "http_dur_seconds_count{S} 1"]),
+        (UnderscoreEscapingWithoutSuffixes, AllowUtf8, Format::Text, &["# TYPE shop_orders counter", "shop_orders{http_route=\"/a\",S} 3", "http_dur_count{S} 1"]),
+        (NoUTF8EscapingWithSuffixes, AllowUtf8, Format::Text, &["# TYPE \"shop.orders_total\" counter", "{\"shop.orders_total\",\"http.route\"=\"/a\",S} 3", "{\"http.dur_seconds_bucket\",le=\"1\",S} 1", "{\"http.dur_seconds_count\",S} 1"]),
+        (NoUTF8EscapingWithSuffixes, AllowUtf8, Format::OpenMetrics, &["# TYPE \"shop.orders\" counter", "{\"shop.orders_total\",\"http.route\"=\"/a\",S} 3", "# TYPE \"http.dur_seconds\" histogram", "# UNIT \"http.dur_seconds\" seconds"]),
+        (NoTranslation, AllowUtf8, Format::Text, &["# TYPE \"shop.orders\" counter", "{\"shop.orders\",\"http.route\"=\"/a\",S} 3", "{\"http.dur_count\",S} 1"]),
+        (NoUTF8EscapingWithSuffixes, Underscores, Format::Text, &["# TYPE shop_orders_total counter", "shop_orders_total{http_route=\"/a\",S} 3", "http_dur_seconds_count{S} 1"]),
+        (NoUTF8EscapingWithSuffixes, Dots, Format::Text, &["# TYPE shop_dot_orders__total counter", "shop_dot_orders__total{http_dot_route=\"/a\",S} 3", "http_dot_dur__seconds__count{S} 1"]),
+        (NoTranslation, Values, Format::Text, &["# TYPE U__shop_2e_orders counter", "U__shop_2e_orders{U__http_2e_route=\"/a\",S} 3", "U__http_2e_dur__count{S} 1"]),
+    ];
+    let mut reused = Exposition::new().with_name_translation(NoUTF8EscapingWithSuffixes);
+    for &(translation, escaping, format, lines) in cases {
+        let body = Exposition::new()
+            .with_name_translation(translation)
+            .render_escaped(&snap, format, escaping);
+        for line in lines {
+            let line = line.replace('S', s);
+            assert!(
+                body.lines().any(|l| l == line),
+                "{translation:?} {escaping:?} {format:?}: {line:?} missing in\n{body}"
+            );
+        }
+        // One renderer for every scraper: a change of escaping leaves nothing behind.
+        if translation == NoUTF8EscapingWithSuffixes {
+            for _ in 0..2 {
+                assert_eq!(reused.render_escaped(&snap, format, escaping), body);
+            }
+        }
+    }
+}
