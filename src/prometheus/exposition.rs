@@ -81,16 +81,16 @@ impl Exposition {
     /// use prompush::scrape::{Escaping, Exposition, Format};
     /// use prompush::NameTranslation;
     ///
-    /// let provider = prompush::MeterProvider::builder().with_scope_labels(false).build()?;
+    /// let provider = prompush::MeterProvider::builder().build()?;
     /// provider.meter("app").u64_counter("shop.orders").build().add(2, &[]);
     ///
     /// let mut exposition =
     ///     Exposition::new().with_name_translation(NameTranslation::NoUTF8EscapingWithSuffixes);
     /// let snapshot = provider.collect();
     /// let utf8 = exposition.render_escaped(&snapshot, Format::Text, Escaping::AllowUtf8);
-    /// assert!(utf8.contains("{\"shop.orders_total\"} 2\n"));
+    /// assert!(utf8.contains("{\"shop.orders_total\",otel_scope_name=\"app\"} 2\n"));
     /// let dots = exposition.render_escaped(&snapshot, Format::Text, Escaping::Dots);
-    /// assert!(dots.contains("shop_dot_orders__total 2\n"));
+    /// assert!(dots.contains("shop_dot_orders__total{otel_scope_name=\"app\"} 2\n"));
     /// # Ok::<(), prompush::Error>(())
     /// ```
     #[must_use]

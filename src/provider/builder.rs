@@ -716,16 +716,15 @@ impl MeterProviderBuilder {
     ///
     /// let provider = prompush::MeterProvider::builder()
     ///     .with_scrape_name_translation(NameTranslation::NoUTF8EscapingWithSuffixes)
-    ///     .with_scope_labels(false)
     ///     .build()?;
     /// provider.meter("app").u64_counter("shop.orders").build().add(2, &[]);
     ///
     /// let prometheus3 = "text/plain;version=1.0.0;escaping=allow-utf-8";
     /// let scrape = provider.render_metrics(Some(prometheus3));
     /// assert!(scrape.content_type.ends_with("escaping=allow-utf-8"));
-    /// assert!(scrape.body.contains("{\"shop.orders_total\"} 2\n"));
+    /// assert!(scrape.body.contains("{\"shop.orders_total\",otel_scope_name=\"app\"} 2\n"));
     /// let older = provider.render_metrics(Some("text/plain;version=0.0.4"));
-    /// assert!(older.body.contains("shop_orders_total 2\n"));
+    /// assert!(older.body.contains("shop_orders_total{otel_scope_name=\"app\"} 2\n"));
     /// # Ok::<(), prompush::Error>(())
     /// ```
     #[must_use = "builder methods return the changed builder, which must be used"]

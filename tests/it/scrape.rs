@@ -334,7 +334,6 @@ async fn a_utf8_strategy_keeps_dotted_names_only_for_a_scraper_that_allows_them(
     let provider = MeterProvider::builder()
         .with_scrape_endpoint("127.0.0.1:0")
         .with_scrape_name_translation(prompush::NameTranslation::NoUTF8EscapingWithSuffixes)
-        .with_scope_labels(false)
         .build()
         .expect("provider");
     let url = format!(
@@ -353,27 +352,27 @@ async fn a_utf8_strategy_keeps_dotted_names_only_for_a_scraper_that_allows_them(
         (
             PROMETHEUS3_ACCEPT,
             "application/openmetrics-text; version=1.0.0; charset=utf-8; escaping=allow-utf-8",
-            "{\"shop.orders_total\",\"http.route\"=\"/cart\"} 7",
+            "{\"shop.orders_total\",\"http.route\"=\"/cart\",otel_scope_name=\"shop\"} 7",
         ),
         (
             "text/plain;version=1.0.0;escaping=allow-utf-8",
             "text/plain; version=1.0.0; charset=utf-8; escaping=allow-utf-8",
-            "{\"shop.orders_total\",\"http.route\"=\"/cart\"} 7",
+            "{\"shop.orders_total\",\"http.route\"=\"/cart\",otel_scope_name=\"shop\"} 7",
         ),
         (
             PROMETHEUS_ACCEPT,
             "application/openmetrics-text; version=1.0.0; charset=utf-8; escaping=underscores",
-            "shop_orders_total{http_route=\"/cart\"} 7",
+            "shop_orders_total{http_route=\"/cart\",otel_scope_name=\"shop\"} 7",
         ),
         (
             "text/plain;version=1.0.0;escaping=dots",
             "text/plain; version=0.0.4; charset=utf-8; escaping=dots",
-            "shop_dot_orders__total{http_dot_route=\"/cart\"} 7",
+            "shop_dot_orders__total{http_dot_route=\"/cart\",otel_scope_name=\"shop\"} 7",
         ),
         (
             "text/plain;version=1.0.0;escaping=values",
             "text/plain; version=0.0.4; charset=utf-8; escaping=values",
-            "U__shop_2e_orders__total{U__http_2e_route=\"/cart\"} 7",
+            "U__shop_2e_orders__total{U__http_2e_route=\"/cart\",otel_scope_name=\"shop\"} 7",
         ),
     ];
     for (accept, content_type, line) in cases {
