@@ -3,7 +3,8 @@
 //! exemplars with their trace ids; Prometheus 3 stores integral `le` values normalised
 //! (`le="1.0"`, [`Kind::scraped_le`]), 2.42 as exposed. `promtool check metrics` (3 and
 //! 2.42) reading the text format without a parse error; the reference strict OpenMetrics
-//! parser accepting the other, exemplars included. Run with `scripts/test`, or `cargo test
+//! parser accepting the other, exemplars included; Prometheus 3 storing the dotted
+//! OpenTelemetry name a UTF-8 strategy serves, and each escaping it asks for. Run with `scripts/test`, or `cargo test
 //! --test real scrape:: -- --include-ignored` when the servers are on `PATH`.
 
 #![cfg(all(feature = "scrape", feature = "receiver"))]
@@ -314,4 +315,61 @@ async fn the_reference_strict_parser_accepts_the_openmetrics_output() {
         .collect();
     assert_eq!(got, want, "{body}");
     shutdown(&provider).await.expect("shutdown");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "needs Prometheus 3; run scripts/test"]
+async fn prometheus_3_stores_the_dotted_name_of_a_utf8_strategy_and_escaped_names_otherwise() {
+    let provider = |translation| {
+        let provider = MeterProvider::builder()
+            .with_scrape_endpoint("127.0.0.1:0")
+            .with_scrape_name_translation(translation)
+            .build()
+            .expect("provider");
+        let cart = [KeyValue::new("http.route", "/cart")];
+        provider
+            .meter("shop")
+            .u64_counter("shop.orders")
+            .build()
+            .add(7, &cart);
+        provider
+    };
+    let utf8 = provider(prompush::NameTranslation::NoUTF8EscapingWithSuffixes);
+    let default = provider(prompush::NameTranslation::default());
+    let target = |p: &MeterProvider| p.scrape_addr().expect("listening").to_string();
+    let (utf8_target, default_target) = (target(&utf8), target(&default));
+    // Prometheus 3 asks for `escaping=allow-utf-8` unless told another scheme.
+    let config = format!(
+        "global:\n  scrape_interval: 1s\n  scrape_timeout: 1s\nscrape_configs:\n\
+         - job_name: utf8\n  static_configs:\n  - targets: ['{utf8_target}']\n\
+         - job_name: dots\n  metric_name_escaping_scheme: dots\n  static_configs:\n  - targets: ['{utf8_target}']\n\
+         - job_name: default\n  static_configs:\n  - targets: ['{default_target}']\n"
+    );
+    let prometheus = Server::builder(Kind::Prometheus3)
+        .prometheus_yml(&config)
+        .start()
+        .await;
+    for query in [
+        r#"{"shop.orders_total",job="utf8","http.route"="/cart",otel_scope_name="shop"}"#,
+        r#"shop_dot_orders__total{job="dots",http_dot_route="/cart",otel_scope_name="shop"}"#,
+        r#"shop_orders_total{job="default",http_route="/cart",otel_scope_name="shop"}"#,
+    ] {
+        let result = prometheus
+            .wait_for(query, |r| single_value(r).is_some(), STORED_WITHIN)
+            .await;
+        assert_eq!(single_value(&result), Some(7.0), "{query}: {result}");
+    }
+    // Each job stored only its own spelling.
+    for (job, name) in [
+        ("utf8", "shop.orders_total"),
+        ("default", "shop_orders_total"),
+    ] {
+        let names = prometheus
+            .series(&format!(r#"{{job="{job}",__name__=~"shop.*"}}"#))
+            .await;
+        let names: Vec<_> = names.iter().filter_map(|s| s.get("__name__")).collect();
+        assert_eq!(names, [name], "{job}");
+    }
+    shutdown(&utf8).await.expect("shutdown");
+    shutdown(&default).await.expect("shutdown");
 }
