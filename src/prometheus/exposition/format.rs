@@ -47,6 +47,27 @@ impl Format {
     }
 }
 
+impl Escaping {
+    /// The escaping a request's `Accept` header asks for: the `escaping` parameter of
+    /// the media range that [`Format::negotiate`](super::Format::negotiate) picks;
+    /// [`Underscores`](Self::Underscores) when it has none, names an unknown scheme,
+    /// or there is no header (as the escaping schemes specification says).
+    ///
+    /// ```
+    /// use prompush::scrape::Escaping;
+    /// // What Prometheus 3 sends by default.
+    /// let prometheus3 = "application/openmetrics-text;version=1.0.0;escaping=allow-utf-8;q=0.5,\
+    ///                    application/openmetrics-text;version=0.0.1;q=0.4,\
+    ///                    text/plain;version=1.0.0;escaping=allow-utf-8;q=0.3,\
+    ///                    text/plain;version=0.0.4;q=0.2,*/*;q=0.1";
+    /// assert_eq!(Escaping::negotiate(Some(prometheus3)), Escaping::AllowUtf8);
+    /// assert_eq!(Escaping::negotiate(Some("text/plain")), Escaping::Underscores);
+    /// ```
+    pub fn negotiate(accept: Option<&str>) -> Escaping {
+        negotiate(accept).1
+    }
+}
+
 /// The format for `accept` (see [`Format::negotiate`]) and the escaping its best range
 /// asks for ([`Escaping::negotiate`]).
 pub(crate) fn negotiate(accept: Option<&str>) -> (Format, Escaping) {
@@ -112,6 +133,37 @@ pub(crate) fn content_type(format: Format, escaping: Escaping) -> &'static str {
         }
         (Format::OpenMetrics, Values) => {
             "application/openmetrics-text; version=1.0.0; charset=utf-8; escaping=values"
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::Escaping::{self, *};
+
+    #[test]
+    fn the_accept_header_escaping_parameter_of_the_picked_range_decides() {
+        let p3 = "application/openmetrics-text;version=1.0.0;escaping=allow-utf-8;q=0.5,\
+                  application/openmetrics-text;version=0.0.1;q=0.4,\
+                  text/plain;version=1.0.0;escaping=allow-utf-8;q=0.3,\
+                  text/plain;version=0.0.4;q=0.2,*/*;q=0.1";
+        let p2 = "application/openmetrics-text;version=1.0.0,application/openmetrics-text;\
+                  version=0.0.1;q=0.75,text/plain;version=0.0.4;q=0.5,*/*;q=0.1";
+        let cases: &[(Option<&str>, Escaping)] = &[
+            (None, Underscores),
+            (Some(p3), AllowUtf8),
+            (Some(p2), Underscores),
+            (Some("text/plain;version=1.0.0;escaping=allow-utf-8"), AllowUtf8),
+            (Some("text/plain;version=1.0.0;escaping=dots"), Dots),
+            (Some("text/plain;version=1.0.0; escaping=values"), Values),
+            (Some("text/plain;version=1.0.0;escaping=underscores"), Underscores),
+            (Some("text/plain;escaping=nonsense"), Underscores),
+            // The text range wins on quality: its (absent) parameter counts.
+            (Some("application/openmetrics-text;escaping=allow-utf-8;q=0.2,text/plain"), Underscores),
+            (Some("application/openmetrics-text;escaping=dots;q=0.9,application/openmetrics-text;q=0.1"), Dots),
+        ];
+        for &(accept, want) in cases {
+            assert_eq!(Escaping::negotiate(accept), want, "{accept:?}");
         }
     }
 }
