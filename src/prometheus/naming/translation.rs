@@ -9,7 +9,10 @@ use super::{metric_name, push_label_name, unit_parts, unit_suffix};
 use crate::snapshot::InstrumentKind;
 
 /// How OpenTelemetry names become Prometheus names, per destination
-/// ([`Destination::with_name_translation`](crate::Destination::with_name_translation)).
+/// ([`Destination::with_name_translation`](crate::Destination::with_name_translation))
+/// and for scrapes
+/// ([`MeterProviderBuilder::with_scrape_name_translation`](crate::MeterProviderBuilder::with_scrape_name_translation),
+/// where the scraper's `Accept` header may still ask for UTF-8 names to be escaped).
 /// The variants are named, and behave, as Prometheus 3's `otlp.translation_strategy`.
 ///
 /// | strategy | `http.server.request.duration` (s, histogram) | counter `shop.orders` | attribute `http.route` | metadata unit |
