@@ -4,8 +4,9 @@
 //! (`le="1.0"`, [`Kind::scraped_le`]), 2.42 as exposed. `promtool check metrics` (3 and
 //! 2.42) reading the text format without a parse error; the reference strict OpenMetrics
 //! parser accepting the other, exemplars included; Prometheus 3 storing the dotted
-//! OpenTelemetry name a UTF-8 strategy serves, and each escaping it asks for. Run with `scripts/test`, or `cargo test
-//! --test real scrape:: -- --include-ignored` when the servers are on `PATH`.
+//! OpenTelemetry name a UTF-8 strategy serves, and each escaping it asks for. Run with
+//! `scripts/test`, or `cargo test --test real scrape:: -- --include-ignored` when the
+//! servers are on `PATH`.
 
 #![cfg(all(feature = "scrape", feature = "receiver"))]
 
