@@ -168,6 +168,22 @@ mod tests {
         }
     }
 
+    /// Calls `f` until it holds, for at most 30 seconds: the epoch scheme is shared by
+    /// the whole process, and other tests' threads pinned in it hold its advance (and so
+    /// every grace period) back for as long as they run.
+    fn within_a_while(mut f: impl FnMut() -> bool) -> bool {
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+        loop {
+            if f() {
+                return true;
+            }
+            if std::time::Instant::now() > deadline {
+                return false;
+            }
+            std::thread::yield_now();
+        }
+    }
+
     #[test]
     fn a_series_is_removable_only_once_every_push_destination_read_it_after_its_grace() {
         let mut sweeper = Sweeper::new(settings(2));
@@ -176,8 +192,8 @@ mod tests {
         assert!(!first.is_idle((1, 0)));
         // A scrape does not count for the destinations either.
         assert!(!sweeper.sweep(Reader::Other, |_, _| {}).is_idle((1, 0)));
-        // Other tests' threads may hold the epoch back a while: bounded rounds.
-        let removable = (0..1000).any(|_| {
+        // Other tests' threads may hold the epoch back a while: bounded by time.
+        let removable = within_a_while(|| {
             sweeper.sweep(Reader::Push(0), |_, _| {});
             let sweep = sweeper.sweep(Reader::Push(1), |_, _| {});
             assert!(!sweep.is_idle((1, 95)), "active 5 ns ago");
@@ -324,14 +340,14 @@ mod tests {
             points
         }
 
-        /// Collects until `done` holds, at most 1000 times (the epoch may be held back
-        /// a while by other tests' threads).
+        /// Collects until `done` holds, for at most 30 seconds (the epoch may be held
+        /// back a while by other tests' threads, longest on a loaded machine).
         fn collect_until(
             a: &Aggregator<AuditedSum>,
             reader: Reader,
             done: impl Fn(&Aggregator<AuditedSum>) -> bool,
         ) -> bool {
-            (0..1000).any(|_| {
+            super::within_a_while(|| {
                 a.collect(SystemTime::now(), reader);
                 done(a)
             })
