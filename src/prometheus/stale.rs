@@ -14,7 +14,7 @@
 
 use std::collections::{HashMap, HashSet};
 
-use crate::prometheus::translate::{Labels, Metadata, NativeSample, SeriesSink};
+use crate::prometheus::translate::{Labels, Metadata, NativeSample, SeriesSink, Translator};
 use crate::prometheus::write_request::WriteRequestEncoder;
 use crate::snapshot::{
     Attributes, MetricData, MetricSnapshot, Number, NumberPoint, ScopeSnapshot, Snapshot,
@@ -198,6 +198,22 @@ fn metric_without_data(metric: &MetricSnapshot) -> MetricSnapshot {
 /// Writes no metadata, and reuses no cached series: the encoder's caches hold values'
 /// labels for the next push.
 pub(crate) struct StaleMarkers<'a, S = WriteRequestEncoder>(pub(crate) &'a mut S);
+
+/// Writes into `encoder` a stale marker for every series of `of` (with `part`, `of` holds
+/// only the series that end, see [`Translator::translate_part`]); returns how many.
+pub(crate) fn write_markers<S: SeriesSink>(
+    translator: &mut Translator,
+    of: &Snapshot,
+    part: bool,
+    encoder: &mut S,
+) -> usize {
+    let sink = &mut StaleMarkers(encoder);
+    if part {
+        translator.translate_part(of, sink)
+    } else {
+        translator.translate(of, sink)
+    }
+}
 
 impl<S: SeriesSink> SeriesSink for StaleMarkers<'_, S> {
     fn metadata(&mut self, _: &Metadata<'_>) {}

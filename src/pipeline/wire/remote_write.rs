@@ -9,7 +9,7 @@ use bytes::Bytes;
 
 use super::seam::{HalfRequest, RefusalRules, RequestWriter, Requests};
 use crate::pipeline::queue::{Batch, Shard};
-use crate::prometheus::stale::StaleMarkers;
+use crate::prometheus::stale::write_markers;
 use crate::prometheus::translate::Translator;
 use crate::prometheus::write_request::WriteRequestEncoder;
 use crate::prometheus::{batch, native};
@@ -57,13 +57,7 @@ impl RequestWriter for RemoteWriteRequestWriter {
     /// the values' labels for the next push.
     fn markers(&mut self, of: &Snapshot, part: bool, out: &mut Requests<'_>) -> Result<(), Error> {
         let mut markers = WriteRequestEncoder::new();
-        let sink = &mut StaleMarkers(&mut markers);
-        let series = if part {
-            self.translator.translate_part(of, sink)
-        } else {
-            self.translator.translate(of, sink)
-        };
-        if series > 0 {
+        if write_markers(&mut self.translator, of, part, &mut markers) > 0 {
             compress_into(out, &mut markers, &mut self.snappy, &mut self.scratch)?;
         }
         Ok(())

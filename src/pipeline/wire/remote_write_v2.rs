@@ -13,7 +13,7 @@ use super::remote_write::{self, compress_into, RemoteWriteRefusals};
 use super::seam::{HalfRequest, RefusalRules, RequestWriter, Requests};
 use crate::pipeline::queue::{Batch, Shard};
 use crate::prometheus::naming::NameTranslation;
-use crate::prometheus::stale::StaleMarkers;
+use crate::prometheus::stale::write_markers;
 use crate::prometheus::translate::Translator;
 use crate::prometheus::write_request::WriteRequestEncoder;
 use crate::prometheus::write_request_v2::{self, RequestV2Encoder};
@@ -129,25 +129,13 @@ impl RequestWriter for RemoteWriteV2RequestWriter {
     fn markers(&mut self, of: &Snapshot, part: bool, out: &mut Requests<'_>) -> Result<(), Error> {
         if self.fallen_back().is_some() {
             let mut markers = WriteRequestEncoder::new();
-            let sink = &mut StaleMarkers(&mut markers);
-            let series = if part {
-                self.translator.translate_part(of, sink)
-            } else {
-                self.translator.translate(of, sink)
-            };
-            if series > 0 {
+            if write_markers(&mut self.translator, of, part, &mut markers) > 0 {
                 compress_into(out, &mut markers, &mut self.snappy, &mut self.scratch)?;
             }
             return Ok(());
         }
         let mut markers = RequestV2Encoder::new();
-        let sink = &mut StaleMarkers(&mut markers);
-        let series = if part {
-            self.translator.translate_part(of, sink)
-        } else {
-            self.translator.translate(of, sink)
-        };
-        if series > 0 {
+        if write_markers(&mut self.translator, of, part, &mut markers) > 0 {
             self.compress_v2(&mut markers, out)?;
         }
         Ok(())
